@@ -1,0 +1,46 @@
+# qsession — the two commands a user needs are `make serve` and `make test`.
+# Both create or refresh .venv and install the project (native extension built
+# in release mode by maturin) before doing their work.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+CONFIG ?=
+
+NATIVE_SOURCES := Cargo.toml $(shell find native -name '*.rs' -o -name Cargo.toml 2>/dev/null)
+INSTALLED      := $(VENV)/.installed
+INSTALLED_TEST := $(VENV)/.installed-test
+
+.PHONY: serve test install proto bench lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# Editable install: Python edits apply at once; Rust or dependency edits rebuild.
+$(INSTALLED): $(PY) pyproject.toml $(NATIVE_SOURCES)
+	$(PIP) install -e .
+	@touch $@
+
+$(INSTALLED_TEST): $(PY) pyproject.toml $(NATIVE_SOURCES)
+	$(PIP) install -e '.[test]'
+	@touch $(INSTALLED) $@
+
+install: $(INSTALLED)
+
+serve: $(INSTALLED)
+	$(VENV)/bin/qsession serve $(if $(CONFIG),--config $(CONFIG),)
+
+test: $(INSTALLED_TEST)
+	cargo test --manifest-path native/Cargo.toml --release --quiet
+	$(PY) -m pytest -q
+
+proto: $(INSTALLED_TEST)
+	$(PY) scripts/gen_protos.py
+
+bench: $(INSTALLED_TEST)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) target .pytest_cache

@@ -1,0 +1,1 @@
+"""qsession: a self-hosted Qiskit Runtime."""
