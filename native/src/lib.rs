@@ -1,9 +1,12 @@
-//! qsession's native result core (placeholder module; kernels land with issue 5).
-#[cfg(feature = "python")]
-use pyo3::prelude::*;
+//! qsession's native result core: pure kernels over packed BitArray rows, probability vectors
+//! and parameter bytes, plus a thin Python module (feature `python`).
+
+pub mod bitarray;
+pub mod expval;
+pub mod layout;
+pub mod params;
+pub mod rng;
+pub mod sampling;
 
 #[cfg(feature = "python")]
-#[pymodule]
-fn _native(_m: &Bound<'_, PyModule>) -> PyResult<()> {
-    Ok(())
-}
+mod python;
