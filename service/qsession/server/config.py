@@ -1,0 +1,202 @@
+"""The server's configuration: one TOML file, with embedded defaults for `make serve`.
+
+Keys (all optional; the defaults are what `qsession serve` with no --config uses)::
+
+    [server]
+    listen = "127.0.0.1:50051"
+    data_dir = ".qsession"          # SQLite state; relative to the working directory
+    tls_cert = "server.crt"         # PEM; TLS is on when both tls_cert and tls_key are set
+    tls_key = "server.key"
+
+    [[instances]]                   # default: one premium instance "local", token generated
+    name = "lab"
+    plan = "premium"                # or "open" (no dedicated sessions)
+    tokens = ["tok-lab"]
+
+    [plans.premium]                 # durations: "250ms", "0.3s", "2h 30m 40s" or seconds
+    interactive_ttl = "60s"
+    max_ttl = "8h"
+    min_max_ttl = "300s"
+
+    [sessions]
+    idle_timeout = "30m"
+
+    [[backends]]                    # default: fake_torino and ideal_24, noiseless
+    name = "fake_torino"
+    profile = "fake_torino"
+    noise = false
+    min_job_duration = "0s"
+
+    [limits]
+    max_request_bytes = 67108864
+    max_pubs_per_job = 1000
+    max_shots_per_pub = 10000000
+    max_queued_jobs_per_instance = 1000
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qsession.lifecycle.durations import parse_config_duration
+from qsession.lifecycle.model import Plan
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_PLANS = {
+    "premium": {"interactive_ttl": 60.0, "max_ttl": 8 * 3600.0, "min_max_ttl": 300.0},
+    "open": {"interactive_ttl": 60.0, "max_ttl": 8 * 3600.0, "min_max_ttl": 300.0},
+}
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    """A tenant: its name, plan and the tokens that authenticate as it."""
+
+    name: str
+    plan: str
+    tokens: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """An emulated QPU built from a device profile."""
+
+    name: str
+    profile: str
+    noise: bool = False
+    min_job_duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-request and per-instance limits."""
+
+    max_request_bytes: int = 64 * 1024 * 1024
+    max_pubs_per_job: int = 1000
+    max_shots_per_pub: int = 10_000_000
+    max_queued_jobs_per_instance: int = 1000
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the server needs to start."""
+
+    listen: str = DEFAULT_LISTEN
+    data_dir: Path = Path(".qsession")
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    instances: tuple[InstanceConfig, ...] = ()
+    plans: dict[str, Plan] = field(default_factory=dict)
+    idle_timeout: float = 1800.0
+    backends: tuple[BackendConfig, ...] = ()
+    limits: Limits = Limits()
+
+    @property
+    def uses_default_instance(self) -> bool:
+        """True when no instance is configured, so `serve` creates the local dev account."""
+        return not self.instances
+
+
+DEFAULT_BACKENDS = (
+    BackendConfig(name="fake_torino", profile="fake_torino"),
+    BackendConfig(name="ideal_24", profile="ideal_24"),
+)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """The configuration in ``path`` (TOML) over the embedded defaults; ``None``: defaults only.
+
+    Raises:
+        ConfigError: a key with a wrong type or value, naming the key.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    return parse_config(raw)
+
+
+def parse_config(raw: dict[str, Any]) -> Config:
+    """A Config from parsed TOML (see the module docstring for the keys)."""
+    server = _table(raw, "server")
+    plans = _plans(_table(raw, "plans"))
+    instances = tuple(_instance(i, entry, plans) for i, entry in enumerate(raw.get("instances", [])))
+    backends = tuple(_backend(i, entry) for i, entry in enumerate(raw.get("backends", [])))
+    names = [b.name for b in backends]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"backends: names must be unique, got {names}")
+    tls_cert, tls_key = server.get("tls_cert"), server.get("tls_key")
+    if bool(tls_cert) != bool(tls_key):
+        raise ConfigError("server.tls_cert and server.tls_key must be set together")
+    limits = Limits(**{k: int(v) for k, v in _table(raw, "limits").items()})
+    return Config(
+        listen=str(server.get("listen", DEFAULT_LISTEN)),
+        data_dir=Path(server.get("data_dir", ".qsession")),
+        tls_cert=Path(tls_cert) if tls_cert else None,
+        tls_key=Path(tls_key) if tls_key else None,
+        instances=instances,
+        plans=plans,
+        idle_timeout=_duration("sessions.idle_timeout", _table(raw, "sessions").get("idle_timeout", "30m")),
+        backends=backends or DEFAULT_BACKENDS,
+        limits=limits,
+    )
+
+
+def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must be a table")
+    return value
+
+
+def _duration(key: str, value: Any) -> float:
+    try:
+        return parse_config_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from exc
+
+
+def _plans(raw: dict[str, Any]) -> dict[str, Plan]:
+    plans = {}
+    for name in {*DEFAULT_PLANS, *raw}:
+        values = dict(DEFAULT_PLANS.get(name, DEFAULT_PLANS["premium"]))
+        for key, value in raw.get(name, {}).items():
+            if key not in values:
+                raise ConfigError(f"plans.{name}.{key}: unknown key; use {sorted(values)}")
+            values[key] = _duration(f"plans.{name}.{key}", value)
+        plans[name] = Plan(name=name, allows_dedicated=name != "open", **values)
+    return plans
+
+
+def _instance(index: int, entry: dict[str, Any], plans: dict[str, Plan]) -> InstanceConfig:
+    where = f"instances[{index}]"
+    name, plan, tokens = entry.get("name"), entry.get("plan", "premium"), entry.get("tokens", [])
+    if not name:
+        raise ConfigError(f"{where}.name: required")
+    if plan not in plans:
+        raise ConfigError(f"{where}.plan: {plan!r} is not a plan; use one of {sorted(plans)}")
+    if not tokens or not all(isinstance(t, str) and t for t in tokens):
+        raise ConfigError(f"{where}.tokens: a list of at least one non-empty string")
+    return InstanceConfig(name=name, plan=plan, tokens=tuple(tokens))
+
+
+def _backend(index: int, entry: dict[str, Any]) -> BackendConfig:
+    where = f"backends[{index}]"
+    name = entry.get("name")
+    if not name:
+        raise ConfigError(f"{where}.name: required")
+    return BackendConfig(
+        name=name,
+        profile=entry.get("profile", name),
+        noise=bool(entry.get("noise", False)),
+        min_job_duration=_duration(f"{where}.min_job_duration", entry.get("min_job_duration", 0)),
+    )

@@ -1,0 +1,89 @@
+"""Lifecycle records -> their proto messages (what RPCs return and watch streams carry)."""
+
+from __future__ import annotations
+
+from qsession.lifecycle.model import Job, JobStatus, Program, Session, SessionMode, SessionState
+from qsession.v1 import job_pb2, session_pb2
+from qsession.wire import to_timestamp
+
+JOB_STATES = {
+    JobStatus.QUEUED: job_pb2.Job.STATE_QUEUED,
+    JobStatus.RUNNING: job_pb2.Job.STATE_RUNNING,
+    JobStatus.DONE: job_pb2.Job.STATE_DONE,
+    JobStatus.ERROR: job_pb2.Job.STATE_ERROR,
+    JobStatus.CANCELLED: job_pb2.Job.STATE_CANCELLED,
+}
+JOB_STATUSES = {v: k for k, v in JOB_STATES.items()}
+PROGRAMS = {Program.SAMPLER: job_pb2.PROGRAM_SAMPLER, Program.ESTIMATOR: job_pb2.PROGRAM_ESTIMATOR}
+PROGRAM_NAMES = {v: k for k, v in PROGRAMS.items()}
+SESSION_STATES = {
+    SessionState.OPEN: session_pb2.Session.STATE_OPEN,
+    SessionState.ACTIVE: session_pb2.Session.STATE_ACTIVE,
+    SessionState.INACTIVE: session_pb2.Session.STATE_INACTIVE,
+    SessionState.CLOSED: session_pb2.Session.STATE_CLOSED,
+}
+SESSION_STATE_NAMES = {v: k for k, v in SESSION_STATES.items()}
+MODES = {SessionMode.DEDICATED: session_pb2.Session.MODE_DEDICATED, SessionMode.BATCH: session_pb2.Session.MODE_BATCH}
+MODE_NAMES = {v: k for k, v in MODES.items()}
+
+
+def job_message(job: Job, options: job_pb2.JobOptions, num_pubs: int) -> job_pb2.Job:
+    """The Job message of a lifecycle job plus its submission options."""
+    message = job_pb2.Job(
+        id=job.id,
+        program=PROGRAMS[job.program],
+        backend=job.backend,
+        session_id=job.session_id or "",
+        state=JOB_STATES[job.status],
+        tags=job.tags,
+        create_time=to_timestamp(job.created),
+        usage_seconds=job.usage,
+        error_message=job.error or "",
+        attempts=job.attempts,
+        num_pubs=num_pubs,
+        options=options,
+    )
+    if job.started is not None:
+        message.start_time.CopyFrom(to_timestamp(job.started))
+    if job.finished is not None:
+        message.end_time.CopyFrom(to_timestamp(job.finished))
+    return message
+
+
+def session_message(session: Session, now: float, pending_jobs: int) -> session_pb2.Session:
+    """The Session message of a lifecycle session at time ``now``."""
+    details = session.details(now)
+    message = session_pb2.Session(
+        id=session.id,
+        backend=session.backend,
+        mode=MODES[session.mode],
+        state=SESSION_STATES[session.state],
+        accepting_jobs=session.accepting_jobs,
+        max_ttl_seconds=session.max_ttl,
+        interactive_ttl_seconds=session.interactive_ttl,
+        active_ttl_seconds=float(details.get("active_timeout") or 0.0),
+        create_time=to_timestamp(session.created),
+        usage_seconds=session.usage,
+        close_reason=session.close_reason or "",
+        pending_jobs=pending_jobs,
+    )
+    for name in ("start_time", "activate_time", "close_time", "last_job_start_time", "last_job_end_time"):
+        value = getattr(session, _SESSION_TIMES[name])
+        if value is not None:
+            getattr(message, name).CopyFrom(to_timestamp(value))
+    for transition in session.transitions:
+        message.transitions.add(
+            state=SESSION_STATES[transition.state],
+            accepting_jobs=transition.accepting_jobs,
+            time=to_timestamp(transition.time),
+        )
+    return message
+
+
+_SESSION_TIMES = {
+    "start_time": "started_at",
+    "activate_time": "activated_at",
+    "close_time": "closed_at",
+    "last_job_start_time": "last_job_started",
+    "last_job_end_time": "last_job_completed",
+}

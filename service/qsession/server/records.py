@@ -1,0 +1,60 @@
+"""Lifecycle records <-> the rows the store keeps (plain JSON-able dicts)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict, ParseDict
+
+from qsession.lifecycle.events import Event, EventKeys
+from qsession.lifecycle.model import Job, JobStatus, Program, Session, SessionMode, SessionState, Transition
+from qsession.store.sqlite import StoredEvent
+from qsession.v1 import job_pb2
+
+
+def job_record(job: Job, inputs: Any) -> dict[str, Any]:
+    """A job's row: its lifecycle fields plus its submission options and PUB count."""
+    record = dataclasses.asdict(job)
+    record["options"] = MessageToDict(inputs.options)
+    record["num_pubs"] = inputs.num_pubs
+    return record
+
+
+def job_from_record(record: dict[str, Any]) -> Job:
+    """The lifecycle Job a row holds."""
+    fields = {f.name for f in dataclasses.fields(Job)}
+    values = {k: v for k, v in record.items() if k in fields}
+    values["status"] = JobStatus(values["status"])
+    values["program"] = Program(values["program"])
+    return Job(**values)
+
+
+def inputs_from_record(record: dict[str, Any]):
+    """The JobInputs (options, num_pubs) a job row holds."""
+    from qsession.server.runtime import JobInputs
+
+    return JobInputs(options=ParseDict(record.get("options", {}), job_pb2.JobOptions()), num_pubs=record["num_pubs"])
+
+
+def session_record(session: Session) -> dict[str, Any]:
+    """A session's row."""
+    return dataclasses.asdict(session)
+
+
+def session_from_record(record: dict[str, Any]) -> Session:
+    """The lifecycle Session a row holds."""
+    fields = {f.name for f in dataclasses.fields(Session)}
+    values = {k: v for k, v in record.items() if k in fields}
+    values["mode"] = SessionMode(values["mode"])
+    values["state"] = SessionState(values["state"])
+    values["transitions"] = [
+        Transition(state=SessionState(t["state"]), accepting_jobs=t["accepting_jobs"], time=t["time"])
+        for t in values.get("transitions", [])
+    ]
+    return Session(**values)
+
+
+def event_from_stored(event: StoredEvent, keys: EventKeys) -> Event:
+    """The in-memory event of a persisted one."""
+    return Event(revision=event.revision, kind=event.kind, payload=event.payload, time=event.time, keys=keys)

@@ -1,0 +1,476 @@
+"""The runtime: drives the lifecycle, persists and publishes its changes, runs jobs on the QPUs.
+
+One asyncio loop owns the scheduler; nothing else mutates it. A single coordinator task wakes
+on every change and at the scheduler's next deadline, fires due timers (``poll``) and hands each
+idle QPU the job the scheduler picks (``next_job``). Executions run in worker threads, one at a
+time per backend, so a backend behaves as an exclusive QPU.
+
+Every change the scheduler reports is committed to SQLite together with its watch event, and
+only then published to subscribers (commit, then publish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import grpc
+
+from qsession.execution.executor import Executor
+from qsession.execution.profiles import DeviceProfile, load_profile
+from qsession.lifecycle.clock import Clock, SystemClock
+from qsession.lifecycle.durations import parse_max_ttl
+from qsession.lifecycle.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from qsession.lifecycle.events import Event, EventKeys, EventLog, Subscription
+from qsession.lifecycle.model import Job, JobStatus, Plan, Program, Session, SessionMode
+from qsession.lifecycle.scheduler import Change, Scheduler
+from qsession.server import convert, records
+from qsession.server.config import BackendConfig, Config
+from qsession.server.errors import RpcError
+from qsession.store import Store
+from qsession.store.sqlite import StoredEvent
+from qsession.v1 import backend_pb2, job_pb2, session_pb2
+from qsession.wire import decode_estimator_pub, decode_sampler_pub, encode_result
+from qsession.wire.backends import encode_target
+
+log = logging.getLogger("qsession.runtime")
+
+DEFAULT_SHOTS = 4096
+DEFAULT_PRECISION = 1 / 64  # = 1/sqrt(4096), as Qiskit Runtime
+MAX_REQUEST_ID = 128
+
+
+@dataclass
+class Qpu:
+    """An emulated QPU: its configuration, device profile, executor and whether it is busy."""
+
+    config: BackendConfig
+    profile: DeviceProfile
+    executor: Executor
+    busy: bool = False
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """What a job was submitted with, beyond its lifecycle record."""
+
+    options: job_pb2.JobOptions
+    num_pubs: int
+
+
+class Runtime:
+    """The server's state and the one place that mutates it (see the module docstring)."""
+
+    def __init__(self, config: Config, store: Store, clock: Clock | None = None):
+        self.config = config
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.qpus = {
+            b.name: Qpu(b, profile := load_profile(b.profile), Executor(profile, noise=b.noise))
+            for b in config.backends
+        }
+        self.scheduler = Scheduler(
+            self.clock, self.qpus, idle_timeout=config.idle_timeout, on_change=self._on_change
+        )
+        self.events = EventLog(retain=10_000)
+        self._inputs: dict[str, JobInputs] = {}
+        self._new_job_requests: dict[str, bytes] = {}
+        self._decoded: dict[str, list] = {}
+        self._wakeup = asyncio.Event()
+        self._coordinator: asyncio.Task | None = None
+        self._executions: set[asyncio.Task] = set()
+        self._seq = 0
+        self._restore()
+
+    # ----------------------------------------------------------------- startup and shutdown
+
+    def _restore(self) -> None:
+        """Resume from the store: jobs, sessions, retained events and the revision sequence."""
+        snapshot = self.store.snapshot()
+        self.events = EventLog(start_revision=snapshot.last_revision, retain=10_000)
+        self.events.seed(
+            records.event_from_stored(event, self._event_keys_of(event)) for event in snapshot.events
+        )
+        jobs = [records.job_from_record(r) for r in snapshot.jobs]
+        sessions = [records.session_from_record(r) for r in snapshot.sessions]
+        for row in snapshot.jobs:
+            self._inputs[row["id"]] = records.inputs_from_record(row)
+        self._seq = max((job.seq for job in jobs), default=0)
+        if jobs or sessions:
+            log.info("restoring %d sessions and %d jobs", len(sessions), len(jobs))
+            self.scheduler.restore(sessions, jobs)
+
+    def _event_keys_of(self, event: StoredEvent) -> EventKeys:
+        if event.kind == "job":
+            job = job_pb2.Job.FromString(event.payload)
+            return EventKeys(instance=event.instance, job_id=job.id, session_id=job.session_id or None, tags=tuple(job.tags))
+        session = session_pb2.Session.FromString(event.payload)
+        return EventKeys(instance=event.instance, job_id=None, session_id=session.id, tags=())
+
+    async def start(self) -> None:
+        """Start the coordinator task."""
+        self._coordinator = asyncio.create_task(self._coordinate(), name="qsession-coordinator")
+
+    async def stop(self, grace: float) -> None:
+        """Stop dispatching; give running jobs ``grace`` seconds to finish and be recorded.
+
+        A job still running after that stays RUNNING in the store and runs again on restart.
+        """
+        if self._coordinator is not None:
+            self._coordinator.cancel()
+            await asyncio.gather(self._coordinator, return_exceptions=True)
+        if self._executions:
+            await asyncio.wait(self._executions, timeout=grace)
+
+    # ------------------------------------------------------------------ changes and events
+
+    def _on_change(self, change: Change) -> None:
+        """Commit a lifecycle change with its event, then publish it (called by the scheduler)."""
+        if change.kind == "job":
+            job: Job = change.record
+            payload = self.job_message(job).SerializeToString()
+            keys = EventKeys(instance=job.instance, job_id=job.id, session_id=job.session_id, tags=tuple(job.tags))
+            record = records.job_record(job, self._inputs[job.id])
+        else:
+            session: Session = change.record
+            payload = self.session_message(session).SerializeToString()
+            keys = EventKeys(instance=session.instance, job_id=None, session_id=session.id, tags=())
+            record = records.session_record(session)
+        stored = StoredEvent(
+            revision=self.events.last_revision + 1,
+            kind=change.kind,
+            instance=keys.instance,
+            time=change.time,
+            payload=payload,
+        )
+        new_request = self._new_job_requests.pop(record["id"], None) if change.kind == "job" else None
+        self.store.record_change(change.kind, record, stored, new_request)
+        event = self.events.append(change.kind, payload, change.time, keys)
+        assert event.revision == stored.revision, "the event log and the store disagree"
+        self._wakeup.set()
+
+    def job_message(self, job: Job) -> job_pb2.Job:
+        """The Job message of a lifecycle job."""
+        inputs = self._inputs[job.id]
+        return convert.job_message(job, inputs.options, inputs.num_pubs)
+
+    def session_message(self, session: Session) -> session_pb2.Session:
+        """The Session message of a lifecycle session, now."""
+        pending = sum(
+            1
+            for job in self.scheduler.jobs()
+            if job.session_id == session.id and job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+        )
+        return convert.session_message(session, self.clock.now(), pending)
+
+    def subscribe(self, instance: str, after_revision: int | None, kind: str, **filters) -> Subscription:
+        """A watch subscription for one instance (see EventLog.subscribe)."""
+        return self.events.subscribe(instance, after_revision, {kind}, **filters)
+
+    # ------------------------------------------------------------------------ coordination
+
+    async def _coordinate(self) -> None:
+        while True:
+            self._wakeup.clear()
+            try:
+                self.scheduler.poll()
+                for name, qpu in self.qpus.items():
+                    if not qpu.busy:
+                        job = self.scheduler.next_job(name)
+                        if job is not None:
+                            qpu.busy = True
+                            task = asyncio.create_task(self._execute(qpu, job), name=f"job-{job.id}")
+                            self._executions.add(task)
+                            task.add_done_callback(self._executions.discard)
+            except Exception:  # a bug must not stop the QPUs: log it and keep coordinating
+                log.exception("coordinator step failed")
+            deadline = self.scheduler.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock.now())
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def _execute(self, qpu: Qpu, job: Job) -> None:
+        """Run one job on its QPU and report how it ended to the scheduler."""
+        started = time.monotonic()
+        status, error = JobStatus.DONE, None
+        try:
+            inputs = self._inputs[job.id]
+            pubs = self._decoded.pop(job.id, None)
+            await asyncio.to_thread(self._run_and_store, qpu, job, pubs, inputs)
+            hold = qpu.config.min_job_duration - (time.monotonic() - started)
+            if hold > 0:
+                await asyncio.sleep(hold)
+            limit = inputs.options.max_execution_time if inputs.options.HasField("max_execution_time") else None
+            if limit is not None and time.monotonic() - started > limit:
+                status, error = JobStatus.ERROR, f"the job ran longer than its max_execution_time of {limit:g} s"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the job fails with the reason; the server goes on
+            log.warning("job %s failed: %s", job.id, exc)
+            status, error = JobStatus.ERROR, str(exc) or type(exc).__name__
+        usage = time.monotonic() - started
+        qpu.busy = False
+        self.scheduler.finish(job.id, status, usage, error)
+        self._wakeup.set()
+
+    def _run_and_store(self, qpu: Qpu, job: Job, pubs: list | None, inputs: JobInputs) -> None:
+        """Decode (if needed), execute and store the result. Runs in a worker thread."""
+        if pubs is None:
+            request = job_pb2.CreateJobRequest.FromString(self.store.job_request(job.id))
+            pubs = self._decode_pubs(qpu, request)
+        seed = inputs.options.seed_simulator if inputs.options.HasField("seed_simulator") else secrets.randbits(63)
+        if job.program == Program.SAMPLER:
+            result = qpu.executor.run_sampler(pubs, seed)
+        else:
+            result = qpu.executor.run_estimator(pubs, seed)
+        self.store.put_result(job.id, encode_result(result).SerializeToString())
+
+    # ------------------------------------------------------------------------------ queries
+
+    def backend_message(self, name: str) -> backend_pb2.Backend:
+        """The Backend message of a configured backend (NotFound otherwise)."""
+        qpu = self.qpus.get(name)
+        if qpu is None:
+            raise NotFound(
+                f"backend {name!r} does not exist; ListBackends gives the names: {sorted(self.qpus)}",
+                field="name",
+            )
+        message = backend_pb2.Backend(
+            name=name,
+            operational=True,
+            status_message="active",
+            pending_jobs=self.scheduler.queued(name),
+            simulator=False,
+            noisy=qpu.config.noise,
+            max_shots=self.config.limits.max_shots_per_pub,
+            max_pubs=self.config.limits.max_pubs_per_job,
+            profile=qpu.config.profile,
+        )
+        encode_target(qpu.profile.target, message)
+        return message
+
+    def session(self, instance: str, session_id: str) -> Session:
+        """The instance's session; another instance's answers exactly like a missing one."""
+        try:
+            session = self.scheduler.session(session_id)
+        except NotFound:
+            session = None
+        if session is None or session.instance != instance:
+            raise NotFound(f"session {session_id!r} does not exist", field="id")
+        return session
+
+    def job(self, instance: str, job_id: str) -> Job:
+        """The instance's job; another instance's answers exactly like a missing one."""
+        try:
+            job = self.scheduler.job(job_id)
+        except NotFound:
+            job = None
+        if job is None or job.instance != instance:
+            raise NotFound(f"job {job_id!r} does not exist", field="id")
+        return job
+
+    def result(self, instance: str, job_id: str) -> tuple[bytes, str]:
+        """A DONE job's serialized JobResult and SHA-256."""
+        job = self.job(instance, job_id)
+        if job.status != JobStatus.DONE:
+            reason = f": {job.error}" if job.error else ""
+            raise FailedPrecondition(
+                f"job {job_id} is {job.status.value}{reason}; results exist only for DONE jobs "
+                "(follow WatchJobs until DONE)",
+                field="id",
+            )
+        stored = self.store.get_result(job_id)
+        if stored is None:
+            raise FailedPrecondition(f"job {job_id} has no stored result", field="id")
+        return stored
+
+    # ----------------------------------------------------------------------------- commands
+
+    def create_session(
+        self, instance: str, plan: Plan, backend: str, mode: int, max_ttl: str
+    ) -> Session:
+        """Create a session or batch (see SessionService.CreateSession)."""
+        if mode not in convert.MODE_NAMES:
+            raise InvalidArgument("mode: set MODE_DEDICATED (a session) or MODE_BATCH (a batch)", field="mode")
+        ttl = parse_max_ttl(max_ttl) if max_ttl.strip() else None
+        if not backend:
+            raise InvalidArgument("backend: required; ListBackends gives the names", field="backend")
+        if backend not in self.qpus:
+            raise NotFound(f"backend {backend!r} does not exist; use one of {sorted(self.qpus)}", field="backend")
+        return self.scheduler.create_session(
+            str(uuid.uuid4()), instance, plan, backend, convert.MODE_NAMES[mode], ttl
+        )
+
+    async def create_job(self, instance: str, request: job_pb2.CreateJobRequest) -> Job:
+        """Validate, persist and enqueue a job; a repeated request_id returns the first job."""
+        if len(request.request_id) > MAX_REQUEST_ID:
+            raise InvalidArgument(f"request_id: at most {MAX_REQUEST_ID} characters", field="request_id")
+        if request.request_id:
+            existing = self.store.job_id_for_request(instance, request.request_id)
+            if existing is not None:
+                return self.job(instance, existing)
+        backend = self._job_backend(instance, request)
+        qpu = self.qpus[backend]
+        self._check_limits(instance, request)
+        pubs = await asyncio.to_thread(self._decode_pubs, qpu, request)
+        # From here to submit there is no await: request_id and queue checks cannot race.
+        if request.request_id:
+            existing = self.store.job_id_for_request(instance, request.request_id)
+            if existing is not None:
+                return self.job(instance, existing)
+        self._seq += 1
+        job = Job(
+            id=str(uuid.uuid4()),
+            instance=instance,
+            backend=backend,
+            program=convert.PROGRAM_NAMES[request.program],
+            session_id=request.session_id or None,
+            tags=list(request.tags),
+            seq=self._seq,
+            status=JobStatus.QUEUED,
+            created=self.clock.now(),
+            started=None,
+            finished=None,
+            usage=0.0,
+            error=None,
+            attempts=0,
+            cancel_requested=False,
+            request_id=request.request_id or None,
+        )
+        self._inputs[job.id] = JobInputs(options=request.options, num_pubs=len(pubs))
+        self._new_job_requests[job.id] = request.SerializeToString()
+        self._decoded[job.id] = pubs
+        try:
+            return self.scheduler.submit(job)
+        except Exception:
+            self._inputs.pop(job.id, None)
+            self._new_job_requests.pop(job.id, None)
+            self._decoded.pop(job.id, None)
+            raise
+
+    def _job_backend(self, instance: str, request: job_pb2.CreateJobRequest) -> str:
+        if request.program not in convert.PROGRAM_NAMES:
+            raise InvalidArgument("program: set PROGRAM_SAMPLER or PROGRAM_ESTIMATOR", field="program")
+        if request.session_id:
+            session = self.session(instance, request.session_id)
+            if request.backend and request.backend != session.backend:
+                raise InvalidArgument(
+                    f"backend: session {session.id} runs on {session.backend!r}, not "
+                    f"{request.backend!r}; leave backend empty or name the session's",
+                    field="backend",
+                )
+            return session.backend
+        if not request.backend:
+            raise InvalidArgument("backend: required in job mode; ListBackends gives the names", field="backend")
+        if request.backend not in self.qpus:
+            raise NotFound(
+                f"backend {request.backend!r} does not exist; use one of {sorted(self.qpus)}",
+                field="backend",
+            )
+        return request.backend
+
+    def _check_limits(self, instance: str, request: job_pb2.CreateJobRequest) -> None:
+        limits = self.config.limits
+        is_sampler = request.program == job_pb2.PROGRAM_SAMPLER
+        pubs, other = (
+            (request.sampler_pubs, "estimator_pubs") if is_sampler else (request.estimator_pubs, "sampler_pubs")
+        )
+        field = "sampler_pubs" if is_sampler else "estimator_pubs"
+        if len(request.estimator_pubs if is_sampler else request.sampler_pubs):
+            raise InvalidArgument(f"{other}: must be empty for a {field.split('_')[0]} job", field=other)
+        if not pubs:
+            raise InvalidArgument(f"{field}: a job needs at least one PUB", field=field)
+        if len(pubs) > limits.max_pubs_per_job:
+            raise ResourceExhausted(
+                f"{field}: {len(pubs)} PUBs is over the limit of {limits.max_pubs_per_job} per job; "
+                "split the work into several jobs",
+                field=field,
+            )
+        options = request.options
+        if options.HasField("default_shots") and not 0 < options.default_shots <= limits.max_shots_per_pub:
+            raise InvalidArgument(
+                f"options.default_shots: must be in 1..{limits.max_shots_per_pub}, got {options.default_shots}",
+                field="options.default_shots",
+            )
+        if options.HasField("default_precision") and not options.default_precision > 0:
+            raise InvalidArgument(
+                f"options.default_precision: must be > 0, got {options.default_precision}",
+                field="options.default_precision",
+            )
+        if options.HasField("max_execution_time") and not options.max_execution_time > 0:
+            raise InvalidArgument("options.max_execution_time: must be > 0 seconds", field="options.max_execution_time")
+        for i, pub in enumerate(request.sampler_pubs):
+            if pub.HasField("shots") and pub.shots > limits.max_shots_per_pub:
+                raise InvalidArgument(
+                    f"sampler_pubs[{i}].shots: {pub.shots} is over the limit of {limits.max_shots_per_pub}",
+                    field=f"sampler_pubs[{i}].shots",
+                )
+        queued = sum(
+            1 for job in self.scheduler.jobs() if job.instance == instance and job.status == JobStatus.QUEUED
+        )
+        if queued >= limits.max_queued_jobs_per_instance:
+            raise ResourceExhausted(
+                f"the instance has {queued} queued jobs, the limit is "
+                f"{limits.max_queued_jobs_per_instance}; wait for some to finish",
+            )
+
+    def _decode_pubs(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> list:
+        """Decode and validate every PUB for the QPU (raises WireError / InvalidPub)."""
+        options = request.options
+        if request.program == job_pb2.PROGRAM_SAMPLER:
+            shots = options.default_shots if options.HasField("default_shots") else DEFAULT_SHOTS
+            pubs = [decode_sampler_pub(m, i, shots) for i, m in enumerate(request.sampler_pubs)]
+            for i, pub in enumerate(pubs):
+                qpu.executor.validate_sampler_pub(pub, i)
+        else:
+            precision = options.default_precision if options.HasField("default_precision") else DEFAULT_PRECISION
+            pubs = [decode_estimator_pub(m, i, precision) for i, m in enumerate(request.estimator_pubs)]
+            for i, pub in enumerate(pubs):
+                qpu.executor.validate_estimator_pub(pub, i)
+        return pubs
+
+    def cancel_job(self, instance: str, job_id: str) -> Job:
+        """Cancel a job (see JobService.CancelJob)."""
+        self.job(instance, job_id)
+        self.scheduler.cancel_job(job_id)
+        self._decoded.pop(job_id, None)
+        return self.scheduler.job(job_id)
+
+    def close_session(self, instance: str, session_id: str) -> Session:
+        """Close a session: no new jobs; it ends when its last job finishes."""
+        self.session(instance, session_id)
+        self.scheduler.close_session(session_id)
+        return self.scheduler.session(session_id)
+
+    def cancel_session(self, instance: str, session_id: str) -> Session:
+        """Cancel a session: its queued jobs are cancelled and it closes."""
+        self.session(instance, session_id)
+        self.scheduler.cancel_session(session_id)
+        return self.scheduler.session(session_id)
+
+    def list_jobs(self, instance: str) -> Iterable[Job]:
+        """The instance's jobs, newest first."""
+        return sorted(
+            (j for j in self.scheduler.jobs() if j.instance == instance), key=lambda j: j.seq, reverse=True
+        )
+
+    def list_sessions(self, instance: str) -> Iterable[Session]:
+        """The instance's sessions, newest first."""
+        return sorted(
+            (s for s in self.scheduler.sessions() if s.instance == instance),
+            key=lambda s: (s.created, s.id),
+            reverse=True,
+        )
+
+
+def unavailable(message: str) -> RpcError:
+    """An error for a server that is shutting down."""
+    return RpcError(grpc.StatusCode.UNAVAILABLE, message)

@@ -1,0 +1,235 @@
+"""The three qsession.v1 servicers: translate gRPC to Runtime calls and back, nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TypeVar
+
+import grpc
+
+from qsession.lifecycle.errors import InvalidArgument, ResourceExhausted
+from qsession.server import convert
+from qsession.server.auth import current_instance
+from qsession.server.errors import streaming, unary
+from qsession.server.runtime import Runtime
+from qsession.v1 import backend_pb2, backend_pb2_grpc, job_pb2, job_pb2_grpc, session_pb2, session_pb2_grpc
+from qsession.wire import from_timestamp
+
+RESULT_CHUNK = 1024 * 1024  # 1 MiB: far under gRPC's 4 MiB default message limit
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+T = TypeVar("T")
+
+
+def paginate(items: Iterable[T], key: Callable[[T], str], page_size: int, page_token: str) -> tuple[list[T], str]:
+    """A page of ``items`` (already newest first) after the item whose key is ``page_token``.
+
+    Tokens are the sort key of the last item returned, so pages stay stable while new items
+    arrive at the front.
+    """
+    if page_size > MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size: at most {MAX_PAGE_SIZE}", field="page_size")
+    size = page_size or DEFAULT_PAGE_SIZE
+    items = list(items)
+    start = 0
+    if page_token:
+        keys = [key(item) for item in items]
+        if page_token not in keys:
+            raise InvalidArgument(
+                "page_token: not a token this server issued (or the item is gone); "
+                "start again with an empty page_token",
+                field="page_token",
+            )
+        start = keys.index(page_token) + 1
+    page = items[start : start + size]
+    more = start + size < len(items)
+    return page, (key(page[-1]) if more and page else "")
+
+
+class BackendServicer(backend_pb2_grpc.BackendServiceServicer):
+    """BackendService: the emulated QPUs."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+
+    @unary
+    async def ListBackends(self, request, context):
+        return backend_pb2.ListBackendsResponse(
+            backends=[self.runtime.backend_message(name) for name in self.runtime.qpus]
+        )
+
+    @unary
+    async def GetBackend(self, request, context):
+        if not request.name:
+            raise InvalidArgument("name: required; ListBackends gives the names", field="name")
+        return backend_pb2.GetBackendResponse(backend=self.runtime.backend_message(request.name))
+
+
+class SessionServicer(session_pb2_grpc.SessionServiceServicer):
+    """SessionService: sessions and batches."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+
+    def _message(self, session) -> session_pb2.Session:
+        return self.runtime.session_message(session)
+
+    @unary
+    async def CreateSession(self, request, context):
+        instance = current_instance()
+        session = self.runtime.create_session(
+            instance.name, instance.plan, request.backend, request.mode, request.max_ttl
+        )
+        return session_pb2.CreateSessionResponse(session=self._message(session))
+
+    @unary
+    async def GetSession(self, request, context):
+        session = self.runtime.session(current_instance().name, request.id)
+        return session_pb2.GetSessionResponse(session=self._message(session))
+
+    @unary
+    async def ListSessions(self, request, context):
+        states = {convert.SESSION_STATE_NAMES.get(s) for s in request.states}
+        if None in states:
+            raise InvalidArgument("states: use STATE_OPEN, STATE_ACTIVE, STATE_INACTIVE or STATE_CLOSED", field="states")
+        mode = convert.MODE_NAMES.get(request.mode)
+        sessions = [
+            s
+            for s in self.runtime.list_sessions(current_instance().name)
+            if (not request.backend or s.backend == request.backend)
+            and (mode is None or s.mode == mode)
+            and (not states or s.state in states)
+        ]
+        page, token = paginate(sessions, lambda s: s.id, request.page_size, request.page_token)
+        return session_pb2.ListSessionsResponse(
+            sessions=[self._message(s) for s in page], next_page_token=token
+        )
+
+    @unary
+    async def CloseSession(self, request, context):
+        session = self.runtime.close_session(current_instance().name, request.id)
+        return session_pb2.CloseSessionResponse(session=self._message(session))
+
+    @unary
+    async def CancelSession(self, request, context):
+        session = self.runtime.cancel_session(current_instance().name, request.id)
+        return session_pb2.CancelSessionResponse(session=self._message(session))
+
+    @streaming
+    async def WatchSessions(self, request, context):
+        after = request.after_revision if request.HasField("after_revision") else None
+        subscription = self.runtime.subscribe(
+            current_instance().name, after, "session", session_ids=tuple(request.session_ids)
+        )
+        async for event in _follow(subscription):
+            yield session_pb2.WatchSessionsResponse(
+                revision=event.revision,
+                session=session_pb2.Session.FromString(event.payload),
+                time=_stamp(event.time),
+            )
+
+
+class JobServicer(job_pb2_grpc.JobServiceServicer):
+    """JobService: Sampler and Estimator jobs."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+
+    @unary
+    async def CreateJob(self, request, context):
+        job = await self.runtime.create_job(current_instance().name, request)
+        return job_pb2.CreateJobResponse(job=self.runtime.job_message(job))
+
+    @unary
+    async def GetJob(self, request, context):
+        job = self.runtime.job(current_instance().name, request.id)
+        return job_pb2.GetJobResponse(job=self.runtime.job_message(job))
+
+    @unary
+    async def ListJobs(self, request, context):
+        states = {convert.JOB_STATUSES.get(s) for s in request.states}
+        if None in states:
+            raise InvalidArgument("states: use STATE_QUEUED, STATE_RUNNING, STATE_DONE, STATE_ERROR or STATE_CANCELLED", field="states")
+        tags = set(request.tags)
+        after = from_timestamp(request.created_after) if request.HasField("created_after") else None
+        before = from_timestamp(request.created_before) if request.HasField("created_before") else None
+        jobs = [
+            j
+            for j in self.runtime.list_jobs(current_instance().name)
+            if (not request.session_id or j.session_id == request.session_id)
+            and tags.issubset(j.tags)
+            and (not states or j.status in states)
+            and (not request.backend or j.backend == request.backend)
+            and (after is None or j.created >= after)
+            and (before is None or j.created < before)
+        ]
+        page, token = paginate(jobs, lambda j: j.id, request.page_size, request.page_token)
+        return job_pb2.ListJobsResponse(
+            jobs=[self.runtime.job_message(j) for j in page], next_page_token=token
+        )
+
+    @unary
+    async def CancelJob(self, request, context):
+        job = self.runtime.cancel_job(current_instance().name, request.id)
+        return job_pb2.CancelJobResponse(job=self.runtime.job_message(job))
+
+    @streaming
+    async def GetJobResult(self, request, context):
+        data, digest = await asyncio.to_thread(self.runtime.result, current_instance().name, request.id)
+        view = memoryview(data)
+        for offset in range(0, max(len(data), 1), RESULT_CHUNK):
+            yield job_pb2.GetJobResultResponse(
+                chunk=bytes(view[offset : offset + RESULT_CHUNK]),
+                offset=offset,
+                total_size=len(data),
+                sha256=digest,
+            )
+
+    @streaming
+    async def WatchJobs(self, request, context):
+        after = request.after_revision if request.HasField("after_revision") else None
+        subscription = self.runtime.subscribe(
+            current_instance().name,
+            after,
+            "job",
+            job_ids=tuple(request.job_ids),
+            session_id=request.session_id or None,
+            tags=tuple(request.tags),
+        )
+        async for event in _follow(subscription):
+            yield job_pb2.WatchJobsResponse(
+                revision=event.revision, job=job_pb2.Job.FromString(event.payload), time=_stamp(event.time)
+            )
+
+
+async def _follow(subscription) -> AsyncIterator:
+    """Yield a subscription's events as they arrive; end it when the client goes away.
+
+    A subscriber that fell behind its buffer is cut off with RESOURCE_EXHAUSTED; it can
+    resume after the last revision it received.
+    """
+    arrived = asyncio.Event()
+    subscription.notify = arrived.set
+    last = None
+    try:
+        while True:
+            for event in subscription.drain():
+                last = event.revision
+                yield event
+            if subscription.overflowed:
+                raise ResourceExhausted(
+                    "the watcher fell too far behind and was cut off; watch again with "
+                    f"after_revision={last if last is not None else 0} to resume without a gap"
+                )
+            await arrived.wait()
+            arrived.clear()
+    finally:
+        subscription.close()
+
+
+def _stamp(seconds: float):
+    from qsession.wire import to_timestamp
+
+    return to_timestamp(seconds)

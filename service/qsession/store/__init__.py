@@ -1,0 +1,5 @@
+"""SQLite persistence: what the lifecycle decides, committed before it is acknowledged."""
+
+from qsession.store.sqlite import CorruptResult, Store
+
+__all__ = ["CorruptResult", "Store"]

@@ -1,0 +1,65 @@
+"""Float64 arrays and packed bit arrays on the wire."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from qiskit.primitives import BitArray
+
+from qsession.v1 import types_pb2
+from qsession.wire.errors import WireError
+
+
+def encode_float64(array: np.typing.ArrayLike) -> types_pb2.Float64Array:
+    """Little-endian float64 bytes (C order) and the shape of ``array``."""
+    values = np.ascontiguousarray(array, dtype="<f8")
+    return types_pb2.Float64Array(data=values.tobytes(), shape=values.shape)
+
+
+def decode_float64(message: types_pb2.Float64Array, field: str) -> np.ndarray:
+    """A read-only float64 array viewing the message's bytes (no copy).
+
+    Raises:
+        WireError: the byte length does not match the shape.
+    """
+    shape = tuple(message.shape)
+    expected = 8 * math.prod(shape)
+    if len(message.data) != expected:
+        raise WireError(
+            f"{field}.data",
+            f"holds {len(message.data)} bytes but shape {shape} needs {expected} "
+            "(8 bytes per little-endian float64)",
+        )
+    return np.frombuffer(message.data, dtype="<f8").reshape(shape)
+
+
+def encode_bits(bits: BitArray) -> types_pb2.PackedBits:
+    """The packed samples of a BitArray in its own layout (one copy, into the message)."""
+    return types_pb2.PackedBits(
+        data=np.ascontiguousarray(bits.array, dtype=np.uint8).tobytes(),
+        shape=bits.shape,
+        num_shots=bits.num_shots,
+        num_bits=bits.num_bits,
+    )
+
+
+def decode_bits(
+    message: types_pb2.PackedBits, field: str, cls: type[BitArray] = BitArray
+) -> BitArray:
+    """A BitArray of type ``cls`` viewing the message's bytes (no copy).
+
+    Raises:
+        WireError: the byte length does not match shape, num_shots and num_bits.
+    """
+    num_bytes = (message.num_bits + 7) // 8
+    shape = (*message.shape, message.num_shots, num_bytes)
+    expected = math.prod(shape)
+    if len(message.data) != expected:
+        raise WireError(
+            f"{field}.data",
+            f"holds {len(message.data)} bytes but shape {tuple(message.shape)} x "
+            f"{message.num_shots} shots x {message.num_bits} bits needs {expected}",
+        )
+    array = np.frombuffer(message.data, dtype=np.uint8).reshape(shape)
+    return cls(array, message.num_bits)

@@ -1,0 +1,53 @@
+"""Circuits on the wire: QPY bytes, or OpenQASM 3 text from non-Python clients."""
+
+from __future__ import annotations
+
+import io
+
+from qiskit import QuantumCircuit, qasm3, qpy
+
+from qsession.v1 import types_pb2
+from qsession.wire.errors import WireError
+
+
+def encode_circuit(circuit: QuantumCircuit) -> types_pb2.Circuit:
+    """The circuit as QPY bytes."""
+    buffer = io.BytesIO()
+    qpy.dump(circuit, buffer)
+    return types_pb2.Circuit(qpy=buffer.getvalue())
+
+
+def decode_circuit(message: types_pb2.Circuit, field: str) -> QuantumCircuit:
+    """The circuit a message holds.
+
+    Raises:
+        WireError: no format set, QPY that does not parse or does not hold exactly one
+            circuit, or OpenQASM 3 that does not parse (the parser's message, with its line
+            and column, is kept).
+    """
+    kind = message.WhichOneof("format")
+    if kind == "qpy":
+        try:
+            circuits = qpy.load(io.BytesIO(message.qpy))
+        except Exception as exc:  # QPY raises many types for corrupt input
+            raise WireError(
+                f"{field}.qpy", f"is not valid QPY ({exc}); encode with qiskit.qpy.dump"
+            ) from exc
+        if len(circuits) != 1 or not isinstance(circuits[0], QuantumCircuit):
+            raise WireError(f"{field}.qpy", f"must hold exactly one circuit, got {len(circuits)}")
+        return circuits[0]
+    if kind == "qasm3":
+        return _load_qasm3(message.qasm3, f"{field}.qasm3")
+    raise WireError(field, "set either qpy (QPY bytes) or qasm3 (OpenQASM 3 text)")
+
+
+def _load_qasm3(text: str, field: str) -> QuantumCircuit:
+    """Parse OpenQASM 3; ``input float[64] x;`` declarations become parameters named x."""
+    from qsession.wire.qasm3_errors import parse_error_location
+
+    try:
+        return qasm3.loads(text)
+    except Exception as exc:  # the importer raises parser- and semantics-level errors
+        where = parse_error_location(text)
+        detail = str(exc).strip().strip('"') or "syntax error"
+        raise WireError(field, f"is not valid OpenQASM 3: {where}{detail}") from exc

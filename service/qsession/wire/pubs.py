@@ -1,0 +1,179 @@
+"""Sampler and Estimator PUBs on the wire.
+
+Encoding takes PUBs already coerced by Qiskit (``SamplerPub.coerce`` / ``EstimatorPub.coerce``);
+decoding rebuilds them with the same functions, so broadcasting rules are Qiskit's own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.primitives.containers.bindings_array import BindingsArray
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.primitives.containers.observables_array import ObservablesArray
+from qiskit.primitives.containers.sampler_pub import SamplerPub
+
+from qsession import _native
+from qsession.v1 import types_pb2
+from qsession.wire.arrays import encode_float64
+from qsession.wire.circuits import decode_circuit, encode_circuit
+from qsession.wire.errors import WireError
+
+
+def encode_parameter_values(
+    circuit: QuantumCircuit, bindings: BindingsArray
+) -> types_pb2.ParameterValues | None:
+    """Values of shape ``(*bindings.shape, num_parameters)`` in the circuit's parameter order."""
+    if circuit.num_parameters == 0:
+        return None
+    values = bindings.as_array(circuit.parameters)
+    return types_pb2.ParameterValues(
+        parameters=[p.name for p in circuit.parameters], values=encode_float64(values)
+    )
+
+
+def decode_parameter_values(
+    message: types_pb2.ParameterValues, circuit: QuantumCircuit, field: str
+) -> BindingsArray:
+    """A BindingsArray for ``circuit`` from the message.
+
+    Raises:
+        WireError: names that are not the circuit's parameters (each exactly once), bytes that
+            do not match the shape, a last axis that is not the number of names, or a value that
+            is not finite.
+    """
+    names = list(message.parameters)
+    expected = {p.name for p in circuit.parameters}
+    if len(set(names)) != len(names) or set(names) != expected:
+        raise WireError(
+            f"{field}.parameters",
+            f"must name each circuit parameter exactly once: expected {sorted(expected)}, "
+            f"got {names}",
+        )
+    if not names:
+        return BindingsArray()
+    try:
+        values = _native.decode_parameter_values(
+            message.values.data, list(message.values.shape), len(names)
+        )
+    except ValueError as exc:
+        raise WireError(f"{field}.values", str(exc)) from exc
+    return BindingsArray(data={tuple(names): values})
+
+
+def encode_sampler_pub(pub: SamplerPub) -> types_pb2.SamplerPub:
+    """A coerced SamplerPub as a message (shots unset when the PUB leaves them to defaults)."""
+    message = types_pb2.SamplerPub(circuit=encode_circuit(pub.circuit))
+    values = encode_parameter_values(pub.circuit, pub.parameter_values)
+    if values is not None:
+        message.parameter_values.CopyFrom(values)
+    if pub.shots is not None:
+        message.shots = pub.shots
+    return message
+
+
+def decode_sampler_pub(message: types_pb2.SamplerPub, index: int, default_shots: int) -> SamplerPub:
+    """The SamplerPub of ``sampler_pubs[index]``, with ``default_shots`` where shots are unset.
+
+    Raises:
+        WireError: a malformed circuit, parameter values or shots (shots must be > 0).
+    """
+    field = f"sampler_pubs[{index}]"
+    circuit = decode_circuit(message.circuit, f"{field}.circuit")
+    bindings = _decode_bindings(message, circuit, field)
+    shots = message.shots if message.HasField("shots") else default_shots
+    if shots <= 0:
+        raise WireError(f"{field}.shots", f"must be a positive number of shots, got {shots}")
+    try:
+        return SamplerPub.coerce((circuit, bindings, shots))
+    except (ValueError, TypeError) as exc:
+        raise WireError(field, str(exc)) from exc
+
+
+def encode_estimator_pub(pub: EstimatorPub) -> types_pb2.EstimatorPub:
+    """A coerced EstimatorPub as a message (precision unset when left to defaults)."""
+    observables = pub.observables
+    flat = [observables[idx] for idx in np.ndindex(observables.shape)]
+    message = types_pb2.EstimatorPub(
+        circuit=encode_circuit(pub.circuit),
+        observables=types_pb2.ObservableArray(
+            observables=[
+                types_pb2.Observable(
+                    terms=[types_pb2.PauliTerm(label=label, coefficient=c) for label, c in obs.items()]
+                )
+                for obs in flat
+            ],
+            shape=observables.shape,
+        ),
+    )
+    values = encode_parameter_values(pub.circuit, pub.parameter_values)
+    if values is not None:
+        message.parameter_values.CopyFrom(values)
+    if pub.precision is not None:
+        message.precision = pub.precision
+    return message
+
+
+def decode_estimator_pub(
+    message: types_pb2.EstimatorPub, index: int, default_precision: float
+) -> EstimatorPub:
+    """The EstimatorPub of ``estimator_pubs[index]``, with ``default_precision`` where unset.
+
+    Raises:
+        WireError: a malformed circuit, observables, parameter values or precision (> 0), or
+            shapes that do not broadcast.
+    """
+    field = f"estimator_pubs[{index}]"
+    circuit = decode_circuit(message.circuit, f"{field}.circuit")
+    observables = _decode_observables(message.observables, circuit, f"{field}.observables")
+    bindings = _decode_bindings(message, circuit, field)
+    precision = message.precision if message.HasField("precision") else default_precision
+    if not precision > 0:
+        raise WireError(f"{field}.precision", f"must be a positive standard error, got {precision}")
+    try:
+        return EstimatorPub.coerce((circuit, observables, bindings, precision))
+    except (ValueError, TypeError) as exc:
+        raise WireError(field, str(exc)) from exc
+
+
+def _decode_bindings(
+    message: types_pb2.SamplerPub | types_pb2.EstimatorPub, circuit: QuantumCircuit, field: str
+) -> BindingsArray:
+    if message.HasField("parameter_values"):
+        return decode_parameter_values(message.parameter_values, circuit, f"{field}.parameter_values")
+    if circuit.num_parameters:
+        names = sorted(p.name for p in circuit.parameters)
+        raise WireError(f"{field}.parameter_values", f"required: the circuit has parameters {names}")
+    return BindingsArray()
+
+
+_PAULI_LETTERS = frozenset("IXYZ")
+
+
+def _decode_observables(
+    message: types_pb2.ObservableArray, circuit: QuantumCircuit, field: str
+) -> ObservablesArray:
+    shape = tuple(message.shape)
+    count = int(np.prod(shape, dtype=np.int64))
+    if len(message.observables) != count:
+        raise WireError(
+            field, f"holds {len(message.observables)} observables but shape {shape} needs {count}"
+        )
+    flat = np.empty(count, dtype=object)
+    for i, observable in enumerate(message.observables):
+        if not observable.terms:
+            raise WireError(f"{field}.observables[{i}]", "needs at least one Pauli term")
+        terms: dict[str, float] = {}
+        for j, term in enumerate(observable.terms):
+            label = term.label
+            if len(label) != circuit.num_qubits or not _PAULI_LETTERS.issuperset(label):
+                raise WireError(
+                    f"{field}.observables[{i}].terms[{j}].label",
+                    f"must be {circuit.num_qubits} letters from I, X, Y, Z (one per circuit qubit, "
+                    f"qubit 0 rightmost), got {label!r}; map observables with apply_layout",
+                )
+            if not np.isfinite(term.coefficient):
+                raise WireError(f"{field}.observables[{i}].terms[{j}].coefficient", "must be finite")
+            terms[label] = terms.get(label, 0.0) + term.coefficient
+        flat[i] = terms
+    return ObservablesArray(flat.reshape(shape))
