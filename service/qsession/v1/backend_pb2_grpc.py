@@ -27,6 +27,9 @@ if _version_not_supported:
 
 class BackendServiceStub:
     """BackendService lists the emulated QPUs and describes each for transpilation.
+    Every RPC requires the metadata `authorization: Bearer <token>`, where the
+    token is one of an instance's tokens; a missing or unknown token fails with
+    UNAUTHENTICATED.
     """
 
     def __init__(self, channel):
@@ -49,10 +52,13 @@ class BackendServiceStub:
 
 class BackendServiceServicer:
     """BackendService lists the emulated QPUs and describes each for transpilation.
+    Every RPC requires the metadata `authorization: Bearer <token>`, where the
+    token is one of an instance's tokens; a missing or unknown token fails with
+    UNAUTHENTICATED.
     """
 
     def ListBackends(self, request, context):
-        """Lists the backends this server emulates. Requires a token: UNAUTHENTICATED.
+        """Lists the backends this server emulates.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -88,6 +94,9 @@ def add_BackendServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class BackendService:
     """BackendService lists the emulated QPUs and describes each for transpilation.
+    Every RPC requires the metadata `authorization: Bearer <token>`, where the
+    token is one of an instance's tokens; a missing or unknown token fails with
+    UNAUTHENTICATED.
     """
 
     @staticmethod

@@ -27,6 +27,9 @@ if _version_not_supported:
 
 class JobServiceStub:
     """JobService submits Sampler and Estimator jobs, follows them and returns results.
+    Every RPC requires the metadata `authorization: Bearer <token>`, where the
+    token is one of an instance's tokens; a missing or unknown token fails with
+    UNAUTHENTICATED.
     """
 
     def __init__(self, channel):
@@ -69,6 +72,9 @@ class JobServiceStub:
 
 class JobServiceServicer:
     """JobService submits Sampler and Estimator jobs, follows them and returns results.
+    Every RPC requires the metadata `authorization: Bearer <token>`, where the
+    token is one of an instance's tokens; a missing or unknown token fails with
+    UNAUTHENTICATED.
     """
 
     def CreateJob(self, request, context):
@@ -165,6 +171,9 @@ def add_JobServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class JobService:
     """JobService submits Sampler and Estimator jobs, follows them and returns results.
+    Every RPC requires the metadata `authorization: Bearer <token>`, where the
+    token is one of an instance's tokens; a missing or unknown token fails with
+    UNAUTHENTICATED.
     """
 
     @staticmethod

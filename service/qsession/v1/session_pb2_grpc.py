@@ -27,6 +27,9 @@ if _version_not_supported:
 
 class SessionServiceStub:
     """SessionService manages sessions and batches: groups of jobs on one backend.
+    Every RPC requires the metadata `authorization: Bearer <token>`, where the
+    token is one of an instance's tokens; a missing or unknown token fails with
+    UNAUTHENTICATED.
     """
 
     def __init__(self, channel):
@@ -69,6 +72,9 @@ class SessionServiceStub:
 
 class SessionServiceServicer:
     """SessionService manages sessions and batches: groups of jobs on one backend.
+    Every RPC requires the metadata `authorization: Bearer <token>`, where the
+    token is one of an instance's tokens; a missing or unknown token fails with
+    UNAUTHENTICATED.
     """
 
     def CreateSession(self, request, context):
@@ -163,6 +169,9 @@ def add_SessionServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class SessionService:
     """SessionService manages sessions and batches: groups of jobs on one backend.
+    Every RPC requires the metadata `authorization: Bearer <token>`, where the
+    token is one of an instance's tokens; a missing or unknown token fails with
+    UNAUTHENTICATED.
     """
 
     @staticmethod
