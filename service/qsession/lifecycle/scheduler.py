@@ -1,0 +1,764 @@
+"""The scheduler: job mode, sessions and batches on every backend, as Qiskit Runtime documents.
+
+This module is the one place the documented rules live. It is plain Python: no I/O, no
+threads, no asyncio. Time comes from the injected ``Clock``; timers (interactive TTL, max
+TTL, idle timeout) fire when the caller calls ``poll()`` (ask ``next_deadline()`` when), and
+before every request, so the state always matches ``clock.now()``.
+
+The rules, in the guide's words:
+
+- **One QPU per backend.** At most one job runs on a backend at a time.
+- **The normal queue** is first in, first out by submission order. Jobs in job mode, the
+  jobs of a batch, and the first job of a session that is open or inactive wait in it.
+- **Start.** When a session's first job starts running, the session becomes *active*,
+  ``started_at``/``activated_at`` are set and the max TTL clock starts.
+- **Active.** An active session holds its backend's QPU: its jobs run, in submission
+  order, before every job that is not in it. Between its jobs the QPU stays held, idle,
+  for up to the interactive TTL (ITTL): a session job submitted inside that window runs at
+  once, ahead of jobs queued earlier. Only one session holds a backend at a time; the
+  first job of another session waits in the normal queue.
+- **Inactive.** When the ITTL window passes with no session job queued, the session goes
+  *inactive* and the QPU returns to the normal queue. A later session job goes through
+  the normal queue and, when it starts, reactivates the session (if max TTL has not been
+  reached). The window has passed at its deadline exactly: a job submitted at or after
+  the deadline is too late.
+- **Max TTL.** ``max_ttl`` seconds after the first job started, the session closes
+  (``close_reason`` "max_ttl"): a running job runs to completion; queued session jobs end
+  in ERROR with a message naming the max TTL.
+- **Close.** The session stops accepting jobs; its queued and running jobs still run (with
+  priority while it is active); when the last one finishes the session closes at once,
+  without waiting for the ITTL. With nothing pending it closes at once.
+- **Cancel.** Queued session jobs are CANCELLED; a running job completes; the session
+  closes at once (``close_reason`` "cancelled").
+- **Idle timeout.** A session or batch that is still open (no job started) and has no job
+  queued closes ``idle_timeout`` seconds after its creation, or after its last queued job
+  was cancelled (``close_reason`` "idle_timeout").
+- **Batch.** Its jobs go through the normal queue with no interactive hold. It is active
+  from the start of a job while it has jobs queued or running, and inactive when it has
+  none. Max TTL, close and cancel behave as for sessions.
+- **Usage.** A session counts the wall time it holds the QPU: from each activation until it
+  goes inactive, closes, or its last job completes, whichever is last (idle ITTL time
+  counts). A batch counts the QPU time of its jobs.
+
+Decisions where the documentation is silent:
+
+- A job submitted to a session that does not accept jobs: FAILED_PRECONDITION; to an
+  unknown session or another instance's: NOT_FOUND; on another backend than its session's:
+  INVALID_ARGUMENT. A retried submit with the same ``request_id`` returns the first job.
+- Closing a session that no longer accepts jobs, or cancelling a closed one, changes
+  nothing (a ``with`` block may close a session that was already cancelled). Cancelling a
+  session that is draining after close cancels its queued jobs.
+- Cancelling a queued job ends it CANCELLED at once; a running job runs to the end and
+  then ends CANCELLED. Cancelling a finished job: FAILED_PRECONDITION.
+- Closing an inactive session with queued jobs: they still wait in the normal queue; the
+  session regains priority only when one of them starts.
+- After a restart (``restore``) a job that was running runs again first on its backend,
+  and counts as running for max TTL: it is not failed when the max TTL passes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Literal
+
+from qsession.lifecycle.clock import Clock
+from qsession.lifecycle.durations import format_duration
+from qsession.lifecycle.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from qsession.lifecycle.model import (
+    Job,
+    JobStatus,
+    Plan,
+    Session,
+    SessionMode,
+    SessionState,
+    Transition,
+)
+
+QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
+OPEN, ACTIVE, INACTIVE, CLOSED = (
+    SessionState.OPEN,
+    SessionState.ACTIVE,
+    SessionState.INACTIVE,
+    SessionState.CLOSED,
+)
+DEDICATED, BATCH = SessionMode.DEDICATED, SessionMode.BATCH
+
+
+@dataclass(frozen=True)
+class Change:
+    """One state change, handed to ``on_change``.
+
+    Attributes:
+        kind: "job" or "session".
+        record: a snapshot of the Job or Session after the change.
+        time: when the change happened (unix seconds); for a timer, its deadline.
+    """
+
+    kind: Literal["job", "session"]
+    record: Job | Session
+    time: float
+
+
+@dataclass
+class _Qpu:
+    """A backend's QPU: the job running on it, the session holding it, its normal queue."""
+
+    name: str
+    running: str | None = None
+    holder: str | None = None
+    ittl_deadline: float | None = None
+    normal_queue: list[tuple[int, str]] = field(default_factory=list)
+    reruns: deque[str] = field(default_factory=deque)
+    queued: int = 0
+
+
+@dataclass
+class _SessionJobs:
+    """A session's jobs in the scheduler: queued ids in submission order (finished ids are
+    skipped lazily), how many are queued or running, and since when an open session has
+    had nothing pending (for the idle timeout)."""
+
+    idle_since: float
+    queue: deque[str] = field(default_factory=deque)
+    pending: int = 0
+
+
+class Scheduler:
+    """Sessions, batches and job mode on all backends (see the module docstring for the rules).
+
+    Args:
+        clock: the time source; every time the scheduler records is ``clock.now()`` or a
+            timer's deadline.
+        backends: the backend names; each has one QPU.
+        idle_timeout: seconds an open session with nothing queued may wait for a job.
+        on_change: called once per change of a job or session, in order, after the change,
+            with a snapshot. It must not raise and must not call back into the scheduler.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        backends: Iterable[str],
+        idle_timeout: float,
+        on_change: Callable[[Change], None],
+    ) -> None:
+        self._clock = clock
+        self._idle_timeout = float(idle_timeout)
+        self._on_change = on_change
+        self._qpus = {name: _Qpu(name) for name in backends}
+        self._jobs: dict[str, Job] = {}
+        self._sessions: dict[str, Session] = {}
+        self._session_jobs: dict[str, _SessionJobs] = {}
+        self._live: dict[str, Session] = {}
+        self._request_ids: dict[tuple[str, str], str] = {}
+        self._next_seq = 1
+
+    # ----------------------------------------------------------------- sessions
+
+    def create_session(
+        self,
+        session_id: str,
+        instance: str,
+        plan: Plan,
+        backend: str,
+        mode: SessionMode,
+        max_ttl: float | None,
+    ) -> Session:
+        """Create a session (dedicated mode) or a batch; it is open and has not started.
+
+        Args:
+            session_id: the new session's id (unique; chosen by the caller).
+            instance: the owning instance.
+            plan: the instance's plan (ITTL, max TTL range, whether sessions are allowed).
+            backend: the backend its jobs will run on.
+            mode: dedicated or batch.
+            max_ttl: seconds (already parsed by ``parse_max_ttl``); None: the plan's max_ttl.
+
+        Returns:
+            A snapshot of the new session.
+
+        Raises:
+            NotFound: (backend) unknown backend.
+            PermissionDenied: (mode) a dedicated session on a plan that does not allow it.
+            InvalidArgument: (max_ttl) outside the plan's [min_max_ttl, max_ttl].
+            ValueError: the id is already taken (a caller bug).
+        """
+        self._fire_due_timers()
+        self._qpu(backend)
+        mode = SessionMode(mode)
+        if mode is DEDICATED and not plan.allows_dedicated:
+            plan_name = plan.name.capitalize()
+            raise PermissionDenied(
+                f"The {plan_name} Plan cannot open a session (mode dedicated): the "
+                f"{plan_name} Plan runs only job and batch mode. Submit jobs without a "
+                "session (job mode) or create a batch (mode batch).",
+                field="mode",
+            )
+        ttl = plan.max_ttl if max_ttl is None else float(max_ttl)
+        if not plan.min_max_ttl <= ttl <= plan.max_ttl:
+            raise InvalidArgument(
+                f"max_ttl {format_duration(ttl)} ({ttl:g} s) is outside the {plan.name} "
+                f"plan's range: choose between {format_duration(plan.min_max_ttl)} "
+                f"({plan.min_max_ttl:g} s) and {format_duration(plan.max_ttl)} "
+                f"({plan.max_ttl:g} s), or omit it for the maximum.",
+                field="max_ttl",
+            )
+        if session_id in self._sessions:
+            raise ValueError(f"session id {session_id!r} is already taken")
+        now = self._clock.now()
+        session = Session(
+            id=session_id,
+            instance=instance,
+            backend=backend,
+            mode=mode,
+            max_ttl=ttl,
+            interactive_ttl=plan.interactive_ttl if mode is DEDICATED else 0.0,
+            created=now,
+            transitions=[Transition(OPEN, True, now)],
+        )
+        self._sessions[session_id] = session
+        self._session_jobs[session_id] = _SessionJobs(idle_since=now)
+        self._live[session_id] = session
+        self._emit_session(session, now)
+        return session.snapshot()
+
+    def close_session(self, session_id: str) -> Session:
+        """Close: stop accepting jobs; queued and running jobs still run; the session
+        closes as soon as none is left (at once if none is pending).
+
+        Returns:
+            A snapshot of the session after the call.
+
+        Raises:
+            NotFound: (session_id) unknown session.
+        """
+        self._fire_due_timers()
+        session = self._session(session_id)
+        if session.accepting_jobs:
+            now = self._clock.now()
+            session.accepting_jobs = False
+            if self._session_jobs[session_id].pending == 0:
+                self._close(session, "closed", now)
+            else:
+                self._record_transition(session, now)
+            self._emit_session(session, now)
+        return session.snapshot()
+
+    def cancel_session(self, session_id: str) -> Session:
+        """Cancel: queued session jobs are CANCELLED, a running job completes, and the
+        session closes at once.
+
+        Returns:
+            A snapshot of the session after the call.
+
+        Raises:
+            NotFound: (session_id) unknown session.
+        """
+        self._fire_due_timers()
+        session = self._session(session_id)
+        if session.state is not CLOSED:
+            now = self._clock.now()
+            for job in self._queued_jobs_of(session):
+                self._end_queued_job(
+                    job, JobStatus.CANCELLED, f"Cancelled: session {session_id} was cancelled.", now
+                )
+            self._close(session, "cancelled", now)
+            self._emit_session(session, now)
+        return session.snapshot()
+
+    # --------------------------------------------------------------------- jobs
+
+    def submit(self, job: Job) -> Job:
+        """Queue a job in job mode (``session_id`` None) or in a session or batch.
+
+        The scheduler keeps its own copy and sets ``seq`` (submission order), ``status``
+        (QUEUED) and ``created`` (now). An empty ``backend`` in a session job means the
+        session's backend. A session job submitted while its session holds the QPU in the
+        ITTL window runs next, ahead of jobs queued earlier.
+
+        Returns:
+            A snapshot of the queued job (the first job, if ``request_id`` was seen before
+            for this instance).
+
+        Raises:
+            NotFound: (session_id) unknown session or another instance's; (backend)
+                unknown backend.
+            FailedPrecondition: (session_id) the session no longer accepts jobs.
+            InvalidArgument: (backend) not the session's backend.
+            ValueError: the job id is already taken (a caller bug).
+        """
+        self._fire_due_timers()
+        if job.request_id is not None:
+            first = self._request_ids.get((job.instance, job.request_id))
+            if first is not None:
+                return self._jobs[first].snapshot()
+        if job.id in self._jobs:
+            raise ValueError(f"job id {job.id!r} is already taken")
+        job = job.snapshot()
+        session = None
+        if job.session_id is not None:
+            session = self._sessions.get(job.session_id)
+            if session is None or session.instance != job.instance:
+                raise NotFound(
+                    f"session_id {job.session_id!r} does not name one of your sessions; "
+                    "create a session first, or omit session_id for job mode.",
+                    field="session_id",
+                )
+            if not session.accepting_jobs:
+                raise FailedPrecondition(
+                    f"session {session.id} is {session.state} and no longer accepts jobs "
+                    f"(it was {session.close_reason or 'closed'}); create a new session "
+                    "to submit more jobs.",
+                    field="session_id",
+                )
+            if not job.backend:
+                job.backend = session.backend
+            elif job.backend != session.backend:
+                raise InvalidArgument(
+                    f"backend {job.backend!r} is not session {session.id}'s backend "
+                    f"{session.backend!r}; omit backend or use {session.backend!r}.",
+                    field="backend",
+                )
+        qpu = self._qpu(job.backend)
+        now = self._clock.now()
+        job.seq = self._next_seq
+        self._next_seq += 1
+        job.status = QUEUED
+        job.created = now
+        self._jobs[job.id] = job
+        if job.request_id is not None:
+            self._request_ids[(job.instance, job.request_id)] = job.id
+        self._enqueue(job)
+        if session is not None and qpu.holder == session.id:
+            qpu.ittl_deadline = None  # a session job inside the ITTL window runs at once
+        self._emit_job(job, now)
+        return job.snapshot()
+
+    def next_job(self, backend: str) -> Job | None:
+        """Start the job that should run now on this backend's QPU, if any.
+
+        Call it whenever the backend's QPU is free and after ``poll()``. Order:
+        a job that was running when the server stopped runs again first; while an active
+        session holds the QPU only its jobs run (none queued: the QPU stays idle, held for
+        the ITTL); otherwise the normal queue, in submission order.
+
+        Returns:
+            A snapshot of the job, now RUNNING (``attempts`` + 1, ``started`` now), or None
+            if the QPU is busy, held idle, or nothing is queued.
+
+        Raises:
+            NotFound: (backend) unknown backend.
+        """
+        self._fire_due_timers()
+        qpu = self._qpu(backend)
+        if qpu.running is not None:
+            return None
+        job = self._choose(qpu)
+        if job is None:
+            return None
+        self._start(job, qpu, self._clock.now())
+        return job.snapshot()
+
+    def finish(
+        self, job_id: str, status: JobStatus, usage: float, error: str | None = None
+    ) -> Job:
+        """Record the end of a running job.
+
+        Args:
+            job_id: the running job.
+            status: DONE or ERROR (a job whose cancellation was requested ends CANCELLED).
+            usage: QPU seconds it used.
+            error: why it failed (ERROR).
+
+        Returns:
+            A snapshot of the finished job.
+
+        Raises:
+            NotFound: (job_id) unknown job.
+            FailedPrecondition: (job_id) the job is not running.
+            ValueError: ``status`` is not DONE or ERROR (a caller bug).
+        """
+        self._fire_due_timers()
+        if status not in (JobStatus.DONE, JobStatus.ERROR):
+            raise ValueError(f"a job finishes DONE or ERROR, not {status}")
+        job = self._job(job_id)
+        if job.status is not RUNNING:
+            raise FailedPrecondition(f"job {job_id} is {job.status}, not RUNNING", field="job_id")
+        now = self._clock.now()
+        self._qpus[job.backend].running = None
+        if job.cancel_requested:
+            job.status = JobStatus.CANCELLED
+            job.error = "Cancelled by the user while running; it ran to the end of its execution."
+        else:
+            job.status = status
+            job.error = error
+        job.finished = now
+        job.usage = float(usage)
+        self._emit_job(job, now)
+        if job.session_id is not None:
+            self._session_job_ended(self._sessions[job.session_id], job, now)
+        self._fire_due_timers()
+        return job.snapshot()
+
+    def cancel_job(self, job_id: str) -> Job:
+        """Cancel a job: a queued job ends CANCELLED at once; a running job runs to the end
+        of its execution and then ends CANCELLED.
+
+        Returns:
+            A snapshot of the job after the call.
+
+        Raises:
+            NotFound: (job_id) unknown job.
+            FailedPrecondition: (job_id) the job already finished.
+        """
+        self._fire_due_timers()
+        job = self._job(job_id)
+        if job.status.finished:
+            raise FailedPrecondition(
+                f"job {job_id} already finished ({job.status}); there is nothing to cancel.",
+                field="job_id",
+            )
+        now = self._clock.now()
+        if job.status is RUNNING:
+            if not job.cancel_requested:
+                job.cancel_requested = True
+                self._emit_job(job, now)
+            return job.snapshot()
+        self._end_queued_job(job, JobStatus.CANCELLED, "Cancelled by the user before it started.", now)
+        if job.session_id is not None:
+            self._session_lost_queued_job(self._sessions[job.session_id], now)
+        self._fire_due_timers()
+        return job.snapshot()
+
+    # ------------------------------------------------------------------- timers
+
+    def poll(self) -> None:
+        """Fire every timer due at ``clock.now()``: ITTL windows, max TTLs, idle timeouts."""
+        self._fire_due_timers()
+
+    def next_deadline(self) -> float | None:
+        """When the next timer is due (unix seconds), or None if no timer is pending."""
+        earliest = self._earliest_timer()
+        return None if earliest is None else earliest[0]
+
+    # ------------------------------------------------------------------ lookups
+
+    def job(self, job_id: str) -> Job:
+        """A snapshot of a job. Raises NotFound (job_id)."""
+        return self._job(job_id).snapshot()
+
+    def session(self, session_id: str) -> Session:
+        """A snapshot of a session. Raises NotFound (session_id)."""
+        return self._session(session_id).snapshot()
+
+    def queued(self, backend: str) -> int:
+        """How many jobs are queued on a backend. Raises NotFound (backend)."""
+        return self._qpu(backend).queued
+
+    def pending_jobs(self, session_id: str) -> int:
+        """How many of a session's jobs are queued or running. Raises NotFound (session_id)."""
+        return self._session_jobs[self._session(session_id).id].pending
+
+    def jobs(self) -> Iterator[Job]:
+        """Snapshots of every job the scheduler knows, in submission order."""
+        return (job.snapshot() for job in sorted(self._jobs.values(), key=lambda j: j.seq))
+
+    def sessions(self) -> Iterator[Session]:
+        """Snapshots of every session the scheduler knows, oldest first."""
+        return (session.snapshot() for session in self._sessions.values())
+
+    # ------------------------------------------------------------------ restore
+
+    def restore(self, sessions: list[Session], jobs: list[Job]) -> None:
+        """Rebuild the scheduler after a crash from the persisted records.
+
+        Queued jobs keep their submission order. A job that was RUNNING is QUEUED again at
+        the head of its backend's queue (its ``attempts`` are kept, so its next start
+        counts one more) and its session keeps holding the QPU. Sessions resume from their
+        persisted timestamps; timers that passed while the server was down fire at their
+        deadlines: a session whose max TTL passed is closed and its queued jobs end in
+        ERROR naming the max TTL. Emits a change for every job put back in the queue and
+        for every timer that fires.
+
+        Raises:
+            ValueError: the scheduler already has sessions or jobs.
+            NotFound: (backend) a record names a backend that is not configured.
+        """
+        if self._sessions or self._jobs:
+            raise ValueError("restore needs an empty scheduler")
+        for record in sessions:
+            session = record.snapshot()
+            self._qpu(session.backend)
+            self._sessions[session.id] = session
+            self._session_jobs[session.id] = _SessionJobs(idle_since=session.created)
+            if session.state is not CLOSED:
+                self._live[session.id] = session
+        requeued: list[Job] = []
+        for record in sorted(jobs, key=lambda j: j.seq):
+            job = record.snapshot()
+            qpu = self._qpu(job.backend)
+            self._jobs[job.id] = job
+            self._next_seq = max(self._next_seq, job.seq + 1)
+            if job.request_id is not None:
+                self._request_ids[(job.instance, job.request_id)] = job.id
+            if job.session_id is not None:
+                jobs_of = self._session_jobs[job.session_id]
+                jobs_of.idle_since = max(jobs_of.idle_since, job.finished or job.created)
+            if job.status is RUNNING:
+                job.status = QUEUED
+                job.started = None
+                qpu.reruns.append(job.id)
+                requeued.append(job)
+            if job.status is QUEUED:
+                self._enqueue(job)
+        for session in self._live.values():
+            if session.mode is DEDICATED and session.state is ACTIVE:
+                qpu = self._qpus[session.backend]
+                qpu.holder = session.id
+                if self._session_jobs[session.id].pending == 0:
+                    qpu.ittl_deadline = self._window_start(session) + session.interactive_ttl
+        self._fire_due_timers()
+        now = self._clock.now()
+        for job in requeued:
+            self._emit_job(job, now)
+
+    # ---------------------------------------------------------- the rules, inside
+
+    def _choose(self, qpu: _Qpu) -> Job | None:
+        """The queued job that runs next on an idle QPU; None keeps the QPU idle."""
+        while qpu.reruns:
+            job = self._jobs[qpu.reruns[0]]
+            if job.status is QUEUED:
+                return job  # it was running when the server stopped: it runs again first
+            qpu.reruns.popleft()
+        if qpu.holder is not None:
+            # An active session holds the QPU: only its jobs run; none queued -> ITTL hold.
+            return self._first_queued(self._session_jobs[qpu.holder].queue)
+        while qpu.normal_queue:
+            job = self._jobs[qpu.normal_queue[0][1]]
+            if job.status is QUEUED:
+                return job
+            heapq.heappop(qpu.normal_queue)
+        return None
+
+    def _start(self, job: Job, qpu: _Qpu, now: float) -> None:
+        job.status = RUNNING
+        job.started = now
+        job.attempts += 1
+        qpu.running = job.id
+        qpu.queued -= 1
+        self._emit_job(job, now)
+        if job.session_id is None:
+            return
+        session = self._sessions[job.session_id]
+        session.last_job_started = now
+        if session.started_at is None:
+            session.started_at = now  # the session starts: the max TTL clock starts
+        if session.state in (OPEN, INACTIVE):
+            session.activated_at = now
+            self._record_transition(session, now, ACTIVE)
+        if session.mode is DEDICATED and session.state is ACTIVE:
+            qpu.holder = session.id  # an active session holds the QPU
+            qpu.ittl_deadline = None
+        self._emit_session(session, now)
+
+    def _session_job_ended(self, session: Session, job: Job, now: float) -> None:
+        """A session job finished: count usage, then drain-close, open the ITTL window, or
+        (a batch with nothing left) go inactive."""
+        jobs_of = self._session_jobs[session.id]
+        jobs_of.pending -= 1
+        session.last_job_completed = now
+        if session.mode is BATCH:
+            session.usage += job.usage
+        if session.state is CLOSED:
+            if session.mode is DEDICATED and session.closed_at is not None:
+                # The job ran past max TTL or cancel: the QPU was held until it completed.
+                session.usage += max(0.0, now - max(session.closed_at, job.started or now))
+        elif not session.accepting_jobs and jobs_of.pending == 0:
+            self._close(session, "closed", now)  # closed and drained: no ITTL wait
+        elif jobs_of.pending == 0:
+            if session.mode is DEDICATED:
+                self._qpus[session.backend].ittl_deadline = now + session.interactive_ttl
+            else:
+                self._deactivate(session, now)
+        self._emit_session(session, now)
+
+    def _session_lost_queued_job(self, session: Session, now: float) -> None:
+        """A queued session job was cancelled: a closed session with nothing left closes;
+        an open one restarts its idle timeout; a holding one resumes its ITTL window."""
+        if self._session_jobs[session.id].pending > 0 or session.state is CLOSED:
+            return
+        qpu = self._qpus[session.backend]
+        if not session.accepting_jobs:
+            self._close(session, "closed", now)
+            self._emit_session(session, now)
+        elif session.state is OPEN:
+            self._session_jobs[session.id].idle_since = now
+        elif qpu.holder == session.id and qpu.running is None:
+            window_end = self._window_start(session) + session.interactive_ttl
+            qpu.ittl_deadline = max(window_end, now)
+        elif session.mode is BATCH and session.state is ACTIVE:
+            self._deactivate(session, now)
+            self._emit_session(session, now)
+
+    def _ittl_expired(self, qpu: _Qpu, at: float) -> None:
+        """The ITTL window passed with no session job queued: the session goes inactive
+        and the QPU returns to the normal queue."""
+        assert qpu.holder is not None
+        session = self._sessions[qpu.holder]
+        self._deactivate(session, at)
+        self._emit_session(session, at)
+
+    def _max_ttl_reached(self, session: Session, at: float) -> None:
+        """Max TTL: queued session jobs fail naming the max TTL; the session closes; a
+        running job (or one that was running before a restart) runs to completion."""
+        message = (
+            f"The job did not run: session {session.id} reached its max TTL of "
+            f"{format_duration(session.max_ttl)} ({session.max_ttl:g} s) before the job "
+            "started. Create a new session (with a larger max_ttl) and submit it again."
+        )
+        for job in self._queued_jobs_of(session):
+            if job.attempts == 0:
+                self._end_queued_job(job, JobStatus.ERROR, message, at)
+        self._close(session, "max_ttl", at)
+        self._emit_session(session, at)
+
+    def _idle_timeout_reached(self, session: Session, at: float) -> None:
+        """An open session got no job within the idle timeout: it closes."""
+        self._close(session, "idle_timeout", at)
+        self._emit_session(session, at)
+
+    def _deactivate(self, session: Session, at: float) -> None:
+        self._stop_usage_clock(session, at)
+        self._record_transition(session, at, INACTIVE)
+        self._release_qpu(session)
+
+    def _close(self, session: Session, reason: str, at: float) -> None:
+        self._stop_usage_clock(session, at)
+        session.accepting_jobs = False
+        session.closed_at = at
+        session.close_reason = reason
+        self._record_transition(session, at, CLOSED)
+        self._live.pop(session.id, None)
+        self._release_qpu(session)
+
+    def _stop_usage_clock(self, session: Session, at: float) -> None:
+        if (
+            session.mode is DEDICATED
+            and session.state is ACTIVE
+            and session.activated_at is not None
+        ):
+            session.usage += max(0.0, at - session.activated_at)
+
+    def _release_qpu(self, session: Session) -> None:
+        qpu = self._qpus[session.backend]
+        if qpu.holder == session.id:
+            qpu.holder = None
+            qpu.ittl_deadline = None
+
+    @staticmethod
+    def _record_transition(
+        session: Session, at: float, state: SessionState | None = None
+    ) -> None:
+        if state is not None:
+            session.state = state
+        session.transitions.append(Transition(session.state, session.accepting_jobs, at))
+
+    @staticmethod
+    def _window_start(session: Session) -> float:
+        """The ITTL window runs from the session's last job's completion."""
+        return session.last_job_completed or session.activated_at or session.created
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _enqueue(self, job: Job) -> None:
+        qpu = self._qpus[job.backend]
+        heapq.heappush(qpu.normal_queue, (job.seq, job.id))
+        qpu.queued += 1
+        if job.session_id is not None:
+            jobs_of = self._session_jobs[job.session_id]
+            jobs_of.queue.append(job.id)
+            jobs_of.pending += 1
+
+    def _end_queued_job(self, job: Job, status: JobStatus, error: str, at: float) -> None:
+        job.status = status
+        job.error = error
+        job.finished = at
+        self._qpus[job.backend].queued -= 1
+        if job.session_id is not None:
+            self._session_jobs[job.session_id].pending -= 1
+        self._emit_job(job, at)
+
+    def _queued_jobs_of(self, session: Session) -> list[Job]:
+        jobs = [self._jobs[job_id] for job_id in self._session_jobs[session.id].queue]
+        return [job for job in jobs if job.status is QUEUED]
+
+    def _first_queued(self, queue: deque[str]) -> Job | None:
+        while queue:
+            job = self._jobs[queue[0]]
+            if job.status is QUEUED:
+                return job
+            queue.popleft()
+        return None
+
+    def _timers(self) -> Iterator[tuple[float, Callable[[float], None]]]:
+        for qpu in self._qpus.values():
+            if qpu.ittl_deadline is not None:
+                yield qpu.ittl_deadline, partial(self._ittl_expired, qpu)
+        for session in self._live.values():
+            deadline = session.max_ttl_deadline()
+            if deadline is not None:
+                yield deadline, partial(self._max_ttl_reached, session)
+            elif self._session_jobs[session.id].pending == 0:
+                idle_deadline = self._session_jobs[session.id].idle_since + self._idle_timeout
+                yield idle_deadline, partial(self._idle_timeout_reached, session)
+
+    def _earliest_timer(self) -> tuple[float, Callable[[float], None]] | None:
+        earliest = None
+        for timer in self._timers():
+            if earliest is None or timer[0] < earliest[0]:
+                earliest = timer
+        return earliest
+
+    def _fire_due_timers(self) -> None:
+        now = self._clock.now()
+        while (timer := self._earliest_timer()) is not None and timer[0] <= now:
+            deadline, fire = timer
+            fire(deadline)
+
+    def _qpu(self, backend: str) -> _Qpu:
+        qpu = self._qpus.get(backend)
+        if qpu is None:
+            raise NotFound(
+                f"backend {backend!r} is not one of this server's backends "
+                f"({', '.join(sorted(self._qpus))}); list them with ListBackends.",
+                field="backend",
+            )
+        return qpu
+
+    def _job(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"job_id {job_id!r} names no job.", field="job_id")
+        return job
+
+    def _session(self, session_id: str) -> Session:
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise NotFound(f"session_id {session_id!r} names no session.", field="session_id")
+        return session
+
+    def _emit_job(self, job: Job, at: float) -> None:
+        self._on_change(Change("job", job.snapshot(), at))
+
+    def _emit_session(self, session: Session, at: float) -> None:
+        self._on_change(Change("session", session.snapshot(), at))
