@@ -1,0 +1,242 @@
+"""Sample classical registers from a circuit on Aer, packed in Qiskit's BitArray layout.
+
+Two paths, chosen per circuit:
+
+* probabilities: noiseless, every measurement terminal, few enough qubits. Aer computes the
+  final probabilities over the measured qubits once per parameter point; the native kernel
+  draws the shots and packs each register.
+* memory: everything else (noise, mid-circuit measurement, reset, control flow, wide
+  circuits). Aer samples with ``memory=True``; the native kernel converts its hex memory.
+
+Either way the circuit is first reduced to its active qubits (:mod:`.reduction`); a
+measurement of an idle qubit reads 0, or with noise that qubit's readout error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from qiskit.circuit import ClassicalRegister, ControlFlowOp, ParameterExpression, QuantumCircuit
+from qiskit_aer import AerSimulator
+
+from qsession import _native
+from qsession.execution.errors import ExecutionFailed
+from qsession.execution.noise import DeviceNoise
+from qsession.execution.reduction import ReducedCircuit, reduce_circuit
+
+STATEVECTOR_MAX_QUBITS = 26
+"""Widest reduced circuit simulated as a state vector (2**26 complex amplitudes = 1 GiB)."""
+
+PROBABILITIES_MAX_BITS = 24
+"""Most measured qubits for the probabilities path (2**24 float64 = 128 MiB)."""
+
+_CLIFFORD = frozenset(
+    {"id", "x", "y", "z", "h", "s", "sdg", "sx", "sxdg", "cx", "cy", "cz", "swap", "ecr"}
+    | {"measure", "reset", "barrier", "delay"}
+)
+_QUARTER_TURN_ROTATIONS = frozenset({"rx", "ry", "rz"})
+
+
+def sample_registers(
+    circuit: QuantumCircuit,
+    registers: Sequence[ClassicalRegister],
+    values: np.ndarray,
+    shots: int,
+    seed: np.random.SeedSequence,
+    noise: DeviceNoise | None,
+) -> list[np.ndarray]:
+    """Run ``circuit`` at each parameter point and return each register's shots.
+
+    Args:
+        circuit: a circuit on device qubits (qubit ``i`` is device qubit ``i``).
+        registers: classical registers of ``circuit`` to return.
+        values: float64 ``(num_points, circuit.num_parameters)``, columns in the order of
+            ``circuit.parameters``.
+        shots: shots per parameter point.
+        seed: the randomness of this call; equal seeds give equal results.
+        noise: the device's noise, or ``None`` for an ideal run.
+
+    Returns:
+        One uint8 array per register, shape ``(num_points, shots, ceil(len(register) / 8))``:
+        Qiskit's BitArray layout, register bit ``i`` in bit ``i % 8`` of byte
+        ``-1 - i // 8``.
+
+    Raises:
+        ExecutionFailed: Aer cannot simulate the circuit.
+    """
+    reduced = reduce_circuit(circuit)
+    column = {param: i for i, param in enumerate(circuit.parameters)}
+    values = values[:, [column[param] for param in reduced.circuit.parameters]]
+    clbits = [[circuit.find_bit(bit).index for bit in register] for register in registers]
+    aer_seed, draw_seed, flip_seed = seed.spawn(3)
+    if noise is None and _fits_probabilities(reduced, clbits):
+        packed = _sample_from_probabilities(reduced, clbits, values, shots, draw_seed)
+    else:
+        packed = _sample_from_memory(reduced, clbits, values, shots, aer_seed, noise)
+    if noise is not None:
+        _apply_idle_readout_errors(packed, reduced, clbits, noise, np.random.default_rng(flip_seed))
+    return packed
+
+
+def _fits_probabilities(reduced: ReducedCircuit, clbits: list[list[int]]) -> bool:
+    final = reduced.final_measures
+    if final is None or len(reduced.active) > STATEVECTOR_MAX_QUBITS:
+        return False
+    measured = {final[c] for bits in clbits for c in bits if c in final}
+    return len(measured) <= PROBABILITIES_MAX_BITS
+
+
+def _sample_from_probabilities(
+    reduced: ReducedCircuit,
+    clbits: list[list[int]],
+    values: np.ndarray,
+    shots: int,
+    seed: np.random.SeedSequence,
+) -> list[np.ndarray]:
+    final = reduced.final_measures
+    assert final is not None
+    measured = sorted({final[c] for bits in clbits for c in bits if c in final})
+    position = {qubit: j for j, qubit in enumerate(measured)}
+    positions = [
+        np.array([position[final[c]] if c in final else -1 for c in bits], dtype=np.int64)
+        for bits in clbits
+    ]
+    num_points = values.shape[0]
+    # A circuit without parameters is the same at every point: one distribution, all shots.
+    runs, draws = (num_points, shots) if values.shape[1] else (1, num_points * shots)
+    probabilities = _final_probabilities(reduced.circuit, measured, values[:runs])
+    seeds = seed.generate_state(runs, np.uint64)
+    out = [np.empty((num_points * shots, _num_bytes(len(bits))), np.uint8) for bits in clbits]
+    for run in range(runs):
+        outcomes = _native.sample_outcomes(probabilities[run], draws, int(seeds[run]))
+        for register, register_positions in zip(out, positions, strict=True):
+            register[run * draws : (run + 1) * draws] = _native.pack_outcomes(
+                outcomes, register_positions
+            )
+    return [register.reshape(num_points, shots, -1) for register in out]
+
+
+def _final_probabilities(
+    circuit: QuantumCircuit, measured: list[int], values: np.ndarray
+) -> list[np.ndarray]:
+    """Probabilities (float64 ``2**len(measured)``, bit ``j`` = qubit ``measured[j]``) of the
+    final state of ``circuit`` without its measurements, per row of ``values``."""
+    if not measured:
+        return [np.ones(1)] * values.shape[0]
+    unitary = circuit.copy_empty_like()
+    for inst in circuit.data:
+        if inst.operation.name != "measure":
+            unitary.append(inst.operation, inst.qubits, inst.clbits, copy=False)
+    unitary.save_probabilities(measured, label="probabilities")
+    result = _run(AerSimulator(method="statevector"), unitary, values, shots=1, memory=False)
+    return [np.asarray(result.data(i)["probabilities"], np.float64) for i in range(len(values))]
+
+
+def _sample_from_memory(
+    reduced: ReducedCircuit,
+    clbits: list[list[int]],
+    values: np.ndarray,
+    shots: int,
+    seed: np.random.SeedSequence,
+    noise: DeviceNoise | None,
+) -> list[np.ndarray]:
+    num_points = values.shape[0]
+    out = [np.zeros((num_points * shots, _num_bytes(len(bits))), np.uint8) for bits in clbits]
+    circuit = reduced.circuit
+    if any(
+        inst.operation.name == "measure" or isinstance(inst.operation, ControlFlowOp)
+        for inst in circuit.data
+    ):
+        runs, draws = (num_points, shots) if values.shape[1] else (1, num_points * shots)
+        simulator = AerSimulator(
+            method=_memory_method(circuit, noisy=noise is not None),
+            noise_model=noise.model_for(reduced.active) if noise is not None else None,
+            seed_simulator=int(seed.generate_state(1, np.uint32)[0]),
+        )
+        result = _run(simulator, circuit, values[:runs], shots=draws, memory=True)
+        whole = [bits == list(range(circuit.num_clbits)) for bits in clbits]
+        for run in range(runs):
+            memory = _native.hex_to_packed(result.data(run)["memory"], circuit.num_clbits)
+            for register, bits, is_whole in zip(out, clbits, whole, strict=True):
+                register[run * draws : (run + 1) * draws] = (
+                    memory if is_whole else _select_bits(memory, circuit.num_clbits, bits)
+                )
+    return [register.reshape(num_points, shots, -1) for register in out]
+
+
+def _memory_method(circuit: QuantumCircuit, noisy: bool) -> str:
+    """Aer's method: automatic while a state vector fits, then the stabilizer method for
+    noiseless Clifford circuits, else matrix product states."""
+    if circuit.num_qubits <= STATEVECTOR_MAX_QUBITS:
+        return "automatic"
+    if not noisy and all(_is_clifford(inst.operation) for inst in circuit.data):
+        return "stabilizer"
+    return "matrix_product_state"
+
+
+def _is_clifford(operation) -> bool:  # noqa: ANN001 - any circuit operation
+    if operation.name in _CLIFFORD:
+        return True
+    if operation.name in _QUARTER_TURN_ROTATIONS:
+        (angle,) = operation.params
+        if isinstance(angle, ParameterExpression):
+            return False
+        turns = float(angle) / (math.pi / 2)
+        return math.isclose(turns, round(turns), abs_tol=1e-9)
+    return False
+
+
+def _run(
+    simulator: AerSimulator, circuit: QuantumCircuit, values: np.ndarray, shots: int, memory: bool
+):  # noqa: ANN202 - qiskit.result.Result
+    """Run ``circuit`` once per row of ``values`` (or once if it has no parameters)."""
+    binds = None
+    if circuit.num_parameters:
+        binds = [{param: values[:, j] for j, param in enumerate(circuit.parameters)}]
+    try:
+        result = simulator.run(circuit, parameter_binds=binds, shots=shots, memory=memory).result()
+    except Exception as error:  # noqa: BLE001 - Aer raises assorted errors for unrunnable input
+        raise ExecutionFailed(f"the emulator could not run the circuit: {error}") from error
+    if not result.success:
+        raise ExecutionFailed(f"the emulator could not run the circuit: {result.status}")
+    return result
+
+
+def _select_bits(packed: np.ndarray, num_bits: int, bits: list[int]) -> np.ndarray:
+    """Gather bits ``bits`` of each packed row (BitArray layout, ``num_bits`` wide) into a
+    new packed array of ``len(bits)`` bits (new bit ``i`` = old bit ``bits[i]``)."""
+    if num_bits <= 64:
+        row = np.zeros((packed.shape[0], 8), np.uint8)
+        row[:, 8 - packed.shape[1] :] = packed
+        outcomes = row.view(">u8").ravel().astype(np.uint64)
+        return _native.pack_outcomes(outcomes, np.asarray(bits, dtype=np.int64))
+    unpacked = np.unpackbits(packed, axis=1)  # column -1 - j holds bit j
+    width = _num_bytes(len(bits)) * 8
+    selected = np.zeros((packed.shape[0], width), np.uint8)
+    selected[:, width - 1 - np.arange(len(bits))] = unpacked[:, -1 - np.asarray(bits)]
+    return np.packbits(selected, axis=1)
+
+
+def _apply_idle_readout_errors(
+    packed: list[np.ndarray],
+    reduced: ReducedCircuit,
+    clbits: list[list[int]],
+    noise: DeviceNoise,
+    rng: np.random.Generator,
+) -> None:
+    """Flip, with that qubit's readout error, each register bit holding an idle qubit's
+    measurement (in place; one vector draw per such bit)."""
+    for register, bits in zip(packed, clbits, strict=True):
+        for i, clbit in enumerate(bits):
+            qubit = reduced.idle_measures.get(clbit)
+            if qubit is None:
+                continue
+            (error,) = noise.readout_errors([qubit])
+            flips = rng.random(register.shape[:2]) < error
+            register[:, :, -1 - i // 8] |= flips.astype(np.uint8) << np.uint8(i % 8)
+
+
+def _num_bytes(num_bits: int) -> int:
+    return (num_bits + 7) // 8
