@@ -1,0 +1,191 @@
+"""Issue 7: a Go client built from proto/ alone runs a session workload and sees what Python sees.
+
+The Go program in examples/go shares no code with the server. It is built and run against the
+shared test server; a Python client then submits the same requests (the same OpenQASM 3 files,
+parameter values, shots and seed) and decodes them with Qiskit, and the two must agree exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qsession.v1 import job_pb2, types_pb2
+
+GO_DIR = Path(__file__).resolve().parents[2] / "examples" / "go"
+SEED = 1234
+SHOTS = 1024
+THETAS = [i * math.pi / 4 for i in range(4)]  # the same float operations as the Go program
+OBSERVABLES = [[("ZZ", 1.0)], [("XX", 0.5), ("IZ", 0.5)]]  # shape (2, 1), as in the Go program
+COUNT_LINE = re.compile(r"^([01]+):(\d+)$")
+EV_LINE = re.compile(r"^ev\[(\d+),(\d+)\]=(\S+) std=(\S+)$")
+
+
+def go_toolchain() -> str:
+    """The `go` executable, or skip the test with the reason."""
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("go not found on PATH: the Go client tests need a Go toolchain")
+    return go
+
+
+def run_go(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a go command in examples/go and fail the test with its output if it fails."""
+    done = subprocess.run(
+        [go_toolchain(), *args], cwd=GO_DIR, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"go {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def sections(report: str) -> dict[str, list[str]]:
+    """Split the Go program's stdout into its "== name" sections, each a list of lines."""
+    parsed: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in report.splitlines():
+        if line.startswith("== "):
+            current = parsed.setdefault(line[3:], [])
+        else:
+            current.append(line)
+    return parsed
+
+
+@pytest.fixture(scope="module")
+def go_report(server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """Build examples/go, run it against the server with SEED and SHOTS, return its sections."""
+    binary = tmp_path_factory.mktemp("go") / "qsession-go"
+    run_go("build", "-o", str(binary), ".")
+    done = subprocess.run(
+        [str(binary), "-addr", server.address, "-token", server.token, "-backend", server.backend,
+         "-seed", str(SEED), "-shots", str(SHOTS), "-timeout", "5m"],
+        capture_output=True, text=True, timeout=360,
+    )
+    assert done.returncode == 0, f"the Go client failed:\n{done.stdout}\n{done.stderr}"
+    return sections(done.stdout)
+
+
+def parameter_values() -> types_pb2.ParameterValues:
+    values = np.array(THETAS, dtype="<f8").reshape(4, 1)
+    return types_pb2.ParameterValues(
+        parameters=["theta"], values=types_pb2.Float64Array(data=values.tobytes(), shape=[4, 1])
+    )
+
+
+def qasm3(name: str) -> types_pb2.Circuit:
+    return types_pb2.Circuit(qasm3=(GO_DIR / "circuits" / name).read_text())
+
+
+def python_run(client, request: job_pb2.CreateJobRequest):
+    """Submit request as the Python client in job mode and decode the result with Qiskit."""
+    request.backend = client.handle.backend
+    request.options.seed_simulator = SEED
+    request.options.default_shots = SHOTS
+    job = client.jobs.CreateJob(request, metadata=client.metadata, timeout=60).job
+    finished = client.wait(job.id)
+    assert finished.state == job_pb2.Job.STATE_DONE, finished.error_message
+    return client.result(job.id)
+
+
+@pytest.fixture
+def python_counts(client) -> list[dict[str, int]]:
+    """The Sampler's counts per parameter point, as the Python client sees them."""
+    request = job_pb2.CreateJobRequest(program=job_pb2.PROGRAM_SAMPLER)
+    request.sampler_pubs.add(circuit=qasm3("sampler.qasm"), parameter_values=parameter_values())
+    bits = python_run(client, request)[0].data.c
+    return [bits.get_counts(loc=point) for point in range(4)]
+
+
+@pytest.fixture
+def python_evs(client) -> tuple[np.ndarray, np.ndarray]:
+    """The Estimator's (evs, stds), each of shape (2, 4), as the Python client sees them."""
+    request = job_pb2.CreateJobRequest(program=job_pb2.PROGRAM_ESTIMATOR)
+    pub = request.estimator_pubs.add(
+        circuit=qasm3("estimator.qasm"), parameter_values=parameter_values()
+    )
+    pub.observables.shape.extend([2, 1])
+    for terms in OBSERVABLES:
+        pub.observables.observables.add().terms.extend(
+            types_pb2.PauliTerm(label=label, coefficient=c) for label, c in terms
+        )
+    data = python_run(client, request)[0].data
+    return data.evs, data.stds
+
+
+def go_counts(go_report: dict[str, list[str]]) -> list[dict[str, int]]:
+    """The Go client's counts per parameter point."""
+    points: list[dict[str, int]] = []
+    for line in go_report["sampler counts"][1:]:
+        if line.startswith("-- point "):
+            points.append({})
+        else:
+            match = COUNT_LINE.match(line)
+            assert match, f"unexpected counts line {line!r}"
+            points[-1][match[1]] = int(match[2])
+    return points
+
+
+def test_go_client_builds_vets_and_passes_its_unit_tests():
+    run_go("vet", "./...")
+    run_go("test", "./...")
+
+
+def test_go_client_lists_every_backend(go_report, server):
+    names = [line.split()[0] for line in go_report["backends"]]
+    assert names == ["ideal_24", "fake_torino"]
+    assert "ideal_24 qubits=24 operational=true" in go_report["backends"][0]
+
+
+def test_go_client_opens_a_dedicated_session(go_report, server):
+    assert go_report["session"] == [
+        f"backend={server.backend} mode=MODE_DEDICATED state=STATE_OPEN accepting_jobs=true"
+    ]
+
+
+def test_go_client_prints_each_job_state_change_in_order(go_report):
+    expected = ["state STATE_QUEUED", "state STATE_RUNNING", "state STATE_DONE"]
+    assert go_report["sampler job"] == expected
+    assert go_report["estimator job"] == expected
+
+
+def test_go_sampler_counts_equal_python_counts_for_the_same_seed(go_report, python_counts):
+    assert go_report["sampler counts"][0] == "pub 0 register c shape=[4] num_shots=1024 num_bits=10"
+    assert go_counts(go_report) == python_counts
+
+
+def test_go_counts_put_bit_zero_rightmost_across_two_bytes(go_report):
+    points = go_counts(go_report)
+    assert points[0] == {"1000000000": SHOTS}  # theta = 0: only q[9] is 1
+    for counts in points:
+        assert set(counts) <= {"1000000000", "1000000011"} and sum(counts.values()) == SHOTS
+    # q[0] and q[1] are 1 with probability sin^2(theta/2): 1/2 at theta = pi/2.
+    assert abs(points[2]["1000000011"] - SHOTS / 2) < 5 * math.sqrt(SHOTS / 4)
+
+
+def test_go_estimator_evs_equal_python_evs_for_the_same_seed(go_report, python_evs):
+    evs, stds = python_evs
+    assert go_report["estimator evs"][0] == "pub 0 shape=[2 4]"
+    go_lines = go_report["estimator evs"][1:]
+    assert go_lines == [
+        f"ev[{i},{j}]={evs[i, j]:.6f} std={stds[i, j]:.6f}" for i in range(2) for j in range(4)
+    ]
+
+
+def test_go_estimator_evs_are_the_states_expectation_values(go_report):
+    for line in go_report["estimator evs"][1:]:
+        i, j, ev, std = EV_LINE.match(line).groups()
+        theta = THETAS[int(j)]
+        exact = 1.0 if i == "0" else 0.5 * math.sin(theta) + 0.5 * math.cos(theta)
+        assert abs(float(ev) - exact) <= 5 * float(std) + 1e-6, line
+
+
+def test_go_client_ends_with_the_session_closed(go_report):
+    final, transitions = go_report["session closed"]
+    assert final == "state=STATE_CLOSED accepting_jobs=false close_reason=closed pending_jobs=0"
+    states = transitions.removeprefix("transitions=").split(",")
+    assert states[0] == "STATE_OPEN" and states[-1] == "STATE_CLOSED" and "STATE_ACTIVE" in states
