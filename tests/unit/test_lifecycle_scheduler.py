@@ -770,3 +770,20 @@ def test_restore_closes_a_session_whose_max_ttl_passed_while_down() -> None:
     assert w.job(queued).status is ERROR
     assert "max TTL" in (w.job(queued).error or "")
     assert w.session(blocker).state is OPEN  # its idle timeout (30 min) has not passed
+
+
+def test_restore_reruns_a_job_that_was_running_when_max_ttl_passed_while_down() -> None:
+    w = World()
+    s = w.open_session(max_ttl=300)
+    w.submit(s)
+    w.run(5)
+    earlier = w.submit()
+    running_job = w.submit(s)
+    assert w.start() == running_job
+    w.clock.advance(1000)  # the server is down past the max TTL while the job ran
+    w = restart(w)
+    assert w.session(s).close_reason == "max_ttl"
+    assert w.job(running_job).status is QUEUED  # it was running: it runs to completion
+    assert w.run(5) == running_job  # ahead of the job-mode job queued before it
+    assert w.job(running_job).status is DONE
+    assert w.run(5) == earlier
