@@ -18,7 +18,7 @@ from qsession.execution.measurement_plan import basis_circuit, plan_measurements
 from qsession.execution.noise import DeviceNoise
 from qsession.execution.profiles import DeviceProfile
 from qsession.execution.sampling import sample_registers
-from qsession.execution.spans import ExecutionSpans, SliceSpan
+from qsession.execution_span import ExecutionSpans, SliceSpan
 from qsession.execution.validation import (
     estimator_shots,
     validate_estimator_pub,

@@ -84,14 +84,6 @@ def validate_estimator_pub(pub: EstimatorPub, field: str, target: Target, device
             f"precision must be positive and at least {1 / math.sqrt(MAX_SHOTS):.3g} "
             f"(at most {MAX_SHOTS} shots), got {precision}",
         )
-    try:
-        np.broadcast_shapes(pub.parameter_values.shape, pub.observables.shape)
-    except ValueError:
-        raise InvalidPub(
-            f"{field}.parameter_values",
-            f"parameter values of shape {pub.parameter_values.shape} do not broadcast with "
-            f"observables of shape {pub.observables.shape}",
-        ) from None
     _check_parameter_values(pub.parameter_values, circuit, f"{field}.parameter_values")
 
 
