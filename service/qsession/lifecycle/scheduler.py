@@ -59,10 +59,10 @@ Decisions where the documentation is silent:
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Literal
 
 from qsession.lifecycle.clock import Clock
@@ -91,6 +91,9 @@ OPEN, ACTIVE, INACTIVE, CLOSED = (
     SessionState.CLOSED,
 )
 DEDICATED, BATCH = SessionMode.DEDICATED, SessionMode.BATCH
+
+# The timers, keyed by what they watch: a backend's QPU (ITTL) or a session (the others).
+ITTL, MAX_TTL, IDLE_TIMEOUT = "interactive TTL", "max TTL", "idle timeout"
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,8 @@ class Scheduler:
         self._live: dict[str, Session] = {}
         self._request_ids: dict[tuple[str, str], str] = {}
         self._next_seq = 1
+        self._timers: list[tuple[float, int, str, str]] = []
+        self._timer_order = itertools.count()
 
     # ----------------------------------------------------------------- sessions
 
@@ -228,6 +233,7 @@ class Scheduler:
         self._sessions[session_id] = session
         self._session_jobs[session_id] = _SessionJobs(idle_since=now)
         self._live[session_id] = session
+        self._set_timer(IDLE_TIMEOUT, session_id, now + self._idle_timeout)
         self._emit_session(session, now)
         return session.snapshot()
 
@@ -521,11 +527,18 @@ class Scheduler:
             if job.status is QUEUED:
                 self._enqueue(job)
         for session in self._live.values():
+            jobs_of = self._session_jobs[session.id]
+            deadline = session.max_ttl_deadline()
+            if deadline is not None:
+                self._set_timer(MAX_TTL, session.id, deadline)
+            elif jobs_of.pending == 0:
+                self._set_timer(IDLE_TIMEOUT, session.id, jobs_of.idle_since + self._idle_timeout)
             if session.mode is DEDICATED and session.state is ACTIVE:
                 qpu = self._qpus[session.backend]
                 qpu.holder = session.id
-                if self._session_jobs[session.id].pending == 0:
-                    qpu.ittl_deadline = self._window_start(session) + session.interactive_ttl
+                if jobs_of.pending == 0:
+                    window_end = self._window_start(session) + session.interactive_ttl
+                    self._open_ittl_window(qpu, window_end)
         self._fire_due_timers()
         now = self._clock.now()
         for job in requeued:
@@ -563,6 +576,7 @@ class Scheduler:
         session.last_job_started = now
         if session.started_at is None:
             session.started_at = now  # the session starts: the max TTL clock starts
+            self._set_timer(MAX_TTL, session.id, now + session.max_ttl)
         if session.state in (OPEN, INACTIVE):
             session.activated_at = now
             self._record_transition(session, now, ACTIVE)
@@ -587,14 +601,15 @@ class Scheduler:
             self._close(session, "closed", now)  # closed and drained: no ITTL wait
         elif jobs_of.pending == 0:
             if session.mode is DEDICATED:
-                self._qpus[session.backend].ittl_deadline = now + session.interactive_ttl
+                self._open_ittl_window(self._qpus[session.backend], now + session.interactive_ttl)
             else:
                 self._deactivate(session, now)
         self._emit_session(session, now)
 
     def _session_lost_queued_job(self, session: Session, now: float) -> None:
-        """A queued session job was cancelled: a closed session with nothing left closes;
-        an open one restarts its idle timeout; a holding one resumes its ITTL window."""
+        """A queued session job was cancelled and none is left: a session that no longer
+        accepts jobs closes; an open one restarts its idle timeout; one holding the QPU
+        resumes its ITTL window; an active batch goes inactive."""
         if self._session_jobs[session.id].pending > 0 or session.state is CLOSED:
             return
         qpu = self._qpus[session.backend]
@@ -603,9 +618,10 @@ class Scheduler:
             self._emit_session(session, now)
         elif session.state is OPEN:
             self._session_jobs[session.id].idle_since = now
+            self._set_timer(IDLE_TIMEOUT, session.id, now + self._idle_timeout)
         elif qpu.holder == session.id and qpu.running is None:
             window_end = self._window_start(session) + session.interactive_ttl
-            qpu.ittl_deadline = max(window_end, now)
+            self._open_ittl_window(qpu, max(window_end, now))
         elif session.mode is BATCH and session.state is ACTIVE:
             self._deactivate(session, now)
             self._emit_session(session, now)
@@ -710,30 +726,47 @@ class Scheduler:
             queue.popleft()
         return None
 
-    def _timers(self) -> Iterator[tuple[float, Callable[[float], None]]]:
-        for qpu in self._qpus.values():
-            if qpu.ittl_deadline is not None:
-                yield qpu.ittl_deadline, partial(self._ittl_expired, qpu)
-        for session in self._live.values():
-            deadline = session.max_ttl_deadline()
-            if deadline is not None:
-                yield deadline, partial(self._max_ttl_reached, session)
-            elif self._session_jobs[session.id].pending == 0:
-                idle_deadline = self._session_jobs[session.id].idle_since + self._idle_timeout
-                yield idle_deadline, partial(self._idle_timeout_reached, session)
+    def _open_ittl_window(self, qpu: _Qpu, deadline: float) -> None:
+        qpu.ittl_deadline = deadline
+        self._set_timer(ITTL, qpu.name, deadline)
 
-    def _earliest_timer(self) -> tuple[float, Callable[[float], None]] | None:
-        earliest = None
-        for timer in self._timers():
-            if earliest is None or timer[0] < earliest[0]:
-                earliest = timer
-        return earliest
+    def _set_timer(self, kind: str, key: str, deadline: float) -> None:
+        heapq.heappush(self._timers, (deadline, next(self._timer_order), kind, key))
+
+    def _timer_deadline(self, kind: str, key: str) -> float | None:
+        """The deadline the timer has now (None: not armed); heap entries that disagree
+        are stale and dropped."""
+        if kind == ITTL:
+            return self._qpus[key].ittl_deadline
+        session = self._live.get(key)
+        if session is None:
+            return None
+        if kind == MAX_TTL:
+            return session.max_ttl_deadline()
+        jobs_of = self._session_jobs[key]
+        if session.state is OPEN and jobs_of.pending == 0:
+            return jobs_of.idle_since + self._idle_timeout
+        return None
+
+    def _earliest_timer(self) -> tuple[float, str, str] | None:
+        while self._timers:
+            deadline, _, kind, key = self._timers[0]
+            if self._timer_deadline(kind, key) == deadline:
+                return deadline, kind, key
+            heapq.heappop(self._timers)
+        return None
 
     def _fire_due_timers(self) -> None:
         now = self._clock.now()
         while (timer := self._earliest_timer()) is not None and timer[0] <= now:
-            deadline, fire = timer
-            fire(deadline)
+            heapq.heappop(self._timers)
+            deadline, kind, key = timer
+            if kind == ITTL:
+                self._ittl_expired(self._qpus[key], deadline)
+            elif kind == MAX_TTL:
+                self._max_ttl_reached(self._live[key], deadline)
+            else:
+                self._idle_timeout_reached(self._live[key], deadline)
 
     def _qpu(self, backend: str) -> _Qpu:
         qpu = self._qpus.get(backend)
