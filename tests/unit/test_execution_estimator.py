@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
+from qiskit.primitives.containers import PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
@@ -29,7 +30,7 @@ def bell_state() -> QuantumCircuit:
     return circuit
 
 
-def estimate(executor: Executor, pub: EstimatorPub, seed: int = 1):  # noqa: ANN201
+def estimate(executor: Executor, pub: EstimatorPub, seed: int = 1) -> PubResult:
     return executor.run_estimator([pub], seed=seed)[0]
 
 

@@ -36,7 +36,9 @@ def test_fake_torino_carries_errors_durations_and_qubit_properties_in_si_units()
     sx = target["sx"][(5,)]
     assert 0 < sx.error < 0.01 and sx.duration == pytest.approx(32e-9)
     readout = target["measure"][(0,)]
-    assert readout.error == pytest.approx(0.166748046875) and readout.duration == pytest.approx(1.56e-6)
+    assert readout.error == pytest.approx(0.166748046875) and readout.duration == pytest.approx(
+        1.56e-6
+    )
     qubit = target.qubit_properties[0]
     assert qubit.t1 == pytest.approx(224.087e-6, rel=1e-4) and 1e-5 < qubit.t2 < 1e-2
     assert target.dt == pytest.approx(4e-9)

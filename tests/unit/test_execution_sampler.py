@@ -177,7 +177,8 @@ def test_noise_gives_mostly_correct_but_imperfect_bell_statistics(noisy_torino: 
     isa = generate_preset_pass_manager(
         target=target, optimization_level=1, initial_layout=[92, 99], seed_transpiler=1
     ).run(bell())
-    counts = noisy_torino.run_sampler([SamplerPub.coerce(isa, 4000)], seed=4)[0].data.meas.get_counts()
+    result = noisy_torino.run_sampler([SamplerPub.coerce(isa, 4000)], seed=4)[0]
+    counts = result.data.meas.get_counts()
     correct = counts.get("00", 0) + counts.get("11", 0)
     assert 0.9 * 4000 < correct < 4000
     assert_half_within_5_sigma(counts["00"], correct)

@@ -112,7 +112,9 @@ def test_a_parameter_count_other_than_the_circuits_is_refused(ideal: Executor) -
 
 def test_zero_precision_is_refused(ideal: Executor) -> None:
     with pytest.raises(InvalidPub) as error:
-        ideal.validate_estimator_pub(EstimatorPub.coerce((QuantumCircuit(1), "Z"), precision=0.0), 0)
+        ideal.validate_estimator_pub(
+            EstimatorPub.coerce((QuantumCircuit(1), "Z"), precision=0.0), 0
+        )
     assert error.value.field == "estimator_pubs[0].precision"
 
 

@@ -18,12 +18,12 @@ from qsession.execution.measurement_plan import basis_circuit, plan_measurements
 from qsession.execution.noise import DeviceNoise
 from qsession.execution.profiles import DeviceProfile
 from qsession.execution.sampling import sample_registers
-from qsession.execution_span import ExecutionSpans, SliceSpan
 from qsession.execution.validation import (
     estimator_shots,
     validate_estimator_pub,
     validate_sampler_pub,
 )
+from qsession.execution_span import ExecutionSpans, SliceSpan
 
 
 class Executor:
@@ -75,10 +75,8 @@ class Executor:
             self.validate_sampler_pub(pub, index)
             start = datetime.now(UTC)
             circuit, shots = pub.circuit, pub.shots
-            arrays = sample_registers(
-                circuit, circuit.cregs, _points(pub.parameter_values, circuit), shots, pub_seed,
-                self._noise,
-            )  # fmt: skip
+            values = _points(pub.parameter_values, circuit)
+            arrays = sample_registers(circuit, circuit.cregs, values, shots, pub_seed, self._noise)
             data = {
                 creg.name: BitArray(array.reshape(pub.shape + array.shape[1:]), creg.size)
                 for creg, array in zip(circuit.cregs, arrays, strict=True)
@@ -89,10 +87,7 @@ class Executor:
                     metadata={"circuit_metadata": circuit.metadata},
                 )
             )
-            data_shape = pub.shape + (shots,)
-            spans.append(
-                SliceSpan(start, datetime.now(UTC), {index: (data_shape, slice(0, math.prod(data_shape)))})
-            )
+            spans.append(_whole_span(index, start, pub.shape + (shots,)))
         return _primitive_result(results, spans)
 
     def run_estimator(self, pubs: list[EstimatorPub], seed: int | None) -> PrimitiveResult:
@@ -127,9 +122,7 @@ class Executor:
                     },
                 )
             )
-            spans.append(
-                SliceSpan(start, datetime.now(UTC), {index: (pub.shape, slice(0, math.prod(pub.shape)))})
-            )
+            spans.append(_whole_span(index, start, pub.shape))
         return _primitive_result(results, spans)
 
     def _estimate(
@@ -169,6 +162,11 @@ def _points(values: BindingsArray, circuit: QuantumCircuit) -> np.ndarray:
     """Parameter values as float64 ``(points, circuit.num_parameters)``, points in row-major
     order of ``values.shape``, columns in the order of ``circuit.parameters``."""
     return values.as_array(circuit.parameters).reshape(values.size, circuit.num_parameters)
+
+
+def _whole_span(index: int, start: datetime, shape: tuple[int, ...]) -> SliceSpan:
+    """The span from ``start`` to now of all data (``shape``) of PUB ``index``."""
+    return SliceSpan(start, datetime.now(UTC), {index: (shape, slice(0, math.prod(shape)))})
 
 
 def _primitive_result(results: list, spans: list[SliceSpan]) -> PrimitiveResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from functools import lru_cache
+from typing import NoReturn
 
 import numpy as np
 from qiskit.providers import BackendV2, Options
@@ -20,7 +21,7 @@ class DeviceNoise:
 
     def __init__(self, target: Target) -> None:
         self._target = target
-        measure = target["measure"] if "measure" in target else {}
+        measure = target.get("measure") or {}
         self._readout = np.array(
             [
                 (props.error or 0.0) if (props := measure.get((q,))) is not None else 0.0
@@ -38,7 +39,9 @@ class DeviceNoise:
         (cached per qubit tuple); ideal when the target has no calibration."""
         backend = _TargetBackend(restrict_target(self._target, qubits))
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*has no QubitProperties", category=UserWarning)
+            warnings.filterwarnings(
+                "ignore", message=".*has no QubitProperties", category=UserWarning
+            )
             return NoiseModel.from_backend(backend)
 
 
@@ -90,5 +93,5 @@ class _TargetBackend(BackendV2):
     def _default_options(cls) -> Options:
         return Options()
 
-    def run(self, run_input, **options):  # noqa: ANN001, ANN201 - never called
+    def run(self, run_input: object, **options: object) -> NoReturn:
         raise NotImplementedError("a calibration holder, not an executable backend")

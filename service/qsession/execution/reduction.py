@@ -130,8 +130,11 @@ def _final_measures(circuit: QuantumCircuit) -> dict[int, int] | None:
             final[circuit.find_bit(inst.clbits[0]).index] = qubits[0]
         elif name == "barrier":
             continue
-        elif name == "reset" or isinstance(inst.operation, ControlFlowOp) or inst.clbits:
-            return None
-        elif measured.intersection(qubits):
+        elif (
+            name == "reset"
+            or isinstance(inst.operation, ControlFlowOp)
+            or inst.clbits
+            or measured.intersection(qubits)
+        ):
             return None
     return final

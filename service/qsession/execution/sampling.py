@@ -18,7 +18,14 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from qiskit.circuit import ClassicalRegister, ControlFlowOp, ParameterExpression, QuantumCircuit
+from qiskit.circuit import (
+    ClassicalRegister,
+    ControlFlowOp,
+    Operation,
+    ParameterExpression,
+    QuantumCircuit,
+)
+from qiskit.result import Result
 from qiskit_aer import AerSimulator
 
 from qsession import _native
@@ -176,7 +183,7 @@ def _memory_method(circuit: QuantumCircuit, noisy: bool) -> str:
     return "matrix_product_state"
 
 
-def _is_clifford(operation) -> bool:  # noqa: ANN001 - any circuit operation
+def _is_clifford(operation: Operation) -> bool:
     if operation.name in _CLIFFORD:
         return True
     if operation.name in _QUARTER_TURN_ROTATIONS:
@@ -190,14 +197,14 @@ def _is_clifford(operation) -> bool:  # noqa: ANN001 - any circuit operation
 
 def _run(
     simulator: AerSimulator, circuit: QuantumCircuit, values: np.ndarray, shots: int, memory: bool
-):  # noqa: ANN202 - qiskit.result.Result
+) -> Result:
     """Run ``circuit`` once per row of ``values`` (or once if it has no parameters)."""
     binds = None
     if circuit.num_parameters:
         binds = [{param: values[:, j] for j, param in enumerate(circuit.parameters)}]
     try:
         result = simulator.run(circuit, parameter_binds=binds, shots=shots, memory=memory).result()
-    except Exception as error:  # noqa: BLE001 - Aer raises assorted errors for unrunnable input
+    except Exception as error:
         raise ExecutionFailed(f"the emulator could not run the circuit: {error}") from error
     if not result.success:
         raise ExecutionFailed(f"the emulator could not run the circuit: {result.status}")

@@ -35,8 +35,10 @@ class DeviceProfile:
 _BUILDERS: dict[str, tuple[Callable[[], Target], str]] = {
     "fake_torino": (
         fake_torino_target,
-        "133-qubit heavy-hex IBM Heron r1 (ibm_torino calibration snapshot); "
-        "basis cz, id, rz, sx, x",
+        (
+            "133-qubit heavy-hex IBM Heron r1 (ibm_torino calibration snapshot); "
+            "basis cz, id, rz, sx, x"
+        ),
     ),
     "ideal_24": (
         lambda: ideal_target(24),

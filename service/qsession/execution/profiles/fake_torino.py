@@ -80,4 +80,6 @@ def target_from_calibration(conf: dict[str, Any], props: dict[str, Any]) -> Targ
 
 def _values(entries: list[dict[str, Any]]) -> dict[str, float]:
     """Map each ``{"name", "value", "unit"}`` entry to its value in SI units (s, Hz)."""
-    return {e["name"]: apply_prefix(e["value"], e["unit"]) if e["unit"] else e["value"] for e in entries}
+    return {
+        e["name"]: apply_prefix(e["value"], e["unit"]) if e["unit"] else e["value"] for e in entries
+    }

@@ -27,4 +27,3 @@ def ideal_target(num_qubits: int) -> Target:
     for name, op in CONTROL_FLOW_OPS.items():
         target.add_instruction(op, name=name)
     return target
-
