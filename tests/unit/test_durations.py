@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from qsession.lifecycle.durations import format_duration, parse_config_duration, parse_max_ttl
 from qsession.lifecycle.errors import InvalidArgument
 
@@ -83,7 +82,7 @@ def test_max_ttl_rejects_anything_else_naming_the_field_and_the_accepted_forms(
     ],
 )
 def test_config_durations_accept_units_and_plain_seconds(
-    value: str | int | float, seconds: float
+    value: str | float, seconds: float
 ) -> None:
     assert parse_config_duration(value) == pytest.approx(seconds)
 
@@ -97,7 +96,8 @@ def test_config_durations_reject_junk(value: object) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(28800, "8h"), (9040, "2h 30m 40s"), (300, "5m"), (1.5, "1.5s"), (0, "0s")]
+    ("seconds", "text"),
+    [(28800, "8h"), (9040, "2h 30m 40s"), (300, "5m"), (1.5, "1.5s"), (0, "0s")],
 )
 def test_durations_are_formatted_the_way_users_write_them(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text

@@ -19,7 +19,9 @@ PREMIUM = Plan("premium", interactive_ttl=60, max_ttl=28800, min_max_ttl=300, al
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
 
-def scheduler_with_session(mode: SessionMode = SessionMode.DEDICATED) -> tuple[Scheduler, VirtualClock]:
+def scheduler_with_session(
+    mode: SessionMode = SessionMode.DEDICATED,
+) -> tuple[Scheduler, VirtualClock]:
     clock = VirtualClock(T0)
     scheduler = Scheduler(clock, ["ibm_torino"], 1800, lambda change: None)
     scheduler.create_session("be84569d", "alice", PREMIUM, "ibm_torino", mode, None)

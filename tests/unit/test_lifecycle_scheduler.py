@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
 from qsession.lifecycle.clock import VirtualClock
 from qsession.lifecycle.errors import (
     FailedPrecondition,
@@ -28,7 +27,9 @@ from qsession.lifecycle.model import (
 )
 from qsession.lifecycle.scheduler import Change, Scheduler
 
-PREMIUM = Plan("premium", interactive_ttl=60, max_ttl=8 * 3600, min_max_ttl=300, allows_dedicated=True)
+PREMIUM = Plan(
+    "premium", interactive_ttl=60, max_ttl=8 * 3600, min_max_ttl=300, allows_dedicated=True
+)
 OPEN_PLAN = Plan("open", interactive_ttl=60, max_ttl=600, min_max_ttl=300, allows_dedicated=False)
 IDLE_TIMEOUT = 1800.0
 DEDICATED, BATCH = SessionMode.DEDICATED, SessionMode.BATCH
@@ -673,7 +674,11 @@ def test_every_change_is_reported_once_in_order_after_it_happens() -> None:
     w.advance(60)
     w.scheduler.close_session(s)
     summary = [
-        (c.kind, str(c.record.status if isinstance(c.record, Job) else c.record.state), w.rel(c.time))
+        (
+            c.kind,
+            str(c.record.status if isinstance(c.record, Job) else c.record.state),
+            w.rel(c.time),
+        )
         for c in w.changes
     ]
     assert summary == [

@@ -74,7 +74,7 @@ def _bad_max_ttl(value: object) -> InvalidArgument:
     )
 
 
-def parse_config_duration(value: str | int | float) -> float:
+def parse_config_duration(value: str | float) -> float:
     """Parse a duration from the server's TOML config.
 
     Args:
@@ -89,18 +89,16 @@ def parse_config_duration(value: str | int | float) -> float:
     Raises:
         ValueError: for booleans, negative, infinite or NaN numbers, and any other text.
     """
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return _parse_config_parts(text, value)
+        return _checked_seconds(number, value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return _checked_seconds(float(value), value)
-    if not isinstance(value, str):
-        raise ValueError(f"not a duration: {value!r}")
-    text = value.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return _parse_config_parts(text, value)
-    return _checked_seconds(number, value)
+    raise ValueError(f"not a duration: {value!r}")
 
 
 def _parse_config_parts(text: str, value: str) -> float:

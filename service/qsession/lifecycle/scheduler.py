@@ -5,6 +5,16 @@ threads, no asyncio. Time comes from the injected ``Clock``; timers (interactive
 TTL, idle timeout) fire when the caller calls ``poll()`` (ask ``next_deadline()`` when), and
 before every request, so the state always matches ``clock.now()``.
 
+The session states (``accepting_jobs`` turns false on close; "Pending" = open or inactive)::
+
+                first job starts                  ITTL passes, no session job queued
+      open ─────────────────────────▶ active ─────────────────────────────────────▶ inactive
+        │     (through the normal queue)  ▲                                            │
+        │                                 └───── a session job starts ◀────────────────┘
+        │ idle timeout                           (through the normal queue)
+        ▼
+      closed ◀── max TTL · cancel · close, once no job is queued or running ── (any state)
+
 The rules, in the guide's words:
 
 - **One QPU per backend.** At most one job runs on a backend at a time.
@@ -374,9 +384,7 @@ class Scheduler:
         self._start(job, qpu, self._clock.now())
         return job.snapshot()
 
-    def finish(
-        self, job_id: str, status: JobStatus, usage: float, error: str | None = None
-    ) -> Job:
+    def finish(self, job_id: str, status: JobStatus, usage: float, error: str | None = None) -> Job:
         """Record the end of a running job.
 
         Args:
@@ -439,7 +447,9 @@ class Scheduler:
                 job.cancel_requested = True
                 self._emit_job(job, now)
             return job.snapshot()
-        self._end_queued_job(job, JobStatus.CANCELLED, "Cancelled by the user before it started.", now)
+        self._end_queued_job(
+            job, JobStatus.CANCELLED, "Cancelled by the user before it started.", now
+        )
         if job.session_id is not None:
             self._session_lost_queued_job(self._sessions[job.session_id], now)
         self._fire_due_timers()
@@ -682,9 +692,7 @@ class Scheduler:
             qpu.ittl_deadline = None
 
     @staticmethod
-    def _record_transition(
-        session: Session, at: float, state: SessionState | None = None
-    ) -> None:
+    def _record_transition(session: Session, at: float, state: SessionState | None = None) -> None:
         if state is not None:
             session.state = state
         session.transitions.append(Transition(session.state, session.accepting_jobs, at))
