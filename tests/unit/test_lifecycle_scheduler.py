@@ -242,6 +242,7 @@ def test_no_reactivation_after_max_ttl() -> None:
     with pytest.raises(FailedPrecondition) as raised:
         w.submit(s)
     assert raised.value.field == "session_id"
+    assert "max TTL" in str(raised.value)
 
 
 def test_only_one_session_holds_a_backend_at_a_time() -> None:

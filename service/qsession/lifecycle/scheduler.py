@@ -102,6 +102,15 @@ OPEN, ACTIVE, INACTIVE, CLOSED = (
 )
 DEDICATED, BATCH = SessionMode.DEDICATED, SessionMode.BATCH
 
+# Why a session refuses new jobs, by close_reason (None: closed, still running its jobs).
+_WHY_NOT_ACCEPTING = {
+    None: "it was closed and is finishing the jobs already submitted",
+    "closed": "it was closed",
+    "cancelled": "it was cancelled",
+    "max_ttl": "it reached its max TTL",
+    "idle_timeout": "it closed after the idle timeout, as no job was submitted",
+}
+
 # The timers, keyed by what they watch: a backend's QPU (ITTL) or a session (the others).
 ITTL, MAX_TTL, IDLE_TIMEOUT = "interactive TTL", "max TTL", "idle timeout"
 
@@ -330,10 +339,10 @@ class Scheduler:
                     field="session_id",
                 )
             if not session.accepting_jobs:
+                why = _WHY_NOT_ACCEPTING[session.close_reason]
                 raise FailedPrecondition(
-                    f"session {session.id} is {session.state} and no longer accepts jobs "
-                    f"(it was {session.close_reason or 'closed'}); create a new session "
-                    "to submit more jobs.",
+                    f"session {session.id} no longer accepts jobs: {why}. Create a new "
+                    "session to submit more jobs.",
                     field="session_id",
                 )
             if not job.backend:
