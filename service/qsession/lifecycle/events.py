@@ -27,7 +27,7 @@ Driving a subscription (the async server does this)::
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from qsession.lifecycle.errors import OutOfRange
@@ -41,13 +41,13 @@ class EventKeys:
         instance: the owning instance; only its subscribers see the event.
         job_id: the job the event is about (job events).
         session_id: the session the event is about, or the job's session.
-        tags: the job's tags.
+        tags: the job's tags (any collection; a frozenset makes tag filters cheapest).
     """
 
     instance: str
     job_id: str | None = None
     session_id: str | None = None
-    tags: frozenset[str] = frozenset()
+    tags: Collection[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class Subscription:
             and (not self._job_ids or keys.job_id in self._job_ids)
             and (self._session_id is None or keys.session_id == self._session_id)
             and (not self._session_ids or keys.session_id in self._session_ids)
-            and self._tags <= keys.tags
+            and self._tags.issubset(keys.tags)
         )
 
     def drain(self) -> list[Event]:
@@ -161,13 +161,13 @@ class Subscription:
             return []
         events: list[Event] = []
         revision = self.last_revision
-        while revision < log.revision and len(events) < self._capacity:
+        while revision < log.last_revision and len(events) < self._capacity:
             revision += 1
             event = log._at(revision)
             if self.wants(event):
                 events.append(event)
         self.last_revision = revision
-        if revision == log.revision:
+        if revision == log.last_revision:
             self._replaying = False
             log._register(self)
         return events
@@ -206,13 +206,13 @@ class EventLog:
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
     @property
-    def revision(self) -> int:
+    def last_revision(self) -> int:
         """The newest revision written (the start revision if none yet)."""
         return self._last
 
     @property
     def oldest_revision(self) -> int:
-        """The oldest retained revision (``revision + 1`` when nothing is retained)."""
+        """The oldest retained revision (``last_revision + 1`` when nothing is retained)."""
         return self._oldest
 
     def append(self, kind: str, payload: object, time: float, match: EventKeys) -> Event:
@@ -240,7 +240,7 @@ class EventLog:
         """Load retained events from the store after a restart (before any append).
 
         Args:
-            events: consecutive revisions in increasing order, newer than ``revision``;
+            events: consecutive revisions in increasing order, newer than ``last_revision``;
                 only the newest ``retain`` are kept.
 
         Raises:
