@@ -78,8 +78,11 @@ def sample_registers(
     values = values[:, [column[param] for param in reduced.circuit.parameters]]
     clbits = [[circuit.find_bit(bit).index for bit in register] for register in registers]
     aer_seed, draw_seed, flip_seed = seed.spawn(3)
-    if noise is None and _fits_probabilities(reduced, clbits):
-        packed = _sample_from_probabilities(reduced, clbits, values, shots, draw_seed)
+    final = reduced.final_measures
+    if noise is None and final is not None and _fits_probabilities(reduced, final, clbits):
+        packed = _sample_from_probabilities(
+            reduced.circuit, final, clbits, values, shots, draw_seed
+        )
     else:
         packed = _sample_from_memory(reduced, clbits, values, shots, aer_seed, noise)
     if noise is not None:
@@ -87,23 +90,23 @@ def sample_registers(
     return packed
 
 
-def _fits_probabilities(reduced: ReducedCircuit, clbits: list[list[int]]) -> bool:
-    final = reduced.final_measures
-    if final is None or len(reduced.active) > STATEVECTOR_MAX_QUBITS:
+def _fits_probabilities(
+    reduced: ReducedCircuit, final: dict[int, int], clbits: list[list[int]]
+) -> bool:
+    if len(reduced.active) > STATEVECTOR_MAX_QUBITS:
         return False
     measured = {final[c] for bits in clbits for c in bits if c in final}
     return len(measured) <= PROBABILITIES_MAX_BITS
 
 
 def _sample_from_probabilities(
-    reduced: ReducedCircuit,
+    circuit: QuantumCircuit,
+    final: dict[int, int],
     clbits: list[list[int]],
     values: np.ndarray,
     shots: int,
     seed: np.random.SeedSequence,
 ) -> list[np.ndarray]:
-    final = reduced.final_measures
-    assert final is not None
     measured = sorted({final[c] for bits in clbits for c in bits if c in final})
     position = {qubit: j for j, qubit in enumerate(measured)}
     positions = [
@@ -113,7 +116,7 @@ def _sample_from_probabilities(
     num_points = values.shape[0]
     # A circuit without parameters is the same at every point: one distribution, all shots.
     runs, draws = (num_points, shots) if values.shape[1] else (1, num_points * shots)
-    probabilities = _final_probabilities(reduced.circuit, measured, values[:runs])
+    probabilities = _final_probabilities(circuit, measured, values[:runs])
     seeds = seed.generate_state(runs, np.uint64)
     out = [np.empty((num_points * shots, _num_bytes(len(bits))), np.uint8) for bits in clbits]
     for run in range(runs):
@@ -122,7 +125,7 @@ def _sample_from_probabilities(
             register[run * draws : (run + 1) * draws] = _native.pack_outcomes(
                 outcomes, register_positions
             )
-    return [register.reshape(num_points, shots, -1) for register in out]
+    return [register.reshape(num_points, shots, register.shape[1]) for register in out]
 
 
 def _final_probabilities(
@@ -170,7 +173,7 @@ def _sample_from_memory(
                 register[run * draws : (run + 1) * draws] = (
                     memory if is_whole else _select_bits(memory, circuit.num_clbits, bits)
                 )
-    return [register.reshape(num_points, shots, -1) for register in out]
+    return [register.reshape(num_points, shots, register.shape[1]) for register in out]
 
 
 def _memory_method(circuit: QuantumCircuit, noisy: bool) -> str:
