@@ -211,3 +211,19 @@ def test_a_thousand_subscribers_each_get_exactly_their_events() -> None:
         events = subscription.drain()
         assert len(events) == 300
         assert {e.keys.instance for e in events} == {f"inst{i}"}
+
+
+def test_a_replay_longer_than_the_buffer_keeps_notifying_until_it_is_caught_up() -> None:
+    log = EventLog()
+    for i in range(5):
+        job_event(log, f"j{i}")
+    subscription = log.subscribe("alice", 0, BOTH, buffer=2)
+    woken: list[int] = []
+    subscription.notify = lambda: woken.append(1)
+    seen = [e.revision for e in subscription.drain()]  # the first drain needs no wake-up
+    while woken:  # a server waits for notify between drains
+        woken.clear()
+        seen += [e.revision for e in subscription.drain()]
+    assert seen == [1, 2, 3, 4, 5]
+    job_event(log, "live")
+    assert woken and [e.revision for e in subscription.drain()] == [6]

@@ -16,12 +16,12 @@ subscribers are indexed by instance, kind and, when they filter on them, job or 
 Driving a subscription (the async server does this)::
 
     sub = log.subscribe(...)
-    sub.notify = wake_up          # called when live events arrive or it overflows
+    sub.notify = wake_up          # called whenever drain() has more to return
     while True:
-        events = sub.drain()      # call until it returns [] before waiting
+        events = sub.drain()
         ...send events...
         if sub.overflowed: end the stream (RESOURCE_EXHAUSTED, resume after last_revision)
-        if not events: wait for wake_up
+        wait for wake_up
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ class Subscription:
     """One watcher: its filters, its replay position and its bounded buffer of live events.
 
     Attributes:
-        notify: set by the server; called (with no arguments) when live events arrive or
-            the subscription overflows.
+        notify: set by the server; called (with no arguments) when live events arrive,
+            when a replaying ``drain()`` leaves more retained events to read, and when the
+            subscription overflows.
         closed: no more events will be delivered (after ``close()`` or an overflow).
         overflowed: cut off because the buffer was full (or the replay fell out of the
             log); the client may resume after ``last_revision``.
@@ -170,6 +171,8 @@ class Subscription:
         if revision == log.last_revision:
             self._replaying = False
             log._register(self)
+        elif self.notify is not None:
+            self.notify()  # more retained events are waiting to be drained
         return events
 
     def _push(self, event: Event) -> None:
@@ -285,7 +288,7 @@ class EventLog:
                 also the most events one replaying ``drain()`` returns.
 
         Returns:
-            The subscription; call ``drain()`` until it returns [] before waiting.
+            The subscription: drain() it once now, then again after every notify.
 
         Raises:
             OutOfRange: (after_revision) older than the oldest retained event, or newer
