@@ -1,1 +1,78 @@
-"""qsession: a self-hosted Qiskit Runtime."""
+"""qsession: a self-hosted Qiskit Runtime.
+
+The SDK mirrors qiskit-ibm-runtime, so a notebook written for IBM Quantum runs against a
+qsession server by changing its import line::
+
+    from qsession import QiskitRuntimeService, Session, SamplerV2 as Sampler, EstimatorV2 as Estimator
+"""
+
+from typing import Any
+
+from qsession.client import (
+    Batch,
+    EnvironmentOptions,
+    EstimatorOptions,
+    EstimatorV2,
+    JobEvent,
+    QSessionBackend,
+    RuntimeJobV2,
+    RuntimeService,
+    SamplerOptions,
+    SamplerV2,
+    Session,
+    SimulatorOptions,
+)
+from qsession.client.errors import (
+    IBMAccountError,
+    IBMApiError,
+    IBMInputValueError,
+    IBMNotAuthorizedError,
+    IBMRuntimeError,
+    QSessionError,
+    RuntimeInvalidStateError,
+    RuntimeJobFailureError,
+    RuntimeJobNotFound,
+    RuntimeJobTimeoutError,
+    SessionClosedError,
+)
+
+QiskitRuntimeService = RuntimeService
+"""qiskit-ibm-runtime's name for :class:`RuntimeService`, so notebooks keep their code."""
+
+
+def __getattr__(name: str) -> Any:
+    """``BitArray`` is imported on first use (it lives with the native core)."""
+    if name == "BitArray":
+        from qsession.bitarray import BitArray
+
+        return BitArray
+    raise AttributeError(f"module 'qsession' has no attribute {name!r}")
+
+
+__all__ = [
+    "Batch",
+    "BitArray",
+    "EnvironmentOptions",
+    "EstimatorOptions",
+    "EstimatorV2",
+    "IBMAccountError",
+    "IBMApiError",
+    "IBMInputValueError",
+    "IBMNotAuthorizedError",
+    "IBMRuntimeError",
+    "JobEvent",
+    "QSessionBackend",
+    "QSessionError",
+    "QiskitRuntimeService",
+    "RuntimeInvalidStateError",
+    "RuntimeJobFailureError",
+    "RuntimeJobNotFound",
+    "RuntimeJobTimeoutError",
+    "RuntimeJobV2",
+    "RuntimeService",
+    "SamplerOptions",
+    "SamplerV2",
+    "Session",
+    "SessionClosedError",
+    "SimulatorOptions",
+]

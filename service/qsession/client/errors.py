@@ -1,0 +1,177 @@
+"""The SDK's exceptions, named as in qiskit-ibm-runtime, and the gRPC status -> exception map.
+
+Every server error arrives as a canonical gRPC code with ``google.rpc.Status`` details (a
+``BadRequest`` naming the offending field, an ``ErrorInfo`` reason). :func:`from_rpc_error`
+turns it into one of the classes below, keeping the code, reason and fields as attributes::
+
+    QSessionError (QiskitError)            every SDK error
+    ├── IBMAccountError                    no usable account, or a saved account clash
+    │   └── AccountAlreadyExistsError
+    ├── IBMNotAuthorizedError              UNAUTHENTICATED, PERMISSION_DENIED
+    ├── IBMInputValueError (ValueError)    INVALID_ARGUMENT, OUT_OF_RANGE, bad SDK arguments
+    ├── IBMApiError                        UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, ...
+    ├── IBMRuntimeError                    errors of sessions and jobs
+    │   ├── RuntimeInvalidStateError       FAILED_PRECONDITION (e.g. cancelling a finished job)
+    │   │   └── SessionClosedError         submitting to a session that accepts no jobs
+    │   ├── ResourceNotFoundError          NOT_FOUND
+    │   │   ├── RuntimeJobNotFound
+    │   │   ├── SessionNotFoundError
+    │   │   └── BackendNotFoundError (also QiskitBackendNotFoundError)
+    │   └── QuotaExceededError             RESOURCE_EXHAUSTED
+    ├── RuntimeJobFailureError (JobError)  result() of a job that ended in ERROR
+    └── RuntimeJobTimeoutError (JobTimeoutError)  result(timeout=...) expired
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from qiskit.exceptions import QiskitError
+from qiskit.providers.exceptions import JobError, JobTimeoutError, QiskitBackendNotFoundError
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One offending request field the server named: its path and what is wrong with it."""
+
+    field: str
+    description: str
+
+
+class QSessionError(QiskitError):
+    """Base class of every qsession SDK error.
+
+    Attributes:
+        code: The gRPC status code, or ``None`` for errors raised by the SDK itself.
+        reason: The server's ``ErrorInfo`` reason (the code's name), or ``None``.
+        field_violations: The request fields the server rejected, possibly empty.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: grpc.StatusCode | None = None,
+        reason: str | None = None,
+        field_violations: tuple[FieldViolation, ...] = (),
+    ):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.field_violations = field_violations
+
+    @property
+    def field(self) -> str | None:
+        """The first offending field's path, e.g. ``"sampler_pubs[0].shots"``, or ``None``."""
+        return self.field_violations[0].field if self.field_violations else None
+
+
+class IBMAccountError(QSessionError):
+    """No usable account (URL and token), or a problem with the saved accounts file."""
+
+
+class AccountAlreadyExistsError(IBMAccountError):
+    """``save_account`` would replace a saved account and ``overwrite`` is not set."""
+
+
+class IBMNotAuthorizedError(QSessionError):
+    """The token is missing or unknown, or the instance's plan does not allow the request."""
+
+
+class IBMInputValueError(QSessionError, ValueError):
+    """An invalid input value: a malformed PUB, option, duration or argument."""
+
+
+class IBMApiError(QSessionError):
+    """The server could not be reached or failed unexpectedly."""
+
+
+class IBMRuntimeError(QSessionError):
+    """An error of a session or job operation."""
+
+
+class RuntimeInvalidStateError(IBMRuntimeError):
+    """The operation does not fit the current state, e.g. cancelling a finished job."""
+
+
+class SessionClosedError(RuntimeInvalidStateError):
+    """A job was submitted to a session or batch that no longer accepts jobs."""
+
+
+class ResourceNotFoundError(IBMRuntimeError):
+    """A job, session or backend that does not exist (or belongs to another instance)."""
+
+
+class RuntimeJobNotFound(ResourceNotFoundError):
+    """A job id that names no job of this instance."""
+
+
+class SessionNotFoundError(ResourceNotFoundError):
+    """A session id that names no session of this instance."""
+
+
+class BackendNotFoundError(ResourceNotFoundError, QiskitBackendNotFoundError):
+    """A backend name that the server does not emulate."""
+
+
+class QuotaExceededError(IBMRuntimeError):
+    """A request over the server's limits (PUBs per job, queued jobs, ...)."""
+
+
+class RuntimeJobFailureError(JobError, QSessionError):
+    """A job ended in ERROR; the message carries the server's reason."""
+
+
+class RuntimeJobTimeoutError(JobTimeoutError, QSessionError):
+    """Waiting for a job's final state took longer than the given timeout."""
+
+
+_BY_CODE: dict[grpc.StatusCode, type[QSessionError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: IBMInputValueError,
+    grpc.StatusCode.OUT_OF_RANGE: IBMInputValueError,
+    grpc.StatusCode.NOT_FOUND: ResourceNotFoundError,
+    grpc.StatusCode.FAILED_PRECONDITION: RuntimeInvalidStateError,
+    grpc.StatusCode.PERMISSION_DENIED: IBMNotAuthorizedError,
+    grpc.StatusCode.UNAUTHENTICATED: IBMNotAuthorizedError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: QuotaExceededError,
+}
+
+
+def from_rpc_error(
+    error: grpc.RpcError, not_found: type[ResourceNotFoundError] = ResourceNotFoundError
+) -> QSessionError:
+    """The SDK exception for a failed call (``error`` must also be a ``grpc.Call``).
+
+    Args:
+        error: The exception grpc raised for a unary call or a stream.
+        not_found: The class to use for NOT_FOUND, e.g. :class:`RuntimeJobNotFound`.
+
+    Returns:
+        An exception whose message is the server's, with ``code``, ``reason`` and
+        ``field_violations`` from the status details.
+    """
+    code = error.code()
+    message = error.details() or code.name
+    reason = None
+    violations: list[FieldViolation] = []
+    status = rpc_status.from_call(error)
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
+    cls = _BY_CODE.get(code, IBMApiError)
+    if code == grpc.StatusCode.NOT_FOUND:
+        cls = not_found
+    elif code == grpc.StatusCode.FAILED_PRECONDITION and any(
+        v.field == "session_id" for v in violations
+    ):
+        cls = SessionClosedError
+    return cls(message, code=code, reason=reason, field_violations=tuple(violations))

@@ -1,0 +1,283 @@
+"""A submitted Sampler or Estimator job, like qiskit-ibm-runtime's ``RuntimeJobV2``."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from qiskit.primitives import PrimitiveResult
+from qiskit.primitives.base.base_primitive_job import BasePrimitiveJob
+
+from qsession.client.errors import (
+    IBMApiError,
+    RuntimeInvalidStateError,
+    RuntimeJobFailureError,
+    RuntimeJobNotFound,
+    RuntimeJobTimeoutError,
+)
+from qsession.client.times import iso, utc
+from qsession.client.watch import FINAL_STATES, JOB_STATUS, JobEventStream
+from qsession.v1 import job_pb2
+from qsession.wire import decode_result
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from qsession.client.backend import QSessionBackend
+    from qsession.client.service import RuntimeService
+
+_PROGRAM_IDS = {job_pb2.PROGRAM_SAMPLER: "sampler", job_pb2.PROGRAM_ESTIMATOR: "estimator"}
+
+
+class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
+    """A Sampler or Estimator job on a qsession server.
+
+    ``result()`` waits on the server's event stream (no polling) and returns the job's
+    :class:`~qiskit.primitives.PrimitiveResult`; Sampler registers come back as
+    :class:`qsession.BitArray` viewing the received bytes.
+
+    Jobs are created by ``SamplerV2.run`` / ``EstimatorV2.run`` and looked up with
+    :meth:`RuntimeService.job` / :meth:`RuntimeService.jobs`; do not construct them directly.
+    A job object may be shared between threads.
+    """
+
+    JOB_FINAL_STATES: tuple[str, ...] = ("DONE", "CANCELLED", "ERROR")
+
+    def __init__(self, message: job_pb2.Job, service: RuntimeService):
+        super().__init__(job_id=message.id)
+        self._service = service
+        self._message = message
+        self._lock = threading.Lock()
+        self._result: PrimitiveResult | None = None
+
+    def __repr__(self) -> str:
+        return f"<RuntimeJobV2('{self._job_id}', '{self.primitive_id}')>"
+
+    # ------------------------------------------------------------------ what the job is
+
+    @property
+    def primitive_id(self) -> str:
+        """``"sampler"`` or ``"estimator"``."""
+        return _PROGRAM_IDS.get(self._message.program, "unknown")
+
+    @property
+    def session_id(self) -> str | None:
+        """The id of the session or batch the job runs in, or ``None`` in job mode."""
+        return self._message.session_id or None
+
+    @property
+    def tags(self) -> list[str]:
+        """The tags the job was submitted with."""
+        return list(self._message.tags)
+
+    @property
+    def creation_date(self) -> datetime:
+        """When the job was created (UTC)."""
+        return utc(self._message.create_time)
+
+    def backend(self) -> QSessionBackend:
+        """The backend the job runs on."""
+        return self._service.backend(self._message.backend)
+
+    # ------------------------------------------------------------------ state
+
+    def _refresh(self) -> job_pb2.Job:
+        """The job message, fetched unless the job is already in a final state."""
+        with self._lock:
+            message = self._message
+        if message.state in FINAL_STATES:
+            return message
+        fresh = self._service._connection.call(
+            self._service._connection.jobs.GetJob,
+            job_pb2.GetJobRequest(id=self._job_id),
+            not_found=RuntimeJobNotFound,
+        ).job
+        return self._update(fresh)
+
+    def _update(self, message: job_pb2.Job) -> job_pb2.Job:
+        """Keep ``message`` unless it is older than what we have (a final state is kept)."""
+        with self._lock:
+            if self._message.state not in FINAL_STATES:
+                self._message = message
+            return self._message
+
+    def status(self) -> str:
+        """The job's status: ``"QUEUED"``, ``"RUNNING"``, ``"DONE"``, ``"ERROR"`` or ``"CANCELLED"``."""
+        return JOB_STATUS.get(self._refresh().state, "UNKNOWN")
+
+    def done(self) -> bool:
+        """Whether the job finished successfully."""
+        return self.status() == "DONE"
+
+    def running(self) -> bool:
+        """Whether the job is running on the QPU."""
+        return self.status() == "RUNNING"
+
+    def cancelled(self) -> bool:
+        """Whether the job was cancelled."""
+        return self.status() == "CANCELLED"
+
+    def errored(self) -> bool:
+        """Whether the job failed."""
+        return self.status() == "ERROR"
+
+    def in_final_state(self) -> bool:
+        """Whether the job is DONE, ERROR or CANCELLED."""
+        return self.status() in self.JOB_FINAL_STATES
+
+    def error_message(self) -> str | None:
+        """Why the job failed or was cancelled, as the server reports it; ``None`` otherwise."""
+        message = self._refresh()
+        if message.state in (job_pb2.Job.STATE_ERROR, job_pb2.Job.STATE_CANCELLED):
+            return message.error_message or None
+        return None
+
+    # ------------------------------------------------------------------ waiting and results
+
+    def wait_for_final_state(self, timeout: float | None = None) -> None:
+        """Block until the job is DONE, ERROR or CANCELLED.
+
+        Reads the job once; if it is not final, subscribes to the job's events on the server's
+        watch stream from the oldest retained revision, so that no change can slip between
+        looking and subscribing, and returns when the stream delivers a final state.
+
+        Args:
+            timeout: Seconds to wait; ``None`` waits as long as it takes.
+
+        Raises:
+            RuntimeJobTimeoutError: the job did not finish within ``timeout`` seconds.
+        """
+        if self._refresh().state in FINAL_STATES:
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        stream = JobEventStream(
+            self._service._connection,
+            job_pb2.WatchJobsRequest(job_ids=[self._job_id], after_revision=0),
+            deadline,
+        )
+        try:
+            for event in stream:
+                if self._update(event.job).state in FINAL_STATES:
+                    return
+        except RuntimeJobTimeoutError:
+            raise RuntimeJobTimeoutError(
+                f"Timed out waiting for job {self._job_id} to complete after {timeout} secs."
+            ) from None
+        finally:
+            stream.cancel()
+
+    def result(self, timeout: float | None = None) -> PrimitiveResult:
+        """Wait for the job and return its result.
+
+        Args:
+            timeout: Seconds to wait; ``None`` waits as long as it takes.
+
+        Returns:
+            A :class:`~qiskit.primitives.PrimitiveResult`: one ``SamplerPubResult`` (registers
+            as :class:`qsession.BitArray`) or ``PubResult`` (``evs``, ``stds``,
+            ``ensemble_standard_error``) per PUB, in submission order.
+
+        Raises:
+            RuntimeJobFailureError: the job ended in ERROR (the message has the reason).
+            RuntimeInvalidStateError: the job was cancelled.
+            RuntimeJobTimeoutError: the job did not finish within ``timeout`` seconds.
+        """
+        with self._lock:
+            if self._result is not None:
+                return self._result
+        self.wait_for_final_state(timeout)
+        message = self._refresh()
+        if message.state == job_pb2.Job.STATE_ERROR:
+            raise RuntimeJobFailureError(
+                f"Unable to retrieve job result. Job {self._job_id} has failed: {message.error_message}"
+            )
+        if message.state == job_pb2.Job.STATE_CANCELLED:
+            raise RuntimeInvalidStateError(
+                f"Unable to retrieve result for job {self._job_id}. Job was cancelled."
+                + (f" {message.error_message}" if message.error_message else "")
+            )
+        result = self._fetch_result()
+        with self._lock:
+            self._result = result
+        return result
+
+    def _fetch_result(self) -> PrimitiveResult:
+        """Download the result's chunks, check their offsets and SHA-256, and decode them.
+
+        Raises:
+            IBMApiError: the chunks do not add up to the announced size or digest.
+        """
+        from qsession.bitarray import BitArray
+
+        connection = self._service._connection
+        chunks = connection.iterate(
+            connection.jobs.GetJobResult,
+            job_pb2.GetJobResultRequest(id=self._job_id),
+            not_found=RuntimeJobNotFound,
+        )
+        buffer: bytearray | None = None
+        expected_digest = ""
+        received = 0
+        for chunk in chunks:
+            if buffer is None:
+                buffer = bytearray(chunk.total_size)
+                expected_digest = chunk.sha256
+            end = chunk.offset + len(chunk.chunk)
+            if chunk.offset != received or end > len(buffer):
+                raise IBMApiError(
+                    f"result of job {self._job_id}: chunk at offset {chunk.offset} "
+                    f"({len(chunk.chunk)} bytes) does not follow byte {received} of {len(buffer)}"
+                )
+            buffer[chunk.offset : end] = chunk.chunk
+            received = end
+        if buffer is None or received != len(buffer):
+            raise IBMApiError(f"result of job {self._job_id}: the stream ended early")
+        if hashlib.sha256(buffer).hexdigest() != expected_digest:
+            raise IBMApiError(f"result of job {self._job_id}: SHA-256 does not match; retry")
+        return decode_result(job_pb2.JobResult.FromString(buffer), BitArray)
+
+    # ------------------------------------------------------------------ control and accounting
+
+    def cancel(self) -> None:
+        """Cancel the job: a queued job ends CANCELLED at once, a running one when it stops.
+
+        Raises:
+            RuntimeInvalidStateError: the job already finished.
+        """
+        connection = self._service._connection
+        self._update(
+            connection.call(
+                connection.jobs.CancelJob,
+                job_pb2.CancelJobRequest(id=self._job_id),
+                not_found=RuntimeJobNotFound,
+            ).job
+        )
+
+    def metrics(self) -> dict[str, Any]:
+        """The job's metrics, shaped like qiskit-ibm-runtime's.
+
+        Returns:
+            ``{"timestamps": {"created", "running", "finished"}`` (ISO 8601 UTC text or
+            ``None``), ``"usage": {"quantum_seconds", "seconds"}``, ``"num_pubs"``,
+            ``"attempts"``}.
+        """
+        message = self._refresh()
+        return {
+            "timestamps": {
+                "created": iso(message.create_time),
+                "running": iso(message.start_time),
+                "finished": iso(message.end_time),
+            },
+            "usage": {"quantum_seconds": message.usage_seconds, "seconds": message.usage_seconds},
+            "num_pubs": message.num_pubs,
+            "attempts": message.attempts,
+        }
+
+    def usage(self, partial: bool = False) -> float:
+        """QPU seconds the job used: 0 until it finishes unless ``partial`` is true."""
+        message = self._refresh()
+        if message.state not in FINAL_STATES and not partial:
+            return 0.0
+        return message.usage_seconds

@@ -1,0 +1,367 @@
+"""RuntimeService: the entry point, like qiskit-ibm-runtime's ``QiskitRuntimeService``."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import grpc
+
+from qsession.client import accounts
+from qsession.client.backend import QSessionBackend
+from qsession.client.connection import Connection
+from qsession.client.errors import (
+    BackendNotFoundError,
+    IBMApiError,
+    IBMInputValueError,
+    RuntimeJobNotFound,
+)
+from qsession.client.job import RuntimeJobV2
+from qsession.client.watch import JobWatch
+from qsession.v1 import backend_pb2, job_pb2
+from qsession.wire import to_timestamp
+
+_PENDING = (job_pb2.Job.STATE_QUEUED, job_pb2.Job.STATE_RUNNING)
+_FINISHED = (job_pb2.Job.STATE_DONE, job_pb2.Job.STATE_ERROR, job_pb2.Job.STATE_CANCELLED)
+_FILTERABLE = (
+    "backend_name",
+    "num_qubits",
+    "operational",
+    "simulator",
+    "noisy",
+    "pending_jobs",
+    "profile",
+    "status_msg",
+)
+_MAX_PAGE = 1000
+_RETRY_DELAY = 0.5
+
+
+class RuntimeService:
+    """Access to a qsession server: backends, jobs and their events.
+
+    The account is looked up in this order: the ``url`` and ``token`` arguments;
+    ``$QSESSION_URL`` and ``$QSESSION_TOKEN``; the saved account ``name`` (or the saved
+    default account, see :meth:`save_account`); the local server's dev account that
+    ``make serve`` writes to ``~/.qsession/dev-account.json`` (``$QSESSION_HOME`` moves it).
+    So with a local server running, ``RuntimeService()`` needs no arguments::
+
+        from qsession import QiskitRuntimeService
+        service = QiskitRuntimeService()
+        backend = service.least_busy(operational=True, simulator=False)
+
+    One service holds one gRPC channel, which every thread may share.
+
+    Args:
+        url: The server, ``host:port`` (plaintext) or ``https://host:port`` (TLS).
+        token: The instance's token.
+        name: A saved account's name.
+        filename: The saved accounts file (default ``~/.qsession/accounts.json``).
+
+    Raises:
+        IBMAccountError: no source provides both a URL and a token, or ``name`` is not saved.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        name: str | None = None,
+        filename: str | os.PathLike | None = None,
+    ):
+        self._account = accounts.resolve_account(url=url, token=token, name=name, filename=filename)
+        self._connection = Connection(self._account.url, self._account.token)
+        self._backends: dict[str, QSessionBackend] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<RuntimeService(url='{self._account.url}')>"
+
+    # ------------------------------------------------------------------ accounts
+
+    @staticmethod
+    def save_account(
+        token: str | None = None,
+        url: str | None = None,
+        name: str | None = None,
+        overwrite: bool | None = False,
+        set_as_default: bool | None = None,
+        filename: str | os.PathLike | None = None,
+    ) -> None:
+        """Save an account for ``RuntimeService()`` to find (file mode 0600).
+
+        Args:
+            token: The instance's token.
+            url: The server, ``host:port`` or ``https://host:port``.
+            name: The account's name (default ``"default"``, the default account).
+            overwrite: Replace an account saved under the same name.
+            set_as_default: Make this the account ``RuntimeService()`` uses.
+            filename: The accounts file (default ``~/.qsession/accounts.json``).
+
+        Raises:
+            AccountAlreadyExistsError: ``name`` is saved already and ``overwrite`` is false.
+        """
+        accounts.save_account(
+            url=url or "",
+            token=token or "",
+            name=name,
+            overwrite=bool(overwrite),
+            set_as_default=set_as_default,
+            filename=filename,
+        )
+
+    @staticmethod
+    def saved_accounts(
+        default: bool | None = None,
+        name: str | None = None,
+        filename: str | os.PathLike | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """The saved accounts by name; ``default=True`` keeps the default one, ``name`` one."""
+        saved = accounts.read_accounts(filename)
+        if name is not None:
+            saved = {k: v for k, v in saved.items() if k == name}
+        if default:
+            chosen = accounts._default_saved(saved)
+            saved = {chosen: saved[chosen]} if chosen else {}
+        return saved
+
+    @staticmethod
+    def delete_account(name: str | None = None, filename: str | os.PathLike | None = None) -> bool:
+        """Delete a saved account (default name ``"default"``); False when none was saved."""
+        return accounts.delete_account(name=name, filename=filename)
+
+    def active_account(self) -> dict[str, str]:
+        """The account in use: ``{"url", "token", "source"}``."""
+        return {"url": self._account.url, "token": self._account.token, "source": self._account.source}
+
+    # ------------------------------------------------------------------ backends
+
+    def _fetch_backend(self, name: str) -> backend_pb2.Backend:
+        return self._connection.call(
+            self._connection.backends.GetBackend,
+            backend_pb2.GetBackendRequest(name=name),
+            not_found=BackendNotFoundError,
+        ).backend
+
+    def _backend_object(self, message: backend_pb2.Backend) -> QSessionBackend:
+        """The cached backend for ``message`` (one object per name), with fresh status."""
+        with self._lock:
+            backend = self._backends.get(message.name)
+            if backend is None:
+                backend = self._backends[message.name] = QSessionBackend(message, self)
+            else:
+                backend._message = message
+            return backend
+
+    def backend(self, name: str) -> QSessionBackend:
+        """The backend called ``name``.
+
+        Raises:
+            BackendNotFoundError: the server has no such backend (also a
+                ``QiskitBackendNotFoundError``).
+        """
+        with self._lock:
+            cached = self._backends.get(name)
+        if cached is not None:
+            return cached
+        return self._backend_object(self._fetch_backend(name))
+
+    def backends(
+        self,
+        name: str | None = None,
+        min_num_qubits: int | None = None,
+        filters: Callable[[QSessionBackend], bool] | None = None,
+        **kwargs: Any,
+    ) -> list[QSessionBackend]:
+        """The server's backends, in configuration order, optionally filtered.
+
+        Args:
+            name: Only the backend with this name.
+            min_num_qubits: Only backends with at least this many qubits.
+            filters: A predicate on backends, e.g. ``lambda b: b.status().pending_jobs < 5``.
+            **kwargs: Attribute filters: ``operational``, ``simulator``, ``noisy``,
+                ``num_qubits``, ``pending_jobs``, ``profile``, ``status_msg``, ``backend_name``.
+
+        Raises:
+            IBMInputValueError: an unknown attribute filter.
+        """
+        unknown = set(kwargs) - set(_FILTERABLE)
+        if unknown:
+            raise IBMInputValueError(f"cannot filter backends by {sorted(unknown)}; use {list(_FILTERABLE)}")
+        messages = self._connection.call(
+            self._connection.backends.ListBackends, backend_pb2.ListBackendsRequest()
+        ).backends
+        selected = []
+        for message in messages:
+            attributes = {
+                "backend_name": message.name,
+                "num_qubits": message.num_qubits,
+                "operational": message.operational,
+                "simulator": message.simulator,
+                "noisy": message.noisy,
+                "pending_jobs": message.pending_jobs,
+                "profile": message.profile,
+                "status_msg": message.status_message,
+            }
+            if name is not None and message.name != name:
+                continue
+            if min_num_qubits is not None and message.num_qubits < min_num_qubits:
+                continue
+            if any(attributes[key] != value for key, value in kwargs.items()):
+                continue
+            selected.append(self._backend_object(message))
+        if filters is not None:
+            selected = [backend for backend in selected if filters(backend)]
+        return selected
+
+    def least_busy(
+        self,
+        min_num_qubits: int | None = None,
+        filters: Callable[[QSessionBackend], bool] | None = None,
+        **kwargs: Any,
+    ) -> QSessionBackend:
+        """The operational backend with the fewest pending jobs (first configured on a tie).
+
+        Takes the same filters as :meth:`backends`, e.g.
+        ``least_busy(operational=True, simulator=False, min_num_qubits=100)``.
+
+        Raises:
+            BackendNotFoundError: no operational backend matches.
+        """
+        kwargs.setdefault("operational", True)
+        candidates = self.backends(min_num_qubits=min_num_qubits, filters=filters, **kwargs)
+        if not candidates:
+            raise BackendNotFoundError("No backend matches the criteria.")
+        return min(candidates, key=lambda backend: backend._message.pending_jobs)
+
+    # ------------------------------------------------------------------ jobs
+
+    def _job_from_message(self, message: job_pb2.Job) -> RuntimeJobV2:
+        return RuntimeJobV2(message, self)
+
+    def _create_job(self, request: job_pb2.CreateJobRequest) -> RuntimeJobV2:
+        """Submit a job with a fresh request id; retry once with the same id if unavailable."""
+        request.request_id = str(uuid.uuid4())
+        try:
+            response = self._connection.call(self._connection.jobs.CreateJob, request)
+        except IBMApiError as exc:
+            if exc.code != grpc.StatusCode.UNAVAILABLE:
+                raise
+            time.sleep(_RETRY_DELAY)
+            response = self._connection.call(self._connection.jobs.CreateJob, request)
+        return self._job_from_message(response.job)
+
+    def job(self, job_id: str) -> RuntimeJobV2:
+        """The job with this id.
+
+        Raises:
+            RuntimeJobNotFound: no such job on this instance.
+        """
+        message = self._connection.call(
+            self._connection.jobs.GetJob,
+            job_pb2.GetJobRequest(id=job_id),
+            not_found=RuntimeJobNotFound,
+        ).job
+        return self._job_from_message(message)
+
+    def jobs(
+        self,
+        limit: int | None = 10,
+        skip: int = 0,
+        backend_name: str | None = None,
+        pending: bool | None = None,
+        job_tags: list[str] | None = None,
+        session_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        *,
+        tags: list[str] | None = None,
+    ) -> list[RuntimeJobV2]:
+        """The instance's jobs, newest first, following the server's pages.
+
+        Args:
+            limit: At most this many jobs; ``None`` for all.
+            skip: Leave out this many of the newest matching jobs first.
+            backend_name: Only jobs on this backend.
+            pending: ``True``: only QUEUED and RUNNING jobs; ``False``: only DONE, ERROR and
+                CANCELLED ones.
+            job_tags: Only jobs that carry all of these tags (``tags`` is the same filter).
+            session_id: Only jobs of this session or batch.
+            created_after: Only jobs created at or after this time (naive: local time).
+            created_before: Only jobs created before this time (naive: local time).
+
+        Raises:
+            IBMInputValueError: a negative limit or skip, or both ``job_tags`` and ``tags``.
+        """
+        if (limit is not None and limit < 0) or skip < 0:
+            raise IBMInputValueError("limit and skip must not be negative")
+        if job_tags is not None and tags is not None:
+            raise IBMInputValueError("give job_tags or tags, not both")
+        request = job_pb2.ListJobsRequest(
+            session_id=session_id or "",
+            tags=job_tags or tags or [],
+            backend=backend_name or "",
+            states=[] if pending is None else (_PENDING if pending else _FINISHED),
+        )
+        if created_after is not None:
+            request.created_after.CopyFrom(to_timestamp(created_after.timestamp()))
+        if created_before is not None:
+            request.created_before.CopyFrom(to_timestamp(created_before.timestamp()))
+        wanted = None if limit is None else skip + limit
+        messages: list[job_pb2.Job] = []
+        while wanted is None or len(messages) < wanted:
+            request.page_size = _MAX_PAGE if wanted is None else min(_MAX_PAGE, wanted - len(messages))
+            response = self._connection.call(self._connection.jobs.ListJobs, request)
+            messages.extend(response.jobs)
+            if not response.next_page_token:
+                break
+            request.page_token = response.next_page_token
+        return [self._job_from_message(m) for m in messages[skip:wanted]]
+
+    def watch_jobs(
+        self,
+        session_id: str | None = None,
+        job_ids: list[str] | None = None,
+        tags: list[str] | None = None,
+        after_revision: int | None = None,
+    ) -> JobWatch:
+        """Follow job state changes as they happen.
+
+        Example::
+
+            with service.watch_jobs(session_id=session.session_id) as events:
+                for event in events:
+                    print(event.revision, event.job_id, event.status, event.timestamp)
+                    if event.status == "DONE":
+                        break
+
+        Args:
+            session_id: Only jobs of this session or batch.
+            job_ids: Only these jobs.
+            tags: Only jobs that carry all of these tags.
+            after_revision: ``None``: changes from now on; ``0``: from the oldest event the
+                server retains; ``n``: the changes after revision ``n`` (to resume a watch).
+
+        Returns:
+            A :class:`JobWatch`: an iterator of :class:`JobEvent` (``revision``, ``job_id``,
+            ``session_id``, ``status``, ``timestamp``, ``tags``, ``job``) that blocks for the
+            next event, and a context manager that ends the stream.
+
+        Raises:
+            IBMInputValueError: (while iterating) ``after_revision`` is no longer retained.
+        """
+        request = job_pb2.WatchJobsRequest(
+            session_id=session_id or "", job_ids=job_ids or [], tags=tags or []
+        )
+        if after_revision is not None:
+            request.after_revision = after_revision
+        return JobWatch(self, request)
+
+    def close(self) -> None:
+        """Close the service's channel; objects made from it stop working."""
+        self._connection.close()

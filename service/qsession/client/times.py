@@ -1,0 +1,19 @@
+"""Protobuf timestamps as the SDK reports them: UTC datetimes and ISO 8601 text."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from qsession.wire import from_timestamp
+
+
+def utc(stamp: Timestamp) -> datetime:
+    """The UTC datetime of a Timestamp."""
+    return datetime.fromtimestamp(from_timestamp(stamp), tz=timezone.utc)
+
+
+def iso(stamp: Timestamp) -> str | None:
+    """ISO 8601 UTC text (``2026-01-15T07:53:15.123456Z``) of a set Timestamp, else ``None``."""
+    return utc(stamp).isoformat().replace("+00:00", "Z") if stamp.ByteSize() else None
