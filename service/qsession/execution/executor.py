@@ -45,7 +45,7 @@ class Executor:
                 instruction the device lacks on those qubits, no classical register or no
                 measurement), ``.shots`` or ``.parameter_values``.
         """
-        validate_sampler_pub(pub, f"sampler_pubs[{index}]", self.profile.target, self._device)
+        validate_sampler_pub(pub, f"sampler_pubs[{index}]", self.profile.target, self.profile.name)
 
     def validate_estimator_pub(self, pub: EstimatorPub, index: int) -> None:
         """Check that ``pub`` (precision resolved) runs on this device as given.
@@ -54,7 +54,9 @@ class Executor:
             InvalidPub: field ``estimator_pubs[index].circuit``, ``.observables`` (width
                 differs from the circuit's), ``.precision`` or ``.parameter_values``.
         """
-        validate_estimator_pub(pub, f"estimator_pubs[{index}]", self.profile.target, self._device)
+        validate_estimator_pub(
+            pub, f"estimator_pubs[{index}]", self.profile.target, self.profile.name
+        )
 
     def run_sampler(self, pubs: list[SamplerPub], seed: int | None) -> PrimitiveResult:
         """Sample each PUB (``pub.shots`` per parameter point).
@@ -152,10 +154,6 @@ class Executor:
         evs = means[param_index, obs_index].reshape(shape)
         stds = np.sqrt(variances[param_index, obs_index]).reshape(shape)
         return evs, stds
-
-    @property
-    def _device(self) -> str:
-        return self.profile.name
 
 
 def _points(values: BindingsArray, circuit: QuantumCircuit) -> np.ndarray:
