@@ -30,11 +30,13 @@ class RawClient:
         program: str = "sampler",
         backend: str | None = None,
         session_id: str = "",
+        tags: Sequence[str] = (),
         **options,
     ) -> job_pb2.Job:
         request = job_pb2.CreateJobRequest(
             backend=backend if backend is not None else ("" if session_id else self.handle.backend),
             session_id=session_id,
+            tags=list(tags),
             options=job_pb2.JobOptions(**options),
         )
         if program == "sampler":

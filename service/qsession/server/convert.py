@@ -63,7 +63,7 @@ def session_message(session: Session, now: float, pending_jobs: int) -> session_
         interactive_ttl_seconds=session.interactive_ttl,
         active_ttl_seconds=float(details.get("active_timeout") or 0.0),
         create_time=to_timestamp(session.created),
-        usage_seconds=session.usage,
+        usage_seconds=session.usage_at(now),
         close_reason=session.close_reason or "",
         pending_jobs=pending_jobs,
     )

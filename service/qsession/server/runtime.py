@@ -12,15 +12,12 @@ only then published to subscribers (commit, then publish).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import secrets
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import grpc
 
 from qsession.execution.executor import Executor
 from qsession.execution.profiles import DeviceProfile, load_profile
@@ -32,7 +29,6 @@ from qsession.lifecycle.model import Job, JobStatus, Plan, Program, Session, Ses
 from qsession.lifecycle.scheduler import Change, Scheduler
 from qsession.server import convert, records
 from qsession.server.config import BackendConfig, Config
-from qsession.server.errors import RpcError
 from qsession.store import Store
 from qsession.store.sqlite import StoredEvent
 from qsession.v1 import backend_pb2, job_pb2, session_pb2
@@ -85,7 +81,6 @@ class Runtime:
         self._wakeup = asyncio.Event()
         self._coordinator: asyncio.Task | None = None
         self._executions: set[asyncio.Task] = set()
-        self._seq = 0
         self._restore()
 
     # ----------------------------------------------------------------- startup and shutdown
@@ -101,7 +96,6 @@ class Runtime:
         sessions = [records.session_from_record(r) for r in snapshot.sessions]
         for row in snapshot.jobs:
             self._inputs[row["id"]] = records.inputs_from_record(row)
-        self._seq = max((job.seq for job in jobs), default=0)
         if jobs or sessions:
             log.info("restoring %d sessions and %d jobs", len(sessions), len(jobs))
             self.scheduler.restore(sessions, jobs)
@@ -162,11 +156,7 @@ class Runtime:
 
     def session_message(self, session: Session) -> session_pb2.Session:
         """The Session message of a lifecycle session, now."""
-        pending = sum(
-            1
-            for job in self.scheduler.jobs()
-            if job.session_id == session.id and job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
-        )
+        pending = self.scheduler.pending_jobs(session.id)
         return convert.session_message(session, self.clock.now(), pending)
 
     def subscribe(self, instance: str, after_revision: int | None, kind: str, **filters) -> Subscription:
@@ -326,7 +316,6 @@ class Runtime:
             existing = self.store.job_id_for_request(instance, request.request_id)
             if existing is not None:
                 return self.job(instance, existing)
-        self._seq += 1
         job = Job(
             id=str(uuid.uuid4()),
             instance=instance,
@@ -334,7 +323,6 @@ class Runtime:
             program=convert.PROGRAM_NAMES[request.program],
             session_id=request.session_id or None,
             tags=list(request.tags),
-            seq=self._seq,
             status=JobStatus.QUEUED,
             created=self.clock.now(),
             started=None,
@@ -470,7 +458,3 @@ class Runtime:
             reverse=True,
         )
 
-
-def unavailable(message: str) -> RpcError:
-    """An error for a server that is shutting down."""
-    return RpcError(grpc.StatusCode.UNAVAILABLE, message)

@@ -212,16 +212,14 @@ async def _follow(subscription) -> AsyncIterator:
     """
     arrived = asyncio.Event()
     subscription.notify = arrived.set
-    last = None
     try:
         while True:
             for event in subscription.drain():
-                last = event.revision
                 yield event
             if subscription.overflowed:
                 raise ResourceExhausted(
                     "the watcher fell too far behind and was cut off; watch again with "
-                    f"after_revision={last if last is not None else 0} to resume without a gap"
+                    f"after_revision={subscription.last_revision} to resume without a gap"
                 )
             await arrived.wait()
             arrived.clear()
