@@ -34,6 +34,7 @@ serve: $(INSTALLED)
 
 test: $(INSTALLED_TEST)
 	cargo test --manifest-path native/Cargo.toml --release --quiet
+	bash scripts/buf_check.sh
 	$(PY) -m pytest -q
 
 proto: $(INSTALLED_TEST)
