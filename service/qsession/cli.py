@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    logging.getLogger("qiskit").setLevel(logging.WARNING)  # its pass timings are INFO noise
 
     from qsession.server.app import serve as run
     from qsession.server.config import ConfigError, load_config
