@@ -7,7 +7,6 @@ import json
 import stat
 
 import pytest
-
 from qsession import IBMAccountError, IBMNotAuthorizedError, RuntimeService
 from qsession.client.errors import AccountAlreadyExistsError
 

@@ -11,7 +11,6 @@ from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2, PrimitiveResult
 from qiskit.providers import BackendV2, QiskitBackendNotFoundError
 from qiskit.quantum_info import SparsePauliOp, Statevector
 from qiskit.transpiler import generate_preset_pass_manager
-
 from qsession import BitArray, EstimatorV2, QSessionError, RuntimeService, SamplerV2
 
 
@@ -64,7 +63,10 @@ def test_backend_status_reports_operational_and_pending_jobs(service):
 
 
 def test_least_busy_honours_min_num_qubits(service):
-    assert service.least_busy(operational=True, simulator=False, min_num_qubits=100).name == "fake_torino"
+    assert (
+        service.least_busy(operational=True, simulator=False, min_num_qubits=100).name
+        == "fake_torino"
+    )
 
 
 def test_an_unknown_backend_raises_qiskits_backend_not_found(service):
@@ -101,7 +103,9 @@ def test_sampler_broadcasts_parameter_values_to_the_pub_shape(service):
     circuit.ry(Parameter("t"), 0)
     circuit.measure_all()
     angles = np.array([[0.0, np.pi], [np.pi / 2, np.pi]])
-    result = SamplerV2(mode=backend).run([(isa(circuit, backend), angles[..., None], 1000)]).result()
+    result = (
+        SamplerV2(mode=backend).run([(isa(circuit, backend), angles[..., None], 1000)]).result()
+    )
     ones = result[0].data.meas.bitcount().mean(axis=-1)
     assert ones.shape == (2, 2)
     np.testing.assert_array_equal(ones[0], [0.0, 1.0])
@@ -115,10 +119,19 @@ def test_estimator_values_agree_with_the_statevector_within_five_standard_errors
     circuit.cx(0, 1)
     circuit.rx(Parameter("b"), 1)
     transpiled = isa(circuit, backend)
-    observables = [SparsePauliOp("ZZ"), SparsePauliOp("XI"), SparsePauliOp(["IY", "ZI"], [0.5, -0.5])]
+    observables = [
+        SparsePauliOp("ZZ"),
+        SparsePauliOp("XI"),
+        SparsePauliOp(["IY", "ZI"], [0.5, -0.5]),
+    ]
     values = np.array([[0.3, 1.1], [2.0, -0.4], [np.pi / 2, 0.0]])
     mapped = [[o.apply_layout(transpiled.layout)] for o in observables]
-    data = EstimatorV2(mode=backend).run([(transpiled, mapped, values)], precision=0.01).result()[0].data
+    data = (
+        EstimatorV2(mode=backend)
+        .run([(transpiled, mapped, values)], precision=0.01)
+        .result()[0]
+        .data
+    )
     assert data.evs.shape == (3, 3)
     for i, observable in enumerate(observables):
         for j, point in enumerate(values):
@@ -167,5 +180,7 @@ def test_estimator_default_shots_sets_the_shots_exactly(service):
     circuit.h(0)
     transpiled = isa(circuit, backend)
     estimator = EstimatorV2(mode=backend, options={"default_shots": 10_000})
-    result = estimator.run([(transpiled, SparsePauliOp("Z").apply_layout(transpiled.layout))]).result()
+    result = estimator.run(
+        [(transpiled, SparsePauliOp("Z").apply_layout(transpiled.layout))]
+    ).result()
     assert result[0].metadata["shots"] == 10_000

@@ -8,7 +8,6 @@ import time
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
-
 from qsession import (
     Batch,
     IBMInputValueError,
@@ -19,6 +18,7 @@ from qsession import (
     Session,
     SessionClosedError,
 )
+
 from tests.conftest import base_config, start_server
 
 IBM_DETAIL_KEYS = {
@@ -125,7 +125,11 @@ def test_details_have_qiskit_ibm_runtimes_keys_and_plan_defaults(service):
     assert details["id"] == session.session_id
     assert details["backend_name"] == "ideal_24"
     assert (details["interactive_timeout"], details["max_time"]) == (60, 8 * 3600)
-    assert (details["state"], details["accepting_jobs"], details["mode"]) == ("open", True, "dedicated")
+    assert (details["state"], details["accepting_jobs"], details["mode"]) == (
+        "open",
+        True,
+        "dedicated",
+    )
     assert details["started_at"] is None and details["usage_time"] is None
     assert [t["status"] for t in details["timestamps"]] == ["open"]
 
@@ -148,7 +152,10 @@ def test_status_goes_pending_then_in_progress_then_not_accepting_then_closed(slo
 
 def test_max_time_accepts_a_duration_string_or_seconds(service):
     backend = service.backend("ideal_24")
-    with Session(backend=backend, max_time="25m") as minutes, Session(backend=backend, max_time=600) as seconds:
+    with (
+        Session(backend=backend, max_time="25m") as minutes,
+        Session(backend=backend, max_time=600) as seconds,
+    ):
         assert minutes.details()["max_time"] == 1500
         assert seconds.details()["max_time"] == 600
 
@@ -176,7 +183,11 @@ def test_from_id_rebuilds_the_session_and_refuses_the_other_mode(service):
     backend = service.backend("ideal_24")
     with Batch(backend=backend) as batch:
         again = Batch.from_id(batch.session_id, service)
-        assert (again.session_id, again.backend(), again.service) == (batch.session_id, "ideal_24", service)
+        assert (again.session_id, again.backend(), again.service) == (
+            batch.session_id,
+            "ideal_24",
+            service,
+        )
         with pytest.raises(IBMInputValueError, match="batch"):
             Session.from_id(batch.session_id, service)
 

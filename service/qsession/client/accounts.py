@@ -78,7 +78,9 @@ def read_accounts(filename: str | os.PathLike | None = None) -> dict[str, dict[s
     return accounts
 
 
-def _write_accounts(accounts: dict[str, dict[str, Any]], filename: str | os.PathLike | None) -> None:
+def _write_accounts(
+    accounts: dict[str, dict[str, Any]], filename: str | os.PathLike | None
+) -> None:
     path = accounts_path(filename)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -77,7 +77,9 @@ class Connection:
         except grpc.RpcError as exc:
             raise self.error(exc, not_found) from None
 
-    def stream(self, method: Callable[..., Any], request: Any, *, timeout: float | None = None) -> Any:
+    def stream(
+        self, method: Callable[..., Any], request: Any, *, timeout: float | None = None
+    ) -> Any:
         """Start a server-streaming call; iterate it and pass its ``grpc.RpcError`` to :meth:`error`."""
         return method(request, metadata=self.metadata, timeout=timeout)
 

@@ -50,6 +50,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         self._service = service
         self._message = message
         self._lock = threading.Lock()
+        self._download_lock = threading.Lock()
         self._result: PrimitiveResult | None = None
 
     def __repr__(self) -> str:
@@ -198,10 +199,10 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
                 f"Unable to retrieve result for job {self._job_id}. Job was cancelled."
                 + (f" {message.error_message}" if message.error_message else "")
             )
-        result = self._fetch_result()
-        with self._lock:
-            self._result = result
-        return result
+        with self._download_lock:
+            if self._result is None:
+                self._result = self._fetch_result()
+            return self._result
 
     def _fetch_result(self) -> PrimitiveResult:
         """Download the result's chunks, check their offsets and SHA-256, and decode them.

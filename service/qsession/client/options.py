@@ -27,7 +27,12 @@ Validator = Callable[[str, Any], Any]
 def _positive_int(name: str, value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value != int(value)
+        or value <= 0
+    ):
         raise IBMInputValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -43,7 +48,12 @@ def _non_negative_int(name: str, value: Any) -> int | None:
 def _positive_float(name: str, value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise IBMInputValueError(f"{name} must be a positive number, got {value!r}")
     return float(value)
 

@@ -55,7 +55,7 @@ def resolve_mode(mode: Any) -> tuple[Session | None, QSessionBackend]:
             )
         return enclosing, mode
     if isinstance(mode, BackendV2):
-        raise ValueError(
+        raise ValueError(  # noqa: TRY004 - qiskit-ibm-runtime raises ValueError for modes
             f"{mode.name!r} is not a qsession backend; get one from RuntimeService.backend(), "
             "backends() or least_busy()"
         )
@@ -69,7 +69,7 @@ def resolve_mode(mode: Any) -> tuple[Session | None, QSessionBackend]:
 class _Primitive:
     """What SamplerV2 and EstimatorV2 share: mode resolution, options, submission."""
 
-    _options_class: type[SamplerOptions] | type[EstimatorOptions]
+    _options_class: type[SamplerOptions | EstimatorOptions]
     _program: int
     version = 2
 
@@ -83,7 +83,9 @@ class _Primitive:
         elif isinstance(options, dict):
             self._options = self._options_class.from_dict(options)
         else:
-            raise TypeError(f"Invalid 'options' type. It can only be a dictionary of {self._options_class}")
+            raise TypeError(
+                f"Invalid 'options' type. It can only be a dictionary of {self._options_class}"
+            )
 
     @property
     def mode(self) -> Session | None:

@@ -137,7 +137,11 @@ class RuntimeService:
 
     def active_account(self) -> dict[str, str]:
         """The account in use: ``{"url", "token", "source"}``."""
-        return {"url": self._account.url, "token": self._account.token, "source": self._account.source}
+        return {
+            "url": self._account.url,
+            "token": self._account.token,
+            "source": self._account.source,
+        }
 
     # ------------------------------------------------------------------ backends
 
@@ -192,7 +196,9 @@ class RuntimeService:
         """
         unknown = set(kwargs) - set(_FILTERABLE)
         if unknown:
-            raise IBMInputValueError(f"cannot filter backends by {sorted(unknown)}; use {list(_FILTERABLE)}")
+            raise IBMInputValueError(
+                f"cannot filter backends by {sorted(unknown)}; use {list(_FILTERABLE)}"
+            )
         messages = self._connection.call(
             self._connection.backends.ListBackends, backend_pb2.ListBackendsRequest()
         ).backends
@@ -315,7 +321,9 @@ class RuntimeService:
         wanted = None if limit is None else skip + limit
         messages: list[job_pb2.Job] = []
         while wanted is None or len(messages) < wanted:
-            request.page_size = _MAX_PAGE if wanted is None else min(_MAX_PAGE, wanted - len(messages))
+            request.page_size = (
+                _MAX_PAGE if wanted is None else min(_MAX_PAGE, wanted - len(messages))
+            )
             response = self._connection.call(self._connection.jobs.ListJobs, request)
             messages.extend(response.jobs)
             if not response.next_page_token:

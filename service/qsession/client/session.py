@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from qsession.client.backend import QSessionBackend
 from qsession.client.errors import IBMInputValueError, SessionClosedError, SessionNotFoundError
@@ -27,7 +27,10 @@ _STATE_NAMES = {
     session_pb2.Session.STATE_INACTIVE: "inactive",
     session_pb2.Session.STATE_CLOSED: "closed",
 }
-_MODE_NAMES = {session_pb2.Session.MODE_DEDICATED: "dedicated", session_pb2.Session.MODE_BATCH: "batch"}
+_MODE_NAMES = {
+    session_pb2.Session.MODE_DEDICATED: "dedicated",
+    session_pb2.Session.MODE_BATCH: "batch",
+}
 
 
 def current_session() -> Session | None:
@@ -82,12 +85,14 @@ class Session:
         create_new: bool | None = True,
     ):
         if not isinstance(backend, QSessionBackend):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004 - qiskit-ibm-runtime raises ValueError here
                 f"Invalid backend type {type(backend)}: use a backend from "
                 "RuntimeService.backend(), backends() or least_busy()"
             )
         if max_time is not None and not isinstance(max_time, int | str):
-            raise IBMInputValueError(f"max_time must be seconds (int) or a string like '2h 30m', got {max_time!r}")
+            raise IBMInputValueError(
+                f"max_time must be seconds (int) or a string like '2h 30m', got {max_time!r}"
+            )
         self._backend = backend
         self._service = backend.service
         self._max_time = max_time
@@ -168,7 +173,9 @@ class Session:
             "closed_at": iso(message.close_time),
             "activated_at": iso(message.activate_time),
             "mode": _MODE_NAMES.get(message.mode, "unknown"),
-            "usage_time": _seconds(message.usage_seconds) if message.start_time.ByteSize() else None,
+            "usage_time": _seconds(message.usage_seconds)
+            if message.start_time.ByteSize()
+            else None,
             "timestamps": [
                 {"status": _STATE_NAMES.get(t.state, "unknown"), "timestamp": iso(t.time)}
                 for t in message.transitions
@@ -270,7 +277,7 @@ class Session:
         session._active = message.accepting_jobs
         return session
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Self:
         self._tokens.append(_CURRENT.set(self))
         return self
 

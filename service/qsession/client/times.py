@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -11,7 +11,7 @@ from qsession.wire import from_timestamp
 
 def utc(stamp: Timestamp) -> datetime:
     """The UTC datetime of a Timestamp."""
-    return datetime.fromtimestamp(from_timestamp(stamp), tz=timezone.utc)
+    return datetime.fromtimestamp(from_timestamp(stamp), tz=UTC)
 
 
 def iso(stamp: Timestamp) -> str | None:

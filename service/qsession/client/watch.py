@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import grpc
 
@@ -32,15 +32,18 @@ JOB_STATUS = {
     job_pb2.Job.STATE_ERROR: "ERROR",
     job_pb2.Job.STATE_CANCELLED: "CANCELLED",
 }
-FINAL_STATES = frozenset({job_pb2.Job.STATE_DONE, job_pb2.Job.STATE_ERROR, job_pb2.Job.STATE_CANCELLED})
+FINAL_STATES = frozenset(
+    {job_pb2.Job.STATE_DONE, job_pb2.Job.STATE_ERROR, job_pb2.Job.STATE_CANCELLED}
+)
 
 
 class JobEventStream:
     """The WatchJobs events for a request, resumed without a gap after a dropped stream.
 
     A stream cut off for falling behind (RESOURCE_EXHAUSTED), ended by a restarting server
-    (UNAVAILABLE), or ended without a status is reopened after the last revision received;
-    reconnection is retried for up to :data:`RECONNECT_WINDOW` seconds. :meth:`cancel` may be
+    (UNAVAILABLE), or ended without a status is reopened after the last revision received
+    (before any event: with the original request, so a watch "from now" may miss events of
+    the gap); reconnection is retried for up to :data:`RECONNECT_WINDOW` seconds. :meth:`cancel` may be
     called from any thread and ends the iteration.
 
     Args:
@@ -74,6 +77,15 @@ class JobEventStream:
             if self._call is not None:
                 self._call.cancel()
 
+    def open(self) -> None:
+        """Send the watch request now rather than at the first ``next()``.
+
+        The server subscribes when the request arrives, so events "from now" start about
+        then; pass an ``after_revision`` to be certain of seeing every event.
+        """
+        if self._call is None:
+            self._open()
+
     def _open(self) -> grpc.Call | None:
         remaining = None if self._deadline is None else self._deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
@@ -89,7 +101,8 @@ class JobEventStream:
     def __iter__(self) -> Iterator[job_pb2.WatchJobsResponse]:
         gave_up_at: float | None = None
         delay = 0.05
-        while (call := self._open()) is not None:
+        call = self._call or self._open()
+        while call is not None:
             try:
                 for event in call:
                     self._request.after_revision = event.revision
@@ -111,6 +124,7 @@ class JobEventStream:
                 call.cancel()
             time.sleep(delay)
             delay = min(2 * delay, 1.0)
+            call = self._open()
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,7 @@ class JobWatch:
     def __init__(self, service: RuntimeService, request: job_pb2.WatchJobsRequest):
         self._service = service
         self._stream = JobEventStream(service._connection, request)
+        self._stream.open()
         self._events = iter(self._stream)
 
     def __iter__(self) -> JobWatch:
@@ -170,7 +185,7 @@ class JobWatch:
         """End the stream; safe to call from another thread while one waits in ``next()``."""
         self._stream.cancel()
 
-    def __enter__(self) -> JobWatch:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
