@@ -131,7 +131,8 @@ def delete_account(name: str | None = None, filename: str | os.PathLike | None =
     return True
 
 
-def _default_saved(accounts: dict[str, dict[str, Any]]) -> str | None:
+def default_account_name(accounts: dict[str, dict[str, Any]]) -> str | None:
+    """The default among ``accounts``: the one flagged ``is_default_account``, else ``"default"``."""
     flagged = [name for name, entry in accounts.items() if entry.get("is_default_account")]
     if flagged:
         return flagged[0]
@@ -172,7 +173,7 @@ def resolve_account(
         base = (os.environ.get(URL_ENV), os.environ.get(TOKEN_ENV), "environment")
     else:
         accounts = read_accounts(filename)
-        default = _default_saved(accounts)
+        default = default_account_name(accounts)
         if default is not None:
             entry = accounts[default]
             base = (entry["url"], entry.get("token"), f"saved account {default!r}")

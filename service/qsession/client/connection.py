@@ -16,6 +16,9 @@ from qsession.v1 import backend_pb2_grpc, job_pb2_grpc, session_pb2_grpc
 UNARY_TIMEOUT = 120.0
 """Seconds a unary call may take before it fails with DEADLINE_EXCEEDED."""
 
+DOWNLOAD_TIMEOUT = 600.0
+"""Seconds a finite stream (a job result's chunks) may take in all."""
+
 _TLS_SCHEMES = ("https://", "grpcs://")
 _PLAIN_SCHEMES = ("http://", "grpc://")
 _CHANNEL_OPTIONS = [
@@ -89,7 +92,7 @@ class Connection:
         request: Any,
         *,
         not_found: type[ResourceNotFoundError] = ResourceNotFoundError,
-        timeout: float | None = UNARY_TIMEOUT,
+        timeout: float | None = DOWNLOAD_TIMEOUT,
     ) -> Iterator[Any]:
         """The messages of a finite server stream, with errors mapped as in :meth:`call`."""
         try:

@@ -126,7 +126,7 @@ class RuntimeService:
         if name is not None:
             saved = {k: v for k, v in saved.items() if k == name}
         if default:
-            chosen = accounts._default_saved(saved)
+            chosen = accounts.default_account_name(saved)
             saved = {chosen: saved[chosen]} if chosen else {}
         return saved
 

@@ -7,7 +7,8 @@ jobs still run; nothing is cancelled).
 
 from __future__ import annotations
 
-from contextvars import ContextVar, Token
+import threading
+from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -98,7 +99,7 @@ class Session:
         self._max_time = max_time
         self._active = True
         self._session_id: str | None = None
-        self._tokens: list[Token] = []
+        self._entered = threading.local()  # per thread: the ContextVar tokens of open blocks
         if create_new:
             connection = self._service._connection
             created = connection.call(
@@ -278,7 +279,9 @@ class Session:
         return session
 
     def __enter__(self) -> Self:
-        self._tokens.append(_CURRENT.set(self))
+        if not hasattr(self._entered, "tokens"):
+            self._entered.tokens = []
+        self._entered.tokens.append(_CURRENT.set(self))
         return self
 
     def __exit__(
@@ -287,7 +290,7 @@ class Session:
         exc_val: BaseException | None,
         exc_tb: TracebackType | None,
     ) -> None:
-        _CURRENT.reset(self._tokens.pop())
+        _CURRENT.reset(self._entered.tokens.pop())
         self.close()
 
 
