@@ -30,7 +30,6 @@ SERVICE_NAMES = (
     job_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
 )
 DEV_INSTANCE = "local"
-SHUTDOWN_GRACE = 10.0
 
 
 def dev_account_path() -> Path:
@@ -71,11 +70,12 @@ class RunningServer:
     port: int
     health: health.aio.HealthServicer
 
-    async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
-        """Refuse new calls, let running jobs finish within ``grace``, then close the store."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, let running jobs finish within ``grace`` seconds (default: the
+        config's shutdown_grace), stop serving, then close the store."""
         for name in (*SERVICE_NAMES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        await self.runtime.stop(grace)
+        await self.runtime.stop(self.runtime.config.shutdown_grace if grace is None else grace)
         await self.server.stop(grace=1.0)
         self.runtime.store.close()
 
@@ -128,5 +128,6 @@ async def serve(config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("shutting down: draining running jobs for up to %.0f s", SHUTDOWN_GRACE)
+    log.info("shutting down: draining running jobs for up to %g s", config.shutdown_grace)
     await running.stop()
+    log.info("stopped")

@@ -7,6 +7,10 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     data_dir = ".qsession"          # SQLite state; relative to the working directory
     tls_cert = "server.crt"         # PEM; TLS is on when both tls_cert and tls_key are set
     tls_key = "server.key"
+    shutdown_grace = "10s"          # SIGTERM: how long running jobs may take to finish; a job
+                                    # still running after that stays RUNNING and runs again
+    watch_buffer = 1000             # events a watcher may have undelivered before it is cut
+                                    # off with RESOURCE_EXHAUSTED (resumable)
 
     [[instances]]                   # default: one premium instance "local", token generated
     name = "lab"
@@ -37,10 +41,11 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from qsession.execution.validation import MAX_SHOTS
 from qsession.lifecycle.durations import parse_config_duration
 from qsession.lifecycle.model import Plan
 
@@ -97,6 +102,8 @@ class Config:
     idle_timeout: float = 1800.0
     backends: tuple[BackendConfig, ...] = ()
     limits: Limits = Limits()
+    shutdown_grace: float = 10.0
+    watch_buffer: int = 1000
 
     @property
     def uses_default_instance(self) -> bool:
@@ -137,7 +144,10 @@ def parse_config(raw: dict[str, Any]) -> Config:
     tls_cert, tls_key = server.get("tls_cert"), server.get("tls_key")
     if bool(tls_cert) != bool(tls_key):
         raise ConfigError("server.tls_cert and server.tls_key must be set together")
-    limits = Limits(**{k: int(v) for k, v in _table(raw, "limits").items()})
+    limits = _limits(_table(raw, "limits"))
+    watch_buffer = server.get("watch_buffer", 1000)
+    if isinstance(watch_buffer, bool) or not isinstance(watch_buffer, int) or watch_buffer < 1:
+        raise ConfigError(f"server.watch_buffer: a positive integer, got {watch_buffer!r}")
     return Config(
         listen=str(server.get("listen", DEFAULT_LISTEN)),
         data_dir=Path(server.get("data_dir", ".qsession")),
@@ -148,7 +158,27 @@ def parse_config(raw: dict[str, Any]) -> Config:
         idle_timeout=_duration("sessions.idle_timeout", _table(raw, "sessions").get("idle_timeout", "30m")),
         backends=backends or DEFAULT_BACKENDS,
         limits=limits,
+        shutdown_grace=_duration("server.shutdown_grace", server.get("shutdown_grace", "10s")),
+        watch_buffer=watch_buffer,
     )
+
+
+def _limits(raw: dict[str, Any]) -> Limits:
+    known = {f.name for f in fields(Limits)}
+    values = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"limits.{key}: unknown key; use {sorted(known)}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"limits.{key}: a positive integer, got {value!r}")
+        values[key] = value
+    limits = Limits(**values)
+    if limits.max_shots_per_pub > MAX_SHOTS:
+        raise ConfigError(
+            f"limits.max_shots_per_pub: at most {MAX_SHOTS} (what the executor runs), "
+            f"got {limits.max_shots_per_pub}"
+        )
+    return limits
 
 
 def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:

@@ -40,6 +40,7 @@ log = logging.getLogger("qsession.runtime")
 DEFAULT_SHOTS = 4096
 DEFAULT_PRECISION = 1 / 64  # = 1/sqrt(4096), as Qiskit Runtime
 MAX_REQUEST_ID = 128
+EVENTS_RETAINED = 10_000
 
 
 @dataclass
@@ -74,13 +75,13 @@ class Runtime:
         self.scheduler = Scheduler(
             self.clock, self.qpus, idle_timeout=config.idle_timeout, on_change=self._on_change
         )
-        self.events = EventLog(retain=10_000)
         self._inputs: dict[str, JobInputs] = {}
         self._new_job_requests: dict[str, bytes] = {}
         self._decoded: dict[str, list] = {}
         self._wakeup = asyncio.Event()
         self._coordinator: asyncio.Task | None = None
         self._executions: set[asyncio.Task] = set()
+        self._stopping = False
         self._restore()
 
     # ----------------------------------------------------------------- startup and shutdown
@@ -88,7 +89,8 @@ class Runtime:
     def _restore(self) -> None:
         """Resume from the store: jobs, sessions, retained events and the revision sequence."""
         snapshot = self.store.snapshot()
-        self.events = EventLog(start_revision=snapshot.last_revision, retain=10_000)
+        before_first = snapshot.events[0].revision - 1 if snapshot.events else snapshot.last_revision
+        self.events = EventLog(start_revision=before_first, retain=EVENTS_RETAINED)
         self.events.seed(
             records.event_from_stored(event, self._event_keys_of(event)) for event in snapshot.events
         )
@@ -114,13 +116,19 @@ class Runtime:
     async def stop(self, grace: float) -> None:
         """Stop dispatching; give running jobs ``grace`` seconds to finish and be recorded.
 
-        A job still running after that stays RUNNING in the store and runs again on restart.
+        A job still running after that is abandoned: it stays RUNNING in the store (its result,
+        if the executor still stores one, is overwritten) and runs again after a restart.
         """
         if self._coordinator is not None:
             self._coordinator.cancel()
             await asyncio.gather(self._coordinator, return_exceptions=True)
         if self._executions:
             await asyncio.wait(self._executions, timeout=grace)
+        self._stopping = True
+        for task in self._executions:
+            log.warning("%s still runs after %g s: it stays RUNNING and runs again on restart", task.get_name(), grace)
+            task.cancel()
+        await asyncio.gather(*self._executions, return_exceptions=True)
 
     # ------------------------------------------------------------------ changes and events
 
@@ -221,6 +229,8 @@ class Runtime:
             result = qpu.executor.run_sampler(pubs, seed)
         else:
             result = qpu.executor.run_estimator(pubs, seed)
+        if self._stopping:
+            return  # abandoned at shutdown: it runs again after the restart
         self.store.put_result(job.id, encode_result(result).SerializeToString())
 
     # ------------------------------------------------------------------------------ queries
