@@ -34,7 +34,11 @@ impl DiagonalTerm {
             ));
         }
         let words = num_words(num_bits);
-        let mut term = DiagonalTerm { z: vec![0; words], fixed: vec![0; words], ones: vec![0; words] };
+        let mut term = DiagonalTerm {
+            z: vec![0; words],
+            fixed: vec![0; words],
+            ones: vec![0; words],
+        };
         for (bit, &c) in chars.iter().rev().enumerate() {
             let (w, m) = (bit / 64, 1u64 << (bit % 64));
             match c {
@@ -88,6 +92,9 @@ pub fn sparse_rows(coeffs: &[f64], num_obs: usize, num_terms: usize) -> Vec<Vec<
         .collect()
 }
 
+/// Means and standard errors, one each per observable.
+pub type MeansAndErrors = (Vec<f64>, Vec<f64>);
+
 /// Per-observable sums of `v - shift` and `(v - shift)^2` over a range of shots.
 struct Moments {
     sum: Vec<f64>,
@@ -98,7 +105,7 @@ struct Moments {
 #[inline]
 fn evaluate_shot(
     words: &[u64],
-    terms: &[DiagonalTerm],
+    terms: &[&DiagonalTerm],
     observables: &[Vec<(usize, f64)>],
     term_values: &mut [f64],
     values: &mut [f64],
@@ -120,13 +127,83 @@ pub fn diagonal_expectations(
     terms: &[DiagonalTerm],
     coeffs: &[f64],
     num_obs: usize,
-) -> (Vec<f64>, Vec<f64>) {
+) -> MeansAndErrors {
+    let refs: Vec<&DiagonalTerm> = terms.iter().collect();
+    observable_moments(
+        packed,
+        num_bits,
+        &refs,
+        &sparse_rows(coeffs, num_obs, terms.len()),
+    )
+}
+
+/// Like [`diagonal_expectations`] for a batch: `packed` holds `num_locs` blocks of equally many
+/// shots, and observable `o` (a sparse row of `(term index, coefficient)`) is evaluated on the
+/// shots of block `locs[o]`. Each block is read once for all of its observables.
+pub fn batched_expectations(
+    packed: &[u8],
+    num_locs: usize,
+    num_bits: usize,
+    terms: &[DiagonalTerm],
+    observables: &[Vec<(usize, f64)>],
+    locs: &[usize],
+) -> MeansAndErrors {
+    let block = packed.len().checked_div(num_locs).unwrap_or(0);
+    let mut by_loc: Vec<Vec<usize>> = vec![Vec::new(); num_locs];
+    for (o, &loc) in locs.iter().enumerate() {
+        by_loc[loc].push(o);
+    }
+    let results: Vec<(Vec<usize>, MeansAndErrors)> = by_loc
+        .into_par_iter()
+        .enumerate()
+        .filter(|(_, obs)| !obs.is_empty())
+        .map(|(loc, obs)| {
+            // Only the terms these observables use, renumbered locally.
+            let mut local: Vec<Option<usize>> = vec![None; terms.len()];
+            let mut used: Vec<&DiagonalTerm> = Vec::new();
+            let rows: Vec<Vec<(usize, f64)>> = obs
+                .iter()
+                .map(|&o| {
+                    observables[o]
+                        .iter()
+                        .map(|&(t, c)| {
+                            let l = *local[t].get_or_insert_with(|| {
+                                used.push(&terms[t]);
+                                used.len() - 1
+                            });
+                            (l, c)
+                        })
+                        .collect()
+                })
+                .collect();
+            let shots = &packed[loc * block..(loc + 1) * block];
+            (obs, observable_moments(shots, num_bits, &used, &rows))
+        })
+        .collect();
+    let mut means = vec![f64::NAN; locs.len()];
+    let mut errors = vec![f64::NAN; locs.len()];
+    for (obs, (m, e)) in results {
+        for (i, o) in obs.into_iter().enumerate() {
+            means[o] = m[i];
+            errors[o] = e[i];
+        }
+    }
+    (means, errors)
+}
+
+/// Mean and standard error of each sparse observable over the rows of `packed`.
+fn observable_moments(
+    packed: &[u8],
+    num_bits: usize,
+    terms: &[&DiagonalTerm],
+    observables: &[Vec<(usize, f64)>],
+) -> MeansAndErrors {
+    let num_obs = observables.len();
     let nbytes = num_bytes(num_bits);
-    let num_shots = if nbytes == 0 { 0 } else { packed.len() / nbytes };
+    let num_shots = packed.len().checked_div(nbytes).unwrap_or(0);
     if num_shots == 0 {
         return (vec![f64::NAN; num_obs], vec![f64::NAN; num_obs]);
     }
-    let observables = sparse_rows(coeffs, num_obs, terms.len());
     let words = num_words(num_bits);
     // Shift by the first shot's values so the one-pass variance does not cancel.
     let mut shift = vec![0.0; num_obs];
@@ -134,7 +211,7 @@ pub fn diagonal_expectations(
         let mut w = vec![0u64; words];
         let mut tv = vec![0.0; terms.len()];
         load_row(&packed[..nbytes], num_bits, &mut w);
-        evaluate_shot(&w, terms, &observables, &mut tv, &mut shift);
+        evaluate_shot(&w, terms, observables, &mut tv, &mut shift);
     }
     let partials: Vec<Moments> = packed
         .par_chunks(SHOT_CHUNK * nbytes)
@@ -142,10 +219,13 @@ pub fn diagonal_expectations(
             let mut w = vec![0u64; words];
             let mut tv = vec![0.0; terms.len()];
             let mut v = vec![0.0; num_obs];
-            let mut m = Moments { sum: vec![0.0; num_obs], sum_sq: vec![0.0; num_obs] };
+            let mut m = Moments {
+                sum: vec![0.0; num_obs],
+                sum_sq: vec![0.0; num_obs],
+            };
             for row in rows.chunks_exact(nbytes) {
                 load_row(row, num_bits, &mut w);
-                evaluate_shot(&w, terms, &observables, &mut tv, &mut v);
+                evaluate_shot(&w, terms, observables, &mut tv, &mut v);
                 for o in 0..num_obs {
                     let d = v[o] - shift[o];
                     m.sum[o] += d;
@@ -159,7 +239,9 @@ pub fn diagonal_expectations(
     let mut means = vec![0.0; num_obs];
     let mut errors = vec![0.0; num_obs];
     for o in 0..num_obs {
-        let (s, ss) = partials.iter().fold((0.0, 0.0), |(s, ss), m| (s + m.sum[o], ss + m.sum_sq[o]));
+        let (s, ss) = partials
+            .iter()
+            .fold((0.0, 0.0), |(s, ss), m| (s + m.sum[o], ss + m.sum_sq[o]));
         let mean_shifted = s / n;
         means[o] = shift[o] + mean_shifted;
         let variance = (ss / n - mean_shifted * mean_shifted).max(0.0);
@@ -173,7 +255,10 @@ mod tests {
     use super::*;
 
     fn terms(labels: &[&str], num_bits: usize) -> Vec<DiagonalTerm> {
-        labels.iter().map(|l| DiagonalTerm::parse(l, num_bits).unwrap()).collect()
+        labels
+            .iter()
+            .map(|l| DiagonalTerm::parse(l, num_bits).unwrap())
+            .collect()
     }
 
     #[test]
@@ -240,5 +325,22 @@ mod tests {
     fn zero_shots_give_nan() {
         let (m, e) = diagonal_expectations(&[], 3, &terms(&["ZZZ"], 3), &[1.0], 1);
         assert!(m[0].is_nan() && e[0].is_nan());
+    }
+
+    #[test]
+    fn batched_observables_read_their_own_block() {
+        // two blocks of two 2-bit shots: block 0 = {00, 01}, block 1 = {11, 11}
+        let packed = [0b00u8, 0b01, 0b11, 0b11];
+        let t = terms(&["IZ", "ZI", "11"], 2);
+        let observables = vec![
+            vec![(0, 1.0)],
+            vec![(0, 1.0)],
+            vec![(1, 2.0), (2, 1.0)],
+            vec![],
+        ];
+        let (m, e) = batched_expectations(&packed, 2, 2, &t, &observables, &[0, 1, 1, 0]);
+        assert_eq!(m, vec![0.0, -1.0, -1.0, 0.0]);
+        assert_eq!(e[0], 0.5f64.sqrt());
+        assert_eq!(e[1], 0.0);
     }
 }

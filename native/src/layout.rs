@@ -162,9 +162,21 @@ mod tests {
         assert_eq!(
             runs,
             vec![
-                BitRun { src: 3, dst: 0, len: 3 },
-                BitRun { src: 0, dst: 3, len: 1 },
-                BitRun { src: 9, dst: 4, len: 2 }
+                BitRun {
+                    src: 3,
+                    dst: 0,
+                    len: 3
+                },
+                BitRun {
+                    src: 0,
+                    dst: 3,
+                    len: 1
+                },
+                BitRun {
+                    src: 9,
+                    dst: 4,
+                    len: 2
+                }
             ]
         );
     }
@@ -173,7 +185,15 @@ mod tests {
     fn runs_crossing_word_boundaries_copy_exactly() {
         let src = [0xDEAD_BEEF_0123_4567u64, 0x89AB_CDEF_FEDC_BA98, 0x5555];
         let mut dst = [0u64; 3];
-        copy_runs(&src, &[BitRun { src: 60, dst: 70, len: 64 }], &mut dst);
+        copy_runs(
+            &src,
+            &[BitRun {
+                src: 60,
+                dst: 70,
+                len: 64,
+            }],
+            &mut dst,
+        );
         for i in 0..64 {
             let s = (src[(60 + i) / 64] >> ((60 + i) % 64)) & 1;
             let d = (dst[(70 + i) / 64] >> ((70 + i) % 64)) & 1;

@@ -2,6 +2,7 @@
 //! and parameter bytes, plus a thin Python module (feature `python`).
 
 pub mod bitarray;
+pub mod counts;
 pub mod expval;
 pub mod layout;
 pub mod params;

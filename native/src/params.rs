@@ -5,7 +5,14 @@
 pub fn shape_text(shape: &[usize]) -> String {
     match shape {
         [d] => format!("({d},)"),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -37,7 +44,9 @@ pub fn validate_parameter_bytes(
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
             .ok_or_else(|| format!("parameter values shape {text} is too large"))?,
     };
-    let expected = count.checked_mul(8).ok_or_else(|| format!("shape {text} is too large"))?;
+    let expected = count
+        .checked_mul(8)
+        .ok_or_else(|| format!("shape {text} is too large"))?;
     if data.len() != expected {
         return Err(format!(
             "parameter values have {} bytes; shape {text} needs {expected} (8 per float64)",
@@ -49,7 +58,9 @@ pub fn validate_parameter_bytes(
         .position(|b| !f64::from_le_bytes(b.try_into().unwrap()).is_finite())
     {
         let value = f64::from_le_bytes(data[8 * index..8 * index + 8].try_into().unwrap());
-        return Err(format!("parameter value at flat index {index} is not finite ({value})"));
+        return Err(format!(
+            "parameter value at flat index {index} is not finite ({value})"
+        ));
     }
     Ok(())
 }
@@ -61,15 +72,17 @@ pub fn decode_into(data: &[u8], out: &mut [f64]) {
     }
 }
 
+/// A broadcast shape with, per flat element, the flat indices into both operands.
+pub type Broadcast = (Vec<usize>, Vec<i64>, Vec<i64>);
+
 /// The numpy broadcast of `a` and `b` and, for every flat element of it in C order, the flat
 /// index into an array of shape `a` and into an array of shape `b`.
-pub fn broadcast_indices(
-    a: &[usize],
-    b: &[usize],
-) -> Result<(Vec<usize>, Vec<i64>, Vec<i64>), String> {
+pub fn broadcast_indices(a: &[usize], b: &[usize]) -> Result<Broadcast, String> {
     let ndim = a.len().max(b.len());
     let pad = |s: &[usize]| -> Vec<usize> {
-        std::iter::repeat_n(1, ndim - s.len()).chain(s.iter().copied()).collect()
+        std::iter::repeat_n(1, ndim - s.len())
+            .chain(s.iter().copied())
+            .collect()
     };
     let (pa, pb) = (pad(a), pad(b));
     let mut shape = Vec::with_capacity(ndim);
@@ -152,8 +165,8 @@ mod tests {
 
     #[test]
     fn non_finite_values_name_their_flat_index() {
-        let err = validate_parameter_bytes(&bytes(&[1.0, 2.0, f64::INFINITY]), &[3, 1], 1)
-            .unwrap_err();
+        let err =
+            validate_parameter_bytes(&bytes(&[1.0, 2.0, f64::INFINITY]), &[3, 1], 1).unwrap_err();
         assert!(err.contains("flat index 2"), "{err}");
     }
 

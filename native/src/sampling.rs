@@ -27,7 +27,10 @@ impl std::fmt::Display for SamplingError {
         match self {
             SamplingError::Empty => write!(f, "probabilities must not be empty"),
             SamplingError::TooManyOutcomes(n) => {
-                write!(f, "probabilities has {n} entries; at most 2**32 are supported")
+                write!(
+                    f,
+                    "probabilities has {n} entries; at most 2**32 are supported"
+                )
             }
             SamplingError::NotFinite { index } => {
                 write!(f, "probabilities[{index}] is not finite")
@@ -113,12 +116,14 @@ impl AliasTable {
 
     /// Fill `out` with shots drawn with `seed`.
     pub fn sample_into(&self, seed: u64, out: &mut [u64]) {
-        out.par_chunks_mut(CHUNK).enumerate().for_each(|(chunk, shots)| {
-            let mut rng = Xoshiro256::for_stream(seed, chunk as u64);
-            for shot in shots.iter_mut() {
-                *shot = self.draw(rng.next_u64());
-            }
-        });
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(chunk, shots)| {
+                let mut rng = Xoshiro256::for_stream(seed, chunk as u64);
+                for shot in shots.iter_mut() {
+                    *shot = self.draw(rng.next_u64());
+                }
+            });
     }
 }
 
@@ -186,8 +191,14 @@ mod tests {
     #[test]
     fn shots_do_not_depend_on_the_thread_count() {
         let p: Vec<f64> = (0..64).map(|i| i as f64).collect();
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let three = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
         let a = one.install(|| sample_outcomes(&p, 100_000, 9).unwrap());
         let b = three.install(|| sample_outcomes(&p, 100_000, 9).unwrap());
         assert_eq!(a, b);
@@ -196,11 +207,20 @@ mod tests {
     #[test]
     fn invalid_probabilities_are_rejected() {
         assert_eq!(AliasTable::new(&[]).err(), Some(SamplingError::Empty));
-        assert_eq!(AliasTable::new(&[0.0, 0.0]).err(), Some(SamplingError::ZeroTotal));
-        assert_eq!(AliasTable::new(&[1.0, f64::NAN]).err(), Some(SamplingError::NotFinite { index: 1 }));
+        assert_eq!(
+            AliasTable::new(&[0.0, 0.0]).err(),
+            Some(SamplingError::ZeroTotal)
+        );
+        assert_eq!(
+            AliasTable::new(&[1.0, f64::NAN]).err(),
+            Some(SamplingError::NotFinite { index: 1 })
+        );
         assert_eq!(
             AliasTable::new(&[1.0, -0.5]).err(),
-            Some(SamplingError::Negative { index: 1, value: -0.5 })
+            Some(SamplingError::Negative {
+                index: 1,
+                value: -0.5
+            })
         );
     }
 }

@@ -2,7 +2,10 @@
 //! GIL around the kernels, and turn kernel errors into `ValueError`.
 
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -11,23 +14,49 @@ use pyo3::types::{PyList, PyTuple};
 use crate::layout::num_bytes;
 use crate::{bitarray, expval, params, sampling};
 
-fn value_error(message: impl Into<String>) -> PyErr {
+mod bits;
+mod objects;
+
+/// Two float64 vectors (means and standard errors).
+pub(crate) type Float64Pair<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
+
+/// A broadcast shape and the flat parameter and observable indices of its elements.
+type BroadcastResult<'py> = (
+    Bound<'py, PyTuple>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+);
+
+pub(crate) fn value_error(message: impl Into<String>) -> PyErr {
     PyValueError::new_err(message.into())
 }
 
-fn contiguous<'a, T>(slice: Result<&'a [T], numpy::AsSliceError>, name: &str) -> PyResult<&'a [T]> {
+pub(crate) fn contiguous<'a, T>(
+    slice: Result<&'a [T], numpy::AsSliceError>,
+    name: &str,
+) -> PyResult<&'a [T]> {
     slice.map_err(|_| value_error(format!("{name} must be a C-contiguous array")))
 }
 
 fn dims(shape: &[i64], name: &str) -> PyResult<Vec<usize>> {
     shape
         .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| value_error(format!("{name} {shape:?} has a negative dimension"))))
+        .map(|&d| {
+            usize::try_from(d)
+                .map_err(|_| value_error(format!("{name} {shape:?} has a negative dimension")))
+        })
         .collect()
 }
 
-fn rows_array(py: Python<'_>, data: Vec<u8>, rows: usize, nbytes: usize) -> Bound<'_, numpy::PyArray2<u8>> {
-    Array2::from_shape_vec((rows, nbytes), data).expect("kernel output size").into_pyarray(py)
+pub(crate) fn rows_array(
+    py: Python<'_>,
+    data: Vec<u8>,
+    rows: usize,
+    nbytes: usize,
+) -> Bound<'_, numpy::PyArray2<u8>> {
+    Array2::from_shape_vec((rows, nbytes), data)
+        .expect("kernel output size")
+        .into_pyarray(py)
 }
 
 #[pyfunction]
@@ -52,7 +81,9 @@ fn pack_outcomes<'py>(
 ) -> PyResult<Bound<'py, numpy::PyArray2<u8>>> {
     let o = contiguous(outcomes.as_slice(), "outcomes")?;
     let p = contiguous(positions.as_slice(), "positions")?;
-    let packed = py.detach(|| bitarray::pack_outcomes(o, p)).map_err(value_error)?;
+    let packed = py
+        .detach(|| bitarray::pack_outcomes(o, p))
+        .map_err(value_error)?;
     Ok(rows_array(py, packed, o.len(), num_bytes(p.len())))
 }
 
@@ -77,9 +108,9 @@ fn hex_to_packed<'py>(
     num_bits: usize,
 ) -> PyResult<Bound<'py, numpy::PyArray2<u8>>> {
     let views = string_views(memory)?;
-    let packed = py.detach(|| bitarray::hex_to_packed(&views, num_bits)).map_err(|e| {
-        value_error(format!("memory[{}] is not a hexadecimal string", e.index))
-    })?;
+    let packed = py
+        .detach(|| bitarray::hex_to_packed(&views, num_bits))
+        .map_err(|e| value_error(format!("memory[{}] is not a hexadecimal string", e.index)))?;
     Ok(rows_array(py, packed, views.len(), num_bytes(num_bits)))
 }
 
@@ -90,7 +121,7 @@ fn diagonal_expectations<'py>(
     num_bits: usize,
     terms: Vec<String>,
     coeffs: PyReadonlyArray2<'py, f64>,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+) -> PyResult<Float64Pair<'py>> {
     let nbytes = num_bytes(num_bits);
     if packed.shape()[1] != nbytes {
         return Err(value_error(format!(
@@ -114,7 +145,10 @@ fn diagonal_expectations<'py>(
     let c = contiguous(coeffs.as_slice(), "coeffs")?;
     let (means, errors) =
         py.detach(|| expval::diagonal_expectations(rows, num_bits, &parsed, c, num_obs));
-    Ok((PyArray1::from_vec(py, means), PyArray1::from_vec(py, errors)))
+    Ok((
+        PyArray1::from_vec(py, means),
+        PyArray1::from_vec(py, errors),
+    ))
 }
 
 #[pyfunction]
@@ -130,11 +164,12 @@ fn decode_parameter_values<'py>(
         return Err(value_error("parameter data must be a contiguous buffer"));
     }
     // SAFETY: the buffer is C-contiguous, `len_bytes` long, and held until we return.
-    let bytes = unsafe { std::slice::from_raw_parts(buffer.buf_ptr() as *const u8, buffer.len_bytes()) };
+    let bytes =
+        unsafe { std::slice::from_raw_parts(buffer.buf_ptr() as *const u8, buffer.len_bytes()) };
     py.detach(|| params::validate_parameter_bytes(bytes, &shape, num_parameters))
         .map_err(value_error)?;
     let out_shape = if shape.is_empty() { vec![0] } else { shape };
-    let aligned = (bytes.as_ptr() as usize) % std::mem::align_of::<f64>() == 0;
+    let aligned = (bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<f64>());
     if aligned && cfg!(target_endian = "little") {
         let numpy = py.import("numpy")?;
         let flat = numpy.call_method1("frombuffer", (data, numpy.getattr("float64")?))?;
@@ -151,11 +186,17 @@ fn broadcast_indices<'py>(
     py: Python<'py>,
     param_shape: Vec<i64>,
     obs_shape: Vec<i64>,
-) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>)> {
+) -> PyResult<BroadcastResult<'py>> {
     let a = dims(&param_shape, "param_shape")?;
     let b = dims(&obs_shape, "obs_shape")?;
-    let (shape, ia, ib) = py.detach(|| params::broadcast_indices(&a, &b)).map_err(value_error)?;
-    Ok((PyTuple::new(py, shape)?, PyArray1::from_vec(py, ia), PyArray1::from_vec(py, ib)))
+    let (shape, ia, ib) = py
+        .detach(|| params::broadcast_indices(&a, &b))
+        .map_err(value_error)?;
+    Ok((
+        PyTuple::new(py, shape)?,
+        PyArray1::from_vec(py, ia),
+        PyArray1::from_vec(py, ib),
+    ))
 }
 
 #[pymodule]
@@ -166,5 +207,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(diagonal_expectations, m)?)?;
     m.add_function(wrap_pyfunction!(decode_parameter_values, m)?)?;
     m.add_function(wrap_pyfunction!(broadcast_indices, m)?)?;
+    bits::register(m)?;
     Ok(())
 }
