@@ -1,8 +1,8 @@
 """Issue 7: a Go client built from proto/ alone runs a session workload and sees what Python sees.
 
 The Go program in examples/go shares no code with the server. It is built and run against the
-shared test server; a Python client then submits the same requests (the same OpenQASM 3 files,
-parameter values, shots and seed) and decodes them with Qiskit, and the two must agree exactly.
+shared test server; the Python SDK then runs the same workload (the same OpenQASM 3 files,
+parameter values, shots and seed), and the two must agree exactly.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ import math
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from qiskit import qasm3
+from qiskit.quantum_info import SparsePauliOp
 
-from qsession.v1 import job_pb2, types_pb2
+from qsession import EstimatorV2, RuntimeService, SamplerV2, Session
 
 GO_DIR = Path(__file__).resolve().parents[2] / "examples" / "go"
 SEED = 1234
@@ -70,51 +73,33 @@ def go_report(server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, lis
     return sections(done.stdout)
 
 
-def parameter_values() -> types_pb2.ParameterValues:
-    values = np.array(THETAS, dtype="<f8").reshape(4, 1)
-    return types_pb2.ParameterValues(
-        parameters=["theta"], values=types_pb2.Float64Array(data=values.tobytes(), shape=[4, 1])
-    )
+@dataclass(frozen=True)
+class PythonResults:
+    """What the Python SDK sees for the Go program's workload."""
+
+    counts: list[dict[str, int]]  # the Sampler's counts per parameter point, 4 points
+    evs: np.ndarray  # the Estimator's expectation values, shape (2, 4)
+    stds: np.ndarray  # their standard errors, shape (2, 4)
 
 
-def qasm3(name: str) -> types_pb2.Circuit:
-    return types_pb2.Circuit(qasm3=(GO_DIR / "circuits" / name).read_text())
-
-
-def python_run(client, request: job_pb2.CreateJobRequest):
-    """Submit request as the Python client in job mode and decode the result with Qiskit."""
-    request.backend = client.handle.backend
-    request.options.seed_simulator = SEED
-    request.options.default_shots = SHOTS
-    job = client.jobs.CreateJob(request, metadata=client.metadata, timeout=60).job
-    finished = client.wait(job.id)
-    assert finished.state == job_pb2.Job.STATE_DONE, finished.error_message
-    return client.result(job.id)
-
-
-@pytest.fixture
-def python_counts(client) -> list[dict[str, int]]:
-    """The Sampler's counts per parameter point, as the Python client sees them."""
-    request = job_pb2.CreateJobRequest(program=job_pb2.PROGRAM_SAMPLER)
-    request.sampler_pubs.add(circuit=qasm3("sampler.qasm"), parameter_values=parameter_values())
-    bits = python_run(client, request)[0].data.c
-    return [bits.get_counts(loc=point) for point in range(4)]
-
-
-@pytest.fixture
-def python_evs(client) -> tuple[np.ndarray, np.ndarray]:
-    """The Estimator's (evs, stds), each of shape (2, 4), as the Python client sees them."""
-    request = job_pb2.CreateJobRequest(program=job_pb2.PROGRAM_ESTIMATOR)
-    pub = request.estimator_pubs.add(
-        circuit=qasm3("estimator.qasm"), parameter_values=parameter_values()
-    )
-    pub.observables.shape.extend([2, 1])
-    for terms in OBSERVABLES:
-        pub.observables.observables.add().terms.extend(
-            types_pb2.PauliTerm(label=label, coefficient=c) for label, c in terms
-        )
-    data = python_run(client, request)[0].data
-    return data.evs, data.stds
+@pytest.fixture(scope="module")
+def python_results(server) -> PythonResults:
+    """Run the Go program's workload with the qsession SDK: the same OpenQASM 3 files (loaded
+    by Qiskit), parameter values, shots and seed, in a dedicated session on the same backend."""
+    service = RuntimeService(url=server.address, token=server.token)
+    sampler_circuit = qasm3.loads((GO_DIR / "circuits" / "sampler.qasm").read_text())
+    estimator_circuit = qasm3.loads((GO_DIR / "circuits" / "estimator.qasm").read_text())
+    thetas = np.array(THETAS).reshape(4, 1)
+    observables = [[SparsePauliOp.from_list(terms)] for terms in OBSERVABLES]
+    with Session(backend=service.backend(server.backend)) as session:
+        sampler = SamplerV2(mode=session)
+        sampler.options.default_shots = SHOTS
+        sampler.options.simulator.seed_simulator = SEED
+        bits = sampler.run([(sampler_circuit, thetas)]).result()[0].data.c
+        estimator = EstimatorV2(mode=session)
+        estimator.options.simulator.seed_simulator = SEED
+        data = estimator.run([(estimator_circuit, observables, thetas)]).result()[0].data
+    return PythonResults([bits.get_counts(loc=p) for p in range(4)], data.evs, data.stds)
 
 
 def go_counts(go_report: dict[str, list[str]]) -> list[dict[str, int]]:
@@ -135,10 +120,11 @@ def test_go_client_builds_vets_and_passes_its_unit_tests():
     run_go("test", "./...")
 
 
-def test_go_client_lists_every_backend(go_report, server):
+def test_go_client_lists_the_backends_the_sdk_lists(go_report, server):
+    service = RuntimeService(url=server.address, token=server.token)
     names = [line.split()[0] for line in go_report["backends"]]
-    assert names == ["ideal_24", "fake_torino"]
-    assert "ideal_24 qubits=24 operational=true" in go_report["backends"][0]
+    assert names == [backend.name for backend in service.backends()]
+    assert "ideal_24 qubits=24 operational=true noisy=false" in go_report["backends"]
 
 
 def test_go_client_opens_a_dedicated_session(go_report, server):
@@ -153,9 +139,9 @@ def test_go_client_prints_each_job_state_change_in_order(go_report):
     assert go_report["estimator job"] == expected
 
 
-def test_go_sampler_counts_equal_python_counts_for_the_same_seed(go_report, python_counts):
+def test_go_sampler_counts_equal_python_sdk_counts_for_the_same_seed(go_report, python_results):
     assert go_report["sampler counts"][0] == "pub 0 register c shape=[4] num_shots=1024 num_bits=10"
-    assert go_counts(go_report) == python_counts
+    assert go_counts(go_report) == python_results.counts
 
 
 def test_go_counts_put_bit_zero_rightmost_across_two_bytes(go_report):
@@ -167,8 +153,8 @@ def test_go_counts_put_bit_zero_rightmost_across_two_bytes(go_report):
     assert abs(points[2]["1000000011"] - SHOTS / 2) < 5 * math.sqrt(SHOTS / 4)
 
 
-def test_go_estimator_evs_equal_python_evs_for_the_same_seed(go_report, python_evs):
-    evs, stds = python_evs
+def test_go_estimator_evs_equal_python_sdk_evs_for_the_same_seed(go_report, python_results):
+    evs, stds = python_results.evs, python_results.stds
     assert go_report["estimator evs"][0] == "pub 0 shape=[2 4]"
     go_lines = go_report["estimator evs"][1:]
     assert go_lines == [
