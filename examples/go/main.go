@@ -80,7 +80,6 @@ func run(ctx context.Context, cfg config, out, info io.Writer) error {
 	conn, err := grpc.NewClient(cfg.addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithPerRPCCredentials(bearerToken(cfg.token)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(4<<20)),
 	)
 	if err != nil {
 		return err
