@@ -70,15 +70,19 @@ class ServerProcess:
         config: the config dict (see ``tests.conftest.base_config``); ``server.listen`` is
             replaced by a free port, kept across restarts.
         backend: the backend ``RawClient`` submits to by default.
+        log_level: the server's ``--log-level``.
     """
 
-    def __init__(self, workdir: Path, config: dict[str, Any], backend: str = "ideal_24"):
+    def __init__(
+        self, workdir: Path, config: dict[str, Any], backend: str = "ideal_24", log_level: str = "INFO"
+    ):
         self.workdir = workdir
         self.port = free_port()
         self.config = {**config, "server": {**config["server"], "listen": f"127.0.0.1:{self.port}"}}
         self.config_path = workdir / "qsession.toml"
         self.config_path.write_text(to_toml(self.config))
         self.log_path = workdir / "server.log"
+        self.log_level = log_level
         self.process: subprocess.Popen | None = None
         self.token = PREMIUM_TOKEN
         self.backend = backend
@@ -92,7 +96,7 @@ class ServerProcess:
         """Start the server and wait until it reports SERVING."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "qsession.cli", "serve", "--config", str(self.config_path)],
+            [sys.executable, "-m", "qsession.cli", "serve", "--config", str(self.config_path), "--log-level", self.log_level],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "QSESSION_HOME": str(self.workdir / "home")},

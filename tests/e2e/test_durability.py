@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import grpc
@@ -361,3 +362,36 @@ def test_sigterm_records_a_job_running_past_the_grace_as_running_and_it_runs_aga
         job = client.wait(job_id)
         assert (job.state, job.attempts) == (job_pb2.Job.STATE_DONE, 2)
         assert client.result(job_id)[0].data.meas.get_counts() == {marked(5)[1]: SHOTS}
+
+
+def test_create_job_retried_with_the_same_request_id_returns_the_same_job(server):
+    client = RawClient(server)
+    first = client.jobs.CreateJob(sampler_request(7, "retry-sequential"), metadata=client.metadata).job
+    again = client.jobs.CreateJob(sampler_request(7, "retry-sequential"), metadata=client.metadata).job
+    assert again.id == first.id
+    listed = client.jobs.ListJobs(job_pb2.ListJobsRequest(page_size=1000), metadata=client.metadata).jobs
+    assert sum(j.id == first.id for j in listed) == 1
+    assert client.wait(first.id).state == job_pb2.Job.STATE_DONE
+
+
+def test_concurrent_retries_with_one_request_id_create_one_job(server):
+    client = RawClient(server)
+    before = len(all_jobs(client))
+    barrier = threading.Barrier(8)
+
+    def create(_: int) -> str:
+        barrier.wait()
+        return client.jobs.CreateJob(sampler_request(9, "retry-concurrent"), metadata=client.metadata).job.id
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(create, range(8)))
+    assert len(ids) == 1
+    assert len(all_jobs(client)) == before + 1
+
+
+def test_the_same_request_id_in_two_instances_makes_two_jobs(server):
+    lab, student = RawClient(server), RawClient(server, token=server.open_token)
+    a = lab.jobs.CreateJob(sampler_request(3, "shared-key"), metadata=lab.metadata).job
+    b = student.jobs.CreateJob(sampler_request(3, "shared-key"), metadata=student.metadata).job
+    assert a.id != b.id
+    assert b.id not in all_jobs(lab) and a.id not in all_jobs(student)

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import secrets
 import signal
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from qsession.server.auth import AuthInterceptor, Instance
-from qsession.server.config import Config, InstanceConfig
+from qsession.server.auth import AuthInterceptor, Instance, token_hash
+from qsession.server.config import Config
+from qsession.server.dev_account import dev_token
+from qsession.server.dev_account import save_dev_account as save_dev_account_file
 from qsession.server.runtime import Runtime
 from qsession.server.servicers import BackendServicer, JobServicer, SessionServicer
 from qsession.store import Store
@@ -32,33 +30,18 @@ SERVICE_NAMES = (
 DEV_INSTANCE = "local"
 
 
-def dev_account_path() -> Path:
-    """Where `qsession serve` with the default config saves the local account for the SDK."""
-    return Path(os.environ.get("QSESSION_HOME", Path.home() / ".qsession")) / "dev-account.json"
-
-
-def _instances(config: Config) -> tuple[InstanceConfig, ...]:
-    """The configured instances, or the local premium dev instance with a persisted token."""
-    if not config.uses_default_instance:
-        return config.instances
-    token_file = config.data_dir / "dev-token"
-    if token_file.exists():
-        token = token_file.read_text().strip()
-    else:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        token = f"qs-{secrets.token_urlsafe(24)}"
-        token_file.write_text(token)
-        token_file.chmod(0o600)
-    return (InstanceConfig(name=DEV_INSTANCE, plan="premium", tokens=(token,)),)
-
-
-def _save_dev_account(config: Config, instances: tuple[InstanceConfig, ...], port: int) -> None:
-    host = config.listen.rsplit(":", 1)[0]
-    path = dev_account_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"url": f"{host}:{port}", "token": instances[0].tokens[0]}))
-    path.chmod(0o600)
-    log.info("saved the local account for RuntimeService() to %s", path)
+def _instances_by_token_hash(config: Config) -> tuple[dict[str, Instance], str | None]:
+    """Every accepted token's SHA-256 -> its instance; and the dev token when the default
+    local instance is used (None otherwise)."""
+    if config.uses_default_instance:
+        token, digest = dev_token(config.data_dir)
+        return {digest: Instance(name=DEV_INSTANCE, plan=config.plans["premium"])}, token
+    by_hash = {
+        token_hash(token): Instance(name=i.name, plan=config.plans[i.plan])
+        for i in config.instances
+        for token in i.tokens
+    }
+    return by_hash, None
 
 
 @dataclass
@@ -82,18 +65,15 @@ class RunningServer:
 
 async def start_server(config: Config, save_dev_account: bool | None = None) -> RunningServer:
     """Build and start the server described by ``config``; return once it is listening."""
-    instances = _instances(config)
+    instances, dev = _instances_by_token_hash(config)
     store = Store(config.data_dir / "qsession.db")
     runtime = Runtime(config, store)
-    tokens = [
-        (token, Instance(name=i.name, plan=config.plans[i.plan])) for i in instances for token in i.tokens
-    ]
     options = [
         ("grpc.max_receive_message_length", config.limits.max_request_bytes),
         ("grpc.max_send_message_length", 4 * 1024 * 1024),
         ("grpc.so_reuseport", 0),
     ]
-    server = grpc.aio.server(interceptors=[AuthInterceptor(tokens)], options=options)
+    server = grpc.aio.server(interceptors=[AuthInterceptor(instances)], options=options)
     backend_pb2_grpc.add_BackendServiceServicer_to_server(BackendServicer(runtime), server)
     session_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(runtime), server)
     job_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(runtime), server)
@@ -114,8 +94,8 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     await runtime.start()
     for name in (*SERVICE_NAMES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    if save_dev_account if save_dev_account is not None else config.uses_default_instance:
-        _save_dev_account(config, instances, port)
+    if dev is not None and save_dev_account is not False:
+        save_dev_account_file(f"{config.listen.rsplit(':', 1)[0]}:{port}", dev)
     log.info("qsession listening on %s (port %d), backends %s", config.listen, port, list(runtime.qpus))
     return RunningServer(server=server, runtime=runtime, port=port, health=health_servicer)
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import grpc
@@ -16,6 +17,8 @@ from qsession.lifecycle.model import Plan
 from qsession.server.errors import to_status
 
 QSESSION_PREFIX = "/qsession.v1."
+
+log = logging.getLogger("qsession.server")
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,18 @@ def token_hash(token: str) -> str:
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Rejects qsession.v1 calls without a valid ``authorization: Bearer <token>`` header."""
 
-    def __init__(self, tokens: Iterable[tuple[str, Instance]]):
-        self._instances = {token_hash(token): instance for token, instance in tokens}
+    def __init__(self, instances: Mapping[str, Instance]):
+        """``instances``: hex SHA-256 of each accepted token -> the instance it authenticates."""
+        self._instances = dict(instances)
 
     def _authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Instance | None:
         for key, value in metadata or ():
             if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-                return self._instances.get(token_hash(value[len("Bearer "):].strip()))
+                digest = token_hash(value[len("Bearer "):].strip())
+                instance = self._instances.get(digest)
+                if instance is None:
+                    log.debug("rejected an unknown token (sha256 %s)", digest)
+                return instance
         return None
 
     async def intercept_service(

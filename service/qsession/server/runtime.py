@@ -168,8 +168,9 @@ class Runtime:
         return convert.session_message(session, self.clock.now(), pending)
 
     def subscribe(self, instance: str, after_revision: int | None, kind: str, **filters) -> Subscription:
-        """A watch subscription for one instance (see EventLog.subscribe)."""
-        return self.events.subscribe(instance, after_revision, {kind}, **filters)
+        """A watch subscription for one instance (see EventLog.subscribe), with the config's
+        per-watcher buffer."""
+        return self.events.subscribe(instance, after_revision, {kind}, buffer=self.config.watch_buffer, **filters)
 
     # ------------------------------------------------------------------------ coordination
 
@@ -257,14 +258,15 @@ class Runtime:
         encode_target(qpu.profile.target, message)
         return message
 
-    def session(self, instance: str, session_id: str) -> Session:
-        """The instance's session; another instance's answers exactly like a missing one."""
+    def session(self, instance: str, session_id: str, field: str = "id") -> Session:
+        """The instance's session; another instance's answers exactly like a missing one
+        (NotFound naming ``field``, with a message that depends only on the id)."""
         try:
             session = self.scheduler.session(session_id)
         except NotFound:
             session = None
         if session is None or session.instance != instance:
-            raise NotFound(f"session {session_id!r} does not exist", field="id")
+            raise NotFound(f"{field}: session {session_id!r} does not exist", field=field)
         return session
 
     def job(self, instance: str, job_id: str) -> Job:
@@ -274,7 +276,7 @@ class Runtime:
         except NotFound:
             job = None
         if job is None or job.instance != instance:
-            raise NotFound(f"job {job_id!r} does not exist", field="id")
+            raise NotFound(f"id: job {job_id!r} does not exist", field="id")
         return job
 
     def result(self, instance: str, job_id: str) -> tuple[bytes, str]:
@@ -358,7 +360,7 @@ class Runtime:
         if request.program not in convert.PROGRAM_NAMES:
             raise InvalidArgument("program: set PROGRAM_SAMPLER or PROGRAM_ESTIMATOR", field="program")
         if request.session_id:
-            session = self.session(instance, request.session_id)
+            session = self.session(instance, request.session_id, field="session_id")
             if request.backend and request.backend != session.backend:
                 raise InvalidArgument(
                     f"backend: session {session.id} runs on {session.backend!r}, not "
