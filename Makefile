@@ -39,6 +39,7 @@ test: $(INSTALLED_TEST)
 
 proto: $(INSTALLED_TEST)
 	$(PY) scripts/gen_protos.py
+	scripts/gen_go.sh
 
 bench: $(INSTALLED_TEST)
 	$(PY) bench/run.py

@@ -696,6 +696,9 @@ type ListSessionsResponse struct {
 	Sessions []*Session `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
 	// The token of the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// The revision of the newest event when this page was read: watch with
+	// after_revision set to it to follow every later change without a gap.
+	Revision      uint64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -742,6 +745,13 @@ func (x *ListSessionsResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListSessionsResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 // Request for CloseSession.
@@ -1110,10 +1120,11 @@ const file_qsession_v1_session_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x18\n" +
 	"\abackend\x18\x03 \x01(\tR\abackend\x12-\n" +
 	"\x04mode\x18\x04 \x01(\x0e2\x19.qsession.v1.Session.ModeR\x04mode\x122\n" +
-	"\x06states\x18\x05 \x03(\x0e2\x1a.qsession.v1.Session.StateR\x06states\"p\n" +
+	"\x06states\x18\x05 \x03(\x0e2\x1a.qsession.v1.Session.StateR\x06states\"\x8c\x01\n" +
 	"\x14ListSessionsResponse\x120\n" +
 	"\bsessions\x18\x01 \x03(\v2\x14.qsession.v1.SessionR\bsessions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"%\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\"%\n" +
 	"\x13CloseSessionRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"F\n" +
 	"\x14CloseSessionResponse\x12.\n" +
