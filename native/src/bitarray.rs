@@ -62,59 +62,74 @@ pub struct HexError {
     pub index: usize,
 }
 
-#[inline]
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// Hex digit values by ASCII code; 0xFF marks a character that is not a hex digit.
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0xFFu8; 256];
+    let mut c = 0;
+    while c < 10 {
+        table[b'0' as usize + c] = c as u8;
+        c += 1;
     }
-}
+    let mut c = 0;
+    while c < 6 {
+        table[b'a' as usize + c] = 10 + c as u8;
+        table[b'A' as usize + c] = 10 + c as u8;
+        c += 1;
+    }
+    table
+};
 
-/// Parse one hex string (optional `0x`/`0X` prefix) into `row`, keeping the low bits that fit
-/// and clearing the padding of byte 0 with `first_mask`.
+/// Parse one hex string (optional `0x`/`0X` prefix) into the zeroed `row`, keeping the low bits
+/// that fit and clearing the padding of byte 0 with `first_mask`. False if it is not hexadecimal.
 #[inline]
 fn parse_hex_row(text: &[u8], row: &mut [u8], first_mask: u8) -> bool {
     let digits = match text {
         [b'0', b'x' | b'X', rest @ ..] => rest,
         _ => text,
     };
-    if digits.is_empty() {
-        return false;
-    }
-    row.iter_mut().for_each(|b| *b = 0);
     let nbytes = row.len();
+    let mut invalid = 0u8;
     for (j, &c) in digits.iter().rev().enumerate() {
-        let Some(v) = hex_value(c) else { return false };
-        let byte = j / 2;
-        if byte < nbytes {
-            row[nbytes - 1 - byte] |= v << (4 * (j % 2));
+        let v = HEX_VALUES[c as usize];
+        invalid |= v;
+        if j / 2 < nbytes {
+            row[nbytes - 1 - j / 2] |= (v & 0x0F) << (4 * (j % 2));
         }
     }
     if let Some(first) = row.first_mut() {
         *first &= first_mask;
     }
-    true
+    !digits.is_empty() && invalid & 0xF0 == 0
 }
 
 /// Pack hex memory strings (`"0x1a3"`) into rows of `num_bits` bits, keeping the low `num_bits`
 /// bits of each value. Errors with the index of the first string that is not hexadecimal.
 pub fn hex_to_packed(memory: &[&[u8]], num_bits: usize) -> Result<Vec<u8>, HexError> {
+    hex_to_packed_with(memory.len(), num_bits, |i| Some(memory[i]))
+}
+
+/// [`hex_to_packed`] over `count` strings given by `text(i)` (None: not a string). Errors with
+/// the lowest index that is not a hexadecimal string.
+pub fn hex_to_packed_with<'a>(
+    count: usize,
+    num_bits: usize,
+    text: impl Fn(usize) -> Option<&'a [u8]> + Sync,
+) -> Result<Vec<u8>, HexError> {
     let nbytes = num_bytes(num_bits);
-    let mut out = vec![0u8; memory.len() * nbytes];
     let mask = first_byte_mask(num_bits);
+    let parse = |i: usize, row: &mut [u8]| text(i).is_some_and(|t| parse_hex_row(t, row, mask));
+    let mut out = vec![0u8; count * nbytes];
     let bad = if nbytes == 0 {
-        memory.iter().position(|t| !parse_hex_row(t, &mut [], mask))
+        (0..count).find(|&i| !parse(i, &mut []))
     } else {
         out.par_chunks_mut(ROW_CHUNK * nbytes)
-            .zip(memory.par_chunks(ROW_CHUNK))
             .enumerate()
-            .filter_map(|(chunk, (rows, texts))| {
+            .filter_map(|(chunk, rows)| {
+                let first = chunk * ROW_CHUNK;
                 rows.chunks_exact_mut(nbytes)
-                    .zip(texts.iter())
-                    .position(|(row, text)| !parse_hex_row(text, row, mask))
-                    .map(|i| chunk * ROW_CHUNK + i)
+                    .enumerate()
+                    .position(|(r, row)| !parse(first + r, row))
+                    .map(|r| first + r)
             })
             .min()
     };

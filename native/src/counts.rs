@@ -1,39 +1,76 @@
 //! Distinct outcomes of packed rows: the data behind counts, integer counts and bitstrings.
 //!
-//! Rows are hashed in word form with padding cleared, so rows that differ only in padding bits
-//! are the same outcome. Distinct outcomes are listed in order of first occurrence (the order
-//! of Qiskit's counts dictionaries). Large inputs are split by hash into partitions counted in
-//! parallel (each task reads every row and keeps its share), then merged by first occurrence,
-//! so the result does not depend on the thread count.
+//! Rows are compared and hashed with their padding bits cleared, so rows that differ only in
+//! padding are the same outcome. Each distinct outcome is kept as the index of the row where it
+//! first occurs (the input itself holds its bits), and outcomes are listed in order of first
+//! occurrence, the order of Qiskit's counts dictionaries. Large inputs with many outcomes are
+//! split by hash into partitions counted in parallel (each task reads every row and keeps its
+//! share); inputs with few outcomes are counted in row chunks in parallel. Both merge by first
+//! occurrence, so the result does not depend on the thread count.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::HashTable;
 use rayon::prelude::*;
 
-use crate::layout::{load_row, num_bytes, num_words};
+use crate::layout::{first_byte_mask, load_row, num_bytes, num_words};
 
-/// Inputs with fewer rows are counted by one task.
+/// Rows per chunk: inputs up to this size are counted by one task, larger ones probe their
+/// first chunk to choose between chunked and hash-partitioned counting.
 const PARALLEL_ROWS: usize = 1 << 16;
 
 /// The distinct outcomes of a set of rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Distinct {
-    /// Words per outcome (`ceil(num_bits / 64)`).
-    pub words: usize,
-    /// `counts.len() * words` words: each distinct outcome in word form (bit j = bit j % 64 of
-    /// word j / 64), in order of first occurrence.
-    pub outcomes: Vec<u64>,
+    /// For each distinct outcome, in order of first occurrence, the row where it first occurs.
+    pub first_rows: Vec<u32>,
     /// Shots per distinct outcome.
-    pub counts: Vec<u64>,
-    /// Per row, the index of its outcome in `outcomes` (only when asked for).
+    pub counts: Vec<u32>,
+    /// Per row, the index of its outcome (only when asked for).
     pub inverse: Option<Vec<u32>>,
 }
 
-impl Distinct {
-    /// The word form of distinct outcome `i`.
-    pub fn outcome(&self, i: usize) -> &[u64] {
-        &self.outcomes[i * self.words..(i + 1) * self.words]
+/// Packed rows of `num_bits` bits with the helpers that compare and hash them.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    packed: &'a [u8],
+    num_bits: usize,
+    nbytes: usize,
+    first_mask: u8,
+}
+
+impl<'a> Rows<'a> {
+    fn new(packed: &'a [u8], num_bits: usize) -> Self {
+        Rows {
+            packed,
+            num_bits,
+            nbytes: num_bytes(num_bits),
+            first_mask: first_byte_mask(num_bits),
+        }
+    }
+
+    #[inline]
+    fn row(&self, r: usize) -> &'a [u8] {
+        &self.packed[r * self.nbytes..(r + 1) * self.nbytes]
+    }
+
+    #[inline]
+    fn equal(&self, a: &[u8], b: &[u8]) -> bool {
+        (a[0] ^ b[0]) & self.first_mask == 0 && a[1..] == b[1..]
+    }
+
+    /// Hash of a row's bits; `W` words when known at compile time (0: computed).
+    #[inline]
+    fn hash<const W: usize>(&self, row: &[u8]) -> u64 {
+        if W > 0 {
+            let mut words = [0u64; W];
+            load_row(row, self.num_bits, &mut words);
+            hash_words(&words)
+        } else {
+            let mut words = vec![0u64; num_words(self.num_bits)];
+            load_row(row, self.num_bits, &mut words);
+            hash_words(&words)
+        }
     }
 }
 
@@ -58,53 +95,46 @@ fn partition_of(hash: u64, parts: usize) -> usize {
     ((((hash >> 24) & 0xFFFF_FFFF) * parts as u64) >> 32) as usize
 }
 
-/// The distinct outcomes of one hash partition, in first-occurrence order.
-struct Partition {
-    outcomes: Vec<u64>,
-    counts: Vec<u64>,
-    first_row: Vec<usize>,
+/// Distinct outcomes of part of the input, in first-occurrence order.
+struct Partial {
+    first_rows: Vec<u32>,
+    counts: Vec<u32>,
 }
 
-/// Count the rows of partition `part` of `parts`, with room reserved for `capacity` outcomes.
-/// `W` is the key width in words when known at compile time (0: derive it from `num_bits`).
-/// Writes `part << 32 | local index` into `inverse` for its rows.
-fn count_partition<const W: usize>(
-    packed: &[u8],
-    num_bits: usize,
+/// Count rows `range` of `rows` that fall in hash partition `part` of `parts`, with room for
+/// `capacity` outcomes. Writes `part << 32 | local index` into `inverse` for each counted row.
+fn count_rows<const W: usize>(
+    rows: Rows<'_>,
+    range: std::ops::Range<usize>,
     part: usize,
     parts: usize,
     capacity: usize,
     inverse: Option<&[AtomicU64]>,
-) -> Partition {
-    let nbytes = num_bytes(num_bits);
-    let w = if W > 0 { W } else { num_words(num_bits) };
+) -> Partial {
     let mut table: HashTable<u32> = HashTable::with_capacity(capacity);
-    let mut hashes: Vec<u64> = Vec::with_capacity(capacity);
-    let mut p = Partition {
-        outcomes: Vec::with_capacity(capacity * w),
+    let mut p = Partial {
+        first_rows: Vec::with_capacity(capacity),
         counts: Vec::with_capacity(capacity),
-        first_row: Vec::with_capacity(capacity),
     };
-    let mut key = vec![0u64; w];
-    for (r, row) in packed.chunks_exact(nbytes).enumerate() {
-        load_row(row, num_bits, &mut key);
-        let h = hash_words(&key);
+    for r in range {
+        let row = rows.row(r);
+        let h = rows.hash::<W>(row);
         if parts > 1 && partition_of(h, parts) != part {
             continue;
         }
-        let outcomes = &p.outcomes;
+        let first_rows = &p.first_rows;
         let found = table.find(h, |&s| {
-            outcomes[s as usize * w..(s as usize + 1) * w] == key[..]
+            rows.equal(rows.row(first_rows[s as usize] as usize), row)
         });
         let slot = match found {
             Some(&s) => s as usize,
             None => {
                 let s = p.counts.len();
-                table.insert_unique(h, s as u32, |&s| hashes[s as usize]);
-                hashes.push(h);
-                p.outcomes.extend_from_slice(&key);
+                table.insert_unique(h, s as u32, |&s| {
+                    rows.hash::<W>(rows.row(first_rows[s as usize] as usize))
+                });
+                p.first_rows.push(r as u32);
                 p.counts.push(0);
-                p.first_row.push(r);
                 s
             }
         };
@@ -116,131 +146,116 @@ fn count_partition<const W: usize>(
     p
 }
 
-/// Merge partitions into one list ordered by first occurrence; returns it with, per partition,
+/// Merge hash partitions (disjoint outcomes) by first occurrence; also returns, per partition,
 /// the merged index of each local outcome.
-fn merge(parts: Vec<Partition>, words: usize) -> (Distinct, Vec<Vec<u32>>) {
+fn merge_partitions(parts: Vec<Partial>) -> (Distinct, Vec<Vec<u32>>) {
     let total: usize = parts.iter().map(|p| p.counts.len()).sum();
-    let mut outcomes = Vec::with_capacity(total * words);
-    let mut counts = Vec::with_capacity(total);
+    let mut d = Distinct {
+        first_rows: Vec::with_capacity(total),
+        counts: Vec::with_capacity(total),
+        inverse: None,
+    };
     let mut remap: Vec<Vec<u32>> = parts
         .iter()
         .map(|p| Vec::with_capacity(p.counts.len()))
         .collect();
     let mut heads = vec![0usize; parts.len()];
     for _ in 0..total {
-        let (k, _) = parts
-            .iter()
-            .enumerate()
-            .filter(|(k, p)| heads[*k] < p.counts.len())
-            .min_by_key(|(k, p)| p.first_row[heads[*k]])
+        let k = (0..parts.len())
+            .filter(|&k| heads[k] < parts[k].counts.len())
+            .min_by_key(|&k| parts[k].first_rows[heads[k]])
             .expect("an unmerged outcome remains");
         let i = heads[k];
-        remap[k].push(counts.len() as u32);
-        outcomes.extend_from_slice(&parts[k].outcomes[i * words..(i + 1) * words]);
-        counts.push(parts[k].counts[i]);
+        remap[k].push(d.counts.len() as u32);
+        d.first_rows.push(parts[k].first_rows[i]);
+        d.counts.push(parts[k].counts[i]);
         heads[k] += 1;
     }
-    (
-        Distinct {
-            words,
-            outcomes,
-            counts,
-            inverse: None,
-        },
-        remap,
-    )
+    (d, remap)
 }
 
-/// Merge per-chunk results (chunks in row order) into one list ordered by first occurrence;
-/// returns it with, per chunk, the merged index of each local outcome.
-fn merge_chunks(chunks: Vec<Partition>, words: usize) -> (Distinct, Vec<Vec<u32>>) {
+/// Merge row chunks (in row order, outcomes possibly shared) by first occurrence; also returns,
+/// per chunk, the merged index of each local outcome.
+fn merge_chunks<const W: usize>(rows: Rows<'_>, chunks: Vec<Partial>) -> (Distinct, Vec<Vec<u32>>) {
     let mut table: HashTable<u32> = HashTable::new();
-    let mut hashes: Vec<u64> = Vec::new();
-    let mut distinct = Distinct {
-        words,
-        outcomes: Vec::new(),
+    let mut d = Distinct {
+        first_rows: Vec::new(),
         counts: Vec::new(),
         inverse: None,
     };
     let mut remap = Vec::with_capacity(chunks.len());
     for chunk in chunks {
         let mut local = Vec::with_capacity(chunk.counts.len());
-        for (i, &count) in chunk.counts.iter().enumerate() {
-            let key = &chunk.outcomes[i * words..(i + 1) * words];
-            let h = hash_words(key);
-            let outcomes = &distinct.outcomes;
+        for (&first, &count) in chunk.first_rows.iter().zip(&chunk.counts) {
+            let row = rows.row(first as usize);
+            let h = rows.hash::<W>(row);
+            let first_rows = &d.first_rows;
             let found = table.find(h, |&s| {
-                &outcomes[s as usize * words..(s as usize + 1) * words] == key
+                rows.equal(rows.row(first_rows[s as usize] as usize), row)
             });
             let slot = match found {
                 Some(&s) => s as usize,
                 None => {
-                    let s = distinct.counts.len();
-                    table.insert_unique(h, s as u32, |&s| hashes[s as usize]);
-                    hashes.push(h);
-                    distinct.outcomes.extend_from_slice(key);
-                    distinct.counts.push(0);
+                    let s = d.counts.len();
+                    table.insert_unique(h, s as u32, |&s| {
+                        rows.hash::<W>(rows.row(first_rows[s as usize] as usize))
+                    });
+                    d.first_rows.push(first);
+                    d.counts.push(0);
                     s
                 }
             };
-            distinct.counts[slot] += count;
+            d.counts[slot] += count;
             local.push(slot as u32);
         }
         remap.push(local);
     }
-    (distinct, remap)
+    (d, remap)
 }
 
-fn distinct_with<const W: usize>(packed: &[u8], num_bits: usize, want_inverse: bool) -> Distinct {
-    let words = num_words(num_bits);
-    let nbytes = num_bytes(num_bits);
-    let rows = packed.len() / nbytes;
+fn distinct_with<const W: usize>(rows: Rows<'_>, count: usize, want_inverse: bool) -> Distinct {
     let inverse: Vec<AtomicU64> = if want_inverse {
-        (0..rows).map(|_| AtomicU64::new(0)).collect()
+        (0..count).map(|_| AtomicU64::new(0)).collect()
     } else {
         Vec::new()
     };
     let inv = want_inverse.then_some(inverse.as_slice());
-    // Few distinct outcomes in the first rows: count row chunks in parallel and merge the small
-    // per-chunk lists. Many: partition by hash so that no outcome is counted twice.
-    let probe = count_partition::<W>(
-        &packed[..rows.min(PARALLEL_ROWS) * nbytes],
-        num_bits,
-        0,
-        1,
-        0,
-        None,
-    );
-    let (mut distinct, remap, by_chunk) = if rows <= PARALLEL_ROWS {
-        let single = count_partition::<W>(packed, num_bits, 0, 1, 0, inv);
-        let (d, r) = merge(vec![single], words);
+    let probe = count_rows::<W>(rows, 0..count.min(PARALLEL_ROWS), 0, 1, 0, None);
+    let (mut d, remap, by_chunk) = if count <= PARALLEL_ROWS {
+        let (d, r) = merge_partitions(vec![count_rows::<W>(
+            rows,
+            0..count,
+            0,
+            1,
+            probe.counts.len(),
+            inv,
+        )]);
         (d, r, false)
     } else if probe.counts.len() * 16 <= PARALLEL_ROWS {
-        let chunks: Vec<Partition> = packed
-            .par_chunks(PARALLEL_ROWS * nbytes)
-            .enumerate()
-            .map(|(c, chunk)| {
-                let rows_here = chunk.len() / nbytes;
-                let inv_here = inv.map(|i| &i[c * PARALLEL_ROWS..c * PARALLEL_ROWS + rows_here]);
-                count_partition::<W>(chunk, num_bits, 0, 1, probe.counts.len(), inv_here)
+        // Few outcomes: chunks in parallel, then a cheap merge of their short lists.
+        let chunks: Vec<Partial> = (0..count.div_ceil(PARALLEL_ROWS))
+            .into_par_iter()
+            .map(|c| {
+                let range = c * PARALLEL_ROWS..((c + 1) * PARALLEL_ROWS).min(count);
+                count_rows::<W>(rows, range, 0, 1, probe.counts.len(), inv)
             })
             .collect();
-        let (d, r) = merge_chunks(chunks, words);
+        let (d, r) = merge_chunks::<W>(rows, chunks);
         (d, r, true)
     } else {
+        // Many outcomes: disjoint hash partitions, sized from the probe's share of outcomes.
         let parts = rayon::current_num_threads().clamp(1, 64);
-        // Expect the probe's share of distinct rows throughout, split evenly over partitions.
-        let expected = probe.counts.len() * (rows / PARALLEL_ROWS) / parts;
+        let expected = probe.counts.len() * (count / PARALLEL_ROWS) / parts;
         let capacity = expected + expected / 8;
-        let partitions: Vec<Partition> = (0..parts)
+        let partials: Vec<Partial> = (0..parts)
             .into_par_iter()
-            .map(|part| count_partition::<W>(packed, num_bits, part, parts, capacity, inv))
+            .map(|part| count_rows::<W>(rows, 0..count, part, parts, capacity, inv))
             .collect();
-        let (d, r) = merge(partitions, words);
+        let (d, r) = merge_partitions(partials);
         (d, r, false)
     };
     if want_inverse {
-        distinct.inverse = Some(
+        d.inverse = Some(
             inverse
                 .par_iter()
                 .enumerate()
@@ -256,25 +271,28 @@ fn distinct_with<const W: usize>(packed: &[u8], num_bits: usize, want_inverse: b
                 .collect(),
         );
     }
-    distinct
+    d
 }
 
 /// The distinct outcomes of the rows of `packed` (`num_bits` bits per row), with their counts,
 /// and, if `want_inverse`, each row's outcome index. Padding bits are ignored. Zero-width rows
-/// (`num_bits == 0`) carry no bytes to count and give no outcomes; callers handle them.
+/// (`num_bits == 0`) carry no bytes to count and give no outcomes; callers handle them. At most
+/// `u32::MAX` rows.
 pub fn distinct_outcomes(packed: &[u8], num_bits: usize, want_inverse: bool) -> Distinct {
+    let rows = Rows::new(packed, num_bits);
+    let count = packed.len().checked_div(rows.nbytes).unwrap_or(0);
+    assert!(count <= u32::MAX as usize, "at most 2**32 - 1 rows");
     match num_words(num_bits) {
         0 => Distinct {
-            words: 0,
-            outcomes: vec![],
+            first_rows: vec![],
             counts: vec![],
             inverse: want_inverse.then(Vec::new),
         },
-        1 => distinct_with::<1>(packed, num_bits, want_inverse),
-        2 => distinct_with::<2>(packed, num_bits, want_inverse),
-        3 => distinct_with::<3>(packed, num_bits, want_inverse),
-        4 => distinct_with::<4>(packed, num_bits, want_inverse),
-        _ => distinct_with::<0>(packed, num_bits, want_inverse),
+        1 => distinct_with::<1>(rows, count, want_inverse),
+        2 => distinct_with::<2>(rows, count, want_inverse),
+        3 => distinct_with::<3>(rows, count, want_inverse),
+        4 => distinct_with::<4>(rows, count, want_inverse),
+        _ => distinct_with::<0>(rows, count, want_inverse),
     }
 }
 
@@ -286,7 +304,7 @@ mod tests {
     fn outcomes_are_listed_in_first_occurrence_order_with_counts() {
         let packed = [3u8, 1, 3, 0, 1, 3];
         let d = distinct_outcomes(&packed, 2, true);
-        assert_eq!(d.outcomes, vec![3, 1, 0]);
+        assert_eq!(d.first_rows, vec![0, 1, 3]);
         assert_eq!(d.counts, vec![3, 2, 1]);
         assert_eq!(d.inverse, Some(vec![0, 1, 0, 2, 1, 0]));
     }
@@ -299,7 +317,7 @@ mod tests {
         assert_eq!(d.inverse, None);
     }
 
-    fn reference(packed: &[u8], nbytes: usize) -> (Vec<Vec<u8>>, Vec<u64>) {
+    fn reference(packed: &[u8], nbytes: usize) -> (Vec<Vec<u8>>, Vec<u32>) {
         let mut keys: Vec<Vec<u8>> = vec![];
         let mut counts = vec![];
         for row in packed.chunks_exact(nbytes) {
@@ -332,10 +350,12 @@ mod tests {
             let d = distinct_outcomes(&packed, num_bits, true);
             let (keys, counts) = reference(&packed, nbytes);
             assert_eq!(d.counts, counts, "num_bits={num_bits}");
-            for (i, key) in keys.iter().enumerate() {
-                let mut row = vec![0u8; nbytes];
-                crate::layout::store_row(d.outcome(i), &mut row);
-                assert_eq!(&row, key);
+            for (key, &first) in keys.iter().zip(&d.first_rows) {
+                let first = first as usize;
+                assert_eq!(
+                    &packed[first * nbytes..(first + 1) * nbytes],
+                    key.as_slice()
+                );
             }
             let inverse = d.inverse.unwrap();
             for (r, row) in packed.chunks_exact(nbytes).enumerate() {

@@ -132,3 +132,108 @@ def broadcast_indices(
     Raises:
         ValueError: Naming both shapes when they cannot be broadcast together.
     """
+
+def get_counts(packed: NDArray[np.uint8], num_bits: int) -> dict[str, int]:
+    """Counts of each distinct row as a bitstring (most significant bit first).
+
+    Args:
+        packed: Shape ``(num_shots, ceil(num_bits / 8))``.
+        num_bits: Bits per shot, at least 1.
+
+    Returns:
+        ``{bitstring: count}`` with keys in order of first occurrence, as
+        ``qiskit.primitives.BitArray.get_counts``.
+
+    Raises:
+        ValueError: If ``num_bits`` is 0 or ``packed`` has the wrong row width.
+    """
+
+def get_int_counts(packed: NDArray[np.uint8], num_bits: int) -> dict[int, int]:
+    """Counts of each distinct row as an ``int``; otherwise as :func:`get_counts`."""
+
+def get_bitstrings(packed: NDArray[np.uint8], num_bits: int) -> list[str]:
+    """One bitstring per row, in row order; equal rows share one ``str`` object.
+
+    Shapes and errors as :func:`get_counts`.
+    """
+
+def slice_bits(
+    packed: NDArray[np.uint8], num_bits: int, indices: NDArray[np.int64]
+) -> NDArray[np.uint8]:
+    """Gather bits: output bit ``j`` of each row is input bit ``indices[j]``.
+
+    Args:
+        packed: Shape ``(num_shots, ceil(num_bits / 8))``.
+        num_bits: Bits per input row, at least 1.
+        indices: Shape ``(k,)``; repeats and any order allowed.
+
+    Returns:
+        Shape ``(num_shots, ceil(k / 8))``.
+
+    Raises:
+        IndexError: If an index is outside ``[0, num_bits)``.
+        ValueError: If ``num_bits`` is 0 or ``packed`` has the wrong row width.
+    """
+
+def concatenate_bits(parts: list[NDArray[np.uint8]], num_bits: list[int]) -> NDArray[np.uint8]:
+    """Join rows bitwise; ``parts[0]`` supplies the lowest bits, then ``parts[1]``, and so on.
+
+    Args:
+        parts: Each of shape ``(num_shots, ceil(num_bits[i] / 8))``.
+        num_bits: Bits per row of each part.
+
+    Returns:
+        Shape ``(num_shots, ceil(sum(num_bits) / 8))``.
+
+    Raises:
+        ValueError: If there are no parts, the lists differ in length, or a part's shape does not
+            match.
+    """
+
+def postselect(
+    packed: NDArray[np.uint8], mask: NDArray[np.uint8], selection: NDArray[np.uint8]
+) -> NDArray[np.uint8]:
+    """The rows whose bytes satisfy ``row & mask == selection``, unchanged and in order.
+
+    Args:
+        packed: Shape ``(num_shots, nbytes)``.
+        mask: Shape ``(nbytes,)``, the selected bits in packed layout.
+        selection: Shape ``(nbytes,)``, their required values (zero outside ``mask``).
+
+    Returns:
+        Shape ``(num_kept, nbytes)``.
+
+    Raises:
+        ValueError: If ``mask`` or ``selection`` is not ``nbytes`` long.
+    """
+
+def batched_expectations(
+    packed: NDArray[np.uint8],
+    num_bits: int,
+    terms: list[str],
+    offsets: NDArray[np.int64],
+    term_indices: NDArray[np.int64],
+    coeffs: NDArray[np.float64],
+    locs: NDArray[np.int64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Means and standard errors of many diagonal observables over a batch of shot blocks.
+
+    Observable ``o`` is ``sum(coeffs[k] * terms[term_indices[k]] for k in
+    range(offsets[o], offsets[o + 1]))``, evaluated on the shots of block ``locs[o]``; terms are
+    labels as in :func:`diagonal_expectations`. Each block is read once for all its observables.
+
+    Args:
+        packed: Shape ``(num_locs, num_shots, ceil(num_bits / 8))``.
+        num_bits: Bits per shot.
+        terms: Term labels.
+        offsets: Shape ``(num_obs + 1,)``, non-decreasing, into ``term_indices``/``coeffs``.
+        term_indices: Shape ``(nnz,)``, indices into ``terms``.
+        coeffs: Shape ``(nnz,)``.
+        locs: Shape ``(num_obs,)``, block of each observable.
+
+    Returns:
+        ``(means, standard_errors)``, each of shape ``(num_obs,)``; NaN when there are no shots.
+
+    Raises:
+        ValueError: If a label is invalid or an offset, term index or loc is out of range.
+    """

@@ -5,12 +5,12 @@ use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use numpy::{PyReadonlyArray3, PyUntypedArrayMethods};
 use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString};
 
 use super::objects::{ascii_string, presized_dict, set_item};
 use super::{contiguous, rows_array, value_error, Float64Pair};
 use crate::counts::{distinct_outcomes, Distinct};
-use crate::layout::num_bytes;
+use crate::layout::{first_byte_mask, num_bytes};
 use crate::{bitarray, expval};
 
 /// Eight '0'/'1' characters per byte value, most significant bit first.
@@ -30,28 +30,49 @@ const BYTE_CHARS: [[u8; 8]; 256] = {
     table
 };
 
-/// Write the bitstring of an outcome in word form (most significant bit first) into `out`,
-/// which is `num_bits` long.
-fn write_bitstring(words: &[u64], num_bits: usize, out: &mut [u8]) {
-    let byte = |k: usize| (words[k / 8] >> (8 * (k % 8))) as u8;
-    let top = (num_bits - 1) / 8;
-    let head = num_bits - 8 * top;
-    out[..head].copy_from_slice(&BYTE_CHARS[byte(top) as usize][8 - head..]);
-    for (chunk, k) in out[head..].chunks_exact_mut(8).zip((0..top).rev()) {
-        chunk.copy_from_slice(&BYTE_CHARS[byte(k) as usize]);
+/// Write the bitstring of a packed row (most significant bit first) into `out`, which is
+/// `num_bits` long; padding bits are left out.
+fn write_bitstring(row: &[u8], num_bits: usize, out: &mut [u8]) {
+    let head = num_bits - 8 * (row.len() - 1);
+    out[..head].copy_from_slice(&BYTE_CHARS[row[0] as usize][8 - head..]);
+    for (chunk, &byte) in out[head..].chunks_exact_mut(8).zip(&row[1..]) {
+        chunk.copy_from_slice(&BYTE_CHARS[byte as usize]);
     }
 }
 
-/// The bitstring `str` of distinct outcome `i`.
-fn bitstring<'py>(
+/// The packed row where distinct outcome `i` first occurs.
+fn first_row<'a>(packed: &'a [u8], d: &Distinct, i: usize, nbytes: usize) -> &'a [u8] {
+    let r = d.first_rows[i] as usize;
+    &packed[r * nbytes..(r + 1) * nbytes]
+}
+
+/// The bitstring `str` of a packed row.
+fn bitstring<'py>(py: Python<'py>, row: &[u8], num_bits: usize) -> PyResult<Bound<'py, PyString>> {
+    ascii_string(py, num_bits, |out| write_bitstring(row, num_bits, out))
+}
+
+/// The value of a packed row (padding cleared) as a Python int.
+fn row_int<'py>(
     py: Python<'py>,
-    d: &Distinct,
-    i: usize,
+    row: &[u8],
     num_bits: usize,
-) -> PyResult<Bound<'py, PyString>> {
-    ascii_string(py, num_bits, |out| {
-        write_bitstring(d.outcome(i), num_bits, out)
-    })
+    from_bytes: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut bytes = row.to_vec();
+    bytes[0] &= first_byte_mask(num_bits);
+    match bytes.len() {
+        0..=8 => Ok(bytes
+            .iter()
+            .fold(0u64, |v, &b| v << 8 | b as u64)
+            .into_pyobject(py)?
+            .into_any()),
+        9..=16 => Ok(bytes
+            .iter()
+            .fold(0u128, |v, &b| v << 8 | b as u128)
+            .into_pyobject(py)?
+            .into_any()),
+        _ => from_bytes.call1((PyBytes::new(py, &bytes), "big")),
+    }
 }
 
 /// Rows of a `(rows, nbytes)` array whose width must fit `num_bits`.
@@ -66,17 +87,31 @@ fn rows<'a>(packed: &'a PyReadonlyArray2<'_, u8>, num_bits: usize) -> PyResult<&
     if num_bits == 0 {
         return Err(value_error("num_bits must be at least 1"));
     }
+    if packed.shape()[0] > u32::MAX as usize {
+        return Err(value_error("at most 2**32 - 1 shots"));
+    }
     contiguous(packed.as_slice(), "packed")
 }
 
-fn distinct(
-    py: Python<'_>,
-    packed: &PyReadonlyArray2<'_, u8>,
+/// A dict from each distinct row's key (made by `key`) to its count, in first-occurrence order.
+fn counts_dict<'py, K>(
+    py: Python<'py>,
+    packed: PyReadonlyArray2<'py, u8>,
     num_bits: usize,
-    inverse: bool,
-) -> PyResult<Distinct> {
-    let data = rows(packed, num_bits)?;
-    Ok(py.detach(|| distinct_outcomes(data, num_bits, inverse)))
+    key: impl Fn(&[u8]) -> PyResult<Bound<'py, K>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let data = rows(&packed, num_bits)?;
+    let d = py.detach(|| distinct_outcomes(data, num_bits, false));
+    let nbytes = num_bytes(num_bits);
+    let dict = presized_dict(py, d.counts.len());
+    for (i, &count) in d.counts.iter().enumerate() {
+        set_item(
+            &dict,
+            &key(first_row(data, &d, i, nbytes))?,
+            &count.into_pyobject(py)?,
+        )?;
+    }
+    Ok(dict)
 }
 
 #[pyfunction]
@@ -85,34 +120,7 @@ fn get_counts<'py>(
     packed: PyReadonlyArray2<'py, u8>,
     num_bits: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let d = distinct(py, &packed, num_bits, false)?;
-    let dict = presized_dict(py, d.counts.len());
-    for (i, &count) in d.counts.iter().enumerate() {
-        set_item(
-            &dict,
-            &bitstring(py, &d, i, num_bits)?,
-            &count.into_pyobject(py)?,
-        )?;
-    }
-    Ok(dict)
-}
-
-/// A Python int from an outcome in word form.
-fn outcome_int<'py>(
-    py: Python<'py>,
-    words: &[u64],
-    from_bytes: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
-    match words {
-        [w] => Ok(w.into_pyobject(py)?.into_any()),
-        [lo, hi] => Ok(((*hi as u128) << 64 | *lo as u128)
-            .into_pyobject(py)?
-            .into_any()),
-        _ => {
-            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-            from_bytes.call1((pyo3::types::PyBytes::new(py, &bytes), "little"))
-        }
-    }
+    counts_dict(py, packed, num_bits, |row| bitstring(py, row, num_bits))
 }
 
 #[pyfunction]
@@ -121,17 +129,10 @@ fn get_int_counts<'py>(
     packed: PyReadonlyArray2<'py, u8>,
     num_bits: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let d = distinct(py, &packed, num_bits, false)?;
     let from_bytes = py.get_type::<PyInt>().getattr("from_bytes")?;
-    let dict = presized_dict(py, d.counts.len());
-    for (i, &count) in d.counts.iter().enumerate() {
-        set_item(
-            &dict,
-            &outcome_int(py, d.outcome(i), &from_bytes)?,
-            &count.into_pyobject(py)?,
-        )?;
-    }
-    Ok(dict)
+    counts_dict(py, packed, num_bits, |row| {
+        row_int(py, row, num_bits, &from_bytes)
+    })
 }
 
 #[pyfunction]
@@ -140,9 +141,11 @@ fn get_bitstrings<'py>(
     packed: PyReadonlyArray2<'py, u8>,
     num_bits: usize,
 ) -> PyResult<Bound<'py, PyList>> {
-    let d = distinct(py, &packed, num_bits, true)?;
+    let data = rows(&packed, num_bits)?;
+    let d = py.detach(|| distinct_outcomes(data, num_bits, true));
+    let nbytes = num_bytes(num_bits);
     let strings = (0..d.counts.len())
-        .map(|i| bitstring(py, &d, i, num_bits))
+        .map(|i| bitstring(py, first_row(data, &d, i, nbytes), num_bits))
         .collect::<PyResult<Vec<_>>>()?;
     let inverse = d.inverse.as_deref().unwrap_or_default();
     PyList::new(py, inverse.iter().map(|&i| &strings[i as usize]))

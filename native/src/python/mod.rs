@@ -87,18 +87,34 @@ fn pack_outcomes<'py>(
     Ok(rows_array(py, packed, o.len(), num_bytes(p.len())))
 }
 
-/// UTF-8 views of the strings of `memory`; they stay valid while `memory` is alive and unchanged.
-fn string_views<'a>(memory: &'a Bound<'_, PyList>) -> PyResult<Vec<&'a [u8]>> {
-    let mut views = Vec::with_capacity(memory.len());
-    for (index, item) in memory.iter().enumerate() {
-        let text: &str = item
-            .cast::<pyo3::types::PyString>()
-            .map_err(|_| value_error(format!("memory[{index}] is not a str")))?
-            .to_str()?;
-        // SAFETY: the str object is owned by `memory`, which outlives the returned views.
-        views.push(unsafe { std::slice::from_raw_parts(text.as_ptr(), text.len()) });
+/// The items of a Python list, read as one-byte strings by worker threads while the calling
+/// thread holds the GIL (so no Python code can change or free them meanwhile).
+struct StrItems {
+    list: *mut pyo3::ffi::PyObject,
+}
+
+// SAFETY: worker threads only read the list's item pointers and the items' immutable string
+// fields, during a call in which the calling thread holds the GIL and runs no Python code.
+unsafe impl Sync for StrItems {}
+
+impl StrItems {
+    /// The characters of item `index` if it is a str stored one byte per character.
+    ///
+    /// # Safety
+    /// `index < len(list)`, and the GIL is held by the calling thread for the whole read.
+    unsafe fn one_byte_text(&self, index: usize) -> Option<&[u8]> {
+        use pyo3::ffi;
+        let item = ffi::PyList_GET_ITEM(self.list, index as ffi::Py_ssize_t);
+        if ffi::PyUnicode_Check(item) == 0 || ffi::PyUnicode_KIND(item) != ffi::PyUnicode_1BYTE_KIND
+        {
+            return None;
+        }
+        let len = ffi::PyUnicode_GET_LENGTH(item) as usize;
+        Some(std::slice::from_raw_parts(
+            ffi::PyUnicode_DATA(item) as *const u8,
+            len,
+        ))
     }
-    Ok(views)
 }
 
 #[pyfunction]
@@ -107,11 +123,21 @@ fn hex_to_packed<'py>(
     memory: &Bound<'py, PyList>,
     num_bits: usize,
 ) -> PyResult<Bound<'py, numpy::PyArray2<u8>>> {
-    let views = string_views(memory)?;
-    let packed = py
-        .detach(|| bitarray::hex_to_packed(&views, num_bits))
-        .map_err(|e| value_error(format!("memory[{}] is not a hexadecimal string", e.index)))?;
-    Ok(rows_array(py, packed, views.len(), num_bytes(num_bits)))
+    // Reads the str objects in parallel without releasing the GIL: they are Python objects.
+    let items = StrItems {
+        list: memory.as_ptr(),
+    };
+    let count = memory.len();
+    // SAFETY: every index is below `count`, and we hold the GIL until the kernel returns.
+    let packed =
+        bitarray::hex_to_packed_with(count, num_bits, |i| unsafe { items.one_byte_text(i) })
+            .map_err(|e| match memory.get_item(e.index) {
+                Ok(item) if !item.is_instance_of::<pyo3::types::PyString>() => {
+                    value_error(format!("memory[{}] is not a str", e.index))
+                }
+                _ => value_error(format!("memory[{}] is not a hexadecimal string", e.index)),
+            })?;
+    Ok(rows_array(py, packed, count, num_bytes(num_bits)))
 }
 
 #[pyfunction]
