@@ -31,11 +31,14 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     noise = false
     min_job_duration = "0s"
 
-    [limits]
-    max_request_bytes = 67108864
+    [limits]                        # over a limit: RESOURCE_EXHAUSTED or INVALID_ARGUMENT
+    max_request_bytes = 67108864    # one gRPC message
     max_pubs_per_job = 1000
-    max_shots_per_pub = 10000000
+    max_shots_per_pub = 10000000    # at most 10000000, what the executor runs
+    max_samples_per_job = 100000000 # shots x parameter points, summed over a job's PUBs
+    max_clbits_per_circuit = 65536  # (qubits: at most the backend's)
     max_queued_jobs_per_instance = 1000
+    circuit_parse_memory_bytes = 1073741824  # memory a client's circuit may take to parse
 """
 
 from __future__ import annotations
@@ -81,12 +84,15 @@ class BackendConfig:
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-request and per-instance limits."""
+    """Per-request and per-instance limits (see the module docstring)."""
 
     max_request_bytes: int = 64 * 1024 * 1024
     max_pubs_per_job: int = 1000
     max_shots_per_pub: int = 10_000_000
+    max_samples_per_job: int = 100_000_000
+    max_clbits_per_circuit: int = 65_536
     max_queued_jobs_per_instance: int = 1000
+    circuit_parse_memory_bytes: int = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -35,23 +35,45 @@ _LIFECYCLE_CODES: dict[type[lifecycle_errors.LifecycleError], grpc.StatusCode] =
 
 
 class RpcError(Exception):
-    """An error the server raises itself, with the gRPC code to answer."""
+    """An error the server raises itself, with the gRPC code to answer.
 
-    def __init__(self, code: grpc.StatusCode, message: str, field: str | None = None):
+    Attributes:
+        code: the status code.
+        field: the request field at fault (a BadRequest field violation), if one is.
+        metadata: ErrorInfo metadata, e.g. which limit was exceeded.
+    """
+
+    def __init__(
+        self, code: grpc.StatusCode, message: str, field: str | None = None, metadata: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.code = code
         self.field = field
+        self.metadata = metadata or {}
 
 
-def to_status(code: grpc.StatusCode, message: str, field: str | None) -> grpc.Status:
-    """A grpc.Status with BadRequest (when a field is named) and ErrorInfo details."""
+class LimitExceeded(RpcError):
+    """A request over one of the configured ``[limits]``; ErrorInfo metadata carries the
+    limit's name (``limit``) and value (``max``)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, field: str | None, limit: str, maximum: int):
+        super().__init__(code, message, field, {"limit": limit, "max": str(maximum)})
+        self.limit = limit
+        self.maximum = maximum
+
+
+def to_status(
+    code: grpc.StatusCode, message: str, field: str | None, metadata: dict[str, str] | None = None
+) -> grpc.Status:
+    """A grpc.Status with BadRequest (when a field is named) and ErrorInfo details (reason: the
+    code's name; ``metadata`` as given)."""
     details = []
     if field:
         bad = error_details_pb2.BadRequest(
             field_violations=[error_details_pb2.BadRequest.FieldViolation(field=field, description=message)]
         )
         details.append(bad)
-    details.append(error_details_pb2.ErrorInfo(reason=code.name, domain=DOMAIN))
+    details.append(error_details_pb2.ErrorInfo(reason=code.name, domain=DOMAIN, metadata=metadata or {}))
     packed = []
     for detail in details:
         holder = any_pb2.Any()
@@ -61,17 +83,15 @@ def to_status(code: grpc.StatusCode, message: str, field: str | None) -> grpc.St
     return rpc_status.to_status(status)
 
 
-def classify(exc: BaseException) -> tuple[grpc.StatusCode, str, str | None] | None:
-    """The (code, message, field) for a known error, or None for a bug."""
+def classify(exc: BaseException) -> tuple[grpc.StatusCode, str, str | None, dict[str, str]] | None:
+    """The (code, message, field, ErrorInfo metadata) for a known error, or None for a bug."""
     if isinstance(exc, RpcError):
-        return exc.code, str(exc), exc.field
-    if isinstance(exc, WireError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.field
-    if isinstance(exc, InvalidPub):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.field
+        return exc.code, str(exc), exc.field, exc.metadata
+    if isinstance(exc, WireError | InvalidPub):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.field, {}
     for cls, code in _LIFECYCLE_CODES.items():
         if isinstance(exc, cls):
-            return code, str(exc), getattr(exc, "field", None)
+            return code, str(exc), getattr(exc, "field", None), {}
     return None
 
 

@@ -19,16 +19,20 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import grpc
+
 from qsession.execution.executor import Executor
 from qsession.execution.profiles import DeviceProfile, load_profile
 from qsession.lifecycle.clock import Clock, SystemClock
 from qsession.lifecycle.durations import parse_max_ttl
-from qsession.lifecycle.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
-from qsession.lifecycle.events import Event, EventKeys, EventLog, Subscription
-from qsession.lifecycle.model import Job, JobStatus, Plan, Program, Session, SessionMode
+from qsession.lifecycle.errors import FailedPrecondition, InvalidArgument, NotFound
+from qsession.lifecycle.events import EventKeys, EventLog, Subscription
+from qsession.lifecycle.model import Job, JobStatus, Plan, Program, Session
 from qsession.lifecycle.scheduler import Change, Scheduler
-from qsession.server import convert, records
+from qsession.server import admission, convert, records
+from qsession.server.circuit_sandbox import CircuitSandbox
 from qsession.server.config import BackendConfig, Config
+from qsession.server.errors import LimitExceeded
 from qsession.store import Store
 from qsession.store.sqlite import StoredEvent
 from qsession.v1 import backend_pb2, job_pb2, session_pb2
@@ -39,7 +43,8 @@ log = logging.getLogger("qsession.runtime")
 
 DEFAULT_SHOTS = 4096
 DEFAULT_PRECISION = 1 / 64  # = 1/sqrt(4096), as Qiskit Runtime
-MAX_REQUEST_ID = 128
+CIRCUIT_PARSE_TIMEOUT = 60.0
+CIRCUIT_SANDBOXES = 2
 EVENTS_RETAINED = 10_000
 
 
@@ -82,6 +87,9 @@ class Runtime:
         self._coordinator: asyncio.Task | None = None
         self._executions: set[asyncio.Task] = set()
         self._stopping = False
+        self.sandbox = CircuitSandbox(
+            CIRCUIT_SANDBOXES, config.limits.circuit_parse_memory_bytes, CIRCUIT_PARSE_TIMEOUT
+        )
         self._restore()
 
     # ----------------------------------------------------------------- startup and shutdown
@@ -129,6 +137,7 @@ class Runtime:
             log.warning("%s still runs after %g s: it stays RUNNING and runs again on restart", task.get_name(), grace)
             task.cancel()
         await asyncio.gather(*self._executions, return_exceptions=True)
+        await asyncio.to_thread(self.sandbox.close)
 
     # ------------------------------------------------------------------ changes and events
 
@@ -312,22 +321,25 @@ class Runtime:
         )
 
     async def create_job(self, instance: str, request: job_pb2.CreateJobRequest) -> Job:
-        """Validate, persist and enqueue a job; a repeated request_id returns the first job."""
-        if len(request.request_id) > MAX_REQUEST_ID:
-            raise InvalidArgument(f"request_id: at most {MAX_REQUEST_ID} characters", field="request_id")
+        """Validate, persist and enqueue a job; a repeated request_id returns the first job.
+
+        The circuits are parsed in the sandbox first (see ``circuit_sandbox``), then decoded
+        and checked against the backend and the [limits] (see ``admission``).
+        """
+        admission.check_request(request, self.config.limits)
         if request.request_id:
             existing = self.store.job_id_for_request(instance, request.request_id)
             if existing is not None:
                 return self.job(instance, existing)
         backend = self._job_backend(instance, request)
         qpu = self.qpus[backend]
-        self._check_limits(instance, request)
-        pubs = await asyncio.to_thread(self._decode_pubs, qpu, request)
+        pubs = await asyncio.to_thread(self._admit_pubs, qpu, request)
         # From here to submit there is no await: request_id and queue checks cannot race.
         if request.request_id:
             existing = self.store.job_id_for_request(instance, request.request_id)
             if existing is not None:
                 return self.job(instance, existing)
+        self._check_queue(instance)
         job = Job(
             id=str(uuid.uuid4()),
             instance=instance,
@@ -377,49 +389,31 @@ class Runtime:
             )
         return request.backend
 
-    def _check_limits(self, instance: str, request: job_pb2.CreateJobRequest) -> None:
+    def _admit_pubs(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> list:
+        """Parse the circuits in the sandbox, check their widths, decode and validate the PUBs,
+        and check their shots and samples. Runs in a worker thread.
+
+        Raises:
+            WireError, InvalidPub, LimitExceeded: naming the offending field.
+        """
+        fields, circuits = zip(*admission.circuits(request), strict=True)
+        widths = self.sandbox.widths(list(zip(fields, circuits, strict=True)))
         limits = self.config.limits
-        is_sampler = request.program == job_pb2.PROGRAM_SAMPLER
-        pubs, other = (
-            (request.sampler_pubs, "estimator_pubs") if is_sampler else (request.estimator_pubs, "sampler_pubs")
-        )
-        field = "sampler_pubs" if is_sampler else "estimator_pubs"
-        if len(request.estimator_pubs if is_sampler else request.sampler_pubs):
-            raise InvalidArgument(f"{other}: must be empty for a {field.split('_')[0]} job", field=other)
-        if not pubs:
-            raise InvalidArgument(f"{field}: a job needs at least one PUB", field=field)
-        if len(pubs) > limits.max_pubs_per_job:
-            raise ResourceExhausted(
-                f"{field}: {len(pubs)} PUBs is over the limit of {limits.max_pubs_per_job} per job; "
-                "split the work into several jobs",
-                field=field,
-            )
-        options = request.options
-        if options.HasField("default_shots") and not 0 < options.default_shots <= limits.max_shots_per_pub:
-            raise InvalidArgument(
-                f"options.default_shots: must be in 1..{limits.max_shots_per_pub}, got {options.default_shots}",
-                field="options.default_shots",
-            )
-        if options.HasField("default_precision") and not options.default_precision > 0:
-            raise InvalidArgument(
-                f"options.default_precision: must be > 0, got {options.default_precision}",
-                field="options.default_precision",
-            )
-        if options.HasField("max_execution_time") and not options.max_execution_time > 0:
-            raise InvalidArgument("options.max_execution_time: must be > 0 seconds", field="options.max_execution_time")
-        for i, pub in enumerate(request.sampler_pubs):
-            if pub.HasField("shots") and pub.shots > limits.max_shots_per_pub:
-                raise InvalidArgument(
-                    f"sampler_pubs[{i}].shots: {pub.shots} is over the limit of {limits.max_shots_per_pub}",
-                    field=f"sampler_pubs[{i}].shots",
-                )
-        queued = sum(
-            1 for job in self.scheduler.jobs() if job.instance == instance and job.status == JobStatus.QUEUED
-        )
-        if queued >= limits.max_queued_jobs_per_instance:
-            raise ResourceExhausted(
-                f"the instance has {queued} queued jobs, the limit is "
-                f"{limits.max_queued_jobs_per_instance}; wait for some to finish",
+        admission.check_widths(widths, fields, qpu.config.name, qpu.profile.target.num_qubits, limits)
+        pubs = self._decode_pubs(qpu, request)
+        admission.check_samples(pubs, admission.pubs_field(request), limits)
+        return pubs
+
+    def _check_queue(self, instance: str) -> None:
+        limit = self.config.limits.max_queued_jobs_per_instance
+        queued = sum(1 for job in self.scheduler.jobs() if job.instance == instance and job.status == JobStatus.QUEUED)
+        if queued >= limit:
+            raise LimitExceeded(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the instance has {queued} queued jobs, the limit is {limit}; wait for some to finish",
+                None,
+                "max_queued_jobs_per_instance",
+                limit,
             )
 
     def _decode_pubs(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> list:

@@ -1,0 +1,181 @@
+"""What a CreateJobRequest must satisfy to be queued, besides parsing: the configured [limits].
+
+Every check names the offending field. A request over a configured limit gets a
+``LimitExceeded`` (RESOURCE_EXHAUSTED for how much work a job or an instance asks for:
+PUBs per job, samples per job, queued jobs; INVALID_ARGUMENT for a value no job may have:
+shots or precision beyond the per-PUB limit, a circuit wider than the backend), whose
+ErrorInfo metadata names the limit and its value.
+
+Checks run in three steps: on the message (``check_request``), on the circuits' widths once
+they parsed in the sandbox (``check_widths``), and on the decoded PUBs (``check_samples``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import grpc
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.primitives.containers.sampler_pub import SamplerPub
+
+from qsession.lifecycle.errors import InvalidArgument
+from qsession.server.circuit_sandbox import CircuitWidth
+from qsession.server.config import Limits
+from qsession.server.errors import LimitExceeded
+from qsession.v1 import job_pb2, types_pb2
+
+MAX_REQUEST_ID = 128
+MAX_TAGS = 100
+MAX_TAG_LENGTH = 256
+
+RESOURCE = grpc.StatusCode.RESOURCE_EXHAUSTED
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
+def pubs_field(request: job_pb2.CreateJobRequest) -> str:
+    """``"sampler_pubs"`` or ``"estimator_pubs"``: where the request's PUBs are."""
+    return "sampler_pubs" if request.program == job_pb2.PROGRAM_SAMPLER else "estimator_pubs"
+
+
+def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
+    """Check what the message alone tells: request_id, tags, PUB count, shots and precision.
+
+    Raises:
+        InvalidArgument: a malformed field.
+        LimitExceeded: a field over a configured limit.
+    """
+    if len(request.request_id) > MAX_REQUEST_ID:
+        raise InvalidArgument(f"request_id: at most {MAX_REQUEST_ID} characters", field="request_id")
+    if len(request.tags) > MAX_TAGS:
+        raise InvalidArgument(f"tags: at most {MAX_TAGS} tags, got {len(request.tags)}", field="tags")
+    for i, tag in enumerate(request.tags):
+        if len(tag) > MAX_TAG_LENGTH:
+            raise InvalidArgument(f"tags[{i}]: at most {MAX_TAG_LENGTH} characters", field=f"tags[{i}]")
+    field = pubs_field(request)
+    other = "estimator_pubs" if field == "sampler_pubs" else "sampler_pubs"
+    if len(getattr(request, other)):
+        raise InvalidArgument(f"{other}: must be empty for a {field.split('_')[0]} job", field=other)
+    pubs = getattr(request, field)
+    if not pubs:
+        raise InvalidArgument(f"{field}: a job needs at least one PUB", field=field)
+    if len(pubs) > limits.max_pubs_per_job:
+        raise LimitExceeded(
+            RESOURCE,
+            f"{field}: {len(pubs)} PUBs is over the limit of {limits.max_pubs_per_job} per job; "
+            "split the work into several jobs",
+            field,
+            "max_pubs_per_job",
+            limits.max_pubs_per_job,
+        )
+    options = request.options
+    if options.HasField("max_execution_time") and not options.max_execution_time > 0:
+        raise InvalidArgument(
+            "options.max_execution_time: must be > 0 seconds", field="options.max_execution_time"
+        )
+    if options.HasField("default_shots"):
+        _check_shots(options.default_shots, "options.default_shots", limits)
+    for i, pub in enumerate(request.sampler_pubs):
+        if pub.HasField("shots"):
+            _check_shots(pub.shots, f"sampler_pubs[{i}].shots", limits)
+    if options.HasField("default_precision"):
+        _check_precision(options.default_precision, "options.default_precision", limits)
+    for i, pub in enumerate(request.estimator_pubs):
+        if pub.HasField("precision"):
+            _check_precision(pub.precision, f"estimator_pubs[{i}].precision", limits)
+
+
+def circuits(request: job_pb2.CreateJobRequest) -> list[tuple[str, types_pb2.Circuit]]:
+    """Each PUB's circuit with its field path, e.g. ``("sampler_pubs[0].circuit", ...)``."""
+    field = pubs_field(request)
+    return [(f"{field}[{i}].circuit", pub.circuit) for i, pub in enumerate(getattr(request, field))]
+
+
+def check_widths(
+    widths: Sequence[CircuitWidth], fields: Sequence[str], backend: str, num_qubits: int, limits: Limits
+) -> None:
+    """Check each circuit's width against the backend's qubits and the classical-bit limit.
+
+    Raises:
+        LimitExceeded: (INVALID_ARGUMENT) naming the circuit's field.
+    """
+    for width, field in zip(widths, fields, strict=True):
+        if width.num_qubits > num_qubits:
+            raise LimitExceeded(
+                INVALID,
+                f"{field}: circuit has {width.num_qubits} qubits but {backend} has {num_qubits}; "
+                "transpile it for the backend",
+                field,
+                "backend_qubits",
+                num_qubits,
+            )
+        if width.num_clbits > limits.max_clbits_per_circuit:
+            raise LimitExceeded(
+                INVALID,
+                f"{field}: circuit has {width.num_clbits} classical bits, over the limit of "
+                f"{limits.max_clbits_per_circuit}",
+                field,
+                "max_clbits_per_circuit",
+                limits.max_clbits_per_circuit,
+            )
+
+
+def check_samples(pubs: Sequence[SamplerPub | EstimatorPub], field: str, limits: Limits) -> None:
+    """Check the decoded PUBs, defaults applied: each PUB's shots (an Estimator PUB's are
+    ``ceil(1 / precision**2)``) against the per-PUB limit, and the job's samples (shots times
+    parameter points, summed over its PUBs) against the per-job limit.
+
+    Raises:
+        LimitExceeded: INVALID_ARGUMENT naming a PUB, or RESOURCE_EXHAUSTED naming ``field``.
+    """
+    total = 0
+    for i, pub in enumerate(pubs):
+        shots = pub.shots if isinstance(pub, SamplerPub) else math.ceil(1.0 / pub.precision**2)
+        if shots > limits.max_shots_per_pub:
+            raise LimitExceeded(
+                INVALID,
+                f"{field}[{i}]: runs {shots} shots (with the job's defaults), over the limit of "
+                f"{limits.max_shots_per_pub} per PUB; set fewer shots or a larger precision",
+                f"{field}[{i}]",
+                "max_shots_per_pub",
+                limits.max_shots_per_pub,
+            )
+        total += shots * math.prod(pub.shape)
+    if total > limits.max_samples_per_job:
+        raise LimitExceeded(
+            RESOURCE,
+            f"{field}: the job asks for {total} samples (shots x parameter points, over all PUBs), "
+            f"over the limit of {limits.max_samples_per_job}; split it into several jobs",
+            field,
+            "max_samples_per_job",
+            limits.max_samples_per_job,
+        )
+
+
+def _check_shots(shots: int, field: str, limits: Limits) -> None:
+    if shots <= 0:
+        raise InvalidArgument(f"{field}: must be a positive number of shots, got {shots}", field=field)
+    if shots > limits.max_shots_per_pub:
+        raise LimitExceeded(
+            INVALID,
+            f"{field}: {shots} is over the limit of {limits.max_shots_per_pub} shots per PUB",
+            field,
+            "max_shots_per_pub",
+            limits.max_shots_per_pub,
+        )
+
+
+def _check_precision(precision: float, field: str, limits: Limits) -> None:
+    """A precision must be positive and need at most the per-PUB shots (ceil(1/precision**2))."""
+    if not precision > 0 or not math.isfinite(precision):
+        raise InvalidArgument(f"{field}: must be a positive finite standard error, got {precision}", field=field)
+    smallest = 1 / math.sqrt(limits.max_shots_per_pub)
+    if precision < smallest:
+        raise LimitExceeded(
+            INVALID,
+            f"{field}: {precision:g} needs more than {limits.max_shots_per_pub} shots per PUB; "
+            f"use at least {smallest:.3g}",
+            field,
+            "max_shots_per_pub",
+            limits.max_shots_per_pub,
+        )

@@ -1,0 +1,171 @@
+"""Circuits from clients are parsed first in sandbox processes with a memory limit.
+
+Qiskit's QPY reader and OpenQASM 3 importer trust the sizes written in their input: a few
+hundred crafted bytes of QPY can make the reader allocate gigabytes or abort the whole process,
+and ``qubit[100000000] q;`` builds a hundred million qubits. So the server never parses a
+client's circuit before a child process has: each child has a limited address space, parses the
+circuits of one request at a time and reports each circuit's width (or the parser's error). A
+child that dies, runs out of memory or takes too long rejects the circuit it was parsing
+(INVALID_ARGUMENT naming the field) and is replaced. The server then parses only circuits that
+parsed in the sandbox and whose width fits the backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from qsession.v1 import types_pb2
+from qsession.wire import WireError
+
+log = logging.getLogger("qsession.server")
+
+STARTUP_TIMEOUT = 120.0
+_READY = "ready"
+
+
+@dataclass(frozen=True)
+class CircuitWidth:
+    """How many qubits and classical bits a circuit has."""
+
+    num_qubits: int
+    num_clbits: int
+
+
+class _WorkerLost(Exception):
+    """The worker died or timed out while parsing ``index``."""
+
+    def __init__(self, index: int, why: str):
+        super().__init__(why)
+        self.index = index
+        self.why = why
+
+
+def _limit_memory(extra_bytes: int) -> None:
+    """Cap this process's address space at what it maps now plus ``extra_bytes``."""
+    with open("/proc/self/status") as status:
+        mapped = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+    limit = mapped + extra_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _worker_main(connection: Connection, memory_bytes: int) -> None:
+    """The sandbox process: parse each circuit it is sent, answer its width or its error."""
+    import qiskit_qasm3_import  # noqa: F401 - loaded before the memory limit applies
+
+    from qsession.wire.circuits import decode_circuit
+
+    _limit_memory(memory_bytes)
+    connection.send(_READY)
+    while True:
+        try:
+            batch: list[tuple[str, bytes]] = connection.recv()
+        except EOFError:
+            return
+        for field, data in batch:
+            try:
+                circuit = decode_circuit(types_pb2.Circuit.FromString(data), field)
+                connection.send(("ok", circuit.num_qubits, circuit.num_clbits))
+            except WireError as exc:
+                connection.send(("error", exc.field, exc.reason))
+            except BaseException as exc:  # noqa: BLE001 - e.g. a Rust panic: the circuit is refused
+                connection.send(("error", field, f"cannot be parsed ({type(exc).__name__})"))
+
+
+class _Worker:
+    """One sandbox process and the pipe to it (the process starts at once, in the background)."""
+
+    def __init__(self, memory_bytes: int):
+        context = multiprocessing.get_context("spawn")
+        self.connection, child = context.Pipe()
+        self.process = context.Process(
+            target=_worker_main, args=(child, memory_bytes), name="qsession-circuit-sandbox", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self._ready = False
+
+    def widths(self, batch: list[tuple[str, bytes]], timeout: float) -> list[tuple]:
+        """The worker's answers for ``batch``, one per circuit, in order.
+
+        Raises:
+            _WorkerLost: the worker died, or its answers took longer than ``timeout`` in total.
+            RuntimeError: the worker never started.
+        """
+        if not self._ready:
+            if not self.connection.poll(STARTUP_TIMEOUT) or self.connection.recv() != _READY:
+                raise RuntimeError("the circuit sandbox process did not start")
+            self._ready = True
+        deadline = time.monotonic() + timeout
+        self.connection.send(batch)
+        answers = []
+        for index in range(len(batch)):
+            try:
+                if not self.connection.poll(max(0.0, deadline - time.monotonic())):
+                    raise _WorkerLost(index, f"takes longer than {timeout:g} s to parse")
+                answers.append(self.connection.recv())
+            except (EOFError, OSError):
+                raise _WorkerLost(index, "needs more memory to parse than the server allows") from None
+        return answers
+
+    def stop(self) -> None:
+        self.connection.close()
+        self.process.kill()
+        self.process.join(5)
+
+
+class CircuitSandbox:
+    """A small pool of sandbox processes (see the module docstring).
+
+    Args:
+        workers: how many circuits may be parsed at once (one request per worker at a time).
+        memory_bytes: how much memory each worker may map beyond what it needs at rest.
+        timeout: seconds one request's circuits may take to parse.
+    """
+
+    def __init__(self, workers: int, memory_bytes: int, timeout: float):
+        self._memory_bytes = memory_bytes
+        self._timeout = timeout
+        self._workers = workers
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        for _ in range(workers):
+            self._idle.put(_Worker(memory_bytes))
+
+    def widths(self, circuits: Sequence[tuple[str, types_pb2.Circuit]]) -> list[CircuitWidth]:
+        """Parse ``(field, circuit)`` pairs in a sandbox; return each circuit's width.
+
+        Blocks (call it from a worker thread).
+
+        Raises:
+            WireError: naming the field of the first circuit that does not parse, or that makes
+                the sandbox run out of memory or time.
+        """
+        batch = [(field, circuit.SerializeToString()) for field, circuit in circuits]
+        worker = self._idle.get()
+        try:
+            answers = worker.widths(batch, self._timeout)
+        except _WorkerLost as lost:
+            worker.stop()
+            worker = _Worker(self._memory_bytes)
+            field = batch[lost.index][0]
+            log.warning("replaced the circuit sandbox: %s %s", field, lost.why)
+            raise WireError(field, f"{lost.why}; send a smaller circuit") from None
+        finally:
+            self._idle.put(worker)
+        widths = []
+        for answer in answers:
+            if answer[0] == "error":
+                raise WireError(answer[1], answer[2])
+            widths.append(CircuitWidth(answer[1], answer[2]))
+        return widths
+
+    def close(self) -> None:
+        """Stop every worker."""
+        for _ in range(self._workers):
+            self._idle.get().stop()
