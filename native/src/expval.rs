@@ -328,6 +328,23 @@ mod tests {
     }
 
     #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let mut state = 5u64;
+        let packed: Vec<u8> = (0..3 * SHOT_CHUNK + 11)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (state >> 56) as u8
+            })
+            .collect();
+        let t = terms(&["ZZZZZZZZ", "IIII1IZ0"], 8);
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| diagonal_expectations(&packed, 8, &t, &[0.3, -1.7, 2.0, 0.1], 2))
+        };
+        assert_eq!(run(1), run(4));
+    }
+
+    #[test]
     fn batched_observables_read_their_own_block() {
         // two blocks of two 2-bit shots: block 0 = {00, 01}, block 1 = {11, 11}
         let packed = [0b00u8, 0b01, 0b11, 0b11];

@@ -1,7 +1,9 @@
 """Stubs for ``qsession._native``, the Rust result core.
 
 Every function borrows its numpy inputs (C-contiguous, exact dtype; otherwise ``TypeError`` or
-``ValueError``), does not copy them, and releases the GIL while it works. Packed rows use
+``ValueError``), does not copy them, and releases the GIL while it works, except where it reads
+Python objects (``hex_to_packed``) or makes them (the counts and bitstrings functions, which
+release it while counting and hold it while building their results). Packed rows use
 Qiskit's ``BitArray`` layout: ``ceil(num_bits / 8)`` big-endian bytes per shot, register bit 0
 is the least significant bit of the last byte, and the unused high bits of the first byte
 (padding) are ignored on input and zero on output. Results do not depend on the number of
@@ -55,7 +57,8 @@ def hex_to_packed(memory: list[str], num_bits: int) -> NDArray[np.uint8]:
     """Pack Aer's per-shot hex memory strings (``"0x1a3"``) into BitArray rows.
 
     Keeps the low ``num_bits`` bits of each value; equivalent to
-    ``BitArray.from_samples(memory, num_bits).array`` for values that fit in ``num_bits``.
+    ``BitArray.from_samples(memory, num_bits).array`` for values that fit in ``num_bits``. Holds
+    the GIL (the strings are Python objects) while parsing them on all cores.
 
     Args:
         memory: One hex string per shot, ``0x`` prefix optional.
