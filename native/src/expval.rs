@@ -332,13 +332,18 @@ mod tests {
         let mut state = 5u64;
         let packed: Vec<u8> = (0..3 * SHOT_CHUNK + 11)
             .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (state >> 56) as u8
             })
             .collect();
         let t = terms(&["ZZZZZZZZ", "IIII1IZ0"], 8);
         let run = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| diagonal_expectations(&packed, 8, &t, &[0.3, -1.7, 2.0, 0.1], 2))
         };
         assert_eq!(run(1), run(4));

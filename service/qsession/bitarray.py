@@ -1,4 +1,4 @@
-"""``qsession.BitArray``: Qiskit's :class:`~qiskit.primitives.BitArray` with its per-shot work in Rust.
+"""``qsession.BitArray``: Qiskit's :class:`~qiskit.primitives.BitArray`, per-shot work in Rust.
 
 The subclass keeps Qiskit's data model (a ``uint8`` array of shape ``(*shape, num_shots,
 ceil(num_bits / 8))``, big-endian bytes, bit 0 the least significant bit of the last byte) and
@@ -119,14 +119,10 @@ class BitArray(QiskitBitArray):
             raise ValueError("Lengths of indices and selection do not match.")
         indices = np.asarray(indices, dtype=np.int64)
         if indices.size > 0:
-            if indices.max() >= self.num_bits:
-                raise IndexError(
-                    f"index {int(indices.max())} out of bounds for the number of bits {self.num_bits}."
-                )
-            if indices.min() < -self.num_bits:
-                raise IndexError(
-                    f"index {int(indices.min())} out of bounds for the number of bits {self.num_bits}."
-                )
+            high, low = int(indices.max()), int(indices.min())
+            bad = high if high >= self.num_bits else low if low < -self.num_bits else None
+            if bad is not None:
+                raise IndexError(f"index {bad} out of bounds for the number of bits {self.num_bits}.")
         flattened = self.reshape((), self.size * self.num_shots)
         if indices.size == 0:
             return flattened

@@ -130,8 +130,8 @@ def test_expectation_values_equal_qiskits_over_broadcast_shapes(data):
     # An observables shape that broadcasts with the array's: some axes set to 1, maybe fewer.
     obs_shape = tuple(n if data.draw(st.booleans()) else 1 for n in ours.shape)
     obs_shape = obs_shape[data.draw(st.integers(0, len(obs_shape))):]
-    if data.draw(st.booleans()):
-        obs_shape = (data.draw(st.integers(1, 2)),) * (len(ours.shape) == len(obs_shape)) + obs_shape
+    if len(obs_shape) == len(ours.shape) and data.draw(st.booleans()):
+        obs_shape = (data.draw(st.integers(1, 2)),) + obs_shape  # a new leading axis
     elements = data.draw(
         st.lists(diagonal_observable(ours.num_bits), min_size=int(np.prod(obs_shape)),
                  max_size=int(np.prod(obs_shape)))

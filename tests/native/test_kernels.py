@@ -149,7 +149,8 @@ def test_parameter_values_that_do_not_fit_are_rejected(data, shape, num_paramete
 
 
 @pytest.mark.parametrize(
-    ("a", "b"), [((), ()), ((3,), ()), ((2, 1), (3,)), ((1, 4), (5, 1)), ((0, 2), (2,)), ((2, 3, 1), (1, 4))]
+    ("a", "b"),
+    [((), ()), ((3,), ()), ((2, 1), (3,)), ((1, 4), (5, 1)), ((0, 2), (2,)), ((2, 3, 1), (1, 4))],
 )
 def test_broadcast_indices_follow_numpy(a, b):
     shape, ia, ib = _native.broadcast_indices(a, b)
