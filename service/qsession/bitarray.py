@@ -122,7 +122,9 @@ class BitArray(QiskitBitArray):
             high, low = int(indices.max()), int(indices.min())
             bad = high if high >= self.num_bits else low if low < -self.num_bits else None
             if bad is not None:
-                raise IndexError(f"index {bad} out of bounds for the number of bits {self.num_bits}.")
+                raise IndexError(
+                    f"index {bad} out of bounds for the number of bits {self.num_bits}."
+                )
         flattened = self.reshape((), self.size * self.num_shots)
         if indices.size == 0:
             return flattened
