@@ -1,6 +1,7 @@
 """`make bench`: qsession's result core against Qiskit, measured in the same run.
 
-Prints one table row per operation: the data, Qiskit's time, ours, the ratio against the
+Prints one table row per operation: the data, the reference's time (Qiskit's BitArray, or Aer's
+SamplerV2 for the end-to-end job), ours, the ratio against the
 issue's target, our throughput over the packed input next to a plain numpy copy of the same
 array, and the memory our version needed relative to its input: the peak extra (result
 included) and the scratch (peak above what remains once it returns).
@@ -28,6 +29,7 @@ import numpy as np  # noqa: E402
 from qiskit.primitives import BitArray as QiskitBitArray  # noqa: E402
 
 from qsession.bitarray import BitArray  # noqa: E402
+from service import sampler_job  # noqa: E402  (bench/service.py)
 
 SHOTS = 1_000_000
 SEED = 2024
@@ -126,11 +128,20 @@ def few_outcomes(num_bits: int, outcomes: int, rng: np.random.Generator) -> np.n
 
 def dict_floor_note(counts: dict[str, int]) -> str:
     """How long CPython itself takes to build a dict like ``counts`` from ready-made keys."""
-    seconds = best_time(lambda: dict.fromkeys(counts), 3)  # presized; keys' hashes cached
+    hashed = best_time(lambda: dict.fromkeys(counts), 3)  # presized; keys' hashes cached
+
+    def unhashed() -> dict[str, None]:
+        fresh = [("0" + key)[1:] for key in counts]  # equal strings whose hash is not cached
+        start = time.perf_counter()
+        dict.fromkeys(fresh)
+        return time.perf_counter() - start
+
+    plain = min(unhashed() for _ in range(2))
     return (
-        f"get_counts 1M x 133: the result has {len(counts):,} distinct keys; CPython alone needs "
-        f"{seconds * 1e3:.0f} ms to insert them into a presized dict with the str objects made "
-        "and hashed already (a floor for building this dict)."
+        f"get_counts 1M x 133: the result has {len(counts):,} distinct 133-character keys; "
+        f"CPython alone needs {hashed * 1e3:.0f} ms to put them in a dict when their str objects "
+        f"exist and are hashed, {plain * 1e3:.0f} ms when they exist but are not hashed yet: "
+        "a floor for any get_counts that returns this dict."
     )
 
 
@@ -224,17 +235,37 @@ def hex_section(rng: np.random.Generator) -> list[Row]:
     ]
 
 
+def service_section(rng: np.random.Generator) -> list[Row]:
+    """A 1M-shot, 20-qubit Sampler job through the service vs Aer's SamplerV2 in-process."""
+    job = sampler_job(num_qubits=20, shots=SHOTS)
+    NOTES.append("Sampler job e2e: the reference column is Aer's SamplerV2 in-process; ours is "
+                 "submit -> queue -> execute -> stream -> BitArray through a server subprocess")
+    return [
+        Row(
+            operation="Sampler job e2e",
+            data="1M shots x 20 qubits, vs Aer",
+            qiskit_s=job["aer_s"],
+            ours_s=job["ours_s"],
+            target=5,
+            input_bytes=job["packed"].nbytes,
+            copy_s=best_time(job["packed"].copy, 5),
+            memory=None,
+        )
+    ]
+
+
 SECTIONS: list[Callable[[np.random.Generator], list[Row]]] = [
     counts_section,
     expectation_section,
     slice_section,
     hex_section,
+    service_section,
 ]
 
 
 def format_table(rows: list[Row]) -> str:
     header = (
-        f"{'operation':<24} {'data':<30} {'qiskit ms':>10} {'ours ms':>9} {'ratio':>8} "
+        f"{'operation':<24} {'data':<30} {'ref ms':>10} {'ours ms':>9} {'ratio':>8} "
         f"{'target':>7} {'ours MB/s':>10} {'copy MB/s':>10} {'extra/in':>9} {'scratch/in':>10}"
     )
     lines = [header, "-" * len(header)]
