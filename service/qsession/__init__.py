@@ -6,8 +6,7 @@ qsession server by changing its import line::
     from qsession import QiskitRuntimeService, Session, SamplerV2 as Sampler, EstimatorV2 as Estimator
 """
 
-from typing import Any
-
+from qsession.bitarray import BitArray
 from qsession.client import (
     Batch,
     EnvironmentOptions,
@@ -38,15 +37,6 @@ from qsession.client.errors import (
 
 QiskitRuntimeService = RuntimeService
 """qiskit-ibm-runtime's name for :class:`RuntimeService`, so notebooks keep their code."""
-
-
-def __getattr__(name: str) -> Any:
-    """``BitArray`` is imported on first use (it lives with the native core)."""
-    if name == "BitArray":
-        from qsession.bitarray import BitArray
-
-        return BitArray
-    raise AttributeError(f"module 'qsession' has no attribute {name!r}")
 
 
 __all__ = [

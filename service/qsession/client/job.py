@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.base.base_primitive_job import BasePrimitiveJob
 
+from qsession.bitarray import BitArray
 from qsession.client.errors import (
     IBMApiError,
     RuntimeInvalidStateError,
@@ -210,8 +211,6 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         Raises:
             IBMApiError: the chunks do not add up to the announced size or digest.
         """
-        from qsession.bitarray import BitArray
-
         connection = self._service._connection
         chunks = connection.iterate(
             connection.jobs.GetJobResult,
