@@ -15,6 +15,7 @@ from qsession.server.auth import AuthInterceptor, Instance, token_hash
 from qsession.server.config import Config
 from qsession.server.dev_account import dev_token
 from qsession.server.dev_account import save_dev_account as save_dev_account_file
+from qsession.server.parsing import ParseErrorInterceptor
 from qsession.server.runtime import Runtime
 from qsession.server.servicers import BackendServicer, JobServicer, SessionServicer
 from qsession.store import Store
@@ -73,7 +74,7 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
         ("grpc.max_send_message_length", 4 * 1024 * 1024),
         ("grpc.so_reuseport", 0),
     ]
-    server = grpc.aio.server(interceptors=[AuthInterceptor(instances)], options=options)
+    server = grpc.aio.server(interceptors=[ParseErrorInterceptor(), AuthInterceptor(instances)], options=options)
     backend_pb2_grpc.add_BackendServiceServicer_to_server(BackendServicer(runtime), server)
     session_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(runtime), server)
     job_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(runtime), server)

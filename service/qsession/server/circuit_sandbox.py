@@ -66,7 +66,7 @@ def _worker_main(connection: Connection, memory_bytes: int) -> None:
     while True:
         try:
             batch: list[tuple[str, bytes]] = connection.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the server stopped or died
             return
         for field, data in batch:
             try:

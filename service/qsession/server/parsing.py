@@ -1,0 +1,74 @@
+"""Requests whose bytes do not parse as their message get INTERNAL, as gRPC's status-code table
+says ("error parsing request proto"); grpc.aio on its own would answer UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+
+@dataclass(frozen=True)
+class _Unparsable:
+    """Stands in for a request whose bytes did not parse."""
+
+    reason: str
+
+
+class ParseErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Answers INTERNAL, naming the message type, to a request that does not parse (unary
+    requests: every qsession RPC, health's Check and Watch)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], object],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(details)
+        if handler is None or handler.request_deserializer is None or handler.request_streaming:
+            return handler
+        return _guarded(handler, details.method)
+
+
+def _guarded(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    parse = handler.request_deserializer
+
+    def deserialize(data: bytes) -> object:
+        try:
+            return parse(data)
+        except Exception as exc:  # noqa: BLE001 - any parser error means the same answer
+            return _Unparsable(str(exc) or type(exc).__name__)
+
+    async def refuse(request: _Unparsable, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(grpc.StatusCode.INTERNAL, f"the request to {method} does not parse: {request.reason}")
+
+    if handler.unary_unary:
+        inner = handler.unary_unary
+
+        async def unary_unary(request, context):
+            if isinstance(request, _Unparsable):
+                await refuse(request, context)
+            return await inner(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, deserialize, handler.response_serializer)
+
+    inner_stream = handler.unary_stream
+    if inspect.isasyncgenfunction(inner_stream):
+
+        async def unary_stream(request, context):
+            if isinstance(request, _Unparsable):
+                await refuse(request, context)
+            async for item in inner_stream(request, context):
+                yield item
+
+    else:  # a handler that writes with context.write (e.g. health's Watch)
+
+        async def unary_stream(request, context):
+            if isinstance(request, _Unparsable):
+                await refuse(request, context)
+            await inner_stream(request, context)
+
+    return grpc.unary_stream_rpc_method_handler(unary_stream, deserialize, handler.response_serializer)
