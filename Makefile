@@ -44,5 +44,8 @@ proto: $(INSTALLED_TEST)
 bench: $(INSTALLED_TEST)
 	$(PY) bench/run.py
 
+lint: $(INSTALLED_TEST)
+	$(VENV)/bin/ruff check service tests bench scripts
+
 clean:
 	rm -rf $(VENV) target .pytest_cache

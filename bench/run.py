@@ -27,9 +27,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 from qiskit.primitives import BitArray as QiskitBitArray  # noqa: E402
+from service import sampler_job  # noqa: E402  (bench/service.py)
 
 from qsession.bitarray import BitArray  # noqa: E402
-from service import sampler_job  # noqa: E402  (bench/service.py)
 
 SHOTS = 1_000_000
 SEED = 2024
@@ -177,7 +177,7 @@ def expectation_section(rng: np.random.Generator) -> list[Row]:
     return [
         measure(
             "expectation_values",
-            'Z*133 on 1M x 133',
+            "Z*133 on 1M x 133",
             lambda: QiskitBitArray(wide, 133).expectation_values("Z" * 133),
             lambda: BitArray(wide, 133).expectation_values("Z" * 133),
             target=100,
@@ -238,8 +238,10 @@ def hex_section(rng: np.random.Generator) -> list[Row]:
 def service_section(rng: np.random.Generator) -> list[Row]:
     """A 1M-shot, 20-qubit Sampler job through the service vs Aer's SamplerV2 in-process."""
     job = sampler_job(num_qubits=20, shots=SHOTS)
-    NOTES.append("Sampler job e2e: the reference column is Aer's SamplerV2 in-process; ours is "
-                 "submit -> queue -> execute -> stream -> BitArray through a server subprocess")
+    NOTES.append(
+        "Sampler job e2e: the reference column is Aer's SamplerV2 in-process; ours is "
+        "submit -> queue -> execute -> stream -> BitArray through a server subprocess"
+    )
     return [
         Row(
             operation="Sampler job e2e",

@@ -55,7 +55,16 @@ def server_process():
             '[[backends]]\nname = "ideal_24"\nprofile = "ideal_24"\n'
         )
         process = subprocess.Popen(
-            [sys.executable, "-m", "qsession.cli", "serve", "--config", str(config), "--log-level", "WARNING"],
+            [
+                sys.executable,
+                "-m",
+                "qsession.cli",
+                "serve",
+                "--config",
+                str(config),
+                "--log-level",
+                "WARNING",
+            ],
             env={**os.environ, "QSESSION_HOME": data},
         )
         try:
@@ -100,5 +109,7 @@ def sampler_job(num_qubits: int = 20, shots: int = 1_000_000) -> dict:
     ones_ref = np.unpackbits(reference.array, axis=-1)[..., -num_qubits:].mean(axis=0)
     ones_ours = np.unpackbits(ours.array, axis=-1)[..., -num_qubits:].mean(axis=0)
     assert ours.num_shots == shots and ours.num_bits == num_qubits
-    assert np.all(np.abs(ones_ref - ones_ours) < 6 * np.sqrt(0.25 / shots) * np.sqrt(2)), "distributions differ"
+    assert np.all(np.abs(ones_ref - ones_ours) < 6 * np.sqrt(0.25 / shots) * np.sqrt(2)), (
+        "distributions differ"
+    )
     return {"aer_s": aer_seconds, "ours_s": our_seconds, "packed": ours.array}

@@ -32,7 +32,9 @@ def generate(out_dir: Path) -> list[Path]:
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     init = package_dir / "__init__.py"
-    init.write_text('"""Generated protobuf and gRPC code for qsession.v1 (do not edit; run `make proto`)."""\n')
+    init.write_text(
+        '"""Generated protobuf and gRPC code for qsession.v1 (do not edit; run `make proto`)."""\n'
+    )
     return sorted(p for p in package_dir.iterdir() if p.suffix in {".py", ".pyi"})
 
 

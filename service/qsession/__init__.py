@@ -3,7 +3,8 @@
 The SDK mirrors qiskit-ibm-runtime, so a notebook written for IBM Quantum runs against a
 qsession server by changing its import line::
 
-    from qsession import QiskitRuntimeService, Session, SamplerV2 as Sampler, EstimatorV2 as Estimator
+    from qsession import QiskitRuntimeService, Session
+    from qsession import SamplerV2 as Sampler, EstimatorV2 as Estimator
 """
 
 from qsession.bitarray import BitArray

@@ -93,7 +93,8 @@ class SliceSpan:
         )
 
     def __repr__(self) -> str:
-        return f"SliceSpan(<start='{self._start:%Y-%m-%d %H:%M:%S}', stop='{self._stop:%Y-%m-%d %H:%M:%S}', size={self.size}>)"
+        start, stop = f"{self._start:%Y-%m-%d %H:%M:%S}", f"{self._stop:%Y-%m-%d %H:%M:%S}"
+        return f"SliceSpan(<start='{start}', stop='{stop}', size={self.size}>)"
 
 
 class ExecutionSpans:

@@ -44,7 +44,9 @@ class RawClient:
             request.sampler_pubs.extend(encode_sampler_pub(SamplerPub.coerce(p)) for p in pubs)
         else:
             request.program = job_pb2.PROGRAM_ESTIMATOR
-            request.estimator_pubs.extend(encode_estimator_pub(EstimatorPub.coerce(p)) for p in pubs)
+            request.estimator_pubs.extend(
+                encode_estimator_pub(EstimatorPub.coerce(p)) for p in pubs
+            )
         return self.jobs.CreateJob(request, metadata=self.metadata, timeout=60).job
 
     def wait(self, job_id: str, timeout: float = 120) -> job_pb2.Job:
@@ -66,7 +68,9 @@ class RawClient:
     def result(self, job_id: str) -> PrimitiveResult:
         """Stream GetJobResult, check its SHA-256 and decode it."""
         chunks = list(
-            self.jobs.GetJobResult(job_pb2.GetJobResultRequest(id=job_id), metadata=self.metadata, timeout=120)
+            self.jobs.GetJobResult(
+                job_pb2.GetJobResultRequest(id=job_id), metadata=self.metadata, timeout=120
+            )
         )
         data = b"".join(c.chunk for c in chunks)
         assert len(data) == chunks[0].total_size

@@ -117,8 +117,9 @@ def exact_estimate(
     """The exact value, and the standard error of measuring each Pauli term with ``shots`` shots."""
     terms = [(label, coeff.real) for label, coeff in observable.to_list()]
     values = [state.expectation_value(SparsePauliOp(label)).real for label, _ in terms]
-    variance = sum(c**2 * (1 - v**2) for (_, c), v in zip(terms, values)) / shots
-    return sum(c * v for (_, c), v in zip(terms, values)), float(np.sqrt(max(variance, 0.0)))
+    variance = sum(c**2 * (1 - v**2) for (_, c), v in zip(terms, values, strict=True)) / shots
+    mean = sum(c * v for (_, c), v in zip(terms, values, strict=True))
+    return mean, float(np.sqrt(max(variance, 0.0)))
 
 
 def test_close_session(server, tmp_path):

@@ -27,7 +27,9 @@ def bell() -> QuantumCircuit:
 
 def test_reflection_lists_the_three_services_health_and_reflection(server):
     stub = reflection_pb2_grpc.ServerReflectionStub(server.channel())
-    responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    responses = stub.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+    )
     names = {s.name for s in next(responses).list_services_response.service}
     assert {
         "qsession.v1.BackendService",
@@ -40,10 +42,14 @@ def test_reflection_lists_the_three_services_health_and_reflection(server):
 
 def test_health_reports_serving_without_a_token(server):
     stub = health_pb2_grpc.HealthStub(server.channel())
-    assert stub.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
+    assert (
+        stub.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
+    )
 
 
-@pytest.mark.parametrize("metadata", [(), (("authorization", "Bearer wrong"),), (("authorization", "tok-lab"),)])
+@pytest.mark.parametrize(
+    "metadata", [(), (("authorization", "Bearer wrong"),), (("authorization", "tok-lab"),)]
+)
 def test_rpc_without_a_valid_token_is_unauthenticated(server, metadata):
     backends, _, jobs = server.stubs()
     with pytest.raises(grpc.RpcError) as info:
@@ -55,7 +61,9 @@ def test_rpc_without_a_valid_token_is_unauthenticated(server, metadata):
 
 
 def test_backends_describe_devices_for_transpilation(client):
-    backends = client.backends.ListBackends(backend_pb2.ListBackendsRequest(), metadata=client.metadata).backends
+    backends = client.backends.ListBackends(
+        backend_pb2.ListBackendsRequest(), metadata=client.metadata
+    ).backends
     by_name = {b.name: b for b in backends}
     torino = by_name["fake_torino"]
     assert torino.num_qubits == 133 and not torino.simulator and torino.operational
@@ -69,7 +77,9 @@ def test_backends_describe_devices_for_transpilation(client):
 
 def test_get_unknown_backend_is_not_found(client):
     with pytest.raises(grpc.RpcError) as info:
-        client.backends.GetBackend(backend_pb2.GetBackendRequest(name="ibm_nowhere"), metadata=client.metadata)
+        client.backends.GetBackend(
+            backend_pb2.GetBackendRequest(name="ibm_nowhere"), metadata=client.metadata
+        )
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
     assert "ibm_nowhere" in info.value.details()
 
@@ -86,10 +96,14 @@ def test_estimator_zz_on_a_bell_state_is_one(client):
     circuit = QuantumCircuit(2)
     circuit.h(0)
     circuit.cx(0, 1)
-    result = client.run([(circuit, [SparsePauliOp("ZZ"), SparsePauliOp("XX"), SparsePauliOp("ZI")])], "estimator")
+    result = client.run(
+        [(circuit, [SparsePauliOp("ZZ"), SparsePauliOp("XX"), SparsePauliOp("ZI")])], "estimator"
+    )
     evs, stds = result[0].data.evs, result[0].data.stds
     assert np.allclose(evs[:2], 1.0) and abs(evs[2]) < 5 * stds[2] + 1e-9
-    assert result[0].metadata["shots"] == 4096 and result[0].metadata["target_precision"] == pytest.approx(1 / 64)
+    assert result[0].metadata["shots"] == 4096 and result[0].metadata[
+        "target_precision"
+    ] == pytest.approx(1 / 64)
 
 
 def test_sampler_broadcasts_a_single_parameter_over_a_3x2_array(client):
@@ -138,14 +152,18 @@ def test_session_guide_circuit_on_fake_torino_has_two_registers(client, server):
     from qsession.wire.backends import decode_target
 
     target = decode_target(
-        client.backends.GetBackend(backend_pb2.GetBackendRequest(name="fake_torino"), metadata=client.metadata).backend
+        client.backends.GetBackend(
+            backend_pb2.GetBackendRequest(name="fake_torino"), metadata=client.metadata
+        ).backend
     )
     transpiled = generate_preset_pass_manager(optimization_level=1, target=target).run(backend)
     transpiled.measure_all()
     params = np.random.default_rng(7).uniform(size=(2, 3)).T
     result = client.run([(transpiled, params)], backend="fake_torino")
     data = result[0].data
-    assert data.meas.shape == (3, 2) and data.meas.num_bits == 2 and data.meas0.num_bits == 133
+    first, second = (register.name for register in transpiled.cregs)  # "meas" and "meas<N>"
+    assert data[first].shape == (3, 2) and data[first].num_bits == 2
+    assert data[second].shape == (3, 2) and data[second].num_bits == 133
 
 
 def test_a_result_over_4_mib_arrives_intact(client):
@@ -161,7 +179,9 @@ def test_a_result_over_4_mib_arrives_intact(client):
 
 
 def _bad_request(client, **fields) -> grpc.RpcError:
-    request = job_pb2.CreateJobRequest(backend=client.handle.backend, program=job_pb2.PROGRAM_SAMPLER, **fields)
+    request = job_pb2.CreateJobRequest(
+        backend=client.handle.backend, program=job_pb2.PROGRAM_SAMPLER, **fields
+    )
     with pytest.raises(grpc.RpcError) as info:
         client.jobs.CreateJob(request, metadata=client.metadata)
     return info.value
@@ -174,7 +194,9 @@ def _qpy(circuit: QuantumCircuit) -> bytes:
 
 
 def test_unparseable_qpy_is_invalid_argument_naming_the_field(client):
-    error = _bad_request(client, sampler_pubs=[types_pb2.SamplerPub(circuit=types_pb2.Circuit(qpy=b"not qpy"))])
+    error = _bad_request(
+        client, sampler_pubs=[types_pb2.SamplerPub(circuit=types_pb2.Circuit(qpy=b"not qpy"))]
+    )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "sampler_pubs[0].circuit.qpy" in error.details()
 
@@ -203,10 +225,15 @@ def test_non_positive_shots_are_invalid_argument(client, shots):
 
 def test_unknown_backend_is_not_found_and_the_server_stays_healthy(client, server):
     pub = types_pb2.SamplerPub(circuit=types_pb2.Circuit(qpy=_qpy(bell())))
-    request = job_pb2.CreateJobRequest(backend="ibm_nowhere", program=job_pb2.PROGRAM_SAMPLER, sampler_pubs=[pub])
+    request = job_pb2.CreateJobRequest(
+        backend="ibm_nowhere", program=job_pb2.PROGRAM_SAMPLER, sampler_pubs=[pub]
+    )
     with pytest.raises(grpc.RpcError) as info:
         client.jobs.CreateJob(request, metadata=client.metadata)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND and "backend" in info.value.details()
     health = health_pb2_grpc.HealthStub(server.channel())
-    assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
+    assert (
+        health.Check(health_pb2.HealthCheckRequest()).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
     assert client.run([(bell(), None, 100)])[0].data.meas.num_shots == 100

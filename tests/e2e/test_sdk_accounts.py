@@ -7,6 +7,7 @@ import json
 import stat
 
 import pytest
+
 from qsession import IBMAccountError, IBMNotAuthorizedError, RuntimeService
 from qsession.client.errors import AccountAlreadyExistsError
 

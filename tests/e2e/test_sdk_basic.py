@@ -11,6 +11,7 @@ from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2, PrimitiveResult
 from qiskit.providers import BackendV2, QiskitBackendNotFoundError
 from qiskit.quantum_info import SparsePauliOp, Statevector
 from qiskit.transpiler import generate_preset_pass_manager
+
 from qsession import BitArray, EstimatorV2, QSessionError, RuntimeService, SamplerV2
 
 

@@ -7,6 +7,7 @@ import grpc
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
+
 from qsession import (
     EstimatorV2,
     IBMApiError,
@@ -18,7 +19,6 @@ from qsession import (
     Session,
 )
 from qsession.client.errors import QuotaExceededError, SessionNotFoundError
-
 from tests.conftest import base_config, start_server
 
 

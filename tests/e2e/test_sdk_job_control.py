@@ -8,6 +8,7 @@ import time
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.providers import JobError, JobTimeoutError
+
 from qsession import (
     RuntimeInvalidStateError,
     RuntimeJobFailureError,
@@ -15,7 +16,6 @@ from qsession import (
     RuntimeService,
     SamplerV2,
 )
-
 from tests.conftest import base_config, start_server
 
 JOB_TIME = 1.2

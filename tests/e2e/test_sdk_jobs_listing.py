@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from qiskit import QuantumCircuit
+
 from qsession import IBMInputValueError, RuntimeService, SamplerV2, Session
 from qsession.client import service as service_module
 

@@ -8,6 +8,7 @@ import time
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
+
 from qsession import (
     Batch,
     IBMInputValueError,
@@ -18,7 +19,6 @@ from qsession import (
     Session,
     SessionClosedError,
 )
-
 from tests.conftest import base_config, start_server
 
 IBM_DETAIL_KEYS = {

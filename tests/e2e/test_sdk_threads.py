@@ -11,6 +11,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
+
 from qsession import EstimatorV2, RuntimeService, SamplerV2, Session
 
 THREADS = 6

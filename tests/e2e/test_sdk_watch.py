@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from qiskit import QuantumCircuit
+
 from qsession import RuntimeService, SamplerV2, Session
 
 

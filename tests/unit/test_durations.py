@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from qsession.lifecycle.durations import format_duration, parse_config_duration, parse_max_ttl
 from qsession.lifecycle.errors import InvalidArgument
 

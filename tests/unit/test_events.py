@@ -4,6 +4,7 @@ OUT_OF_RANGE for lost revisions, bounded buffers, instance isolation, filters.""
 from __future__ import annotations
 
 import pytest
+
 from qsession.lifecycle.errors import OutOfRange
 from qsession.lifecycle.events import Event, EventKeys, EventLog, Subscription
 

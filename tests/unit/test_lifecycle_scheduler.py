@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from qsession.lifecycle.clock import VirtualClock
 from qsession.lifecycle.errors import (
     FailedPrecondition,

@@ -15,5 +15,9 @@ def test_generated_python_code_is_fresh(tmp_path):
     fresh = gen.generate(tmp_path)
     committed = ROOT / "service" / "qsession" / "v1"
     for path in fresh:
-        assert path.read_text() == (committed / path.name).read_text(), f"{path.name} is stale: run make proto"
-    assert {p.name for p in fresh} == {p.name for p in committed.iterdir() if p.suffix in {".py", ".pyi"}}
+        assert path.read_text() == (committed / path.name).read_text(), (
+            f"{path.name} is stale: run make proto"
+        )
+    assert {p.name for p in fresh} == {
+        p.name for p in committed.iterdir() if p.suffix in {".py", ".pyi"}
+    }

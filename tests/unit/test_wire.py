@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -43,7 +43,9 @@ def test_sampler_pub_round_trips_with_parameters_and_shots():
     back = decode_sampler_pub(encode_sampler_pub(pub), 0, default_shots=4096)
     assert back.shape == (3, 4) and back.shots == 123
     params = pub.circuit.parameters
-    assert np.array_equal(back.parameter_values.as_array(params), pub.parameter_values.as_array(params))
+    assert np.array_equal(
+        back.parameter_values.as_array(params), pub.parameter_values.as_array(params)
+    )
 
 
 def test_sampler_pub_without_shots_takes_the_default():
@@ -96,7 +98,7 @@ def test_packed_bits_round_trip_without_copy_and_check_their_length():
 
 def test_sampler_and_estimator_results_round_trip_with_spans():
     meas = BitArray(np.random.default_rng(0).integers(0, 256, (3, 2, 10, 2), dtype=np.uint8), 13)
-    start, stop = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 1, 0, 0, 5, tzinfo=timezone.utc)
+    start, stop = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
     spans = ExecutionSpans([SliceSpan(start, stop, {0: ((3, 2), slice(0, 6))})])
     sampler = PrimitiveResult(
         [SamplerPubResult(DataBin(meas=meas, shape=(3, 2)), metadata={"circuit_metadata": {}})],
@@ -107,7 +109,12 @@ def test_sampler_and_estimator_results_round_trip_with_spans():
     assert back.metadata["execution"]["execution_spans"] == spans
     evs = np.arange(6.0).reshape(2, 3)
     estimator = PrimitiveResult(
-        [PubResult(DataBin(evs=evs, stds=evs / 10, ensemble_standard_error=evs / 10, shape=(2, 3)), metadata={"shots": 4096})]
+        [
+            PubResult(
+                DataBin(evs=evs, stds=evs / 10, ensemble_standard_error=evs / 10, shape=(2, 3)),
+                metadata={"shots": 4096},
+            )
+        ]
     )
     back = decode_result(encode_result(estimator))
     assert np.array_equal(back[0].data.evs, evs) and back[0].metadata["shots"] == 4096
@@ -115,11 +122,19 @@ def test_sampler_and_estimator_results_round_trip_with_spans():
 
 def test_malformed_qasm3_names_line_and_column():
     with pytest.raises(WireError) as info:
-        decode_circuit(types_pb2.Circuit(qasm3="OPENQASM 3.0;\nqubit[2] q\nh q[0];\n"), "sampler_pubs[0].circuit")
-    assert info.value.field == "sampler_pubs[0].circuit.qasm3" and "line 3, column 1" in str(info.value)
+        decode_circuit(
+            types_pb2.Circuit(qasm3="OPENQASM 3.0;\nqubit[2] q\nh q[0];\n"),
+            "sampler_pubs[0].circuit",
+        )
+    assert info.value.field == "sampler_pubs[0].circuit.qasm3" and "line 3, column 1" in str(
+        info.value
+    )
 
 
 def test_qasm3_inputs_become_parameters_bound_by_name():
-    text = 'OPENQASM 3.0;\ninclude "stdgates.inc";\ninput float[64] theta;\nqubit[1] q;\nbit[1] c;\nrx(theta) q[0];\nc = measure q;\n'
+    text = (
+        'OPENQASM 3.0;\ninclude "stdgates.inc";\ninput float[64] theta;\n'
+        "qubit[1] q;\nbit[1] c;\nrx(theta) q[0];\nc = measure q;\n"
+    )
     circuit = decode_circuit(types_pb2.Circuit(qasm3=text), "c")
     assert [p.name for p in circuit.parameters] == ["theta"]

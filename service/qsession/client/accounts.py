@@ -132,7 +132,7 @@ def delete_account(name: str | None = None, filename: str | os.PathLike | None =
 
 
 def default_account_name(accounts: dict[str, dict[str, Any]]) -> str | None:
-    """The default among ``accounts``: the one flagged ``is_default_account``, else ``"default"``."""
+    """The default among ``accounts``: the one flagged ``is_default_account``, else "default"."""
     flagged = [name for name, entry in accounts.items() if entry.get("is_default_account")]
     if flagged:
         return flagged[0]

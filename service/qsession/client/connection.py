@@ -83,7 +83,7 @@ class Connection:
     def stream(
         self, method: Callable[..., Any], request: Any, *, timeout: float | None = None
     ) -> Any:
-        """Start a server-streaming call; iterate it and pass its ``grpc.RpcError`` to :meth:`error`."""
+        """Start a server-streaming call; iterate it, handing ``grpc.RpcError`` to :meth:`error`."""
         return method(request, metadata=self.metadata, timeout=timeout)
 
     def iterate(

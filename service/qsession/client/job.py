@@ -106,7 +106,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             return self._message
 
     def status(self) -> str:
-        """The job's status: ``"QUEUED"``, ``"RUNNING"``, ``"DONE"``, ``"ERROR"`` or ``"CANCELLED"``."""
+        """The job's status: "QUEUED", "RUNNING", "DONE", "ERROR" or "CANCELLED"."""
         return JOB_STATUS.get(self._refresh().state, "UNKNOWN")
 
     def done(self) -> bool:
@@ -193,7 +193,8 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         message = self._refresh()
         if message.state == job_pb2.Job.STATE_ERROR:
             raise RuntimeJobFailureError(
-                f"Unable to retrieve job result. Job {self._job_id} has failed: {message.error_message}"
+                f"Unable to retrieve job result. Job {self._job_id} has failed: "
+                f"{message.error_message}"
             )
         if message.state == job_pb2.Job.STATE_CANCELLED:
             raise RuntimeInvalidStateError(

@@ -43,8 +43,8 @@ class JobEventStream:
     A stream cut off for falling behind (RESOURCE_EXHAUSTED), ended by a restarting server
     (UNAVAILABLE), or ended without a status is reopened after the last revision received
     (before any event: with the original request, so a watch "from now" may miss events of
-    the gap); reconnection is retried for up to :data:`RECONNECT_WINDOW` seconds. :meth:`cancel` may be
-    called from any thread and ends the iteration.
+    the gap); reconnection is retried for up to :data:`RECONNECT_WINDOW` seconds.
+    :meth:`cancel` may be called from any thread and ends the iteration.
 
     Args:
         connection: The service's connection.

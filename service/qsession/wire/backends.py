@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from qiskit.circuit.library import get_standard_gate_name_mapping
-from qiskit.circuit import Delay, Measure, Reset, Parameter
+from qiskit.circuit import Delay, Measure, Parameter, Reset
 from qiskit.circuit.controlflow import ForLoopOp, IfElseOp, SwitchCaseOp, WhileLoopOp
+from qiskit.circuit.library import get_standard_gate_name_mapping
 from qiskit.providers import QubitProperties
 from qiskit.transpiler import InstructionProperties, Target
 
 from qsession.v1 import backend_pb2
 
-_CONTROL_FLOW = {"if_else": IfElseOp, "while_loop": WhileLoopOp, "for_loop": ForLoopOp, "switch_case": SwitchCaseOp}
+_CONTROL_FLOW = {
+    "if_else": IfElseOp,
+    "while_loop": WhileLoopOp,
+    "for_loop": ForLoopOp,
+    "switch_case": SwitchCaseOp,
+}
 
 
 def encode_target(target: Target, message: backend_pb2.Backend) -> None:

@@ -99,7 +99,9 @@ def encode_estimator_pub(pub: EstimatorPub) -> types_pb2.EstimatorPub:
         observables=types_pb2.ObservableArray(
             observables=[
                 types_pb2.Observable(
-                    terms=[types_pb2.PauliTerm(label=label, coefficient=c) for label, c in obs.items()]
+                    terms=[
+                        types_pb2.PauliTerm(label=label, coefficient=c) for label, c in obs.items()
+                    ]
                 )
                 for obs in flat
             ],
@@ -140,10 +142,14 @@ def _decode_bindings(
     message: types_pb2.SamplerPub | types_pb2.EstimatorPub, circuit: QuantumCircuit, field: str
 ) -> BindingsArray:
     if message.HasField("parameter_values"):
-        return decode_parameter_values(message.parameter_values, circuit, f"{field}.parameter_values")
+        return decode_parameter_values(
+            message.parameter_values, circuit, f"{field}.parameter_values"
+        )
     if circuit.num_parameters:
         names = sorted(p.name for p in circuit.parameters)
-        raise WireError(f"{field}.parameter_values", f"required: the circuit has parameters {names}")
+        raise WireError(
+            f"{field}.parameter_values", f"required: the circuit has parameters {names}"
+        )
     return BindingsArray()
 
 
@@ -173,7 +179,9 @@ def _decode_observables(
                     f"qubit 0 rightmost), got {label!r}; map observables with apply_layout",
                 )
             if not np.isfinite(term.coefficient):
-                raise WireError(f"{field}.observables[{i}].terms[{j}].coefficient", "must be finite")
+                raise WireError(
+                    f"{field}.observables[{i}].terms[{j}].coefficient", "must be finite"
+                )
             terms[label] = terms.get(label, 0.0) + term.coefficient
         flat[i] = terms
     return ObservablesArray(flat.reshape(shape))

@@ -8,7 +8,7 @@ as typed messages and come back as :class:`qsession.execution_span.ExecutionSpan
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from qiskit.primitives import BitArray, DataBin, PrimitiveResult, PubResult, SamplerPubResult
 
@@ -26,7 +26,9 @@ def encode_result(result: PrimitiveResult) -> job_pb2.JobResult:
     message = job_pb2.JobResult()
     for pub_result in result:
         data = pub_result.data
-        entry = message.pub_results.add(shape=data.shape, metadata=dict_to_struct(pub_result.metadata))
+        entry = message.pub_results.add(
+            shape=data.shape, metadata=dict_to_struct(pub_result.metadata)
+        )
         for name, value in data.items():
             if isinstance(value, BitArray):
                 entry.registers.add(name=name, samples=encode_bits(value))
@@ -69,10 +71,14 @@ def decode_result(
             pub_results.append(PubResult(DataBin(**fields, shape=shape), metadata=metadata))
         else:
             registers = {
-                reg.name: decode_bits(reg.samples, f"pub_results[{i}].registers[{j}]", bit_array_cls)
+                reg.name: decode_bits(
+                    reg.samples, f"pub_results[{i}].registers[{j}]", bit_array_cls
+                )
                 for j, reg in enumerate(entry.registers)
             }
-            pub_results.append(SamplerPubResult(DataBin(**registers, shape=shape), metadata=metadata))
+            pub_results.append(
+                SamplerPubResult(DataBin(**registers, shape=shape), metadata=metadata)
+            )
     metadata = struct_to_dict(message.metadata)
     if message.execution_spans:
         execution = dict(metadata.get("execution", {}))
@@ -89,5 +95,4 @@ def decode_result(
 
 
 def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
-
+    return datetime.fromtimestamp(seconds, tz=UTC)
