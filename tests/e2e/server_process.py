@@ -74,7 +74,11 @@ class ServerProcess:
     """
 
     def __init__(
-        self, workdir: Path, config: dict[str, Any], backend: str = "ideal_24", log_level: str = "INFO"
+        self,
+        workdir: Path,
+        config: dict[str, Any],
+        backend: str = "ideal_24",
+        log_level: str = "INFO",
     ):
         self.workdir = workdir
         self.port = free_port()
@@ -96,7 +100,16 @@ class ServerProcess:
         """Start the server and wait until it reports SERVING."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "qsession.cli", "serve", "--config", str(self.config_path), "--log-level", self.log_level],
+            [
+                sys.executable,
+                "-m",
+                "qsession.cli",
+                "serve",
+                "--config",
+                str(self.config_path),
+                "--log-level",
+                self.log_level,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "QSESSION_HOME": str(self.workdir / "home")},
@@ -108,7 +121,9 @@ class ServerProcess:
         try:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    raise AssertionError(f"the server exited with {self.process.returncode}: {self.log()}")
+                    raise AssertionError(
+                        f"the server exited with {self.process.returncode}: {self.log()}"
+                    )
                 try:
                     status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
                     if status == health_pb2.HealthCheckResponse.SERVING:

@@ -164,25 +164,31 @@ def crash(tmp_path_factory) -> CrashRun:
         # A session that starts now, goes inactive after the ITTL, and will have two jobs
         # queued behind the workload when its max TTL passes while the server is down.
         ttl = client.sessions.CreateSession(
-            session_pb2.CreateSessionRequest(backend="ideal_24", mode=DEDICATED, max_ttl=f"{MAX_TTL:g}s"),
+            session_pb2.CreateSessionRequest(
+                backend="ideal_24", mode=DEDICATED, max_ttl=f"{MAX_TTL:g}s"
+            ),
             metadata=client.metadata,
         ).session
         first = submit(run, 0, ttl.id)
         client.wait(first)
         wait_for(lambda: get_session(client, ttl.id).state == session_pb2.Session.STATE_INACTIVE)
         dedicated = client.sessions.CreateSession(
-            session_pb2.CreateSessionRequest(backend="ideal_24", mode=DEDICATED), metadata=client.metadata
+            session_pb2.CreateSessionRequest(backend="ideal_24", mode=DEDICATED),
+            metadata=client.metadata,
         ).session
         batch = client.sessions.CreateSession(
-            session_pb2.CreateSessionRequest(backend="ideal_24", mode=BATCH), metadata=client.metadata
+            session_pb2.CreateSessionRequest(backend="ideal_24", mode=BATCH),
+            metadata=client.metadata,
         ).session
         run.other_sessions = [dedicated.id, batch.id]
 
         watcher = Watcher(
             client,
             server.process.pid,
-            kill_when=lambda events: sum(e.job.state == job_pb2.Job.STATE_DONE for e in events) >= 15
-            and events[-1].job.state == job_pb2.Job.STATE_RUNNING,
+            kill_when=lambda events: (
+                sum(e.job.state == job_pb2.Job.STATE_DONE for e in events) >= 15
+                and events[-1].job.state == job_pb2.Job.STATE_RUNNING
+            ),
         )
         watcher.start()
         index = 1
@@ -194,7 +200,9 @@ def crash(tmp_path_factory) -> CrashRun:
                 submit(run, index + 1, batch.id)
                 index += 2
         for session in (dedicated, batch):
-            client.sessions.CloseSession(session_pb2.CloseSessionRequest(id=session.id), metadata=client.metadata)
+            client.sessions.CloseSession(
+                session_pb2.CloseSessionRequest(id=session.id), metadata=client.metadata
+            )
         run.ttl_session_queued = [submit(run, index, ttl.id), submit(run, index + 1, ttl.id)]
         run.ttl_session = get_session(client, ttl.id)
         assert watcher.killed.wait(60), "the workload finished before the kill"
@@ -204,12 +212,18 @@ def crash(tmp_path_factory) -> CrashRun:
         run.running_at_kill = running_in_store(workdir / "data")
 
         deadline = from_timestamp(run.ttl_session.start_time) + MAX_TTL
-        assert time.time() < deadline, "the kill came after the max TTL; the scenario needs it to pass while down"
+        assert time.time() < deadline, (
+            "the kill came after the max TTL; the scenario needs it to pass while down"
+        )
         time.sleep(deadline - time.time() + 0.5)
         server.start()
         run.client = RawClient(server)
         run.jobs = wait_for(
-            lambda: (jobs := all_jobs(run.client)) and all(j.state in TERMINAL for j in jobs.values()) and jobs
+            lambda: (
+                (jobs := all_jobs(run.client))
+                and all(j.state in TERMINAL for j in jobs.values())
+                and jobs
+            )
         )
         run.history = watch_history(run.client)
         yield run
@@ -326,8 +340,14 @@ def test_sigterm_drains_the_running_job_keeps_the_queue_and_exits_0(tmp_path):
             client.jobs.CreateJob(sampler_request(i, f"term-{i}"), metadata=client.metadata).job.id
             for i in (1, 2, 3)
         ]
-        wait_for(lambda: client.jobs.GetJob(job_pb2.GetJobRequest(id=ids[0]), metadata=client.metadata).job.state
-                 == job_pb2.Job.STATE_RUNNING)
+        wait_for(
+            lambda: (
+                client.jobs.GetJob(
+                    job_pb2.GetJobRequest(id=ids[0]), metadata=client.metadata
+                ).job.state
+                == job_pb2.Job.STATE_RUNNING
+            )
+        )
         assert server.terminate() == 0
         assert not (tmp_path / "data" / "qsession.db-wal").exists(), "the WAL was not checkpointed"
         integrity, states = read_store(tmp_path / "data")
@@ -350,9 +370,17 @@ def test_sigterm_records_a_job_running_past_the_grace_as_running_and_it_runs_aga
     )
     with ServerProcess(tmp_path, config) as server:
         client = RawClient(server)
-        job_id = client.jobs.CreateJob(sampler_request(5, "grace-5"), metadata=client.metadata).job.id
-        wait_for(lambda: client.jobs.GetJob(job_pb2.GetJobRequest(id=job_id), metadata=client.metadata).job.state
-                 == job_pb2.Job.STATE_RUNNING)
+        job_id = client.jobs.CreateJob(
+            sampler_request(5, "grace-5"), metadata=client.metadata
+        ).job.id
+        wait_for(
+            lambda: (
+                client.jobs.GetJob(
+                    job_pb2.GetJobRequest(id=job_id), metadata=client.metadata
+                ).job.state
+                == job_pb2.Job.STATE_RUNNING
+            )
+        )
         assert server.terminate() == 0
         integrity, states = read_store(tmp_path / "data")
         assert (integrity, states[job_id]) == ("ok", "RUNNING")
@@ -366,10 +394,16 @@ def test_sigterm_records_a_job_running_past_the_grace_as_running_and_it_runs_aga
 
 def test_create_job_retried_with_the_same_request_id_returns_the_same_job(server):
     client = RawClient(server)
-    first = client.jobs.CreateJob(sampler_request(7, "retry-sequential"), metadata=client.metadata).job
-    again = client.jobs.CreateJob(sampler_request(7, "retry-sequential"), metadata=client.metadata).job
+    first = client.jobs.CreateJob(
+        sampler_request(7, "retry-sequential"), metadata=client.metadata
+    ).job
+    again = client.jobs.CreateJob(
+        sampler_request(7, "retry-sequential"), metadata=client.metadata
+    ).job
     assert again.id == first.id
-    listed = client.jobs.ListJobs(job_pb2.ListJobsRequest(page_size=1000), metadata=client.metadata).jobs
+    listed = client.jobs.ListJobs(
+        job_pb2.ListJobsRequest(page_size=1000), metadata=client.metadata
+    ).jobs
     assert sum(j.id == first.id for j in listed) == 1
     assert client.wait(first.id).state == job_pb2.Job.STATE_DONE
 
@@ -381,7 +415,9 @@ def test_concurrent_retries_with_one_request_id_create_one_job(server):
 
     def create(_: int) -> str:
         barrier.wait()
-        return client.jobs.CreateJob(sampler_request(9, "retry-concurrent"), metadata=client.metadata).job.id
+        return client.jobs.CreateJob(
+            sampler_request(9, "retry-concurrent"), metadata=client.metadata
+        ).job.id
 
     with ThreadPoolExecutor(8) as pool:
         ids = set(pool.map(create, range(8)))
@@ -395,3 +431,26 @@ def test_the_same_request_id_in_two_instances_makes_two_jobs(server):
     b = student.jobs.CreateJob(sampler_request(3, "shared-key"), metadata=student.metadata).job
     assert a.id != b.id
     assert b.id not in all_jobs(lab) and a.id not in all_jobs(student)
+
+
+def test_a_result_that_fails_its_checksum_is_data_loss_never_served(tmp_path):
+    from tests.conftest import start_server
+
+    with start_server(base_config(tmp_path)) as handle:
+        client = RawClient(handle)
+        job_id = client.jobs.CreateJob(
+            sampler_request(6, "corrupt-6"), metadata=client.metadata
+        ).job.id
+        client.wait(job_id)
+        db = sqlite3.connect(tmp_path / "qsession.db")
+        (data,) = db.execute("SELECT data FROM results WHERE job_id = ?", (job_id,)).fetchone()
+        with db:
+            db.execute(
+                "UPDATE results SET data = ? WHERE job_id = ?",
+                (bytes([data[0] ^ 1]) + data[1:], job_id),
+            )
+        db.close()
+        with pytest.raises(grpc.RpcError) as info:
+            client.result(job_id)
+        assert info.value.code() == grpc.StatusCode.DATA_LOSS
+        assert "checksum" in info.value.details()

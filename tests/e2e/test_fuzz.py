@@ -36,7 +36,11 @@ from tests.e2e.conftest import RawClient
 from tests.e2e.server_process import ServerProcess
 
 SCALE = float(os.environ.get("QSESSION_FUZZ_EXAMPLES", "1"))
-EXAMPLES = {"CreateJob": int(300 * SCALE), "WatchJobs": int(40 * SCALE), "WatchSessions": int(40 * SCALE)}
+EXAMPLES = {
+    "CreateJob": int(300 * SCALE),
+    "WatchJobs": int(40 * SCALE),
+    "WatchSessions": int(40 * SCALE),
+}
 DEFAULT_EXAMPLES = int(150 * SCALE)
 RAW_EXAMPLES = int(60 * SCALE)
 METHODS = [
@@ -90,8 +94,10 @@ def _corpus() -> list[bytes]:
 
 QPY_CORPUS = _corpus()
 QASM3_CORPUS = [
-    'OPENQASM 3.0; include "stdgates.inc"; qubit[2] q; bit[2] c; h q[0]; cx q[0], q[1]; c = measure q;',
-    'OPENQASM 3.0; include "stdgates.inc"; input float[64] a; qubit[1] q; bit[1] c; rx(a) q[0]; c[0] = measure q[0];',
+    'OPENQASM 3.0; include "stdgates.inc"; qubit[2] q; bit[2] c; h q[0]; cx q[0], q[1]; '
+    "c = measure q;",
+    'OPENQASM 3.0; include "stdgates.inc"; input float[64] a; qubit[1] q; bit[1] c; rx(a) q[0]; '
+    "c[0] = measure q[0];",
     "OPENQASM 3.0; qubit[3] q;",
     "OPENQASM 3.0; qubit[1000000000000] q;",
     'OPENQASM 3.0; include "stdgates.inc"; x $5; bit c; c = measure $5;',
@@ -127,15 +133,17 @@ KNOWN_IDS: list[str] = []  # filled by the fixture: ids of real sessions and job
 
 
 def _ids() -> st.SearchStrategy[str]:
-    return st.sampled_from(["", "x" * 200, "../../etc", "\u0000"]) | st.text(max_size=40) | st.builds(
-        lambda i: KNOWN_IDS[i % len(KNOWN_IDS)], st.integers(0, 100)
+    return (
+        st.sampled_from(["", "x" * 200, "../../etc", "\u0000"])
+        | st.text(max_size=40)
+        | st.builds(lambda i: KNOWN_IDS[i % len(KNOWN_IDS)], st.integers(0, 100))
     )
 
 
 def _durations() -> st.SearchStrategy[str]:
-    return st.sampled_from(["", "300", "10m", "2h 30m 40s", "1.5h", "-3", "9" * 40, "8h", "1d", "abc"]) | st.text(
-        max_size=12
-    )
+    return st.sampled_from(
+        ["", "300", "10m", "2h 30m 40s", "1.5h", "-3", "9" * 40, "8h", "1d", "abc"]
+    ) | st.text(max_size=12)
 
 
 # Domain-aware values for some fields, mixed with the generic random ones.
@@ -145,16 +153,20 @@ OVERRIDES: dict[str, st.SearchStrategy] = {
     "qsession.v1.Float64Array.data": _floats64(),
     "qsession.v1.Float64Array.shape": _small_shape(),
     "qsession.v1.ObservableArray.shape": _small_shape(),
-    "qsession.v1.ParameterValues.parameters": st.lists(st.sampled_from(["a", "b", "c", ""]), max_size=3),
+    "qsession.v1.ParameterValues.parameters": st.lists(
+        st.sampled_from(["a", "b", "c", ""]), max_size=3
+    ),
     "qsession.v1.PauliTerm.label": st.text(alphabet="IXYZ", max_size=3) | st.text(max_size=4),
     "qsession.v1.CreateSessionRequest.max_ttl": _durations(),
     "qsession.v1.CreateSessionRequest.backend": st.sampled_from(["ideal_24", "", "nope"]),
     "qsession.v1.CreateJobRequest.backend": st.sampled_from(["ideal_24", "", "nope"]),
-    "qsession.v1.GetBackendRequest.name": st.sampled_from(["ideal_24", "", "nope"]) | st.text(max_size=10),
+    "qsession.v1.GetBackendRequest.name": st.sampled_from(["ideal_24", "", "nope"])
+    | st.text(max_size=10),
     "qsession.v1.CreateJobRequest.session_id": _ids(),
     "qsession.v1.CreateJobRequest.request_id": st.text(max_size=10) | st.just("r" * 129),
     "qsession.v1.CreateJobRequest.program": st.sampled_from([0, 1, 2, 3, -1, 2**31 - 1]),
-    "qsession.v1.JobOptions.default_shots": st.integers(-5, 2000) | st.sampled_from([-(2**63), 2**63 - 1]),
+    "qsession.v1.JobOptions.default_shots": st.integers(-5, 2000)
+    | st.sampled_from([-(2**63), 2**63 - 1]),
     "qsession.v1.SamplerPub.shots": st.integers(-5, 2000) | st.sampled_from([-(2**63), 2**63 - 1]),
     "qsession.v1.ListJobsRequest.session_id": _ids(),
     "qsession.v1.ListJobsRequest.page_token": _ids(),
@@ -195,9 +207,17 @@ def _scalar(field: FieldDescriptor, depth: int) -> st.SearchStrategy:
     kind = field.type
     if kind in _INT_RANGES:
         low, high = _INT_RANGES[kind]
-        return st.integers(max(low, -3), min(high, 100)) | st.sampled_from([low, high]) | st.integers(low, high)
+        return (
+            st.integers(max(low, -3), min(high, 100))
+            | st.sampled_from([low, high])
+            | st.integers(low, high)
+        )
     if kind in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
-        return st.floats(allow_nan=True, allow_infinity=True, width=64 if kind == FieldDescriptor.TYPE_DOUBLE else 32)
+        return st.floats(
+            allow_nan=True,
+            allow_infinity=True,
+            width=64 if kind == FieldDescriptor.TYPE_DOUBLE else 32,
+        )
     if kind == FieldDescriptor.TYPE_BOOL:
         return st.booleans()
     if kind == FieldDescriptor.TYPE_STRING:
@@ -250,7 +270,13 @@ def _float_array(draw) -> types_pb2.Float64Array:
     """Mostly a shape and exactly as many float64s (NaNs and infinities included)."""
     shape = draw(st.lists(st.integers(0, 3), max_size=3))
     count = int(np.prod(shape, dtype=np.int64))
-    values = draw(st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.floats(-7, 7), min_size=count, max_size=count))
+    values = draw(
+        st.lists(
+            st.floats(allow_nan=True, allow_infinity=True) | st.floats(-7, 7),
+            min_size=count,
+            max_size=count,
+        )
+    )
     data = np.asarray(values, dtype="<f8").tobytes()
     if draw(st.integers(0, 9)) == 0:
         data = draw(st.binary(max_size=24))
@@ -265,10 +291,16 @@ def _plausible_pub(draw, sampler: bool):
         | mutated_qpy().map(lambda b: types_pb2.Circuit(qpy=b))
         | st.sampled_from(QASM3_CORPUS).map(lambda t: types_pb2.Circuit(qasm3=t))
     )
-    pub = types_pb2.SamplerPub(circuit=circuit) if sampler else types_pb2.EstimatorPub(circuit=circuit)
+    pub = (
+        types_pb2.SamplerPub(circuit=circuit)
+        if sampler
+        else types_pb2.EstimatorPub(circuit=circuit)
+    )
     if draw(st.booleans()):
         names = draw(st.lists(st.sampled_from(["a", "b", "c"]), max_size=3))
-        pub.parameter_values.CopyFrom(types_pb2.ParameterValues(parameters=names, values=draw(_float_array())))
+        pub.parameter_values.CopyFrom(
+            types_pb2.ParameterValues(parameters=names, values=draw(_float_array()))
+        )
     if sampler:
         if draw(st.booleans()):
             pub.shots = draw(st.integers(-2, 1200))
@@ -278,7 +310,9 @@ def _plausible_pub(draw, sampler: bool):
         label=st.text(alphabet="IXYZ", min_size=1, max_size=3),
         coefficient=st.floats(allow_nan=True, allow_infinity=True) | st.floats(-2, 2),
     )
-    observables = draw(st.lists(st.builds(types_pb2.Observable, terms=st.lists(terms, max_size=2)), max_size=4))
+    observables = draw(
+        st.lists(st.builds(types_pb2.Observable, terms=st.lists(terms, max_size=2)), max_size=4)
+    )
     shape = draw(st.just([len(observables)]) | st.lists(st.integers(0, 4), max_size=2))
     pub.observables.CopyFrom(types_pb2.ObservableArray(observables=observables, shape=shape))
     if draw(st.booleans()):
@@ -331,7 +365,9 @@ def fuzzed(tmp_path_factory) -> ServerProcess:
         bell.cx(0, 1)
         bell.measure_all()
         session = client.sessions.CreateSession(
-            session_pb2.CreateSessionRequest(backend="ideal_24", mode=session_pb2.Session.MODE_BATCH),
+            session_pb2.CreateSessionRequest(
+                backend="ideal_24", mode=session_pb2.Session.MODE_BATCH
+            ),
             metadata=client.metadata,
         ).session
         job = client.create_job([(bell, None, 100)], session_id=session.id)
@@ -385,7 +421,11 @@ def _settings(examples: int):
         deadline=None,
         database=None,
         derandomize=True,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,
+        ],
     )
 
 
@@ -408,7 +448,9 @@ def test_random_messages_never_get_internal_or_unknown(fuzzed, channel, method):
 def _raw_payloads(method) -> st.SearchStrategy[bytes]:
     valid = messages(method.input_type).map(lambda m: m.SerializeToString())
     truncated = valid.flatmap(lambda b: st.integers(0, max(len(b) - 1, 0)).map(lambda n: b[:n]))
-    return st.just(b"") | st.binary(max_size=64) | truncated | valid.map(lambda b: b + b"\xff\xff\xff")
+    return (
+        st.just(b"") | st.binary(max_size=64) | truncated | valid.map(lambda b: b + b"\xff\xff\xff")
+    )
 
 
 @pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
@@ -432,7 +474,10 @@ def test_raw_bytes_get_internal_only_when_they_do_not_parse(fuzzed, channel, met
 def test_after_the_fuzzing_the_server_is_alive_healthy_and_runs_jobs(fuzzed):
     assert fuzzed.process.poll() is None
     health = health_pb2_grpc.HealthStub(fuzzed.channel())
-    assert health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == health_pb2.HealthCheckResponse.SERVING
+    assert (
+        health.Check(health_pb2.HealthCheckRequest(), timeout=10).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
     circuit = QuantumCircuit(3)
     circuit.x([0, 2])
     circuit.measure_all()

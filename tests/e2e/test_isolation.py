@@ -79,14 +79,22 @@ def world(tmp_path_factory) -> World:
         clients = {name: RawClient(server, token=token) for name, token in TOKENS.items()}
         owned = {}
         for name, client in clients.items():
-            mode = session_pb2.Session.MODE_DEDICATED if PLANS[name] == "premium" else session_pb2.Session.MODE_BATCH
+            mode = (
+                session_pb2.Session.MODE_DEDICATED
+                if PLANS[name] == "premium"
+                else session_pb2.Session.MODE_BATCH
+            )
             session = client.sessions.CreateSession(
-                session_pb2.CreateSessionRequest(backend="ideal_24", mode=mode), metadata=client.metadata
+                session_pb2.CreateSessionRequest(backend="ideal_24", mode=mode),
+                metadata=client.metadata,
             ).session
             jobs = [
                 client.jobs.CreateJob(
                     job_pb2.CreateJobRequest(
-                        program=job_pb2.PROGRAM_SAMPLER, backend="ideal_24", session_id=sid, sampler_pubs=[tiny_pub()]
+                        program=job_pb2.PROGRAM_SAMPLER,
+                        backend="ideal_24",
+                        session_id=sid,
+                        sampler_pubs=[tiny_pub()],
                     ),
                     metadata=client.metadata,
                 ).job.id
@@ -98,10 +106,10 @@ def world(tmp_path_factory) -> World:
         yield World(server, clients, owned)
 
 
-def failure(call) -> tuple[grpc.StatusCode, str, tuple[str, ...], tuple[str, ...]]:
-    """(code, message, BadRequest fields, ErrorInfo reasons) of a call that must fail."""
+def failure(call, *args) -> tuple[grpc.StatusCode, str, tuple[str, ...], tuple[str, ...]]:
+    """(code, message, BadRequest fields, ErrorInfo reasons) of ``call(*args)``, which must fail."""
     with pytest.raises(grpc.RpcError) as info:
-        call()
+        call(*args)
     error = info.value
     status = rpc_status.from_call(error)
     fields, reasons = [], []
@@ -125,11 +133,19 @@ def shape(answer, identifier: str):
 
 # Each probe calls one RPC about a session id or a job id, as ``viewer``.
 SESSION_PROBES = {
-    "GetSession": lambda c, i: c.sessions.GetSession(session_pb2.GetSessionRequest(id=i), metadata=c.metadata),
-    "CloseSession": lambda c, i: c.sessions.CloseSession(session_pb2.CloseSessionRequest(id=i), metadata=c.metadata),
-    "CancelSession": lambda c, i: c.sessions.CancelSession(session_pb2.CancelSessionRequest(id=i), metadata=c.metadata),
+    "GetSession": lambda c, i: c.sessions.GetSession(
+        session_pb2.GetSessionRequest(id=i), metadata=c.metadata
+    ),
+    "CloseSession": lambda c, i: c.sessions.CloseSession(
+        session_pb2.CloseSessionRequest(id=i), metadata=c.metadata
+    ),
+    "CancelSession": lambda c, i: c.sessions.CancelSession(
+        session_pb2.CancelSessionRequest(id=i), metadata=c.metadata
+    ),
     "CreateJob": lambda c, i: c.jobs.CreateJob(
-        job_pb2.CreateJobRequest(program=job_pb2.PROGRAM_SAMPLER, session_id=i, sampler_pubs=[tiny_pub()]),
+        job_pb2.CreateJobRequest(
+            program=job_pb2.PROGRAM_SAMPLER, session_id=i, sampler_pubs=[tiny_pub()]
+        ),
         metadata=c.metadata,
     ),
     "ListSessions.page_token": lambda c, i: c.sessions.ListSessions(
@@ -142,7 +158,9 @@ JOB_PROBES = {
     "GetJobResult": lambda c, i: list(
         c.jobs.GetJobResult(job_pb2.GetJobResultRequest(id=i), metadata=c.metadata, timeout=10)
     ),
-    "ListJobs.page_token": lambda c, i: c.jobs.ListJobs(job_pb2.ListJobsRequest(page_token=i), metadata=c.metadata),
+    "ListJobs.page_token": lambda c, i: c.jobs.ListJobs(
+        job_pb2.ListJobsRequest(page_token=i), metadata=c.metadata
+    ),
 }
 
 
@@ -150,10 +168,14 @@ JOB_PROBES = {
 def test_another_instances_session_answers_exactly_like_a_missing_one(world, rpc):
     probe = SESSION_PROBES[rpc]
     for viewer, owner in PAIRS:
-        client, foreign, missing = world.clients[viewer], world.owned[owner].session_id, str(uuid.uuid4())
-        answer = failure(lambda: probe(client, foreign))
+        client, foreign, missing = (
+            world.clients[viewer],
+            world.owned[owner].session_id,
+            str(uuid.uuid4()),
+        )
+        answer = failure(probe, client, foreign)
         assert answer[0] in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), answer
-        assert shape(answer, foreign) == shape(failure(lambda: probe(client, missing)), missing)
+        assert shape(answer, foreign) == shape(failure(probe, client, missing), missing)
 
 
 @pytest.mark.parametrize("rpc", JOB_PROBES)
@@ -162,9 +184,11 @@ def test_another_instances_job_answers_exactly_like_a_missing_one(world, rpc):
     for viewer, owner in PAIRS:
         client, missing = world.clients[viewer], str(uuid.uuid4())
         for foreign in world.owned[owner].job_ids:
-            answer = failure(lambda: probe(client, foreign))
-            assert answer[0] in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), answer
-            assert shape(answer, foreign) == shape(failure(lambda: probe(client, missing)), missing)
+            answer = failure(probe, client, foreign)
+            assert answer[0] in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), (
+                answer
+            )
+            assert shape(answer, foreign) == shape(failure(probe, client, missing), missing)
 
 
 def test_reading_another_instances_ids_is_not_found_naming_the_field(world):
@@ -174,7 +198,7 @@ def test_reading_another_instances_ids_is_not_found_naming_the_field(world):
         (SESSION_PROBES["CreateJob"], foreign.session_id, "session_id"),
         (JOB_PROBES["GetJobResult"], foreign.job_ids[0], "id"),
     ):
-        code, message, fields, _ = failure(lambda: probe(client, identifier))
+        code, message, fields, _ = failure(probe, client, identifier)
         assert (code, fields) == (grpc.StatusCode.NOT_FOUND, (field,))
         assert "does not exist" in message
 
@@ -193,7 +217,9 @@ def test_another_instances_close_and_cancel_change_nothing(world):
 
 def test_lists_show_only_the_instances_own_items(world):
     for viewer, client in world.clients.items():
-        sessions = client.sessions.ListSessions(session_pb2.ListSessionsRequest(), metadata=client.metadata).sessions
+        sessions = client.sessions.ListSessions(
+            session_pb2.ListSessionsRequest(), metadata=client.metadata
+        ).sessions
         jobs = client.jobs.ListJobs(job_pb2.ListJobsRequest(), metadata=client.metadata).jobs
         assert {s.id for s in sessions} == {world.owned[viewer].session_id}
         assert {j.id for j in jobs} == set(world.owned[viewer].job_ids)
@@ -207,7 +233,9 @@ def _watch(stream) -> list[str]:
     ids = []
     try:
         for event in stream:
-            ids.append(event.job.id if isinstance(event, job_pb2.WatchJobsResponse) else event.session.id)
+            ids.append(
+                event.job.id if isinstance(event, job_pb2.WatchJobsResponse) else event.session.id
+            )
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED, error
     return ids
@@ -217,7 +245,9 @@ def test_watches_deliver_only_the_instances_own_events(world):
     streams: dict[tuple[str, str], object] = {}
     for viewer, client in world.clients.items():
         watch = {"metadata": client.metadata, "timeout": 2.0}
-        streams[viewer, "own jobs"] = client.jobs.WatchJobs(job_pb2.WatchJobsRequest(after_revision=0), **watch)
+        streams[viewer, "own jobs"] = client.jobs.WatchJobs(
+            job_pb2.WatchJobsRequest(after_revision=0), **watch
+        )
         streams[viewer, "own sessions"] = client.sessions.WatchSessions(
             session_pb2.WatchSessionsRequest(after_revision=0), **watch
         )
@@ -230,7 +260,10 @@ def test_watches_deliver_only_the_instances_own_events(world):
                 job_pb2.WatchJobsRequest(after_revision=0, session_id=foreign.session_id), **watch
             )
             streams[viewer, f"{owner} session"] = client.sessions.WatchSessions(
-                session_pb2.WatchSessionsRequest(after_revision=0, session_ids=[foreign.session_id]), **watch
+                session_pb2.WatchSessionsRequest(
+                    after_revision=0, session_ids=[foreign.session_id]
+                ),
+                **watch,
             )
     with ThreadPoolExecutor(len(streams)) as pool:
         seen = dict(zip(streams, pool.map(_watch, streams.values()), strict=True))
@@ -253,14 +286,20 @@ BAD_CREDENTIALS = {
 
 
 @pytest.mark.parametrize("credentials", BAD_CREDENTIALS)
-@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.full_name.rsplit(".", 2)[-2] + "." + m.name)
+@pytest.mark.parametrize(
+    "method", METHODS, ids=lambda m: m.full_name.rsplit(".", 2)[-2] + "." + m.name
+)
 def test_every_rpc_without_a_valid_token_is_unauthenticated(world, method, credentials):
     request = message_factory.GetMessageClass(method.input_type)()
     response = message_factory.GetMessageClass(method.output_type)
     path = f"/{method.containing_service.full_name}/{method.name}"
     channel = world.server.channel()
     kind = channel.unary_stream if method.server_streaming else channel.unary_unary
-    call = kind(path, request_serializer=type(request).SerializeToString, response_deserializer=response.FromString)
+    call = kind(
+        path,
+        request_serializer=type(request).SerializeToString,
+        response_deserializer=response.FromString,
+    )
 
     def invoke():
         answer = call(request, metadata=BAD_CREDENTIALS[credentials], timeout=10)

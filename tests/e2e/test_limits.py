@@ -69,7 +69,9 @@ def measured(num_qubits: int = 1, num_clbits: int | None = None) -> QuantumCircu
 
 
 def sampler_pub(circuit: QuantumCircuit | None = None, **fields) -> types_pb2.SamplerPub:
-    return types_pb2.SamplerPub(circuit=types_pb2.Circuit(qpy=qpy_bytes(circuit or measured())), **fields)
+    return types_pb2.SamplerPub(
+        circuit=types_pb2.Circuit(qpy=qpy_bytes(circuit or measured())), **fields
+    )
 
 
 def rejection(client: RawClient, request: job_pb2.CreateJobRequest):
@@ -127,8 +129,15 @@ def test_more_pubs_than_max_pubs_per_job_is_resource_exhausted(client):
     ],
     ids=["pub shots", "default_shots option", "default shots"],
 )
-def test_shots_over_max_shots_per_pub_are_invalid_argument_naming_the_field(client, request_factory, field):
-    assert_limit(rejection(client, request_factory()), grpc.StatusCode.INVALID_ARGUMENT, field, "max_shots_per_pub")
+def test_shots_over_max_shots_per_pub_are_invalid_argument_naming_the_field(
+    client, request_factory, field
+):
+    assert_limit(
+        rejection(client, request_factory()),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        field,
+        "max_shots_per_pub",
+    )
 
 
 @pytest.mark.parametrize("precision", [0.01, 1e-160, 1e-200])
@@ -141,13 +150,17 @@ def test_a_precision_needing_more_shots_than_the_limit_is_invalid_argument(clien
         estimator_pubs=[
             types_pb2.EstimatorPub(
                 circuit=types_pb2.Circuit(qpy=qpy_bytes(circuit)),
-                observables=types_pb2.ObservableArray(observables=[types_pb2.Observable(terms=[{"label": "Z", "coefficient": 1.0}])]),
+                observables=types_pb2.ObservableArray(
+                    observables=[types_pb2.Observable(terms=[{"label": "Z", "coefficient": 1.0}])]
+                ),
                 precision=precision,
             )
         ],
     )
     answer = rejection(client, request)
-    assert_limit(answer, grpc.StatusCode.INVALID_ARGUMENT, "estimator_pubs[0].precision", "max_shots_per_pub")
+    assert_limit(
+        answer, grpc.StatusCode.INVALID_ARGUMENT, "estimator_pubs[0].precision", "max_shots_per_pub"
+    )
 
 
 def test_shots_times_parameter_points_over_max_samples_per_job_is_resource_exhausted(client):
@@ -155,24 +168,44 @@ def test_shots_times_parameter_points_over_max_samples_per_job_is_resource_exhau
     circuit.rx(Parameter("a"), 0)
     circuit.measure_all()
     values = types_pb2.Float64Array(data=np.zeros(6).tobytes(), shape=[6, 1])
-    pub = sampler_pub(circuit, shots=1000, parameter_values=types_pb2.ParameterValues(parameters=["a"], values=values))
-    assert_limit(rejection(client, sampler_job(pub)), grpc.StatusCode.RESOURCE_EXHAUSTED, "sampler_pubs", "max_samples_per_job")
+    pub = sampler_pub(
+        circuit,
+        shots=1000,
+        parameter_values=types_pb2.ParameterValues(parameters=["a"], values=values),
+    )
+    assert_limit(
+        rejection(client, sampler_job(pub)),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "sampler_pubs",
+        "max_samples_per_job",
+    )
 
 
 def test_a_circuit_wider_than_the_backend_is_invalid_argument_naming_it(client):
-    answer = rejection(client, sampler_job(sampler_pub(measured(25)), sampler_pub(measured(2), shots=10)))
-    assert_limit(answer, grpc.StatusCode.INVALID_ARGUMENT, "sampler_pubs[0].circuit", "backend_qubits")
+    answer = rejection(
+        client, sampler_job(sampler_pub(measured(25)), sampler_pub(measured(2), shots=10))
+    )
+    assert_limit(
+        answer, grpc.StatusCode.INVALID_ARGUMENT, "sampler_pubs[0].circuit", "backend_qubits"
+    )
     assert "25 qubits" in answer[1] and "24" in answer[1]
 
 
 def test_more_classical_bits_than_the_limit_is_invalid_argument(client):
     answer = rejection(client, sampler_job(sampler_pub(measured(1, 41), shots=10)))
-    assert_limit(answer, grpc.StatusCode.INVALID_ARGUMENT, "sampler_pubs[0].circuit", "max_clbits_per_circuit")
+    assert_limit(
+        answer,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "sampler_pubs[0].circuit",
+        "max_clbits_per_circuit",
+    )
 
 
 def test_queued_jobs_over_the_instance_limit_are_resource_exhausted(client):
     accepted = [
-        client.jobs.CreateJob(sampler_job(sampler_pub(shots=10), backend="slow"), metadata=client.metadata).job
+        client.jobs.CreateJob(
+            sampler_job(sampler_pub(shots=10), backend="slow"), metadata=client.metadata
+        ).job
         for _ in range(LIMITS["max_queued_jobs_per_instance"] + 1)  # the first one starts running
     ]
     answer = rejection(client, sampler_job(sampler_pub(shots=10), backend="slow"))
@@ -203,7 +236,10 @@ def test_a_circuit_bomb_is_invalid_argument_and_the_server_keeps_serving(client,
     assert answer[0] == grpc.StatusCode.INVALID_ARGUMENT, answer[1]
     assert answer[2] and answer[2][0].startswith("sampler_pubs[0].circuit")
     health = health_pb2_grpc.HealthStub(limited.channel())
-    assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
+    assert (
+        health.Check(health_pb2.HealthCheckRequest()).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
     assert client.run([(measured(), None, 10)])[0].data.c.get_counts() == {"1": 10}
 
 

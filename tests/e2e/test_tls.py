@@ -44,7 +44,12 @@ def tls_server(tmp_path_factory, certificate):
     data = tmp_path_factory.mktemp("tls-data")
     config = base_config(
         data,
-        server={"listen": "127.0.0.1:0", "data_dir": str(data), "tls_cert": str(cert), "tls_key": str(key)},
+        server={
+            "listen": "127.0.0.1:0",
+            "data_dir": str(data),
+            "tls_cert": str(cert),
+            "tls_key": str(key),
+        },
         backends=[{"name": "ideal_24", "profile": "ideal_24"}],
     )
     with start_server(config) as handle:
@@ -54,7 +59,9 @@ def tls_server(tmp_path_factory, certificate):
 def list_backends(channel: grpc.Channel) -> list[str]:
     stub = backend_pb2_grpc.BackendServiceStub(channel)
     answer = stub.ListBackends(
-        backend_pb2.ListBackendsRequest(), metadata=(("authorization", f"Bearer {PREMIUM_TOKEN}"),), timeout=5
+        backend_pb2.ListBackendsRequest(),
+        metadata=(("authorization", f"Bearer {PREMIUM_TOKEN}"),),
+        timeout=5,
     )
     return [b.name for b in answer.backends]
 
@@ -66,7 +73,9 @@ class TlsHandle(ServerHandle):
     root: bytes = b""
 
     def channel(self) -> grpc.Channel:
-        channel = grpc.secure_channel(self.address, grpc.ssl_channel_credentials(root_certificates=self.root))
+        channel = grpc.secure_channel(
+            self.address, grpc.ssl_channel_credentials(root_certificates=self.root)
+        )
         self._channels.append(channel)
         return channel
 

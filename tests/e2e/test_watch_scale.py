@@ -77,7 +77,9 @@ async def scenario(address: str) -> dict:
         batches = [
             (
                 await sessions.CreateSession(
-                    session_pb2.CreateSessionRequest(backend="ideal_24", mode=session_pb2.Session.MODE_BATCH),
+                    session_pb2.CreateSessionRequest(
+                        backend="ideal_24", mode=session_pb2.Session.MODE_BATCH
+                    ),
                     metadata=METADATA,
                 )
             ).session.id
@@ -86,7 +88,8 @@ async def scenario(address: str) -> dict:
         slow = jobs[0].WatchJobs(job_pb2.WatchJobsRequest(after_revision=0), metadata=METADATA)
         watchers = [
             jobs[i % CHANNELS].WatchJobs(
-                job_pb2.WatchJobsRequest(after_revision=0, session_id=batches[i % BATCHES]), metadata=METADATA
+                job_pb2.WatchJobsRequest(after_revision=0, session_id=batches[i % BATCHES]),
+                metadata=METADATA,
             )
             for i in range(SUBSCRIBERS)
         ]
@@ -105,7 +108,9 @@ async def scenario(address: str) -> dict:
         created = await asyncio.gather(*(create(i, r) for i, r in enumerate(requests)))
         received = await asyncio.wait_for(asyncio.gather(*readers), 120)
 
-        history, _ = await drain(jobs[1].WatchJobs(job_pb2.WatchJobsRequest(after_revision=0), metadata=METADATA))
+        history, _ = await drain(
+            jobs[1].WatchJobs(job_pb2.WatchJobsRequest(after_revision=0), metadata=METADATA)
+        )
         slow_events, slow_error = await drain(slow)
         resumed = []
         if slow_error is not None:
@@ -147,7 +152,9 @@ def test_a_thousand_subscribers_each_get_exactly_their_jobs_events_in_order(outc
     assert len(outcome["received"]) == SUBSCRIBERS
     for i, events in enumerate(outcome["received"]):
         batch = outcome["batches"][i % BATCHES]
-        assert {e.job.id for e in events} == jobs_of[batch] and len(jobs_of[batch]) == JOBS_PER_BATCH
+        assert {e.job.id for e in events} == jobs_of[batch] and len(
+            jobs_of[batch]
+        ) == JOBS_PER_BATCH
         revisions = [e.revision for e in events]
         assert revisions == sorted(set(revisions))
         for job_id in jobs_of[batch]:

@@ -46,16 +46,24 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
         LimitExceeded: a field over a configured limit.
     """
     if len(request.request_id) > MAX_REQUEST_ID:
-        raise InvalidArgument(f"request_id: at most {MAX_REQUEST_ID} characters", field="request_id")
+        raise InvalidArgument(
+            f"request_id: at most {MAX_REQUEST_ID} characters", field="request_id"
+        )
     if len(request.tags) > MAX_TAGS:
-        raise InvalidArgument(f"tags: at most {MAX_TAGS} tags, got {len(request.tags)}", field="tags")
+        raise InvalidArgument(
+            f"tags: at most {MAX_TAGS} tags, got {len(request.tags)}", field="tags"
+        )
     for i, tag in enumerate(request.tags):
         if len(tag) > MAX_TAG_LENGTH:
-            raise InvalidArgument(f"tags[{i}]: at most {MAX_TAG_LENGTH} characters", field=f"tags[{i}]")
+            raise InvalidArgument(
+                f"tags[{i}]: at most {MAX_TAG_LENGTH} characters", field=f"tags[{i}]"
+            )
     field = pubs_field(request)
     other = "estimator_pubs" if field == "sampler_pubs" else "sampler_pubs"
     if len(getattr(request, other)):
-        raise InvalidArgument(f"{other}: must be empty for a {field.split('_')[0]} job", field=other)
+        raise InvalidArgument(
+            f"{other}: must be empty for a {field.split('_')[0]} job", field=other
+        )
     pubs = getattr(request, field)
     if not pubs:
         raise InvalidArgument(f"{field}: a job needs at least one PUB", field=field)
@@ -92,7 +100,11 @@ def circuits(request: job_pb2.CreateJobRequest) -> list[tuple[str, types_pb2.Cir
 
 
 def check_widths(
-    widths: Sequence[CircuitWidth], fields: Sequence[str], backend: str, num_qubits: int, limits: Limits
+    widths: Sequence[CircuitWidth],
+    fields: Sequence[str],
+    backend: str,
+    num_qubits: int,
+    limits: Limits,
 ) -> None:
     """Check each circuit's width against the backend's qubits and the classical-bit limit.
 
@@ -154,7 +166,9 @@ def check_samples(pubs: Sequence[SamplerPub | EstimatorPub], field: str, limits:
 
 def _check_shots(shots: int, field: str, limits: Limits) -> None:
     if shots <= 0:
-        raise InvalidArgument(f"{field}: must be a positive number of shots, got {shots}", field=field)
+        raise InvalidArgument(
+            f"{field}: must be a positive number of shots, got {shots}", field=field
+        )
     if shots > limits.max_shots_per_pub:
         raise LimitExceeded(
             INVALID,
@@ -168,7 +182,9 @@ def _check_shots(shots: int, field: str, limits: Limits) -> None:
 def _check_precision(precision: float, field: str, limits: Limits) -> None:
     """A precision must be positive and need at most the per-PUB shots (ceil(1/precision**2))."""
     if not precision > 0 or not math.isfinite(precision):
-        raise InvalidArgument(f"{field}: must be a positive finite standard error, got {precision}", field=field)
+        raise InvalidArgument(
+            f"{field}: must be a positive finite standard error, got {precision}", field=field
+        )
     smallest = 1 / math.sqrt(limits.max_shots_per_pub)
     if precision < smallest:
         raise LimitExceeded(

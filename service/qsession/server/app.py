@@ -16,10 +16,17 @@ from qsession.server.config import Config
 from qsession.server.dev_account import dev_token
 from qsession.server.dev_account import save_dev_account as save_dev_account_file
 from qsession.server.parsing import ParseErrorInterceptor
-from qsession.server.runtime import Runtime
+from qsession.server.runtime import EVENTS_RETAINED, Runtime
 from qsession.server.servicers import BackendServicer, JobServicer, SessionServicer
 from qsession.store import Store
-from qsession.v1 import backend_pb2, backend_pb2_grpc, job_pb2, job_pb2_grpc, session_pb2, session_pb2_grpc
+from qsession.v1 import (
+    backend_pb2,
+    backend_pb2_grpc,
+    job_pb2,
+    job_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
+)
 
 log = logging.getLogger("qsession.server")
 
@@ -67,25 +74,33 @@ class RunningServer:
 async def start_server(config: Config, save_dev_account: bool | None = None) -> RunningServer:
     """Build and start the server described by ``config``; return once it is listening."""
     instances, dev = _instances_by_token_hash(config)
-    store = Store(config.data_dir / "qsession.db")
+    store = Store(config.data_dir / "qsession.db", retain_events=EVENTS_RETAINED)
     runtime = Runtime(config, store)
     options = [
         ("grpc.max_receive_message_length", config.limits.max_request_bytes),
         ("grpc.max_send_message_length", 4 * 1024 * 1024),
         ("grpc.so_reuseport", 0),
     ]
-    server = grpc.aio.server(interceptors=[ParseErrorInterceptor(), AuthInterceptor(instances)], options=options)
+    server = grpc.aio.server(
+        interceptors=[ParseErrorInterceptor(), AuthInterceptor(instances)], options=options
+    )
     backend_pb2_grpc.add_BackendServiceServicer_to_server(BackendServicer(runtime), server)
     session_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(runtime), server)
     job_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(runtime), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        (
+            *SERVICE_NAMES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
     if config.tls_cert and config.tls_key:
-        credentials = grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
+        credentials = grpc.ssl_server_credentials(
+            [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
+        )
         port = server.add_secure_port(config.listen, credentials)
     else:
         port = server.add_insecure_port(config.listen)
@@ -97,7 +112,9 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     if dev is not None and save_dev_account is not False:
         save_dev_account_file(f"{config.listen.rsplit(':', 1)[0]}:{port}", dev)
-    log.info("qsession listening on %s (port %d), backends %s", config.listen, port, list(runtime.qpus))
+    log.info(
+        "qsession listening on %s (port %d), backends %s", config.listen, port, list(runtime.qpus)
+    )
     return RunningServer(server=server, runtime=runtime, port=port, health=health_servicer)
 
 

@@ -52,7 +52,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     def _authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Instance | None:
         for key, value in metadata or ():
             if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-                digest = token_hash(value[len("Bearer "):].strip())
+                digest = token_hash(value[len("Bearer ") :].strip())
                 instance = self._instances.get(digest)
                 if instance is None:
                     log.debug("rejected an unknown token (sha256 %s)", digest)

@@ -85,7 +85,10 @@ class _Worker:
         context = multiprocessing.get_context("spawn")
         self.connection, child = context.Pipe()
         self.process = context.Process(
-            target=_worker_main, args=(child, memory_bytes), name="qsession-circuit-sandbox", daemon=True
+            target=_worker_main,
+            args=(child, memory_bytes),
+            name="qsession-circuit-sandbox",
+            daemon=True,
         )
         self.process.start()
         child.close()
@@ -111,7 +114,9 @@ class _Worker:
                     raise _WorkerLost(index, f"takes longer than {timeout:g} s to parse")
                 answers.append(self.connection.recv())
             except (EOFError, OSError):
-                raise _WorkerLost(index, "needs more memory to parse than the server allows") from None
+                raise _WorkerLost(
+                    index, "needs more memory to parse than the server allows"
+                ) from None
         return answers
 
     def stop(self) -> None:

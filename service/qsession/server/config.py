@@ -142,7 +142,9 @@ def parse_config(raw: dict[str, Any]) -> Config:
     """A Config from parsed TOML (see the module docstring for the keys)."""
     server = _table(raw, "server")
     plans = _plans(_table(raw, "plans"))
-    instances = tuple(_instance(i, entry, plans) for i, entry in enumerate(raw.get("instances", [])))
+    instances = tuple(
+        _instance(i, entry, plans) for i, entry in enumerate(raw.get("instances", []))
+    )
     backends = tuple(_backend(i, entry) for i, entry in enumerate(raw.get("backends", [])))
     names = [b.name for b in backends]
     if len(set(names)) != len(names):
@@ -161,7 +163,9 @@ def parse_config(raw: dict[str, Any]) -> Config:
         tls_key=Path(tls_key) if tls_key else None,
         instances=instances,
         plans=plans,
-        idle_timeout=_duration("sessions.idle_timeout", _table(raw, "sessions").get("idle_timeout", "30m")),
+        idle_timeout=_duration(
+            "sessions.idle_timeout", _table(raw, "sessions").get("idle_timeout", "30m")
+        ),
         backends=backends or DEFAULT_BACKENDS,
         limits=limits,
         shutdown_grace=_duration("server.shutdown_grace", server.get("shutdown_grace", "10s")),

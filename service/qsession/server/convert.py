@@ -23,7 +23,10 @@ SESSION_STATES = {
     SessionState.CLOSED: session_pb2.Session.STATE_CLOSED,
 }
 SESSION_STATE_NAMES = {v: k for k, v in SESSION_STATES.items()}
-MODES = {SessionMode.DEDICATED: session_pb2.Session.MODE_DEDICATED, SessionMode.BATCH: session_pb2.Session.MODE_BATCH}
+MODES = {
+    SessionMode.DEDICATED: session_pb2.Session.MODE_DEDICATED,
+    SessionMode.BATCH: session_pb2.Session.MODE_BATCH,
+}
 MODE_NAMES = {v: k for k, v in MODES.items()}
 
 
@@ -67,7 +70,13 @@ def session_message(session: Session, now: float, pending_jobs: int) -> session_
         close_reason=session.close_reason or "",
         pending_jobs=pending_jobs,
     )
-    for name in ("start_time", "activate_time", "close_time", "last_job_start_time", "last_job_end_time"):
+    for name in (
+        "start_time",
+        "activate_time",
+        "close_time",
+        "last_job_start_time",
+        "last_job_end_time",
+    ):
         value = getattr(session, _SESSION_TIMES[name])
         if value is not None:
             getattr(message, name).CopyFrom(to_timestamp(value))

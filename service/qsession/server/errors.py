@@ -18,6 +18,7 @@ from grpc_status import rpc_status
 
 from qsession.execution.errors import InvalidPub
 from qsession.lifecycle import errors as lifecycle_errors
+from qsession.store import CorruptResult
 from qsession.wire import WireError
 
 log = logging.getLogger("qsession.server")
@@ -44,7 +45,11 @@ class RpcError(Exception):
     """
 
     def __init__(
-        self, code: grpc.StatusCode, message: str, field: str | None = None, metadata: dict[str, str] | None = None
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        field: str | None = None,
+        metadata: dict[str, str] | None = None,
     ):
         super().__init__(message)
         self.code = code
@@ -56,7 +61,9 @@ class LimitExceeded(RpcError):
     """A request over one of the configured ``[limits]``; ErrorInfo metadata carries the
     limit's name (``limit``) and value (``max``)."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, field: str | None, limit: str, maximum: int):
+    def __init__(
+        self, code: grpc.StatusCode, message: str, field: str | None, limit: str, maximum: int
+    ):
         super().__init__(code, message, field, {"limit": limit, "max": str(maximum)})
         self.limit = limit
         self.maximum = maximum
@@ -70,10 +77,14 @@ def to_status(
     details = []
     if field:
         bad = error_details_pb2.BadRequest(
-            field_violations=[error_details_pb2.BadRequest.FieldViolation(field=field, description=message)]
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
+            ]
         )
         details.append(bad)
-    details.append(error_details_pb2.ErrorInfo(reason=code.name, domain=DOMAIN, metadata=metadata or {}))
+    details.append(
+        error_details_pb2.ErrorInfo(reason=code.name, domain=DOMAIN, metadata=metadata or {})
+    )
     packed = []
     for detail in details:
         holder = any_pb2.Any()
@@ -89,6 +100,8 @@ def classify(exc: BaseException) -> tuple[grpc.StatusCode, str, str | None, dict
         return exc.code, str(exc), exc.field, exc.metadata
     if isinstance(exc, WireError | InvalidPub):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.field, {}
+    if isinstance(exc, CorruptResult):
+        return grpc.StatusCode.DATA_LOSS, str(exc), None, {}
     for cls, code in _LIFECYCLE_CODES.items():
         if isinstance(exc, cls):
             return code, str(exc), getattr(exc, "field", None), {}
@@ -126,7 +139,9 @@ def streaming(method: Callable[..., AsyncIterator[T]]) -> Callable[..., AsyncIte
     """Wrap a server-streaming servicer method: known errors end the stream with their status."""
 
     @functools.wraps(method)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[T]:
+    async def wrapper(
+        self: Any, request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[T]:
         try:
             async for item in method(self, request, context):
                 yield item

@@ -43,7 +43,9 @@ def _guarded(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandl
             return _Unparsable(str(exc) or type(exc).__name__)
 
     async def refuse(request: _Unparsable, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(grpc.StatusCode.INTERNAL, f"the request to {method} does not parse: {request.reason}")
+        await context.abort(
+            grpc.StatusCode.INTERNAL, f"the request to {method} does not parse: {request.reason}"
+        )
 
     if handler.unary_unary:
         inner = handler.unary_unary
@@ -53,7 +55,9 @@ def _guarded(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandl
                 await refuse(request, context)
             return await inner(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(unary_unary, deserialize, handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, deserialize, handler.response_serializer
+        )
 
     inner_stream = handler.unary_stream
     if inspect.isasyncgenfunction(inner_stream):
@@ -71,4 +75,6 @@ def _guarded(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandl
                 await refuse(request, context)
             await inner_stream(request, context)
 
-    return grpc.unary_stream_rpc_method_handler(unary_stream, deserialize, handler.response_serializer)
+    return grpc.unary_stream_rpc_method_handler(
+        unary_stream, deserialize, handler.response_serializer
+    )

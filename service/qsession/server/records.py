@@ -8,7 +8,15 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from qsession.lifecycle.events import Event, EventKeys
-from qsession.lifecycle.model import Job, JobStatus, Program, Session, SessionMode, SessionState, Transition
+from qsession.lifecycle.model import (
+    Job,
+    JobStatus,
+    Program,
+    Session,
+    SessionMode,
+    SessionState,
+    Transition,
+)
 from qsession.store.sqlite import StoredEvent
 from qsession.v1 import job_pb2
 
@@ -34,7 +42,10 @@ def inputs_from_record(record: dict[str, Any]):
     """The JobInputs (options, num_pubs) a job row holds."""
     from qsession.server.runtime import JobInputs
 
-    return JobInputs(options=ParseDict(record.get("options", {}), job_pb2.JobOptions()), num_pubs=record["num_pubs"])
+    return JobInputs(
+        options=ParseDict(record.get("options", {}), job_pb2.JobOptions()),
+        num_pubs=record["num_pubs"],
+    )
 
 
 def session_record(session: Session) -> dict[str, Any]:
@@ -49,7 +60,9 @@ def session_from_record(record: dict[str, Any]) -> Session:
     values["mode"] = SessionMode(values["mode"])
     values["state"] = SessionState(values["state"])
     values["transitions"] = [
-        Transition(state=SessionState(t["state"]), accepting_jobs=t["accepting_jobs"], time=t["time"])
+        Transition(
+            state=SessionState(t["state"]), accepting_jobs=t["accepting_jobs"], time=t["time"]
+        )
         for t in values.get("transitions", [])
     ]
     return Session(**values)
@@ -57,4 +70,6 @@ def session_from_record(record: dict[str, Any]) -> Session:
 
 def event_from_stored(event: StoredEvent, keys: EventKeys) -> Event:
     """The in-memory event of a persisted one."""
-    return Event(revision=event.revision, kind=event.kind, payload=event.payload, time=event.time, keys=keys)
+    return Event(
+        revision=event.revision, kind=event.kind, payload=event.payload, time=event.time, keys=keys
+    )

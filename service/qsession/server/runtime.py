@@ -97,10 +97,13 @@ class Runtime:
     def _restore(self) -> None:
         """Resume from the store: jobs, sessions, retained events and the revision sequence."""
         snapshot = self.store.snapshot()
-        before_first = snapshot.events[0].revision - 1 if snapshot.events else snapshot.last_revision
+        before_first = (
+            snapshot.events[0].revision - 1 if snapshot.events else snapshot.last_revision
+        )
         self.events = EventLog(start_revision=before_first, retain=EVENTS_RETAINED)
         self.events.seed(
-            records.event_from_stored(event, self._event_keys_of(event)) for event in snapshot.events
+            records.event_from_stored(event, self._event_keys_of(event))
+            for event in snapshot.events
         )
         jobs = [records.job_from_record(r) for r in snapshot.jobs]
         sessions = [records.session_from_record(r) for r in snapshot.sessions]
@@ -113,7 +116,12 @@ class Runtime:
     def _event_keys_of(self, event: StoredEvent) -> EventKeys:
         if event.kind == "job":
             job = job_pb2.Job.FromString(event.payload)
-            return EventKeys(instance=event.instance, job_id=job.id, session_id=job.session_id or None, tags=tuple(job.tags))
+            return EventKeys(
+                instance=event.instance,
+                job_id=job.id,
+                session_id=job.session_id or None,
+                tags=tuple(job.tags),
+            )
         session = session_pb2.Session.FromString(event.payload)
         return EventKeys(instance=event.instance, job_id=None, session_id=session.id, tags=())
 
@@ -134,7 +142,11 @@ class Runtime:
             await asyncio.wait(self._executions, timeout=grace)
         self._stopping = True
         for task in self._executions:
-            log.warning("%s still runs after %g s: it stays RUNNING and runs again on restart", task.get_name(), grace)
+            log.warning(
+                "%s still runs after %g s: it stays RUNNING and runs again on restart",
+                task.get_name(),
+                grace,
+            )
             task.cancel()
         await asyncio.gather(*self._executions, return_exceptions=True)
         await asyncio.to_thread(self.sandbox.close)
@@ -146,7 +158,12 @@ class Runtime:
         if change.kind == "job":
             job: Job = change.record
             payload = self.job_message(job).SerializeToString()
-            keys = EventKeys(instance=job.instance, job_id=job.id, session_id=job.session_id, tags=tuple(job.tags))
+            keys = EventKeys(
+                instance=job.instance,
+                job_id=job.id,
+                session_id=job.session_id,
+                tags=tuple(job.tags),
+            )
             record = records.job_record(job, self._inputs[job.id])
         else:
             session: Session = change.record
@@ -160,7 +177,9 @@ class Runtime:
             time=change.time,
             payload=payload,
         )
-        new_request = self._new_job_requests.pop(record["id"], None) if change.kind == "job" else None
+        new_request = (
+            self._new_job_requests.pop(record["id"], None) if change.kind == "job" else None
+        )
         self.store.record_change(change.kind, record, stored, new_request)
         event = self.events.append(change.kind, payload, change.time, keys)
         assert event.revision == stored.revision, "the event log and the store disagree"
@@ -176,10 +195,14 @@ class Runtime:
         pending = self.scheduler.pending_jobs(session.id)
         return convert.session_message(session, self.clock.now(), pending)
 
-    def subscribe(self, instance: str, after_revision: int | None, kind: str, **filters) -> Subscription:
+    def subscribe(
+        self, instance: str, after_revision: int | None, kind: str, **filters
+    ) -> Subscription:
         """A watch subscription for one instance (see EventLog.subscribe), with the config's
         per-watcher buffer."""
-        return self.events.subscribe(instance, after_revision, {kind}, buffer=self.config.watch_buffer, **filters)
+        return self.events.subscribe(
+            instance, after_revision, {kind}, buffer=self.config.watch_buffer, **filters
+        )
 
     # ------------------------------------------------------------------------ coordination
 
@@ -193,7 +216,9 @@ class Runtime:
                         job = self.scheduler.next_job(name)
                         if job is not None:
                             qpu.busy = True
-                            task = asyncio.create_task(self._execute(qpu, job), name=f"job-{job.id}")
+                            task = asyncio.create_task(
+                                self._execute(qpu, job), name=f"job-{job.id}"
+                            )
                             self._executions.add(task)
                             task.add_done_callback(self._executions.discard)
             except Exception:  # a bug must not stop the QPUs: log it and keep coordinating
@@ -216,9 +241,16 @@ class Runtime:
             hold = qpu.config.min_job_duration - (time.monotonic() - started)
             if hold > 0:
                 await asyncio.sleep(hold)
-            limit = inputs.options.max_execution_time if inputs.options.HasField("max_execution_time") else None
+            limit = (
+                inputs.options.max_execution_time
+                if inputs.options.HasField("max_execution_time")
+                else None
+            )
             if limit is not None and time.monotonic() - started > limit:
-                status, error = JobStatus.ERROR, f"the job ran longer than its max_execution_time of {limit:g} s"
+                status, error = (
+                    JobStatus.ERROR,
+                    f"the job ran longer than its max_execution_time of {limit:g} s",
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the job fails with the reason; the server goes on
@@ -234,7 +266,11 @@ class Runtime:
         if pubs is None:
             request = job_pb2.CreateJobRequest.FromString(self.store.job_request(job.id))
             pubs = self._decode_pubs(qpu, request)
-        seed = inputs.options.seed_simulator if inputs.options.HasField("seed_simulator") else secrets.randbits(63)
+        seed = (
+            inputs.options.seed_simulator
+            if inputs.options.HasField("seed_simulator")
+            else secrets.randbits(63)
+        )
         if job.program == Program.SAMPLER:
             result = qpu.executor.run_sampler(pubs, seed)
         else:
@@ -250,7 +286,8 @@ class Runtime:
         qpu = self.qpus.get(name)
         if qpu is None:
             raise NotFound(
-                f"backend {name!r} does not exist; ListBackends gives the names: {sorted(self.qpus)}",
+                f"backend {name!r} does not exist; ListBackends gives the names: "
+                f"{sorted(self.qpus)}",
                 field="name",
             )
         message = backend_pb2.Backend(
@@ -310,12 +347,19 @@ class Runtime:
     ) -> Session:
         """Create a session or batch (see SessionService.CreateSession)."""
         if mode not in convert.MODE_NAMES:
-            raise InvalidArgument("mode: set MODE_DEDICATED (a session) or MODE_BATCH (a batch)", field="mode")
+            raise InvalidArgument(
+                "mode: set MODE_DEDICATED (a session) or MODE_BATCH (a batch)", field="mode"
+            )
         ttl = parse_max_ttl(max_ttl) if max_ttl.strip() else None
         if not backend:
-            raise InvalidArgument("backend: required; ListBackends gives the names", field="backend")
+            raise InvalidArgument(
+                "backend: required; ListBackends gives the names", field="backend"
+            )
         if backend not in self.qpus:
-            raise NotFound(f"backend {backend!r} does not exist; use one of {sorted(self.qpus)}", field="backend")
+            raise NotFound(
+                f"backend {backend!r} does not exist; use one of {sorted(self.qpus)}",
+                field="backend",
+            )
         return self.scheduler.create_session(
             str(uuid.uuid4()), instance, plan, backend, convert.MODE_NAMES[mode], ttl
         )
@@ -370,7 +414,9 @@ class Runtime:
 
     def _job_backend(self, instance: str, request: job_pb2.CreateJobRequest) -> str:
         if request.program not in convert.PROGRAM_NAMES:
-            raise InvalidArgument("program: set PROGRAM_SAMPLER or PROGRAM_ESTIMATOR", field="program")
+            raise InvalidArgument(
+                "program: set PROGRAM_SAMPLER or PROGRAM_ESTIMATOR", field="program"
+            )
         if request.session_id:
             session = self.session(instance, request.session_id, field="session_id")
             if request.backend and request.backend != session.backend:
@@ -381,7 +427,9 @@ class Runtime:
                 )
             return session.backend
         if not request.backend:
-            raise InvalidArgument("backend: required in job mode; ListBackends gives the names", field="backend")
+            raise InvalidArgument(
+                "backend: required in job mode; ListBackends gives the names", field="backend"
+            )
         if request.backend not in self.qpus:
             raise NotFound(
                 f"backend {request.backend!r} does not exist; use one of {sorted(self.qpus)}",
@@ -399,18 +447,25 @@ class Runtime:
         fields, circuits = zip(*admission.circuits(request), strict=True)
         widths = self.sandbox.widths(list(zip(fields, circuits, strict=True)))
         limits = self.config.limits
-        admission.check_widths(widths, fields, qpu.config.name, qpu.profile.target.num_qubits, limits)
+        admission.check_widths(
+            widths, fields, qpu.config.name, qpu.profile.target.num_qubits, limits
+        )
         pubs = self._decode_pubs(qpu, request)
         admission.check_samples(pubs, admission.pubs_field(request), limits)
         return pubs
 
     def _check_queue(self, instance: str) -> None:
         limit = self.config.limits.max_queued_jobs_per_instance
-        queued = sum(1 for job in self.scheduler.jobs() if job.instance == instance and job.status == JobStatus.QUEUED)
+        queued = sum(
+            1
+            for job in self.scheduler.jobs()
+            if job.instance == instance and job.status == JobStatus.QUEUED
+        )
         if queued >= limit:
             raise LimitExceeded(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"the instance has {queued} queued jobs, the limit is {limit}; wait for some to finish",
+                f"the instance has {queued} queued jobs, the limit is {limit}; "
+                "wait for some to finish",
                 None,
                 "max_queued_jobs_per_instance",
                 limit,
@@ -425,8 +480,14 @@ class Runtime:
             for i, pub in enumerate(pubs):
                 qpu.executor.validate_sampler_pub(pub, i)
         else:
-            precision = options.default_precision if options.HasField("default_precision") else DEFAULT_PRECISION
-            pubs = [decode_estimator_pub(m, i, precision) for i, m in enumerate(request.estimator_pubs)]
+            precision = (
+                options.default_precision
+                if options.HasField("default_precision")
+                else DEFAULT_PRECISION
+            )
+            pubs = [
+                decode_estimator_pub(m, i, precision) for i, m in enumerate(request.estimator_pubs)
+            ]
             for i, pub in enumerate(pubs):
                 qpu.executor.validate_estimator_pub(pub, i)
         return pubs
@@ -453,7 +514,9 @@ class Runtime:
     def list_jobs(self, instance: str) -> Iterable[Job]:
         """The instance's jobs, newest first."""
         return sorted(
-            (j for j in self.scheduler.jobs() if j.instance == instance), key=lambda j: j.seq, reverse=True
+            (j for j in self.scheduler.jobs() if j.instance == instance),
+            key=lambda j: j.seq,
+            reverse=True,
         )
 
     def list_sessions(self, instance: str) -> Iterable[Session]:
@@ -463,4 +526,3 @@ class Runtime:
             key=lambda s: (s.created, s.id),
             reverse=True,
         )
-

@@ -6,14 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TypeVar
 
-import grpc
-
 from qsession.lifecycle.errors import InvalidArgument, ResourceExhausted
 from qsession.server import convert
 from qsession.server.auth import current_instance
 from qsession.server.errors import streaming, unary
 from qsession.server.runtime import Runtime
-from qsession.v1 import backend_pb2, backend_pb2_grpc, job_pb2, job_pb2_grpc, session_pb2, session_pb2_grpc
+from qsession.v1 import (
+    backend_pb2,
+    backend_pb2_grpc,
+    job_pb2,
+    job_pb2_grpc,
+    session_pb2,
+    session_pb2_grpc,
+)
 from qsession.wire import from_timestamp
 
 RESULT_CHUNK = 1024 * 1024  # 1 MiB: far under gRPC's 4 MiB default message limit
@@ -23,7 +28,9 @@ MAX_PAGE_SIZE = 1000
 T = TypeVar("T")
 
 
-def paginate(items: Iterable[T], key: Callable[[T], str], page_size: int, page_token: str) -> tuple[list[T], str]:
+def paginate(
+    items: Iterable[T], key: Callable[[T], str], page_size: int, page_token: str
+) -> tuple[list[T], str]:
     """A page of ``items`` (already newest first) after the item whose key is ``page_token``.
 
     Tokens are the sort key of the last item returned, so pages stay stable while new items
@@ -93,7 +100,10 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     async def ListSessions(self, request, context):
         states = {convert.SESSION_STATE_NAMES.get(s) for s in request.states}
         if None in states:
-            raise InvalidArgument("states: use STATE_OPEN, STATE_ACTIVE, STATE_INACTIVE or STATE_CLOSED", field="states")
+            raise InvalidArgument(
+                "states: use STATE_OPEN, STATE_ACTIVE, STATE_INACTIVE or STATE_CLOSED",
+                field="states",
+            )
         mode = convert.MODE_NAMES.get(request.mode)
         sessions = [
             s
@@ -151,10 +161,16 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
     async def ListJobs(self, request, context):
         states = {convert.JOB_STATUSES.get(s) for s in request.states}
         if None in states:
-            raise InvalidArgument("states: use STATE_QUEUED, STATE_RUNNING, STATE_DONE, STATE_ERROR or STATE_CANCELLED", field="states")
+            raise InvalidArgument(
+                "states: use STATE_QUEUED, STATE_RUNNING, STATE_DONE, STATE_ERROR or "
+                "STATE_CANCELLED",
+                field="states",
+            )
         tags = set(request.tags)
         after = from_timestamp(request.created_after) if request.HasField("created_after") else None
-        before = from_timestamp(request.created_before) if request.HasField("created_before") else None
+        before = (
+            from_timestamp(request.created_before) if request.HasField("created_before") else None
+        )
         jobs = [
             j
             for j in self.runtime.list_jobs(current_instance().name)
@@ -177,7 +193,9 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     @streaming
     async def GetJobResult(self, request, context):
-        data, digest = await asyncio.to_thread(self.runtime.result, current_instance().name, request.id)
+        data, digest = await asyncio.to_thread(
+            self.runtime.result, current_instance().name, request.id
+        )
         view = memoryview(data)
         for offset in range(0, max(len(data), 1), RESULT_CHUNK):
             yield job_pb2.GetJobResultResponse(
@@ -200,7 +218,9 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         )
         async for event in _follow(subscription):
             yield job_pb2.WatchJobsResponse(
-                revision=event.revision, job=job_pb2.Job.FromString(event.payload), time=_stamp(event.time)
+                revision=event.revision,
+                job=job_pb2.Job.FromString(event.payload),
+                time=_stamp(event.time),
             )
 
 

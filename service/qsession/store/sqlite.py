@@ -102,7 +102,11 @@ class Store:
             self._db.execute("COMMIT")
 
     def record_change(
-        self, kind: str, record: dict[str, Any], event: StoredEvent, new_job_request: bytes | None = None
+        self,
+        kind: str,
+        record: dict[str, Any],
+        event: StoredEvent,
+        new_job_request: bytes | None = None,
     ) -> None:
         """Persist a job's or session's new state together with its watch event, atomically.
 
@@ -130,13 +134,18 @@ class Store:
                     ),
                 )
             else:
-                db.execute("UPDATE jobs SET record = ? WHERE id = ?", (json.dumps(record), record["id"]))
+                db.execute(
+                    "UPDATE jobs SET record = ? WHERE id = ?", (json.dumps(record), record["id"])
+                )
             db.execute(
                 "INSERT INTO events (revision, kind, instance, time, payload) VALUES (?,?,?,?,?)",
                 (event.revision, event.kind, event.instance, event.time, event.payload),
             )
             if event.revision % 1000 == 0:
-                db.execute("DELETE FROM events WHERE revision <= ?", (event.revision - self._retain_events,))
+                db.execute(
+                    "DELETE FROM events WHERE revision <= ?",
+                    (event.revision - self._retain_events,),
+                )
 
     def job_id_for_request(self, instance: str, request_id: str) -> str | None:
         """The id of the job an instance created with ``request_id``, if any."""
@@ -185,7 +194,9 @@ class Store:
         """Every session and job record, the retained events, and the last revision used."""
         with self._lock:
             sessions = [json.loads(r) for (r,) in self._db.execute("SELECT record FROM sessions")]
-            jobs = [json.loads(r) for (r,) in self._db.execute("SELECT record FROM jobs ORDER BY seq")]
+            jobs = [
+                json.loads(r) for (r,) in self._db.execute("SELECT record FROM jobs ORDER BY seq")
+            ]
             events = [
                 StoredEvent(*row)
                 for row in self._db.execute(
