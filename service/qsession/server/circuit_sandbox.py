@@ -8,6 +8,9 @@ circuits of one request at a time and reports each circuit's width (or the parse
 child that dies, runs out of memory or takes too long rejects the circuit it was parsing
 (INVALID_ARGUMENT naming the field) and is replaced. The server then parses only circuits that
 parsed in the sandbox and whose width fits the backend.
+
+A worker is a fresh interpreter (``python -m qsession.server.circuit_sandbox FD MEMORY``) that
+talks over an inherited socket, so it never re-imports the program that embeds the server.
 """
 
 from __future__ import annotations
@@ -16,11 +19,16 @@ import logging
 import multiprocessing
 import queue
 import resource
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+import grpc
+
+from qsession.server.errors import RpcError
 from qsession.v1 import types_pb2
 from qsession.wire import WireError
 
@@ -79,18 +87,15 @@ def _worker_main(connection: Connection, memory_bytes: int) -> None:
 
 
 class _Worker:
-    """One sandbox process and the pipe to it (the process starts at once, in the background)."""
+    """One sandbox process and the socket to it (the process starts at once, in the background)."""
 
     def __init__(self, memory_bytes: int):
-        context = multiprocessing.get_context("spawn")
-        self.connection, child = context.Pipe()
-        self.process = context.Process(
-            target=_worker_main,
-            args=(child, memory_bytes),
-            name="qsession-circuit-sandbox",
-            daemon=True,
+        self.connection, child = multiprocessing.Pipe()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(child.fileno()), str(memory_bytes)],
+            pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL,
         )
-        self.process.start()
         child.close()
         self._ready = False
 
@@ -99,11 +104,15 @@ class _Worker:
 
         Raises:
             _WorkerLost: the worker died, or its answers took longer than ``timeout`` in total.
-            RuntimeError: the worker never started.
+            RpcError: (UNAVAILABLE) the worker could not start.
         """
         if not self._ready:
-            if not self.connection.poll(STARTUP_TIMEOUT) or self.connection.recv() != _READY:
-                raise RuntimeError("the circuit sandbox process did not start")
+            try:
+                started = self.connection.poll(STARTUP_TIMEOUT) and self.connection.recv() == _READY
+            except (EOFError, OSError):
+                started = False
+            if not started:
+                raise RpcError(grpc.StatusCode.UNAVAILABLE, "the circuit sandbox could not start")
             self._ready = True
         deadline = time.monotonic() + timeout
         self.connection.send(batch)
@@ -122,7 +131,7 @@ class _Worker:
     def stop(self) -> None:
         self.connection.close()
         self.process.kill()
-        self.process.join(5)
+        self.process.wait(5)
 
 
 class CircuitSandbox:
@@ -161,6 +170,10 @@ class CircuitSandbox:
             field = batch[lost.index][0]
             log.warning("replaced the circuit sandbox: %s %s", field, lost.why)
             raise WireError(field, f"{lost.why}; send a smaller circuit") from None
+        except RpcError:
+            worker.stop()
+            worker = _Worker(self._memory_bytes)
+            raise
         finally:
             self._idle.put(worker)
         widths = []
@@ -174,3 +187,7 @@ class CircuitSandbox:
         """Stop every worker."""
         for _ in range(self._workers):
             self._idle.get().stop()
+
+
+if __name__ == "__main__":
+    _worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]))
