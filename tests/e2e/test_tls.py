@@ -109,3 +109,24 @@ def test_a_certificate_without_its_key_is_a_config_error(certificate):
 
     with pytest.raises(ConfigError, match="tls_key"):
         parse_config({"server": {"tls_cert": str(certificate[0])}})
+
+
+@pytest.mark.parametrize("how", ["https_url", "tls_flag", "env_ca_cert"])
+def test_the_sdk_connects_over_tls_trusting_a_given_certificate(
+    tls_server, certificate, how, monkeypatch
+):
+    from qsession import RuntimeService
+
+    cert = str(certificate[0])
+    if how == "https_url":
+        service = RuntimeService(
+            url=f"https://{tls_server.address}", token=PREMIUM_TOKEN, ca_cert=cert
+        )
+    elif how == "tls_flag":
+        service = RuntimeService(
+            url=tls_server.address, token=PREMIUM_TOKEN, tls=True, ca_cert=cert
+        )
+    else:
+        monkeypatch.setenv("QSESSION_CA_CERT", cert)
+        service = RuntimeService(url=f"https://{tls_server.address}", token=PREMIUM_TOKEN)
+    assert [backend.name for backend in service.backends()] == ["ideal_24"]

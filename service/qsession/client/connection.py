@@ -5,7 +5,9 @@ gRPC channels and stubs are thread-safe, so one ``Connection`` serves every thre
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -46,16 +48,29 @@ class Connection:
     Args:
         url: The server address (see :func:`parse_url`).
         token: The instance's bearer token, sent as ``authorization: Bearer <token>``.
+        tls: Force TLS on (``True``) or off (``False``); ``None`` follows the URL's scheme, or
+            is on when ``ca_cert`` is given.
+        ca_cert: A PEM file of root certificates to trust (e.g. a self-signed server's
+            certificate); default ``$QSESSION_CA_CERT``, else the system's roots.
     """
 
-    def __init__(self, url: str, token: str):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        tls: bool | None = None,
+        ca_cert: str | os.PathLike | None = None,
+    ):
         self.url = url
-        target, tls = parse_url(url)
-        self._channel = (
-            grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=_CHANNEL_OPTIONS)
-            if tls
-            else grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
-        )
+        target, scheme_tls = parse_url(url)
+        ca_cert = ca_cert or os.environ.get("QSESSION_CA_CERT") or None
+        use_tls = tls if tls is not None else (scheme_tls or ca_cert is not None)
+        if use_tls:
+            roots = Path(ca_cert).read_bytes() if ca_cert else None
+            credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+            self._channel = grpc.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
+        else:
+            self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
         self.metadata = (("authorization", f"Bearer {token}"),)
         self.backends = backend_pb2_grpc.BackendServiceStub(self._channel)
         self.sessions = session_pb2_grpc.SessionServiceStub(self._channel)

@@ -62,6 +62,9 @@ class RuntimeService:
         token: The instance's token.
         name: A saved account's name.
         filename: The saved accounts file (default ``~/.qsession/accounts.json``).
+        tls: Connect with TLS even for a ``host:port`` URL (``https://`` URLs always do).
+        ca_cert: A PEM file of root certificates to trust, for a server with a self-signed
+            certificate (default ``$QSESSION_CA_CERT``, else the system's roots).
 
     Raises:
         IBMAccountError: no source provides both a URL and a token, or ``name`` is not saved.
@@ -73,9 +76,14 @@ class RuntimeService:
         token: str | None = None,
         name: str | None = None,
         filename: str | os.PathLike | None = None,
+        *,
+        tls: bool | None = None,
+        ca_cert: str | os.PathLike | None = None,
     ):
         self._account = accounts.resolve_account(url=url, token=token, name=name, filename=filename)
-        self._connection = Connection(self._account.url, self._account.token)
+        self._connection = Connection(
+            self._account.url, self._account.token, tls=tls, ca_cert=ca_cert
+        )
         self._backends: dict[str, QSessionBackend] = {}
         self._lock = threading.Lock()
 
