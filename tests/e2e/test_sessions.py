@@ -231,3 +231,23 @@ def test_job_watch_resumes_after_a_revision_with_no_gap_and_no_duplicate(lab):
     finally:
         resumed.cancel()
     assert replay == [r for r in revisions if r > middle]
+
+
+def test_relist_then_watch_from_the_list_revision_misses_nothing(lab):
+    tag = f"relist-{time.monotonic_ns()}"
+    listed = lab.jobs.ListJobs(job_pb2.ListJobsRequest(tags=[tag]), metadata=lab.metadata)
+    assert list(listed.jobs) == []
+    job = lab.create_job(tiny(), tags=[tag])
+    lab.wait(job.id)
+    stream = lab.jobs.WatchJobs(
+        job_pb2.WatchJobsRequest(after_revision=listed.revision, tags=[tag]),
+        metadata=lab.metadata,
+        timeout=10,
+    )
+    states = []
+    for event in stream:
+        states.append(event.job.state)
+        if event.job.state == job_pb2.Job.STATE_DONE:
+            break
+    stream.cancel()
+    assert states == [job_pb2.Job.STATE_QUEUED, job_pb2.Job.STATE_RUNNING, job_pb2.Job.STATE_DONE]

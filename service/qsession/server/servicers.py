@@ -114,7 +114,9 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         ]
         page, token = paginate(sessions, lambda s: s.id, request.page_size, request.page_token)
         return session_pb2.ListSessionsResponse(
-            sessions=[self._message(s) for s in page], next_page_token=token
+            sessions=[self._message(s) for s in page],
+            next_page_token=token,
+            revision=self.runtime.events.last_revision,
         )
 
     @unary
@@ -183,7 +185,9 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         ]
         page, token = paginate(jobs, lambda j: j.id, request.page_size, request.page_token)
         return job_pb2.ListJobsResponse(
-            jobs=[self.runtime.job_message(j) for j in page], next_page_token=token
+            jobs=[self.runtime.job_message(j) for j in page],
+            next_page_token=token,
+            revision=self.runtime.events.last_revision,
         )
 
     @unary
