@@ -138,3 +138,15 @@ def test_qasm3_inputs_become_parameters_bound_by_name():
     )
     circuit = decode_circuit(types_pb2.Circuit(qasm3=text), "c")
     assert [p.name for p in circuit.parameters] == ["theta"]
+
+
+def test_qasm3_semantic_errors_name_line_and_column_too():
+    text = "OPENQASM 3.0;\nqubit[1] q;\nfoo q[0];\n"
+    with pytest.raises(WireError) as info:
+        decode_circuit(types_pb2.Circuit(qasm3=text), "c")
+    assert "line 3, column 1: gate 'foo' is not defined" in str(info.value)
+
+
+def test_empty_qasm3_says_what_to_send():
+    with pytest.raises(WireError, match="is empty"):
+        decode_circuit(types_pb2.Circuit(qasm3="  \n"), "c")

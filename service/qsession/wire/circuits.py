@@ -43,11 +43,11 @@ def decode_circuit(message: types_pb2.Circuit, field: str) -> QuantumCircuit:
 
 def _load_qasm3(text: str, field: str) -> QuantumCircuit:
     """Parse OpenQASM 3; ``input float[64] x;`` declarations become parameters named x."""
-    from qsession.wire.qasm3_errors import parse_error_location
+    from qsession.wire.qasm3_errors import describe_error
 
+    if not text.strip():
+        raise WireError(field, "is empty: send an OpenQASM 3 program (OPENQASM 3.0; ...)")
     try:
         return qasm3.loads(text)
     except Exception as exc:  # the importer raises parser- and semantics-level errors
-        where = parse_error_location(text)
-        detail = str(exc).strip().strip('"') or "syntax error"
-        raise WireError(field, f"is not valid OpenQASM 3: {where}{detail}") from exc
+        raise WireError(field, f"is not valid OpenQASM 3: {describe_error(text, exc)}") from exc
