@@ -15,14 +15,7 @@ from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession.v1 import backend_pb2, job_pb2, types_pb2
-
-
-def bell() -> QuantumCircuit:
-    circuit = QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit.measure_all()
-    return circuit
+from tests.circuits import bell
 
 
 def test_reflection_lists_the_three_services_health_and_reflection(server):

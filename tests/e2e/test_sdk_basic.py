@@ -13,19 +13,12 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession import BitArray, EstimatorV2, QSessionError, RuntimeService, SamplerV2
+from tests.circuits import bell
 
 
 @pytest.fixture(scope="module")
 def service(server) -> RuntimeService:
     return RuntimeService(url=server.address, token=server.token)
-
-
-def bell() -> QuantumCircuit:
-    circuit = QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit.measure_all()
-    return circuit
 
 
 def isa(circuit: QuantumCircuit, backend) -> QuantumCircuit:

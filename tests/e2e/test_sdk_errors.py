@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
 from qsession import (
@@ -19,6 +18,7 @@ from qsession import (
     Session,
 )
 from qsession.client.errors import QuotaExceededError, SessionNotFoundError
+from tests.circuits import bell
 from tests.conftest import base_config, start_server
 
 
@@ -30,14 +30,6 @@ def limited(tmp_path_factory):
     )
     with start_server(config) as handle:
         yield RuntimeService(url=handle.address, token=handle.token)
-
-
-def bell() -> QuantumCircuit:
-    circuit = QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit.measure_all()
-    return circuit
 
 
 def test_a_circuit_not_transpiled_for_the_device_is_an_input_error_naming_the_pub(limited):

@@ -12,6 +12,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession.execution import Executor, load_profile
+from tests.circuits import bell
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +28,6 @@ def torino() -> Executor:
 @pytest.fixture(scope="module")
 def noisy_torino() -> Executor:
     return Executor(load_profile("fake_torino"), noise=True)
-
-
-def bell() -> QuantumCircuit:
-    circuit = QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit.measure_all()
-    return circuit
 
 
 def to_torino(circuit: QuantumCircuit) -> QuantumCircuit:
