@@ -82,9 +82,14 @@ def start_server(config: dict[str, Any]) -> Iterator[ServerHandle]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="qsession-test-server", daemon=True)
     thread.start()
-    running = asyncio.run_coroutine_threadsafe(
-        _start(parse_config(config), save_dev_account=False), loop
-    ).result(timeout=120)
+    try:
+        running = asyncio.run_coroutine_threadsafe(
+            _start(parse_config(config), save_dev_account=False), loop
+        ).result(timeout=120)
+    except BaseException:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        raise
     handle = ServerHandle(address=f"127.0.0.1:{running.port}", running=running, loop=loop)
     try:
         yield handle

@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         parser.error(str(exc))
-    asyncio.run(run(config))
+    try:
+        asyncio.run(run(config))
+    except ConfigError as exc:  # e.g. the data directory needs a backend the config dropped
+        parser.error(str(exc))
     return 0
 
 

@@ -27,7 +27,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession.v1 import job_pb2, session_pb2
 from qsession.wire import encode_sampler_pub, from_timestamp
-from tests.conftest import base_config
+from tests.conftest import base_config, start_server
 from tests.e2e.conftest import TERMINAL, RawClient
 from tests.e2e.server_process import ServerProcess
 
@@ -454,3 +454,17 @@ def test_a_result_that_fails_its_checksum_is_data_loss_never_served(tmp_path):
             client.result(job_id)
         assert info.value.code() == grpc.StatusCode.DATA_LOSS
         assert "checksum" in info.value.details()
+
+
+def test_a_data_dir_needing_a_backend_the_config_dropped_is_a_clear_config_error(tmp_path):
+    from qsession.server.config import ConfigError
+
+    flip = QuantumCircuit(1)
+    flip.x(0)
+    flip.measure_all()
+    with start_server(base_config(tmp_path)) as handle:
+        RawClient(handle).run([(flip, None, 10)], backend="fake_torino")
+    dropped = base_config(tmp_path, backends=[{"name": "ideal_24", "profile": "ideal_24"}])
+    with pytest.raises(ConfigError, match="fake_torino"):
+        with start_server(dropped):
+            pass

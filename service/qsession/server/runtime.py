@@ -31,7 +31,7 @@ from qsession.lifecycle.model import Job, JobStatus, Plan, Program, Session
 from qsession.lifecycle.scheduler import Change, Scheduler
 from qsession.server import admission, convert, records
 from qsession.server.circuit_sandbox import CircuitSandbox
-from qsession.server.config import BackendConfig, Config
+from qsession.server.config import BackendConfig, Config, ConfigError
 from qsession.server.errors import LimitExceeded
 from qsession.store import Store
 from qsession.store.sqlite import StoredEvent
@@ -109,6 +109,13 @@ class Runtime:
         sessions = [records.session_from_record(r) for r in snapshot.sessions]
         for row in snapshot.jobs:
             self._inputs[row["id"]] = records.inputs_from_record(row)
+        missing = {r.backend for r in [*jobs, *sessions]} - set(self.qpus)
+        if missing:
+            raise ConfigError(
+                f"{self.config.data_dir} holds jobs or sessions on backends {sorted(missing)} "
+                "that the configuration no longer has: add them back to [[backends]], or start "
+                "with another server.data_dir"
+            )
         if jobs or sessions:
             log.info("restoring %d sessions and %d jobs", len(sessions), len(jobs))
             self.scheduler.restore(sessions, jobs)
