@@ -70,7 +70,10 @@ def _worker_main(connection: Connection, memory_bytes: int) -> None:
     from qsession.wire.circuits import decode_circuit
 
     _limit_memory(memory_bytes)
-    connection.send(_READY)
+    try:
+        connection.send(_READY)
+    except OSError:  # the server went away while this worker started
+        return
     while True:
         try:
             batch: list[tuple[str, bytes]] = connection.recv()

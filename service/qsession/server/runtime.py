@@ -87,10 +87,10 @@ class Runtime:
         self._coordinator: asyncio.Task | None = None
         self._executions: set[asyncio.Task] = set()
         self._stopping = False
+        self._restore()  # first: a data dir that cannot be restored spawns no sandbox
         self.sandbox = CircuitSandbox(
             CIRCUIT_SANDBOXES, config.limits.circuit_parse_memory_bytes, CIRCUIT_PARSE_TIMEOUT
         )
-        self._restore()
 
     # ----------------------------------------------------------------- startup and shutdown
 
