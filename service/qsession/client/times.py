@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from qsession.wire import from_timestamp
+from qsession.wire.times import to_datetime
 
-
-def utc(stamp: Timestamp) -> datetime:
-    """The UTC datetime of a Timestamp."""
-    return datetime.fromtimestamp(from_timestamp(stamp), tz=UTC)
+utc = to_datetime
 
 
 def iso(stamp: Timestamp) -> str | None:

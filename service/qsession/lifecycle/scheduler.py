@@ -485,6 +485,11 @@ class Scheduler:
         """A snapshot of a session. Raises NotFound (session_id)."""
         return self._session(session_id).snapshot()
 
+    def job_for_request(self, instance: str, request_id: str) -> Job | None:
+        """A snapshot of the job ``instance`` submitted with ``request_id``, or None."""
+        job_id = self._request_ids.get((instance, request_id))
+        return None if job_id is None else self._jobs[job_id].snapshot()
+
     def queued(self, backend: str) -> int:
         """How many jobs are queued on a backend. Raises NotFound (backend)."""
         return self._qpu(backend).queued

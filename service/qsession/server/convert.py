@@ -55,7 +55,6 @@ def job_message(job: Job, options: job_pb2.JobOptions, num_pubs: int) -> job_pb2
 
 def session_message(session: Session, now: float, pending_jobs: int) -> session_pb2.Session:
     """The Session message of a lifecycle session at time ``now``."""
-    details = session.details(now)
     message = session_pb2.Session(
         id=session.id,
         backend=session.backend,
@@ -64,7 +63,7 @@ def session_message(session: Session, now: float, pending_jobs: int) -> session_
         accepting_jobs=session.accepting_jobs,
         max_ttl_seconds=session.max_ttl,
         interactive_ttl_seconds=session.interactive_ttl,
-        active_ttl_seconds=float(details.get("active_timeout") or 0.0),
+        active_ttl_seconds=session.active_timeout(now),
         create_time=to_timestamp(session.created),
         usage_seconds=session.usage_at(now),
         close_reason=session.close_reason or "",

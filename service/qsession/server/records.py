@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict, ParseDict
@@ -21,7 +22,7 @@ from qsession.store.sqlite import StoredEvent
 from qsession.v1 import job_pb2
 
 
-def job_record(job: Job, inputs: Any) -> dict[str, Any]:
+def job_record(job: Job, inputs: JobInputs) -> dict[str, Any]:
     """A job's row: its lifecycle fields plus its submission options and PUB count."""
     record = dataclasses.asdict(job)
     record["options"] = MessageToDict(inputs.options)
@@ -38,10 +39,16 @@ def job_from_record(record: dict[str, Any]) -> Job:
     return Job(**values)
 
 
-def inputs_from_record(record: dict[str, Any]):
-    """The JobInputs (options, num_pubs) a job row holds."""
-    from qsession.server.runtime import JobInputs
+@dataclass(frozen=True)
+class JobInputs:
+    """What a job was submitted with, beyond its lifecycle record."""
 
+    options: job_pb2.JobOptions
+    num_pubs: int
+
+
+def inputs_from_record(record: dict[str, Any]) -> JobInputs:
+    """The JobInputs (options, num_pubs) a job row holds."""
     return JobInputs(
         options=ParseDict(record.get("options", {}), job_pb2.JobOptions()),
         num_pubs=record["num_pubs"],

@@ -33,6 +33,7 @@ from qsession.server import admission, convert, records
 from qsession.server.circuit_sandbox import CircuitSandbox
 from qsession.server.config import BackendConfig, Config, ConfigError
 from qsession.server.errors import LimitExceeded
+from qsession.server.records import JobInputs
 from qsession.store import Store
 from qsession.store.sqlite import StoredEvent
 from qsession.v1 import backend_pb2, job_pb2, session_pb2
@@ -56,14 +57,6 @@ class Qpu:
     profile: DeviceProfile
     executor: Executor
     busy: bool = False
-
-
-@dataclass(frozen=True)
-class JobInputs:
-    """What a job was submitted with, beyond its lifecycle record."""
-
-    options: job_pb2.JobOptions
-    num_pubs: int
 
 
 class Runtime:
@@ -172,6 +165,8 @@ class Runtime:
                 tags=tuple(job.tags),
             )
             record = records.job_record(job, self._inputs[job.id])
+            if job.status.finished:
+                self._decoded.pop(job.id, None)  # cancelled, or failed by max TTL, while queued
         else:
             session: Session = change.record
             payload = self.session_message(session).SerializeToString()
@@ -288,15 +283,21 @@ class Runtime:
 
     # ------------------------------------------------------------------------------ queries
 
-    def backend_message(self, name: str) -> backend_pb2.Backend:
-        """The Backend message of a configured backend (NotFound otherwise)."""
+    def _qpu(self, name: str, field: str) -> Qpu:
+        """The QPU of a configured backend; InvalidArgument if unnamed, NotFound if unknown."""
+        if not name:
+            raise InvalidArgument(f"{field}: required; ListBackends gives the names", field=field)
         qpu = self.qpus.get(name)
         if qpu is None:
             raise NotFound(
-                f"backend {name!r} does not exist; ListBackends gives the names: "
-                f"{sorted(self.qpus)}",
-                field="name",
+                f"{field}: backend {name!r} does not exist; use one of {sorted(self.qpus)}",
+                field=field,
             )
+        return qpu
+
+    def backend_message(self, name: str) -> backend_pb2.Backend:
+        """The Backend message of a configured backend (NotFound otherwise)."""
+        qpu = self._qpu(name, "name")
         message = backend_pb2.Backend(
             name=name,
             operational=True,
@@ -358,15 +359,7 @@ class Runtime:
                 "mode: set MODE_DEDICATED (a session) or MODE_BATCH (a batch)", field="mode"
             )
         ttl = parse_max_ttl(max_ttl) if max_ttl.strip() else None
-        if not backend:
-            raise InvalidArgument(
-                "backend: required; ListBackends gives the names", field="backend"
-            )
-        if backend not in self.qpus:
-            raise NotFound(
-                f"backend {backend!r} does not exist; use one of {sorted(self.qpus)}",
-                field="backend",
-            )
+        self._qpu(backend, "backend")
         return self.scheduler.create_session(
             str(uuid.uuid4()), instance, plan, backend, convert.MODE_NAMES[mode], ttl
         )
@@ -378,18 +371,16 @@ class Runtime:
         and checked against the backend and the [limits] (see ``admission``).
         """
         admission.check_request(request, self.config.limits)
-        if request.request_id:
-            existing = self.store.job_id_for_request(instance, request.request_id)
-            if existing is not None:
-                return self.job(instance, existing)
+        existing = self._job_for_request(instance, request.request_id)
+        if existing is not None:
+            return existing
         backend = self._job_backend(instance, request)
         qpu = self.qpus[backend]
         pubs = await asyncio.to_thread(self._admit_pubs, qpu, request)
         # From here to submit there is no await: request_id and queue checks cannot race.
-        if request.request_id:
-            existing = self.store.job_id_for_request(instance, request.request_id)
-            if existing is not None:
-                return self.job(instance, existing)
+        existing = self._job_for_request(instance, request.request_id)
+        if existing is not None:
+            return existing
         self._check_queue(instance)
         job = Job(
             id=str(uuid.uuid4()),
@@ -398,14 +389,6 @@ class Runtime:
             program=convert.PROGRAM_NAMES[request.program],
             session_id=request.session_id or None,
             tags=list(request.tags),
-            status=JobStatus.QUEUED,
-            created=self.clock.now(),
-            started=None,
-            finished=None,
-            usage=0.0,
-            error=None,
-            attempts=0,
-            cancel_requested=False,
             request_id=request.request_id or None,
         )
         self._inputs[job.id] = JobInputs(options=request.options, num_pubs=len(pubs))
@@ -418,6 +401,10 @@ class Runtime:
             self._new_job_requests.pop(job.id, None)
             self._decoded.pop(job.id, None)
             raise
+
+    def _job_for_request(self, instance: str, request_id: str) -> Job | None:
+        """The job a retried CreateJob already created, if ``request_id`` was seen."""
+        return self.scheduler.job_for_request(instance, request_id) if request_id else None
 
     def _job_backend(self, instance: str, request: job_pb2.CreateJobRequest) -> str:
         if request.program not in convert.PROGRAM_NAMES:
@@ -433,16 +420,7 @@ class Runtime:
                     field="backend",
                 )
             return session.backend
-        if not request.backend:
-            raise InvalidArgument(
-                "backend: required in job mode; ListBackends gives the names", field="backend"
-            )
-        if request.backend not in self.qpus:
-            raise NotFound(
-                f"backend {request.backend!r} does not exist; use one of {sorted(self.qpus)}",
-                field="backend",
-            )
-        return request.backend
+        return self._qpu(request.backend, "backend").config.name
 
     def _admit_pubs(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> list:
         """Parse the circuits in the sandbox, check their widths, decode and validate the PUBs,
@@ -503,7 +481,6 @@ class Runtime:
         """Cancel a job (see JobService.CancelJob)."""
         self.job(instance, job_id)
         self.scheduler.cancel_job(job_id)
-        self._decoded.pop(job_id, None)
         return self.scheduler.job(job_id)
 
     def close_session(self, instance: str, session_id: str) -> Session:

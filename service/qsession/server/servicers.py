@@ -19,7 +19,7 @@ from qsession.v1 import (
     session_pb2,
     session_pb2_grpc,
 )
-from qsession.wire import from_timestamp
+from qsession.wire import from_timestamp, to_timestamp
 
 RESULT_CHUNK = 1024 * 1024  # 1 MiB: far under gRPC's 4 MiB default message limit
 DEFAULT_PAGE_SIZE = 50
@@ -139,7 +139,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             yield session_pb2.WatchSessionsResponse(
                 revision=event.revision,
                 session=session_pb2.Session.FromString(event.payload),
-                time=_stamp(event.time),
+                time=to_timestamp(event.time),
             )
 
 
@@ -224,7 +224,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             yield job_pb2.WatchJobsResponse(
                 revision=event.revision,
                 job=job_pb2.Job.FromString(event.payload),
-                time=_stamp(event.time),
+                time=to_timestamp(event.time),
             )
 
 
@@ -249,9 +249,3 @@ async def _follow(subscription) -> AsyncIterator:
             arrived.clear()
     finally:
         subscription.close()
-
-
-def _stamp(seconds: float):
-    from qsession.wire import to_timestamp
-
-    return to_timestamp(seconds)

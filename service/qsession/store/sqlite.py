@@ -149,14 +149,6 @@ class Store:
                     (event.revision - self._retain_events,),
                 )
 
-    def job_id_for_request(self, instance: str, request_id: str) -> str | None:
-        """The id of the job an instance created with ``request_id``, if any."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT id FROM jobs WHERE instance = ? AND request_id = ?", (instance, request_id)
-            ).fetchone()
-        return row[0] if row else None
-
     def job_request(self, job_id: str) -> bytes:
         """The serialized CreateJobRequest a job was created from."""
         with self._lock:

@@ -8,7 +8,6 @@ as typed messages and come back as :class:`qsession.execution_span.ExecutionSpan
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 
 from qiskit.primitives import BitArray, DataBin, PrimitiveResult, PubResult, SamplerPubResult
 
@@ -16,7 +15,7 @@ from qsession.execution_span import ExecutionSpans, SliceSpan
 from qsession.v1 import job_pb2
 from qsession.wire.arrays import decode_bits, decode_float64, encode_bits, encode_float64
 from qsession.wire.structs import dict_to_struct, struct_to_dict
-from qsession.wire.times import from_timestamp, to_timestamp
+from qsession.wire.times import to_datetime, to_timestamp
 
 _ESTIMATOR_FIELDS = ("evs", "stds", "ensemble_standard_error")
 
@@ -84,15 +83,11 @@ def decode_result(
         execution = dict(metadata.get("execution", {}))
         execution["execution_spans"] = ExecutionSpans(
             SliceSpan(
-                _utc(from_timestamp(span.start)),
-                _utc(from_timestamp(span.stop)),
+                to_datetime(span.start),
+                to_datetime(span.stop),
                 {span.pub_index: (tuple(span.shape), slice(span.start_index, span.stop_index))},
             )
             for span in message.execution_spans
         )
         metadata["execution"] = execution
     return PrimitiveResult(pub_results, metadata=metadata)
-
-
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from google.protobuf.json_format import MessageToDict
 from google.protobuf.struct_pb2 import Struct
 
 
@@ -44,6 +45,4 @@ def dict_to_struct(metadata: dict[str, Any] | None) -> Struct:
 
 def struct_to_dict(struct: Struct) -> dict[str, Any]:
     """The dict a Struct holds, with integral numbers as ``int``."""
-    from google.protobuf.json_format import MessageToDict
-
     return _restore_ints(MessageToDict(struct))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 
@@ -17,3 +19,8 @@ def to_timestamp(seconds: float) -> Timestamp:
 def from_timestamp(stamp: Timestamp) -> float:
     """Seconds since the Unix epoch of a Timestamp."""
     return stamp.seconds + stamp.nanos / 1e9
+
+
+def to_datetime(stamp: Timestamp) -> datetime:
+    """The UTC datetime of a Timestamp."""
+    return datetime.fromtimestamp(from_timestamp(stamp), tz=UTC)
