@@ -12,8 +12,8 @@ from qsession.wire.errors import WireError
 
 
 def encode_float64(array: np.typing.ArrayLike) -> types_pb2.Float64Array:
-    """Little-endian float64 bytes (C order) and the shape of ``array``."""
-    values = np.ascontiguousarray(array, dtype="<f8")
+    """Little-endian float64 bytes (C order) and the shape of ``array``, 0-d included."""
+    values = np.asarray(array, dtype="<f8", order="C")  # ascontiguousarray makes 0-d 1-d
     return types_pb2.Float64Array(data=values.tobytes(), shape=values.shape)
 
 
