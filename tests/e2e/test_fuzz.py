@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from qiskit import QuantumCircuit, qpy
 from qiskit.circuit import Parameter
 
-from qsession.v1 import backend_pb2, job_pb2, session_pb2, types_pb2
+from qsession.v1 import backend_pb2, instance_pb2, job_pb2, session_pb2, types_pb2
 from tests.conftest import OPEN_TOKEN, PREMIUM_TOKEN, base_config
 from tests.e2e.conftest import RawClient
 from tests.e2e.server_process import ServerProcess
@@ -49,6 +49,7 @@ METHODS = [
         (backend_pb2, "BackendService"),
         (session_pb2, "SessionService"),
         (job_pb2, "JobService"),
+        (instance_pb2, "InstanceService"),
     )
     for method in module.DESCRIPTOR.services_by_name[name].methods
 ]

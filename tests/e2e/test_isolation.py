@@ -21,7 +21,7 @@ from grpc_status import rpc_status
 from qiskit import QuantumCircuit
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
-from qsession.v1 import backend_pb2, job_pb2, session_pb2
+from qsession.v1 import backend_pb2, instance_pb2, instance_pb2_grpc, job_pb2, session_pb2
 from qsession.wire import encode_sampler_pub
 from tests.e2e.conftest import RawClient
 from tests.e2e.server_process import ServerProcess
@@ -39,6 +39,7 @@ SERVICES = [
         (backend_pb2.DESCRIPTOR, "BackendService"),
         (session_pb2.DESCRIPTOR, "SessionService"),
         (job_pb2.DESCRIPTOR, "JobService"),
+        (instance_pb2.DESCRIPTOR, "InstanceService"),
     )
 ]
 METHODS = [m for service in SERVICES for m in service.methods]
@@ -154,6 +155,15 @@ SESSION_PROBES = {
 }
 JOB_PROBES = {
     "GetJob": lambda c, i: c.jobs.GetJob(job_pb2.GetJobRequest(id=i), metadata=c.metadata),
+    "GetJob.view_full": lambda c, i: c.jobs.GetJob(
+        job_pb2.GetJobRequest(id=i, view=job_pb2.JOB_VIEW_FULL), metadata=c.metadata
+    ),
+    "UpdateJob": lambda c, i: c.jobs.UpdateJob(
+        job_pb2.UpdateJobRequest(
+            job=job_pb2.Job(id=i, tags=["mine-now"]), update_mask={"paths": ["tags"]}
+        ),
+        metadata=c.metadata,
+    ),
     "CancelJob": lambda c, i: c.jobs.CancelJob(job_pb2.CancelJobRequest(id=i), metadata=c.metadata),
     "GetJobResult": lambda c, i: list(
         c.jobs.GetJobResult(job_pb2.GetJobResultRequest(id=i), metadata=c.metadata, timeout=10)
@@ -213,6 +223,22 @@ def test_another_instances_close_and_cancel_change_nothing(world):
         for job_id in owned.job_ids:
             job = client.jobs.GetJob(job_pb2.GetJobRequest(id=job_id), metadata=client.metadata).job
             assert job.state == job_pb2.Job.STATE_DONE
+            assert "mine-now" not in job.tags  # another instance's UpdateJob changed nothing
+
+
+def get_instance(client: RawClient, name: str):
+    stub = instance_pb2_grpc.InstanceServiceStub(client.handle.channel())
+    return stub.GetInstance(instance_pb2.GetInstanceRequest(name=name), metadata=client.metadata)
+
+
+def test_an_instance_sees_only_itself_and_another_name_answers_like_a_missing_one(world):
+    for viewer, client in world.clients.items():
+        own = get_instance(client, "").instance
+        assert (own.name, own.plan) == (viewer, PLANS[viewer])
+        missing = shape(failure(get_instance, client, "nobody"), "nobody")
+        assert missing[0] == grpc.StatusCode.NOT_FOUND
+        for other in TOKENS.keys() - {viewer}:
+            assert shape(failure(get_instance, client, other), other) == missing
 
 
 def test_lists_show_only_the_instances_own_items(world):

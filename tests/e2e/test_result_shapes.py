@@ -71,7 +71,9 @@ def isa_observables(observables, layout):
     return [isa_observables(o, layout) for o in observables]
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     param_shape=SHAPES,
     obs_shape=SHAPES,
@@ -104,7 +106,9 @@ def test_estimator_arrays_have_the_reference_shapes(
         assert f"{data.evs:.3f}" == f"{float(data.evs):.3f}"
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(param_shape=SHAPES, num_parameters=st.integers(0, 2), seed=st.integers(0, 2**32 - 1))
 def test_sampler_registers_have_the_reference_shapes(backend, param_shape, num_parameters, seed):
     rng = np.random.default_rng(seed)

@@ -1,4 +1,4 @@
-"""One gRPC channel per service, its three stubs, and calls that raise the SDK's exceptions.
+"""One gRPC channel per service, its stubs, and calls that raise the SDK's exceptions.
 
 gRPC channels and stubs are thread-safe, so one ``Connection`` serves every thread.
 """
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import grpc
 
 from qsession.client.errors import IBMApiError, ResourceNotFoundError, from_rpc_error
-from qsession.v1 import backend_pb2_grpc, job_pb2_grpc, session_pb2_grpc
+from qsession.v1 import backend_pb2_grpc, instance_pb2_grpc, job_pb2_grpc, session_pb2_grpc
 
 UNARY_TIMEOUT = 120.0
 """Seconds a unary call may take before it fails with DEADLINE_EXCEEDED."""
@@ -75,6 +75,7 @@ class Connection:
         self.backends = backend_pb2_grpc.BackendServiceStub(self._channel)
         self.sessions = session_pb2_grpc.SessionServiceStub(self._channel)
         self.jobs = job_pb2_grpc.JobServiceStub(self._channel)
+        self.instances = instance_pb2_grpc.InstanceServiceStub(self._channel)
 
     def call(
         self,

@@ -7,12 +7,14 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from google.protobuf import field_mask_pb2
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.base.base_primitive_job import BasePrimitiveJob
 
 from qsession.bitarray import BitArray
 from qsession.client.errors import (
     IBMApiError,
+    IBMInputValueError,
     RuntimeInvalidStateError,
     RuntimeJobFailureError,
     RuntimeJobNotFound,
@@ -21,7 +23,7 @@ from qsession.client.errors import (
 from qsession.client.times import iso, utc
 from qsession.client.watch import FINAL_STATES, JOB_STATUS, JobEventStream
 from qsession.v1 import job_pb2
-from qsession.wire import decode_result
+from qsession.wire import decode_job_pubs, decode_result
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -73,6 +75,32 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
     def tags(self) -> list[str]:
         """The tags the job was submitted with."""
         return list(self._message.tags)
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The job's inputs as submitted, like qiskit-ibm-runtime's ``job.inputs``.
+
+        Returns:
+            ``{"pubs": [...], "options": {...}, "version": 2}``: ``pubs`` are Qiskit
+            ``SamplerPub`` / ``EstimatorPub`` objects (shots or precision resolved as the
+            server ran them, so ``SamplerV2(...).run(job.inputs["pubs"])`` runs them again);
+            ``options`` are the job's options that were set (``default_shots``,
+            ``default_precision``, ``seed_simulator``, ``max_execution_time``).
+
+        Raises:
+            RuntimeJobNotFound: the job no longer exists.
+        """
+        message = self._service._connection.call(
+            self._service._connection.jobs.GetJob,
+            job_pb2.GetJobRequest(id=self._job_id, view=job_pb2.JOB_VIEW_FULL),
+            not_found=RuntimeJobNotFound,
+        ).job
+        options = message.options
+        return {
+            "pubs": decode_job_pubs(message.program, message.inputs, options),
+            "options": {field.name: value for field, value in options.ListFields()},
+            "version": 2,
+        }
 
     @property
     def creation_date(self) -> datetime:
@@ -255,6 +283,66 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
                 not_found=RuntimeJobNotFound,
             ).job
         )
+
+    def update_tags(self, new_tags: list[str]) -> list[str]:
+        """Replace the job's tags (duplicates dropped, order kept); the change is published to
+        watchers.
+
+        Returns:
+            The job's tags after the update.
+
+        Raises:
+            IBMInputValueError: a tag that is empty or over 256 characters, or over 100 tags.
+            RuntimeJobNotFound: the job no longer exists.
+        """
+        if isinstance(new_tags, str) or not all(isinstance(tag, str) for tag in new_tags):
+            raise IBMInputValueError(f"new_tags must be a list of strings, got {new_tags!r}")
+        connection = self._service._connection
+        message = connection.call(
+            connection.jobs.UpdateJob,
+            job_pb2.UpdateJobRequest(
+                job=job_pb2.Job(id=self._job_id, tags=list(dict.fromkeys(new_tags))),
+                update_mask=field_mask_pb2.FieldMask(paths=["tags"]),
+            ),
+            not_found=RuntimeJobNotFound,
+        ).job
+        with self._lock:
+            self._message = message  # the server's answer is the newest state there is
+        return list(message.tags)
+
+    def logs(self) -> str:
+        """The job's log: one line per step of its life, oldest first.
+
+        Each line is ``<ISO 8601 UTC time> <LEVEL> <text>``: when the job was queued (backend,
+        mode, PUBs), when it last started running (and which attempt that was: more than one
+        means it was run again after a server restart or a lost worker), and how it ended —
+        DONE with its QPU time, CANCELLED, or ERROR with the reason. Unlike IBM Quantum,
+        qsession jobs run no user code, so there is no standard output to show.
+
+        Returns:
+            The log text, lines separated by newlines.
+        """
+        message = self._refresh()
+        mode = f"session {message.session_id}" if message.session_id else "job mode"
+        lines = [
+            f"{iso(message.create_time)} INFO queued: {self.primitive_id} job {message.id} "
+            f"with {message.num_pubs} PUB(s) on backend {message.backend} ({mode})"
+        ]
+        if message.start_time.ByteSize():
+            attempt = (
+                f" (attempt {message.attempts}; earlier attempts were interrupted)"
+                if message.attempts > 1
+                else ""
+            )
+            lines.append(f"{iso(message.start_time)} INFO started running{attempt}")
+        ended = iso(message.end_time)
+        if message.state == job_pb2.Job.STATE_DONE:
+            lines.append(f"{ended} INFO DONE after {message.usage_seconds:.3f} s of QPU time")
+        elif message.state == job_pb2.Job.STATE_CANCELLED:
+            lines.append(f"{ended} WARNING CANCELLED: {message.error_message}")
+        elif message.state == job_pb2.Job.STATE_ERROR:
+            lines.append(f"{ended} ERROR failed: {message.error_message}")
+        return "\n".join(lines)
 
     def metrics(self) -> dict[str, Any]:
         """The job's metrics, shaped like qiskit-ibm-runtime's.

@@ -7,8 +7,9 @@ Give them as a dict when constructing a primitive, or set attributes later::
     estimator.options.environment.job_tags = ["cobyla"]
     estimator.options.simulator.seed_simulator = 42
 
-An unknown option name raises (``AttributeError`` on assignment, ``IBMInputValueError`` in a
-dict), and so does a value of the wrong kind, so a typo never goes unnoticed.
+An unknown option name raises at every level, naming the valid ones (``AttributeError`` on
+reading or assigning an attribute, ``IBMInputValueError`` in a dict), and so does a value of the
+wrong kind, so a typo never goes unnoticed.
 """
 
 from __future__ import annotations
@@ -72,12 +73,21 @@ class _Options:
     __slots__ = ()
     _validators: ClassVar[dict[str, Validator]] = {}
 
+    def _unknown(self, name: str) -> AttributeError:
+        known = ", ".join(sorted(f.name for f in fields(self)))  # type: ignore[arg-type]
+        return AttributeError(
+            f"{type(self).__name__} has no option {name!r}; its options are: {known}"
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        """Called only for names that are not options: raise with the list of valid ones."""
+        if name.startswith("__"):  # copy, pickle and friends probe for dunders
+            raise AttributeError(name)
+        raise self._unknown(name)
+
     def __setattr__(self, name: str, value: Any) -> None:
-        known = {f.name: f for f in fields(self)}  # type: ignore[arg-type]
-        if name not in known:
-            raise AttributeError(
-                f"{type(self).__name__} has no option {name!r}; the options are {sorted(known)}"
-            )
+        if name not in {f.name for f in fields(self)}:  # type: ignore[arg-type]
+            raise self._unknown(name)
         nested = _NESTED.get(name)
         if nested is not None:
             value = value if isinstance(value, nested) else nested.from_dict(value, name)

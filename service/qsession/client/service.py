@@ -23,7 +23,7 @@ from qsession.client.errors import (
 )
 from qsession.client.job import RuntimeJobV2
 from qsession.client.watch import JobWatch
-from qsession.v1 import backend_pb2, job_pb2
+from qsession.v1 import backend_pb2, instance_pb2, job_pb2
 from qsession.wire import to_timestamp
 
 _PENDING = (job_pb2.Job.STATE_QUEUED, job_pb2.Job.STATE_RUNNING)
@@ -151,6 +151,47 @@ class RuntimeService:
             "source": self._account.source,
         }
 
+    # ------------------------------------------------------------------ instance
+
+    def _instance(self) -> instance_pb2.Instance:
+        return self._connection.call(
+            self._connection.instances.GetInstance, instance_pb2.GetInstanceRequest()
+        ).instance
+
+    def instances(self) -> list[dict[str, Any]]:
+        """The instances this account can use: its token's own instance, the only one.
+
+        Returns:
+            ``[{"crn": name, "name": name, "plan": plan}]``, in qiskit-ibm-runtime's shape. The
+            instance's name stands in for IBM Cloud's CRN: it is the id ``backends(instance=)``
+            takes.
+        """
+        instance = self._instance()
+        return [{"crn": instance.name, "name": instance.name, "plan": instance.plan}]
+
+    def active_instance(self) -> str:
+        """The name of the instance this account's token belongs to."""
+        return self._instance().name
+
+    def usage(self) -> dict[str, Any]:
+        """The instance's usage, with the keys of qiskit-ibm-runtime's ``usage()``.
+
+        Returns:
+            ``{"instance", "plan", "usage_consumed_seconds", "usage_limit_seconds",
+            "usage_limit_reached", "usage_remaining_seconds"}``: the QPU seconds of every
+            finished job of the instance; qsession sets no usage limit (``None``, ``False``,
+            ``None``).
+        """
+        instance = self._instance()
+        return {
+            "instance": instance.name,
+            "plan": instance.plan,
+            "usage_consumed_seconds": instance.usage_seconds,
+            "usage_limit_seconds": None,
+            "usage_limit_reached": False,
+            "usage_remaining_seconds": None,
+        }
+
     # ------------------------------------------------------------------ backends
 
     def _fetch_backend(self, name: str) -> backend_pb2.Backend:
@@ -187,6 +228,8 @@ class RuntimeService:
         self,
         name: str | None = None,
         min_num_qubits: int | None = None,
+        instance: str | None = None,
+        dynamic_circuits: bool | None = None,
         filters: Callable[[QSessionBackend], bool] | None = None,
         **kwargs: Any,
     ) -> list[QSessionBackend]:
@@ -195,17 +238,27 @@ class RuntimeService:
         Args:
             name: Only the backend with this name.
             min_num_qubits: Only backends with at least this many qubits.
+            instance: The instance whose backends to list; every backend serves the account's
+                own instance, the only one it may name (see :meth:`instances`).
+            dynamic_circuits: Only backends that do (``True``) or do not (``False``) run
+                dynamic circuits (``if_else`` and other control flow in their Target).
             filters: A predicate on backends, e.g. ``lambda b: b.status().pending_jobs < 5``.
             **kwargs: Attribute filters: ``operational``, ``simulator``, ``noisy``,
                 ``num_qubits``, ``pending_jobs``, ``profile``, ``status_msg``, ``backend_name``.
 
         Raises:
-            IBMInputValueError: an unknown attribute filter.
+            IBMInputValueError: an unknown attribute filter, or an instance that is not the
+                account's.
         """
         unknown = set(kwargs) - set(_FILTERABLE)
         if unknown:
             raise IBMInputValueError(
                 f"cannot filter backends by {sorted(unknown)}; use {list(_FILTERABLE)}"
+            )
+        if instance is not None and instance != (own := self.active_instance()):
+            raise IBMInputValueError(
+                f"instance {instance!r} is not available to this account; its instance is "
+                f"{own!r} (see instances())"
             )
         messages = self._connection.call(
             self._connection.backends.ListBackends, backend_pb2.ListBackendsRequest()
@@ -229,6 +282,12 @@ class RuntimeService:
             if any(attributes[key] != value for key, value in kwargs.items()):
                 continue
             selected.append(self._backend_object(message))
+        if dynamic_circuits is not None:
+            selected = [
+                backend
+                for backend in selected
+                if ("if_else" in backend.target.operation_names) == dynamic_circuits
+            ]
         if filters is not None:
             selected = [backend for backend in selected if filters(backend)]
         return selected

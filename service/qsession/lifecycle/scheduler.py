@@ -52,6 +52,9 @@ The rules, in the guide's words:
 
 Decisions where the documentation is silent:
 
+- An instance's usage is the QPU time of its finished jobs, whatever their mode (the sum of
+  their ``usage``), kept as a running sum. A job's tags may be replaced at any time.
+
 - A job submitted to a session that does not accept jobs: FAILED_PRECONDITION; to an
   unknown session or another instance's: NOT_FOUND; on another backend than its session's:
   INVALID_ARGUMENT. A retried submit with the same ``request_id`` returns the first job.
@@ -182,6 +185,7 @@ class Scheduler:
         self._session_jobs: dict[str, _SessionJobs] = {}
         self._live: dict[str, Session] = {}
         self._request_ids: dict[tuple[str, str], str] = {}
+        self._usage: dict[str, float] = {}  # instance -> QPU seconds of its finished jobs
         self._next_seq = 1
         self._timers: list[tuple[float, int, str, str]] = []
         self._timer_order = itertools.count()
@@ -426,6 +430,7 @@ class Scheduler:
             job.error = error
         job.finished = now
         job.usage = float(usage)
+        self._usage[job.instance] = self._usage.get(job.instance, 0.0) + job.usage
         self._emit_job(job, now)
         if job.session_id is not None:
             self._session_job_ended(self._sessions[job.session_id], job, now)
@@ -462,6 +467,20 @@ class Scheduler:
         if job.session_id is not None:
             self._session_lost_queued_job(self._sessions[job.session_id], now)
         self._fire_due_timers()
+        return job.snapshot()
+
+    def update_tags(self, job_id: str, tags: list[str]) -> Job:
+        """Replace a job's tags, in any state (the tags are the user's, not the lifecycle's).
+
+        Returns:
+            A snapshot of the job after the call.
+
+        Raises:
+            NotFound: (job_id) unknown job.
+        """
+        job = self._job(job_id)
+        job.tags = list(tags)
+        self._emit_job(job, self._clock.now())
         return job.snapshot()
 
     # ------------------------------------------------------------------- timers
@@ -502,6 +521,10 @@ class Scheduler:
         """Snapshots of every job the scheduler knows, in submission order."""
         return (job.snapshot() for job in sorted(self._jobs.values(), key=lambda j: j.seq))
 
+    def instance_usage(self, instance: str) -> float:
+        """QPU seconds used by ``instance``'s finished jobs (kept as a running sum)."""
+        return self._usage.get(instance, 0.0)
+
     def sessions(self) -> Iterator[Session]:
         """Snapshots of every session the scheduler knows, oldest first."""
         return (session.snapshot() for session in self._sessions.values())
@@ -538,6 +561,7 @@ class Scheduler:
             qpu = self._qpu(job.backend)
             self._jobs[job.id] = job
             self._next_seq = max(self._next_seq, job.seq + 1)
+            self._usage[job.instance] = self._usage.get(job.instance, 0.0) + job.usage
             if job.request_id is not None:
                 self._request_ids[(job.instance, job.request_id)] = job.id
             if job.session_id is not None:

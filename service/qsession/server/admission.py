@@ -38,6 +38,22 @@ def pubs_field(request: job_pb2.CreateJobRequest) -> str:
     return "sampler_pubs" if request.program == job_pb2.PROGRAM_SAMPLER else "estimator_pubs"
 
 
+def check_tags(tags: Sequence[str], field: str) -> None:
+    """At most MAX_TAGS tags, each non-empty and at most MAX_TAG_LENGTH characters.
+
+    Raises:
+        InvalidArgument: naming ``field`` or ``field[i]``.
+    """
+    if len(tags) > MAX_TAGS:
+        raise InvalidArgument(f"{field}: at most {MAX_TAGS} tags, got {len(tags)}", field=field)
+    for i, tag in enumerate(tags):
+        if not tag or len(tag) > MAX_TAG_LENGTH:
+            raise InvalidArgument(
+                f"{field}[{i}]: a tag is 1 to {MAX_TAG_LENGTH} characters, got {len(tag)}",
+                field=f"{field}[{i}]",
+            )
+
+
 def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
     """Check what the message alone tells: request_id, tags, PUB count, shots and precision.
 
@@ -49,15 +65,7 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
         raise InvalidArgument(
             f"request_id: at most {MAX_REQUEST_ID} characters", field="request_id"
         )
-    if len(request.tags) > MAX_TAGS:
-        raise InvalidArgument(
-            f"tags: at most {MAX_TAGS} tags, got {len(request.tags)}", field="tags"
-        )
-    for i, tag in enumerate(request.tags):
-        if len(tag) > MAX_TAG_LENGTH:
-            raise InvalidArgument(
-                f"tags[{i}]: at most {MAX_TAG_LENGTH} characters", field=f"tags[{i}]"
-            )
+    check_tags(request.tags, "tags")
     field = pubs_field(request)
     other = "estimator_pubs" if field == "sampler_pubs" else "sampler_pubs"
     if len(getattr(request, other)):

@@ -17,11 +17,18 @@ from qsession.server.dev_account import dev_token
 from qsession.server.dev_account import save_dev_account as save_dev_account_file
 from qsession.server.parsing import ParseErrorInterceptor
 from qsession.server.runtime import EVENTS_RETAINED, Runtime
-from qsession.server.servicers import BackendServicer, JobServicer, SessionServicer
+from qsession.server.servicers import (
+    BackendServicer,
+    InstanceServicer,
+    JobServicer,
+    SessionServicer,
+)
 from qsession.store import Store
 from qsession.v1 import (
     backend_pb2,
     backend_pb2_grpc,
+    instance_pb2,
+    instance_pb2_grpc,
     job_pb2,
     job_pb2_grpc,
     session_pb2,
@@ -34,6 +41,7 @@ SERVICE_NAMES = (
     backend_pb2.DESCRIPTOR.services_by_name["BackendService"].full_name,
     session_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
     job_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
+    instance_pb2.DESCRIPTOR.services_by_name["InstanceService"].full_name,
 )
 DEV_INSTANCE = "local"
 
@@ -87,6 +95,7 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     backend_pb2_grpc.add_BackendServiceServicer_to_server(BackendServicer(runtime), server)
     session_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(runtime), server)
     job_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(runtime), server)
+    instance_pb2_grpc.add_InstanceServiceServicer_to_server(InstanceServicer(runtime), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

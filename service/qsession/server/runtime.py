@@ -37,13 +37,11 @@ from qsession.server.records import JobInputs
 from qsession.store import Store
 from qsession.store.sqlite import StoredEvent
 from qsession.v1 import backend_pb2, job_pb2, session_pb2
-from qsession.wire import decode_estimator_pub, decode_sampler_pub, encode_result
+from qsession.wire import decode_job_pubs, encode_result
 from qsession.wire.backends import encode_target
 
 log = logging.getLogger("qsession.runtime")
 
-DEFAULT_SHOTS = 4096
-DEFAULT_PRECISION = 1 / 64  # = 1/sqrt(4096), as Qiskit Runtime
 CIRCUIT_PARSE_TIMEOUT = 60.0
 CIRCUIT_SANDBOXES = 2
 EVENTS_RETAINED = 10_000
@@ -458,24 +456,29 @@ class Runtime:
 
     def _decode_pubs(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> list:
         """Decode and validate every PUB for the QPU (raises WireError / InvalidPub)."""
-        options = request.options
-        if request.program == job_pb2.PROGRAM_SAMPLER:
-            shots = options.default_shots if options.HasField("default_shots") else DEFAULT_SHOTS
-            pubs = [decode_sampler_pub(m, i, shots) for i, m in enumerate(request.sampler_pubs)]
-            for i, pub in enumerate(pubs):
-                qpu.executor.validate_sampler_pub(pub, i)
-        else:
-            precision = (
-                options.default_precision
-                if options.HasField("default_precision")
-                else DEFAULT_PRECISION
-            )
-            pubs = [
-                decode_estimator_pub(m, i, precision) for i, m in enumerate(request.estimator_pubs)
-            ]
-            for i, pub in enumerate(pubs):
-                qpu.executor.validate_estimator_pub(pub, i)
+        pubs = decode_job_pubs(request.program, request, request.options)
+        validate = (
+            qpu.executor.validate_sampler_pub
+            if request.program == job_pb2.PROGRAM_SAMPLER
+            else qpu.executor.validate_estimator_pub
+        )
+        for i, pub in enumerate(pubs):
+            validate(pub, i)
         return pubs
+
+    def job_inputs(self, instance: str, job_id: str) -> job_pb2.JobInputs:
+        """The PUBs a job of ``instance`` was submitted with, as its request carried them."""
+        self.job(instance, job_id)
+        request = job_pb2.CreateJobRequest.FromString(self.store.job_request(job_id))
+        return job_pb2.JobInputs(
+            sampler_pubs=request.sampler_pubs, estimator_pubs=request.estimator_pubs
+        )
+
+    def update_job_tags(self, instance: str, job_id: str, tags: list[str]) -> Job:
+        """Replace the tags of a job of ``instance`` (see JobService.UpdateJob)."""
+        self.job(instance, job_id)
+        admission.check_tags(tags, "job.tags")
+        return self.scheduler.update_tags(job_id, tags)
 
     def cancel_job(self, instance: str, job_id: str) -> Job:
         """Cancel a job (see JobService.CancelJob)."""

@@ -1,4 +1,4 @@
-"""The three qsession.v1 servicers: translate gRPC to Runtime calls and back, nothing more."""
+"""The qsession.v1 servicers: translate gRPC to Runtime calls and back, nothing more."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TypeVar
 
-from qsession.lifecycle.errors import InvalidArgument, ResourceExhausted
+from qsession.lifecycle.errors import InvalidArgument, NotFound, ResourceExhausted
 from qsession.server import convert
 from qsession.server.auth import current_instance
 from qsession.server.errors import streaming, unary
@@ -14,6 +14,8 @@ from qsession.server.runtime import Runtime
 from qsession.v1 import (
     backend_pb2,
     backend_pb2_grpc,
+    instance_pb2,
+    instance_pb2_grpc,
     job_pb2,
     job_pb2_grpc,
     session_pb2,
@@ -156,8 +158,31 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     @unary
     async def GetJob(self, request, context):
-        job = self.runtime.job(current_instance().name, request.id)
-        return job_pb2.GetJobResponse(job=self.runtime.job_message(job))
+        instance = current_instance().name
+        message = self.runtime.job_message(self.runtime.job(instance, request.id))
+        if request.view == job_pb2.JOB_VIEW_FULL:
+            inputs = await asyncio.to_thread(self.runtime.job_inputs, instance, request.id)
+            message.inputs.CopyFrom(inputs)
+        elif request.view not in (job_pb2.JOB_VIEW_UNSPECIFIED, job_pb2.JOB_VIEW_BASIC):
+            raise InvalidArgument(
+                "view: use JOB_VIEW_BASIC or JOB_VIEW_FULL (with the inputs)", field="view"
+            )
+        return job_pb2.GetJobResponse(job=message)
+
+    @unary
+    async def UpdateJob(self, request, context):
+        if list(request.update_mask.paths) != ["tags"]:
+            raise InvalidArgument(
+                'update_mask: set paths to exactly ["tags"]; tags are the only field of a '
+                f"job that can change, got {list(request.update_mask.paths)}",
+                field="update_mask",
+            )
+        if not request.job.id:
+            raise InvalidArgument("job.id: required; the id of the job to update", field="job.id")
+        job = self.runtime.update_job_tags(
+            current_instance().name, request.job.id, list(request.job.tags)
+        )
+        return job_pb2.UpdateJobResponse(job=self.runtime.job_message(job))
 
     @unary
     async def ListJobs(self, request, context):
@@ -226,6 +251,26 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                 job=job_pb2.Job.FromString(event.payload),
                 time=to_timestamp(event.time),
             )
+
+
+class InstanceServicer(instance_pb2_grpc.InstanceServiceServicer):
+    """InstanceService: the caller's own instance."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+
+    @unary
+    async def GetInstance(self, request, context):
+        instance = current_instance()
+        if request.name not in ("", instance.name):
+            raise NotFound(f"name: instance {request.name!r} does not exist", field="name")
+        return instance_pb2.GetInstanceResponse(
+            instance=instance_pb2.Instance(
+                name=instance.name,
+                plan=instance.plan.name,
+                usage_seconds=self.runtime.scheduler.instance_usage(instance.name),
+            )
+        )
 
 
 async def _follow(subscription) -> AsyncIterator:

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from qsession.v1 import types_pb2 as _types_pb2
@@ -17,9 +18,18 @@ class Program(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROGRAM_UNSPECIFIED: _ClassVar[Program]
     PROGRAM_SAMPLER: _ClassVar[Program]
     PROGRAM_ESTIMATOR: _ClassVar[Program]
+
+class JobView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_VIEW_UNSPECIFIED: _ClassVar[JobView]
+    JOB_VIEW_BASIC: _ClassVar[JobView]
+    JOB_VIEW_FULL: _ClassVar[JobView]
 PROGRAM_UNSPECIFIED: Program
 PROGRAM_SAMPLER: Program
 PROGRAM_ESTIMATOR: Program
+JOB_VIEW_UNSPECIFIED: JobView
+JOB_VIEW_BASIC: JobView
+JOB_VIEW_FULL: JobView
 
 class JobOptions(_message.Message):
     __slots__ = ("default_shots", "default_precision", "seed_simulator", "max_execution_time")
@@ -34,7 +44,7 @@ class JobOptions(_message.Message):
     def __init__(self, default_shots: _Optional[int] = ..., default_precision: _Optional[float] = ..., seed_simulator: _Optional[int] = ..., max_execution_time: _Optional[float] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "program", "backend", "session_id", "state", "tags", "create_time", "start_time", "end_time", "usage_seconds", "error_message", "attempts", "num_pubs", "options")
+    __slots__ = ("id", "program", "backend", "session_id", "state", "tags", "create_time", "start_time", "end_time", "usage_seconds", "error_message", "attempts", "num_pubs", "options", "inputs")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Job.State]
@@ -63,6 +73,7 @@ class Job(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     NUM_PUBS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
     id: str
     program: Program
     backend: str
@@ -77,7 +88,16 @@ class Job(_message.Message):
     attempts: int
     num_pubs: int
     options: JobOptions
-    def __init__(self, id: _Optional[str] = ..., program: _Optional[_Union[Program, str]] = ..., backend: _Optional[str] = ..., session_id: _Optional[str] = ..., state: _Optional[_Union[Job.State, str]] = ..., tags: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage_seconds: _Optional[float] = ..., error_message: _Optional[str] = ..., attempts: _Optional[int] = ..., num_pubs: _Optional[int] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ...) -> None: ...
+    inputs: JobInputs
+    def __init__(self, id: _Optional[str] = ..., program: _Optional[_Union[Program, str]] = ..., backend: _Optional[str] = ..., session_id: _Optional[str] = ..., state: _Optional[_Union[Job.State, str]] = ..., tags: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage_seconds: _Optional[float] = ..., error_message: _Optional[str] = ..., attempts: _Optional[int] = ..., num_pubs: _Optional[int] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., inputs: _Optional[_Union[JobInputs, _Mapping]] = ...) -> None: ...
+
+class JobInputs(_message.Message):
+    __slots__ = ("sampler_pubs", "estimator_pubs")
+    SAMPLER_PUBS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATOR_PUBS_FIELD_NUMBER: _ClassVar[int]
+    sampler_pubs: _containers.RepeatedCompositeFieldContainer[_types_pb2.SamplerPub]
+    estimator_pubs: _containers.RepeatedCompositeFieldContainer[_types_pb2.EstimatorPub]
+    def __init__(self, sampler_pubs: _Optional[_Iterable[_Union[_types_pb2.SamplerPub, _Mapping]]] = ..., estimator_pubs: _Optional[_Iterable[_Union[_types_pb2.EstimatorPub, _Mapping]]] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("backend", "program", "sampler_pubs", "estimator_pubs", "options", "tags", "session_id", "request_id")
@@ -106,10 +126,12 @@ class CreateJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
-    __slots__ = ("id",)
+    __slots__ = ("id", "view")
     ID_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    view: JobView
+    def __init__(self, id: _Optional[str] = ..., view: _Optional[_Union[JobView, str]] = ...) -> None: ...
 
 class GetJobResponse(_message.Message):
     __slots__ = ("job",)
@@ -154,6 +176,20 @@ class CancelJobRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class CancelJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: Job
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+
+class UpdateJobRequest(_message.Message):
+    __slots__ = ("job", "update_mask")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    job: Job
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateJobResponse(_message.Message):
     __slots__ = ("job",)
     JOB_FIELD_NUMBER: _ClassVar[int]
     job: Job

@@ -58,6 +58,11 @@ class JobServiceStub:
                 request_serializer=qsession_dot_v1_dot_job__pb2.CancelJobRequest.SerializeToString,
                 response_deserializer=qsession_dot_v1_dot_job__pb2.CancelJobResponse.FromString,
                 _registered_method=True)
+        self.UpdateJob = channel.unary_unary(
+                '/qsession.v1.JobService/UpdateJob',
+                request_serializer=qsession_dot_v1_dot_job__pb2.UpdateJobRequest.SerializeToString,
+                response_deserializer=qsession_dot_v1_dot_job__pb2.UpdateJobResponse.FromString,
+                _registered_method=True)
         self.GetJobResult = channel.unary_stream(
                 '/qsession.v1.JobService/GetJobResult',
                 request_serializer=qsession_dot_v1_dot_job__pb2.GetJobResultRequest.SerializeToString,
@@ -89,7 +94,8 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetJob(self, request, context):
-        """Returns one job. Unknown id, or another instance's: NOT_FOUND.
+        """Returns one job; with view JOB_VIEW_FULL also the PUBs it was submitted
+        with. Unknown id, or another instance's: NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -105,6 +111,15 @@ class JobServiceServicer:
     def CancelJob(self, request, context):
         """Cancels a queued job at once; a running job runs to the end of its
         execution and then ends CANCELLED. A finished job: FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateJob(self, request, context):
+        """Replaces a job's tags, the one field that may change after submission
+        (AIP-134): update_mask must be exactly "tags", otherwise INVALID_ARGUMENT.
+        The change is published on WatchJobs. Unknown id: NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -150,6 +165,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.CancelJob,
                     request_deserializer=qsession_dot_v1_dot_job__pb2.CancelJobRequest.FromString,
                     response_serializer=qsession_dot_v1_dot_job__pb2.CancelJobResponse.SerializeToString,
+            ),
+            'UpdateJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateJob,
+                    request_deserializer=qsession_dot_v1_dot_job__pb2.UpdateJobRequest.FromString,
+                    response_serializer=qsession_dot_v1_dot_job__pb2.UpdateJobResponse.SerializeToString,
             ),
             'GetJobResult': grpc.unary_stream_rpc_method_handler(
                     servicer.GetJobResult,
@@ -274,6 +294,33 @@ class JobService:
             '/qsession.v1.JobService/CancelJob',
             qsession_dot_v1_dot_job__pb2.CancelJobRequest.SerializeToString,
             qsession_dot_v1_dot_job__pb2.CancelJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qsession.v1.JobService/UpdateJob',
+            qsession_dot_v1_dot_job__pb2.UpdateJobRequest.SerializeToString,
+            qsession_dot_v1_dot_job__pb2.UpdateJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

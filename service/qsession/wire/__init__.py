@@ -8,7 +8,10 @@ from qsession.wire.arrays import decode_bits, decode_float64, encode_bits, encod
 from qsession.wire.circuits import decode_circuit, encode_circuit
 from qsession.wire.errors import WireError
 from qsession.wire.pubs import (
+    DEFAULT_PRECISION,
+    DEFAULT_SHOTS,
     decode_estimator_pub,
+    decode_job_pubs,
     decode_sampler_pub,
     encode_estimator_pub,
     encode_sampler_pub,
@@ -18,11 +21,14 @@ from qsession.wire.structs import dict_to_struct, struct_to_dict
 from qsession.wire.times import from_timestamp, to_timestamp
 
 __all__ = [
+    "DEFAULT_PRECISION",
+    "DEFAULT_SHOTS",
     "WireError",
     "decode_bits",
     "decode_circuit",
     "decode_estimator_pub",
     "decode_float64",
+    "decode_job_pubs",
     "decode_result",
     "decode_sampler_pub",
     "dict_to_struct",

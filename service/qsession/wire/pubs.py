@@ -14,10 +14,16 @@ from qiskit.primitives.containers.observables_array import ObservablesArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession import _native
-from qsession.v1 import types_pb2
+from qsession.v1 import job_pb2, types_pb2
 from qsession.wire.arrays import encode_float64
 from qsession.wire.circuits import decode_circuit, encode_circuit
 from qsession.wire.errors import WireError
+
+DEFAULT_SHOTS = 4096
+"""Shots of a Sampler PUB when neither the PUB nor ``JobOptions.default_shots`` sets them."""
+DEFAULT_PRECISION = 1 / 64
+"""Precision of an Estimator PUB when neither the PUB nor the options set it (= 1/sqrt(4096),
+as Qiskit Runtime)."""
 
 
 def encode_parameter_values(
@@ -136,6 +142,26 @@ def decode_estimator_pub(
         return EstimatorPub.coerce((circuit, observables, bindings, precision))
     except (ValueError, TypeError) as exc:
         raise WireError(field, str(exc)) from exc
+
+
+def decode_job_pubs(
+    program: job_pb2.Program,
+    pubs: job_pb2.CreateJobRequest | job_pb2.JobInputs,
+    options: job_pb2.JobOptions,
+) -> list[SamplerPub] | list[EstimatorPub]:
+    """The PUBs of a job (its request, or the inputs GetJob returns), with the options'
+    ``default_shots`` / ``default_precision`` (else the defaults above) where a PUB sets none.
+
+    Raises:
+        WireError: as :func:`decode_sampler_pub` / :func:`decode_estimator_pub`.
+    """
+    if program == job_pb2.PROGRAM_SAMPLER:
+        shots = options.default_shots if options.HasField("default_shots") else DEFAULT_SHOTS
+        return [decode_sampler_pub(m, i, shots) for i, m in enumerate(pubs.sampler_pubs)]
+    precision = (
+        options.default_precision if options.HasField("default_precision") else DEFAULT_PRECISION
+    )
+    return [decode_estimator_pub(m, i, precision) for i, m in enumerate(pubs.estimator_pubs)]
 
 
 def _decode_bindings(

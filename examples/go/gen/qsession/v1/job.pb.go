@@ -9,6 +9,7 @@ package qsessionv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -76,6 +77,59 @@ func (Program) EnumDescriptor() ([]byte, []int) {
 	return file_qsession_v1_job_proto_rawDescGZIP(), []int{0}
 }
 
+// How much of a job GetJob returns (AIP-157).
+type JobView int32
+
+const (
+	// The same as JOB_VIEW_BASIC.
+	JobView_JOB_VIEW_UNSPECIFIED JobView = 0
+	// Everything but inputs.
+	JobView_JOB_VIEW_BASIC JobView = 1
+	// Everything, inputs included (as large as the submitted circuits).
+	JobView_JOB_VIEW_FULL JobView = 2
+)
+
+// Enum value maps for JobView.
+var (
+	JobView_name = map[int32]string{
+		0: "JOB_VIEW_UNSPECIFIED",
+		1: "JOB_VIEW_BASIC",
+		2: "JOB_VIEW_FULL",
+	}
+	JobView_value = map[string]int32{
+		"JOB_VIEW_UNSPECIFIED": 0,
+		"JOB_VIEW_BASIC":       1,
+		"JOB_VIEW_FULL":        2,
+	}
+)
+
+func (x JobView) Enum() *JobView {
+	p := new(JobView)
+	*p = x
+	return p
+}
+
+func (x JobView) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (JobView) Descriptor() protoreflect.EnumDescriptor {
+	return file_qsession_v1_job_proto_enumTypes[1].Descriptor()
+}
+
+func (JobView) Type() protoreflect.EnumType {
+	return &file_qsession_v1_job_proto_enumTypes[1]
+}
+
+func (x JobView) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use JobView.Descriptor instead.
+func (JobView) EnumDescriptor() ([]byte, []int) {
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{1}
+}
+
 // The job's lifecycle state (AIP-216).
 type Job_State int32
 
@@ -125,11 +179,11 @@ func (x Job_State) String() string {
 }
 
 func (Job_State) Descriptor() protoreflect.EnumDescriptor {
-	return file_qsession_v1_job_proto_enumTypes[1].Descriptor()
+	return file_qsession_v1_job_proto_enumTypes[2].Descriptor()
 }
 
 func (Job_State) Type() protoreflect.EnumType {
-	return &file_qsession_v1_job_proto_enumTypes[1]
+	return &file_qsession_v1_job_proto_enumTypes[2]
 }
 
 func (x Job_State) Number() protoreflect.EnumNumber {
@@ -245,7 +299,9 @@ type Job struct {
 	// The number of PUBs.
 	NumPubs uint32 `protobuf:"varint,13,opt,name=num_pubs,json=numPubs,proto3" json:"num_pubs,omitempty"`
 	// The options the job was submitted with.
-	Options       *JobOptions `protobuf:"bytes,14,opt,name=options,proto3" json:"options,omitempty"`
+	Options *JobOptions `protobuf:"bytes,14,opt,name=options,proto3" json:"options,omitempty"`
+	// The PUBs as submitted; set only by GetJob with JOB_VIEW_FULL.
+	Inputs        *JobInputs `protobuf:"bytes,15,opt,name=inputs,proto3" json:"inputs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -378,6 +434,68 @@ func (x *Job) GetOptions() *JobOptions {
 	return nil
 }
 
+func (x *Job) GetInputs() *JobInputs {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+// The PUBs a job was submitted with, as CreateJobRequest carried them.
+type JobInputs struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Sampler PUBs (a Sampler job).
+	SamplerPubs []*SamplerPub `protobuf:"bytes,1,rep,name=sampler_pubs,json=samplerPubs,proto3" json:"sampler_pubs,omitempty"`
+	// The Estimator PUBs (an Estimator job).
+	EstimatorPubs []*EstimatorPub `protobuf:"bytes,2,rep,name=estimator_pubs,json=estimatorPubs,proto3" json:"estimator_pubs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobInputs) Reset() {
+	*x = JobInputs{}
+	mi := &file_qsession_v1_job_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobInputs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobInputs) ProtoMessage() {}
+
+func (x *JobInputs) ProtoReflect() protoreflect.Message {
+	mi := &file_qsession_v1_job_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobInputs.ProtoReflect.Descriptor instead.
+func (*JobInputs) Descriptor() ([]byte, []int) {
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *JobInputs) GetSamplerPubs() []*SamplerPub {
+	if x != nil {
+		return x.SamplerPubs
+	}
+	return nil
+}
+
+func (x *JobInputs) GetEstimatorPubs() []*EstimatorPub {
+	if x != nil {
+		return x.EstimatorPubs
+	}
+	return nil
+}
+
 // Request for CreateJob.
 type CreateJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -406,7 +524,7 @@ type CreateJobRequest struct {
 
 func (x *CreateJobRequest) Reset() {
 	*x = CreateJobRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[2]
+	mi := &file_qsession_v1_job_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +536,7 @@ func (x *CreateJobRequest) String() string {
 func (*CreateJobRequest) ProtoMessage() {}
 
 func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[2]
+	mi := &file_qsession_v1_job_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +549,7 @@ func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobRequest.ProtoReflect.Descriptor instead.
 func (*CreateJobRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{2}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateJobRequest) GetBackend() string {
@@ -501,7 +619,7 @@ type CreateJobResponse struct {
 
 func (x *CreateJobResponse) Reset() {
 	*x = CreateJobResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[3]
+	mi := &file_qsession_v1_job_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +631,7 @@ func (x *CreateJobResponse) String() string {
 func (*CreateJobResponse) ProtoMessage() {}
 
 func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[3]
+	mi := &file_qsession_v1_job_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +644,7 @@ func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobResponse.ProtoReflect.Descriptor instead.
 func (*CreateJobResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{3}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateJobResponse) GetJob() *Job {
@@ -540,14 +658,16 @@ func (x *CreateJobResponse) GetJob() *Job {
 type GetJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The job's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// JOB_VIEW_FULL also returns the job's inputs; default JOB_VIEW_BASIC.
+	View          JobView `protobuf:"varint,2,opt,name=view,proto3,enum=qsession.v1.JobView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[4]
+	mi := &file_qsession_v1_job_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +679,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[4]
+	mi := &file_qsession_v1_job_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +692,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetJobRequest) GetId() string {
@@ -580,6 +700,13 @@ func (x *GetJobRequest) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *GetJobRequest) GetView() JobView {
+	if x != nil {
+		return x.View
+	}
+	return JobView_JOB_VIEW_UNSPECIFIED
 }
 
 // Response of GetJob.
@@ -593,7 +720,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[5]
+	mi := &file_qsession_v1_job_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +732,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[5]
+	mi := &file_qsession_v1_job_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +745,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -653,7 +780,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[6]
+	mi := &file_qsession_v1_job_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +792,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[6]
+	mi := &file_qsession_v1_job_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +805,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListJobsRequest) GetPageSize() uint32 {
@@ -753,7 +880,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[7]
+	mi := &file_qsession_v1_job_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +892,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[7]
+	mi := &file_qsession_v1_job_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +905,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -813,7 +940,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[8]
+	mi := &file_qsession_v1_job_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +952,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[8]
+	mi := &file_qsession_v1_job_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +965,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CancelJobRequest) GetId() string {
@@ -859,7 +986,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[9]
+	mi := &file_qsession_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +998,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[9]
+	mi := &file_qsession_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,10 +1011,112 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CancelJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// Request for UpdateJob.
+type UpdateJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job: its id, and the new values of the fields named in update_mask.
+	Job *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// The fields to replace; exactly ["tags"]. Each tag must be a non-empty
+	// string.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateJobRequest) Reset() {
+	*x = UpdateJobRequest{}
+	mi := &file_qsession_v1_job_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateJobRequest) ProtoMessage() {}
+
+func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qsession_v1_job_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateJobRequest.ProtoReflect.Descriptor instead.
+func (*UpdateJobRequest) Descriptor() ([]byte, []int) {
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UpdateJobRequest) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *UpdateJobRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdateJob.
+type UpdateJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job after the update.
+	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateJobResponse) Reset() {
+	*x = UpdateJobResponse{}
+	mi := &file_qsession_v1_job_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateJobResponse) ProtoMessage() {}
+
+func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qsession_v1_job_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateJobResponse.ProtoReflect.Descriptor instead.
+func (*UpdateJobResponse) Descriptor() ([]byte, []int) {
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UpdateJobResponse) GetJob() *Job {
 	if x != nil {
 		return x.Job
 	}
@@ -905,7 +1134,7 @@ type GetJobResultRequest struct {
 
 func (x *GetJobResultRequest) Reset() {
 	*x = GetJobResultRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[10]
+	mi := &file_qsession_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +1146,7 @@ func (x *GetJobResultRequest) String() string {
 func (*GetJobResultRequest) ProtoMessage() {}
 
 func (x *GetJobResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[10]
+	mi := &file_qsession_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1159,7 @@ func (x *GetJobResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResultRequest.ProtoReflect.Descriptor instead.
 func (*GetJobResultRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetJobResultRequest) GetId() string {
@@ -957,7 +1186,7 @@ type GetJobResultResponse struct {
 
 func (x *GetJobResultResponse) Reset() {
 	*x = GetJobResultResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[11]
+	mi := &file_qsession_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1198,7 @@ func (x *GetJobResultResponse) String() string {
 func (*GetJobResultResponse) ProtoMessage() {}
 
 func (x *GetJobResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[11]
+	mi := &file_qsession_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1211,7 @@ func (x *GetJobResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResultResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResultResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{11}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetJobResultResponse) GetChunk() []byte {
@@ -1033,7 +1262,7 @@ type WatchJobsRequest struct {
 
 func (x *WatchJobsRequest) Reset() {
 	*x = WatchJobsRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[12]
+	mi := &file_qsession_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1274,7 @@ func (x *WatchJobsRequest) String() string {
 func (*WatchJobsRequest) ProtoMessage() {}
 
 func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[12]
+	mi := &file_qsession_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1287,7 @@ func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobsRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobsRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchJobsRequest) GetAfterRevision() uint64 {
@@ -1104,7 +1333,7 @@ type WatchJobsResponse struct {
 
 func (x *WatchJobsResponse) Reset() {
 	*x = WatchJobsResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[13]
+	mi := &file_qsession_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1345,7 @@ func (x *WatchJobsResponse) String() string {
 func (*WatchJobsResponse) ProtoMessage() {}
 
 func (x *WatchJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[13]
+	mi := &file_qsession_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1358,7 @@ func (x *WatchJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobsResponse.ProtoReflect.Descriptor instead.
 func (*WatchJobsResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchJobsResponse) GetRevision() uint64 {
@@ -1166,7 +1395,7 @@ type RegisterSamples struct {
 
 func (x *RegisterSamples) Reset() {
 	*x = RegisterSamples{}
-	mi := &file_qsession_v1_job_proto_msgTypes[14]
+	mi := &file_qsession_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1407,7 @@ func (x *RegisterSamples) String() string {
 func (*RegisterSamples) ProtoMessage() {}
 
 func (x *RegisterSamples) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[14]
+	mi := &file_qsession_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1420,7 @@ func (x *RegisterSamples) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterSamples.ProtoReflect.Descriptor instead.
 func (*RegisterSamples) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RegisterSamples) GetName() string {
@@ -1229,7 +1458,7 @@ type ExecutionSpan struct {
 
 func (x *ExecutionSpan) Reset() {
 	*x = ExecutionSpan{}
-	mi := &file_qsession_v1_job_proto_msgTypes[15]
+	mi := &file_qsession_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1470,7 @@ func (x *ExecutionSpan) String() string {
 func (*ExecutionSpan) ProtoMessage() {}
 
 func (x *ExecutionSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[15]
+	mi := &file_qsession_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1483,7 @@ func (x *ExecutionSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionSpan.ProtoReflect.Descriptor instead.
 func (*ExecutionSpan) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExecutionSpan) GetStart() *timestamppb.Timestamp {
@@ -1320,7 +1549,7 @@ type PubResult struct {
 
 func (x *PubResult) Reset() {
 	*x = PubResult{}
-	mi := &file_qsession_v1_job_proto_msgTypes[16]
+	mi := &file_qsession_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1561,7 @@ func (x *PubResult) String() string {
 func (*PubResult) ProtoMessage() {}
 
 func (x *PubResult) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[16]
+	mi := &file_qsession_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1574,7 @@ func (x *PubResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PubResult.ProtoReflect.Descriptor instead.
 func (*PubResult) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PubResult) GetShape() []uint32 {
@@ -1405,7 +1634,7 @@ type JobResult struct {
 
 func (x *JobResult) Reset() {
 	*x = JobResult{}
-	mi := &file_qsession_v1_job_proto_msgTypes[17]
+	mi := &file_qsession_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1646,7 @@ func (x *JobResult) String() string {
 func (*JobResult) ProtoMessage() {}
 
 func (x *JobResult) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[17]
+	mi := &file_qsession_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1659,7 @@ func (x *JobResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobResult.ProtoReflect.Descriptor instead.
 func (*JobResult) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *JobResult) GetPubResults() []*PubResult {
@@ -1458,7 +1687,7 @@ var File_qsession_v1_job_proto protoreflect.FileDescriptor
 
 const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x15qsession/v1/job.proto\x12\vqsession.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17qsession/v1/types.proto\"\x99\x02\n" +
+	"\x15qsession/v1/job.proto\x12\vqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17qsession/v1/types.proto\"\x99\x02\n" +
 	"\n" +
 	"JobOptions\x12(\n" +
 	"\rdefault_shots\x18\x01 \x01(\x03H\x00R\fdefaultShots\x88\x01\x01\x120\n" +
@@ -1468,7 +1697,7 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\x0e_default_shotsB\x14\n" +
 	"\x12_default_precisionB\x11\n" +
 	"\x0f_seed_simulatorB\x15\n" +
-	"\x13_max_execution_time\"\x9e\x05\n" +
+	"\x13_max_execution_time\"\xce\x05\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\aprogram\x18\x02 \x01(\x0e2\x14.qsession.v1.ProgramR\aprogram\x12\x18\n" +
@@ -1487,7 +1716,8 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\rerror_message\x18\v \x01(\tR\ferrorMessage\x12\x1a\n" +
 	"\battempts\x18\f \x01(\rR\battempts\x12\x19\n" +
 	"\bnum_pubs\x18\r \x01(\rR\anumPubs\x121\n" +
-	"\aoptions\x18\x0e \x01(\v2\x17.qsession.v1.JobOptionsR\aoptions\"y\n" +
+	"\aoptions\x18\x0e \x01(\v2\x17.qsession.v1.JobOptionsR\aoptions\x12.\n" +
+	"\x06inputs\x18\x0f \x01(\v2\x16.qsession.v1.JobInputsR\x06inputs\"y\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_QUEUED\x10\x01\x12\x11\n" +
@@ -1495,7 +1725,10 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"STATE_DONE\x10\x03\x12\x0f\n" +
 	"\vSTATE_ERROR\x10\x04\x12\x13\n" +
-	"\x0fSTATE_CANCELLED\x10\x05\"\xdf\x02\n" +
+	"\x0fSTATE_CANCELLED\x10\x05\"\x89\x01\n" +
+	"\tJobInputs\x12:\n" +
+	"\fsampler_pubs\x18\x01 \x03(\v2\x17.qsession.v1.SamplerPubR\vsamplerPubs\x12@\n" +
+	"\x0eestimator_pubs\x18\x02 \x03(\v2\x19.qsession.v1.EstimatorPubR\restimatorPubs\"\xdf\x02\n" +
 	"\x10CreateJobRequest\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12.\n" +
 	"\aprogram\x18\x02 \x01(\x0e2\x14.qsession.v1.ProgramR\aprogram\x12:\n" +
@@ -1508,9 +1741,10 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\b \x01(\tR\trequestId\"7\n" +
 	"\x11CreateJobResponse\x12\"\n" +
-	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\"\x1f\n" +
+	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\"I\n" +
 	"\rGetJobRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"4\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
+	"\x04view\x18\x02 \x01(\x0e2\x14.qsession.v1.JobViewR\x04view\"4\n" +
 	"\x0eGetJobResponse\x12\"\n" +
 	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\"\xce\x02\n" +
 	"\x0fListJobsRequest\x12\x1b\n" +
@@ -1531,6 +1765,12 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\x10CancelJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"7\n" +
 	"\x11CancelJobResponse\x12\"\n" +
+	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\"s\n" +
+	"\x10UpdateJobRequest\x12\"\n" +
+	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"7\n" +
+	"\x11UpdateJobResponse\x12\"\n" +
 	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\"%\n" +
 	"\x13GetJobResultRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"{\n" +
@@ -1578,13 +1818,18 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\aProgram\x12\x17\n" +
 	"\x13PROGRAM_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fPROGRAM_SAMPLER\x10\x01\x12\x15\n" +
-	"\x11PROGRAM_ESTIMATOR\x10\x022\xd5\x03\n" +
+	"\x11PROGRAM_ESTIMATOR\x10\x02*J\n" +
+	"\aJobView\x12\x18\n" +
+	"\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eJOB_VIEW_BASIC\x10\x01\x12\x11\n" +
+	"\rJOB_VIEW_FULL\x10\x022\xa1\x04\n" +
 	"\n" +
 	"JobService\x12J\n" +
 	"\tCreateJob\x12\x1d.qsession.v1.CreateJobRequest\x1a\x1e.qsession.v1.CreateJobResponse\x12A\n" +
 	"\x06GetJob\x12\x1a.qsession.v1.GetJobRequest\x1a\x1b.qsession.v1.GetJobResponse\x12G\n" +
 	"\bListJobs\x12\x1c.qsession.v1.ListJobsRequest\x1a\x1d.qsession.v1.ListJobsResponse\x12J\n" +
-	"\tCancelJob\x12\x1d.qsession.v1.CancelJobRequest\x1a\x1e.qsession.v1.CancelJobResponse\x12U\n" +
+	"\tCancelJob\x12\x1d.qsession.v1.CancelJobRequest\x1a\x1e.qsession.v1.CancelJobResponse\x12J\n" +
+	"\tUpdateJob\x12\x1d.qsession.v1.UpdateJobRequest\x1a\x1e.qsession.v1.UpdateJobResponse\x12U\n" +
 	"\fGetJobResult\x12 .qsession.v1.GetJobResultRequest\x1a!.qsession.v1.GetJobResultResponse0\x01\x12L\n" +
 	"\tWatchJobs\x12\x1d.qsession.v1.WatchJobsRequest\x1a\x1e.qsession.v1.WatchJobsResponse0\x01B\xad\x01\n" +
 	"\x0fcom.qsession.v1B\bJobProtoP\x01ZCgithub.com/qsession/qsession/examples/go/gen/qsession/v1;qsessionv1\xa2\x02\x03QXX\xaa\x02\vQsession.V1\xca\x02\vQsession\\V1\xe2\x02\x17Qsession\\V1\\GPBMetadata\xea\x02\fQsession::V1b\x06proto3"
@@ -1601,84 +1846,98 @@ func file_qsession_v1_job_proto_rawDescGZIP() []byte {
 	return file_qsession_v1_job_proto_rawDescData
 }
 
-var file_qsession_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_qsession_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_qsession_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_qsession_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_qsession_v1_job_proto_goTypes = []any{
 	(Program)(0),                  // 0: qsession.v1.Program
-	(Job_State)(0),                // 1: qsession.v1.Job.State
-	(*JobOptions)(nil),            // 2: qsession.v1.JobOptions
-	(*Job)(nil),                   // 3: qsession.v1.Job
-	(*CreateJobRequest)(nil),      // 4: qsession.v1.CreateJobRequest
-	(*CreateJobResponse)(nil),     // 5: qsession.v1.CreateJobResponse
-	(*GetJobRequest)(nil),         // 6: qsession.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 7: qsession.v1.GetJobResponse
-	(*ListJobsRequest)(nil),       // 8: qsession.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 9: qsession.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),      // 10: qsession.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),     // 11: qsession.v1.CancelJobResponse
-	(*GetJobResultRequest)(nil),   // 12: qsession.v1.GetJobResultRequest
-	(*GetJobResultResponse)(nil),  // 13: qsession.v1.GetJobResultResponse
-	(*WatchJobsRequest)(nil),      // 14: qsession.v1.WatchJobsRequest
-	(*WatchJobsResponse)(nil),     // 15: qsession.v1.WatchJobsResponse
-	(*RegisterSamples)(nil),       // 16: qsession.v1.RegisterSamples
-	(*ExecutionSpan)(nil),         // 17: qsession.v1.ExecutionSpan
-	(*PubResult)(nil),             // 18: qsession.v1.PubResult
-	(*JobResult)(nil),             // 19: qsession.v1.JobResult
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
-	(*SamplerPub)(nil),            // 21: qsession.v1.SamplerPub
-	(*EstimatorPub)(nil),          // 22: qsession.v1.EstimatorPub
-	(*PackedBits)(nil),            // 23: qsession.v1.PackedBits
-	(*Float64Array)(nil),          // 24: qsession.v1.Float64Array
-	(*structpb.Struct)(nil),       // 25: google.protobuf.Struct
+	(JobView)(0),                  // 1: qsession.v1.JobView
+	(Job_State)(0),                // 2: qsession.v1.Job.State
+	(*JobOptions)(nil),            // 3: qsession.v1.JobOptions
+	(*Job)(nil),                   // 4: qsession.v1.Job
+	(*JobInputs)(nil),             // 5: qsession.v1.JobInputs
+	(*CreateJobRequest)(nil),      // 6: qsession.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),     // 7: qsession.v1.CreateJobResponse
+	(*GetJobRequest)(nil),         // 8: qsession.v1.GetJobRequest
+	(*GetJobResponse)(nil),        // 9: qsession.v1.GetJobResponse
+	(*ListJobsRequest)(nil),       // 10: qsession.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),      // 11: qsession.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),      // 12: qsession.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),     // 13: qsession.v1.CancelJobResponse
+	(*UpdateJobRequest)(nil),      // 14: qsession.v1.UpdateJobRequest
+	(*UpdateJobResponse)(nil),     // 15: qsession.v1.UpdateJobResponse
+	(*GetJobResultRequest)(nil),   // 16: qsession.v1.GetJobResultRequest
+	(*GetJobResultResponse)(nil),  // 17: qsession.v1.GetJobResultResponse
+	(*WatchJobsRequest)(nil),      // 18: qsession.v1.WatchJobsRequest
+	(*WatchJobsResponse)(nil),     // 19: qsession.v1.WatchJobsResponse
+	(*RegisterSamples)(nil),       // 20: qsession.v1.RegisterSamples
+	(*ExecutionSpan)(nil),         // 21: qsession.v1.ExecutionSpan
+	(*PubResult)(nil),             // 22: qsession.v1.PubResult
+	(*JobResult)(nil),             // 23: qsession.v1.JobResult
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*SamplerPub)(nil),            // 25: qsession.v1.SamplerPub
+	(*EstimatorPub)(nil),          // 26: qsession.v1.EstimatorPub
+	(*fieldmaskpb.FieldMask)(nil), // 27: google.protobuf.FieldMask
+	(*PackedBits)(nil),            // 28: qsession.v1.PackedBits
+	(*Float64Array)(nil),          // 29: qsession.v1.Float64Array
+	(*structpb.Struct)(nil),       // 30: google.protobuf.Struct
 }
 var file_qsession_v1_job_proto_depIdxs = []int32{
 	0,  // 0: qsession.v1.Job.program:type_name -> qsession.v1.Program
-	1,  // 1: qsession.v1.Job.state:type_name -> qsession.v1.Job.State
-	20, // 2: qsession.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	20, // 3: qsession.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	20, // 4: qsession.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	2,  // 5: qsession.v1.Job.options:type_name -> qsession.v1.JobOptions
-	0,  // 6: qsession.v1.CreateJobRequest.program:type_name -> qsession.v1.Program
-	21, // 7: qsession.v1.CreateJobRequest.sampler_pubs:type_name -> qsession.v1.SamplerPub
-	22, // 8: qsession.v1.CreateJobRequest.estimator_pubs:type_name -> qsession.v1.EstimatorPub
-	2,  // 9: qsession.v1.CreateJobRequest.options:type_name -> qsession.v1.JobOptions
-	3,  // 10: qsession.v1.CreateJobResponse.job:type_name -> qsession.v1.Job
-	3,  // 11: qsession.v1.GetJobResponse.job:type_name -> qsession.v1.Job
-	1,  // 12: qsession.v1.ListJobsRequest.states:type_name -> qsession.v1.Job.State
-	20, // 13: qsession.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	20, // 14: qsession.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	3,  // 15: qsession.v1.ListJobsResponse.jobs:type_name -> qsession.v1.Job
-	3,  // 16: qsession.v1.CancelJobResponse.job:type_name -> qsession.v1.Job
-	3,  // 17: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
-	20, // 18: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
-	23, // 19: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
-	20, // 20: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
-	20, // 21: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
-	16, // 22: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
-	24, // 23: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
-	24, // 24: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
-	24, // 25: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
-	25, // 26: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
-	18, // 27: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
-	25, // 28: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
-	17, // 29: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
-	4,  // 30: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
-	6,  // 31: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
-	8,  // 32: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
-	10, // 33: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
-	12, // 34: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
-	14, // 35: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
-	5,  // 36: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
-	7,  // 37: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
-	9,  // 38: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
-	11, // 39: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
-	13, // 40: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
-	15, // 41: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
-	36, // [36:42] is the sub-list for method output_type
-	30, // [30:36] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	2,  // 1: qsession.v1.Job.state:type_name -> qsession.v1.Job.State
+	24, // 2: qsession.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	24, // 3: qsession.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	24, // 4: qsession.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	3,  // 5: qsession.v1.Job.options:type_name -> qsession.v1.JobOptions
+	5,  // 6: qsession.v1.Job.inputs:type_name -> qsession.v1.JobInputs
+	25, // 7: qsession.v1.JobInputs.sampler_pubs:type_name -> qsession.v1.SamplerPub
+	26, // 8: qsession.v1.JobInputs.estimator_pubs:type_name -> qsession.v1.EstimatorPub
+	0,  // 9: qsession.v1.CreateJobRequest.program:type_name -> qsession.v1.Program
+	25, // 10: qsession.v1.CreateJobRequest.sampler_pubs:type_name -> qsession.v1.SamplerPub
+	26, // 11: qsession.v1.CreateJobRequest.estimator_pubs:type_name -> qsession.v1.EstimatorPub
+	3,  // 12: qsession.v1.CreateJobRequest.options:type_name -> qsession.v1.JobOptions
+	4,  // 13: qsession.v1.CreateJobResponse.job:type_name -> qsession.v1.Job
+	1,  // 14: qsession.v1.GetJobRequest.view:type_name -> qsession.v1.JobView
+	4,  // 15: qsession.v1.GetJobResponse.job:type_name -> qsession.v1.Job
+	2,  // 16: qsession.v1.ListJobsRequest.states:type_name -> qsession.v1.Job.State
+	24, // 17: qsession.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	24, // 18: qsession.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	4,  // 19: qsession.v1.ListJobsResponse.jobs:type_name -> qsession.v1.Job
+	4,  // 20: qsession.v1.CancelJobResponse.job:type_name -> qsession.v1.Job
+	4,  // 21: qsession.v1.UpdateJobRequest.job:type_name -> qsession.v1.Job
+	27, // 22: qsession.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 23: qsession.v1.UpdateJobResponse.job:type_name -> qsession.v1.Job
+	4,  // 24: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
+	24, // 25: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
+	28, // 26: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
+	24, // 27: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
+	24, // 28: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
+	20, // 29: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
+	29, // 30: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
+	29, // 31: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
+	29, // 32: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
+	30, // 33: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
+	22, // 34: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
+	30, // 35: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
+	21, // 36: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
+	6,  // 37: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
+	8,  // 38: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
+	10, // 39: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
+	12, // 40: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
+	14, // 41: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
+	16, // 42: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
+	18, // 43: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
+	7,  // 44: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
+	9,  // 45: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
+	11, // 46: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
+	13, // 47: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
+	15, // 48: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
+	17, // 49: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
+	19, // 50: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
+	44, // [44:51] is the sub-list for method output_type
+	37, // [37:44] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_qsession_v1_job_proto_init() }
@@ -1688,14 +1947,14 @@ func file_qsession_v1_job_proto_init() {
 	}
 	file_qsession_v1_types_proto_init()
 	file_qsession_v1_job_proto_msgTypes[0].OneofWrappers = []any{}
-	file_qsession_v1_job_proto_msgTypes[12].OneofWrappers = []any{}
+	file_qsession_v1_job_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qsession_v1_job_proto_rawDesc), len(file_qsession_v1_job_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   18,
+			NumEnums:      3,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

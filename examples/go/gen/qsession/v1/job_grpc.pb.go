@@ -23,6 +23,7 @@ const (
 	JobService_GetJob_FullMethodName       = "/qsession.v1.JobService/GetJob"
 	JobService_ListJobs_FullMethodName     = "/qsession.v1.JobService/ListJobs"
 	JobService_CancelJob_FullMethodName    = "/qsession.v1.JobService/CancelJob"
+	JobService_UpdateJob_FullMethodName    = "/qsession.v1.JobService/UpdateJob"
 	JobService_GetJobResult_FullMethodName = "/qsession.v1.JobService/GetJobResult"
 	JobService_WatchJobs_FullMethodName    = "/qsession.v1.JobService/WatchJobs"
 )
@@ -42,13 +43,18 @@ type JobServiceClient interface {
 	// FAILED_PRECONDITION; a request over the server's limits: RESOURCE_EXHAUSTED.
 	// Retrying with the same request_id returns the job the first call created.
 	CreateJob(ctx context.Context, in *CreateJobRequest, opts ...grpc.CallOption) (*CreateJobResponse, error)
-	// Returns one job. Unknown id, or another instance's: NOT_FOUND.
+	// Returns one job; with view JOB_VIEW_FULL also the PUBs it was submitted
+	// with. Unknown id, or another instance's: NOT_FOUND.
 	GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*GetJobResponse, error)
 	// Lists the caller's jobs, newest first. Bad page_token: INVALID_ARGUMENT.
 	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
 	// Cancels a queued job at once; a running job runs to the end of its
 	// execution and then ends CANCELLED. A finished job: FAILED_PRECONDITION.
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
+	// Replaces a job's tags, the one field that may change after submission
+	// (AIP-134): update_mask must be exactly "tags", otherwise INVALID_ARGUMENT.
+	// The change is published on WatchJobs. Unknown id: NOT_FOUND.
+	UpdateJob(ctx context.Context, in *UpdateJobRequest, opts ...grpc.CallOption) (*UpdateJobResponse, error)
 	// Streams a DONE job's result as a serialized JobResult split into chunks of
 	// at most 1 MiB. Not DONE yet: FAILED_PRECONDITION; unknown id: NOT_FOUND.
 	GetJobResult(ctx context.Context, in *GetJobResultRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetJobResultResponse], error)
@@ -101,6 +107,16 @@ func (c *jobServiceClient) CancelJob(ctx context.Context, in *CancelJobRequest, 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CancelJobResponse)
 	err := c.cc.Invoke(ctx, JobService_CancelJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) UpdateJob(ctx context.Context, in *UpdateJobRequest, opts ...grpc.CallOption) (*UpdateJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateJobResponse)
+	err := c.cc.Invoke(ctx, JobService_UpdateJob_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -160,13 +176,18 @@ type JobServiceServer interface {
 	// FAILED_PRECONDITION; a request over the server's limits: RESOURCE_EXHAUSTED.
 	// Retrying with the same request_id returns the job the first call created.
 	CreateJob(context.Context, *CreateJobRequest) (*CreateJobResponse, error)
-	// Returns one job. Unknown id, or another instance's: NOT_FOUND.
+	// Returns one job; with view JOB_VIEW_FULL also the PUBs it was submitted
+	// with. Unknown id, or another instance's: NOT_FOUND.
 	GetJob(context.Context, *GetJobRequest) (*GetJobResponse, error)
 	// Lists the caller's jobs, newest first. Bad page_token: INVALID_ARGUMENT.
 	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
 	// Cancels a queued job at once; a running job runs to the end of its
 	// execution and then ends CANCELLED. A finished job: FAILED_PRECONDITION.
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
+	// Replaces a job's tags, the one field that may change after submission
+	// (AIP-134): update_mask must be exactly "tags", otherwise INVALID_ARGUMENT.
+	// The change is published on WatchJobs. Unknown id: NOT_FOUND.
+	UpdateJob(context.Context, *UpdateJobRequest) (*UpdateJobResponse, error)
 	// Streams a DONE job's result as a serialized JobResult split into chunks of
 	// at most 1 MiB. Not DONE yet: FAILED_PRECONDITION; unknown id: NOT_FOUND.
 	GetJobResult(*GetJobResultRequest, grpc.ServerStreamingServer[GetJobResultResponse]) error
@@ -196,6 +217,9 @@ func (UnimplementedJobServiceServer) ListJobs(context.Context, *ListJobsRequest)
 }
 func (UnimplementedJobServiceServer) CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelJob not implemented")
+}
+func (UnimplementedJobServiceServer) UpdateJob(context.Context, *UpdateJobRequest) (*UpdateJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateJob not implemented")
 }
 func (UnimplementedJobServiceServer) GetJobResult(*GetJobResultRequest, grpc.ServerStreamingServer[GetJobResultResponse]) error {
 	return status.Error(codes.Unimplemented, "method GetJobResult not implemented")
@@ -296,6 +320,24 @@ func _JobService_CancelJob_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_UpdateJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).UpdateJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_UpdateJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).UpdateJob(ctx, req.(*UpdateJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _JobService_GetJobResult_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(GetJobResultRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -340,6 +382,10 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelJob",
 			Handler:    _JobService_CancelJob_Handler,
+		},
+		{
+			MethodName: "UpdateJob",
+			Handler:    _JobService_UpdateJob_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
