@@ -142,3 +142,27 @@ def test_sqd_diagonalizes_a_molecule_from_a_qsession_bit_array(ideal):
         num_batches=1, max_iterations=2, seed=5,
     )  # fmt: skip
     assert result.energy == pytest.approx(exact, abs=1e-6)
+
+
+def test_mthree_calibrates_through_backend_run_and_raises_the_ghz_population(service):
+    import mthree
+
+    backend = service.backend("fake_torino")
+    n = 5
+    ghz = QuantumCircuit(n)
+    ghz.h(0)
+    for qubit in range(n - 1):
+        ghz.cx(qubit, qubit + 1)
+    ghz.measure_all()
+    isa = generate_preset_pass_manager(backend=backend, optimization_level=1).run(ghz)
+    shots = 4000
+    counts = SamplerV2(mode=backend).run([isa], shots=shots).result()[0].data.meas.get_counts()
+    mapping = mthree.utils.final_measurement_mapping(isa)
+    mit = mthree.M3Mitigation(backend)
+    mit.cals_from_system(mapping)  # readout calibration circuits through backend.run
+    quasis = mit.apply_correction(counts, mapping)
+    raw = (counts.get("0" * n, 0) + counts.get("1" * n, 0)) / shots
+    mitigated = quasis.get("0" * n, 0) + quasis.get("1" * n, 0)
+    assert mit.cal_timestamp is not None  # read from the calibration job's metrics()
+    assert mitigated > raw
+    assert mitigated > 0.9

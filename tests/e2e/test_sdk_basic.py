@@ -12,7 +12,7 @@ from qiskit.providers import BackendV2, QiskitBackendNotFoundError
 from qiskit.quantum_info import SparsePauliOp, Statevector
 from qiskit.transpiler import generate_preset_pass_manager
 
-from qsession import BitArray, EstimatorV2, QSessionError, RuntimeService, SamplerV2
+from qsession import BitArray, EstimatorV2, RuntimeService, SamplerV2
 from tests.circuits import bell
 
 
@@ -68,9 +68,12 @@ def test_an_unknown_backend_raises_qiskits_backend_not_found(service):
         service.backend("ibm_nowhere")
 
 
-def test_backend_run_points_to_the_primitives(service):
-    with pytest.raises(QSessionError, match="SamplerV2"):
-        service.backend("ideal_24").run(bell())
+def test_backend_run_runs_the_circuits_as_one_sampler_job_with_qiskit_counts(service):
+    job = service.backend("ideal_24").run(bell(), shots=500)
+    assert job.runtime_job.primitive_id == "sampler"
+    counts = job.result().get_counts()
+    assert sum(counts.values()) == 500
+    assert set(counts) <= {"00", "11"}
 
 
 def test_primitives_implement_qiskits_base_interfaces(service):

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from qiskit import QuantumCircuit
 from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
-from qsession.client.errors import QSessionError
+from qsession.client.backend_models import (
+    BackendConfiguration,
+    BackendProperties,
+    PulseDefaultsError,
+)
+from qsession.client.backend_run import BackendRunJob, default_run_options, run_circuits
+from qsession.client.errors import IBMInputValueError
 from qsession.v1 import backend_pb2
 from qsession.wire.backends import decode_target
 
@@ -41,7 +50,9 @@ class QSessionBackend(BackendV2):
     Its :attr:`target` is built from the server's description of the device (basis gates,
     coupling map, error rates, durations, T1/T2), so
     ``generate_preset_pass_manager(backend=backend)`` transpiles for the device. Run circuits
-    with ``SamplerV2(mode=backend)`` / ``EstimatorV2(mode=backend)``, or in a ``Session``.
+    with ``SamplerV2(mode=backend)`` / ``EstimatorV2(mode=backend)``, or in a ``Session``;
+    :meth:`run` serves libraries that still call ``backend.run``. :meth:`configuration` and
+    :meth:`properties` describe the same Target in qiskit-ibm-runtime's older shapes.
 
     Obtain backends from :meth:`RuntimeService.backend`, :meth:`RuntimeService.backends` or
     :meth:`RuntimeService.least_busy`; do not construct them directly.
@@ -56,6 +67,9 @@ class QSessionBackend(BackendV2):
         self._service = service
         self._message = message
         self._target: Target = decode_target(message)
+        self._read_at = datetime.now(UTC)
+        self._configuration: BackendConfiguration | None = None
+        self._properties: BackendProperties | None = None
 
     @property
     def service(self) -> RuntimeService:
@@ -94,7 +108,51 @@ class QSessionBackend(BackendV2):
 
     @classmethod
     def _default_options(cls) -> Options:
-        return Options()
+        return default_run_options()
+
+    def configuration(self) -> BackendConfiguration:
+        """The backend's configuration, shaped like qiskit-ibm-runtime's
+        ``QasmBackendConfiguration`` (``n_qubits``, ``basis_gates``, ``coupling_map``,
+        ``max_shots``, ``max_experiments``, ``dt`` in seconds, ...), read from :attr:`target`."""
+        if self._configuration is None:
+            self._configuration = BackendConfiguration.from_target(
+                self._target,
+                backend_name=self.name,
+                backend_version=self.backend_version,
+                simulator=self._message.simulator,
+                max_shots=self._message.max_shots,
+                max_experiments=self._message.max_pubs,
+            )
+        return self._configuration
+
+    def properties(self) -> BackendProperties:
+        """The backend's qubit and gate properties, shaped like qiskit-ibm-runtime's
+        ``BackendProperties`` (``t1(q)``, ``readout_error(q)``, ``gate_error(gate, qubits)``,
+        ... in seconds, Hz and probabilities), read from :attr:`target`.
+
+        The device profile's calibration is fixed while the server runs, so every property is
+        dated ``last_update_date`` = when this client read the backend from the server.
+        """
+        if self._properties is None:
+            self._properties = BackendProperties.from_target(
+                self._target,
+                backend_name=self.name,
+                backend_version=self.backend_version,
+                date=self._read_at,
+            )
+        return self._properties
+
+    def defaults(self) -> NoReturn:
+        """Not available: pulse defaults describe pulse programs, which Qiskit 2 removed.
+
+        Raises:
+            PulseDefaultsError: always (also an ``AttributeError``).
+        """
+        raise PulseDefaultsError(
+            f"{self.name} has no pulse defaults: qsession emulated QPUs run circuits, not "
+            "pulse schedules (Qiskit 2 removed pulse); read gate durations from "
+            "backend.target or backend.properties()"
+        )
 
     def status(self) -> BackendStatus:
         """The backend's current status, fetched from the server (``pending_jobs`` changes)."""
@@ -108,16 +166,40 @@ class QSessionBackend(BackendV2):
             status_msg=message.status_message,
         )
 
-    def run(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported, as in qiskit-ibm-runtime: use the primitives.
+    def run(
+        self, circuits: QuantumCircuit | Sequence[QuantumCircuit], **options: Any
+    ) -> BackendRunJob:
+        """Run circuits as one Sampler job, for libraries written for ``backend.run``.
+
+        New code should use ``SamplerV2(mode=backend)``. The job runs in job mode, or in the
+        session of an enclosing ``with Session(...)`` block on this backend.
+
+        Args:
+            circuits: One ISA circuit or a list of them (transpile with
+                ``generate_preset_pass_manager(backend=backend)``), every classical bit in a
+                classical register.
+            options: Overrides of :attr:`options` for this job: ``shots`` (default 4000),
+                ``memory``, ``rep_delay`` (ignored), ``init_qubits`` (``True`` only),
+                ``job_tags``, ``seed_simulator``.
+
+        Returns:
+            The job; its ``result()`` is a :class:`qiskit.result.Result` with one experiment
+            per circuit, whose ``get_counts()`` and ``get_memory()`` read as Aer's.
 
         Raises:
-            QSessionError: always.
+            IBMInputValueError: an unknown option (the error names it) or a bad value, a
+                circuit that is not a ``QuantumCircuit`` or has no register bits, or the
+                server's rejection of a circuit that is not ISA for the backend.
+            TypeError, ValueError: ``shots`` is not a positive integer.
+            SessionClosedError: the enclosing session does not accept jobs any more.
         """
-        raise QSessionError(
-            "backend.run() is not supported; use SamplerV2(mode=backend) or "
-            "EstimatorV2(mode=backend), or a Session or Batch"
-        )
+        known = dict(self.options.items())
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise IBMInputValueError(
+                f"backend.run() got unknown option(s) {unknown}; the options are {sorted(known)}"
+            )
+        return run_circuits(self, circuits, {**known, **options})
 
     def __repr__(self) -> str:
         return f"<QSessionBackend('{self.name}')>"
