@@ -52,6 +52,9 @@ The rules, in the guide's words:
 
 Decisions where the documentation is silent:
 
+- A running job whose execution is lost (its worker dies) runs again first on its QPU; after
+  ``max_attempts`` starts it ends in ERROR naming the reason. An explicit job cancel or the
+  job's ``max_execution_time`` stops a running job; session cancel and max TTL let it finish.
 - An instance's usage is the QPU time of its finished jobs, whatever their mode (the sum of
   their ``usage``), kept as a running sum. A job's tags may be replaced at any time.
 
@@ -167,6 +170,8 @@ class Scheduler:
         idle_timeout: seconds an open session with nothing queued may wait for a job.
         on_change: called once per change of a job or session, in order, after the change,
             with a snapshot. It must not raise and must not call back into the scheduler.
+        max_attempts: how many times a job may start running; a job whose execution is lost
+            that often (see :meth:`retry`) ends in ERROR.
     """
 
     def __init__(
@@ -175,8 +180,10 @@ class Scheduler:
         backends: Iterable[str],
         idle_timeout: float,
         on_change: Callable[[Change], None],
+        max_attempts: int = 3,
     ) -> None:
         self._clock = clock
+        self._max_attempts = max_attempts
         self._idle_timeout = float(idle_timeout)
         self._on_change = on_change
         self._qpus = {name: _Qpu(name) for name in backends}
@@ -424,7 +431,7 @@ class Scheduler:
         self._qpus[job.backend].running = None
         if job.cancel_requested:
             job.status = JobStatus.CANCELLED
-            job.error = "Cancelled by the user while running; it ran to the end of its execution."
+            job.error = "Cancelled by the user while running; its execution was stopped."
         else:
             job.status = status
             job.error = error
@@ -437,9 +444,47 @@ class Scheduler:
         self._fire_due_timers()
         return job.snapshot()
 
+    def retry(self, job_id: str, reason: str) -> Job:
+        """A running job's execution was lost (its worker died): it is QUEUED again at the
+        head of its backend's queue, its session keeps the QPU, and its next start counts one
+        more attempt. A job that has started ``max_attempts`` times ends in ERROR instead,
+        naming ``reason``. Lost attempts are not charged.
+
+        Returns:
+            A snapshot of the job after the call.
+
+        Raises:
+            NotFound: (job_id) unknown job.
+            FailedPrecondition: (job_id) the job is not running.
+        """
+        self._fire_due_timers()
+        job = self._job(job_id)
+        if job.status is not RUNNING:
+            raise FailedPrecondition(f"job {job_id} is {job.status}, not RUNNING", field="job_id")
+        if job.attempts >= self._max_attempts:
+            return self.finish(job_id, JobStatus.ERROR, 0.0, self._gave_up(job, reason))
+        qpu = self._qpus[job.backend]
+        qpu.running = None
+        self._requeue_first(job, qpu)
+        self._emit_job(job, self._clock.now())
+        return job.snapshot()
+
+    def _gave_up(self, job: Job, reason: str) -> str:
+        return (
+            f"{reason}; the job was given up after {job.attempts} attempts "
+            f"(the server's [execution] max_attempts is {self._max_attempts})"
+        )
+
+    @staticmethod
+    def _requeue_first(job: Job, qpu: _Qpu) -> None:
+        job.status = QUEUED
+        job.started = None
+        qpu.queued += 1
+        qpu.reruns.appendleft(job.id)
+
     def cancel_job(self, job_id: str) -> Job:
-        """Cancel a job: a queued job ends CANCELLED at once; a running job runs to the end
-        of its execution and then ends CANCELLED.
+        """Cancel a job: a queued job ends CANCELLED at once; a running job is stopped (the
+        caller stops its execution and then calls :meth:`finish`) and ends CANCELLED.
 
         Returns:
             A snapshot of the job after the call.
@@ -539,8 +584,9 @@ class Scheduler:
         counts one more) and its session keeps holding the QPU. Sessions resume from their
         persisted timestamps; timers that passed while the server was down fire at their
         deadlines: a session whose max TTL passed is closed and its queued jobs end in
-        ERROR naming the max TTL. Emits a change for every job put back in the queue and
-        for every timer that fires.
+        ERROR naming the max TTL. A job that already started ``max_attempts`` times ends in
+        ERROR instead of running again. Emits a change for every job put back in the queue
+        and for every timer that fires.
 
         Raises:
             ValueError: the scheduler already has sessions or jobs.
@@ -590,7 +636,13 @@ class Scheduler:
         self._fire_due_timers()
         now = self._clock.now()
         for job in requeued:
-            self._emit_job(job, now)
+            if job.status is QUEUED and job.attempts >= self._max_attempts:
+                reason = "the server stopped while the job ran"
+                self._end_queued_job(job, JobStatus.ERROR, self._gave_up(job, reason), now)
+                if job.session_id is not None:
+                    self._session_lost_queued_job(self._sessions[job.session_id], now)
+            else:
+                self._emit_job(job, now)
 
     # ---------------------------------------------------------- the rules, inside
 

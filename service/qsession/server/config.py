@@ -31,6 +31,9 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     noise = false
     min_job_duration = "0s"
 
+    [execution]
+    max_attempts = 3                # a job whose worker dies this often ends in ERROR
+
     [limits]                        # over a limit: RESOURCE_EXHAUSTED or INVALID_ARGUMENT
     max_request_bytes = 67108864    # one gRPC message
     max_pubs_per_job = 1000
@@ -110,6 +113,7 @@ class Config:
     limits: Limits = Limits()
     shutdown_grace: float = 10.0
     watch_buffer: int = 1000
+    max_attempts: int = 3
 
     @property
     def uses_default_instance(self) -> bool:
@@ -153,6 +157,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
     if bool(tls_cert) != bool(tls_key):
         raise ConfigError("server.tls_cert and server.tls_key must be set together")
     limits = _limits(_table(raw, "limits"))
+    max_attempts = _execution(_table(raw, "execution"))
     watch_buffer = server.get("watch_buffer", 1000)
     if isinstance(watch_buffer, bool) or not isinstance(watch_buffer, int) or watch_buffer < 1:
         raise ConfigError(f"server.watch_buffer: a positive integer, got {watch_buffer!r}")
@@ -170,7 +175,19 @@ def parse_config(raw: dict[str, Any]) -> Config:
         limits=limits,
         shutdown_grace=_duration("server.shutdown_grace", server.get("shutdown_grace", "10s")),
         watch_buffer=watch_buffer,
+        max_attempts=max_attempts,
     )
+
+
+def _execution(raw: dict[str, Any]) -> int:
+    """The [execution] table's max_attempts (the only key)."""
+    for key in raw:
+        if key != "max_attempts":
+            raise ConfigError(f"execution.{key}: unknown key; use ['max_attempts']")
+    value = raw.get("max_attempts", 3)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"execution.max_attempts: a positive integer, got {value!r}")
+    return value
 
 
 def _limits(raw: dict[str, Any]) -> Limits:

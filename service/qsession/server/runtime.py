@@ -2,8 +2,11 @@
 
 One asyncio loop owns the scheduler; nothing else mutates it. A single coordinator task wakes
 on every change and at the scheduler's next deadline, fires due timers (``poll``) and hands each
-idle QPU the job the scheduler picks (``next_job``). Executions run in worker threads, one at a
-time per backend, so a backend behaves as an exclusive QPU.
+idle QPU the job the scheduler picks (``next_job``). Executions run in each backend's worker
+process (``qsession.workers``), one at a time per backend, so a backend behaves as an exclusive
+QPU and the loop never simulates. A job is stopped by killing its worker: when the user cancels
+it, when it reaches its ``max_execution_time``, or at shutdown. A worker that dies on its own
+makes the job run again (``Scheduler.retry``).
 
 Every change the scheduler reports is committed to SQLite together with its watch event, and
 only then published to subscribers (commit, then publish).
@@ -17,7 +20,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -27,7 +30,7 @@ from qsession.lifecycle.clock import Clock, SystemClock
 from qsession.lifecycle.durations import parse_max_ttl
 from qsession.lifecycle.errors import FailedPrecondition, InvalidArgument, NotFound
 from qsession.lifecycle.events import EventKeys, EventLog, Subscription
-from qsession.lifecycle.model import Job, JobStatus, Plan, Program, Session
+from qsession.lifecycle.model import Job, JobStatus, Plan, Session
 from qsession.lifecycle.scheduler import Change, Scheduler
 from qsession.server import admission, convert, records
 from qsession.server.circuit_sandbox import CircuitSandbox
@@ -37,8 +40,9 @@ from qsession.server.records import JobInputs
 from qsession.store import Store
 from qsession.store.sqlite import StoredEvent
 from qsession.v1 import backend_pb2, job_pb2, session_pb2
-from qsession.wire import decode_job_pubs, encode_result
+from qsession.wire import decode_job_pubs
 from qsession.wire.backends import encode_target
+from qsession.workers.local import JobFailed, LocalWorker, WorkerLost
 
 log = logging.getLogger("qsession.runtime")
 
@@ -49,12 +53,15 @@ EVENTS_RETAINED = 10_000
 
 @dataclass
 class Qpu:
-    """An emulated QPU: its configuration, device profile, executor and whether it is busy."""
+    """An emulated QPU: its configuration, device profile, the executor that validates PUBs at
+    admission, the worker that runs its jobs, and the job it runs (with its stop signal)."""
 
     config: BackendConfig
     profile: DeviceProfile
     executor: Executor
-    busy: bool = False
+    worker: LocalWorker
+    running: str | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Runtime:
@@ -65,19 +72,26 @@ class Runtime:
         self.store = store
         self.clock = clock or SystemClock()
         self.qpus = {
-            b.name: Qpu(b, profile := load_profile(b.profile), Executor(profile, noise=b.noise))
+            b.name: Qpu(
+                b,
+                profile := load_profile(b.profile),
+                Executor(profile, noise=False),  # validation only: the worker simulates
+                LocalWorker(b.name, b.profile, b.noise),
+            )
             for b in config.backends
         }
         self.scheduler = Scheduler(
-            self.clock, self.qpus, idle_timeout=config.idle_timeout, on_change=self._on_change
+            self.clock,
+            self.qpus,
+            idle_timeout=config.idle_timeout,
+            on_change=self._on_change,
+            max_attempts=config.max_attempts,
         )
         self._inputs: dict[str, JobInputs] = {}
         self._new_job_requests: dict[str, bytes] = {}
-        self._decoded: dict[str, list] = {}
         self._wakeup = asyncio.Event()
         self._coordinator: asyncio.Task | None = None
         self._executions: set[asyncio.Task] = set()
-        self._stopping = False
         self._restore()  # first: a data dir that cannot be restored spawns no sandbox
         self.sandbox = CircuitSandbox(
             CIRCUIT_SANDBOXES, config.limits.circuit_parse_memory_bytes, CIRCUIT_PARSE_TIMEOUT
@@ -130,23 +144,23 @@ class Runtime:
     async def stop(self, grace: float) -> None:
         """Stop dispatching; give running jobs ``grace`` seconds to finish and be recorded.
 
-        A job still running after that is abandoned: it stays RUNNING in the store (its result,
-        if the executor still stores one, is overwritten) and runs again after a restart.
+        A job still running after that is stopped (its worker is killed): it stays RUNNING in
+        the store and runs again after a restart.
         """
         if self._coordinator is not None:
             self._coordinator.cancel()
             await asyncio.gather(self._coordinator, return_exceptions=True)
         if self._executions:
             await asyncio.wait(self._executions, timeout=grace)
-        self._stopping = True
         for task in self._executions:
             log.warning(
-                "%s still runs after %g s: it stays RUNNING and runs again on restart",
+                "%s still runs after %g s: it is stopped, stays RUNNING and runs again on restart",
                 task.get_name(),
                 grace,
             )
             task.cancel()
         await asyncio.gather(*self._executions, return_exceptions=True)
+        await asyncio.gather(*(qpu.worker.stop() for qpu in self.qpus.values()))
         await asyncio.to_thread(self.sandbox.close)
 
     # ------------------------------------------------------------------ changes and events
@@ -163,8 +177,6 @@ class Runtime:
                 tags=tuple(job.tags),
             )
             record = records.job_record(job, self._inputs[job.id])
-            if job.status.finished:
-                self._decoded.pop(job.id, None)  # cancelled, or failed by max TTL, while queued
         else:
             session: Session = change.record
             payload = self.session_message(session).SerializeToString()
@@ -212,10 +224,11 @@ class Runtime:
             try:
                 self.scheduler.poll()
                 for name, qpu in self.qpus.items():
-                    if not qpu.busy:
+                    if qpu.running is None:
                         job = self.scheduler.next_job(name)
                         if job is not None:
-                            qpu.busy = True
+                            qpu.running = job.id
+                            qpu.stop.clear()
                             task = asyncio.create_task(
                                 self._execute(qpu, job), name=f"job-{job.id}"
                             )
@@ -231,53 +244,68 @@ class Runtime:
                 pass
 
     async def _execute(self, qpu: Qpu, job: Job) -> None:
-        """Run one job on its QPU and report how it ended to the scheduler."""
+        """Run one job on its QPU's worker and report how it ended to the scheduler.
+
+        The job ends DONE with its stored result; ERROR when it fails, or when it runs past its
+        ``max_execution_time`` (its worker is stopped then); CANCELLED when the user cancels it
+        (likewise). A worker that dies makes the job run again (``Scheduler.retry``).
+        Cancelling this task (shutdown) stops the worker and leaves the job RUNNING.
+        """
         started = time.monotonic()
+        options = self._inputs[job.id].options
+        limit = options.max_execution_time if options.HasField("max_execution_time") else None
+        seed = options.seed_simulator if options.HasField("seed_simulator") else None
         status, error = JobStatus.DONE, None
         try:
-            inputs = self._inputs[job.id]
-            pubs = self._decoded.pop(job.id, None)
-            await asyncio.to_thread(self._run_and_store, qpu, job, pubs, inputs)
-            hold = qpu.config.min_job_duration - (time.monotonic() - started)
-            if hold > 0:
-                await asyncio.sleep(hold)
-            limit = (
-                inputs.options.max_execution_time
-                if inputs.options.HasField("max_execution_time")
-                else None
+            request = await asyncio.to_thread(self.store.job_request, job.id)
+            run = asyncio.create_task(
+                self._run_on_qpu(qpu, request, secrets.randbits(63) if seed is None else seed)
             )
-            if limit is not None and time.monotonic() - started > limit:
-                status, error = (
-                    JobStatus.ERROR,
-                    f"the job ran longer than its max_execution_time of {limit:g} s",
-                )
+            stop = asyncio.create_task(qpu.stop.wait())
+            try:
+                await asyncio.wait({run, stop}, timeout=limit, return_when="FIRST_COMPLETED")
+            finally:
+                stop.cancel()
+                if not run.done():
+                    run.cancel()  # kills the worker; a fresh one starts
+                    await asyncio.gather(run, return_exceptions=True)
+            if run.cancelled():
+                if not qpu.stop.is_set():
+                    status, error = (
+                        JobStatus.ERROR,
+                        f"the job reached its max_execution_time of {limit:g} s and was stopped",
+                    )
+                # else: cancelled by the user; the scheduler ends it CANCELLED
+            else:
+                await asyncio.to_thread(self.store.put_result, job.id, run.result())
+        except WorkerLost as lost:
+            log.warning("job %s: %s; it runs again", job.id, lost)
+            self._release(qpu)
+            self.scheduler.retry(job.id, str(lost))
+            return
+        except JobFailed as failed:
+            status, error = JobStatus.ERROR, str(failed)
         except asyncio.CancelledError:
-            raise
+            raise  # shutdown: the job stays RUNNING and runs again after a restart
         except Exception as exc:  # noqa: BLE001 - the job fails with the reason; the server goes on
             log.warning("job %s failed: %s", job.id, exc)
             status, error = JobStatus.ERROR, str(exc) or type(exc).__name__
-        usage = time.monotonic() - started
-        qpu.busy = False
-        self.scheduler.finish(job.id, status, usage, error)
-        self._wakeup.set()
+        self._release(qpu)
+        self.scheduler.finish(job.id, status, time.monotonic() - started, error)
 
-    def _run_and_store(self, qpu: Qpu, job: Job, pubs: list | None, inputs: JobInputs) -> None:
-        """Decode (if needed), execute and store the result. Runs in a worker thread."""
-        if pubs is None:
-            request = job_pb2.CreateJobRequest.FromString(self.store.job_request(job.id))
-            pubs = self._decode_pubs(qpu, request)
-        seed = (
-            inputs.options.seed_simulator
-            if inputs.options.HasField("seed_simulator")
-            else secrets.randbits(63)
-        )
-        if job.program == Program.SAMPLER:
-            result = qpu.executor.run_sampler(pubs, seed)
-        else:
-            result = qpu.executor.run_estimator(pubs, seed)
-        if self._stopping:
-            return  # abandoned at shutdown: it runs again after the restart
-        self.store.put_result(job.id, encode_result(result).SerializeToString())
+    @staticmethod
+    async def _run_on_qpu(qpu: Qpu, request: bytes, seed: int) -> bytes:
+        """The worker's result, returned no sooner than the backend's min_job_duration."""
+        started = time.monotonic()
+        result = await qpu.worker.run(request, seed)
+        hold = qpu.config.min_job_duration - (time.monotonic() - started)
+        if hold > 0:
+            await asyncio.sleep(hold)
+        return result
+
+    def _release(self, qpu: Qpu) -> None:
+        qpu.running = None
+        self._wakeup.set()
 
     # ------------------------------------------------------------------------------ queries
 
@@ -391,13 +419,11 @@ class Runtime:
         )
         self._inputs[job.id] = JobInputs(options=request.options, num_pubs=len(pubs))
         self._new_job_requests[job.id] = request.SerializeToString()
-        self._decoded[job.id] = pubs
         try:
             return self.scheduler.submit(job)
         except Exception:
             self._inputs.pop(job.id, None)
             self._new_job_requests.pop(job.id, None)
-            self._decoded.pop(job.id, None)
             raise
 
     def _job_for_request(self, instance: str, request_id: str) -> Job | None:
@@ -481,10 +507,13 @@ class Runtime:
         return self.scheduler.update_tags(job_id, tags)
 
     def cancel_job(self, instance: str, job_id: str) -> Job:
-        """Cancel a job (see JobService.CancelJob)."""
+        """Cancel a job (see JobService.CancelJob): a running one is stopped."""
         self.job(instance, job_id)
-        self.scheduler.cancel_job(job_id)
-        return self.scheduler.job(job_id)
+        job = self.scheduler.cancel_job(job_id)
+        qpu = self.qpus[job.backend]
+        if qpu.running == job_id:
+            qpu.stop.set()
+        return job
 
     def close_session(self, instance: str, session_id: str) -> Session:
         """Close a session: no new jobs; it ends when its last job finishes."""

@@ -1,0 +1,122 @@
+"""A backend's worker as a local process (the default engine).
+
+The server's event loop never simulates and never waits on a simulation: a job's request
+bytes go to the backend's worker process (see ``qsession.workers.process``) and the loop
+awaits the result bytes while a helper thread waits on the pipe. Stopping a running job
+(cancel, ``max_execution_time``, shutdown) kills the process; a fresh one starts at once for
+the next job. A worker that dies on its own raises :class:`WorkerLost`, and the job runs again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import subprocess
+import sys
+
+from qsession.workers.process import READY
+
+log = logging.getLogger("qsession.workers")
+
+STARTUP_TIMEOUT = 120.0
+
+
+class WorkerLost(Exception):
+    """The worker process died (crash, out of memory, killed) before it answered."""
+
+
+class JobFailed(Exception):
+    """The worker ran the job and it failed; the message says why, for the user."""
+
+
+class _Process:
+    """One worker process, the socket to it, and whether it said READY."""
+
+    def __init__(self, argv: list[str]):
+        self.connection, child = multiprocessing.Pipe()
+        argv = [*argv, str(child.fileno())]
+        self.popen = subprocess.Popen(argv, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
+        child.close()
+        self.ready = False
+
+
+class LocalWorker:
+    """One backend's worker process; it starts at once, in the background.
+
+    Args:
+        backend: the backend's name (for logs).
+        profile: the device profile the worker loads.
+        noise: whether the worker applies the profile's noise model.
+    """
+
+    def __init__(self, backend: str, profile: str, noise: bool):
+        self.backend = backend
+        self._argv = [
+            sys.executable,
+            "-m",
+            "qsession.workers.process",
+            profile,
+            "noise" if noise else "ideal",
+        ]
+        self._process: _Process | None = _Process(self._argv)
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id (``None`` while no process runs)."""
+        return self._process.popen.pid if self._process is not None else None
+
+    async def run(self, request: bytes, seed: int) -> bytes:
+        """Run one job: a serialized CreateJobRequest and its seed in, JobResult bytes out.
+
+        Cancelling the call kills the worker (a fresh one starts for the next job).
+
+        Raises:
+            JobFailed: the job cannot run (the message says why).
+            WorkerLost: the worker died or could not start.
+        """
+        if self._process is None:
+            self._process = _Process(self._argv)
+        try:
+            return await asyncio.to_thread(self._round_trip, self._process, request, seed)
+        except asyncio.CancelledError:
+            self.replace()
+            raise
+        except WorkerLost:
+            self.replace()
+            raise
+
+    def _round_trip(self, process: _Process, request: bytes, seed: int) -> bytes:
+        """Send the request and wait for the answer (in a helper thread)."""
+        connection = process.connection
+        try:
+            if not process.ready:
+                if not connection.poll(STARTUP_TIMEOUT) or connection.recv() != READY:
+                    raise WorkerLost(f"the worker of {self.backend} did not start")
+                process.ready = True
+            connection.send(("run", request, seed))
+            kind, payload = connection.recv()
+        except (EOFError, OSError):
+            raise WorkerLost(f"the worker of {self.backend} died while it ran the job") from None
+        if kind == "error":
+            raise JobFailed(payload)
+        return payload
+
+    def replace(self) -> None:
+        """Kill the worker process (if any) and start a fresh one."""
+        self._kill()
+        self._process = _Process(self._argv)
+
+    def _kill(self) -> subprocess.Popen | None:
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        process.popen.kill()  # a helper thread waiting on its pipe then sees EOF
+        log.info("stopped the worker of %s (pid %d)", self.backend, process.popen.pid)
+        return process.popen
+
+    async def stop(self) -> None:
+        """Kill the worker process and reap it."""
+        popen = self._kill()
+        if popen is not None:
+            await asyncio.to_thread(popen.wait, 10)
