@@ -22,6 +22,7 @@ from qsession.client import (
     Session,
     SimulatorOptions,
 )
+from qsession.client.compat import Options
 from qsession.client.errors import (
     IBMAccountError,
     IBMApiError,
@@ -39,11 +40,18 @@ from qsession.client.errors import (
 QiskitRuntimeService = RuntimeService
 """qiskit-ibm-runtime's name for :class:`RuntimeService`, so notebooks keep their code."""
 
+Sampler = SamplerV2
+"""qiskit-ibm-runtime's name for :class:`SamplerV2` (it also takes the deprecated V1 calls)."""
+
+Estimator = EstimatorV2
+"""qiskit-ibm-runtime's name for :class:`EstimatorV2` (it also takes the deprecated V1 calls)."""
+
 
 __all__ = [
     "Batch",
     "BitArray",
     "EnvironmentOptions",
+    "Estimator",
     "EstimatorOptions",
     "EstimatorV2",
     "IBMAccountError",
@@ -52,6 +60,7 @@ __all__ = [
     "IBMNotAuthorizedError",
     "IBMRuntimeError",
     "JobEvent",
+    "Options",
     "QSessionBackend",
     "QSessionError",
     "QiskitRuntimeService",
@@ -61,6 +70,7 @@ __all__ = [
     "RuntimeJobTimeoutError",
     "RuntimeJobV2",
     "RuntimeService",
+    "Sampler",
     "SamplerOptions",
     "SamplerV2",
     "Session",

@@ -29,6 +29,10 @@ DETAIL_KEYS = {
 
 
 def run_example(name: str, server, tmp_path) -> str:
+    return run_example_process(name, server, tmp_path).stdout
+
+
+def run_example_process(name: str, server, tmp_path) -> subprocess.CompletedProcess:
     env = dict(
         os.environ,
         QSESSION_URL=server.address,
@@ -45,7 +49,7 @@ def run_example(name: str, server, tmp_path) -> str:
         cwd=EXAMPLES.parent,
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout
+    return done
 
 
 def value(output: str, label: str) -> str:
@@ -177,3 +181,61 @@ def test_vqe_threads(server, tmp_path):
     cobyla = int(re.search(r"cobyla jobs: (\d+)", out).group(1))
     nelder = int(re.search(r"nelder-mead jobs: (\d+)", out).group(1))
     assert value(out, "session jobs") == str(cobyla + nelder)
+
+
+def assert_deprecations(stderr: str, example: str, messages: list[str]) -> None:
+    """Each message was warned as a DeprecationWarning at a line of the example itself."""
+    for message in messages:
+        pattern = rf"{re.escape(example)}:\d+: DeprecationWarning: {re.escape(message)}"
+        assert re.search(pattern, stderr), f"no '{message}' warning in\n{stderr}"
+
+
+H2 = SparsePauliOp.from_list(
+    [("II", -1.0524), ("IZ", 0.3979), ("ZI", -0.3979), ("ZZ", -0.0113), ("XX", 0.1809)]
+)
+# 5 standard errors of one estimate at 10_000 shots (sum of |coefficients| / 100), which is
+# also room for COBYLA stopping short of the minimum within its 60 evaluations.
+H2_TOLERANCE = 0.05
+
+
+def test_intro_sessions_vqe(server, tmp_path):
+    done = run_example_process("intro_sessions_vqe.py", server, tmp_path)
+    ground = float(np.linalg.eigvalsh(H2.to_matrix()).min())
+    assert float(value(done.stdout, "exact ground energy")) == pytest.approx(ground, abs=1e-6)
+    assert abs(float(value(done.stdout, "energy")) - ground) <= H2_TOLERANCE
+    assert value(done.stdout, "session jobs") == value(done.stdout, "evaluations")
+    assert_deprecations(
+        done.stderr,
+        "intro_sessions_vqe.py",
+        [
+            "Estimator(session=session) is deprecated; use Estimator(mode=session)",
+            "options={'shots': 10000} is deprecated; use options={'default_shots': 10000}",
+            "Estimator.run(circuits, observables, parameter_values) is the deprecated V1 call",
+        ],
+    )
+
+
+def test_session_class_reference(server, tmp_path):
+    done = run_example_process("session_class_reference.py", server, tmp_path)
+    assert value(done.stdout, "Sampler job ID")
+    dists, metadata = re.fullmatch(
+        r"SamplerResult\(quasi_dists=(\[.*\]), metadata=(\[.*\])\)",
+        value(done.stdout, "Sampler job result"),
+    ).groups()
+    (dist,) = ast.literal_eval(dists)
+    assert set(dist) <= {0, 3} and sum(dist.values()) == pytest.approx(1.0)
+    assert abs(dist.get(0, 0.0) - 0.5) <= 5 * np.sqrt(0.25 / 4096)
+    assert ast.literal_eval(metadata) == [{"shots": 4096, "circuit_metadata": {}}]
+    assert value(done.stdout, "backend") == "fake_torino"
+    assert value(done.stdout, "session status") == "Closed"
+    assert_deprecations(
+        done.stderr,
+        "session_class_reference.py",
+        [
+            "Options is the deprecated V1 options class",
+            "Session(backend='fake_torino') with a backend name is deprecated; "
+            "use Session(backend=service.backend('fake_torino'))",
+            "Sampler(session=session) is deprecated; use Sampler(mode=session)",
+            "Sampler.run(circuits, parameter_values) is the deprecated V1 call",
+        ],
+    )

@@ -12,6 +12,7 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub, EstimatorPu
 from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
 from qiskit.providers import BackendV2
 
+from qsession.client import compat
 from qsession.client.backend import QSessionBackend
 from qsession.client.options import EstimatorOptions, SamplerOptions
 from qsession.client.session import Session, current_session
@@ -73,7 +74,8 @@ class _Primitive:
     _program: int
     version = 2
 
-    def __init__(self, mode: Any = None, options: dict | Any | None = None):
+    def __init__(self, mode: Any = None, options: dict | Any | None = None, session: Any = None):
+        mode, options, self._v1_options = compat.primitive_args(self, mode, options, session)
         self._mode, self._backend = resolve_mode(mode)
         self._service: RuntimeService = self._backend.service
         if options is None:
@@ -123,6 +125,9 @@ class SamplerV2(_Primitive, BaseSamplerV2):
             session of the enclosing ``with Session(...)`` block.
         options: A dict or :class:`SamplerOptions`: ``default_shots``,
             ``max_execution_time``, ``environment.job_tags``, ``simulator.seed_simulator``.
+        session: Deprecated name of ``mode``. The old ``options={"shots": n}`` and V1
+            :class:`~qsession.client.compat.Options` are deprecated too (see
+            :mod:`qsession.client.compat`).
 
     Raises:
         ValueError: no mode can be determined (see :func:`resolve_mode`).
@@ -132,17 +137,32 @@ class SamplerV2(_Primitive, BaseSamplerV2):
     _options_class = SamplerOptions
     _program = job_pb2.PROGRAM_SAMPLER
 
-    def __init__(self, mode: Any = None, options: dict | SamplerOptions | None = None):
+    def __init__(
+        self,
+        mode: Any = None,
+        options: dict | SamplerOptions | compat.Options | None = None,
+        *,
+        session: Session | None = None,
+    ):
         BaseSamplerV2.__init__(self)
-        _Primitive.__init__(self, mode, options)
+        _Primitive.__init__(self, mode, options, session)
 
     @property
     def options(self) -> SamplerOptions:
         """The sampler's options; set attributes on it to change them."""
         return self._options
 
-    def run(self, pubs: Iterable[SamplerPubLike], *, shots: int | None = None) -> RuntimeJobV2:
+    def run(
+        self,
+        pubs: Iterable[SamplerPubLike],
+        *legacy_args: Any,
+        shots: int | None = None,
+        **legacy_kwargs: Any,
+    ) -> RuntimeJobV2:
         """Submit a Sampler job.
+
+        The V1 call ``run(circuits, parameter_values, shots=...)`` is deprecated; see
+        :func:`qsession.client.compat.sampler_run`.
 
         Args:
             pubs: Sampler PUBs: circuits, or tuples ``(circuit, parameter_values)`` or
@@ -160,6 +180,8 @@ class SamplerV2(_Primitive, BaseSamplerV2):
             IBMInputValueError: the server rejected a PUB or option (the error names it).
             SessionClosedError: the session does not accept jobs any more.
         """
+        if compat.is_v1_call(self, pubs, legacy_args, legacy_kwargs):
+            return compat.sampler_run(self, pubs, *legacy_args, shots=shots, **legacy_kwargs)
         coerced = [SamplerPub.coerce(pub, shots) for pub in pubs]
         return self._submit(sampler_pubs=[encode_sampler_pub(pub) for pub in coerced])
 
@@ -173,6 +195,9 @@ class EstimatorV2(_Primitive, BaseEstimatorV2):
         options: A dict or :class:`EstimatorOptions`: ``default_precision``,
             ``default_shots``, ``max_execution_time``, ``environment.job_tags``,
             ``simulator.seed_simulator``.
+        session: Deprecated name of ``mode``. The old ``options={"shots": n}`` and V1
+            :class:`~qsession.client.compat.Options` are deprecated too (see
+            :mod:`qsession.client.compat`).
 
     Raises:
         ValueError: no mode can be determined (see :func:`resolve_mode`).
@@ -182,9 +207,15 @@ class EstimatorV2(_Primitive, BaseEstimatorV2):
     _options_class = EstimatorOptions
     _program = job_pb2.PROGRAM_ESTIMATOR
 
-    def __init__(self, mode: Any = None, options: dict | EstimatorOptions | None = None):
+    def __init__(
+        self,
+        mode: Any = None,
+        options: dict | EstimatorOptions | compat.Options | None = None,
+        *,
+        session: Session | None = None,
+    ):
         BaseEstimatorV2.__init__(self)
-        _Primitive.__init__(self, mode, options)
+        _Primitive.__init__(self, mode, options, session)
 
     @property
     def options(self) -> EstimatorOptions:
@@ -192,9 +223,16 @@ class EstimatorV2(_Primitive, BaseEstimatorV2):
         return self._options
 
     def run(
-        self, pubs: Iterable[EstimatorPubLike], *, precision: float | None = None
+        self,
+        pubs: Iterable[EstimatorPubLike],
+        *legacy_args: Any,
+        precision: float | None = None,
+        **legacy_kwargs: Any,
     ) -> RuntimeJobV2:
         """Submit an Estimator job.
+
+        The V1 call ``run(circuits, observables, parameter_values)`` is deprecated; see
+        :func:`qsession.client.compat.estimator_run`.
 
         Args:
             pubs: Estimator PUBs: tuples ``(circuit, observables)``,
@@ -214,6 +252,10 @@ class EstimatorV2(_Primitive, BaseEstimatorV2):
             IBMInputValueError: the server rejected a PUB or option (the error names it).
             SessionClosedError: the session does not accept jobs any more.
         """
+        if compat.is_v1_call(self, pubs, legacy_args, legacy_kwargs):
+            return compat.estimator_run(
+                self, pubs, *legacy_args, precision=precision, **legacy_kwargs
+            )
         if precision is not None and precision <= 0:
             raise ValueError("The precision value must be strictly greater than 0.")
         coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]

@@ -12,12 +12,14 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from qsession.client import compat
 from qsession.client.backend import QSessionBackend
 from qsession.client.errors import IBMInputValueError, SessionClosedError, SessionNotFoundError
 from qsession.client.times import iso
 from qsession.v1 import session_pb2
 
 if TYPE_CHECKING:
+    from qsession.client.job import RuntimeJobV2
     from qsession.client.service import RuntimeService
 
 _CURRENT: ContextVar[Session | None] = ContextVar("qsession_current_session", default=None)
@@ -69,6 +71,8 @@ class Session:
         max_time: The max TTL: seconds (int) or a duration such as ``"25m"`` or
             ``"2h 30m 40s"``; ``None`` takes the instance plan's maximum.
         create_new: Create the session on the server (``False`` is used by :meth:`from_id`).
+        service: Deprecated (with a backend name, or ``Session(service, backend)``): see
+            :mod:`qsession.client.compat`.
 
     Raises:
         ValueError: ``backend`` is not a qsession backend.
@@ -84,7 +88,9 @@ class Session:
         max_time: int | str | None = None,
         *,
         create_new: bool | None = True,
+        service: RuntimeService | None = None,
     ):
+        backend, max_time = compat.session_args(type(self).__name__, backend, max_time, service)
         if not isinstance(backend, QSessionBackend):
             raise ValueError(  # noqa: TRY004 - qiskit-ibm-runtime raises ValueError here
                 f"Invalid backend type {type(backend)}: use a backend from "
@@ -236,6 +242,21 @@ class Session:
                 session_pb2.CancelSessionRequest(id=self._session_id),
                 not_found=SessionNotFoundError,
             )
+
+    def run(
+        self,
+        program_id: str,
+        inputs: dict[str, Any],
+        options: dict[str, Any] | None = None,
+        callback: Any = None,
+        result_decoder: Any = None,
+    ) -> RuntimeJobV2:
+        """Deprecated: run the ``"sampler"`` or ``"estimator"`` program with old-style inputs.
+
+        Use ``SamplerV2(mode=session).run(pubs)`` instead; see
+        :func:`qsession.client.compat.session_run` for the inputs, result and errors.
+        """
+        return compat.session_run(self, program_id, inputs, options, callback, result_decoder)
 
     def _check_accepting(self) -> None:
         """Raise before submitting through a session this object closed or cancelled.
