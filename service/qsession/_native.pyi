@@ -34,9 +34,7 @@ def sample_outcomes(
             or negative entry, or sums to zero.
     """
 
-def pack_outcomes(
-    outcomes: NDArray[np.uint64], positions: NDArray[np.int64]
-) -> NDArray[np.uint8]:
+def pack_outcomes(outcomes: NDArray[np.uint64], positions: NDArray[np.int64]) -> NDArray[np.uint8]:
     """Pack integer outcomes into BitArray rows.
 
     Register bit ``i`` of shot ``s`` is bit ``positions[i]`` of ``outcomes[s]``, or 0 where

@@ -463,8 +463,22 @@ def test_a_data_dir_needing_a_backend_the_config_dropped_is_a_clear_config_error
     flip.x(0)
     flip.measure_all()
     with start_server(base_config(tmp_path)) as handle:
-        RawClient(handle).run([(flip, None, 10)], backend="fake_torino")
+        client = RawClient(handle)
+        done = client.create_job([(flip, None, 10)], backend="fake_torino")
+        client.wait(done.id)
     dropped = base_config(tmp_path, backends=[{"name": "ideal_24", "profile": "ideal_24"}])
+    with start_server(dropped) as handle:  # finished work needs no backend: it starts
+        client = RawClient(handle)
+        job = client.jobs.GetJob(job_pb2.GetJobRequest(id=done.id), metadata=client.metadata).job
+        assert (job.backend, job.state) == ("fake_torino", job_pb2.Job.STATE_DONE)
+    with start_server(base_config(tmp_path)) as handle:
+        client = RawClient(handle)
+        client.sessions.CreateSession(  # an open session does need its backend
+            session_pb2.CreateSessionRequest(
+                backend="fake_torino", mode=session_pb2.Session.MODE_BATCH
+            ),
+            metadata=client.metadata,
+        )
     with pytest.raises(ConfigError, match="fake_torino"):
         with start_server(dropped):
             pass

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import grpc
 from google.protobuf import field_mask_pb2
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.base.base_primitive_job import BasePrimitiveJob
@@ -48,10 +49,11 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
 
     JOB_FINAL_STATES: tuple[str, ...] = ("DONE", "CANCELLED", "ERROR")
 
-    def __init__(self, message: job_pb2.Job, service: RuntimeService):
+    def __init__(self, message: job_pb2.Job, service: RuntimeService, revision: int | None = None):
         super().__init__(job_id=message.id)
         self._service = service
         self._message = message
+        self._revision = revision  # the event revision ``message`` was read at, used once
         self._lock = threading.Lock()
         self._download_lock = threading.Lock()
         self._result: PrimitiveResult | None = None
@@ -169,9 +171,10 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
     def wait_for_final_state(self, timeout: float | None = None) -> None:
         """Block until the job is DONE, ERROR or CANCELLED.
 
-        Reads the job once; if it is not final, subscribes to the job's events on the server's
-        watch stream from the oldest retained revision, so that no change can slip between
-        looking and subscribing, and returns when the stream delivers a final state.
+        Follows the job's events on the server's watch stream from the revision at which the
+        job was last read (its creation, or a GetJob now), so no change can slip between
+        looking and subscribing and no history is replayed; progress notifications keep the
+        resume point current if the stream has to reconnect.
 
         Args:
             timeout: Seconds to wait; ``None`` waits as long as it takes.
@@ -179,12 +182,25 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         Raises:
             RuntimeJobTimeoutError: the job did not finish within ``timeout`` seconds.
         """
-        if self._refresh().state in FINAL_STATES:
+        with self._lock:
+            message, revision, self._revision = self._message, self._revision, None
+        if message.state in FINAL_STATES:
             return
+        if revision is None:
+            response = self._service._connection.call(
+                self._service._connection.jobs.GetJob,
+                job_pb2.GetJobRequest(id=self._job_id),
+                not_found=RuntimeJobNotFound,
+            )
+            if self._update(response.job).state in FINAL_STATES:
+                return
+            revision = response.revision
         deadline = None if timeout is None else time.monotonic() + timeout
         stream = JobEventStream(
             self._service._connection,
-            job_pb2.WatchJobsRequest(job_ids=[self._job_id], after_revision=0),
+            job_pb2.WatchJobsRequest(
+                job_ids=[self._job_id], after_revision=revision, progress_notify=True
+            ),
             deadline,
         )
         try:
@@ -195,6 +211,12 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             raise RuntimeJobTimeoutError(
                 f"Timed out waiting for job {self._job_id} to complete after {timeout} secs."
             ) from None
+        except IBMInputValueError as exc:
+            if exc.code != grpc.StatusCode.OUT_OF_RANGE:
+                raise
+            # the creation revision left the server's event log: read the job again
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self.wait_for_final_state(remaining)
         finally:
             stream.cancel()
 

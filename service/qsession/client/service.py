@@ -327,7 +327,7 @@ class RuntimeService:
                 raise
             time.sleep(_RETRY_DELAY)
             response = self._connection.call(self._connection.jobs.CreateJob, request)
-        return self._job_from_message(response.job)
+        return RuntimeJobV2(response.job, self, response.revision)
 
     def job(self, job_id: str) -> RuntimeJobV2:
         """The job with this id.

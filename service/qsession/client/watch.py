@@ -107,7 +107,8 @@ class JobEventStream:
                 for event in call:
                     self._request.after_revision = event.revision
                     gave_up_at, delay = None, 0.05
-                    yield event
+                    if event.HasField("job"):  # else a progress notification: resume point
+                        yield event
             except grpc.RpcError as exc:
                 if self._cancelled:
                     return

@@ -147,6 +147,12 @@ class Subscription:
             self.last_revision = events[-1].revision
         return events
 
+    @property
+    def caught_up(self) -> bool:
+        """Every retained event up to the log's newest revision was delivered (or did not
+        match): a resumed watch may start after that revision."""
+        return not (self._replaying or self._buffer or self.closed)
+
     def close(self) -> None:
         """Stop the subscription and drop anything buffered."""
         self.closed = True

@@ -193,6 +193,7 @@ class Scheduler:
         self._live: dict[str, Session] = {}
         self._request_ids: dict[tuple[str, str], str] = {}
         self._usage: dict[str, float] = {}  # instance -> QPU seconds of its finished jobs
+        self._queued_by_instance: dict[str, int] = {}
         self._next_seq = 1
         self._timers: list[tuple[float, int, str, str]] = []
         self._timer_order = itertools.count()
@@ -475,11 +476,11 @@ class Scheduler:
             f"(the server's [execution] max_attempts is {self._max_attempts})"
         )
 
-    @staticmethod
-    def _requeue_first(job: Job, qpu: _Qpu) -> None:
+    def _requeue_first(self, job: Job, qpu: _Qpu) -> None:
         job.status = QUEUED
         job.started = None
         qpu.queued += 1
+        self._count_queued(job, 1)
         qpu.reruns.appendleft(job.id)
 
     def cancel_job(self, job_id: str) -> Job:
@@ -550,9 +551,32 @@ class Scheduler:
         return self._session(session_id).snapshot()
 
     def job_for_request(self, instance: str, request_id: str) -> Job | None:
-        """A snapshot of the job ``instance`` submitted with ``request_id``, or None."""
+        """A snapshot of the job ``instance`` submitted with ``request_id``, or None (also
+        when that job was forgotten)."""
         job_id = self._request_ids.get((instance, request_id))
         return None if job_id is None else self._jobs[job_id].snapshot()
+
+    def forget(self, job_id: str) -> None:
+        """Drop a finished job from memory; it no longer changes (its record lives on in the
+        caller's store). Unknown ids are ignored.
+
+        Raises:
+            FailedPrecondition: (job_id) the job has not finished.
+        """
+        job = self._jobs.get(job_id)
+        if job is None:
+            return
+        if not job.status.finished:
+            raise FailedPrecondition(
+                f"job {job_id} is {job.status}; only finished jobs are forgotten", field="job_id"
+            )
+        del self._jobs[job_id]
+        if job.request_id is not None:
+            self._request_ids.pop((job.instance, job.request_id), None)
+
+    def queued_of(self, instance: str) -> int:
+        """How many jobs of ``instance`` are queued, over all backends (a running count)."""
+        return self._queued_by_instance.get(instance, 0)
 
     def queued(self, backend: str) -> int:
         """How many jobs are queued on a backend. Raises NotFound (backend)."""
@@ -576,7 +600,13 @@ class Scheduler:
 
     # ------------------------------------------------------------------ restore
 
-    def restore(self, sessions: list[Session], jobs: list[Job]) -> None:
+    def restore(
+        self,
+        sessions: list[Session],
+        jobs: list[Job],
+        usage: dict[str, float] | None = None,
+        last_seq: int = 0,
+    ) -> None:
         """Rebuild the scheduler after a crash from the persisted records.
 
         Queued jobs keep their submission order. A job that was RUNNING is QUEUED again at
@@ -588,12 +618,19 @@ class Scheduler:
         ERROR instead of running again. Emits a change for every job put back in the queue
         and for every timer that fires.
 
+        ``jobs`` need only be the unfinished jobs and those of sessions that are not closed;
+        ``usage`` (instance -> QPU seconds) and ``last_seq`` then cover the jobs left out
+        (by default they are taken from ``jobs``).
+
         Raises:
             ValueError: the scheduler already has sessions or jobs.
             NotFound: (backend) a record names a backend that is not configured.
         """
         if self._sessions or self._jobs:
             raise ValueError("restore needs an empty scheduler")
+        self._next_seq = last_seq + 1
+        if usage is not None:
+            self._usage = dict(usage)
         for record in sessions:
             session = record.snapshot()
             self._qpu(session.backend)
@@ -607,7 +644,8 @@ class Scheduler:
             qpu = self._qpu(job.backend)
             self._jobs[job.id] = job
             self._next_seq = max(self._next_seq, job.seq + 1)
-            self._usage[job.instance] = self._usage.get(job.instance, 0.0) + job.usage
+            if usage is None:
+                self._usage[job.instance] = self._usage.get(job.instance, 0.0) + job.usage
             if job.request_id is not None:
                 self._request_ids[(job.instance, job.request_id)] = job.id
             if job.session_id is not None:
@@ -649,19 +687,24 @@ class Scheduler:
     def _choose(self, qpu: _Qpu) -> Job | None:
         """The queued job that runs next on an idle QPU; None keeps the QPU idle."""
         while qpu.reruns:
-            job = self._jobs[qpu.reruns[0]]
-            if job.status is QUEUED:
-                return job  # it was running when the server stopped: it runs again first
+            job = self._queued(qpu.reruns[0])
+            if job is not None:
+                return job  # its execution was lost: it runs again first
             qpu.reruns.popleft()
         if qpu.holder is not None:
             # An active session holds the QPU: only its jobs run; none queued -> ITTL hold.
             return self._first_queued(self._session_jobs[qpu.holder].queue)
         while qpu.normal_queue:
-            job = self._jobs[qpu.normal_queue[0][1]]
-            if job.status is QUEUED:
+            job = self._queued(qpu.normal_queue[0][1])
+            if job is not None:
                 return job
             heapq.heappop(qpu.normal_queue)
         return None
+
+    def _queued(self, job_id: str) -> Job | None:
+        """The job if it is still QUEUED (queues drop finished and forgotten ids lazily)."""
+        job = self._jobs.get(job_id)
+        return job if job is not None and job.status is QUEUED else None
 
     def _start(self, job: Job, qpu: _Qpu, now: float) -> None:
         job.status = RUNNING
@@ -669,6 +712,7 @@ class Scheduler:
         job.attempts += 1
         qpu.running = job.id
         qpu.queued -= 1
+        self._count_queued(job, -1)
         self._emit_job(job, now)
         if job.session_id is None:
             return
@@ -798,6 +842,7 @@ class Scheduler:
         qpu = self._qpus[job.backend]
         heapq.heappush(qpu.normal_queue, (job.seq, job.id))
         qpu.queued += 1
+        self._count_queued(job, 1)
         if job.session_id is not None:
             jobs_of = self._session_jobs[job.session_id]
             jobs_of.queue.append(job.id)
@@ -808,18 +853,24 @@ class Scheduler:
         job.error = error
         job.finished = at
         self._qpus[job.backend].queued -= 1
+        self._count_queued(job, -1)
         if job.session_id is not None:
             self._session_jobs[job.session_id].pending -= 1
         self._emit_job(job, at)
 
+    def _count_queued(self, job: Job, delta: int) -> None:
+        self._queued_by_instance[job.instance] = (
+            self._queued_by_instance.get(job.instance, 0) + delta
+        )
+
     def _queued_jobs_of(self, session: Session) -> list[Job]:
-        jobs = [self._jobs[job_id] for job_id in self._session_jobs[session.id].queue]
-        return [job for job in jobs if job.status is QUEUED]
+        queued = (self._queued(job_id) for job_id in self._session_jobs[session.id].queue)
+        return [job for job in queued if job is not None]
 
     def _first_queued(self, queue: deque[str]) -> Job | None:
         while queue:
-            job = self._jobs[queue[0]]
-            if job.status is QUEUED:
+            job = self._queued(queue[0])
+            if job is not None:
                 return job
             queue.popleft()
         return None

@@ -34,6 +34,10 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     [execution]
     max_attempts = 3                # a job whose worker dies this often ends in ERROR
 
+    [retention]
+    finished_jobs = 100000          # keep the newest N jobs; or a duration such as "30d":
+                                    # delete jobs that finished longer ago (with results)
+
     [limits]                        # over a limit: RESOURCE_EXHAUSTED or INVALID_ARGUMENT
     max_request_bytes = 67108864    # one gRPC message
     max_pubs_per_job = 1000
@@ -99,6 +103,19 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """Which finished jobs (records, requests and results) are kept; older ones are deleted.
+
+    Attributes:
+        keep_newest: keep at most this many jobs (unfinished ones are always kept).
+        max_age: delete jobs that finished more than this many seconds ago.
+    """
+
+    keep_newest: int | None = 100_000
+    max_age: float | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the server needs to start."""
 
@@ -114,6 +131,7 @@ class Config:
     shutdown_grace: float = 10.0
     watch_buffer: int = 1000
     max_attempts: int = 3
+    retention: Retention = Retention()
 
     @property
     def uses_default_instance(self) -> bool:
@@ -158,6 +176,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError("server.tls_cert and server.tls_key must be set together")
     limits = _limits(_table(raw, "limits"))
     max_attempts = _execution(_table(raw, "execution"))
+    retention = _retention(_table(raw, "retention"))
     watch_buffer = server.get("watch_buffer", 1000)
     if isinstance(watch_buffer, bool) or not isinstance(watch_buffer, int) or watch_buffer < 1:
         raise ConfigError(f"server.watch_buffer: a positive integer, got {watch_buffer!r}")
@@ -176,7 +195,24 @@ def parse_config(raw: dict[str, Any]) -> Config:
         shutdown_grace=_duration("server.shutdown_grace", server.get("shutdown_grace", "10s")),
         watch_buffer=watch_buffer,
         max_attempts=max_attempts,
+        retention=retention,
     )
+
+
+def _retention(raw: dict[str, Any]) -> Retention:
+    """The [retention] table: finished_jobs, a count (integer) or an age (duration text)."""
+    for key in raw:
+        if key != "finished_jobs":
+            raise ConfigError(f"retention.{key}: unknown key; use ['finished_jobs']")
+    value = raw.get("finished_jobs", Retention.keep_newest)
+    if isinstance(value, str):
+        return Retention(keep_newest=None, max_age=_duration("retention.finished_jobs", value))
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            "retention.finished_jobs: a positive number of jobs or a duration such as "
+            f'"30d", got {value!r}'
+        )
+    return Retention(keep_newest=value)
 
 
 def _execution(raw: dict[str, Any]) -> int:

@@ -38,7 +38,7 @@ from qsession.server.config import BackendConfig, Config, ConfigError
 from qsession.server.errors import LimitExceeded
 from qsession.server.records import JobInputs
 from qsession.store import Store
-from qsession.store.sqlite import StoredEvent
+from qsession.store.sqlite import JobFilter, StoredEvent
 from qsession.v1 import backend_pb2, job_pb2, session_pb2
 from qsession.wire import decode_job_pubs
 from qsession.wire.backends import encode_target
@@ -49,6 +49,7 @@ log = logging.getLogger("qsession.runtime")
 CIRCUIT_PARSE_TIMEOUT = 60.0
 CIRCUIT_SANDBOXES = 2
 EVENTS_RETAINED = 10_000
+PRUNE_INTERVAL = 60.0  # seconds between retention passes
 
 
 @dataclass
@@ -87,10 +88,12 @@ class Runtime:
             on_change=self._on_change,
             max_attempts=config.max_attempts,
         )
-        self._inputs: dict[str, JobInputs] = {}
+        self._inputs: dict[str, JobInputs] = {}  # the jobs the scheduler holds
+        self._finished: list[str] = []  # finished jobs to drop from memory
         self._new_job_requests: dict[str, bytes] = {}
         self._wakeup = asyncio.Event()
         self._coordinator: asyncio.Task | None = None
+        self._pruner: asyncio.Task | None = None
         self._executions: set[asyncio.Task] = set()
         self._restore()  # first: a data dir that cannot be restored spawns no sandbox
         self.sandbox = CircuitSandbox(
@@ -114,6 +117,7 @@ class Runtime:
         sessions = [records.session_from_record(r) for r in snapshot.sessions]
         for row in snapshot.jobs:
             self._inputs[row["id"]] = records.inputs_from_record(row)
+        self._finished.extend(job.id for job in jobs if job.status.finished)
         missing = {r.backend for r in [*jobs, *sessions]} - set(self.qpus)
         if missing:
             raise ConfigError(
@@ -123,7 +127,8 @@ class Runtime:
             )
         if jobs or sessions:
             log.info("restoring %d sessions and %d jobs", len(sessions), len(jobs))
-            self.scheduler.restore(sessions, jobs)
+        self.scheduler.restore(sessions, jobs, snapshot.usage, snapshot.last_seq)
+        self._forget_finished()
 
     def _event_keys_of(self, event: StoredEvent) -> EventKeys:
         if event.kind == "job":
@@ -138,8 +143,23 @@ class Runtime:
         return EventKeys(instance=event.instance, job_id=None, session_id=session.id, tags=())
 
     async def start(self) -> None:
-        """Start the coordinator task."""
+        """Start the coordinator and the retention task."""
         self._coordinator = asyncio.create_task(self._coordinate(), name="qsession-coordinator")
+        self._pruner = asyncio.create_task(self._prune(), name="qsession-retention")
+
+    async def _prune(self) -> None:
+        """Apply the [retention] rule now and every PRUNE_INTERVAL seconds, off the loop."""
+        retention = self.config.retention
+        while True:
+            now = self.clock.now()
+            before = None if retention.max_age is None else now - retention.max_age
+            try:
+                deleted = await asyncio.to_thread(self.store.prune, before, retention.keep_newest)
+                if deleted:
+                    log.info("retention: deleted %d finished jobs and their results", deleted)
+            except Exception:  # a failed pass is retried at the next interval
+                log.exception("retention pass failed")
+            await asyncio.sleep(PRUNE_INTERVAL)
 
     async def stop(self, grace: float) -> None:
         """Stop dispatching; give running jobs ``grace`` seconds to finish and be recorded.
@@ -147,9 +167,10 @@ class Runtime:
         A job still running after that is stopped (its worker is killed): it stays RUNNING in
         the store and runs again after a restart.
         """
-        if self._coordinator is not None:
-            self._coordinator.cancel()
-            await asyncio.gather(self._coordinator, return_exceptions=True)
+        for task in (self._coordinator, self._pruner):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._executions:
             await asyncio.wait(self._executions, timeout=grace)
         for task in self._executions:
@@ -176,7 +197,9 @@ class Runtime:
                 session_id=job.session_id,
                 tags=tuple(job.tags),
             )
-            record = records.job_record(job, self._inputs[job.id])
+            record = records.job_record(job, self._job_inputs(job.id))
+            if job.status.finished:
+                self._finished.append(job.id)  # forgotten once the scheduler call returns
         else:
             session: Session = change.record
             payload = self.session_message(session).SerializeToString()
@@ -199,8 +222,24 @@ class Runtime:
 
     def job_message(self, job: Job) -> job_pb2.Job:
         """The Job message of a lifecycle job."""
-        inputs = self._inputs[job.id]
+        inputs = self._job_inputs(job.id)
         return convert.job_message(job, inputs.options, inputs.num_pubs)
+
+    def _job_inputs(self, job_id: str) -> JobInputs:
+        """A job's options and PUB count: in memory while the scheduler holds the job, else
+        from its stored record."""
+        inputs = self._inputs.get(job_id)
+        if inputs is None:
+            inputs = records.inputs_from_record(self.store.job(job_id))
+        return inputs
+
+    def _forget_finished(self) -> None:
+        """Drop finished jobs from memory (their records stay in the store): per-request work
+        and memory then stay flat however many jobs have run."""
+        for job_id in self._finished:
+            self.scheduler.forget(job_id)
+            self._inputs.pop(job_id, None)
+        self._finished.clear()
 
     def session_message(self, session: Session) -> session_pb2.Session:
         """The Session message of a lifecycle session, now."""
@@ -222,6 +261,7 @@ class Runtime:
         while True:
             self._wakeup.clear()
             try:
+                self._forget_finished()
                 self.scheduler.poll()
                 for name, qpu in self.qpus.items():
                     if qpu.running is None:
@@ -350,11 +390,13 @@ class Runtime:
         return session
 
     def job(self, instance: str, job_id: str) -> Job:
-        """The instance's job; another instance's answers exactly like a missing one."""
+        """The instance's job (from the scheduler while it is unfinished, else from the store);
+        another instance's answers exactly like a missing one."""
         try:
             job = self.scheduler.job(job_id)
         except NotFound:
-            job = None
+            record = self.store.job(job_id)
+            job = None if record is None else records.job_from_record(record)
         if job is None or job.instance != instance:
             raise NotFound(f"id: job {job_id!r} does not exist", field="id")
         return job
@@ -428,7 +470,13 @@ class Runtime:
 
     def _job_for_request(self, instance: str, request_id: str) -> Job | None:
         """The job a retried CreateJob already created, if ``request_id`` was seen."""
-        return self.scheduler.job_for_request(instance, request_id) if request_id else None
+        if not request_id:
+            return None
+        job = self.scheduler.job_for_request(instance, request_id)
+        if job is None:
+            record = self.store.job_for_request(instance, request_id)
+            job = None if record is None else records.job_from_record(record)
+        return job
 
     def _job_backend(self, instance: str, request: job_pb2.CreateJobRequest) -> str:
         if request.program not in convert.PROGRAM_NAMES:
@@ -465,11 +513,7 @@ class Runtime:
 
     def _check_queue(self, instance: str) -> None:
         limit = self.config.limits.max_queued_jobs_per_instance
-        queued = sum(
-            1
-            for job in self.scheduler.jobs()
-            if job.instance == instance and job.status == JobStatus.QUEUED
-        )
+        queued = self.scheduler.queued_of(instance)
         if queued >= limit:
             raise LimitExceeded(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -502,9 +546,13 @@ class Runtime:
 
     def update_job_tags(self, instance: str, job_id: str, tags: list[str]) -> Job:
         """Replace the tags of a job of ``instance`` (see JobService.UpdateJob)."""
-        self.job(instance, job_id)
+        job = self.job(instance, job_id)
         admission.check_tags(tags, "job.tags")
-        return self.scheduler.update_tags(job_id, tags)
+        if not job.status.finished:
+            return self.scheduler.update_tags(job_id, tags)
+        job.tags = list(tags)  # a finished job lives in the store only: record it here
+        self._on_change(Change("job", job, self.clock.now()))
+        return job
 
     def cancel_job(self, instance: str, job_id: str) -> Job:
         """Cancel a job (see JobService.CancelJob): a running one is stopped."""
@@ -527,13 +575,18 @@ class Runtime:
         self.scheduler.cancel_session(session_id)
         return self.scheduler.session(session_id)
 
-    def list_jobs(self, instance: str) -> Iterable[Job]:
-        """The instance's jobs, newest first."""
-        return sorted(
-            (j for j in self.scheduler.jobs() if j.instance == instance),
-            key=lambda j: j.seq,
-            reverse=True,
-        )
+    def list_jobs(
+        self, instance: str, where: JobFilter, before_seq: int | None, limit: int
+    ) -> list[tuple[int, job_pb2.Job]]:
+        """A page of the instance's jobs that match ``where``, newest first, read from the
+        store by key: ``(seq, message)`` pairs; the next page starts before the last seq."""
+        rows = self.store.list_jobs(instance, where, before_seq, limit)
+        return [(row["seq"], self._row_message(row)) for row in rows]
+
+    @staticmethod
+    def _row_message(row: dict) -> job_pb2.Job:
+        inputs = records.inputs_from_record(row)
+        return convert.job_message(records.job_from_record(row), inputs.options, inputs.num_pubs)
 
     def list_sessions(self, instance: str) -> Iterable[Session]:
         """The instance's sessions, newest first."""

@@ -11,6 +11,7 @@ from qsession.server import convert
 from qsession.server.auth import current_instance
 from qsession.server.errors import streaming, unary
 from qsession.server.runtime import Runtime
+from qsession.store.sqlite import JobFilter
 from qsession.v1 import (
     backend_pb2,
     backend_pb2_grpc,
@@ -23,6 +24,7 @@ from qsession.v1 import (
 )
 from qsession.wire import from_timestamp, to_timestamp
 
+PROGRESS_INTERVAL = 1.0  # seconds without an event before a progress notification
 RESULT_CHUNK = 1024 * 1024  # 1 MiB: far under gRPC's 4 MiB default message limit
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -55,6 +57,22 @@ def paginate(
     page = items[start : start + size]
     more = start + size < len(items)
     return page, (key(page[-1]) if more and page else "")
+
+
+JOB_TOKEN_PREFIX = "seq-"
+
+
+def _job_page_start(token: str) -> int | None:
+    """The submission number a ListJobs page token continues before (None: the first page)."""
+    if not token:
+        return None
+    digits = token.removeprefix(JOB_TOKEN_PREFIX)
+    if not token.startswith(JOB_TOKEN_PREFIX) or not digits.isdigit():
+        raise InvalidArgument(
+            "page_token: not a token this server issued; start again with an empty page_token",
+            field="page_token",
+        )
+    return int(digits)
 
 
 class BackendServicer(backend_pb2_grpc.BackendServiceServicer):
@@ -154,11 +172,14 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
     @unary
     async def CreateJob(self, request, context):
         job = await self.runtime.create_job(current_instance().name, request)
-        return job_pb2.CreateJobResponse(job=self.runtime.job_message(job))
+        return job_pb2.CreateJobResponse(
+            job=self.runtime.job_message(job), revision=self.runtime.events.last_revision
+        )
 
     @unary
     async def GetJob(self, request, context):
         instance = current_instance().name
+        revision = self.runtime.events.last_revision
         message = self.runtime.job_message(self.runtime.job(instance, request.id))
         if request.view == job_pb2.JOB_VIEW_FULL:
             inputs = await asyncio.to_thread(self.runtime.job_inputs, instance, request.id)
@@ -167,7 +188,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             raise InvalidArgument(
                 "view: use JOB_VIEW_BASIC or JOB_VIEW_FULL (with the inputs)", field="view"
             )
-        return job_pb2.GetJobResponse(job=message)
+        return job_pb2.GetJobResponse(job=message, revision=revision)
 
     @unary
     async def UpdateJob(self, request, context):
@@ -193,26 +214,35 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                 "STATE_CANCELLED",
                 field="states",
             )
-        tags = set(request.tags)
-        after = from_timestamp(request.created_after) if request.HasField("created_after") else None
-        before = (
-            from_timestamp(request.created_before) if request.HasField("created_before") else None
+        if request.page_size > MAX_PAGE_SIZE:
+            raise InvalidArgument(f"page_size: at most {MAX_PAGE_SIZE}", field="page_size")
+        where = JobFilter(
+            session_id=request.session_id or None,
+            backend=request.backend or None,
+            states=tuple(sorted(s.value for s in states)),
+            tags=tuple(request.tags),
+            created_after=from_timestamp(request.created_after)
+            if request.HasField("created_after")
+            else None,
+            created_before=from_timestamp(request.created_before)
+            if request.HasField("created_before")
+            else None,
         )
-        jobs = [
-            j
-            for j in self.runtime.list_jobs(current_instance().name)
-            if (not request.session_id or j.session_id == request.session_id)
-            and tags.issubset(j.tags)
-            and (not states or j.status in states)
-            and (not request.backend or j.backend == request.backend)
-            and (after is None or j.created >= after)
-            and (before is None or j.created < before)
-        ]
-        page, token = paginate(jobs, lambda j: j.id, request.page_size, request.page_token)
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        revision = self.runtime.events.last_revision
+        page = await asyncio.to_thread(
+            self.runtime.list_jobs,
+            current_instance().name,
+            where,
+            _job_page_start(request.page_token),
+            size + 1,  # one more tells whether there is a next page
+        )
+        more = len(page) > size
+        page = page[:size]
         return job_pb2.ListJobsResponse(
-            jobs=[self.runtime.job_message(j) for j in page],
-            next_page_token=token,
-            revision=self.runtime.events.last_revision,
+            jobs=[message for _, message in page],
+            next_page_token=f"{JOB_TOKEN_PREFIX}{page[-1][0]}" if more else "",
+            revision=revision,
         )
 
     @unary
@@ -245,7 +275,14 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             session_id=request.session_id or None,
             tags=tuple(request.tags),
         )
-        async for event in _follow(subscription):
+        progress = self.runtime.events if request.progress_notify else None
+        async for event in _follow(subscription, progress):
+            if event is None:
+                yield job_pb2.WatchJobsResponse(
+                    revision=self.runtime.events.last_revision,
+                    time=to_timestamp(self.runtime.clock.now()),
+                )
+                continue
             yield job_pb2.WatchJobsResponse(
                 revision=event.revision,
                 job=job_pb2.Job.FromString(event.payload),
@@ -273,11 +310,13 @@ class InstanceServicer(instance_pb2_grpc.InstanceServiceServicer):
         )
 
 
-async def _follow(subscription) -> AsyncIterator:
+async def _follow(subscription, progress: object | None = None) -> AsyncIterator:
     """Yield a subscription's events as they arrive; end it when the client goes away.
 
-    A subscriber that fell behind its buffer is cut off with RESOURCE_EXHAUSTED; it can
-    resume after the last revision it received.
+    With ``progress``, also yield ``None`` (a progress notification) after every
+    PROGRESS_INTERVAL seconds without an event: everything up to the log's newest revision
+    was delivered then. A subscriber that fell behind its buffer is cut off with
+    RESOURCE_EXHAUSTED; it can resume after the last revision it received.
     """
     arrived = asyncio.Event()
     subscription.notify = arrived.set
@@ -290,7 +329,13 @@ async def _follow(subscription) -> AsyncIterator:
                     "the watcher fell too far behind and was cut off; watch again with "
                     f"after_revision={subscription.last_revision} to resume without a gap"
                 )
-            await arrived.wait()
+            try:
+                await asyncio.wait_for(
+                    arrived.wait(), PROGRESS_INTERVAL if progress is not None else None
+                )
+            except TimeoutError:
+                if subscription.caught_up:
+                    yield None
             arrived.clear()
     finally:
         subscription.close()

@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_request_id ON jobs (instance, request_id)
     WHERE request_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_instance_seq ON jobs (instance, seq);
+CREATE INDEX IF NOT EXISTS jobs_seq ON jobs (seq);
 CREATE TABLE IF NOT EXISTS results (
     job_id TEXT PRIMARY KEY,
     data   BLOB NOT NULL,
@@ -66,12 +68,68 @@ class StoredEvent:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Everything the server needs to resume after a restart."""
+    """Everything the server needs to resume after a restart.
+
+    Attributes:
+        sessions: every session record.
+        jobs: the records of the jobs the scheduler still needs: unfinished ones, and the
+            jobs of sessions that are not closed; finished jobs stay in the database only.
+        events: the retained watch events, oldest first.
+        last_revision: the newest revision used.
+        last_seq: the newest job submission number used.
+        usage: instance -> QPU seconds of all its jobs.
+    """
 
     sessions: list[dict[str, Any]]
     jobs: list[dict[str, Any]]
     events: list[StoredEvent]
     last_revision: int
+    last_seq: int
+    usage: dict[str, float]
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """ListJobs' filters (all combine with AND; empty or None: no filter).
+
+    Attributes:
+        session_id: only jobs of this session.
+        backend: only jobs on this backend.
+        states: only jobs in one of these states ("QUEUED", ...).
+        tags: only jobs that carry every one of these tags.
+        created_after: only jobs created at or after this time (epoch seconds).
+        created_before: only jobs created before this time.
+    """
+
+    session_id: str | None = None
+    backend: str | None = None
+    states: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    created_after: float | None = None
+    created_before: float | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """The WHERE conditions (after ``instance = ?``) and their parameters."""
+        where, params = [], []
+        for key, value in (("session_id", self.session_id), ("backend", self.backend)):
+            if value:
+                where.append(f"json_extract(record, '$.{key}') = ?")
+                params.append(value)
+        if self.states:
+            where.append(
+                f"json_extract(record, '$.status') IN ({','.join('?' * len(self.states))})"
+            )
+            params.extend(self.states)
+        for tag in self.tags:
+            where.append("EXISTS (SELECT 1 FROM json_each(record, '$.tags') WHERE value = ?)")
+            params.append(tag)
+        if self.created_after is not None:
+            where.append("json_extract(record, '$.created') >= ?")
+            params.append(self.created_after)
+        if self.created_before is not None:
+            where.append("json_extract(record, '$.created') < ?")
+            params.append(self.created_before)
+        return "".join(f" AND {w}" for w in where), params
 
 
 class Store:
@@ -184,13 +242,102 @@ class Store:
             raise CorruptResult(f"the stored result of job {job_id} fails its checksum")
         return data, digest
 
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        """A job's record, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def job_for_request(self, instance: str, request_id: str) -> dict[str, Any] | None:
+        """The record of the job ``instance`` created with ``request_id``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM jobs WHERE instance = ? AND request_id = ?",
+                (instance, request_id),
+            ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def list_jobs(
+        self, instance: str, where: JobFilter, before_seq: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` records of ``instance``'s jobs that match ``where``, newest first,
+        submitted before ``before_seq`` (the keyset of the previous page; None: the first)."""
+        conditions, params = where.sql()
+        if before_seq is not None:
+            conditions += " AND seq < ?"
+            params.append(before_seq)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT record FROM jobs WHERE instance = ?{conditions} "  # noqa: S608 - fixed SQL
+                "ORDER BY seq DESC LIMIT ?",
+                (instance, *params, limit),
+            ).fetchall()
+        return [json.loads(r) for (r,) in rows]
+
+    def prune(
+        self, finished_before: float | None, keep_newest: int | None, batch: int = 500
+    ) -> int:
+        """Delete finished jobs (their rows, requests and results), oldest first: those
+        beyond the newest ``keep_newest`` jobs, and those that finished before
+        ``finished_before`` (epoch seconds). Unfinished jobs are never deleted. Works in
+        batches, each its own transaction, so other calls wait at most one batch.
+
+        Returns:
+            How many jobs were deleted.
+        """
+        deleted = 0
+        while keep_newest is not None:
+            with self._lock:
+                (total,) = self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()
+            if total <= keep_newest:
+                break
+            removed = self._delete_oldest_finished("", (), min(batch, total - keep_newest))
+            deleted += removed
+            if removed == 0:
+                break  # what is left beyond the count is unfinished
+        while finished_before is not None:
+            removed = self._delete_oldest_finished(
+                " AND json_extract(record, '$.finished') < ?", (finished_before,), batch
+            )
+            deleted += removed
+            if removed < batch:
+                break
+        return deleted
+
+    def _delete_oldest_finished(self, condition: str, params: tuple, limit: int) -> int:
+        with self._transaction() as db:
+            ids = [
+                (job_id,)
+                for (job_id,) in db.execute(
+                    "SELECT id FROM jobs WHERE json_extract(record, '$.status') IN "
+                    f"('DONE', 'ERROR', 'CANCELLED'){condition} ORDER BY seq LIMIT ?",
+                    (*params, limit),
+                )
+            ]
+            db.executemany("DELETE FROM results WHERE job_id = ?", ids)
+            db.executemany("DELETE FROM jobs WHERE id = ?", ids)
+        return len(ids)
+
     def snapshot(self) -> Snapshot:
-        """Every session and job record, the retained events, and the last revision used."""
+        """What a restart needs (see :class:`Snapshot`)."""
         with self._lock:
             sessions = [json.loads(r) for (r,) in self._db.execute("SELECT record FROM sessions")]
             jobs = [
-                json.loads(r) for (r,) in self._db.execute("SELECT record FROM jobs ORDER BY seq")
+                json.loads(r)
+                for (r,) in self._db.execute(
+                    "SELECT record FROM jobs WHERE json_extract(record, '$.status') IN "
+                    "('QUEUED', 'RUNNING') OR json_extract(record, '$.session_id') IN "
+                    "(SELECT id FROM sessions WHERE json_extract(record, '$.state') != 'closed') "
+                    "ORDER BY seq"
+                )
             ]
+            usage = dict(
+                self._db.execute(
+                    "SELECT instance, SUM(json_extract(record, '$.usage')) FROM jobs "
+                    "GROUP BY instance"
+                )
+            )
+            (last_seq,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()
             events = [
                 StoredEvent(*row)
                 for row in self._db.execute(
@@ -198,4 +345,11 @@ class Store:
                 )
             ]
         last = events[-1].revision if events else 0
-        return Snapshot(sessions=sessions, jobs=jobs, events=events, last_revision=last)
+        return Snapshot(
+            sessions=sessions,
+            jobs=jobs,
+            events=events,
+            last_revision=last,
+            last_seq=last_seq,
+            usage=usage,
+        )

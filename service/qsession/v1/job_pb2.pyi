@@ -120,10 +120,12 @@ class CreateJobRequest(_message.Message):
     def __init__(self, backend: _Optional[str] = ..., program: _Optional[_Union[Program, str]] = ..., sampler_pubs: _Optional[_Iterable[_Union[_types_pb2.SamplerPub, _Mapping]]] = ..., estimator_pubs: _Optional[_Iterable[_Union[_types_pb2.EstimatorPub, _Mapping]]] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateJobResponse(_message.Message):
-    __slots__ = ("job",)
+    __slots__ = ("job", "revision")
     JOB_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
     job: Job
-    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+    revision: int
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("id", "view")
@@ -134,10 +136,12 @@ class GetJobRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., view: _Optional[_Union[JobView, str]] = ...) -> None: ...
 
 class GetJobResponse(_message.Message):
-    __slots__ = ("job",)
+    __slots__ = ("job", "revision")
     JOB_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
     job: Job
-    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
+    revision: int
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "session_id", "tags", "states", "backend", "created_after", "created_before")
@@ -214,16 +218,18 @@ class GetJobResultResponse(_message.Message):
     def __init__(self, chunk: _Optional[bytes] = ..., offset: _Optional[int] = ..., total_size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class WatchJobsRequest(_message.Message):
-    __slots__ = ("after_revision", "session_id", "job_ids", "tags")
+    __slots__ = ("after_revision", "session_id", "job_ids", "tags", "progress_notify")
     AFTER_REVISION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_NOTIFY_FIELD_NUMBER: _ClassVar[int]
     after_revision: int
     session_id: str
     job_ids: _containers.RepeatedScalarFieldContainer[str]
     tags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, after_revision: _Optional[int] = ..., session_id: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+    progress_notify: bool
+    def __init__(self, after_revision: _Optional[int] = ..., session_id: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., progress_notify: _Optional[bool] = ...) -> None: ...
 
 class WatchJobsResponse(_message.Message):
     __slots__ = ("revision", "job", "time")

@@ -612,7 +612,10 @@ func (x *CreateJobRequest) GetRequestId() string {
 type CreateJobResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The job, normally in STATE_QUEUED.
-	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	Job *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// The revision of the newest event when the job was read: WatchJobs with
+	// after_revision set to it sees every later change of the job.
+	Revision      uint64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -652,6 +655,13 @@ func (x *CreateJobResponse) GetJob() *Job {
 		return x.Job
 	}
 	return nil
+}
+
+func (x *CreateJobResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 // Request for GetJob.
@@ -713,7 +723,10 @@ func (x *GetJobRequest) GetView() JobView {
 type GetJobResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The job.
-	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	Job *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// The revision of the newest event when the job was read: WatchJobs with
+	// after_revision set to it sees every later change of the job.
+	Revision      uint64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -753,6 +766,13 @@ func (x *GetJobResponse) GetJob() *Job {
 		return x.Job
 	}
 	return nil
+}
+
+func (x *GetJobResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 // Request for ListJobs. Filters combine with AND.
@@ -1255,9 +1275,14 @@ type WatchJobsRequest struct {
 	// Only these jobs.
 	JobIds []string `protobuf:"bytes,3,rep,name=job_ids,json=jobIds,proto3" json:"job_ids,omitempty"`
 	// Only jobs that carry all of these tags.
-	Tags          []string `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Tags []string `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Also send a progress notification (a response without job) after every
+	// second in which no event was sent, carrying the newest revision: every
+	// event up to it that matches the filters was sent, so a watcher resumes
+	// from there (etcd's progress_notify).
+	ProgressNotify bool `protobuf:"varint,5,opt,name=progress_notify,json=progressNotify,proto3" json:"progress_notify,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *WatchJobsRequest) Reset() {
@@ -1318,14 +1343,22 @@ func (x *WatchJobsRequest) GetTags() []string {
 	return nil
 }
 
-// One job state change.
+func (x *WatchJobsRequest) GetProgressNotify() bool {
+	if x != nil {
+		return x.ProgressNotify
+	}
+	return false
+}
+
+// One job state change, or a progress notification.
 type WatchJobsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The event's revision: unique, increasing, shared with session events.
+	// The event's revision: unique, increasing, shared with session events. For
+	// a progress notification, the newest revision.
 	Revision uint64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
-	// The job as it is after the change.
+	// The job as it is after the change; unset in a progress notification.
 	Job *Job `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
-	// When the change happened.
+	// When the change happened (for a progress notification, when it was sent).
 	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1739,14 +1772,16 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\a \x01(\tR\tsessionId\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\b \x01(\tR\trequestId\"7\n" +
+	"request_id\x18\b \x01(\tR\trequestId\"S\n" +
 	"\x11CreateJobResponse\x12\"\n" +
-	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\"I\n" +
+	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\"I\n" +
 	"\rGetJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
-	"\x04view\x18\x02 \x01(\x0e2\x14.qsession.v1.JobViewR\x04view\"4\n" +
+	"\x04view\x18\x02 \x01(\x0e2\x14.qsession.v1.JobViewR\x04view\"P\n" +
 	"\x0eGetJobResponse\x12\"\n" +
-	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\"\xce\x02\n" +
+	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\"\xce\x02\n" +
 	"\x0fListJobsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -1779,13 +1814,14 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x1d\n" +
 	"\n" +
 	"total_size\x18\x03 \x01(\x04R\ttotalSize\x12\x16\n" +
-	"\x06sha256\x18\x04 \x01(\tR\x06sha256\"\x9d\x01\n" +
+	"\x06sha256\x18\x04 \x01(\tR\x06sha256\"\xc6\x01\n" +
 	"\x10WatchJobsRequest\x12*\n" +
 	"\x0eafter_revision\x18\x01 \x01(\x04H\x00R\rafterRevision\x88\x01\x01\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x17\n" +
 	"\ajob_ids\x18\x03 \x03(\tR\x06jobIds\x12\x12\n" +
-	"\x04tags\x18\x04 \x03(\tR\x04tagsB\x11\n" +
+	"\x04tags\x18\x04 \x03(\tR\x04tags\x12'\n" +
+	"\x0fprogress_notify\x18\x05 \x01(\bR\x0eprogressNotifyB\x11\n" +
 	"\x0f_after_revision\"\x83\x01\n" +
 	"\x11WatchJobsResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\"\n" +
