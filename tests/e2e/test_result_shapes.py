@@ -100,7 +100,8 @@ def test_estimator_arrays_have_the_reference_shapes(
     assert data.shape == reference.shape
     for name in ("evs", "stds", "ensemble_standard_error"):
         assert np.shape(getattr(data, name)) == reference.evs.shape, name
-    assert np.all(np.abs(data.evs - reference.evs) <= 6 * np.maximum(data.stds, 1e-3))
+    # 6 standard errors; the target precision bounds the error where a sample shows none
+    assert np.all(np.abs(data.evs - reference.evs) <= 6 * np.maximum(data.stds, 0.05))
     if reference.evs.shape == ():
         assert isinstance(data.evs, np.ndarray)  # 0-d, as the reference's
         assert f"{data.evs:.3f}" == f"{float(data.evs):.3f}"

@@ -160,6 +160,14 @@ class _SessionJobs:
     pending: int = 0
 
 
+def nothing_to_cancel(job: Job) -> FailedPrecondition:
+    """The error for cancelling a job that already finished."""
+    return FailedPrecondition(
+        f"job {job.id} already finished ({job.status}); there is nothing to cancel.",
+        field="job_id",
+    )
+
+
 class Scheduler:
     """Sessions, batches and job mode on all backends (see the module docstring for the rules).
 
@@ -497,10 +505,7 @@ class Scheduler:
         self._fire_due_timers()
         job = self._job(job_id)
         if job.status.finished:
-            raise FailedPrecondition(
-                f"job {job_id} already finished ({job.status}); there is nothing to cancel.",
-                field="job_id",
-            )
+            raise nothing_to_cancel(job)
         now = self._clock.now()
         if job.status is RUNNING:
             if not job.cancel_requested:

@@ -102,6 +102,22 @@ class _Worker:
         child.close()
         self._ready = False
 
+    def wait_ready(self) -> None:
+        """Block until the worker has started (imported its parser).
+
+        Raises:
+            RpcError: (UNAVAILABLE) the worker could not start.
+        """
+        if self._ready:
+            return
+        try:
+            started = self.connection.poll(STARTUP_TIMEOUT) and self.connection.recv() == _READY
+        except (EOFError, OSError):
+            started = False
+        if not started:
+            raise RpcError(grpc.StatusCode.UNAVAILABLE, "the circuit sandbox could not start")
+        self._ready = True
+
     def widths(self, batch: list[tuple[str, bytes]], timeout: float) -> list[tuple]:
         """The worker's answers for ``batch``, one per circuit, in order.
 
@@ -109,14 +125,7 @@ class _Worker:
             _WorkerLost: the worker died, or its answers took longer than ``timeout`` in total.
             RpcError: (UNAVAILABLE) the worker could not start.
         """
-        if not self._ready:
-            try:
-                started = self.connection.poll(STARTUP_TIMEOUT) and self.connection.recv() == _READY
-            except (EOFError, OSError):
-                started = False
-            if not started:
-                raise RpcError(grpc.StatusCode.UNAVAILABLE, "the circuit sandbox could not start")
-            self._ready = True
+        self.wait_ready()
         deadline = time.monotonic() + timeout
         self.connection.send(batch)
         answers = []
@@ -185,6 +194,20 @@ class CircuitSandbox:
                 raise WireError(answer[1], answer[2])
             widths.append(CircuitWidth(answer[1], answer[2]))
         return widths
+
+    def wait_ready(self) -> None:
+        """Block until every worker has started, so the first request does not wait for it.
+
+        Raises:
+            RpcError: (UNAVAILABLE) a worker could not start.
+        """
+        workers = [self._idle.get() for _ in range(self._workers)]
+        try:
+            for worker in workers:
+                worker.wait_ready()
+        finally:
+            for worker in workers:
+                self._idle.put(worker)
 
     def close(self) -> None:
         """Stop every worker."""

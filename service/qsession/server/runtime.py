@@ -15,10 +15,12 @@ only then published to subscribers (commit, then publish).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import secrets
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -31,14 +33,15 @@ from qsession.lifecycle.durations import parse_max_ttl
 from qsession.lifecycle.errors import FailedPrecondition, InvalidArgument, NotFound
 from qsession.lifecycle.events import EventKeys, EventLog, Subscription
 from qsession.lifecycle.model import Job, JobStatus, Plan, Session
-from qsession.lifecycle.scheduler import Change, Scheduler
+from qsession.lifecycle.scheduler import Change, Scheduler, nothing_to_cancel
 from qsession.server import admission, convert, records
 from qsession.server.circuit_sandbox import CircuitSandbox
 from qsession.server.config import BackendConfig, Config, ConfigError
-from qsession.server.errors import LimitExceeded
+from qsession.server.errors import LimitExceeded, RpcError
 from qsession.server.records import JobInputs
 from qsession.store import Store
-from qsession.store.sqlite import JobFilter, StoredEvent
+from qsession.store.sqlite import ChangeRow, JobFilter, ResultRow, StoredEvent
+from qsession.store.writer import Writer
 from qsession.v1 import backend_pb2, job_pb2, session_pb2
 from qsession.wire import decode_job_pubs
 from qsession.wire.backends import encode_target
@@ -63,6 +66,17 @@ class Qpu:
     worker: LocalWorker
     running: str | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(frozen=True)
+class _Unpublished:
+    """A change handed to the writer, to publish once it is committed."""
+
+    event: StoredEvent
+    keys: EventKeys
+    new_job: bool
+    finished: bool
+    id: str
 
 
 class Runtime:
@@ -90,7 +104,12 @@ class Runtime:
         )
         self._inputs: dict[str, JobInputs] = {}  # the jobs the scheduler holds
         self._finished: list[str] = []  # finished jobs to drop from memory
-        self._new_job_requests: dict[str, bytes] = {}
+        self._new_job_requests: dict[str, bytes] = {}  # to insert with the job's first change
+        self._unstored_requests: dict[str, bytes] = {}  # inserted, not yet committed
+        self._loop = asyncio.get_running_loop()
+        self._unpublished: deque[_Unpublished | None] = deque()  # None: a result row
+        self._durable_waiters: list[tuple[int, int, asyncio.Future]] = []
+        self._writer = Writer(store, self._on_commit)
         self._wakeup = asyncio.Event()
         self._coordinator: asyncio.Task | None = None
         self._pruner: asyncio.Task | None = None
@@ -113,6 +132,7 @@ class Runtime:
             records.event_from_stored(event, self._event_keys_of(event))
             for event in snapshot.events
         )
+        self._assigned = self.events.last_revision  # the newest revision handed to a change
         jobs = [records.job_from_record(r) for r in snapshot.jobs]
         sessions = [records.session_from_record(r) for r in snapshot.sessions]
         for row in snapshot.jobs:
@@ -143,7 +163,9 @@ class Runtime:
         return EventKeys(instance=event.instance, job_id=None, session_id=session.id, tags=())
 
     async def start(self) -> None:
-        """Start the coordinator and the retention task."""
+        """Wait for the circuit sandboxes to start; start the coordinator and the retention
+        task."""
+        await asyncio.to_thread(self.sandbox.wait_ready)
         self._coordinator = asyncio.create_task(self._coordinate(), name="qsession-coordinator")
         self._pruner = asyncio.create_task(self._prune(), name="qsession-retention")
 
@@ -183,6 +205,7 @@ class Runtime:
         await asyncio.gather(*self._executions, return_exceptions=True)
         await asyncio.gather(*(qpu.worker.stop() for qpu in self.qpus.values()))
         await asyncio.to_thread(self.sandbox.close)
+        await asyncio.to_thread(self._writer.close)  # writes what is queued
 
     # ------------------------------------------------------------------ changes and events
 
@@ -198,15 +221,14 @@ class Runtime:
                 tags=tuple(job.tags),
             )
             record = records.job_record(job, self._job_inputs(job.id))
-            if job.status.finished:
-                self._finished.append(job.id)  # forgotten once the scheduler call returns
         else:
             session: Session = change.record
             payload = self.session_message(session).SerializeToString()
             keys = EventKeys(instance=session.instance, job_id=None, session_id=session.id, tags=())
             record = records.session_record(session)
+        self._assigned += 1
         stored = StoredEvent(
-            revision=self.events.last_revision + 1,
+            revision=self._assigned,
             kind=change.kind,
             instance=keys.instance,
             time=change.time,
@@ -215,10 +237,71 @@ class Runtime:
         new_request = (
             self._new_job_requests.pop(record["id"], None) if change.kind == "job" else None
         )
-        self.store.record_change(change.kind, record, stored, new_request)
-        event = self.events.append(change.kind, payload, change.time, keys)
-        assert event.revision == stored.revision, "the event log and the store disagree"
+        if new_request is not None:
+            self._unstored_requests[record["id"]] = new_request
+        finished = change.kind == "job" and change.record.status.finished
+        self._unpublished.append(
+            _Unpublished(stored, keys, new_request is not None, finished, record["id"])
+        )
+        self._writer.put(ChangeRow(change.kind, record, stored, new_request))
         self._wakeup.set()
+
+    def _on_commit(self, count: int, error: Exception | None) -> None:
+        """The writer stored (or failed to store) the ``count`` oldest unpublished rows."""
+        self._loop.call_soon_threadsafe(self._publish, count, error)
+
+    def _publish(self, count: int, error: Exception | None) -> None:
+        """Publish what was just committed, in order, and wake whoever waited for it.
+
+        A failed write is logged and its changes are published all the same, so that memory
+        and the event log stay in step; their waiters get the error.
+        """
+        for _ in range(count):
+            item = self._unpublished.popleft()
+            if item is None:
+                continue  # a result row
+            stored = item.event
+            event = self.events.append(stored.kind, stored.payload, stored.time, item.keys)
+            assert event.revision == stored.revision, "the event log and the store disagree"
+            if item.new_job:
+                self._unstored_requests.pop(item.id, None)
+            if item.finished:
+                self._finished.append(item.id)  # now readable from the store: forget it
+        committed = self.events.last_revision
+        while self._durable_waiters and self._durable_waiters[0][0] <= committed:
+            _, _, future = heapq.heappop(self._durable_waiters)
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(
+                    RpcError(grpc.StatusCode.UNAVAILABLE, f"the store could not write: {error}")
+                )
+        self._wakeup.set()
+
+    def _store_result(self, job_id: str, result: bytes) -> None:
+        """Queue a job's result for the store; it is committed before any later change."""
+        self._unpublished.append(None)
+        self._writer.put(ResultRow(job_id, result))
+
+    async def durable(self, revision: int) -> None:
+        """Wait until every change up to ``revision`` is committed and published.
+
+        Raises:
+            RpcError: (UNAVAILABLE) the store failed to write it.
+        """
+        if self.events.last_revision >= revision:
+            return
+        future = self._loop.create_future()
+        heapq.heappush(self._durable_waiters, (revision, id(future), future))
+        await future
+
+    async def flush(self) -> int:
+        """Wait until every change made so far is committed; return the newest revision."""
+        revision = self._assigned
+        await self.durable(revision)
+        return revision
 
     def job_message(self, job: Job) -> job_pb2.Job:
         """The Job message of a lifecycle job."""
@@ -297,7 +380,9 @@ class Runtime:
         seed = options.seed_simulator if options.HasField("seed_simulator") else None
         status, error = JobStatus.DONE, None
         try:
-            request = await asyncio.to_thread(self.store.job_request, job.id)
+            request = self._unstored_requests.get(job.id) or await asyncio.to_thread(
+                self.store.job_request, job.id
+            )
             run = asyncio.create_task(
                 self._run_on_qpu(qpu, request, secrets.randbits(63) if seed is None else seed)
             )
@@ -317,7 +402,7 @@ class Runtime:
                     )
                 # else: cancelled by the user; the scheduler ends it CANCELLED
             else:
-                await asyncio.to_thread(self.store.put_result, job.id, run.result())
+                self._store_result(job.id, run.result())
         except WorkerLost as lost:
             log.warning("job %s: %s; it runs again", job.id, lost)
             self._release(qpu)
@@ -432,8 +517,9 @@ class Runtime:
             str(uuid.uuid4()), instance, plan, backend, convert.MODE_NAMES[mode], ttl
         )
 
-    async def create_job(self, instance: str, request: job_pb2.CreateJobRequest) -> Job:
+    async def create_job(self, instance: str, request: job_pb2.CreateJobRequest) -> tuple[Job, int]:
         """Validate, persist and enqueue a job; a repeated request_id returns the first job.
+        Returns once the job is stored, with the revision the returned job is as of.
 
         The circuits are parsed in the sandbox first (see ``circuit_sandbox``), then decoded
         and checked against the backend and the [limits] (see ``admission``).
@@ -441,14 +527,14 @@ class Runtime:
         admission.check_request(request, self.config.limits)
         existing = self._job_for_request(instance, request.request_id)
         if existing is not None:
-            return existing
+            return existing, await self.flush()
         backend = self._job_backend(instance, request)
         qpu = self.qpus[backend]
         pubs = await asyncio.to_thread(self._admit_pubs, qpu, request)
         # From here to submit there is no await: request_id and queue checks cannot race.
         existing = self._job_for_request(instance, request.request_id)
         if existing is not None:
-            return existing
+            return existing, await self.flush()
         self._check_queue(instance)
         job = Job(
             id=str(uuid.uuid4()),
@@ -462,11 +548,14 @@ class Runtime:
         self._inputs[job.id] = JobInputs(options=request.options, num_pubs=len(pubs))
         self._new_job_requests[job.id] = request.SerializeToString()
         try:
-            return self.scheduler.submit(job)
+            job = self.scheduler.submit(job)
         except Exception:
             self._inputs.pop(job.id, None)
             self._new_job_requests.pop(job.id, None)
             raise
+        revision = self._assigned  # the job as returned is the job at this revision
+        await self.durable(revision)  # acknowledged only once stored
+        return job, revision
 
     def _job_for_request(self, instance: str, request_id: str) -> Job | None:
         """The job a retried CreateJob already created, if ``request_id`` was seen."""
@@ -556,7 +645,9 @@ class Runtime:
 
     def cancel_job(self, instance: str, job_id: str) -> Job:
         """Cancel a job (see JobService.CancelJob): a running one is stopped."""
-        self.job(instance, job_id)
+        job = self.job(instance, job_id)
+        if job.status.finished:  # perhaps no longer in the scheduler's memory
+            raise nothing_to_cancel(job)
         job = self.scheduler.cancel_job(job_id)
         qpu = self.qpus[job.backend]
         if qpu.running == job_id:

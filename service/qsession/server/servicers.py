@@ -109,6 +109,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         session = self.runtime.create_session(
             instance.name, instance.plan, request.backend, request.mode, request.max_ttl
         )
+        await self.runtime.flush()  # acknowledged only once stored
         return session_pb2.CreateSessionResponse(session=self._message(session))
 
     @unary
@@ -142,11 +143,13 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     @unary
     async def CloseSession(self, request, context):
         session = self.runtime.close_session(current_instance().name, request.id)
+        await self.runtime.flush()  # acknowledged only once stored
         return session_pb2.CloseSessionResponse(session=self._message(session))
 
     @unary
     async def CancelSession(self, request, context):
         session = self.runtime.cancel_session(current_instance().name, request.id)
+        await self.runtime.flush()  # acknowledged only once stored
         return session_pb2.CancelSessionResponse(session=self._message(session))
 
     @streaming
@@ -171,10 +174,8 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     @unary
     async def CreateJob(self, request, context):
-        job = await self.runtime.create_job(current_instance().name, request)
-        return job_pb2.CreateJobResponse(
-            job=self.runtime.job_message(job), revision=self.runtime.events.last_revision
-        )
+        job, revision = await self.runtime.create_job(current_instance().name, request)
+        return job_pb2.CreateJobResponse(job=self.runtime.job_message(job), revision=revision)
 
     @unary
     async def GetJob(self, request, context):
@@ -203,6 +204,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         job = self.runtime.update_job_tags(
             current_instance().name, request.job.id, list(request.job.tags)
         )
+        await self.runtime.flush()  # acknowledged only once stored
         return job_pb2.UpdateJobResponse(job=self.runtime.job_message(job))
 
     @unary
@@ -248,6 +250,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
     @unary
     async def CancelJob(self, request, context):
         job = self.runtime.cancel_job(current_instance().name, request.id)
+        await self.runtime.flush()  # acknowledged only once stored
         return job_pb2.CancelJobResponse(job=self.runtime.job_message(job))
 
     @streaming

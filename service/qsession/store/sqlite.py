@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +64,31 @@ class StoredEvent:
     instance: str
     time: float
     payload: bytes
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """A job's or session's new state and its watch event, to persist together.
+
+    Attributes:
+        kind: "job" or "session".
+        record: the job's or session's row (a JSON-able dict with "id" and "instance").
+        event: the watch event of the change.
+        new_job_request: the serialized CreateJobRequest of a job seen for the first time.
+    """
+
+    kind: str
+    record: dict[str, Any]
+    event: StoredEvent
+    new_job_request: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A job's serialized JobResult, to persist (its SHA-256 is computed on write)."""
+
+    job_id: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -143,12 +168,21 @@ class Store:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
+        # Reads use their own connection: in WAL mode they never wait for a write's fsync.
+        self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._read_lock = threading.Lock()
         self._retain_events = retain_events
 
     def close(self) -> None:
         """Checkpoint and close the database."""
+        with self._read_lock:
+            self._reader.close()
         with self._lock:
             self._db.close()
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -161,69 +195,64 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
-    def record_change(
-        self,
-        kind: str,
-        record: dict[str, Any],
-        event: StoredEvent,
-        new_job_request: bytes | None = None,
-    ) -> None:
-        """Persist a job's or session's new state together with its watch event, atomically.
+    def write(self, batch: Sequence[ChangeRow | ResultRow]) -> None:
+        """Persist a batch in order, in ONE transaction (one fsync): each job's or session's
+        new state with its watch event, and job results.
 
-        ``new_job_request`` is the serialized CreateJobRequest of a job seen for the first time:
-        the job row, its inputs and its first event are committed in one transaction.
+        A ``ChangeRow`` with ``new_job_request`` is a job seen for the first time: its row
+        and inputs are inserted. A result stored before a change in the same batch (or an
+        earlier one) is durable no later than that change.
         """
         with self._transaction() as db:
-            if kind == "session":
-                db.execute(
-                    "INSERT INTO sessions (id, instance, record) VALUES (?,?,?) "
-                    "ON CONFLICT (id) DO UPDATE SET record = excluded.record",
-                    (record["id"], record["instance"], json.dumps(record)),
-                )
-            elif new_job_request is not None:
-                db.execute(
-                    "INSERT INTO jobs (id, instance, seq, request_id, record, request) "
-                    "VALUES (?,?,?,?,?,?)",
-                    (
-                        record["id"],
-                        record["instance"],
-                        record["seq"],
-                        record.get("request_id"),
-                        json.dumps(record),
-                        new_job_request,
-                    ),
-                )
-            else:
-                db.execute(
-                    "UPDATE jobs SET record = ? WHERE id = ?", (json.dumps(record), record["id"])
-                )
+            for row in batch:
+                if isinstance(row, ResultRow):
+                    db.execute(
+                        "INSERT OR REPLACE INTO results (job_id, data, sha256) VALUES (?,?,?)",
+                        (row.job_id, row.data, hashlib.sha256(row.data).hexdigest()),
+                    )
+                else:
+                    self._write_change(db, row)
+
+    def _write_change(self, db: sqlite3.Connection, row: ChangeRow) -> None:
+        record, event = row.record, row.event
+        if row.kind == "session":
             db.execute(
-                "INSERT INTO events (revision, kind, instance, time, payload) VALUES (?,?,?,?,?)",
-                (event.revision, event.kind, event.instance, event.time, event.payload),
+                "INSERT INTO sessions (id, instance, record) VALUES (?,?,?) "
+                "ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+                (record["id"], record["instance"], json.dumps(record)),
             )
-            if event.revision % 1000 == 0:
-                db.execute(
-                    "DELETE FROM events WHERE revision <= ?",
-                    (event.revision - self._retain_events,),
-                )
+        elif row.new_job_request is not None:
+            db.execute(
+                "INSERT INTO jobs (id, instance, seq, request_id, record, request) "
+                "VALUES (?,?,?,?,?,?)",
+                (
+                    record["id"],
+                    record["instance"],
+                    record["seq"],
+                    record.get("request_id"),
+                    json.dumps(record),
+                    row.new_job_request,
+                ),
+            )
+        else:
+            db.execute(
+                "UPDATE jobs SET record = ? WHERE id = ?", (json.dumps(record), record["id"])
+            )
+        db.execute(
+            "INSERT INTO events (revision, kind, instance, time, payload) VALUES (?,?,?,?,?)",
+            (event.revision, event.kind, event.instance, event.time, event.payload),
+        )
+        if event.revision % 1000 == 0:
+            db.execute(
+                "DELETE FROM events WHERE revision <= ?", (event.revision - self._retain_events,)
+            )
 
     def job_request(self, job_id: str) -> bytes:
         """The serialized CreateJobRequest a job was created from."""
-        with self._lock:
-            row = self._db.execute("SELECT request FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
+        rows = self._read("SELECT request FROM jobs WHERE id = ?", (job_id,))
+        if not rows:
             raise KeyError(job_id)
-        return row[0]
-
-    def put_result(self, job_id: str, data: bytes) -> str:
-        """Store a job's serialized JobResult; return its hex SHA-256."""
-        digest = hashlib.sha256(data).hexdigest()
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO results (job_id, data, sha256) VALUES (?,?,?)",
-                (job_id, data, digest),
-            )
-        return digest
+        return rows[0][0]
 
     def get_result(self, job_id: str) -> tuple[bytes, str] | None:
         """A job's serialized JobResult and its SHA-256, verified; None when there is none.
@@ -231,31 +260,25 @@ class Store:
         Raises:
             CorruptResult: the bytes no longer match the stored checksum.
         """
-        with self._lock:
-            row = self._db.execute(
-                "SELECT data, sha256 FROM results WHERE job_id = ?", (job_id,)
-            ).fetchone()
-        if row is None:
+        rows = self._read("SELECT data, sha256 FROM results WHERE job_id = ?", (job_id,))
+        if not rows:
             return None
-        data, digest = row
+        data, digest = rows[0]
         if hashlib.sha256(data).hexdigest() != digest:
             raise CorruptResult(f"the stored result of job {job_id} fails its checksum")
         return data, digest
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         """A job's record, or None."""
-        with self._lock:
-            row = self._db.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        rows = self._read("SELECT record FROM jobs WHERE id = ?", (job_id,))
+        return json.loads(rows[0][0]) if rows else None
 
     def job_for_request(self, instance: str, request_id: str) -> dict[str, Any] | None:
         """The record of the job ``instance`` created with ``request_id``, or None."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT record FROM jobs WHERE instance = ? AND request_id = ?",
-                (instance, request_id),
-            ).fetchone()
-        return None if row is None else json.loads(row[0])
+        rows = self._read(
+            "SELECT record FROM jobs WHERE instance = ? AND request_id = ?", (instance, request_id)
+        )
+        return json.loads(rows[0][0]) if rows else None
 
     def list_jobs(
         self, instance: str, where: JobFilter, before_seq: int | None, limit: int
@@ -266,12 +289,11 @@ class Store:
         if before_seq is not None:
             conditions += " AND seq < ?"
             params.append(before_seq)
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT record FROM jobs WHERE instance = ?{conditions} "  # noqa: S608 - fixed SQL
-                "ORDER BY seq DESC LIMIT ?",
-                (instance, *params, limit),
-            ).fetchall()
+        rows = self._read(
+            f"SELECT record FROM jobs WHERE instance = ?{conditions} "  # noqa: S608 - fixed SQL
+            "ORDER BY seq DESC LIMIT ?",
+            (instance, *params, limit),
+        )
         return [json.loads(r) for (r,) in rows]
 
     def prune(
