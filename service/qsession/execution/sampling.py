@@ -2,14 +2,16 @@
 
 Two paths, chosen per circuit:
 
-* probabilities: noiseless, every measurement terminal, few enough qubits. Aer computes the
-  final probabilities over the measured qubits once per parameter point; the native kernel
-  draws the shots and packs each register.
-* memory: everything else (noise, mid-circuit measurement, reset, control flow, wide
-  circuits). Aer samples with ``memory=True``; the native kernel converts its hex memory.
+* probabilities: every measurement terminal and few enough active qubits (ideal: a state
+  vector fits; noisy: a density matrix is cheap, no delay, no qubit read into two of the
+  returned bits). Aer computes the exact distribution of the measured qubits once per parameter
+  point (:mod:`.distribution`); the native kernel draws the shots and packs each register.
+* memory: everything else (mid-circuit measurement, reset, control flow, wide circuits).
+  Aer samples with ``memory=True``; the native kernel converts its hex memory.
 
 Either way the circuit is first reduced to its active qubits (:mod:`.reduction`); a
-measurement of an idle qubit reads 0, or with noise that qubit's readout error.
+measurement of an idle qubit reads 0, or with noise 1 with that qubit's probability of reading
+1 from state 0.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from qiskit.circuit import (
     ParameterExpression,
     QuantumCircuit,
 )
-from qiskit.result import Result
 from qiskit_aer import AerSimulator
 
 from qsession import _native
-from qsession.execution.errors import ExecutionFailed
+from qsession.execution.aer import run_points
+from qsession.execution.distribution import final_distribution
 from qsession.execution.noise import DeviceNoise
 from qsession.execution.reduction import ReducedCircuit, reduce_circuit
 
@@ -38,6 +40,11 @@ STATEVECTOR_MAX_QUBITS = 26
 
 PROBABILITIES_MAX_BITS = 24
 """Most measured qubits for the probabilities path (2**24 float64 = 128 MiB)."""
+
+DENSITY_MATRIX_MAX_QUBITS = 10
+"""Widest reduced circuit whose noisy distribution comes from one density-matrix run: 4**10
+complex128 = 16 MiB and under a second for a 140-gate circuit. From 11 qubits on, shot-by-shot
+Aer is faster below a few thousand shots (``bench/noisy_executor.py --widths``)."""
 
 _CLIFFORD = frozenset(
     {"id", "x", "y", "z", "h", "s", "sdg", "sx", "sxdg", "cx", "cy", "cz", "swap", "ecr"}
@@ -79,10 +86,8 @@ def sample_registers(
     clbits = [[circuit.find_bit(bit).index for bit in register] for register in registers]
     aer_seed, draw_seed, flip_seed = seed.spawn(3)
     final = reduced.final_measures
-    if noise is None and final is not None and _fits_probabilities(reduced, final, clbits):
-        packed = _sample_from_probabilities(
-            reduced.circuit, final, clbits, values, shots, draw_seed
-        )
+    if final is not None and _fits_probabilities(reduced, final, clbits, noise is not None):
+        packed = _sample_from_probabilities(reduced, final, clbits, values, shots, draw_seed, noise)
     else:
         packed = _sample_from_memory(reduced, clbits, values, shots, aer_seed, noise)
     if noise is not None:
@@ -91,21 +96,30 @@ def sample_registers(
 
 
 def _fits_probabilities(
-    reduced: ReducedCircuit, final: dict[int, int], clbits: list[list[int]]
+    reduced: ReducedCircuit, final: dict[int, int], clbits: list[list[int]], noisy: bool
 ) -> bool:
-    if len(reduced.active) > STATEVECTOR_MAX_QUBITS:
-        return False
-    measured = {final[c] for bits in clbits for c in bits if c in final}
-    return len(measured) <= PROBABILITIES_MAX_BITS
+    """Whether the probabilities path gives the distribution of the returned bits: a small
+    enough final state, and with noise no delay (Aer relaxes delays only shot by shot) and each
+    measured qubit in one returned bit (every measurement reads through its own error)."""
+    read = {c: final[c] for bits in clbits for c in bits if c in final}
+    measured = set(read.values())
+    if noisy:
+        return (
+            len(reduced.active) <= DENSITY_MATRIX_MAX_QUBITS
+            and len(measured) == len(read)
+            and all(inst.operation.name != "delay" for inst in reduced.circuit.data)
+        )
+    return len(reduced.active) <= STATEVECTOR_MAX_QUBITS and len(measured) <= PROBABILITIES_MAX_BITS
 
 
 def _sample_from_probabilities(
-    circuit: QuantumCircuit,
+    reduced: ReducedCircuit,
     final: dict[int, int],
     clbits: list[list[int]],
     values: np.ndarray,
     shots: int,
     seed: np.random.SeedSequence,
+    noise: DeviceNoise | None,
 ) -> list[np.ndarray]:
     measured = sorted({final[c] for bits in clbits for c in bits if c in final})
     position = {qubit: j for j, qubit in enumerate(measured)}
@@ -116,7 +130,7 @@ def _sample_from_probabilities(
     num_points = values.shape[0]
     # A circuit without parameters is the same at every point: one distribution, all shots.
     runs, draws = (num_points, shots) if values.shape[1] else (1, num_points * shots)
-    probabilities = _final_probabilities(circuit, measured, values[:runs])
+    probabilities = final_distribution(reduced, measured, values[:runs], noise)
     seeds = seed.generate_state(runs, np.uint64)
     out = [np.empty((num_points * shots, _num_bytes(len(bits))), np.uint8) for bits in clbits]
     for run in range(runs):
@@ -126,22 +140,6 @@ def _sample_from_probabilities(
                 outcomes, register_positions
             )
     return [register.reshape(num_points, shots, register.shape[1]) for register in out]
-
-
-def _final_probabilities(
-    circuit: QuantumCircuit, measured: list[int], values: np.ndarray
-) -> list[np.ndarray]:
-    """Probabilities (float64 ``2**len(measured)``, bit ``j`` = qubit ``measured[j]``) of the
-    final state of ``circuit`` without its measurements, per row of ``values``."""
-    if not measured:
-        return [np.ones(1)] * values.shape[0]
-    unitary = circuit.copy_empty_like()
-    for inst in circuit.data:
-        if inst.operation.name != "measure":
-            unitary.append(inst.operation, inst.qubits, inst.clbits, copy=False)
-    unitary.save_probabilities(measured, label="probabilities")
-    result = _run(AerSimulator(method="statevector"), unitary, values, shots=1, memory=False)
-    return [np.asarray(result.data(i)["probabilities"], np.float64) for i in range(len(values))]
 
 
 def _sample_from_memory(
@@ -165,7 +163,7 @@ def _sample_from_memory(
             noise_model=noise.model_for(reduced.active) if noise is not None else None,
             seed_simulator=int(seed.generate_state(1, np.uint32)[0]),
         )
-        result = _run(simulator, circuit, values[:runs], shots=draws, memory=True)
+        result = run_points(simulator, circuit, values[:runs], shots=draws, memory=True)
         whole = [bits == list(range(circuit.num_clbits)) for bits in clbits]
         for run in range(runs):
             memory = _native.hex_to_packed(result.data(run)["memory"], circuit.num_clbits)
@@ -198,22 +196,6 @@ def _is_clifford(operation: Operation) -> bool:
     return False
 
 
-def _run(
-    simulator: AerSimulator, circuit: QuantumCircuit, values: np.ndarray, shots: int, memory: bool
-) -> Result:
-    """Run ``circuit`` once per row of ``values`` (or once if it has no parameters)."""
-    binds = None
-    if circuit.num_parameters:
-        binds = [{param: values[:, j] for j, param in enumerate(circuit.parameters)}]
-    try:
-        result = simulator.run(circuit, parameter_binds=binds, shots=shots, memory=memory).result()
-    except Exception as error:
-        raise ExecutionFailed(f"the emulator could not run the circuit: {error}") from error
-    if not result.success:
-        raise ExecutionFailed(f"the emulator could not run the circuit: {result.status}")
-    return result
-
-
 def _select_bits(packed: np.ndarray, num_bits: int, bits: list[int]) -> np.ndarray:
     """Gather bits ``bits`` of each packed row (BitArray layout, ``num_bits`` wide) into a
     new packed array of ``len(bits)`` bits (new bit ``i`` = old bit ``bits[i]``)."""
@@ -236,14 +218,14 @@ def _apply_idle_readout_errors(
     noise: DeviceNoise,
     rng: np.random.Generator,
 ) -> None:
-    """Flip, with that qubit's readout error, each register bit holding an idle qubit's
-    measurement (in place; one vector draw per such bit)."""
+    """Set to 1, with that qubit's probability of reading 1 from state 0, each register bit
+    holding an idle qubit's measurement (in place; one vector draw per such bit)."""
     for register, bits in zip(packed, clbits, strict=True):
         for i, clbit in enumerate(bits):
             qubit = reduced.idle_measures.get(clbit)
             if qubit is None:
                 continue
-            (error,) = noise.readout_errors([qubit])
+            error = noise.readout_assignment([qubit])[0, 0, 1]
             flips = rng.random(register.shape[:2]) < error
             register[:, :, -1 - i // 8] |= flips.astype(np.uint8) << np.uint8(i % 8)
 
