@@ -14,7 +14,8 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession import _native
-from qsession.execution.measurement_plan import basis_circuit, plan_measurements
+from qsession.execution.measurement_plan import MeasurementPlan, basis_circuit, plan_measurements
+from qsession.execution.memo import Memo, derive
 from qsession.execution.noise import DeviceNoise
 from qsession.execution.profiles import DeviceProfile
 from qsession.execution.sampling import sample_registers
@@ -30,11 +31,13 @@ class Executor:
     """Runs PUBs on one device profile, ideal or with the profile's noise model.
 
     Results follow Qiskit's SamplerV2 / EstimatorV2 semantics; the Estimator is shot-based
-    like a QPU. Equal seeds give equal results.
+    like a QPU. Equal seeds give equal results. With a ``memo`` (a worker's), what is derived
+    from a circuit is remembered between jobs: the PUBs' circuits must then never be modified.
     """
 
-    def __init__(self, profile: DeviceProfile, noise: bool) -> None:
+    def __init__(self, profile: DeviceProfile, noise: bool, memo: Memo | None = None) -> None:
         self.profile = profile
+        self.memo = memo
         self._noise = DeviceNoise(profile.target) if noise else None
 
     def validate_sampler_pub(self, pub: SamplerPub, index: int) -> None:
@@ -78,7 +81,9 @@ class Executor:
             start = datetime.now(UTC)
             circuit, shots = pub.circuit, pub.shots
             values = _points(pub.parameter_values, circuit)
-            arrays = sample_registers(circuit, circuit.cregs, values, shots, pub_seed, self._noise)
+            arrays = sample_registers(
+                circuit, circuit.cregs, values, shots, pub_seed, self._noise, self.memo
+            )
             data = {
                 creg.name: BitArray(array.reshape(pub.shape + array.shape[1:]), creg.size)
                 for creg, array in zip(circuit.cregs, arrays, strict=True)
@@ -131,16 +136,17 @@ class Executor:
         self, pub: EstimatorPub, shots: int, seed: np.random.SeedSequence
     ) -> tuple[np.ndarray, np.ndarray]:
         """Expectation values and standard errors, float64 arrays of shape ``pub.shape``."""
-        circuit = pub.circuit.remove_final_measurements(inplace=False)
         values = _points(pub.parameter_values, pub.circuit)
-        plan = plan_measurements(pub.observables)
+        plan, measured_bases = derive(
+            self.memo, pub.circuit, "bases", lambda: _measured_bases(pub), _observables_key(pub)
+        )
         num_points = values.shape[0]
         means = np.tile(plan.constant, (num_points, 1))  # (points, observables)
         variances = np.zeros_like(means)
-        for basis, basis_seed in zip(plan.bases, seed.spawn(len(plan.bases)), strict=True):
-            measured, register = basis_circuit(circuit, basis)
+        bases = zip(plan.bases, measured_bases, seed.spawn(len(plan.bases)), strict=True)
+        for basis, (measured, register), basis_seed in bases:
             (packed,) = sample_registers(
-                measured, [register], values, shots, basis_seed, self._noise
+                measured, [register], values, shots, basis_seed, self._noise, self.memo
             )
             for point in range(num_points):
                 basis_means, basis_errors = _native.diagonal_expectations(
@@ -154,6 +160,21 @@ class Executor:
         evs = means[param_index, obs_index].reshape(shape)
         stds = np.sqrt(variances[param_index, obs_index]).reshape(shape)
         return evs, stds
+
+
+def _measured_bases(pub: EstimatorPub) -> tuple[MeasurementPlan, list[tuple]]:
+    """The PUB's measurement plan and, per basis, its circuit measured in that basis (what an
+    Estimator job derives from its circuit and observables, whatever the parameter values)."""
+    circuit = pub.circuit.remove_final_measurements(inplace=False)
+    plan = plan_measurements(pub.observables)
+    return plan, [basis_circuit(circuit, basis) for basis in plan.bases]
+
+
+def _observables_key(pub: EstimatorPub) -> tuple:
+    """A hashable form of the PUB's observables (their shape and terms)."""
+    return pub.observables.shape, tuple(
+        tuple(sorted(observable.items())) for observable in pub.observables.ravel().tolist()
+    )
 
 
 def _points(values: BindingsArray, circuit: QuantumCircuit) -> np.ndarray:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from qsession.execution.executor import Executor
 from qsession.v1 import job_pb2
-from qsession.wire import decode_job_pubs, encode_result
+from qsession.wire import decode_circuit, decode_job_pubs, encode_result
 
 
 def execute_request(executor: Executor, request: bytes, seed: int) -> bytes:
     """Run a serialized ``CreateJobRequest`` on ``executor`` with ``seed``.
 
     The request was validated at admission; it is decoded and validated again here, because
-    a worker trusts nothing it did not parse itself (it may run on another machine).
+    a worker trusts nothing it did not parse itself (it may run on another machine). With the
+    executor's memo, a circuit parsed before is not parsed again (see ``memo``).
 
     Returns:
         The serialized ``JobResult``.
@@ -21,7 +22,8 @@ def execute_request(executor: Executor, request: bytes, seed: int) -> bytes:
         ExecutionFailed: the emulator cannot run a circuit.
     """
     message = job_pb2.CreateJobRequest.FromString(request)
-    pubs = decode_job_pubs(message.program, message, message.options)
+    circuits = decode_circuit if executor.memo is None else executor.memo.circuit
+    pubs = decode_job_pubs(message.program, message, message.options, circuits)
     if message.program == job_pb2.PROGRAM_SAMPLER:
         result = executor.run_sampler(pubs, seed)
     else:

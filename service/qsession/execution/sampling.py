@@ -32,6 +32,7 @@ from qiskit_aer import AerSimulator
 from qsession import _native
 from qsession.execution.aer import run_points
 from qsession.execution.distribution import final_distribution
+from qsession.execution.memo import Memo, derive
 from qsession.execution.noise import DeviceNoise
 from qsession.execution.reduction import ReducedCircuit, reduce_circuit
 
@@ -60,6 +61,7 @@ def sample_registers(
     shots: int,
     seed: np.random.SeedSequence,
     noise: DeviceNoise | None,
+    memo: Memo | None = None,
 ) -> list[np.ndarray]:
     """Run ``circuit`` at each parameter point and return each register's shots.
 
@@ -71,6 +73,7 @@ def sample_registers(
         shots: shots per parameter point.
         seed: the randomness of this call; equal seeds give equal results.
         noise: the device's noise, or ``None`` for an ideal run.
+        memo: remembers the reduced circuit of a circuit nobody modifies (a worker's).
 
     Returns:
         One uint8 array per register, shape ``(num_points, shots, ceil(len(register) / 8))``:
@@ -80,7 +83,7 @@ def sample_registers(
     Raises:
         ExecutionFailed: Aer cannot simulate the circuit.
     """
-    reduced = reduce_circuit(circuit)
+    reduced = derive(memo, circuit, "reduced", lambda: reduce_circuit(circuit))
     column = {param: i for i, param in enumerate(circuit.parameters)}
     values = values[:, [column[param] for param in reduced.circuit.parameters]]
     clbits = [[circuit.find_bit(bit).index for bit in register] for register in registers]
@@ -120,6 +123,7 @@ def _sample_from_probabilities(
     shots: int,
     seed: np.random.SeedSequence,
     noise: DeviceNoise | None,
+    memo: Memo | None = None,
 ) -> list[np.ndarray]:
     measured = sorted({final[c] for bits in clbits for c in bits if c in final})
     position = {qubit: j for j, qubit in enumerate(measured)}
@@ -149,6 +153,7 @@ def _sample_from_memory(
     shots: int,
     seed: np.random.SeedSequence,
     noise: DeviceNoise | None,
+    memo: Memo | None = None,
 ) -> list[np.ndarray]:
     num_points = values.shape[0]
     out = [np.zeros((num_points * shots, _num_bytes(len(bits))), np.uint8) for bits in clbits]

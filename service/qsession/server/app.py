@@ -82,7 +82,9 @@ class RunningServer:
 async def start_server(config: Config, save_dev_account: bool | None = None) -> RunningServer:
     """Build and start the server described by ``config``; return once it is listening."""
     instances, dev = _instances_by_token_hash(config)
-    store = Store(config.data_dir / "qsession.db", retain_events=EVENTS_RETAINED)
+    store = Store(
+        config.data_dir / "qsession.db", retain_events=EVENTS_RETAINED, durability=config.durability
+    )
     runtime = Runtime(config, store)
     options = [
         ("grpc.max_receive_message_length", config.limits.max_request_bytes),

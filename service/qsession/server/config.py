@@ -11,6 +11,9 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
                                     # still running after that stays RUNNING and runs again
     watch_buffer = 1000             # events a watcher may have undelivered before it is cut
                                     # off with RESOURCE_EXHAUSTED (resumable)
+    durability = "disk"             # a commit waits for the disk (survives power loss); or
+                                    # "process": survives a crash or kill -9 of the server,
+                                    # not of the machine, and saves an fsync per commit
 
     [[instances]]                   # default: one premium instance "local", token generated
     name = "lab"
@@ -58,6 +61,7 @@ from typing import Any
 from qsession.execution.validation import MAX_SHOTS
 from qsession.lifecycle.durations import parse_config_duration
 from qsession.lifecycle.model import Plan
+from qsession.store.sqlite import SYNCHRONOUS
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_PLANS = {
@@ -130,6 +134,7 @@ class Config:
     limits: Limits = Limits()
     shutdown_grace: float = 10.0
     watch_buffer: int = 1000
+    durability: str = "disk"
     max_attempts: int = 3
     retention: Retention = Retention()
 
@@ -175,6 +180,11 @@ def parse_config(raw: dict[str, Any]) -> Config:
     if bool(tls_cert) != bool(tls_key):
         raise ConfigError("server.tls_cert and server.tls_key must be set together")
     limits = _limits(_table(raw, "limits"))
+    durability = server.get("durability", "disk")
+    if durability not in SYNCHRONOUS:
+        raise ConfigError(
+            f"server.durability: use one of {sorted(SYNCHRONOUS)}, got {durability!r}"
+        )
     max_attempts = _execution(_table(raw, "execution"))
     retention = _retention(_table(raw, "retention"))
     watch_buffer = server.get("watch_buffer", 1000)
@@ -194,6 +204,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         limits=limits,
         shutdown_grace=_duration("server.shutdown_grace", server.get("shutdown_grace", "10s")),
         watch_buffer=watch_buffer,
+        durability=durability,
         max_attempts=max_attempts,
         retention=retention,
     )

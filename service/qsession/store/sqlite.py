@@ -1,4 +1,4 @@
-"""The SQLite store (WAL, synchronous=FULL): sessions, jobs, job inputs, results and events.
+"""The SQLite store (WAL): sessions, jobs, job inputs, results and events.
 
 Every state change is written in one transaction together with its watch event, before the
 server acknowledges it or publishes the event, so a crash at any moment leaves either the old
@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS events (
     payload  BLOB NOT NULL
 );
 """
+
+
+SYNCHRONOUS = {"disk": "FULL", "process": "NORMAL"}
+"""SQLite's synchronous setting for each durability level of the [server] config."""
 
 
 class CorruptResult(RuntimeError):
@@ -160,12 +164,14 @@ class JobFilter:
 class Store:
     """One SQLite database file; safe to call from several threads (one lock, one connection)."""
 
-    def __init__(self, path: Path, retain_events: int = 10_000):
+    def __init__(self, path: Path, retain_events: int = 10_000, durability: str = "disk"):
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only, as its WAL
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # "disk": a commit waits until the disk has it (survives power loss); "process": it
+        # survives the server's crash or kill -9, not the machine's (no fsync per commit).
+        self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS[durability]}")
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
         # Reads use their own connection: in WAL mode they never wait for a write's fsync.

@@ -6,6 +6,8 @@ decoding rebuilds them with the same functions, so broadcasting rules are Qiskit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.primitives.containers.bindings_array import BindingsArray
@@ -18,6 +20,9 @@ from qsession.v1 import job_pb2, types_pb2
 from qsession.wire.arrays import encode_float64
 from qsession.wire.circuits import decode_circuit, encode_circuit
 from qsession.wire.errors import WireError
+
+CircuitDecoder = Callable[[types_pb2.Circuit, str], QuantumCircuit]
+"""Turns a circuit message (and its field name, for errors) into a circuit."""
 
 DEFAULT_SHOTS = 4096
 """Shots of a Sampler PUB when neither the PUB nor ``JobOptions.default_shots`` sets them."""
@@ -78,14 +83,19 @@ def encode_sampler_pub(pub: SamplerPub) -> types_pb2.SamplerPub:
     return message
 
 
-def decode_sampler_pub(message: types_pb2.SamplerPub, index: int, default_shots: int) -> SamplerPub:
+def decode_sampler_pub(
+    message: types_pb2.SamplerPub,
+    index: int,
+    default_shots: int,
+    circuits: CircuitDecoder = decode_circuit,
+) -> SamplerPub:
     """The SamplerPub of ``sampler_pubs[index]``, with ``default_shots`` where shots are unset.
 
     Raises:
         WireError: a malformed circuit, parameter values or shots (shots must be > 0).
     """
     field = f"sampler_pubs[{index}]"
-    circuit = decode_circuit(message.circuit, f"{field}.circuit")
+    circuit = circuits(message.circuit, f"{field}.circuit")
     bindings = _decode_bindings(message, circuit, field)
     shots = message.shots if message.HasField("shots") else default_shots
     if shots <= 0:
@@ -123,7 +133,10 @@ def encode_estimator_pub(pub: EstimatorPub) -> types_pb2.EstimatorPub:
 
 
 def decode_estimator_pub(
-    message: types_pb2.EstimatorPub, index: int, default_precision: float
+    message: types_pb2.EstimatorPub,
+    index: int,
+    default_precision: float,
+    circuits: CircuitDecoder = decode_circuit,
 ) -> EstimatorPub:
     """The EstimatorPub of ``estimator_pubs[index]``, with ``default_precision`` where unset.
 
@@ -132,7 +145,7 @@ def decode_estimator_pub(
             shapes that do not broadcast.
     """
     field = f"estimator_pubs[{index}]"
-    circuit = decode_circuit(message.circuit, f"{field}.circuit")
+    circuit = circuits(message.circuit, f"{field}.circuit")
     observables = _decode_observables(message.observables, circuit, f"{field}.observables")
     bindings = _decode_bindings(message, circuit, field)
     precision = message.precision if message.HasField("precision") else default_precision
@@ -148,20 +161,25 @@ def decode_job_pubs(
     program: job_pb2.Program,
     pubs: job_pb2.CreateJobRequest | job_pb2.JobInputs,
     options: job_pb2.JobOptions,
+    circuits: CircuitDecoder = decode_circuit,
 ) -> list[SamplerPub] | list[EstimatorPub]:
     """The PUBs of a job (its request, or the inputs GetJob returns), with the options'
     ``default_shots`` / ``default_precision`` (else the defaults above) where a PUB sets none.
+    ``circuits`` turns each circuit message into a circuit (a worker passes one that
+    remembers them).
 
     Raises:
         WireError: as :func:`decode_sampler_pub` / :func:`decode_estimator_pub`.
     """
     if program == job_pb2.PROGRAM_SAMPLER:
         shots = options.default_shots if options.HasField("default_shots") else DEFAULT_SHOTS
-        return [decode_sampler_pub(m, i, shots) for i, m in enumerate(pubs.sampler_pubs)]
+        return [decode_sampler_pub(m, i, shots, circuits) for i, m in enumerate(pubs.sampler_pubs)]
     precision = (
         options.default_precision if options.HasField("default_precision") else DEFAULT_PRECISION
     )
-    return [decode_estimator_pub(m, i, precision) for i, m in enumerate(pubs.estimator_pubs)]
+    return [
+        decode_estimator_pub(m, i, precision, circuits) for i, m in enumerate(pubs.estimator_pubs)
+    ]
 
 
 def _decode_bindings(

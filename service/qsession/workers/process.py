@@ -25,10 +25,11 @@ READY = "ready"
 def serve(connection: Connection, profile_name: str, noise: bool) -> None:
     """Build the executor, say READY, then run requests until the server goes away."""
     from qsession.execution import ExecutionFailed, Executor, InvalidPub, load_profile
+    from qsession.execution.memo import Memo
     from qsession.execution.request import execute_request
     from qsession.wire import WireError
 
-    executor = Executor(load_profile(profile_name), noise=noise)
+    executor = Executor(load_profile(profile_name), noise=noise, memo=Memo())
     try:
         connection.send(READY)
     except OSError:  # the server went away while this worker started

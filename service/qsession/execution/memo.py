@@ -1,0 +1,66 @@
+"""What a worker remembers between jobs: circuits it parsed and what it derived from them.
+
+An iterative algorithm sends the same circuit with new parameter values job after job (the
+session guide's VQE). Parsing its QPY, reducing it to its active qubits and building the
+Estimator's basis circuits do not depend on the values, so a worker does them once: a
+circuit is recognised by the SHA-256 of its message, and what is derived from a circuit object
+is remembered per object. Results are the same bit for bit: only the work is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from qiskit import QuantumCircuit
+
+from qsession.v1 import types_pb2
+from qsession.wire import decode_circuit
+
+T = TypeVar("T")
+
+CAPACITY = 256
+
+
+class Memo:
+    """A bounded least-recently-used map from keys to values built on first use.
+
+    Keys may contain ``id(obj)`` of objects passed as ``pin``: the entry keeps them alive,
+    so an id is never reused while its entry exists.
+    """
+
+    def __init__(self, capacity: int = CAPACITY):
+        self._capacity = capacity
+        self._entries: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
+
+    def get(self, key: Hashable, build: Callable[[], T], pin: object = None) -> T:
+        """The value for ``key``, built with ``build()`` if absent."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+            return entry[1]
+        value = build()
+        self._entries[key] = (pin, value)
+        if len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+        return value
+
+    def derived(self, obj: object, kind: str, build: Callable[[], T], *key: Hashable) -> T:
+        """What ``build()`` derives from ``obj`` (and ``key``), once per object. Only for
+        objects nobody modifies: the circuits this memo decoded and what it derived."""
+        return self.get((kind, id(obj), *key), build, pin=obj)
+
+    def circuit(self, message: types_pb2.Circuit, field: str) -> QuantumCircuit:
+        """``decode_circuit``, parsed once per distinct message.
+
+        The circuit is shared between the jobs that send it: callers must not modify it.
+        """
+        digest = hashlib.sha256(message.SerializeToString()).digest()
+        return self.get(("circuit", digest), lambda: decode_circuit(message, field))
+
+
+def derive(memo: Memo | None, obj: object, kind: str, build: Callable[[], T], *key: Hashable) -> T:
+    """``memo.derived(...)``, or ``build()`` without a memo."""
+    return build() if memo is None else memo.derived(obj, kind, build, *key)
