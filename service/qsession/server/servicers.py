@@ -114,11 +114,13 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
 
     @unary
     async def GetSession(self, request, context):
+        await self.runtime.flush()  # show only committed state
         session = self.runtime.session(current_instance().name, request.id)
         return session_pb2.GetSessionResponse(session=self._message(session))
 
     @unary
     async def ListSessions(self, request, context):
+        await self.runtime.flush()  # show only committed state
         states = {convert.SESSION_STATE_NAMES.get(s) for s in request.states}
         if None in states:
             raise InvalidArgument(
@@ -180,7 +182,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
     @unary
     async def GetJob(self, request, context):
         instance = current_instance().name
-        revision = self.runtime.events.last_revision
+        revision = await self.runtime.flush()  # show only committed state
         message = self.runtime.job_message(self.runtime.job(instance, request.id))
         if request.view == job_pb2.JOB_VIEW_FULL:
             inputs = await asyncio.to_thread(self.runtime.job_inputs, instance, request.id)
@@ -255,6 +257,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     @streaming
     async def GetJobResult(self, request, context):
+        await self.runtime.flush()  # a DONE job's result is committed with its DONE
         data, digest = await asyncio.to_thread(
             self.runtime.result, current_instance().name, request.id
         )
