@@ -10,6 +10,7 @@ from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
+from qsession import RuntimeService
 from qsession.v1 import job_pb2
 from qsession.wire import decode_result, encode_estimator_pub, encode_sampler_pub
 
@@ -88,3 +89,22 @@ class RawClient:
 def client(server) -> RawClient:
     """A raw client of the shared server, as the premium instance."""
     return RawClient(server)
+
+
+@pytest.fixture(scope="module")
+def service(server) -> RuntimeService:
+    """The SDK on the shared server, as the premium instance (modules with a server of their
+    own define their own ``service``)."""
+    return RuntimeService(url=server.address, token=server.token)
+
+
+@pytest.fixture(scope="module")
+def torino(service):
+    """The shared server's noiseless fake_torino."""
+    return service.backend("fake_torino")
+
+
+@pytest.fixture(scope="module")
+def ideal(service):
+    """The shared server's ideal_24."""
+    return service.backend("ideal_24")

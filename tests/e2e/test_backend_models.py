@@ -11,24 +11,9 @@ from qiskit.result import Result
 from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_aer import AerSimulator
 
-from qsession import IBMInputValueError, RuntimeService, Session
+from qsession import IBMInputValueError, Session
 from qsession.client.backend_models import BackendPropertyError
 from tests.circuits import bell
-
-
-@pytest.fixture(scope="module")
-def service(server) -> RuntimeService:
-    return RuntimeService(url=server.address, token=server.token)
-
-
-@pytest.fixture(scope="module")
-def torino(service):
-    return service.backend("fake_torino")
-
-
-@pytest.fixture(scope="module")
-def ideal(service):
-    return service.backend("ideal_24")
 
 
 def two_registers() -> QuantumCircuit:

@@ -23,7 +23,6 @@ from qsession import (
     EstimatorV2,
     IBMInputValueError,
     Options,
-    RuntimeService,
     Sampler,
     SamplerV2,
     Session,
@@ -32,16 +31,6 @@ from qsession.client import compat
 from tests.circuits import bell
 
 SHOTS = 4096
-
-
-@pytest.fixture(scope="module")
-def service(server) -> RuntimeService:
-    return RuntimeService(url=server.address, token=server.token)
-
-
-@pytest.fixture(scope="module")
-def torino(service):
-    return service.backend("fake_torino")
 
 
 def far_apart() -> QuantumCircuit:

@@ -21,15 +21,10 @@ from qiskit.primitives import StatevectorEstimator, StatevectorSampler
 from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
 
-from qsession import EstimatorV2, RuntimeService, SamplerV2
+from qsession import EstimatorV2, SamplerV2
 
 SHAPES = st.sampled_from([(), (1,), (3,), (2, 3), (2, 1), (1, 3)])
 LABELS = ["ZZ", "XI", "IY", "XX"]
-
-
-@pytest.fixture(scope="module")
-def service(server) -> RuntimeService:
-    return RuntimeService(url=server.address, token=server.token)
 
 
 @pytest.fixture(scope="module")

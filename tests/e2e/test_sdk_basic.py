@@ -12,13 +12,8 @@ from qiskit.providers import BackendV2, QiskitBackendNotFoundError
 from qiskit.quantum_info import SparsePauliOp, Statevector
 from qiskit.transpiler import generate_preset_pass_manager
 
-from qsession import BitArray, EstimatorV2, RuntimeService, SamplerV2
+from qsession import BitArray, EstimatorV2, SamplerV2
 from tests.circuits import bell
-
-
-@pytest.fixture(scope="module")
-def service(server) -> RuntimeService:
-    return RuntimeService(url=server.address, token=server.token)
 
 
 def isa(circuit: QuantumCircuit, backend) -> QuantumCircuit:
