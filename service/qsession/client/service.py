@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -19,11 +21,12 @@ from qsession.client.errors import (
     BackendNotFoundError,
     IBMApiError,
     IBMInputValueError,
+    QSessionError,
     RuntimeJobNotFound,
 )
 from qsession.client.job import RuntimeJobV2
 from qsession.client.watch import JobWatch
-from qsession.v1 import backend_pb2, instance_pb2, job_pb2
+from qsession.v1 import backend_pb2, instance_pb2, job_pb2, types_pb2
 from qsession.wire import to_timestamp
 
 _PENDING = (job_pb2.Job.STATE_QUEUED, job_pb2.Job.STATE_RUNNING)
@@ -40,6 +43,12 @@ _FILTERABLE = (
 )
 _MAX_PAGE = 1000
 _RETRY_DELAY = 0.5
+_REMEMBERED_CIRCUITS = 256  # per session: fewer than the server keeps
+
+
+def _pubs_of(request: job_pb2.CreateJobRequest):
+    """The request's PUB messages (Sampler or Estimator)."""
+    return request.sampler_pubs or request.estimator_pubs
 
 
 class RuntimeService:
@@ -86,6 +95,8 @@ class RuntimeService:
         )
         self._backends: dict[str, QSessionBackend] = {}
         self._lock = threading.Lock()
+        # per session id ("" in job mode): the SHA-256 of circuits the server accepted
+        self._sent_circuits: dict[str, OrderedDict[str, None]] = {}
 
     def __repr__(self) -> str:
         return f"<RuntimeService(url='{self._account.url}')>"
@@ -318,16 +329,50 @@ class RuntimeService:
         return RuntimeJobV2(message, self)
 
     def _create_job(self, request: job_pb2.CreateJobRequest) -> RuntimeJobV2:
-        """Submit a job with a fresh request id; retry once with the same id if unavailable."""
+        """Submit a job with a fresh request id; retry once with the same id if unavailable.
+
+        A circuit the server already holds for the job's session (in job mode, the instance)
+        is sent by its SHA-256 instead of whole; if the server no longer holds one, the job is
+        sent again with every circuit whole.
+        """
         request.request_id = str(uuid.uuid4())
+        scope = request.session_id
+        whole = [pub.circuit.SerializeToString() for pub in _pubs_of(request)]
+        digests = [hashlib.sha256(data).hexdigest() for data in whole]
+        with self._lock:
+            sent = self._sent_circuits.setdefault(scope, OrderedDict())
+            for pub, digest in zip(_pubs_of(request), digests, strict=True):
+                if digest in sent:
+                    pub.circuit.CopyFrom(types_pb2.Circuit(sha256=digest))
         try:
-            response = self._connection.call(self._connection.jobs.CreateJob, request)
+            response = self._send_job(request)
+        except QSessionError as exc:
+            if exc.code != grpc.StatusCode.FAILED_PRECONDITION or not any(
+                v.field.endswith(".circuit.sha256") for v in exc.field_violations
+            ):
+                raise
+            for pub, data in zip(_pubs_of(request), whole, strict=True):
+                pub.circuit.ParseFromString(data)  # the server forgot them: send them whole
+            with self._lock:
+                self._sent_circuits[scope].clear()
+            response = self._send_job(request)
+        with self._lock:
+            sent = self._sent_circuits.setdefault(scope, OrderedDict())
+            for digest in digests:
+                sent[digest] = None
+                sent.move_to_end(digest)
+            while len(sent) > _REMEMBERED_CIRCUITS:
+                sent.popitem(last=False)
+        return RuntimeJobV2(response.job, self, response.revision)
+
+    def _send_job(self, request: job_pb2.CreateJobRequest) -> job_pb2.CreateJobResponse:
+        try:
+            return self._connection.call(self._connection.jobs.CreateJob, request)
         except IBMApiError as exc:
             if exc.code != grpc.StatusCode.UNAVAILABLE:
                 raise
             time.sleep(_RETRY_DELAY)
-            response = self._connection.call(self._connection.jobs.CreateJob, request)
-        return RuntimeJobV2(response.job, self, response.revision)
+            return self._connection.call(self._connection.jobs.CreateJob, request)
 
     def job(self, job_id: str) -> RuntimeJobV2:
         """The job with this id.

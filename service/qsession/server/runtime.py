@@ -35,6 +35,7 @@ from qsession.lifecycle.events import EventKeys, EventLog, Subscription
 from qsession.lifecycle.model import Job, JobStatus, Plan, Session
 from qsession.lifecycle.scheduler import Change, Scheduler, nothing_to_cancel
 from qsession.server import admission, convert, records
+from qsession.server.circuit_cache import CircuitCache
 from qsession.server.circuit_sandbox import CircuitSandbox
 from qsession.server.config import BackendConfig, Config, ConfigError
 from qsession.server.errors import LimitExceeded, RpcError
@@ -52,6 +53,7 @@ log = logging.getLogger("qsession.runtime")
 CIRCUIT_PARSE_TIMEOUT = 60.0
 CIRCUIT_SANDBOXES = 2
 EVENTS_RETAINED = 10_000
+UNFINISHED = {JobStatus.QUEUED.value, JobStatus.RUNNING.value}
 PRUNE_INTERVAL = 60.0  # seconds between retention passes
 
 
@@ -115,6 +117,7 @@ class Runtime:
         self._pruner: asyncio.Task | None = None
         self._executions: set[asyncio.Task] = set()
         self._restore()  # first: a data dir that cannot be restored spawns no sandbox
+        self.circuits = CircuitCache()
         self.sandbox = CircuitSandbox(
             CIRCUIT_SANDBOXES, config.limits.circuit_parse_memory_bytes, CIRCUIT_PARSE_TIMEOUT
         )
@@ -530,7 +533,8 @@ class Runtime:
             return existing, await self.flush()
         backend = self._job_backend(instance, request)
         qpu = self.qpus[backend]
-        pubs = await asyncio.to_thread(self._admit_pubs, qpu, request)
+        scope = (instance, request.session_id)
+        pubs = await asyncio.to_thread(self._admit_pubs, qpu, request, scope)
         # From here to submit there is no await: request_id and queue checks cannot race.
         existing = self._job_for_request(instance, request.request_id)
         if existing is not None:
@@ -583,21 +587,30 @@ class Runtime:
             return session.backend
         return self._qpu(request.backend, "backend").config.name
 
-    def _admit_pubs(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> list:
-        """Parse the circuits in the sandbox, check their widths, decode and validate the PUBs,
-        and check their shots and samples. Runs in a worker thread.
+    def _admit_pubs(
+        self, qpu: Qpu, request: job_pb2.CreateJobRequest, scope: tuple[str, str]
+    ) -> list:
+        """Parse the circuits in the sandbox (a circuit sent by its SHA-256 is taken from the
+        ``scope``'s circuit cache instead, and put in place in ``request``), check their
+        widths, decode and validate the PUBs, and check their shots and samples. Runs in a
+        worker thread.
 
         Raises:
             WireError, InvalidPub, LimitExceeded: naming the offending field.
         """
-        fields, circuits = zip(*admission.circuits(request), strict=True)
-        widths = self.sandbox.widths(list(zip(fields, circuits, strict=True)))
+        named = admission.circuits(request)
+        known = self.circuits.resolve(scope, named)  # sha256 references -> kept circuits
+        fields, circuits = zip(*named, strict=True)
+        sent = [(field, c) for (field, c), width in zip(named, known, strict=True) if not width]
+        parsed = iter(self.sandbox.widths(sent) if sent else [])
+        widths = [width or next(parsed) for width in known]
         limits = self.config.limits
         admission.check_widths(
             widths, fields, qpu.config.name, qpu.profile.target.num_qubits, limits
         )
         pubs = self._decode_pubs(qpu, request)
         admission.check_samples(pubs, admission.pubs_field(request), limits)
+        self.circuits.remember(scope, circuits, widths)
         return pubs
 
     def _check_queue(self, instance: str) -> None:
@@ -666,13 +679,33 @@ class Runtime:
         self.scheduler.cancel_session(session_id)
         return self.scheduler.session(session_id)
 
-    def list_jobs(
+    async def list_jobs(
         self, instance: str, where: JobFilter, before_seq: int | None, limit: int
     ) -> list[tuple[int, job_pb2.Job]]:
         """A page of the instance's jobs that match ``where``, newest first, read from the
         store by key: ``(seq, message)`` pairs; the next page starts before the last seq."""
-        rows = self.store.list_jobs(instance, where, before_seq, limit)
+        if where.states and set(where.states) <= UNFINISHED:
+            return self._list_unfinished(instance, where, before_seq, limit)
+        rows = await asyncio.to_thread(self.store.list_jobs, instance, where, before_seq, limit)
         return [(row["seq"], self._row_message(row)) for row in rows]
+
+    def _list_unfinished(
+        self, instance: str, where: JobFilter, before_seq: int | None, limit: int
+    ) -> list[tuple[int, job_pb2.Job]]:
+        """list_jobs for QUEUED and RUNNING jobs only: from the scheduler's memory, which holds
+        every unfinished job, rather than a scan of the whole history."""
+        jobs = sorted(
+            (
+                job
+                for job in self.scheduler.jobs()
+                if job.instance == instance
+                and (before_seq is None or job.seq < before_seq)
+                and where.matches(records.job_record(job, self._job_inputs(job.id)))
+            ),
+            key=lambda job: job.seq,
+            reverse=True,
+        )
+        return [(job.seq, self.job_message(job)) for job in jobs[:limit]]
 
     @staticmethod
     def _row_message(row: dict) -> job_pb2.Job:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TypeVar
 
@@ -24,6 +25,7 @@ from qsession.v1 import (
 )
 from qsession.wire import from_timestamp, to_timestamp
 
+SHARED_RESPONSES = 4096  # recent watch responses kept to share among watchers
 PROGRESS_INTERVAL = 1.0  # seconds without an event before a progress notification
 RESULT_CHUNK = 1024 * 1024  # 1 MiB: far under gRPC's 4 MiB default message limit
 DEFAULT_PAGE_SIZE = 50
@@ -173,6 +175,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
+        self._responses: OrderedDict[int, job_pb2.WatchJobsResponse] = OrderedDict()
 
     @unary
     async def CreateJob(self, request, context):
@@ -234,8 +237,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         )
         size = request.page_size or DEFAULT_PAGE_SIZE
         revision = self.runtime.events.last_revision
-        page = await asyncio.to_thread(
-            self.runtime.list_jobs,
+        page = await self.runtime.list_jobs(
             current_instance().name,
             where,
             _job_page_start(request.page_token),
@@ -289,11 +291,21 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                     time=to_timestamp(self.runtime.clock.now()),
                 )
                 continue
-            yield job_pb2.WatchJobsResponse(
+            yield self._watch_response(event)
+
+    def _watch_response(self, event) -> job_pb2.WatchJobsResponse:
+        """The response for an event, built once and shared by every watcher it goes to."""
+        response = self._responses.get(event.revision)
+        if response is None:
+            response = job_pb2.WatchJobsResponse(
                 revision=event.revision,
                 job=job_pb2.Job.FromString(event.payload),
                 time=to_timestamp(event.time),
             )
+            self._responses[event.revision] = response
+            if len(self._responses) > SHARED_RESPONSES:
+                self._responses.popitem(last=False)
+        return response
 
 
 class InstanceServicer(instance_pb2_grpc.InstanceServiceServicer):

@@ -137,6 +137,18 @@ class JobFilter:
     created_after: float | None = None
     created_before: float | None = None
 
+    def matches(self, record: dict[str, Any]) -> bool:
+        """Whether a job's record passes the filters (as :meth:`sql` selects)."""
+        created = record["created"]
+        return (
+            (not self.session_id or record.get("session_id") == self.session_id)
+            and (not self.backend or record["backend"] == self.backend)
+            and (not self.states or record["status"] in self.states)
+            and set(self.tags).issubset(record.get("tags", ()))
+            and (self.created_after is None or created >= self.created_after)
+            and (self.created_before is None or created < self.created_before)
+        )
+
     def sql(self) -> tuple[str, list[Any]]:
         """The WHERE conditions (after ``instance = ?``) and their parameters."""
         where, params = [], []

@@ -27,12 +27,14 @@ class PackedBits(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., shape: _Optional[_Iterable[int]] = ..., num_shots: _Optional[int] = ..., num_bits: _Optional[int] = ...) -> None: ...
 
 class Circuit(_message.Message):
-    __slots__ = ("qpy", "qasm3")
+    __slots__ = ("qpy", "qasm3", "sha256")
     QPY_FIELD_NUMBER: _ClassVar[int]
     QASM3_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
     qpy: bytes
     qasm3: str
-    def __init__(self, qpy: _Optional[bytes] = ..., qasm3: _Optional[str] = ...) -> None: ...
+    sha256: str
+    def __init__(self, qpy: _Optional[bytes] = ..., qasm3: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class ParameterValues(_message.Message):
     __slots__ = ("parameters", "values")

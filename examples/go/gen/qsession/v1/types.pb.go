@@ -162,6 +162,7 @@ type Circuit struct {
 	//
 	//	*Circuit_Qpy
 	//	*Circuit_Qasm3
+	//	*Circuit_Sha256
 	Format        isCircuit_Format `protobuf_oneof:"format"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -222,6 +223,15 @@ func (x *Circuit) GetQasm3() string {
 	return ""
 }
 
+func (x *Circuit) GetSha256() string {
+	if x != nil {
+		if x, ok := x.Format.(*Circuit_Sha256); ok {
+			return x.Sha256
+		}
+	}
+	return ""
+}
+
 type isCircuit_Format interface {
 	isCircuit_Format()
 }
@@ -239,9 +249,22 @@ type Circuit_Qasm3 struct {
 	Qasm3 string `protobuf:"bytes,2,opt,name=qasm3,proto3,oneof"`
 }
 
+type Circuit_Sha256 struct {
+	// The hex SHA-256 of the serialized Circuit message (qpy or qasm3 set) of
+	// a circuit sent before in the same session or batch (in job mode, by the
+	// same instance): the server keeps recently admitted circuits, so an
+	// iterative algorithm sends and the server parses its circuit once. A
+	// circuit the server does not hold: FAILED_PRECONDITION naming the field,
+	// with ErrorInfo metadata cause = CIRCUIT_NOT_CACHED; send the circuit
+	// itself again.
+	Sha256 string `protobuf:"bytes,3,opt,name=sha256,proto3,oneof"`
+}
+
 func (*Circuit_Qpy) isCircuit_Format() {}
 
 func (*Circuit_Qasm3) isCircuit_Format() {}
+
+func (*Circuit_Sha256) isCircuit_Format() {}
 
 // Values for a circuit's parameters, broadcast over a PUB's shape.
 type ParameterValues struct {
@@ -609,10 +632,11 @@ const file_qsession_v1_types_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x14\n" +
 	"\x05shape\x18\x02 \x03(\rR\x05shape\x12\x1b\n" +
 	"\tnum_shots\x18\x03 \x01(\rR\bnumShots\x12\x19\n" +
-	"\bnum_bits\x18\x04 \x01(\rR\anumBits\"?\n" +
+	"\bnum_bits\x18\x04 \x01(\rR\anumBits\"Y\n" +
 	"\aCircuit\x12\x12\n" +
 	"\x03qpy\x18\x01 \x01(\fH\x00R\x03qpy\x12\x16\n" +
-	"\x05qasm3\x18\x02 \x01(\tH\x00R\x05qasm3B\b\n" +
+	"\x05qasm3\x18\x02 \x01(\tH\x00R\x05qasm3\x12\x18\n" +
+	"\x06sha256\x18\x03 \x01(\tH\x00R\x06sha256B\b\n" +
 	"\x06format\"d\n" +
 	"\x0fParameterValues\x12\x1e\n" +
 	"\n" +
@@ -692,6 +716,7 @@ func file_qsession_v1_types_proto_init() {
 	file_qsession_v1_types_proto_msgTypes[2].OneofWrappers = []any{
 		(*Circuit_Qpy)(nil),
 		(*Circuit_Qasm3)(nil),
+		(*Circuit_Sha256)(nil),
 	}
 	file_qsession_v1_types_proto_msgTypes[7].OneofWrappers = []any{}
 	file_qsession_v1_types_proto_msgTypes[8].OneofWrappers = []any{}
