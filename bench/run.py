@@ -9,10 +9,14 @@ included) and the scratch (peak above what remains once it returns).
 Each section is a function returning ``Row``s; add a section by appending it to ``SECTIONS``.
 Times are the best of a few repeats (Qiskit's slow paths run fewer times to keep the whole
 benchmark within a few minutes on two cores).
+
+A second table, "Runtime", follows: the runtime core under load (``bench/runtime.py``).
+``--only kernels`` or ``--only runtime`` runs one of the two.
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import os
 import sys
@@ -26,6 +30,7 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+import runtime  # noqa: E402  (bench/runtime.py)
 from qiskit.primitives import BitArray as QiskitBitArray  # noqa: E402
 from service import sampler_job  # noqa: E402  (bench/service.py)
 
@@ -287,13 +292,22 @@ def format_table(rows: list[Row]) -> str:
 
 
 def main() -> int:
-    rng = np.random.default_rng(SEED)
-    rows: list[Row] = []
-    for section in SECTIONS:
-        rows.extend(section(rng))
-    print(format_table(rows))
-    for note in NOTES:
-        print(f"note: {note}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("kernels", "runtime"), help="run one table")
+    args = parser.parse_args()
+    if args.only != "runtime":
+        rng = np.random.default_rng(SEED)
+        rows: list[Row] = []
+        for section in SECTIONS:
+            rows.extend(section(rng))
+        print(format_table(rows))
+        for note in NOTES:
+            print(f"note: {note}")
+    if args.only != "kernels":
+        if args.only is None:
+            print()
+        print("Runtime")
+        print(runtime.format_table(runtime.run()))
     return 0
 
 

@@ -4,6 +4,8 @@ The server runs as a separate process (``qsession serve``) on an ephemeral port;
 the SDK, so the time covers submission, queueing, execution, the result stream and decoding
 into a BitArray. The reference is ``qiskit_aer.primitives.SamplerV2`` on the same circuit in
 this process. Server start-up and a warm-up job are excluded from the timing.
+
+``server_process`` is shared with the runtime scenarios (``bench/runtime.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,16 +47,46 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class BenchServer:
+    """A running `qsession serve` subprocess: where it listens and its process id."""
+
+    address: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process itself (not its worker or sandbox
+        children, which are separate processes), from /proc/<pid>/stat."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_bytes(self) -> int:
+        """The server process's resident memory (VmRSS), in bytes."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise KeyError("VmRSS")
+
+
 @contextmanager
-def server_process():
-    """A `qsession serve` subprocess with one ideal_24 backend; yields its address."""
+def server_process(
+    backends: Sequence[str] = ("ideal_24",), extra_toml: str = ""
+) -> Iterator[BenchServer]:
+    """A `qsession serve` subprocess on an ephemeral port, with one premium instance whose
+    token is :data:`TOKEN`; yields it once it accepts connections, terminates it on exit.
+
+    Args:
+        backends: built-in profile names; each becomes a noiseless backend of that name.
+        extra_toml: more TOML appended to the configuration (e.g. a ``[limits]`` table).
+    """
     with tempfile.TemporaryDirectory() as data:
         port = _free_port()
         config = Path(data) / "bench.toml"
+        tables = "".join(f'[[backends]]\nname = "{b}"\nprofile = "{b}"\n' for b in backends)
         config.write_text(
             f'[server]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{data}"\n'
             f'[[instances]]\nname = "bench"\nplan = "premium"\ntokens = ["{TOKEN}"]\n'
-            '[[backends]]\nname = "ideal_24"\nprofile = "ideal_24"\n'
+            f"{tables}{extra_toml}"
         )
         process = subprocess.Popen(
             [
@@ -77,7 +111,7 @@ def server_process():
                     if time.monotonic() > deadline or process.poll() is not None:
                         raise RuntimeError("the bench server did not start") from None
                     time.sleep(0.1)
-            yield f"127.0.0.1:{port}"
+            yield BenchServer(f"127.0.0.1:{port}", process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -97,8 +131,8 @@ def sampler_job(num_qubits: int = 20, shots: int = 1_000_000) -> dict:
     reference = AerSampler(seed=1).run([circuit], shots=shots).result()[0].data.meas
     aer_seconds = time.perf_counter() - start
 
-    with server_process() as address:
-        service = RuntimeService(url=address, token=TOKEN)
+    with server_process() as server:
+        service = RuntimeService(url=server.address, token=TOKEN)
         sampler = SamplerV2(mode=service.backend("ideal_24"))
         sampler.run([(circuit, None, 1000)]).result()  # warm-up: connection, imports, caches
         start = time.perf_counter()

@@ -1,0 +1,102 @@
+"""The session guide's VQE, per iteration: qsession against the in-process references.
+
+One iteration is one Estimator job in a session: the guide's 2-qubit ``efficient_su2`` ansatz,
+its 4-term Hamiltonian, 10,000 shots, new parameter values each time (the cost function of
+the guide's COBYLA loop). The references run the same PUB in this process: Aer's
+``EstimatorV2`` (ideal device) and qiskit-ibm-runtime's local testing mode on its
+``FakeTorino`` (noisy device), which is what a user of IBM's SDK runs without a QPU.
+``bench/runtime.py`` prints the figures (scenario "vqe").
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from qiskit.circuit.library import efficient_su2
+from qiskit.quantum_info import SparsePauliOp
+from qiskit.transpiler import generate_preset_pass_manager
+from service import TOKEN, server_process  # bench/service.py
+
+HAMILTONIAN = SparsePauliOp.from_list(
+    [("YZ", 0.3980), ("ZI", -0.3980), ("ZZ", -0.0113), ("XX", 0.1810)]
+)
+SHOTS = 10_000
+WARM_UP = 3
+
+
+def _backend_toml(name: str, noise: bool) -> str:
+    return f'[[backends]]\nname = "{name}"\nprofile = "{name}"\nnoise = {str(noise).lower()}\n'
+
+
+def _per_iteration(run_once, iterations: int) -> float:
+    """Milliseconds per call of ``run_once(values)`` over ``iterations`` calls (after a
+    warm-up), with fresh random parameter values each call."""
+    rng = np.random.default_rng(7)
+    for _ in range(WARM_UP):
+        run_once(rng)
+    start = time.perf_counter()
+    for _ in range(iterations):
+        run_once(rng)
+    return (time.perf_counter() - start) / iterations * 1e3
+
+
+def qsession_iteration_ms(backend_name: str, noise: bool, iterations: int) -> float:
+    """Our per-iteration time: one Estimator job per iteration in a session, through a
+    `qsession serve` subprocess."""
+    from qsession import EstimatorV2, RuntimeService, Session
+
+    with server_process(backends=(), extra_toml=_backend_toml(backend_name, noise)) as server:
+        service = RuntimeService(url=server.address, token=TOKEN)
+        backend = service.backend(backend_name)
+        ansatz = generate_preset_pass_manager(backend=backend, optimization_level=3).run(
+            efficient_su2(2)
+        )
+        observables = [op.apply_layout(ansatz.layout) for op in HAMILTONIAN]
+        with Session(backend=backend) as session:
+            estimator = EstimatorV2(mode=session, options={"default_shots": SHOTS})
+
+            def run_once(rng: np.random.Generator) -> float:
+                values = rng.uniform(0, 2 * np.pi, ansatz.num_parameters)
+                result = estimator.run([(ansatz, observables, values)]).result()
+                return float(result[0].data.evs.sum())
+
+            return _per_iteration(run_once, iterations)
+
+
+def aer_iteration_ms(iterations: int) -> float:
+    """Aer's EstimatorV2 in this process, same PUB and precision, ideal."""
+    from qiskit_aer.primitives import EstimatorV2 as AerEstimator
+
+    ansatz = efficient_su2(2).decompose()
+    estimator = AerEstimator(options={"default_precision": 1 / np.sqrt(SHOTS)})
+    observables = list(HAMILTONIAN)
+
+    def run_once(rng: np.random.Generator) -> float:
+        values = rng.uniform(0, 2 * np.pi, ansatz.num_parameters)
+        return float(estimator.run([(ansatz, observables, values)]).result()[0].data.evs.sum())
+
+    return _per_iteration(run_once, iterations)
+
+
+def ibm_local_iteration_ms(iterations: int) -> float:
+    """qiskit-ibm-runtime's local testing mode on FakeTorino (noisy), same PUB and shots."""
+    from qiskit_ibm_runtime import EstimatorV2 as IbmEstimator
+    from qiskit_ibm_runtime.fake_provider import FakeTorino
+
+    backend = FakeTorino()
+    ansatz = generate_preset_pass_manager(backend=backend, optimization_level=3).run(
+        efficient_su2(2)
+    )
+    observables = [op.apply_layout(ansatz.layout) for op in HAMILTONIAN]
+    estimator = IbmEstimator(mode=backend, options={"default_shots": SHOTS})
+
+    def run_once(rng: np.random.Generator) -> float:
+        values = rng.uniform(0, 2 * np.pi, ansatz.num_parameters)
+        return float(estimator.run([(ansatz, observables, values)]).result()[0].data.evs.sum())
+
+    rng = np.random.default_rng(7)
+    start = time.perf_counter()
+    for _ in range(iterations):  # no warm-up: each call takes seconds
+        run_once(rng)
+    return (time.perf_counter() - start) / iterations * 1e3
