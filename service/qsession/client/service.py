@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -27,7 +26,7 @@ from qsession.client.errors import (
 from qsession.client.job import RuntimeJobV2
 from qsession.client.watch import JobWatch
 from qsession.v1 import backend_pb2, instance_pb2, job_pb2, types_pb2
-from qsession.wire import to_timestamp
+from qsession.wire import circuit_digest, to_timestamp
 
 _PENDING = (job_pb2.Job.STATE_QUEUED, job_pb2.Job.STATE_RUNNING)
 _FINISHED = (job_pb2.Job.STATE_DONE, job_pb2.Job.STATE_ERROR, job_pb2.Job.STATE_CANCELLED)
@@ -338,7 +337,7 @@ class RuntimeService:
         request.request_id = str(uuid.uuid4())
         scope = request.session_id
         whole = [pub.circuit.SerializeToString() for pub in _pubs_of(request)]
-        digests = [hashlib.sha256(data).hexdigest() for data in whole]
+        digests = [circuit_digest(data) for data in whole]
         with self._lock:
             sent = self._sent_circuits.setdefault(scope, OrderedDict())
             for pub, digest in zip(_pubs_of(request), digests, strict=True):

@@ -9,7 +9,6 @@ is remembered per object. Results are the same bit for bit: only the work is ski
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -17,7 +16,7 @@ from typing import Any, TypeVar
 from qiskit import QuantumCircuit
 
 from qsession.v1 import types_pb2
-from qsession.wire import decode_circuit
+from qsession.wire import circuit_digest, decode_circuit
 
 T = TypeVar("T")
 
@@ -57,7 +56,7 @@ class Memo:
 
         The circuit is shared between the jobs that send it: callers must not modify it.
         """
-        digest = hashlib.sha256(message.SerializeToString()).digest()
+        digest = circuit_digest(message.SerializeToString())
         return self.get(("circuit", digest), lambda: decode_circuit(message, field))
 
 

@@ -13,7 +13,6 @@ FAILED_PRECONDITION the client answers by sending the circuit itself.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -23,17 +22,13 @@ import grpc
 from qsession.server.circuit_sandbox import CircuitWidth
 from qsession.server.errors import RpcError
 from qsession.v1 import types_pb2
+from qsession.wire import circuit_digest
 
 MAX_ENTRIES = 4096
 MAX_BYTES = 256 * 1024 * 1024
 
 Scope = tuple[str, str]
 """(instance, session id or "" in job mode)."""
-
-
-def circuit_digest(circuit: types_pb2.Circuit) -> str:
-    """The hex SHA-256 of a circuit message's serialized bytes (what a client sends)."""
-    return hashlib.sha256(circuit.SerializeToString()).hexdigest()
 
 
 class CircuitCache:
@@ -86,7 +81,7 @@ class CircuitCache:
         with self._lock:
             for circuit, width in zip(circuits, widths, strict=True):
                 data = circuit.SerializeToString()
-                key = (*scope, hashlib.sha256(data).hexdigest())
+                key = (*scope, circuit_digest(data))
                 if key in self._entries:
                     self._entries.move_to_end(key)
                     continue

@@ -15,6 +15,7 @@ only then published to subscribers (commit, then publish).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import logging
 import secrets
@@ -601,9 +602,9 @@ class Runtime:
         named = admission.circuits(request)
         known = self.circuits.resolve(scope, named)  # sha256 references -> kept circuits
         fields, circuits = zip(*named, strict=True)
-        sent = [(field, c) for (field, c), width in zip(named, known, strict=True) if not width]
+        sent = [pair for pair, width in zip(named, known, strict=True) if width is None]
         parsed = iter(self.sandbox.widths(sent) if sent else [])
-        widths = [width or next(parsed) for width in known]
+        widths = [next(parsed) if width is None else width for width in known]
         limits = self.config.limits
         admission.check_widths(
             widths, fields, qpu.config.name, qpu.profile.target.num_qubits, limits
@@ -694,17 +695,13 @@ class Runtime:
     ) -> list[tuple[int, job_pb2.Job]]:
         """list_jobs for QUEUED and RUNNING jobs only: from the scheduler's memory, which holds
         every unfinished job, rather than a scan of the whole history."""
-        jobs = sorted(
-            (
-                job
-                for job in self.scheduler.jobs()
-                if job.instance == instance
-                and (before_seq is None or job.seq < before_seq)
-                and where.matches(records.job_record(job, self._job_inputs(job.id)))
-            ),
-            key=lambda job: job.seq,
-            reverse=True,
-        )
+        jobs = [
+            job
+            for job in reversed(list(self.scheduler.jobs()))  # newest first
+            if job.instance == instance
+            and (before_seq is None or job.seq < before_seq)
+            and where.matches(dataclasses.asdict(job))
+        ]
         return [(job.seq, self.job_message(job)) for job in jobs[:limit]]
 
     @staticmethod

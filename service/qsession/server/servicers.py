@@ -34,6 +34,13 @@ MAX_PAGE_SIZE = 1000
 T = TypeVar("T")
 
 
+def _page_size(requested: int) -> int:
+    """The page size a list request asks for (0: the default), at most MAX_PAGE_SIZE."""
+    if requested > MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size: at most {MAX_PAGE_SIZE}", field="page_size")
+    return requested or DEFAULT_PAGE_SIZE
+
+
 def paginate(
     items: Iterable[T], key: Callable[[T], str], page_size: int, page_token: str
 ) -> tuple[list[T], str]:
@@ -42,9 +49,7 @@ def paginate(
     Tokens are the sort key of the last item returned, so pages stay stable while new items
     arrive at the front.
     """
-    if page_size > MAX_PAGE_SIZE:
-        raise InvalidArgument(f"page_size: at most {MAX_PAGE_SIZE}", field="page_size")
-    size = page_size or DEFAULT_PAGE_SIZE
+    size = _page_size(page_size)
     items = list(items)
     start = 0
     if page_token:
@@ -221,8 +226,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                 "STATE_CANCELLED",
                 field="states",
             )
-        if request.page_size > MAX_PAGE_SIZE:
-            raise InvalidArgument(f"page_size: at most {MAX_PAGE_SIZE}", field="page_size")
+        size = _page_size(request.page_size)
         where = JobFilter(
             session_id=request.session_id or None,
             backend=request.backend or None,
@@ -235,7 +239,6 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             if request.HasField("created_before")
             else None,
         )
-        size = request.page_size or DEFAULT_PAGE_SIZE
         revision = self.runtime.events.last_revision
         page = await self.runtime.list_jobs(
             current_instance().name,
@@ -283,8 +286,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             session_id=request.session_id or None,
             tags=tuple(request.tags),
         )
-        progress = self.runtime.events if request.progress_notify else None
-        async for event in _follow(subscription, progress):
+        async for event in _follow(subscription, progress=request.progress_notify):
             if event is None:
                 yield job_pb2.WatchJobsResponse(
                     revision=self.runtime.events.last_revision,
@@ -328,7 +330,7 @@ class InstanceServicer(instance_pb2_grpc.InstanceServiceServicer):
         )
 
 
-async def _follow(subscription, progress: object | None = None) -> AsyncIterator:
+async def _follow(subscription, progress: bool = False) -> AsyncIterator:
     """Yield a subscription's events as they arrive; end it when the client goes away.
 
     With ``progress``, also yield ``None`` (a progress notification) after every
@@ -348,9 +350,7 @@ async def _follow(subscription, progress: object | None = None) -> AsyncIterator
                     f"after_revision={subscription.last_revision} to resume without a gap"
                 )
             try:
-                await asyncio.wait_for(
-                    arrived.wait(), PROGRESS_INTERVAL if progress is not None else None
-                )
+                await asyncio.wait_for(arrived.wait(), PROGRESS_INTERVAL if progress else None)
             except TimeoutError:
                 if subscription.caught_up:
                     yield None

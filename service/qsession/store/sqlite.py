@@ -327,8 +327,7 @@ class Store:
         """
         deleted = 0
         while keep_newest is not None:
-            with self._lock:
-                (total,) = self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()
+            ((total,),) = self._read("SELECT COUNT(*) FROM jobs")
             if total <= keep_newest:
                 break
             removed = self._delete_oldest_finished("", (), min(batch, total - keep_newest))

@@ -5,7 +5,7 @@ values as little-endian float64 buffers, samples as packed uint8 in Qiskit's Bit
 """
 
 from qsession.wire.arrays import decode_bits, decode_float64, encode_bits, encode_float64
-from qsession.wire.circuits import decode_circuit, encode_circuit
+from qsession.wire.circuits import circuit_digest, decode_circuit, encode_circuit
 from qsession.wire.errors import WireError
 from qsession.wire.pubs import (
     DEFAULT_PRECISION,
@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_PRECISION",
     "DEFAULT_SHOTS",
     "WireError",
+    "circuit_digest",
     "decode_bits",
     "decode_circuit",
     "decode_estimator_pub",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 from qiskit import QuantumCircuit, qasm3, qpy
@@ -15,6 +16,11 @@ def encode_circuit(circuit: QuantumCircuit) -> types_pb2.Circuit:
     buffer = io.BytesIO()
     qpy.dump(circuit, buffer)
     return types_pb2.Circuit(qpy=buffer.getvalue())
+
+
+def circuit_digest(serialized: bytes) -> str:
+    """The hex SHA-256 of a serialized Circuit message: how ``Circuit.sha256`` names it."""
+    return hashlib.sha256(serialized).hexdigest()
 
 
 def decode_circuit(message: types_pb2.Circuit, field: str) -> QuantumCircuit:
