@@ -70,7 +70,7 @@ class BenchServer:
 
 @contextmanager
 def server_process(
-    backends: Sequence[str] = ("ideal_24",), extra_toml: str = ""
+    backends: Sequence[str] = ("ideal_24",), extra_toml: str = "", server_toml: str = ""
 ) -> Iterator[BenchServer]:
     """A `qsession serve` subprocess on an ephemeral port, with one premium instance whose
     token is :data:`TOKEN`; yields it once it accepts connections, terminates it on exit.
@@ -78,13 +78,14 @@ def server_process(
     Args:
         backends: built-in profile names; each becomes a noiseless backend of that name.
         extra_toml: more TOML appended to the configuration (e.g. a ``[limits]`` table).
+        server_toml: more keys for the ``[server]`` table (e.g. ``durability = "process"``).
     """
     with tempfile.TemporaryDirectory() as data:
         port = _free_port()
         config = Path(data) / "bench.toml"
         tables = "".join(f'[[backends]]\nname = "{b}"\nprofile = "{b}"\n' for b in backends)
         config.write_text(
-            f'[server]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{data}"\n'
+            f'[server]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{data}"\n{server_toml}'
             f'[[instances]]\nname = "bench"\nplan = "premium"\ntokens = ["{TOKEN}"]\n'
             f"{tables}{extra_toml}"
         )

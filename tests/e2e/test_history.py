@@ -138,12 +138,21 @@ def test_a_filtered_watch_gets_progress_notifications_that_advance_its_resume_po
     assert progress == current.revision  # nothing newer happened: resume from the newest
 
 
-def test_result_waits_from_the_creation_revision_not_from_the_start(server):
+def test_result_waits_in_one_get_job_result_call_without_replaying_events(server):
     service = RuntimeService(url=server.address, token=server.token)
     job = SamplerV2(mode=service.backend("ideal_24")).run([flip()], shots=7)
-    assert job._revision is not None
+    connection = service._connection
+    streams = []
+    original = connection.stream
+
+    def recording(method, request, **kwargs):
+        streams.append(type(request).__name__)
+        return original(method, request, **kwargs)
+
+    connection.stream = recording
     assert job.result()[0].data.meas.get_counts() == {"1": 7}
-    assert job._revision is None  # used once
+    assert streams == ["GetJobResultRequest"]  # no WatchJobs, no replay of the event log
+    assert job.status() == "DONE"  # the state came with the result
 
 
 @pytest.mark.parametrize("rule", [5, "2s"])

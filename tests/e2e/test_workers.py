@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Iterator
 
+import grpc
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
@@ -165,3 +166,35 @@ def test_sigterm_stops_the_server_promptly_while_a_heavy_job_runs(tmp_path):
         assert again.attempts == 2  # it runs again after the restart
         client.jobs.CancelJob(job_pb2.CancelJobRequest(id=job.id), metadata=client.metadata)
         assert client.wait(job.id).state == job_pb2.Job.STATE_CANCELLED
+
+
+def test_get_job_result_with_wait_streams_the_result_once_the_job_is_done(client):
+    job = client.create_job([(heavy(20), None, 4)], backend="ideal_24", seed_simulator=5)
+    with pytest.raises(grpc.RpcError) as not_yet:
+        list(
+            client.jobs.GetJobResult(
+                job_pb2.GetJobResultRequest(id=job.id), metadata=client.metadata
+            )
+        )
+    assert not_yet.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    chunks = list(
+        client.jobs.GetJobResult(
+            job_pb2.GetJobResultRequest(id=job.id, wait=True), metadata=client.metadata, timeout=120
+        )
+    )
+    assert chunks[0].job.state == job_pb2.Job.STATE_DONE
+    assert chunks[0].job.usage_seconds > 0
+    assert client.result(job.id)[0].data.c.num_shots == 4
+
+
+def test_waiting_for_the_result_of_a_job_that_is_cancelled_fails_naming_its_state(client):
+    job = client.create_job([(heavy(24), None, 4)], backend="ideal_24")
+    waiting = client.jobs.GetJobResult(
+        job_pb2.GetJobResultRequest(id=job.id, wait=True), metadata=client.metadata, timeout=120
+    )
+    wait_for_state(client, job.id, job_pb2.Job.STATE_RUNNING)
+    client.jobs.CancelJob(job_pb2.CancelJobRequest(id=job.id), metadata=client.metadata)
+    with pytest.raises(grpc.RpcError) as ended:
+        list(waiting)
+    assert ended.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "CANCELLED" in ended.value.details()

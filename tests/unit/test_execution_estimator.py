@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
 
-from qsession.execution import Executor, load_profile
+from qsession.execution import Executor, distribution, load_profile
+from qsession.execution import executor as executor_module
 
 DEFAULT_PRECISION = 1 / math.sqrt(4096)
 
@@ -112,3 +114,26 @@ def test_estimates_are_reproducible_for_a_seed(ideal: Executor) -> None:
     first = estimate(ideal, pub, seed=7).data.evs
     np.testing.assert_array_equal(first, estimate(ideal, pub, seed=7).data.evs)
     assert not np.array_equal(first, estimate(ideal, pub, seed=8).data.evs)
+
+
+def test_one_state_simulation_serves_every_basis_and_agrees_with_sampling_each_basis(
+    ideal: Executor,
+) -> None:
+    theta = Parameter("θ")
+    circuit = QuantumCircuit(4)
+    circuit.ry(theta, 0)
+    circuit.cx(0, 1)
+    circuit.rx(0.7, 1)  # qubits 2 and 3 stay idle: X and Y there read a fair coin
+    observables = ["ZZII", "XXII", "YIII", "IZXI", "IYII", "XIII"][::-1]
+    values = np.array([0.3, 1.9]).reshape(2, 1, 1)  # (2, 1) points of one parameter
+    pub = EstimatorPub.coerce((circuit, [observables], values), precision=0.01)
+    runs = mock.patch.object(distribution, "run_points", wraps=distribution.run_points)
+    with runs as run_points:
+        single = estimate(ideal, pub, seed=4).data
+    assert run_points.call_count == 1  # one state per point for all bases
+    with mock.patch.object(executor_module, "ESTIMATOR_STATE_MAX_QUBITS", 0):
+        per_basis = estimate(ideal, pub, seed=5).data
+    assert single.evs.shape == per_basis.evs.shape == (2, 6)
+    np.testing.assert_allclose(single.stds, per_basis.stds, rtol=0.2, atol=2e-4)
+    assert np.all(np.abs(single.evs - per_basis.evs) <= 5 * np.hypot(single.stds, per_basis.stds))
+    assert np.all(np.abs(single.evs[:, :2]) <= 5 * single.stds[:, :2])  # X, Y on idle qubits

@@ -343,3 +343,23 @@ def test_noisy_bell_estimates_agree_with_the_per_shot_path_within_standard_error
         per_shot = executor.run_estimator([pub], seed=3)[0].data
     assert np.all(fast.evs[:2] < 1 - 5 * fast.stds[:2])  # the noise shows
     assert np.all(np.abs(fast.evs - per_shot.evs) <= 5 * np.hypot(fast.stds, per_shot.stds))
+
+
+def test_noisy_estimates_from_one_density_matrix_agree_with_shot_by_shot_bases(
+    executor: Executor,
+) -> None:
+    """Three bases (ZZ, XX, and a Y on a device qubit the circuit never touches) from one
+    density-matrix run per point, against Aer sampling every basis circuit shot by shot."""
+    circuit = on_torino(bell().remove_final_measurements(inplace=False), [0, 1])
+    idle = 2  # fake_torino qubit 2: not in the circuit; Y reads a fair coin through readout
+    observables = [SparsePauliOp(label).apply_layout(circuit.layout) for label in ("ZZ", "XX")]
+    observables.append(SparsePauliOp.from_sparse_list([("Y", [idle], 1.0)], circuit.num_qubits))
+    pub = EstimatorPub.coerce((circuit, observables), precision=0.01)
+    runs = mock.patch.object(distribution, "run_points", wraps=distribution.run_points)
+    with per_shot_path_forbidden(), runs as run_points:
+        single = executor.run_estimator([pub], seed=2)[0].data
+    assert run_points.call_count == 1
+    with mock.patch.object(sampling, "DENSITY_MATRIX_MAX_QUBITS", 0):
+        per_shot = executor.run_estimator([pub], seed=3)[0].data
+    assert np.all(single.evs[:2] < 1 - 5 * single.stds[:2])  # the noise shows
+    assert np.all(np.abs(single.evs - per_shot.evs) <= 5 * np.hypot(single.stds, per_shot.stds))

@@ -13,9 +13,11 @@ from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.base.base_primitive_job import BasePrimitiveJob
 
 from qsession.bitarray import BitArray
+from qsession.client.connection import DOWNLOAD_TIMEOUT
 from qsession.client.errors import (
     IBMApiError,
     IBMInputValueError,
+    QSessionError,
     RuntimeInvalidStateError,
     RuntimeJobFailureError,
     RuntimeJobNotFound,
@@ -208,9 +210,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
                 if self._update(event.job).state in FINAL_STATES:
                     return
         except RuntimeJobTimeoutError:
-            raise RuntimeJobTimeoutError(
-                f"Timed out waiting for job {self._job_id} to complete after {timeout} secs."
-            ) from None
+            raise self._timed_out(timeout) from None
         except IBMInputValueError as exc:
             if exc.code != grpc.StatusCode.OUT_OF_RANGE:
                 raise
@@ -222,6 +222,10 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
 
     def result(self, timeout: float | None = None) -> PrimitiveResult:
         """Wait for the job and return its result.
+
+        One call does both: GetJobResult with ``wait`` streams the result as soon as the job
+        is DONE. If the connection drops while waiting (a server restart), the wait goes on
+        by following the job's events (:meth:`wait_for_final_state`) before downloading.
 
         Args:
             timeout: Seconds to wait; ``None`` waits as long as it takes.
@@ -236,10 +240,24 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             RuntimeInvalidStateError: the job was cancelled.
             RuntimeJobTimeoutError: the job did not finish within ``timeout`` seconds.
         """
-        with self._lock:
-            if self._result is not None:
-                return self._result
-        self.wait_for_final_state(timeout)
+        with self._download_lock:
+            if self._result is None:
+                self._result = self._wait_for_result(timeout)
+            return self._result
+
+    def _wait_for_result(self, timeout: float | None) -> PrimitiveResult:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        remaining = timeout
+        try:
+            return self._fetch_result(wait=True, timeout=remaining)
+        except QSessionError as exc:
+            if exc.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise self._timed_out(timeout) from None
+            if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.FAILED_PRECONDITION):
+                raise
+        # Ended other than DONE (FAILED_PRECONDITION), or the connection dropped: follow it.
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self.wait_for_final_state(remaining)
         message = self._refresh()
         if message.state == job_pb2.Job.STATE_ERROR:
             raise RuntimeJobFailureError(
@@ -251,13 +269,18 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
                 f"Unable to retrieve result for job {self._job_id}. Job was cancelled."
                 + (f" {message.error_message}" if message.error_message else "")
             )
-        with self._download_lock:
-            if self._result is None:
-                self._result = self._fetch_result()
-            return self._result
+        return self._fetch_result()
 
-    def _fetch_result(self) -> PrimitiveResult:
+    def _timed_out(self, timeout: float | None) -> RuntimeJobTimeoutError:
+        return RuntimeJobTimeoutError(
+            f"Timed out waiting for job {self._job_id} to complete after {timeout} secs."
+        )
+
+    def _fetch_result(self, wait: bool = False, timeout: float | None = None) -> PrimitiveResult:
         """Download the result's chunks, check their offsets and SHA-256, and decode them.
+
+        With ``wait``, the server sends them once the job is DONE (at most ``timeout``
+        seconds from now); the first chunk's job message becomes this job's state.
 
         Raises:
             IBMApiError: the chunks do not add up to the announced size or digest.
@@ -265,8 +288,9 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         connection = self._service._connection
         chunks = connection.iterate(
             connection.jobs.GetJobResult,
-            job_pb2.GetJobResultRequest(id=self._job_id),
+            job_pb2.GetJobResultRequest(id=self._job_id, wait=wait),
             not_found=RuntimeJobNotFound,
+            timeout=timeout if wait else DOWNLOAD_TIMEOUT,
         )
         buffer: bytearray | None = None
         expected_digest = ""
@@ -275,6 +299,8 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             if buffer is None:
                 buffer = bytearray(chunk.total_size)
                 expected_digest = chunk.sha256
+                if chunk.HasField("job"):
+                    self._update(chunk.job)
             end = chunk.offset + len(chunk.chunk)
             if chunk.offset != received or end > len(buffer):
                 raise IBMApiError(

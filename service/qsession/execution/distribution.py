@@ -7,15 +7,25 @@ parameter point and the shots are drawn from it (:mod:`.sampling`):
 * noisy: the probabilities of the final density matrix under the device's gate errors
   (:meth:`DeviceNoise.channel_model`), then each measured qubit's readout assignment applied
   to the distribution, which is what Aer's readout error does to each shot.
+
+The Estimator measures one circuit in several bases. :func:`final_states` gives the state
+itself once per parameter point, and :func:`basis_probabilities` turns it into each basis's
+distribution (the basis change of ``measurement_plan.basis_circuit``, which carries no device
+error, applied exactly with Qiskit's ``quantum_info``): one simulation per point instead of
+one per basis.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from qiskit.circuit import QuantumCircuit
+from qiskit.quantum_info import DensityMatrix, Statevector
 from qiskit_aer import AerSimulator
 
 from qsession.execution.aer import run_points
+from qsession.execution.memo import Memo, derive
 from qsession.execution.noise import DeviceNoise, Instruction
 from qsession.execution.reduction import ReducedCircuit
 
@@ -25,6 +35,7 @@ def final_distribution(
     measured: list[int],
     values: np.ndarray,
     noise: DeviceNoise | None,
+    memo: Memo | None = None,
 ) -> list[np.ndarray]:
     """The probabilities of reading ``measured`` at the end of ``reduced.circuit``.
 
@@ -37,6 +48,7 @@ def final_distribution(
             ``reduced.circuit.parameters``; one row if the circuit has no parameters.
         noise: the device's noise (gate errors and readout errors of the device qubits
             ``reduced.active``), or ``None`` for an ideal device.
+        memo: remembers the prepared circuit and simulator of a circuit nobody modifies.
 
     Returns:
         One float64 array of shape ``(2**len(measured),)`` per row of ``values``, summing to 1
@@ -47,6 +59,83 @@ def final_distribution(
     """
     if not measured:
         return [np.ones(1)] * values.shape[0]
+    simulator, unitary = derive(
+        memo,
+        reduced,
+        "probabilities",
+        lambda: _prepared(reduced, noise, lambda c: c.save_probabilities(measured, label="p")),
+        tuple(measured),
+    )
+    result = run_points(simulator, unitary, values, shots=1, memory=False)
+    probabilities = [np.asarray(result.data(i)["p"], np.float64) for i in range(values.shape[0])]
+    if noise is None:
+        return probabilities
+    assignment = noise.readout_assignment(reduced.active[q] for q in measured)
+    return [apply_readout_errors(p, assignment) for p in probabilities]
+
+
+def final_states(
+    reduced: ReducedCircuit,
+    values: np.ndarray,
+    noise: DeviceNoise | None,
+    extra_qubits: int = 0,
+    memo: Memo | None = None,
+) -> list[Statevector] | list[DensityMatrix]:
+    """The final state of ``reduced.circuit`` (which has no measurement) at each parameter
+    point: a state vector, or with ``noise`` the density matrix under the device's gate errors.
+
+    Args:
+        reduced: a reduced circuit without measurements and, with noise, without delays.
+        values: as for :func:`final_distribution`.
+        noise: the device's noise, or ``None`` for an ideal device.
+        extra_qubits: idle qubits (in ``|0>``) appended after the reduced circuit's qubits,
+            e.g. qubits a basis change reads that the circuit never touches.
+        memo: remembers the prepared circuit and simulator of a circuit nobody modifies.
+
+    Raises:
+        ExecutionFailed: Aer cannot run the circuit.
+    """
+    simulator, unitary = derive(
+        memo,
+        reduced,
+        "state",
+        lambda: _prepared(
+            reduced,
+            noise,
+            lambda c: (
+                c.save_statevector("s") if noise is None else c.save_density_matrix(label="s")
+            ),
+        ),
+    )
+    result = run_points(simulator, unitary, values, shots=1, memory=False)
+    states = [result.data(i)["s"] for i in range(values.shape[0])]
+    if extra_qubits:
+        idle = (Statevector if noise is None else DensityMatrix).from_int(0, 2**extra_qubits)
+        states = [state.expand(idle) for state in states]
+    return states
+
+
+def basis_probabilities(
+    state: Statevector | DensityMatrix, qubits: Sequence[int], paulis: str
+) -> np.ndarray:
+    """The distribution of measuring ``qubits`` of ``state`` in the bases ``paulis`` (one of
+    "X", "Y", "Z" per qubit): float64 ``(2**len(qubits),)``, bit ``j`` = ``qubits[j]``."""
+    change = QuantumCircuit(len(qubits))
+    for j, pauli in enumerate(paulis):
+        if pauli == "Y":
+            change.sdg(j)
+        if pauli in "XY":
+            change.h(j)
+    if change.data:
+        state = state.evolve(change, qargs=list(qubits))
+    return np.asarray(state.probabilities(qargs=list(qubits)), np.float64)
+
+
+def _prepared(
+    reduced: ReducedCircuit, noise: DeviceNoise | None, save
+) -> tuple[AerSimulator, QuantumCircuit]:
+    """The simulator (statevector, or density matrix with the gate errors of the circuit's
+    instructions) and ``reduced.circuit`` without its measurements, ended by ``save(circuit)``."""
     unitary = reduced.circuit.copy_empty_like()
     for inst in reduced.circuit.data:
         if inst.operation.name != "measure":
@@ -56,15 +145,8 @@ def final_distribution(
     else:
         model = noise.channel_model(reduced.active, _instructions(unitary))
         simulator = AerSimulator(method="density_matrix", noise_model=model)
-    unitary.save_probabilities(measured, label="probabilities")
-    result = run_points(simulator, unitary, values, shots=1, memory=False)
-    probabilities = [
-        np.asarray(result.data(i)["probabilities"], np.float64) for i in range(values.shape[0])
-    ]
-    if noise is None:
-        return probabilities
-    assignment = noise.readout_assignment(reduced.active[q] for q in measured)
-    return [apply_readout_errors(p, assignment) for p in probabilities]
+    save(unitary)
+    return simulator, unitary
 
 
 def apply_readout_errors(probabilities: np.ndarray, assignment: np.ndarray) -> np.ndarray:

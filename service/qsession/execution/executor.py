@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -14,10 +15,22 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession import _native
-from qsession.execution.measurement_plan import MeasurementPlan, basis_circuit, plan_measurements
+from qsession.execution import sampling
+from qsession.execution.distribution import (
+    apply_readout_errors,
+    basis_probabilities,
+    final_states,
+)
+from qsession.execution.measurement_plan import (
+    MeasurementBasis,
+    MeasurementPlan,
+    basis_circuit,
+    plan_measurements,
+)
 from qsession.execution.memo import Memo, derive
 from qsession.execution.noise import DeviceNoise
 from qsession.execution.profiles import DeviceProfile
+from qsession.execution.reduction import ReducedCircuit, reduce_circuit
 from qsession.execution.sampling import sample_registers
 from qsession.execution.validation import (
     estimator_shots,
@@ -25,6 +38,10 @@ from qsession.execution.validation import (
     validate_sampler_pub,
 )
 from qsession.execution_span import ExecutionSpans, SliceSpan
+
+ESTIMATOR_STATE_MAX_QUBITS = 16
+"""Widest ideal state the Estimator simulates once for all its bases (2**16 amplitudes = 1 MiB
+per parameter point crosses from Aer); wider circuits sample each basis on its own."""
 
 
 class Executor:
@@ -48,7 +65,9 @@ class Executor:
                 instruction the device lacks on those qubits, no classical register or no
                 measurement), ``.shots`` or ``.parameter_values``.
         """
-        validate_sampler_pub(pub, f"sampler_pubs[{index}]", self.profile.target, self.profile.name)
+        validate_sampler_pub(
+            pub, f"sampler_pubs[{index}]", self.profile.target, self.profile.name, self.memo
+        )
 
     def validate_estimator_pub(self, pub: EstimatorPub, index: int) -> None:
         """Check that ``pub`` (precision resolved) runs on this device as given.
@@ -58,7 +77,7 @@ class Executor:
                 differs from the circuit's), ``.precision`` or ``.parameter_values``.
         """
         validate_estimator_pub(
-            pub, f"estimator_pubs[{index}]", self.profile.target, self.profile.name
+            pub, f"estimator_pubs[{index}]", self.profile.target, self.profile.name, self.memo
         )
 
     def run_sampler(self, pubs: list[SamplerPub], seed: int | None) -> PrimitiveResult:
@@ -135,7 +154,11 @@ class Executor:
     def _estimate(
         self, pub: EstimatorPub, shots: int, seed: np.random.SeedSequence
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Expectation values and standard errors, float64 arrays of shape ``pub.shape``."""
+        """Expectation values and standard errors, float64 arrays of shape ``pub.shape``.
+
+        When the circuit's final state is small (see :func:`_state_plan`) it is simulated once
+        per parameter point and each basis's distribution taken from it; otherwise each basis
+        circuit is sampled on its own."""
         values = _points(pub.parameter_values, pub.circuit)
         plan, measured_bases = derive(
             self.memo, pub.circuit, "bases", lambda: _measured_bases(pub), _observables_key(pub)
@@ -143,15 +166,30 @@ class Executor:
         num_points = values.shape[0]
         means = np.tile(plan.constant, (num_points, 1))  # (points, observables)
         variances = np.zeros_like(means)
+        state_plan = derive(
+            self.memo, pub.circuit, "state plan", lambda: _state_plan(pub, plan, self._noise)
+        )
         bases = zip(plan.bases, measured_bases, seed.spawn(len(plan.bases)), strict=True)
-        for basis, (measured, register), basis_seed in bases:
-            (packed,) = sample_registers(
-                measured, [register], values, shots, basis_seed, self._noise, self.memo
+        if state_plan is not None:
+            column = {param: i for i, param in enumerate(pub.circuit.parameters)}
+            reduced_values = values[:, [column[p] for p in state_plan.reduced.circuit.parameters]]
+            states = final_states(
+                state_plan.reduced, reduced_values, self._noise, state_plan.extra, self.memo
             )
-            for point in range(num_points):
-                basis_means, basis_errors = _native.diagonal_expectations(
-                    packed[point], len(basis.qubits), basis.terms, basis.coeffs
+        for basis, (measured, register), basis_seed in bases:
+            if state_plan is None:
+                (packed,) = sample_registers(
+                    measured, [register], values, shots, basis_seed, self._noise, self.memo
                 )
+                moments = [
+                    _native.diagonal_expectations(
+                        packed[point], len(basis.qubits), basis.terms, basis.coeffs
+                    )
+                    for point in range(num_points)
+                ]
+            else:
+                moments = self._sample_basis(states, state_plan, basis, shots, basis_seed)
+            for point, (basis_means, basis_errors) in enumerate(moments):
                 means[point] += basis_means
                 variances[point] += np.square(basis_errors)
         shape, param_index, obs_index = _native.broadcast_indices(
@@ -160,6 +198,86 @@ class Executor:
         evs = means[param_index, obs_index].reshape(shape)
         stds = np.sqrt(variances[param_index, obs_index]).reshape(shape)
         return evs, stds
+
+    def _sample_basis(
+        self,
+        states: list,
+        state_plan: _StatePlan,
+        basis: MeasurementBasis,
+        shots: int,
+        seed: np.random.SeedSequence,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per state: the means and standard errors of the basis's observables over ``shots``
+        measurements of ``basis`` (read through the device's readout errors if it has noise).
+
+        The shots' outcome counts are one multinomial draw from the exact distribution, which
+        is what counting ``shots`` independent shots gives; each observable's mean and standard
+        error (``sqrt(var / shots)``) follow from the counts as from the shots themselves."""
+        qubits = [state_plan.position[q] for q in basis.qubits]
+        values = derive(self.memo, basis, "outcome values", lambda: _outcome_values(basis))
+        rngs = [np.random.default_rng(s) for s in seed.spawn(len(states))]
+        moments = []
+        for state, rng in zip(states, rngs, strict=True):
+            probabilities = basis_probabilities(state, qubits, basis.paulis)
+            if self._noise is not None:
+                assignment = self._noise.readout_assignment(basis.qubits)
+                probabilities = apply_readout_errors(probabilities, assignment)
+            probabilities = np.clip(probabilities, 0.0, None)
+            counts = rng.multinomial(shots, probabilities / probabilities.sum())
+            means = values @ counts / shots
+            variances = np.clip(np.square(values) @ counts / shots - np.square(means), 0.0, None)
+            moments.append((means, np.sqrt(variances / shots)))
+        return moments
+
+
+def _outcome_values(basis: MeasurementBasis) -> np.ndarray:
+    """float64 ``(observables, 2**len(basis.qubits))``: each observable's value (the sum of
+    its terms' coefficients times their +-1 parities) on each outcome of ``basis``."""
+    outcomes = np.arange(2 ** len(basis.qubits), dtype=np.uint64)
+    masks = np.array(
+        [int(term.replace("Z", "1").replace("I", "0"), 2) for term in basis.terms], np.uint64
+    )
+    parities = np.bitwise_count(outcomes[None, :] & masks[:, None]) & 1  # (terms, outcomes)
+    return basis.coeffs @ (1.0 - 2.0 * parities)
+
+
+@dataclass(frozen=True)
+class _StatePlan:
+    """How an Estimator PUB's final state is simulated once for all its bases.
+
+    Attributes:
+        reduced: the circuit without its final measurements, on its active qubits.
+        extra: qubits the bases read that the circuit leaves idle, appended in ``|0>``.
+        position: device qubit -> its index in the simulated state.
+    """
+
+    reduced: ReducedCircuit
+    extra: int
+    position: dict[int, int]
+
+
+def _state_plan(
+    pub: EstimatorPub, plan: MeasurementPlan, noise: DeviceNoise | None
+) -> _StatePlan | None:
+    """The single-simulation plan of ``pub``, or ``None`` when its state is too large (more
+    than :data:`ESTIMATOR_STATE_MAX_QUBITS` ideal, ``sampling.DENSITY_MATRIX_MAX_QUBITS``
+    noisy) or
+    the circuit is not one unitary (a measurement, reset or control flow remains; with noise
+    a delay, whose relaxation Aer applies only shot by shot)."""
+    reduced = reduce_circuit(pub.circuit.remove_final_measurements(inplace=False))
+    names = {inst.operation.name for inst in reduced.circuit.data}
+    if reduced.final_measures is None or "measure" in names:
+        return None
+    if noise is not None and "delay" in names:
+        return None
+    position = {q: j for j, q in enumerate(reduced.active)}
+    for basis in plan.bases:
+        for qubit in basis.qubits:
+            position.setdefault(qubit, len(position))
+    limit = ESTIMATOR_STATE_MAX_QUBITS if noise is None else sampling.DENSITY_MATRIX_MAX_QUBITS
+    if len(position) > limit:
+        return None
+    return _StatePlan(reduced, len(position) - len(reduced.active), position)
 
 
 def _measured_bases(pub: EstimatorPub) -> tuple[MeasurementPlan, list[tuple]]:

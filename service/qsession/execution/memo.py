@@ -4,11 +4,13 @@ An iterative algorithm sends the same circuit with new parameter values job afte
 session guide's VQE). Parsing its QPY, reducing it to its active qubits and building the
 Estimator's basis circuits do not depend on the values, so a worker does them once: a
 circuit is recognised by the SHA-256 of its message, and what is derived from a circuit object
-is remembered per object. Results are the same bit for bit: only the work is skipped.
+is remembered per object. Results are the same bit for bit: only the work is skipped. The
+server's admission keeps one too (parsing and device checks), used from several threads.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -27,24 +29,29 @@ class Memo:
     """A bounded least-recently-used map from keys to values built on first use.
 
     Keys may contain ``id(obj)`` of objects passed as ``pin``: the entry keeps them alive,
-    so an id is never reused while its entry exists.
+    so an id is never reused while its entry exists. Safe to use from several threads (two
+    that miss the same key at once may both build it; one value is kept).
     """
 
     def __init__(self, capacity: int = CAPACITY):
         self._capacity = capacity
         self._entries: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: Hashable, build: Callable[[], T], pin: object = None) -> T:
-        """The value for ``key``, built with ``build()`` if absent."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-            return entry[1]
+        """The value for ``key``, built with ``build()`` if absent (not stored if it raises)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                return entry[1]
         value = build()
-        self._entries[key] = (pin, value)
-        if len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
-        return value
+        with self._lock:
+            entry = self._entries.setdefault(key, (pin, value))
+            self._entries.move_to_end(key)
+            if len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+        return entry[1]
 
     def derived(self, obj: object, kind: str, build: Callable[[], T], *key: Hashable) -> T:
         """What ``build()`` derives from ``obj`` (and ``key``), once per object. Only for

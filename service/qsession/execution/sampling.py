@@ -90,7 +90,9 @@ def sample_registers(
     aer_seed, draw_seed, flip_seed = seed.spawn(3)
     final = reduced.final_measures
     if final is not None and _fits_probabilities(reduced, final, clbits, noise is not None):
-        packed = _sample_from_probabilities(reduced, final, clbits, values, shots, draw_seed, noise)
+        packed = _sample_from_probabilities(
+            reduced, final, clbits, values, shots, draw_seed, noise, memo
+        )
     else:
         packed = _sample_from_memory(reduced, clbits, values, shots, aer_seed, noise)
     if noise is not None:
@@ -134,7 +136,7 @@ def _sample_from_probabilities(
     num_points = values.shape[0]
     # A circuit without parameters is the same at every point: one distribution, all shots.
     runs, draws = (num_points, shots) if values.shape[1] else (1, num_points * shots)
-    probabilities = final_distribution(reduced, measured, values[:runs], noise)
+    probabilities = final_distribution(reduced, measured, values[:runs], noise, memo)
     seeds = seed.generate_state(runs, np.uint64)
     out = [np.empty((num_points * shots, _num_bytes(len(bits))), np.uint8) for bits in clbits]
     for run in range(runs):

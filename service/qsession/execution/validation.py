@@ -13,6 +13,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.transpiler import Target
 
 from qsession.execution.errors import InvalidPub
+from qsession.execution.memo import Memo, derive
 
 MAX_SHOTS = 10_000_000
 """The most shots one PUB may take (Sampler ``shots``; Estimator ``ceil(1/precision**2)``)."""
@@ -25,7 +26,9 @@ def estimator_shots(precision: float) -> int:
     return math.ceil(1.0 / precision**2)
 
 
-def validate_sampler_pub(pub: SamplerPub, field: str, target: Target, device: str) -> None:
+def validate_sampler_pub(
+    pub: SamplerPub, field: str, target: Target, device: str, memo: Memo | None = None
+) -> None:
     """Check that ``pub`` runs on ``target`` as given.
 
     Args:
@@ -33,12 +36,15 @@ def validate_sampler_pub(pub: SamplerPub, field: str, target: Target, device: st
         field: the PUB's place in the request, e.g. ``"sampler_pubs[0]"``.
         target: the device.
         device: the device name, for messages.
+        memo: remembers that a circuit nobody modifies passed the device checks.
 
     Raises:
         InvalidPub: naming ``field`` + ``.circuit`` / ``.shots`` / ``.parameter_values``.
     """
     circuit = pub.circuit
-    _check_circuit(circuit, f"{field}.circuit", target, device)
+    derive(
+        memo, circuit, "isa", lambda: _check_circuit(circuit, f"{field}.circuit", target, device)
+    )
     if not circuit.cregs:
         raise InvalidPub(
             f"{field}.circuit",
@@ -55,7 +61,9 @@ def validate_sampler_pub(pub: SamplerPub, field: str, target: Target, device: st
     _check_parameter_values(pub.parameter_values, circuit, f"{field}.parameter_values")
 
 
-def validate_estimator_pub(pub: EstimatorPub, field: str, target: Target, device: str) -> None:
+def validate_estimator_pub(
+    pub: EstimatorPub, field: str, target: Target, device: str, memo: Memo | None = None
+) -> None:
     """Check that ``pub`` runs on ``target`` as given (final measurements are allowed).
 
     Args:
@@ -63,13 +71,16 @@ def validate_estimator_pub(pub: EstimatorPub, field: str, target: Target, device
         field: the PUB's place in the request, e.g. ``"estimator_pubs[0]"``.
         target: the device.
         device: the device name, for messages.
+        memo: remembers that a circuit nobody modifies passed the device checks.
 
     Raises:
         InvalidPub: naming ``field`` + ``.circuit`` / ``.observables`` / ``.precision`` /
             ``.parameter_values``.
     """
     circuit = pub.circuit
-    _check_circuit(circuit, f"{field}.circuit", target, device)
+    derive(
+        memo, circuit, "isa", lambda: _check_circuit(circuit, f"{field}.circuit", target, device)
+    )
     if pub.observables.num_qubits != circuit.num_qubits:
         raise InvalidPub(
             f"{field}.observables",

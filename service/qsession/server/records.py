@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +22,14 @@ from qsession.lifecycle.model import (
 from qsession.store.sqlite import StoredEvent
 from qsession.v1 import job_pb2
 
+_JOB_FIELDS = tuple(f.name for f in dataclasses.fields(Job))
+
 
 def job_record(job: Job, inputs: JobInputs) -> dict[str, Any]:
     """A job's row: its lifecycle fields plus its submission options and PUB count."""
-    record = dataclasses.asdict(job)
-    record["options"] = MessageToDict(inputs.options)
+    record = {name: getattr(job, name) for name in _JOB_FIELDS}  # flat: no deep copy needed
+    record["tags"] = list(job.tags)
+    record["options"] = inputs.options_dict
     record["num_pubs"] = inputs.num_pubs
     return record
 
@@ -45,6 +49,11 @@ class JobInputs:
 
     options: job_pb2.JobOptions
     num_pubs: int
+
+    @functools.cached_property
+    def options_dict(self) -> dict[str, Any]:
+        """``options`` as the JSON-able dict a row holds (built once per job)."""
+        return MessageToDict(self.options)
 
 
 def inputs_from_record(record: dict[str, Any]) -> JobInputs:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from qsession.execution.executor import Executor
+from qsession.execution.memo import Memo
 from qsession.execution.profiles import DeviceProfile, load_profile
 from qsession.lifecycle.clock import Clock, SystemClock
 from qsession.lifecycle.durations import parse_max_ttl
@@ -89,11 +90,14 @@ class Runtime:
         self.config = config
         self.store = store
         self.clock = clock or SystemClock()
+        # Admission parses a circuit sent again (by its SHA-256, or whole) and checks it
+        # against the device once, as a worker does (see execution.memo).
+        self.memo = Memo()
         self.qpus = {
             b.name: Qpu(
                 b,
                 profile := load_profile(b.profile),
-                Executor(profile, noise=False),  # validation only: the worker simulates
+                Executor(profile, noise=False, memo=self.memo),  # validation only
                 LocalWorker(b.name, b.profile, b.noise),
             )
             for b in config.backends
@@ -629,7 +633,7 @@ class Runtime:
 
     def _decode_pubs(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> list:
         """Decode and validate every PUB for the QPU (raises WireError / InvalidPub)."""
-        pubs = decode_job_pubs(request.program, request, request.options)
+        pubs = decode_job_pubs(request.program, request, request.options, self.memo.circuit)
         validate = (
             qpu.executor.validate_sampler_pub
             if request.program == job_pb2.PROGRAM_SAMPLER

@@ -262,10 +262,12 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     @streaming
     async def GetJobResult(self, request, context):
+        instance = current_instance().name
+        if request.wait:
+            await self._until_final(instance, request.id)
         await self.runtime.flush()  # a DONE job's result is committed with its DONE
-        data, digest = await asyncio.to_thread(
-            self.runtime.result, current_instance().name, request.id
-        )
+        data, digest = await asyncio.to_thread(self.runtime.result, instance, request.id)
+        job = self.runtime.job_message(self.runtime.job(instance, request.id))
         view = memoryview(data)
         for offset in range(0, max(len(data), 1), RESULT_CHUNK):
             yield job_pb2.GetJobResultResponse(
@@ -273,7 +275,21 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                 offset=offset,
                 total_size=len(data),
                 sha256=digest,
+                job=job if offset == 0 else None,
             )
+
+    async def _until_final(self, instance: str, job_id: str) -> None:
+        """Return once job ``job_id`` of ``instance`` is DONE, ERROR or CANCELLED.
+
+        Its events are followed from the newest committed revision: the job as held now is at
+        least that new, so a change after it is an event still to come."""
+        revision = await self.runtime.flush()
+        if self.runtime.job(instance, job_id).status.finished:
+            return
+        subscription = self.runtime.subscribe(instance, revision, "job", job_ids=(job_id,))
+        async for event in _follow(subscription):
+            if convert.JOB_STATUSES[job_pb2.Job.FromString(event.payload).state].finished:
+                return
 
     @streaming
     async def WatchJobs(self, request, context):

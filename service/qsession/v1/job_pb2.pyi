@@ -200,22 +200,26 @@ class UpdateJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class GetJobResultRequest(_message.Message):
-    __slots__ = ("id",)
+    __slots__ = ("id", "wait")
     ID_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
     id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    wait: bool
+    def __init__(self, id: _Optional[str] = ..., wait: _Optional[bool] = ...) -> None: ...
 
 class GetJobResultResponse(_message.Message):
-    __slots__ = ("chunk", "offset", "total_size", "sha256")
+    __slots__ = ("chunk", "offset", "total_size", "sha256", "job")
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
     chunk: bytes
     offset: int
     total_size: int
     sha256: str
-    def __init__(self, chunk: _Optional[bytes] = ..., offset: _Optional[int] = ..., total_size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+    job: Job
+    def __init__(self, chunk: _Optional[bytes] = ..., offset: _Optional[int] = ..., total_size: _Optional[int] = ..., sha256: _Optional[str] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class WatchJobsRequest(_message.Message):
     __slots__ = ("after_revision", "session_id", "job_ids", "tags", "progress_notify")

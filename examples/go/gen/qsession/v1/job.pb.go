@@ -1147,7 +1147,13 @@ func (x *UpdateJobResponse) GetJob() *Job {
 type GetJobResultRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The job's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Wait for the job to finish instead of failing at once with FAILED_PRECONDITION
+	// while it is QUEUED or RUNNING: the first chunk is sent when the job is DONE, so
+	// one call replaces following WatchJobs to DONE and then calling GetJobResult. A job
+	// that ends in ERROR or CANCELLED fails the call with FAILED_PRECONDITION (as
+	// without wait); the call's deadline bounds the wait (DEADLINE_EXCEEDED).
+	Wait          bool `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1189,6 +1195,13 @@ func (x *GetJobResultRequest) GetId() string {
 	return ""
 }
 
+func (x *GetJobResultRequest) GetWait() bool {
+	if x != nil {
+		return x.Wait
+	}
+	return false
+}
+
 // One chunk of a serialized JobResult.
 type GetJobResultResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1199,7 +1212,9 @@ type GetJobResultResponse struct {
 	// The size of the whole serialized JobResult in bytes.
 	TotalSize uint64 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	// Hex SHA-256 of the whole serialized JobResult, for verification.
-	Sha256        string `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Sha256 string `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// The job (DONE, with its metrics) as of this result; set on the first chunk only.
+	Job           *Job `protobuf:"bytes,5,opt,name=job,proto3" json:"job,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1260,6 +1275,13 @@ func (x *GetJobResultResponse) GetSha256() string {
 		return x.Sha256
 	}
 	return ""
+}
+
+func (x *GetJobResultResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
 }
 
 // Request for WatchJobs. Filters combine with AND.
@@ -1806,15 +1828,17 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"7\n" +
 	"\x11UpdateJobResponse\x12\"\n" +
-	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\"%\n" +
+	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\"9\n" +
 	"\x13GetJobResultRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"{\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04wait\x18\x02 \x01(\bR\x04wait\"\x9f\x01\n" +
 	"\x14GetJobResultResponse\x12\x14\n" +
 	"\x05chunk\x18\x01 \x01(\fR\x05chunk\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x1d\n" +
 	"\n" +
 	"total_size\x18\x03 \x01(\x04R\ttotalSize\x12\x16\n" +
-	"\x06sha256\x18\x04 \x01(\tR\x06sha256\"\xc6\x01\n" +
+	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12\"\n" +
+	"\x03job\x18\x05 \x01(\v2\x10.qsession.v1.JobR\x03job\"\xc6\x01\n" +
 	"\x10WatchJobsRequest\x12*\n" +
 	"\x0eafter_revision\x18\x01 \x01(\x04H\x00R\rafterRevision\x88\x01\x01\x12\x1d\n" +
 	"\n" +
@@ -1942,38 +1966,39 @@ var file_qsession_v1_job_proto_depIdxs = []int32{
 	4,  // 21: qsession.v1.UpdateJobRequest.job:type_name -> qsession.v1.Job
 	27, // 22: qsession.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
 	4,  // 23: qsession.v1.UpdateJobResponse.job:type_name -> qsession.v1.Job
-	4,  // 24: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
-	24, // 25: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
-	28, // 26: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
-	24, // 27: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
-	24, // 28: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
-	20, // 29: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
-	29, // 30: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
-	29, // 31: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
-	29, // 32: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
-	30, // 33: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
-	22, // 34: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
-	30, // 35: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
-	21, // 36: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
-	6,  // 37: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
-	8,  // 38: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
-	10, // 39: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
-	12, // 40: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
-	14, // 41: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
-	16, // 42: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
-	18, // 43: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
-	7,  // 44: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
-	9,  // 45: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
-	11, // 46: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
-	13, // 47: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
-	15, // 48: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
-	17, // 49: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
-	19, // 50: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
-	44, // [44:51] is the sub-list for method output_type
-	37, // [37:44] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	4,  // 24: qsession.v1.GetJobResultResponse.job:type_name -> qsession.v1.Job
+	4,  // 25: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
+	24, // 26: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
+	28, // 27: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
+	24, // 28: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
+	24, // 29: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
+	20, // 30: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
+	29, // 31: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
+	29, // 32: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
+	29, // 33: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
+	30, // 34: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
+	22, // 35: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
+	30, // 36: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
+	21, // 37: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
+	6,  // 38: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
+	8,  // 39: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
+	10, // 40: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
+	12, // 41: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
+	14, // 42: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
+	16, // 43: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
+	18, // 44: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
+	7,  // 45: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
+	9,  // 46: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
+	11, // 47: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
+	13, // 48: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
+	15, // 49: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
+	17, // 50: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
+	19, // 51: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
+	45, // [45:52] is the sub-list for method output_type
+	38, // [38:45] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_qsession_v1_job_proto_init() }
