@@ -49,6 +49,11 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     max_clbits_per_circuit = 65536  # (qubits: at most the backend's)
     max_queued_jobs_per_instance = 1000
     circuit_parse_memory_bytes = 1073741824  # memory a client's circuit may take to parse
+    max_concurrent_requests_per_instance = 256   # unary calls in flight at once
+    max_streams_per_instance = 2000              # open streams (watches, result waits)
+    max_concurrent_admissions_per_instance = 2   # CreateJob calls parsed at once; more wait
+                                                 # their turn, instances served in turn
+    auth_failures_per_minute = 60                # per peer address; more are refused at once
 """
 
 from __future__ import annotations
@@ -104,6 +109,10 @@ class Limits:
     max_clbits_per_circuit: int = 65_536
     max_queued_jobs_per_instance: int = 1000
     circuit_parse_memory_bytes: int = 1024 * 1024 * 1024
+    max_concurrent_requests_per_instance: int = 256
+    max_streams_per_instance: int = 2000
+    max_concurrent_admissions_per_instance: int = 2
+    auth_failures_per_minute: int = 60
 
 
 @dataclass(frozen=True)
