@@ -121,12 +121,24 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     await runtime.start()
     for name in (*SERVICE_NAMES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    runtime.health_listeners.append(lambda serving: _report_health(health_servicer, serving))
     if dev is not None and save_dev_account is not False:
         save_dev_account_file(f"{config.listen.rsplit(':', 1)[0]}:{port}", dev)
     log.info(
         "qsession listening on %s (port %d), backends %s", config.listen, port, list(runtime.qpus)
     )
     return RunningServer(server=server, runtime=runtime, port=port, health=health_servicer)
+
+
+def _report_health(health_servicer: health.aio.HealthServicer, serving: bool) -> None:
+    """SERVING, or NOT_SERVING while the store refuses writes (see Runtime.storage_fault)."""
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for name in (*SERVICE_NAMES, ""):
+        asyncio.ensure_future(health_servicer.set(name, status))
 
 
 async def serve(config: Config) -> None:

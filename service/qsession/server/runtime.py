@@ -22,7 +22,7 @@ import secrets
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import grpc
@@ -115,8 +115,12 @@ class Runtime:
         self._unstored_requests: dict[str, bytes] = {}  # inserted, not yet committed
         self._loop = asyncio.get_running_loop()
         self._unpublished: deque[_Unpublished | None] = deque()  # None: a result row
-        self._durable_waiters: list[tuple[int, int, asyncio.Future]] = []
-        self._writer = Writer(store, self._on_commit)
+        # (revision, tiebreak, future, is_read): a read's waiter fails at once on a storage
+        # fault; a change's acknowledgement waits until the change is stored.
+        self._durable_waiters: list[tuple[int, int, asyncio.Future, bool]] = []
+        self.storage_fault: str | None = None  # why the store refuses writes, while it does
+        self.health_listeners: list[Callable[[bool], None]] = []  # called with "serving"
+        self._writer = Writer(store, self._on_commit, self._on_storage_fault)
         self._wakeup = asyncio.Event()
         self._coordinator: asyncio.Task | None = None
         self._pruner: asyncio.Task | None = None
@@ -277,7 +281,7 @@ class Runtime:
                 self._finished.append(item.id)  # now readable from the store: forget it
         committed = self.events.last_revision
         while self._durable_waiters and self._durable_waiters[0][0] <= committed:
-            _, _, future = heapq.heappop(self._durable_waiters)
+            _, _, future, _ = heapq.heappop(self._durable_waiters)
             if future.done():
                 continue
             if error is None:
@@ -293,23 +297,67 @@ class Runtime:
         self._unpublished.append(None)
         self._writer.put(ResultRow(job_id, result))
 
-    async def durable(self, revision: int) -> None:
+    async def durable(self, revision: int, read: bool = False) -> None:
         """Wait until every change up to ``revision`` is committed and published.
 
+        A change's acknowledgement waits through a storage fault (the change is stored when
+        the disk takes it again); a ``read`` does not wait for a disk that refuses writes.
+
         Raises:
-            RpcError: (UNAVAILABLE) the store failed to write it.
+            RpcError: (UNAVAILABLE) the store failed to write it; (RESOURCE_EXHAUSTED or
+                UNAVAILABLE) a read while the store refuses writes.
         """
         if self.events.last_revision >= revision:
             return
+        if read and self.storage_fault is not None:
+            raise self._storage_error()
         future = self._loop.create_future()
-        heapq.heappush(self._durable_waiters, (revision, id(future), future))
+        heapq.heappush(self._durable_waiters, (revision, id(future), future, read))
         await future
 
-    async def flush(self) -> int:
-        """Wait until every change made so far is committed; return the newest revision."""
+    async def flush(self, read: bool = False) -> int:
+        """Wait until every change made so far is committed; return the newest revision.
+        ``read``: for a read, which fails at once while the store refuses writes."""
         revision = self._assigned
-        await self.durable(revision)
+        await self.durable(revision, read)
         return revision
+
+    def check_writable(self) -> None:
+        """Refuse a change while the store cannot write (before anything in memory changes).
+
+        Raises:
+            RpcError: RESOURCE_EXHAUSTED (disk full) or UNAVAILABLE, naming the fault.
+        """
+        if self.storage_fault is not None:
+            raise self._storage_error()
+
+    def _storage_error(self) -> RpcError:
+        full = "disk is full" in (self.storage_fault or "")
+        return RpcError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED if full else grpc.StatusCode.UNAVAILABLE,
+            f"{self.storage_fault}. The server stores no change until then, so it refuses "
+            "changes and reads of unstored state; this request changed nothing. Retry later.",
+            None,
+            {"cause": "STORAGE_FULL" if full else "STORAGE_UNAVAILABLE"},
+        )
+
+    def _on_storage_fault(self, reason: str | None) -> None:
+        """The writer's report (on its thread) that the disk refuses commits, or takes them
+        again (``None``)."""
+        self._loop.call_soon_threadsafe(self._set_storage_fault, reason)
+
+    def _set_storage_fault(self, reason: str | None) -> None:
+        """Enter or leave the storage fault: reads waiting for unstored changes fail at once,
+        QPUs start no job, health reports NOT_SERVING until the store writes again."""
+        self.storage_fault = reason
+        if reason is not None:
+            error = self._storage_error()
+            for _, _, future, read in self._durable_waiters:
+                if read and not future.done():
+                    future.set_exception(error)
+        for listener in self.health_listeners:
+            listener(reason is None)
+        self._wakeup.set()
 
     def job_message(self, job: Job) -> job_pb2.Job:
         """The Job message of a lifecycle job."""
@@ -355,7 +403,7 @@ class Runtime:
                 self._forget_finished()
                 self.scheduler.poll()
                 for name, qpu in self.qpus.items():
-                    if qpu.running is None:
+                    if qpu.running is None and self.storage_fault is None:
                         job = self.scheduler.next_job(name)
                         if job is not None:
                             qpu.running = job.id

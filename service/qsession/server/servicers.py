@@ -112,6 +112,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
 
     @unary
     async def CreateSession(self, request, context):
+        self.runtime.check_writable()  # refused before anything changes
         instance = current_instance()
         session = self.runtime.create_session(
             instance.name, instance.plan, request.backend, request.mode, request.max_ttl
@@ -121,13 +122,13 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
 
     @unary
     async def GetSession(self, request, context):
-        await self.runtime.flush()  # show only committed state
+        await self.runtime.flush(read=True)  # show only committed state
         session = self.runtime.session(current_instance().name, request.id)
         return session_pb2.GetSessionResponse(session=self._message(session))
 
     @unary
     async def ListSessions(self, request, context):
-        await self.runtime.flush()  # show only committed state
+        await self.runtime.flush(read=True)  # show only committed state
         states = {convert.SESSION_STATE_NAMES.get(s) for s in request.states}
         if None in states:
             raise InvalidArgument(
@@ -151,12 +152,14 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
 
     @unary
     async def CloseSession(self, request, context):
+        self.runtime.check_writable()  # refused before anything changes
         session = self.runtime.close_session(current_instance().name, request.id)
         await self.runtime.flush()  # acknowledged only once stored
         return session_pb2.CloseSessionResponse(session=self._message(session))
 
     @unary
     async def CancelSession(self, request, context):
+        self.runtime.check_writable()  # refused before anything changes
         session = self.runtime.cancel_session(current_instance().name, request.id)
         await self.runtime.flush()  # acknowledged only once stored
         return session_pb2.CancelSessionResponse(session=self._message(session))
@@ -184,13 +187,14 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     @unary
     async def CreateJob(self, request, context):
+        self.runtime.check_writable()  # refused before anything changes
         job, revision = await self.runtime.create_job(current_instance().name, request)
         return job_pb2.CreateJobResponse(job=self.runtime.job_message(job), revision=revision)
 
     @unary
     async def GetJob(self, request, context):
         instance = current_instance().name
-        revision = await self.runtime.flush()  # show only committed state
+        revision = await self.runtime.flush(read=True)  # show only committed state
         message = self.runtime.job_message(self.runtime.job(instance, request.id))
         if request.view == job_pb2.JOB_VIEW_FULL:
             inputs = await asyncio.to_thread(self.runtime.job_inputs, instance, request.id)
@@ -203,6 +207,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     @unary
     async def UpdateJob(self, request, context):
+        self.runtime.check_writable()  # refused before anything changes
         if list(request.update_mask.paths) != ["tags"]:
             raise InvalidArgument(
                 'update_mask: set paths to exactly ["tags"]; tags are the only field of a '
@@ -256,6 +261,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     @unary
     async def CancelJob(self, request, context):
+        self.runtime.check_writable()  # refused before anything changes
         job = self.runtime.cancel_job(current_instance().name, request.id)
         await self.runtime.flush()  # acknowledged only once stored
         return job_pb2.CancelJobResponse(job=self.runtime.job_message(job))
@@ -265,7 +271,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         instance = current_instance().name
         if request.wait:
             await self._until_final(instance, request.id)
-        await self.runtime.flush()  # a DONE job's result is committed with its DONE
+        await self.runtime.flush(read=True)  # a DONE job's result is committed with its DONE
         data, digest = await asyncio.to_thread(self.runtime.result, instance, request.id)
         job = self.runtime.job_message(self.runtime.job(instance, request.id))
         view = memoryview(data)
@@ -283,7 +289,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
         Its events are followed from the newest committed revision: the job as held now is at
         least that new, so a change after it is an event still to come."""
-        revision = await self.runtime.flush()
+        revision = await self.runtime.flush(read=True)
         if self.runtime.job(instance, job_id).status.finished:
             return
         subscription = self.runtime.subscribe(instance, revision, "job", job_ids=(job_id,))

@@ -177,6 +177,7 @@ class Store:
     """One SQLite database file; safe to call from several threads (one lock, one connection)."""
 
     def __init__(self, path: Path, retain_events: int = 10_000, durability: str = "disk"):
+        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only, as its WAL
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -208,10 +209,11 @@ class Store:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a failed COMMIT (e.g. disk full) may leave it open
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def write(self, batch: Sequence[ChangeRow | ResultRow]) -> None:
         """Persist a batch in order, in ONE transaction (one fsync): each job's or session's
