@@ -41,12 +41,18 @@ def _per_iteration(run_once, iterations: int) -> float:
     return (time.perf_counter() - start) / iterations * 1e3
 
 
-def qsession_iteration_ms(backend_name: str, noise: bool, iterations: int) -> float:
+def qsession_iteration_ms(
+    backend_name: str, noise: bool, iterations: int, durability: str = "disk"
+) -> float:
     """Our per-iteration time: one Estimator job per iteration in a session, through a
-    `qsession serve` subprocess."""
+    `qsession serve` subprocess with the ``[server] durability`` given."""
     from qsession import EstimatorV2, RuntimeService, Session
 
-    with server_process(backends=(), extra_toml=_backend_toml(backend_name, noise)) as server:
+    with server_process(
+        backends=(),
+        extra_toml=_backend_toml(backend_name, noise),
+        server_toml=f'durability = "{durability}"\n',
+    ) as server:
         service = RuntimeService(url=server.address, token=TOKEN)
         backend = service.backend(backend_name)
         ansatz = generate_preset_pass_manager(backend=backend, optimization_level=3).run(
