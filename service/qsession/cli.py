@@ -1,4 +1,8 @@
-"""The `qsession` command: `qsession serve [--config FILE]`."""
+"""The `qsession` command: `qsession serve [--config FILE] [--check-config]`.
+
+A configuration error (from ``--check-config``, or met while starting to serve) is printed as
+one line on stderr, ``qsession: config error: <message>``, and the exit code is 2.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ import json
 import logging
 import sys
 import time
+
+CONFIG_ERROR_EXIT = 2
+"""The exit code of a configuration error, as for a command-line usage error."""
 
 
 class _JsonFormatter(logging.Formatter):
@@ -27,13 +34,30 @@ class _JsonFormatter(logging.Formatter):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script; returns the exit code."""
     parser = argparse.ArgumentParser(prog="qsession", description="A self-hosted Qiskit Runtime.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gRPC server")
     serve.add_argument("--config", help="TOML configuration file (default: embedded defaults)")
+    serve.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the configuration and exit (0: usable, 2: the error) without serving",
+    )
     serve.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+
+    from qsession.server.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _config_error(exc)
+    if args.check_config:
+        # With no [[instances]], serve creates the one local instance: count what it serves.
+        instances = len(config.instances) or 1
+        print(f"config OK: {instances} instances, {len(config.backends)} backends")
+        return 0
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
@@ -41,17 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("qiskit").setLevel(logging.WARNING)  # its pass timings are INFO noise
 
     from qsession.server.app import serve as run
-    from qsession.server.config import ConfigError, load_config
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        parser.error(str(exc))
     try:
         asyncio.run(run(config))
     except ConfigError as exc:  # e.g. the data directory needs a backend the config dropped
-        parser.error(str(exc))
+        return _config_error(exc)
     return 0
+
+
+def _config_error(error: Exception) -> int:
+    """Print ``error`` as one line on stderr (no traceback, no usage) and return exit code 2."""
+    message = " ".join(str(error).splitlines())
+    print(f"qsession: config error: {message}", file=sys.stderr)
+    return CONFIG_ERROR_EXIT
 
 
 if __name__ == "__main__":

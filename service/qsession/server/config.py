@@ -16,12 +16,12 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
                                     # not of the machine, and saves an fsync per commit
 
     [[instances]]                   # default: one premium instance "local", token generated
-    name = "lab"
+    name = "lab"                    # required, unique
     plan = "premium"                # or "open" (no dedicated sessions)
-    tokens = ["tok-lab"]
+    tokens = ["tok-lab"]            # required; a token belongs to one instance only
 
-    [plans.premium]                 # durations: "250ms", "0.3s", "2h 30m 40s" or seconds
-    interactive_ttl = "60s"
+    [plans.premium]                 # the plans are "premium" and "open"
+    interactive_ttl = "60s"         # durations: "250ms", "0.3s", "2h 30m 40s" or seconds
     max_ttl = "8h"
     min_max_ttl = "300s"
 
@@ -29,13 +29,18 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     idle_timeout = "30m"
 
     [[backends]]                    # default: fake_torino and ideal_24, noiseless
-    name = "fake_torino"
-    profile = "fake_torino"
-    noise = false
-    min_job_duration = "0s"
+    name = "fake_torino"            # required, unique
+    profile = "fake_torino"         # a built-in device profile (fake_torino, ideal_24);
+                                    # default: the backend's name
+    noise = false                   # true: the profile's noise model
+    min_job_duration = "0s"         # hold each job RUNNING at least this long
+    ray_resources = {}              # engine "ray": resources a job of this backend holds,
+                                    # name -> positive number, e.g. { CPU = 1, GPU = 0.5 }
 
     [execution]
     max_attempts = 3                # a job whose worker dies this often ends in ERROR
+    engine = "local"                # where jobs run: "local" (worker processes) or "ray"
+    ray_address = "auto"            # engine "ray": the cluster to join
 
     [retention]
     finished_jobs = 100000          # keep the newest N jobs; or a duration such as "30d":
@@ -54,15 +59,29 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     max_concurrent_admissions_per_instance = 2   # CreateJob calls parsed at once; more wait
                                                  # their turn, instances served in turn
     auth_failures_per_minute = 60                # per peer address; more are refused at once
+
+The whole file is checked against one schema (``CONFIG_SCHEMA`` below) before the server
+starts, so a mistake stops it instead of being silently ignored. Every error is one line that
+names the key by its dotted path, e.g. ``backends[0].noize: unknown key; did you mean
+'noise'?``: unknown sections, keys and plans (with the nearest valid spelling), values of the
+wrong type (integers are never booleans; ``noise = "false"`` is not false), durations that
+``parse_config_duration`` refuses, unknown device profiles, and duplicate instance names,
+tokens (the error names where they are, never the token) and backend names.
+``qsession serve --check-config`` runs these checks without serving.
 """
 
 from __future__ import annotations
 
+import datetime
+import difflib
+import math
 import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from qsession.execution.profiles import PROFILE_NAMES
 from qsession.execution.validation import MAX_SHOTS
 from qsession.lifecycle.durations import parse_config_duration
 from qsession.lifecycle.model import Plan
@@ -73,6 +92,10 @@ DEFAULT_PLANS = {
     "premium": {"interactive_ttl": 60.0, "max_ttl": 8 * 3600.0, "min_max_ttl": 300.0},
     "open": {"interactive_ttl": 60.0, "max_ttl": 8 * 3600.0, "min_max_ttl": 300.0},
 }
+"""The known plans (``[plans.X]``, ``instances[].plan``) and their defaults in seconds."""
+
+ENGINES = ("local", "ray")
+"""Where jobs run (``[execution] engine``)."""
 
 
 class ConfigError(ValueError):
@@ -90,17 +113,26 @@ class InstanceConfig:
 
 @dataclass(frozen=True)
 class BackendConfig:
-    """An emulated QPU built from a device profile."""
+    """An emulated QPU built from a device profile.
+
+    Attributes:
+        ray_resources: with the "ray" engine, the Ray resources (name -> amount) a job of
+            this backend holds while it runs; empty: Ray's defaults.
+    """
 
     name: str
     profile: str
     noise: bool = False
     min_job_duration: float = 0.0
+    ray_resources: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-request and per-instance limits (see the module docstring)."""
+    """Per-request and per-instance limits (see the module docstring).
+
+    Every field is a ``[limits]`` key taking a positive integer, with the field's default.
+    """
 
     max_request_bytes: int = 64 * 1024 * 1024
     max_pubs_per_job: int = 1000
@@ -146,6 +178,8 @@ class Config:
     durability: str = "disk"
     max_attempts: int = 3
     retention: Retention = Retention()
+    engine: str = "local"
+    ray_address: str = "auto"
 
     @property
     def uses_default_instance(self) -> bool:
@@ -163,153 +197,384 @@ def load_config(path: str | Path | None = None) -> Config:
     """The configuration in ``path`` (TOML) over the embedded defaults; ``None``: defaults only.
 
     Raises:
-        ConfigError: a key with a wrong type or value, naming the key.
+        ConfigError: the file cannot be read or parsed, or breaks the schema (the message
+            names the key).
     """
     raw: dict[str, Any] = {}
     if path is not None:
         try:
             raw = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config {path}: {exc}") from exc
     return parse_config(raw)
 
 
-def parse_config(raw: dict[str, Any]) -> Config:
-    """A Config from parsed TOML (see the module docstring for the keys)."""
-    server = _table(raw, "server")
-    plans = _plans(_table(raw, "plans"))
-    instances = tuple(
-        _instance(i, entry, plans) for i, entry in enumerate(raw.get("instances", []))
-    )
-    backends = tuple(_backend(i, entry) for i, entry in enumerate(raw.get("backends", [])))
-    names = [b.name for b in backends]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"backends: names must be unique, got {names}")
-    tls_cert, tls_key = server.get("tls_cert"), server.get("tls_key")
-    if bool(tls_cert) != bool(tls_key):
-        raise ConfigError("server.tls_cert and server.tls_key must be set together")
-    limits = _limits(_table(raw, "limits"))
-    durability = server.get("durability", "disk")
-    if durability not in SYNCHRONOUS:
+# --- Checks: each validates the value found at a dotted path and returns it converted. ---
+
+Check = Callable[[str, Any], Any]
+"""``check(path, value) -> converted value``; raises ConfigError naming ``path``."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of a table: the check its value must pass, and what an absent key means.
+
+    Attributes:
+        check: validates and converts the value (see :data:`Check`).
+        default: the value of an absent key, written as in the TOML file (it goes through
+            ``check`` too, so ``"10s"`` becomes 10.0); None: an absent key reads as None.
+        required: an absent key is an error.
+    """
+
+    check: Check
+    default: Any = None
+    required: bool = False
+
+
+def table(keys: dict[str, Key], noun: str = "key") -> Check:
+    """A check for a TOML table holding only ``keys``; it returns every key's value (checked,
+    or its default when absent).
+
+    Args:
+        keys: the schema of each allowed key.
+        noun: what an entry of the table is, for the unknown-entry error ("key", "section",
+            "plan").
+    """
+
+    def check(path: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: must be a table, got {_kind(value)}")
+        for name in value:
+            if name not in keys:
+                raise ConfigError(f"{_join(path, name)}: unknown {noun}{_suggestion(name, keys)}")
+        checked = {}
+        for name, key in keys.items():
+            where = _join(path, name)
+            if name in value:
+                checked[name] = key.check(where, value[name])
+            elif key.required:
+                raise ConfigError(f"{where}: required")
+            else:
+                checked[name] = None if key.default is None else key.check(where, key.default)
+        return checked
+
+    return check
+
+
+def array_of_tables(keys: dict[str, Key]) -> Check:
+    """A check for ``[[name]]`` entries, each a table holding only ``keys``."""
+    entry = table(keys)
+
+    def check(path: str, value: Any) -> list[dict[str, Any]]:
+        if not isinstance(value, list):
+            raise ConfigError(
+                f"{path}: must be an array of tables ([[{path}]]), got {_kind(value)}"
+            )
+        return [entry(f"{path}[{index}]", item) for index, item in enumerate(value)]
+
+    return check
+
+
+def positive_integer(at_most: int | None = None, why: str = "") -> Check:
+    """A check for an integer >= 1 (and <= ``at_most``, explained by ``why``); not a boolean."""
+
+    def check(path: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{path}: must be a positive integer, got {value!r}")
+        if at_most is not None and value > at_most:
+            raise ConfigError(f"{path}: at most {at_most}{why}, got {value}")
+        return value
+
+    return check
+
+
+def one_of(choices: Iterable[str]) -> Check:
+    """A check for one of the strings ``choices``."""
+    allowed = tuple(choices)
+
+    def check(path: str, value: Any) -> str:
+        if value not in allowed or not isinstance(value, str):
+            listed = ", ".join(repr(choice) for choice in allowed)
+            hint = _suggestion(value, allowed) if isinstance(value, str) else ""
+            raise ConfigError(f"{path}: must be one of {listed}, got {value!r}{hint}")
+        return value
+
+    return check
+
+
+def boolean(path: str, value: Any) -> bool:
+    """A check for ``true`` or ``false`` (not the strings "true"/"false", not 0 or 1)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: must be true or false, got {value!r}")
+    return value
+
+
+def string(path: str, value: Any) -> str:
+    """A check for any string (possibly empty)."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: must be a string, got {value!r}")
+    return value
+
+
+def non_empty_string(path: str, value: Any) -> str:
+    """A check for a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}: must be a non-empty string, got {value!r}")
+    return value
+
+
+def duration(path: str, value: Any) -> float:
+    """A check for a duration in seconds, by the rules of ``parse_config_duration``."""
+    try:
+        return parse_config_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def device_profile(path: str, value: Any) -> str:
+    """A check for the name of a built-in device profile; the error lists the known ones."""
+    if not isinstance(value, str) or value not in PROFILE_NAMES:
+        hint = _suggestion(value, PROFILE_NAMES) if isinstance(value, str) else ""
         raise ConfigError(
-            f"server.durability: use one of {sorted(SYNCHRONOUS)}, got {durability!r}"
+            f"{path}: unknown device profile {value!r} "
+            f"(known profiles: {', '.join(PROFILE_NAMES)}){hint}"
         )
-    max_attempts = _execution(_table(raw, "execution"))
-    retention = _retention(_table(raw, "retention"))
-    watch_buffer = server.get("watch_buffer", 1000)
-    if isinstance(watch_buffer, bool) or not isinstance(watch_buffer, int) or watch_buffer < 1:
-        raise ConfigError(f"server.watch_buffer: a positive integer, got {watch_buffer!r}")
-    return Config(
-        listen=str(server.get("listen", DEFAULT_LISTEN)),
-        data_dir=Path(server.get("data_dir", ".qsession")),
-        tls_cert=Path(tls_cert) if tls_cert else None,
-        tls_key=Path(tls_key) if tls_key else None,
-        instances=instances,
-        plans=plans,
-        idle_timeout=_duration(
-            "sessions.idle_timeout", _table(raw, "sessions").get("idle_timeout", "30m")
-        ),
-        backends=backends or DEFAULT_BACKENDS,
-        limits=limits,
-        shutdown_grace=_duration("server.shutdown_grace", server.get("shutdown_grace", "10s")),
-        watch_buffer=watch_buffer,
-        durability=durability,
-        max_attempts=max_attempts,
-        retention=retention,
-    )
+    return value
 
 
-def _retention(raw: dict[str, Any]) -> Retention:
-    """The [retention] table: finished_jobs, a count (integer) or an age (duration text)."""
-    for key in raw:
-        if key != "finished_jobs":
-            raise ConfigError(f"retention.{key}: unknown key; use ['finished_jobs']")
-    value = raw.get("finished_jobs", Retention.keep_newest)
+def tokens(path: str, value: Any) -> tuple[str, ...]:
+    """A check for a list of at least one non-empty string; errors never show a token."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{path}: must be a list of at least one token, got {_kind(value)}")
+    for index, token in enumerate(value):
+        if not isinstance(token, str) or not token:
+            raise ConfigError(f"{path}[{index}]: a token must be a non-empty string")
+    return tuple(value)
+
+
+def resources(path: str, value: Any) -> dict[str, float]:
+    """A check for a table of resource name -> positive number (integer or float)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: must be a table of resource name -> number, got {_kind(value)}")
+    amounts = {}
+    for resource, amount in value.items():
+        positive_number = (
+            isinstance(amount, int | float)
+            and not isinstance(amount, bool)
+            and math.isfinite(amount)
+            and amount > 0
+        )
+        if not positive_number:
+            raise ConfigError(f"{path}.{resource}: must be a positive number, got {amount!r}")
+        amounts[resource] = float(amount)
+    return amounts
+
+
+def retention_rule(path: str, value: Any) -> Retention:
+    """A check for ``finished_jobs``: a count of jobs (integer) or an age (duration text)."""
     if isinstance(value, str):
-        return Retention(keep_newest=None, max_age=_duration("retention.finished_jobs", value))
+        return Retention(keep_newest=None, max_age=duration(path, value))
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(
-            "retention.finished_jobs: a positive number of jobs or a duration such as "
-            f'"30d", got {value!r}'
+            f'{path}: must be a positive number of jobs or a duration such as "30d", got {value!r}'
         )
     return Retention(keep_newest=value)
 
 
-def _execution(raw: dict[str, Any]) -> int:
-    """The [execution] table's max_attempts (the only key)."""
-    for key in raw:
-        if key != "max_attempts":
-            raise ConfigError(f"execution.{key}: unknown key; use ['max_attempts']")
-    value = raw.get("max_attempts", 3)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"execution.max_attempts: a positive integer, got {value!r}")
-    return value
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
 
 
-def _limits(raw: dict[str, Any]) -> Limits:
-    known = {f.name for f in fields(Limits)}
-    values = {}
-    for key, value in raw.items():
-        if key not in known:
-            raise ConfigError(f"limits.{key}: unknown key; use {sorted(known)}")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"limits.{key}: a positive integer, got {value!r}")
-        values[key] = value
-    limits = Limits(**values)
-    if limits.max_shots_per_pub > MAX_SHOTS:
-        raise ConfigError(
-            f"limits.max_shots_per_pub: at most {MAX_SHOTS} (what the executor runs), "
-            f"got {limits.max_shots_per_pub}"
-        )
-    return limits
+def _suggestion(word: str, known: Iterable[str]) -> str:
+    """The end of an error about ``word``: the nearest known spelling as a question, or
+    (when none is near) the list of known ones."""
+    candidates = sorted(known)
+    close = difflib.get_close_matches(word, candidates, n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; use one of {', '.join(repr(candidate) for candidate in candidates)}"
 
 
-def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    value = raw.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"{key}: must be a table")
-    return value
+def _kind(value: Any) -> str:
+    """The TOML type of ``value``, for errors that should not echo it (a table, a token)."""
+    kinds = [
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a float"),
+        (str, "a string"),
+        (list, "an array"),
+        (dict, "a table"),
+        (datetime.date | datetime.time, "a date or time"),
+    ]
+    return next((kind for type_, kind in kinds if isinstance(value, type_)), type(value).__name__)
 
 
-def _duration(key: str, value: Any) -> float:
-    try:
-        return parse_config_duration(value)
-    except ValueError as exc:
-        raise ConfigError(f"{key}: {exc}") from exc
+# --- The schema of the whole file. To add a key: one line here, a field, the docstring. ---
 
+SERVER_KEYS = {
+    "listen": Key(string, default=DEFAULT_LISTEN),
+    "data_dir": Key(string, default=".qsession"),
+    "tls_cert": Key(string, default=""),
+    "tls_key": Key(string, default=""),
+    "shutdown_grace": Key(duration, default="10s"),
+    "watch_buffer": Key(positive_integer(), default=1000),
+    "durability": Key(one_of(SYNCHRONOUS), default="disk"),
+}
 
-def _plans(raw: dict[str, Any]) -> dict[str, Plan]:
-    plans = {}
-    for name in {*DEFAULT_PLANS, *raw}:
-        values = dict(DEFAULT_PLANS.get(name, DEFAULT_PLANS["premium"]))
-        for key, value in raw.get(name, {}).items():
-            if key not in values:
-                raise ConfigError(f"plans.{name}.{key}: unknown key; use {sorted(values)}")
-            values[key] = _duration(f"plans.{name}.{key}", value)
-        plans[name] = Plan(name=name, allows_dedicated=name != "open", **values)
-    return plans
+INSTANCE_KEYS = {
+    "name": Key(non_empty_string, required=True),
+    "plan": Key(one_of(DEFAULT_PLANS), default="premium"),
+    "tokens": Key(tokens, required=True),
+}
 
-
-def _instance(index: int, entry: dict[str, Any], plans: dict[str, Plan]) -> InstanceConfig:
-    where = f"instances[{index}]"
-    name, plan, tokens = entry.get("name"), entry.get("plan", "premium"), entry.get("tokens", [])
-    if not name:
-        raise ConfigError(f"{where}.name: required")
-    if plan not in plans:
-        raise ConfigError(f"{where}.plan: {plan!r} is not a plan; use one of {sorted(plans)}")
-    if not tokens or not all(isinstance(t, str) and t for t in tokens):
-        raise ConfigError(f"{where}.tokens: a list of at least one non-empty string")
-    return InstanceConfig(name=name, plan=plan, tokens=tuple(tokens))
-
-
-def _backend(index: int, entry: dict[str, Any]) -> BackendConfig:
-    where = f"backends[{index}]"
-    name = entry.get("name")
-    if not name:
-        raise ConfigError(f"{where}.name: required")
-    return BackendConfig(
-        name=name,
-        profile=entry.get("profile", name),
-        noise=bool(entry.get("noise", False)),
-        min_job_duration=_duration(f"{where}.min_job_duration", entry.get("min_job_duration", 0)),
+PLAN_TABLES = {
+    plan: Key(
+        table({key: Key(duration, default=seconds) for key, seconds in defaults.items()}),
+        default={},
     )
+    for plan, defaults in DEFAULT_PLANS.items()
+}
+
+SESSION_KEYS = {
+    "idle_timeout": Key(duration, default="30m"),
+}
+
+BACKEND_KEYS = {
+    "name": Key(non_empty_string, required=True),
+    "profile": Key(device_profile),  # absent: the backend's name (see _backends)
+    "noise": Key(boolean, default=False),
+    "min_job_duration": Key(duration, default=0),
+    "ray_resources": Key(resources, default={}),
+}
+
+EXECUTION_KEYS = {
+    "max_attempts": Key(positive_integer(), default=3),
+    "engine": Key(one_of(ENGINES), default="local"),
+    "ray_address": Key(non_empty_string, default="auto"),
+}
+
+RETENTION_KEYS = {
+    "finished_jobs": Key(retention_rule, default=Retention.keep_newest),
+}
+
+LIMIT_KEYS = {
+    limit.name: Key(positive_integer(), default=limit.default) for limit in fields(Limits)
+} | {
+    "max_shots_per_pub": Key(
+        positive_integer(at_most=MAX_SHOTS, why=" (what the executor runs)"),
+        default=Limits.max_shots_per_pub,
+    ),
+}
+
+CONFIG_SCHEMA = table(
+    {
+        "server": Key(table(SERVER_KEYS), default={}),
+        "instances": Key(array_of_tables(INSTANCE_KEYS), default=[]),
+        "plans": Key(table(PLAN_TABLES, noun="plan"), default={}),
+        "sessions": Key(table(SESSION_KEYS), default={}),
+        "backends": Key(array_of_tables(BACKEND_KEYS), default=[]),
+        "execution": Key(table(EXECUTION_KEYS), default={}),
+        "retention": Key(table(RETENTION_KEYS), default={}),
+        "limits": Key(table(LIMIT_KEYS), default={}),
+    },
+    noun="section",
+)
+"""The check of a whole parsed file: every section's keys, checked and with defaults."""
+
+
+def parse_config(raw: dict[str, Any]) -> Config:
+    """A Config from parsed TOML (see the module docstring for the keys).
+
+    Raises:
+        ConfigError: the first mistake found, naming its key.
+    """
+    values = CONFIG_SCHEMA("", raw)
+    server, execution = values["server"], values["execution"]
+    tls_cert, tls_key = server["tls_cert"], server["tls_key"]
+    if bool(tls_cert) != bool(tls_key):
+        raise ConfigError("server.tls_cert and server.tls_key must be set together")
+    return Config(
+        listen=server["listen"],
+        data_dir=Path(server["data_dir"]),
+        tls_cert=Path(tls_cert) if tls_cert else None,
+        tls_key=Path(tls_key) if tls_key else None,
+        instances=_instances(values["instances"]),
+        plans={
+            plan: Plan(name=plan, allows_dedicated=plan != "open", **ttls)
+            for plan, ttls in values["plans"].items()
+        },
+        idle_timeout=values["sessions"]["idle_timeout"],
+        backends=_backends(values["backends"]) or DEFAULT_BACKENDS,
+        limits=Limits(**values["limits"]),
+        shutdown_grace=server["shutdown_grace"],
+        watch_buffer=server["watch_buffer"],
+        durability=server["durability"],
+        max_attempts=execution["max_attempts"],
+        retention=values["retention"]["finished_jobs"],
+        engine=execution["engine"],
+        ray_address=execution["ray_address"],
+    )
+
+
+def _instances(entries: list[dict[str, Any]]) -> tuple[InstanceConfig, ...]:
+    """The checked [[instances]] entries, refusing a name or a token used twice (a token
+    names one instance, or authentication would depend on the order of the file)."""
+    index_of_name: dict[str, int] = {}
+    place_of_token: dict[str, tuple[str, int]] = {}  # where a token first appears
+    for index, entry in enumerate(entries):
+        where, instance = f"instances[{index}]", entry["name"]
+        if instance in index_of_name:
+            raise ConfigError(
+                f"{where}.name: instance {instance!r} is already defined by "
+                f"instances[{index_of_name[instance]}]; instance names must be unique"
+            )
+        index_of_name[instance] = index
+        for position, token in enumerate(entry["tokens"]):
+            place = f"{where}.tokens[{position}]"
+            if token in place_of_token:
+                first_place, first_index = place_of_token[token]
+                owner = (
+                    "" if first_index == index else f" (instance {entries[first_index]['name']!r})"
+                )
+                raise ConfigError(
+                    f"{place}: instance {instance!r} repeats the token of "
+                    f"{first_place}{owner}; a token may appear only once, in one instance"
+                )
+            place_of_token[token] = (place, index)
+    return tuple(
+        InstanceConfig(name=entry["name"], plan=entry["plan"], tokens=entry["tokens"])
+        for entry in entries
+    )
+
+
+def _backends(entries: list[dict[str, Any]]) -> tuple[BackendConfig, ...]:
+    """The checked [[backends]] entries, refusing a name used twice; an absent profile is
+    the backend's name, which must then be a device profile."""
+    index_of_name: dict[str, int] = {}
+    backends = []
+    for index, entry in enumerate(entries):
+        where, backend = f"backends[{index}]", entry["name"]
+        if backend in index_of_name:
+            raise ConfigError(
+                f"{where}.name: backend {backend!r} is already defined by "
+                f"backends[{index_of_name[backend]}]; backend names must be unique"
+            )
+        index_of_name[backend] = index
+        profile = entry["profile"]
+        if profile is None:
+            if backend not in PROFILE_NAMES:
+                raise ConfigError(
+                    f"{where}.profile: required, as the backend's name {backend!r} is not a "
+                    f"device profile (known profiles: {', '.join(PROFILE_NAMES)})"
+                )
+            profile = backend
+        backends.append(
+            BackendConfig(
+                name=backend,
+                profile=profile,
+                noise=entry["noise"],
+                min_job_duration=entry["min_job_duration"],
+                ray_resources=entry["ray_resources"],
+            )
+        )
+    return tuple(backends)
