@@ -10,17 +10,30 @@ Give them as a dict when constructing a primitive, or set attributes later::
 An unknown option name raises at every level, naming the valid ones (``AttributeError`` on
 reading or assigning an attribute, ``IBMInputValueError`` in a dict), and so does a value of the
 wrong kind, so a typo never goes unnoticed.
+
+Every option name of qiskit-ibm-runtime 0.43's ``EstimatorOptions`` and ``SamplerOptions`` exists
+here, with its type, default and validation (read from qiskit-ibm-runtime, not imported: it is
+not a dependency). Options qsession applies travel in ``JobOptions``; the server refuses those
+it cannot emulate (``resilience.pec_mitigation``, ``execution.meas_type="kerneled"``, ...) with
+INVALID_ARGUMENT naming them. The few that have no meaning on an emulator and no wire field
+(``resilience.pec``, ``resilience.layer_noise_learning``, ``resilience.layer_noise_model``,
+``experimental``, ``simulator.noise_model``, ``simulator.coupling_map``,
+``simulator.basis_gates``, ``environment.private=True``) are accepted as attributes, as
+qiskit-ibm-runtime does, and refused by ``run()`` with an ``IBMInputValueError`` naming them:
+never silently ignored.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+import numpy as np
+
 from qsession.client.errors import IBMInputValueError
-from qsession.v1 import job_pb2
+from qsession.v1 import job_pb2, options_pb2
 
 Validator = Callable[[str, Any], Any]
 
@@ -72,6 +85,7 @@ class _Options:
 
     __slots__ = ()
     _validators: ClassVar[dict[str, Validator]] = {}
+    _nested: ClassVar[dict[str, type[_Options]]] = {}
 
     def _unknown(self, name: str) -> AttributeError:
         known = ", ".join(sorted(f.name for f in fields(self)))  # type: ignore[arg-type]
@@ -88,7 +102,7 @@ class _Options:
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in {f.name for f in fields(self)}:  # type: ignore[arg-type]
             raise self._unknown(name)
-        nested = _NESTED.get(name)
+        nested = self._nested.get(name)
         if nested is not None:
             value = value if isinstance(value, nested) else nested.from_dict(value, name)
         elif name in self._validators:
@@ -115,7 +129,7 @@ class _Options:
             IBMInputValueError: an unknown name or a bad value.
         """
         for name, value in kwargs.items():
-            current = getattr(self, name, None) if name in _NESTED else None
+            current = getattr(self, name, None) if name in self._nested else None
             if isinstance(current, _Options) and isinstance(value, Mapping):
                 current.update(**value)
                 continue
@@ -125,17 +139,136 @@ class _Options:
                 raise IBMInputValueError(str(exc)) from None
 
 
+def _bool(name: str, value: Any) -> bool | None:
+    if value is None:
+        return None
+    if not isinstance(value, bool | np.bool_):
+        raise IBMInputValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _one_of(*allowed: str) -> Validator:
+    """A validator accepting only the strings ``allowed`` (qiskit-ibm-runtime's ``Literal``)."""
+
+    def check(name: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        if value not in allowed:
+            choices = ", ".join(repr(a) for a in allowed)
+            raise IBMInputValueError(f"{name} must be one of {choices}, got {value!r}")
+        return value
+
+    return check
+
+
+def _count_or_auto(name: str, value: Any) -> int | str | None:
+    """An integer >= 1 or ``"auto"`` (twirling and learning randomizations)."""
+    if value is None or value == "auto":
+        return value
+    return _positive_int(name, value)
+
+
+def _resilience_level(name: str, value: Any) -> int | None:
+    level = _non_negative_int(name, value)
+    if level is not None and level > MAX_RESILIENCE_LEVEL:
+        raise IBMInputValueError(
+            f"{name} must be between 0 and {MAX_RESILIENCE_LEVEL}, got {value!r}"
+        )
+    return level
+
+
+def _finite_floats(name: str, value: Any, at_least: float) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray):
+        raise IBMInputValueError(f"{name} must be a sequence of numbers, got {value!r}")
+    numbers = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | float | np.number):
+            raise IBMInputValueError(f"{name} must be a sequence of numbers, got {value!r}")
+        if not math.isfinite(item) or item < at_least:
+            raise IBMInputValueError(f"{name}` option value must all be >= {at_least:g}")
+        numbers.append(float(item))
+    return tuple(numbers)
+
+
+def _noise_factors(name: str, value: Any) -> tuple[float, ...] | None:
+    return _finite_floats(name, value, 1.0)
+
+
+def _extrapolated_noise_factors(name: str, value: Any) -> tuple[float, ...] | None:
+    return _finite_floats(name, value, 0.0)
+
+
+EXTRAPOLATORS = (
+    "linear",
+    "exponential",
+    "double_exponential",
+    *(f"polynomial_degree_{k}" for k in range(1, 8)),
+    "fallback",
+)
+"""qiskit-ibm-runtime 0.43's ``ZneOptions.extrapolator`` names."""
+
+EXTRAPOLATOR_MIN_FACTORS = {
+    "linear": 2,
+    "exponential": 2,
+    "double_exponential": 4,
+    "fallback": 2,
+    **{f"polynomial_degree_{k}": k + 1 for k in range(1, 8)},
+}
+"""How many noise factors each extrapolator needs (qiskit-ibm-runtime's ``ZneOptions``)."""
+
+
+def _extrapolator(name: str, value: Any) -> str | tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, Sequence) or not names:
+        raise IBMInputValueError(f"{name} must be an extrapolator name or a sequence of them")
+    for extrapolator in names:
+        if extrapolator not in EXTRAPOLATORS:
+            choices = ", ".join(repr(e) for e in EXTRAPOLATORS)
+            raise IBMInputValueError(f"{name} must be one of {choices}, got {extrapolator!r}")
+    return value if isinstance(value, str) else tuple(value)
+
+
+def _seed(name: str, value: Any) -> int | None:
+    if isinstance(value, np.integer):
+        value = int(value)
+    return _non_negative_int(name, value)
+
+
+def _anything(name: str, value: Any) -> Any:  # noqa: ARG001 - the validator signature
+    return value
+
+
+MAX_RESILIENCE_LEVEL = 2
+"""Highest Estimator ``resilience_level`` (qiskit-ibm-runtime's ``MAX_RESILIENCE_LEVEL``)."""
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 @dataclass(slots=True)
 class EnvironmentOptions(_Options):
     """Options of the execution environment.
 
     Attributes:
+        log_level: Log level of the job's execution: ``"DEBUG"``, ``"INFO"``, ``"WARNING"``
+            (default), ``"ERROR"`` or ``"CRITICAL"``.
         job_tags: Tags given to each job, to filter ``RuntimeService.jobs()`` and
             ``watch_jobs()`` by.
+        private: qiskit-ibm-runtime's private jobs (inputs and results not kept). Only
+            ``False`` can be honoured: ``run()`` refuses ``True``.
     """
 
-    _validators: ClassVar[dict[str, Validator]] = {"job_tags": _tags}
+    _validators: ClassVar[dict[str, Validator]] = {
+        "log_level": _one_of(*LOG_LEVELS),
+        "job_tags": _tags,
+        "private": _bool,
+    }
+    log_level: str = "WARNING"
     job_tags: list[str] | None = None
+    private: bool | None = False
 
 
 @dataclass(slots=True)
@@ -144,74 +277,449 @@ class SimulatorOptions(_Options):
 
     Attributes:
         seed_simulator: Seed of the emulator's random numbers, for reproducible results.
+        noise_model, coupling_map, basis_gates: qiskit-ibm-runtime's local-simulator
+            settings. The emulated device defines its own noise, coupling and gates, so
+            ``run()`` refuses them when set.
     """
 
-    _validators: ClassVar[dict[str, Validator]] = {"seed_simulator": _non_negative_int}
+    _validators: ClassVar[dict[str, Validator]] = {
+        "seed_simulator": _seed,
+        "noise_model": _anything,
+        "coupling_map": _anything,
+        "basis_gates": _anything,
+    }
+    noise_model: Any = None
     seed_simulator: int | None = None
+    coupling_map: Any = None
+    basis_gates: list[str] | None = None
 
 
-_NESTED: dict[str, type[_Options]] = {
+@dataclass(slots=True)
+class TwirlingOptions(_Options):
+    """Pauli twirling of 2-qubit gates and measurements.
+
+    Attributes:
+        enable_gates: Twirl the 2-qubit gates (Estimator default: ``True`` at resilience
+            level 2 only; Sampler default ``False``).
+        enable_measure: Twirl the measurements (Estimator default: ``True`` at resilience
+            levels 1 and 2; Sampler default ``False``).
+        num_randomizations: Random twirls per PUB, an integer >= 1 or ``"auto"`` (default):
+            ``ceil(shots / shots_per_randomization)``.
+        shots_per_randomization: Shots of each twirl, an integer >= 1 or ``"auto"``
+            (default): ``max(64, ceil(shots / 32))`` when ``num_randomizations`` is auto too,
+            else ``ceil(shots / num_randomizations)``.
+        strategy: Qubits twirled in each layer: ``"active"``, ``"active-accum"`` (default),
+            ``"active-circuit"`` or ``"all"``.
+    """
+
+    _validators: ClassVar[dict[str, Validator]] = {
+        "enable_gates": _bool,
+        "enable_measure": _bool,
+        "num_randomizations": _count_or_auto,
+        "shots_per_randomization": _count_or_auto,
+        "strategy": _one_of("active", "active-accum", "active-circuit", "all"),
+    }
+    enable_gates: bool | None = None
+    enable_measure: bool | None = None
+    num_randomizations: int | str | None = None
+    shots_per_randomization: int | str | None = None
+    strategy: str | None = None
+
+    def message(self) -> options_pb2.TwirlingOptions:
+        """The wire form (``"auto"`` and unset both left unset)."""
+        message = options_pb2.TwirlingOptions()
+        _copy_set(self, message, ("enable_gates", "enable_measure", "strategy"))
+        for name in ("num_randomizations", "shots_per_randomization"):
+            if isinstance(getattr(self, name), int):
+                setattr(message, name, getattr(self, name))
+        return message
+
+
+@dataclass(slots=True)
+class DynamicalDecouplingOptions(_Options):
+    """Dynamical decoupling of the idle windows of the scheduled circuit.
+
+    Attributes:
+        enable: Pad idle windows with a DD sequence (default ``False``).
+        sequence_type: ``"XX"`` (default), ``"XpXm"`` or ``"XY4"``.
+        extra_slack_distribution: ``"middle"`` (default) or ``"edges"``.
+        scheduling_method: ``"alap"`` (default) or ``"asap"``.
+        skip_reset_qubits: Leave qubits still in their initial or a reset state alone
+            (default ``False``).
+    """
+
+    _validators: ClassVar[dict[str, Validator]] = {
+        "enable": _bool,
+        "sequence_type": _one_of("XX", "XpXm", "XY4"),
+        "extra_slack_distribution": _one_of("middle", "edges"),
+        "scheduling_method": _one_of("alap", "asap"),
+        "skip_reset_qubits": _bool,
+    }
+    enable: bool | None = None
+    sequence_type: str | None = None
+    extra_slack_distribution: str | None = None
+    scheduling_method: str | None = None
+    skip_reset_qubits: bool | None = None
+
+    def message(self) -> options_pb2.DynamicalDecouplingOptions:
+        """The wire form."""
+        message = options_pb2.DynamicalDecouplingOptions()
+        _copy_set(self, message, [f.name for f in fields(self)])
+        return message
+
+
+@dataclass(slots=True)
+class ExecutionOptions(_Options):
+    """Low-level execution options.
+
+    Attributes:
+        init_qubits: Reset the qubits before each shot (default ``True``; an emulated shot
+            always starts from ``|0...0>``, so the server refuses ``False``).
+        rep_delay: Delay between shots in seconds (does not change emulated results).
+    """
+
+    _validators: ClassVar[dict[str, Validator]] = {
+        "init_qubits": _bool,
+        "rep_delay": _positive_float,
+    }
+    init_qubits: bool | None = None
+    rep_delay: float | None = None
+
+    def message(self) -> options_pb2.ExecutionOptions:
+        """The wire form."""
+        message = options_pb2.ExecutionOptions()
+        _copy_set(self, message, [f.name for f in fields(self)])
+        return message
+
+
+@dataclass(slots=True)
+class SamplerExecutionOptions(ExecutionOptions):
+    """The Sampler's execution options: :class:`ExecutionOptions` and ``meas_type``.
+
+    Attributes:
+        meas_type: ``"classified"`` (default), ``"kerneled"`` or ``"avg_kerneled"``. The
+            emulator produces only classified bits: the server refuses the other two.
+    """
+
+    _validators: ClassVar[dict[str, Validator]] = {
+        **ExecutionOptions._validators,
+        "meas_type": _one_of("classified", "kerneled", "avg_kerneled"),
+    }
+    meas_type: str | None = None
+
+
+@dataclass(slots=True)
+class MeasureNoiseLearningOptions(_Options):
+    """The readout calibration of TREX.
+
+    Attributes:
+        num_randomizations: Random measurement twirls of the calibration (default 32).
+        shots_per_randomization: Shots of each, an integer >= 1 or ``"auto"`` (default).
+    """
+
+    _validators: ClassVar[dict[str, Validator]] = {
+        "num_randomizations": _positive_int,
+        "shots_per_randomization": _count_or_auto,
+    }
+    num_randomizations: int | None = None
+    shots_per_randomization: int | str | None = None
+
+    def message(self) -> options_pb2.MeasureNoiseLearningOptions:
+        """The wire form (``"auto"`` left unset)."""
+        message = options_pb2.MeasureNoiseLearningOptions()
+        if self.num_randomizations is not None:
+            message.num_randomizations = self.num_randomizations
+        if isinstance(self.shots_per_randomization, int):
+            message.shots_per_randomization = self.shots_per_randomization
+        return message
+
+
+@dataclass(slots=True)
+class ZneOptions(_Options):
+    """Zero-noise extrapolation.
+
+    Attributes:
+        amplifier: ``"gate_folding"`` (default), ``"gate_folding_front"``,
+            ``"gate_folding_back"`` or ``"pea"`` (refused by the server: PEA needs layer
+            noise learning, which qsession does not emulate).
+        noise_factors: Noise factors, each >= 1 (default ``(1, 3, 5)``).
+        extrapolator: One name or several tried in order (default
+            ``("exponential", "linear")``); see :data:`EXTRAPOLATORS`.
+        extrapolated_noise_factors: Where the fits are evaluated (default 0 and the
+            ``noise_factors``).
+    """
+
+    _validators: ClassVar[dict[str, Validator]] = {
+        "amplifier": _one_of("gate_folding", "gate_folding_front", "gate_folding_back", "pea"),
+        "noise_factors": _noise_factors,
+        "extrapolator": _extrapolator,
+        "extrapolated_noise_factors": _extrapolated_noise_factors,
+    }
+    amplifier: str | None = None
+    noise_factors: tuple[float, ...] | None = None
+    extrapolator: str | tuple[str, ...] | None = None
+    extrapolated_noise_factors: tuple[float, ...] | None = None
+
+    def check(self, where: str) -> None:
+        """qiskit-ibm-runtime's cross-field rule: each extrapolator needs enough factors."""
+        factors = self.noise_factors if self.noise_factors is not None else (1, 3, 5)
+        extrapolators = self.extrapolator or ("exponential", "linear")
+        if isinstance(extrapolators, str):
+            extrapolators = (extrapolators,)
+        for extrapolator in extrapolators:
+            needed = EXTRAPOLATOR_MIN_FACTORS[extrapolator]
+            if len(factors) < needed:
+                raise IBMInputValueError(
+                    f"{where}.extrapolator: {extrapolator} requires at least {needed} noise_factors"
+                )
+
+    def message(self) -> options_pb2.ZneOptions:
+        """The wire form."""
+        message = options_pb2.ZneOptions()
+        if self.amplifier is not None:
+            message.amplifier = self.amplifier
+        message.noise_factors.extend(self.noise_factors or ())
+        if self.extrapolator is not None:
+            message.extrapolator.extend(
+                [self.extrapolator] if isinstance(self.extrapolator, str) else self.extrapolator
+            )
+        message.extrapolated_noise_factors.extend(self.extrapolated_noise_factors or ())
+        return message
+
+
+@dataclass(slots=True)
+class PecOptions(_Options):
+    """qiskit-ibm-runtime's PEC settings; PEC is not emulated, ``run()`` refuses them."""
+
+    _validators: ClassVar[dict[str, Validator]] = {
+        "max_overhead": _positive_float,
+        "noise_gain": _anything,
+    }
+    max_overhead: float | None = None
+    noise_gain: float | str | None = None
+
+
+@dataclass(slots=True)
+class LayerNoiseLearningOptions(_Options):
+    """qiskit-ibm-runtime's layer noise learning (for PEA and PEC); not emulated, ``run()``
+    refuses them."""
+
+    _validators: ClassVar[dict[str, Validator]] = {
+        "max_layers_to_learn": _non_negative_int,
+        "shots_per_randomization": _positive_int,
+        "num_randomizations": _positive_int,
+        "layer_pair_depths": _anything,
+    }
+    max_layers_to_learn: int | None = None
+    shots_per_randomization: int | None = None
+    num_randomizations: int | None = None
+    layer_pair_depths: list[int] | None = None
+
+
+@dataclass(slots=True)
+class ResilienceOptions(_Options):
+    """Error mitigation of the Estimator; unset options follow ``resilience_level``.
+
+    Attributes:
+        measure_mitigation: TREX: twirled readout learning and rescaling (default ``True`` at
+            levels 1 and 2).
+        measure_noise_learning: :class:`MeasureNoiseLearningOptions`.
+        zne_mitigation: Zero-noise extrapolation (default ``True`` at level 2).
+        zne: :class:`ZneOptions`.
+        pec_mitigation: Probabilistic error cancellation: the server refuses ``True``.
+        pec: :class:`PecOptions` (refused by ``run()`` when set).
+        layer_noise_learning: :class:`LayerNoiseLearningOptions` (refused when set).
+        layer_noise_model: A learned layer noise model (refused when set).
+    """
+
+    _validators: ClassVar[dict[str, Validator]] = {
+        "measure_mitigation": _bool,
+        "zne_mitigation": _bool,
+        "pec_mitigation": _bool,
+        "layer_noise_model": _anything,
+    }
+    _nested: ClassVar[dict[str, type[_Options]]] = {
+        "measure_noise_learning": MeasureNoiseLearningOptions,
+        "zne": ZneOptions,
+        "pec": PecOptions,
+        "layer_noise_learning": LayerNoiseLearningOptions,
+    }
+    measure_mitigation: bool | None = None
+    measure_noise_learning: MeasureNoiseLearningOptions = field(
+        default_factory=MeasureNoiseLearningOptions
+    )
+    zne_mitigation: bool | None = None
+    zne: ZneOptions = field(default_factory=ZneOptions)
+    pec_mitigation: bool | None = None
+    pec: PecOptions = field(default_factory=PecOptions)
+    layer_noise_learning: LayerNoiseLearningOptions = field(
+        default_factory=LayerNoiseLearningOptions
+    )
+    layer_noise_model: Any = None
+
+    def check(self) -> None:
+        """qiskit-ibm-runtime's cross-field rules (``ResilienceOptionsV2._validate_options``).
+
+        Raises:
+            IBMInputValueError: the rule broken.
+        """
+        learning = self.measure_noise_learning
+        if not self.measure_mitigation and (
+            learning.num_randomizations is not None or learning.shots_per_randomization is not None
+        ):
+            raise IBMInputValueError(
+                "'measure_noise_learning' options are set, but 'measure_mitigation' is not set "
+                "to True."
+            )
+        if self.pec_mitigation is True and self.zne_mitigation is True:
+            raise IBMInputValueError(
+                "'pec_mitigation' and 'zne_mitigation' options cannot be simultaneously "
+                "enabled. Set one of them to False."
+            )
+        self.zne.check("resilience.zne")
+
+    def message(self) -> options_pb2.ResilienceOptions:
+        """The wire form."""
+        message = options_pb2.ResilienceOptions(
+            measure_noise_learning=self.measure_noise_learning.message(), zne=self.zne.message()
+        )
+        _copy_set(self, message, ("measure_mitigation", "zne_mitigation", "pec_mitigation"))
+        return message
+
+
+_COMMON_NESTED: dict[str, type[_Options]] = {
     "environment": EnvironmentOptions,
     "simulator": SimulatorOptions,
+    "twirling": TwirlingOptions,
+    "dynamical_decoupling": DynamicalDecouplingOptions,
 }
 
 
 @dataclass(slots=True)
 class SamplerOptions(_Options):
-    """Options of :class:`~qsession.SamplerV2`.
+    """Options of :class:`~qsession.SamplerV2`, as qiskit-ibm-runtime 0.43's.
 
     Attributes:
         default_shots: Shots for PUBs that set none (server default 4096).
+        dynamical_decoupling: :class:`DynamicalDecouplingOptions`.
+        execution: :class:`SamplerExecutionOptions` (``init_qubits``, ``rep_delay``,
+            ``meas_type``).
+        twirling: :class:`TwirlingOptions` (all off by default for the Sampler).
+        experimental: qiskit-ibm-runtime's experimental options; ``run()`` refuses them.
         max_execution_time: Seconds a job may run; a longer job ends in ERROR.
-        environment: :class:`EnvironmentOptions` (``job_tags``).
+        environment: :class:`EnvironmentOptions` (``log_level``, ``job_tags``, ``private``).
         simulator: :class:`SimulatorOptions` (``seed_simulator``).
     """
 
     _validators: ClassVar[dict[str, Validator]] = {
         "default_shots": _positive_int,
         "max_execution_time": _positive_int,
+        "experimental": _anything,
+    }
+    _nested: ClassVar[dict[str, type[_Options]]] = {
+        **_COMMON_NESTED,
+        "execution": SamplerExecutionOptions,
     }
     default_shots: int | None = None
+    dynamical_decoupling: DynamicalDecouplingOptions = field(
+        default_factory=DynamicalDecouplingOptions
+    )
+    execution: SamplerExecutionOptions = field(default_factory=SamplerExecutionOptions)
+    twirling: TwirlingOptions = field(default_factory=TwirlingOptions)
+    experimental: dict | None = None
     max_execution_time: int | None = None
     environment: EnvironmentOptions = field(default_factory=EnvironmentOptions)
     simulator: SimulatorOptions = field(default_factory=SimulatorOptions)
 
     def job_options(self) -> job_pb2.JobOptions:
-        """The wire form of these options (unset fields left to the server's defaults)."""
+        """The wire form of these options (unset fields left to the server's defaults).
+
+        Raises:
+            IBMInputValueError: an option qsession cannot send (see the module's doc).
+        """
         return _common_job_options(self, default_shots=self.default_shots)
 
 
 @dataclass(slots=True)
 class EstimatorOptions(_Options):
-    """Options of :class:`~qsession.EstimatorV2`.
+    """Options of :class:`~qsession.EstimatorV2`, as qiskit-ibm-runtime 0.43's.
 
     Attributes:
         default_precision: Target standard error for PUBs that set no precision (server
             default 0.015625, i.e. 4096 shots).
         default_shots: Shots per PUB; when set it overrides ``default_precision`` (the
             precision becomes ``1/sqrt(default_shots)``), as in qiskit-ibm-runtime.
+        resilience_level: 0 (no mitigation), 1 (TREX, the default) or 2 (TREX, gate
+            twirling and ZNE).
+        seed_estimator: Seed of the Estimator's randomness (twirls, calibration, shots).
+        dynamical_decoupling: :class:`DynamicalDecouplingOptions`.
+        resilience: :class:`ResilienceOptions`.
+        execution: :class:`ExecutionOptions`.
+        twirling: :class:`TwirlingOptions`.
+        experimental: qiskit-ibm-runtime's experimental options; ``run()`` refuses them.
         max_execution_time: Seconds a job may run; a longer job ends in ERROR.
-        environment: :class:`EnvironmentOptions` (``job_tags``).
+        environment: :class:`EnvironmentOptions`.
         simulator: :class:`SimulatorOptions` (``seed_simulator``).
     """
 
     _validators: ClassVar[dict[str, Validator]] = {
         "default_precision": _positive_float,
         "default_shots": _positive_int,
+        "resilience_level": _resilience_level,
+        "seed_estimator": _seed,
         "max_execution_time": _positive_int,
+        "experimental": _anything,
+    }
+    _nested: ClassVar[dict[str, type[_Options]]] = {
+        **_COMMON_NESTED,
+        "execution": ExecutionOptions,
+        "resilience": ResilienceOptions,
     }
     default_precision: float | None = None
     default_shots: int | None = None
+    resilience_level: int | None = None
+    seed_estimator: int | None = None
+    dynamical_decoupling: DynamicalDecouplingOptions = field(
+        default_factory=DynamicalDecouplingOptions
+    )
+    resilience: ResilienceOptions = field(default_factory=ResilienceOptions)
+    execution: ExecutionOptions = field(default_factory=ExecutionOptions)
+    twirling: TwirlingOptions = field(default_factory=TwirlingOptions)
+    experimental: dict | None = None
     max_execution_time: int | None = None
     environment: EnvironmentOptions = field(default_factory=EnvironmentOptions)
     simulator: SimulatorOptions = field(default_factory=SimulatorOptions)
 
     def job_options(self) -> job_pb2.JobOptions:
-        """The wire form of these options (unset fields left to the server's defaults)."""
+        """The wire form of these options (unset fields left to the server's defaults).
+
+        Raises:
+            IBMInputValueError: an option qsession cannot send (see the module's doc) or a
+                broken cross-field rule of qiskit-ibm-runtime.
+        """
         precision = self.default_precision
         if self.default_shots is not None:
             precision = shots_to_precision(self.default_shots)
-        return _common_job_options(self, default_precision=precision)
+        resilience = self.resilience
+        _refuse_set(resilience.pec, "resilience.pec", "PEC is not emulated")
+        _refuse_set(
+            resilience.layer_noise_learning,
+            "resilience.layer_noise_learning",
+            "layer noise learning (for PEA and PEC) is not emulated",
+        )
+        if resilience.layer_noise_model is not None:
+            raise IBMInputValueError(
+                "resilience.layer_noise_model: cannot be emulated (qsession learns no layer "
+                "noise; the emulated device's noise is its calibration's)"
+            )
+        resilience.check()
+        message = _common_job_options(self, default_precision=precision)
+        if self.resilience_level is not None:
+            message.resilience_level = self.resilience_level
+        if self.seed_estimator is not None:
+            message.seed_estimator = self.seed_estimator
+        message.resilience.CopyFrom(resilience.message())
+        return message
 
 
 def shots_to_precision(shots: int) -> float:
@@ -228,13 +736,50 @@ def _common_job_options(
     default_shots: int | None = None,
     default_precision: float | None = None,
 ) -> job_pb2.JobOptions:
+    """What both primitives send: shots or precision, seeds, limits, twirling, DD,
+    execution and the log level; refuses what cannot be sent (see the module's doc)."""
+    if options.experimental:
+        raise IBMInputValueError(
+            f"experimental: qsession has no experimental options, got {options.experimental!r}"
+        )
+    simulator = options.simulator
+    for name in ("noise_model", "coupling_map", "basis_gates"):
+        if getattr(simulator, name) is not None:
+            raise IBMInputValueError(
+                f"simulator.{name}: cannot be set on a qsession backend, whose emulated device "
+                "defines its own noise, coupling map and basis gates"
+            )
+    if options.environment.private:
+        raise IBMInputValueError(
+            "environment.private: qsession keeps every job's inputs and results for its "
+            "instance; private jobs are not supported"
+        )
     message = job_pb2.JobOptions()
     if default_shots is not None:
         message.default_shots = default_shots
     if default_precision is not None:
         message.default_precision = default_precision
-    if options.simulator.seed_simulator is not None:
-        message.seed_simulator = options.simulator.seed_simulator
+    if simulator.seed_simulator is not None:
+        message.seed_simulator = simulator.seed_simulator
     if options.max_execution_time is not None:
         message.max_execution_time = float(options.max_execution_time)
+    message.twirling.CopyFrom(options.twirling.message())
+    message.dynamical_decoupling.CopyFrom(options.dynamical_decoupling.message())
+    message.execution.CopyFrom(options.execution.message())
+    message.log_level = options.environment.log_level
     return message
+
+
+def _copy_set(options: _Options, message: Any, names: Sequence[str]) -> None:
+    """Copy the options ``names`` that are set (not ``None``) into ``message``."""
+    for name in names:
+        value = getattr(options, name)
+        if value is not None:
+            setattr(message, name, value)
+
+
+def _refuse_set(options: _Options, where: str, why: str) -> None:
+    """Raise naming the first option of ``options`` that is set: qsession cannot apply it."""
+    for option in fields(options):  # type: ignore[arg-type]
+        if getattr(options, option.name) is not None:
+            raise IBMInputValueError(f"{where}.{option.name}: cannot be emulated ({why})")

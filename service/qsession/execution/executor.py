@@ -15,7 +15,7 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession import _native
-from qsession.execution import sampling
+from qsession.execution import mitigation, sampling
 from qsession.execution.distribution import (
     apply_readout_errors,
     basis_probabilities,
@@ -38,10 +38,17 @@ from qsession.execution.validation import (
     validate_sampler_pub,
 )
 from qsession.execution_span import ExecutionSpans, SliceSpan
+from qsession.v1 import job_pb2
 
 ESTIMATOR_STATE_MAX_QUBITS = 16
 """Widest ideal state the Estimator simulates once for all its bases (2**16 amplitudes = 1 MiB
 per parameter point crosses from Aer); wider circuits sample each basis on its own."""
+
+
+UNMITIGATED = mitigation.EstimatorSettings(
+    resilience_level=0, measure_mitigation=False, twirling=mitigation.Twirling()
+)
+"""What the Estimator runs when given no options: no twirling, no mitigation."""
 
 
 class Executor:
@@ -80,7 +87,12 @@ class Executor:
             pub, f"estimator_pubs[{index}]", self.profile.target, self.profile.name, self.memo
         )
 
-    def run_sampler(self, pubs: list[SamplerPub], seed: int | None) -> PrimitiveResult:
+    def run_sampler(
+        self,
+        pubs: list[SamplerPub],
+        seed: int | None,
+        options: job_pb2.JobOptions | None = None,
+    ) -> PrimitiveResult:
         """Sample each PUB (``pub.shots`` per parameter point).
 
         Returns:
@@ -92,7 +104,9 @@ class Executor:
         Raises:
             InvalidPub: as :meth:`validate_sampler_pub`.
             ExecutionFailed: the emulator cannot run a circuit.
+            InvalidOption: ``options`` (the job's) hold one that cannot be emulated.
         """
+        mitigation.sampler_settings(options or job_pb2.JobOptions())
         seeds = np.random.SeedSequence(seed).spawn(len(pubs))
         results, spans = [], []
         for index, (pub, pub_seed) in enumerate(zip(pubs, seeds, strict=True)):
@@ -116,7 +130,12 @@ class Executor:
             spans.append(_whole_span(index, start, pub.shape + (shots,)))
         return _primitive_result(results, spans)
 
-    def run_estimator(self, pubs: list[EstimatorPub], seed: int | None) -> PrimitiveResult:
+    def run_estimator(
+        self,
+        pubs: list[EstimatorPub],
+        seed: int | None,
+        options: job_pb2.JobOptions | None = None,
+    ) -> PrimitiveResult:
         """Estimate each PUB from shots: its final measurements are removed, its observables'
         Pauli terms grouped into qubit-wise commuting bases, each basis measured with
         ``ceil(1 / pub.precision**2)`` shots per parameter point.
@@ -125,40 +144,65 @@ class Executor:
             One ``PubResult`` per PUB with ``evs``, ``stds`` (standard errors) and
             ``ensemble_standard_error`` (= ``stds``), float64 arrays of shape ``pub.shape``
             (parameter values broadcast against observables); metadata ``{"shots",
-            "target_precision", "circuit_metadata"}``. Result metadata as for the Sampler.
+            "target_precision", "num_randomizations", "resilience", "circuit_metadata"}``.
+            Result metadata as for the Sampler, plus IBM's ``dynamical_decoupling``,
+            ``twirling`` and ``resilience`` blocks.
+
+        ``options`` (the job's) choose the error mitigation, as qiskit-ibm-runtime's
+        (:mod:`.mitigation`; unset fields default to resilience level 1: measurement twirling
+        and TREX). Without ``options`` nothing is mitigated (the executor's plain behaviour).
 
         Raises:
-            InvalidPub: as :meth:`validate_estimator_pub`.
+            InvalidPub: as :meth:`validate_estimator_pub`; ``InvalidOption`` (a subclass) for
+                an option that cannot be emulated.
             ExecutionFailed: the emulator cannot run a circuit.
         """
+        settings = UNMITIGATED if options is None else mitigation.estimator_settings(options)
+        if settings.seed is not None:
+            seed = settings.seed
         seeds = np.random.SeedSequence(seed).spawn(len(pubs))
         results, spans = [], []
         for index, (pub, pub_seed) in enumerate(zip(pubs, seeds, strict=True)):
             self.validate_estimator_pub(pub, index)
             start = datetime.now(UTC)
             shots = estimator_shots(pub.precision)
-            evs, stds = self._estimate(pub, shots, pub_seed)
+            randomizations = 1
+            if settings.twirling.enable_measure:
+                randomizations, per = settings.twirling.split(shots)
+                shots = randomizations * per
+            evs, stds = self._estimate(pub, shots, pub_seed, settings)
             results.append(
                 PubResult(
                     DataBin(evs=evs, stds=stds, ensemble_standard_error=stds, shape=pub.shape),
                     metadata={
                         "shots": shots,
                         "target_precision": pub.precision,
+                        "num_randomizations": randomizations,
+                        "resilience": {},
                         "circuit_metadata": pub.circuit.metadata,
                     },
                 )
             )
             spans.append(_whole_span(index, start, pub.shape))
-        return _primitive_result(results, spans)
+        result = _primitive_result(results, spans)
+        if options is not None:
+            result.metadata.update(settings.job_metadata())
+        return result
 
     def _estimate(
-        self, pub: EstimatorPub, shots: int, seed: np.random.SeedSequence
+        self,
+        pub: EstimatorPub,
+        shots: int,
+        seed: np.random.SeedSequence,
+        settings: mitigation.EstimatorSettings | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Expectation values and standard errors, float64 arrays of shape ``pub.shape``.
 
         When the circuit's final state is small (see :func:`_state_plan`) it is simulated once
         per parameter point and each basis's distribution taken from it; otherwise each basis
-        circuit is sampled on its own."""
+        circuit is sampled on its own. With ``settings`` the measurements are twirled and,
+        with TREX, each term rescaled by its learned readout fidelity (:mod:`.mitigation`)."""
+        settings = settings or UNMITIGATED
         values = _points(pub.parameter_values, pub.circuit)
         plan, measured_bases = derive(
             self.memo, pub.circuit, "bases", lambda: _measured_bases(pub), _observables_key(pub)
@@ -177,18 +221,23 @@ class Executor:
                 state_plan.reduced, reduced_values, self._noise, state_plan.extra, self.memo
             )
         for basis, (measured, register), basis_seed in bases:
+            basis_seed, twirl_seed = basis_seed.spawn(2)
+            twirl_rng = np.random.default_rng(twirl_seed)
+            masks, coeffs = self._readout_mitigation(basis, shots, settings, twirl_rng)
             if state_plan is None:
-                (packed,) = sample_registers(
-                    measured, [register], values, shots, basis_seed, self._noise, self.memo
+                packed = self._sample_twirled(
+                    measured, register, basis, values, shots, masks, basis_seed
                 )
                 moments = [
                     _native.diagonal_expectations(
-                        packed[point], len(basis.qubits), basis.terms, basis.coeffs
+                        packed[point], len(basis.qubits), basis.terms, coeffs
                     )
                     for point in range(num_points)
                 ]
             else:
-                moments = self._sample_basis(states, state_plan, basis, shots, basis_seed)
+                moments = self._sample_basis(
+                    states, state_plan, basis, shots, basis_seed, coeffs, masks
+                )
             for point, (basis_means, basis_errors) in enumerate(moments):
                 means[point] += basis_means
                 variances[point] += np.square(basis_errors)
@@ -199,6 +248,59 @@ class Executor:
         stds = np.sqrt(variances[param_index, obs_index]).reshape(shape)
         return evs, stds
 
+    def _readout_mitigation(
+        self,
+        basis: MeasurementBasis,
+        shots: int,
+        settings: mitigation.EstimatorSettings,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """The measurement twirls of ``basis`` (bool ``(randomizations, qubits)``, or ``None``
+        untwirled) and its coefficients, divided by each term's learned readout fidelity under
+        TREX (learned only on a noisy device: an ideal readout has fidelity 1)."""
+        masks = None
+        if settings.twirling.enable_measure:
+            count, _ = settings.twirling.split(shots)
+            masks = mitigation.flip_masks(rng, count, len(basis.qubits))
+        coeffs = basis.coeffs
+        if settings.measure_mitigation and self._noise is not None:
+            per = settings.learning_shots or settings.twirling.split(shots)[1]
+            fidelities = mitigation.learn_term_fidelities(
+                self._noise.readout_assignment(basis.qubits),
+                basis.terms,
+                settings.learning_randomizations,
+                per,
+                rng,
+            )
+            coeffs = coeffs * mitigation.fidelity_scale(fidelities)[None, :]
+        return masks, coeffs
+
+    def _sample_twirled(
+        self,
+        measured: QuantumCircuit,
+        register,
+        basis: MeasurementBasis,
+        values: np.ndarray,
+        shots: int,
+        masks: np.ndarray | None,
+        seed: np.random.SeedSequence,
+    ) -> np.ndarray:
+        """Shots of ``measured`` (packed, ``(points, shots, bytes)``); with ``masks``, split
+        evenly over the measurement twirls, each run with its X gates and its bits flipped
+        back."""
+        if masks is None:
+            (packed,) = sample_registers(
+                measured, [register], values, shots, seed, self._noise, self.memo
+            )
+            return packed
+        per = shots // len(masks)
+        parts = []
+        for mask, mask_seed in zip(masks, seed.spawn(len(masks)), strict=True):
+            twirled = mitigation.twirled_measurements(measured, basis.qubits, mask)
+            (packed,) = sample_registers(twirled, [register], values, per, mask_seed, self._noise)
+            parts.append(packed ^ mitigation.packed_mask(mask))
+        return np.concatenate(parts, axis=1)
+
     def _sample_basis(
         self,
         states: list,
@@ -206,6 +308,8 @@ class Executor:
         basis: MeasurementBasis,
         shots: int,
         seed: np.random.SeedSequence,
+        coeffs: np.ndarray | None = None,
+        masks: np.ndarray | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per state: the means and standard errors of the basis's observables over ``shots``
         measurements of ``basis`` (read through the device's readout errors if it has noise).
@@ -214,31 +318,58 @@ class Executor:
         is what counting ``shots`` independent shots gives; each observable's mean and standard
         error (``sqrt(var / shots)``) follow from the counts as from the shots themselves."""
         qubits = [state_plan.position[q] for q in basis.qubits]
-        values = derive(self.memo, basis, "outcome values", lambda: _outcome_values(basis))
+        if coeffs is None or coeffs is basis.coeffs:
+            values = derive(self.memo, basis, "outcome values", lambda: _outcome_values(basis))
+        else:
+            values = coeffs @ _term_signs(basis)
         rngs = [np.random.default_rng(s) for s in seed.spawn(len(states))]
         moments = []
         for state, rng in zip(states, rngs, strict=True):
-            probabilities = basis_probabilities(state, qubits, basis.paulis)
-            if self._noise is not None:
+            ideal = basis_probabilities(state, qubits, basis.paulis)
+            if self._noise is None:
+                counts = _draw(ideal, shots, rng)
+            elif masks is None:
                 assignment = self._noise.readout_assignment(basis.qubits)
-                probabilities = apply_readout_errors(probabilities, assignment)
-            probabilities = np.clip(probabilities, 0.0, None)
-            counts = rng.multinomial(shots, probabilities / probabilities.sum())
+                counts = _draw(apply_readout_errors(ideal, assignment), shots, rng)
+            else:  # each twirl reads through its flipped channel; flipped bits come back
+                assignment = self._noise.readout_assignment(basis.qubits)
+                per = shots // len(masks)
+                counts = sum(
+                    _draw(
+                        apply_readout_errors(
+                            ideal, mitigation.twirled_assignment(assignment, mask)
+                        ),
+                        per,
+                        rng,
+                    )
+                    for mask in masks
+                )
             means = values @ counts / shots
             variances = np.clip(np.square(values) @ counts / shots - np.square(means), 0.0, None)
             moments.append((means, np.sqrt(variances / shots)))
         return moments
 
 
-def _outcome_values(basis: MeasurementBasis) -> np.ndarray:
-    """float64 ``(observables, 2**len(basis.qubits))``: each observable's value (the sum of
-    its terms' coefficients times their +-1 parities) on each outcome of ``basis``."""
+def _draw(probabilities: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """Outcome counts of ``shots`` shots: one multinomial draw from ``probabilities``."""
+    probabilities = np.clip(probabilities, 0.0, None)
+    return rng.multinomial(shots, probabilities / probabilities.sum())
+
+
+def _term_signs(basis: MeasurementBasis) -> np.ndarray:
+    """float64 ``(terms, 2**len(basis.qubits))``: each term's +-1 parity on each outcome."""
     outcomes = np.arange(2 ** len(basis.qubits), dtype=np.uint64)
     masks = np.array(
         [int(term.replace("Z", "1").replace("I", "0"), 2) for term in basis.terms], np.uint64
     )
     parities = np.bitwise_count(outcomes[None, :] & masks[:, None]) & 1  # (terms, outcomes)
-    return basis.coeffs @ (1.0 - 2.0 * parities)
+    return 1.0 - 2.0 * parities
+
+
+def _outcome_values(basis: MeasurementBasis) -> np.ndarray:
+    """float64 ``(observables, 2**len(basis.qubits))``: each observable's value (the sum of
+    its terms' coefficients times their +-1 parities) on each outcome of ``basis``."""
+    return basis.coeffs @ _term_signs(basis)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def execute_request(executor: Executor, request: bytes, seed: int) -> bytes:
     circuits = decode_circuit if executor.memo is None else executor.memo.circuit
     pubs = decode_job_pubs(message.program, message, message.options, circuits)
     if message.program == job_pb2.PROGRAM_SAMPLER:
-        result = executor.run_sampler(pubs, seed)
+        result = executor.run_sampler(pubs, seed, message.options)
     else:
-        result = executor.run_estimator(pubs, seed)
+        result = executor.run_estimator(pubs, seed, message.options)
     return encode_result(result).SerializeToString()

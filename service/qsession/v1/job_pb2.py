@@ -25,10 +25,11 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from qsession.v1 import options_pb2 as qsession_dot_v1_dot_options__pb2
 from qsession.v1 import types_pb2 as qsession_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15qsession/v1/job.proto\x12\x0bqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17qsession/v1/types.proto\"\xd8\x01\n\nJobOptions\x12\x1a\n\rdefault_shots\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x1e\n\x11\x64\x65\x66\x61ult_precision\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0eseed_simulator\x18\x03 \x01(\x04H\x02\x88\x01\x01\x12\x1f\n\x12max_execution_time\x18\x04 \x01(\x01H\x03\x88\x01\x01\x42\x10\n\x0e_default_shotsB\x14\n\x12_default_precisionB\x11\n\x0f_seed_simulatorB\x15\n\x13_max_execution_time\"\xc0\x04\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x07program\x18\x02 \x01(\x0e\x32\x14.qsession.v1.Program\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12%\n\x05state\x18\x05 \x01(\x0e\x32\x16.qsession.v1.Job.State\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rusage_seconds\x18\n \x01(\x01\x12\x15\n\rerror_message\x18\x0b \x01(\t\x12\x10\n\x08\x61ttempts\x18\x0c \x01(\r\x12\x10\n\x08num_pubs\x18\r \x01(\r\x12(\n\x07options\x18\x0e \x01(\x0b\x32\x17.qsession.v1.JobOptions\x12&\n\x06inputs\x18\x0f \x01(\x0b\x32\x16.qsession.v1.JobInputs\"y\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_QUEUED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x0e\n\nSTATE_DONE\x10\x03\x12\x0f\n\x0bSTATE_ERROR\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05\"m\n\tJobInputs\x12-\n\x0csampler_pubs\x18\x01 \x03(\x0b\x32\x17.qsession.v1.SamplerPub\x12\x31\n\x0e\x65stimator_pubs\x18\x02 \x03(\x0b\x32\x19.qsession.v1.EstimatorPub\"\x8c\x02\n\x10\x43reateJobRequest\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12%\n\x07program\x18\x02 \x01(\x0e\x32\x14.qsession.v1.Program\x12-\n\x0csampler_pubs\x18\x03 \x03(\x0b\x32\x17.qsession.v1.SamplerPub\x12\x31\n\x0e\x65stimator_pubs\x18\x04 \x03(\x0b\x32\x19.qsession.v1.EstimatorPub\x12(\n\x07options\x18\x05 \x01(\x0b\x32\x17.qsession.v1.JobOptions\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"D\n\x11\x43reateJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\x12\x10\n\x08revision\x18\x02 \x01(\x04\"?\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x04view\x18\x02 \x01(\x0e\x32\x14.qsession.v1.JobView\"A\n\x0eGetJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\x12\x10\n\x08revision\x18\x02 \x01(\x04\"\xfa\x01\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12&\n\x06states\x18\x05 \x03(\x0e\x32\x16.qsession.v1.Job.State\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12\x31\n\rcreated_after\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"]\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.qsession.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x04\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"2\n\x11\x43\x61ncelJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\"b\n\x10UpdateJobRequest\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"2\n\x11UpdateJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\"/\n\x13GetJobResultRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04wait\x18\x02 \x01(\x08\"x\n\x14GetJobResultResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x12\n\ntotal_size\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x1d\n\x03job\x18\x05 \x01(\x0b\x32\x10.qsession.v1.Job\"\x8e\x01\n\x10WatchJobsRequest\x12\x1b\n\x0e\x61\x66ter_revision\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0f\n\x07job_ids\x18\x03 \x03(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x17\n\x0fprogress_notify\x18\x05 \x01(\x08\x42\x11\n\x0f_after_revision\"n\n\x11WatchJobsResponse\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12\x1d\n\x03job\x18\x02 \x01(\x0b\x32\x10.qsession.v1.Job\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x0fRegisterSamples\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x07samples\x18\x02 \x01(\x0b\x32\x17.qsession.v1.PackedBits\"\xaf\x01\n\rExecutionSpan\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x04stop\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpub_index\x18\x03 \x01(\r\x12\r\n\x05shape\x18\x04 \x03(\r\x12\x13\n\x0bstart_index\x18\x05 \x01(\x04\x12\x12\n\nstop_index\x18\x06 \x01(\x04\"\x83\x02\n\tPubResult\x12\r\n\x05shape\x18\x01 \x03(\r\x12/\n\tregisters\x18\x02 \x03(\x0b\x32\x1c.qsession.v1.RegisterSamples\x12&\n\x03\x65vs\x18\x03 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12\'\n\x04stds\x18\x04 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12:\n\x17\x65nsemble_standard_error\x18\x05 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x98\x01\n\tJobResult\x12+\n\x0bpub_results\x18\x01 \x03(\x0b\x32\x16.qsession.v1.PubResult\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x33\n\x0f\x65xecution_spans\x18\x03 \x03(\x0b\x32\x1a.qsession.v1.ExecutionSpan*N\n\x07Program\x12\x17\n\x13PROGRAM_UNSPECIFIED\x10\x00\x12\x13\n\x0fPROGRAM_SAMPLER\x10\x01\x12\x15\n\x11PROGRAM_ESTIMATOR\x10\x02*J\n\x07JobView\x12\x18\n\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x12\n\x0eJOB_VIEW_BASIC\x10\x01\x12\x11\n\rJOB_VIEW_FULL\x10\x02\x32\xa1\x04\n\nJobService\x12J\n\tCreateJob\x12\x1d.qsession.v1.CreateJobRequest\x1a\x1e.qsession.v1.CreateJobResponse\x12\x41\n\x06GetJob\x12\x1a.qsession.v1.GetJobRequest\x1a\x1b.qsession.v1.GetJobResponse\x12G\n\x08ListJobs\x12\x1c.qsession.v1.ListJobsRequest\x1a\x1d.qsession.v1.ListJobsResponse\x12J\n\tCancelJob\x12\x1d.qsession.v1.CancelJobRequest\x1a\x1e.qsession.v1.CancelJobResponse\x12J\n\tUpdateJob\x12\x1d.qsession.v1.UpdateJobRequest\x1a\x1e.qsession.v1.UpdateJobResponse\x12U\n\x0cGetJobResult\x12 .qsession.v1.GetJobResultRequest\x1a!.qsession.v1.GetJobResultResponse0\x01\x12L\n\tWatchJobs\x12\x1d.qsession.v1.WatchJobsRequest\x1a\x1e.qsession.v1.WatchJobsResponse0\x01\x42<Z:github.com/qsession/qsession/gen/go/qsession/v1;qsessionv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15qsession/v1/job.proto\x12\x0bqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19qsession/v1/options.proto\x1a\x17qsession/v1/types.proto\"\xbf\x04\n\nJobOptions\x12\x1a\n\rdefault_shots\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x1e\n\x11\x64\x65\x66\x61ult_precision\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0eseed_simulator\x18\x03 \x01(\x04H\x02\x88\x01\x01\x12\x1f\n\x12max_execution_time\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12\x1d\n\x10resilience_level\x18\x05 \x01(\x05H\x04\x88\x01\x01\x12\x1b\n\x0eseed_estimator\x18\x06 \x01(\x04H\x05\x88\x01\x01\x12\x32\n\nresilience\x18\x07 \x01(\x0b\x32\x1e.qsession.v1.ResilienceOptions\x12.\n\x08twirling\x18\x08 \x01(\x0b\x32\x1c.qsession.v1.TwirlingOptions\x12\x45\n\x14\x64ynamical_decoupling\x18\t \x01(\x0b\x32\'.qsession.v1.DynamicalDecouplingOptions\x12\x30\n\texecution\x18\n \x01(\x0b\x32\x1d.qsession.v1.ExecutionOptions\x12\x16\n\tlog_level\x18\x0b \x01(\tH\x06\x88\x01\x01\x42\x10\n\x0e_default_shotsB\x14\n\x12_default_precisionB\x11\n\x0f_seed_simulatorB\x15\n\x13_max_execution_timeB\x13\n\x11_resilience_levelB\x11\n\x0f_seed_estimatorB\x0c\n\n_log_level\"\xe9\x04\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x07program\x18\x02 \x01(\x0e\x32\x14.qsession.v1.Program\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12%\n\x05state\x18\x05 \x01(\x0e\x32\x16.qsession.v1.Job.State\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rusage_seconds\x18\n \x01(\x01\x12\x15\n\rerror_message\x18\x0b \x01(\t\x12\x10\n\x08\x61ttempts\x18\x0c \x01(\r\x12\x10\n\x08num_pubs\x18\r \x01(\r\x12(\n\x07options\x18\x0e \x01(\x0b\x32\x17.qsession.v1.JobOptions\x12&\n\x06inputs\x18\x0f \x01(\x0b\x32\x16.qsession.v1.JobInputs\x12\'\n\x08\x65xecutor\x18\x10 \x01(\x0b\x32\x15.qsession.v1.Executor\"y\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_QUEUED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x0e\n\nSTATE_DONE\x10\x03\x12\x0f\n\x0bSTATE_ERROR\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05\"9\n\x08\x45xecutor\x12\x0e\n\x06\x65ngine\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\"m\n\tJobInputs\x12-\n\x0csampler_pubs\x18\x01 \x03(\x0b\x32\x17.qsession.v1.SamplerPub\x12\x31\n\x0e\x65stimator_pubs\x18\x02 \x03(\x0b\x32\x19.qsession.v1.EstimatorPub\"\x8c\x02\n\x10\x43reateJobRequest\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12%\n\x07program\x18\x02 \x01(\x0e\x32\x14.qsession.v1.Program\x12-\n\x0csampler_pubs\x18\x03 \x03(\x0b\x32\x17.qsession.v1.SamplerPub\x12\x31\n\x0e\x65stimator_pubs\x18\x04 \x03(\x0b\x32\x19.qsession.v1.EstimatorPub\x12(\n\x07options\x18\x05 \x01(\x0b\x32\x17.qsession.v1.JobOptions\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"D\n\x11\x43reateJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\x12\x10\n\x08revision\x18\x02 \x01(\x04\"?\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x04view\x18\x02 \x01(\x0e\x32\x14.qsession.v1.JobView\"A\n\x0eGetJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\x12\x10\n\x08revision\x18\x02 \x01(\x04\"\xfa\x01\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12&\n\x06states\x18\x05 \x03(\x0e\x32\x16.qsession.v1.Job.State\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12\x31\n\rcreated_after\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"]\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.qsession.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x04\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"2\n\x11\x43\x61ncelJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\"b\n\x10UpdateJobRequest\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"2\n\x11UpdateJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\"/\n\x13GetJobResultRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04wait\x18\x02 \x01(\x08\"x\n\x14GetJobResultResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x12\n\ntotal_size\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x1d\n\x03job\x18\x05 \x01(\x0b\x32\x10.qsession.v1.Job\"\x8e\x01\n\x10WatchJobsRequest\x12\x1b\n\x0e\x61\x66ter_revision\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0f\n\x07job_ids\x18\x03 \x03(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x17\n\x0fprogress_notify\x18\x05 \x01(\x08\x42\x11\n\x0f_after_revision\"n\n\x11WatchJobsResponse\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12\x1d\n\x03job\x18\x02 \x01(\x0b\x32\x10.qsession.v1.Job\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x0fRegisterSamples\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x07samples\x18\x02 \x01(\x0b\x32\x17.qsession.v1.PackedBits\"\xaf\x01\n\rExecutionSpan\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x04stop\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpub_index\x18\x03 \x01(\r\x12\r\n\x05shape\x18\x04 \x03(\r\x12\x13\n\x0bstart_index\x18\x05 \x01(\x04\x12\x12\n\nstop_index\x18\x06 \x01(\x04\"\x83\x02\n\tPubResult\x12\r\n\x05shape\x18\x01 \x03(\r\x12/\n\tregisters\x18\x02 \x03(\x0b\x32\x1c.qsession.v1.RegisterSamples\x12&\n\x03\x65vs\x18\x03 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12\'\n\x04stds\x18\x04 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12:\n\x17\x65nsemble_standard_error\x18\x05 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x98\x01\n\tJobResult\x12+\n\x0bpub_results\x18\x01 \x03(\x0b\x32\x16.qsession.v1.PubResult\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x33\n\x0f\x65xecution_spans\x18\x03 \x03(\x0b\x32\x1a.qsession.v1.ExecutionSpan*N\n\x07Program\x12\x17\n\x13PROGRAM_UNSPECIFIED\x10\x00\x12\x13\n\x0fPROGRAM_SAMPLER\x10\x01\x12\x15\n\x11PROGRAM_ESTIMATOR\x10\x02*J\n\x07JobView\x12\x18\n\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x12\n\x0eJOB_VIEW_BASIC\x10\x01\x12\x11\n\rJOB_VIEW_FULL\x10\x02\x32\xa1\x04\n\nJobService\x12J\n\tCreateJob\x12\x1d.qsession.v1.CreateJobRequest\x1a\x1e.qsession.v1.CreateJobResponse\x12\x41\n\x06GetJob\x12\x1a.qsession.v1.GetJobRequest\x1a\x1b.qsession.v1.GetJobResponse\x12G\n\x08ListJobs\x12\x1c.qsession.v1.ListJobsRequest\x1a\x1d.qsession.v1.ListJobsResponse\x12J\n\tCancelJob\x12\x1d.qsession.v1.CancelJobRequest\x1a\x1e.qsession.v1.CancelJobResponse\x12J\n\tUpdateJob\x12\x1d.qsession.v1.UpdateJobRequest\x1a\x1e.qsession.v1.UpdateJobResponse\x12U\n\x0cGetJobResult\x12 .qsession.v1.GetJobResultRequest\x1a!.qsession.v1.GetJobResultResponse0\x01\x12L\n\tWatchJobs\x12\x1d.qsession.v1.WatchJobsRequest\x1a\x1e.qsession.v1.WatchJobsResponse0\x01\x42<Z:github.com/qsession/qsession/gen/go/qsession/v1;qsessionv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,54 +37,56 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'qsession.v1.job_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z:github.com/qsession/qsession/gen/go/qsession/v1;qsessionv1'
-  _globals['_PROGRAM']._serialized_start=3224
-  _globals['_PROGRAM']._serialized_end=3302
-  _globals['_JOBVIEW']._serialized_start=3304
-  _globals['_JOBVIEW']._serialized_end=3378
-  _globals['_JOBOPTIONS']._serialized_start=161
-  _globals['_JOBOPTIONS']._serialized_end=377
-  _globals['_JOB']._serialized_start=380
-  _globals['_JOB']._serialized_end=956
-  _globals['_JOB_STATE']._serialized_start=835
-  _globals['_JOB_STATE']._serialized_end=956
-  _globals['_JOBINPUTS']._serialized_start=958
-  _globals['_JOBINPUTS']._serialized_end=1067
-  _globals['_CREATEJOBREQUEST']._serialized_start=1070
-  _globals['_CREATEJOBREQUEST']._serialized_end=1338
-  _globals['_CREATEJOBRESPONSE']._serialized_start=1340
-  _globals['_CREATEJOBRESPONSE']._serialized_end=1408
-  _globals['_GETJOBREQUEST']._serialized_start=1410
-  _globals['_GETJOBREQUEST']._serialized_end=1473
-  _globals['_GETJOBRESPONSE']._serialized_start=1475
-  _globals['_GETJOBRESPONSE']._serialized_end=1540
-  _globals['_LISTJOBSREQUEST']._serialized_start=1543
-  _globals['_LISTJOBSREQUEST']._serialized_end=1793
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1795
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1888
-  _globals['_CANCELJOBREQUEST']._serialized_start=1890
-  _globals['_CANCELJOBREQUEST']._serialized_end=1920
-  _globals['_CANCELJOBRESPONSE']._serialized_start=1922
-  _globals['_CANCELJOBRESPONSE']._serialized_end=1972
-  _globals['_UPDATEJOBREQUEST']._serialized_start=1974
-  _globals['_UPDATEJOBREQUEST']._serialized_end=2072
-  _globals['_UPDATEJOBRESPONSE']._serialized_start=2074
-  _globals['_UPDATEJOBRESPONSE']._serialized_end=2124
-  _globals['_GETJOBRESULTREQUEST']._serialized_start=2126
-  _globals['_GETJOBRESULTREQUEST']._serialized_end=2173
-  _globals['_GETJOBRESULTRESPONSE']._serialized_start=2175
-  _globals['_GETJOBRESULTRESPONSE']._serialized_end=2295
-  _globals['_WATCHJOBSREQUEST']._serialized_start=2298
-  _globals['_WATCHJOBSREQUEST']._serialized_end=2440
-  _globals['_WATCHJOBSRESPONSE']._serialized_start=2442
-  _globals['_WATCHJOBSRESPONSE']._serialized_end=2552
-  _globals['_REGISTERSAMPLES']._serialized_start=2554
-  _globals['_REGISTERSAMPLES']._serialized_end=2627
-  _globals['_EXECUTIONSPAN']._serialized_start=2630
-  _globals['_EXECUTIONSPAN']._serialized_end=2805
-  _globals['_PUBRESULT']._serialized_start=2808
-  _globals['_PUBRESULT']._serialized_end=3067
-  _globals['_JOBRESULT']._serialized_start=3070
-  _globals['_JOBRESULT']._serialized_end=3222
-  _globals['_JOBSERVICE']._serialized_start=3381
-  _globals['_JOBSERVICE']._serialized_end=3926
+  _globals['_PROGRAM']._serialized_start=3710
+  _globals['_PROGRAM']._serialized_end=3788
+  _globals['_JOBVIEW']._serialized_start=3790
+  _globals['_JOBVIEW']._serialized_end=3864
+  _globals['_JOBOPTIONS']._serialized_start=188
+  _globals['_JOBOPTIONS']._serialized_end=763
+  _globals['_JOB']._serialized_start=766
+  _globals['_JOB']._serialized_end=1383
+  _globals['_JOB_STATE']._serialized_start=1262
+  _globals['_JOB_STATE']._serialized_end=1383
+  _globals['_EXECUTOR']._serialized_start=1385
+  _globals['_EXECUTOR']._serialized_end=1442
+  _globals['_JOBINPUTS']._serialized_start=1444
+  _globals['_JOBINPUTS']._serialized_end=1553
+  _globals['_CREATEJOBREQUEST']._serialized_start=1556
+  _globals['_CREATEJOBREQUEST']._serialized_end=1824
+  _globals['_CREATEJOBRESPONSE']._serialized_start=1826
+  _globals['_CREATEJOBRESPONSE']._serialized_end=1894
+  _globals['_GETJOBREQUEST']._serialized_start=1896
+  _globals['_GETJOBREQUEST']._serialized_end=1959
+  _globals['_GETJOBRESPONSE']._serialized_start=1961
+  _globals['_GETJOBRESPONSE']._serialized_end=2026
+  _globals['_LISTJOBSREQUEST']._serialized_start=2029
+  _globals['_LISTJOBSREQUEST']._serialized_end=2279
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2281
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2374
+  _globals['_CANCELJOBREQUEST']._serialized_start=2376
+  _globals['_CANCELJOBREQUEST']._serialized_end=2406
+  _globals['_CANCELJOBRESPONSE']._serialized_start=2408
+  _globals['_CANCELJOBRESPONSE']._serialized_end=2458
+  _globals['_UPDATEJOBREQUEST']._serialized_start=2460
+  _globals['_UPDATEJOBREQUEST']._serialized_end=2558
+  _globals['_UPDATEJOBRESPONSE']._serialized_start=2560
+  _globals['_UPDATEJOBRESPONSE']._serialized_end=2610
+  _globals['_GETJOBRESULTREQUEST']._serialized_start=2612
+  _globals['_GETJOBRESULTREQUEST']._serialized_end=2659
+  _globals['_GETJOBRESULTRESPONSE']._serialized_start=2661
+  _globals['_GETJOBRESULTRESPONSE']._serialized_end=2781
+  _globals['_WATCHJOBSREQUEST']._serialized_start=2784
+  _globals['_WATCHJOBSREQUEST']._serialized_end=2926
+  _globals['_WATCHJOBSRESPONSE']._serialized_start=2928
+  _globals['_WATCHJOBSRESPONSE']._serialized_end=3038
+  _globals['_REGISTERSAMPLES']._serialized_start=3040
+  _globals['_REGISTERSAMPLES']._serialized_end=3113
+  _globals['_EXECUTIONSPAN']._serialized_start=3116
+  _globals['_EXECUTIONSPAN']._serialized_end=3291
+  _globals['_PUBRESULT']._serialized_start=3294
+  _globals['_PUBRESULT']._serialized_end=3553
+  _globals['_JOBRESULT']._serialized_start=3556
+  _globals['_JOBRESULT']._serialized_end=3708
+  _globals['_JOBSERVICE']._serialized_start=3867
+  _globals['_JOBSERVICE']._serialized_end=4412
 # @@protoc_insertion_point(module_scope)

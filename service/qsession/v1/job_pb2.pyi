@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from qsession.v1 import options_pb2 as _options_pb2
 from qsession.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -32,19 +33,33 @@ JOB_VIEW_BASIC: JobView
 JOB_VIEW_FULL: JobView
 
 class JobOptions(_message.Message):
-    __slots__ = ("default_shots", "default_precision", "seed_simulator", "max_execution_time")
+    __slots__ = ("default_shots", "default_precision", "seed_simulator", "max_execution_time", "resilience_level", "seed_estimator", "resilience", "twirling", "dynamical_decoupling", "execution", "log_level")
     DEFAULT_SHOTS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_PRECISION_FIELD_NUMBER: _ClassVar[int]
     SEED_SIMULATOR_FIELD_NUMBER: _ClassVar[int]
     MAX_EXECUTION_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESILIENCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    SEED_ESTIMATOR_FIELD_NUMBER: _ClassVar[int]
+    RESILIENCE_FIELD_NUMBER: _ClassVar[int]
+    TWIRLING_FIELD_NUMBER: _ClassVar[int]
+    DYNAMICAL_DECOUPLING_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_FIELD_NUMBER: _ClassVar[int]
+    LOG_LEVEL_FIELD_NUMBER: _ClassVar[int]
     default_shots: int
     default_precision: float
     seed_simulator: int
     max_execution_time: float
-    def __init__(self, default_shots: _Optional[int] = ..., default_precision: _Optional[float] = ..., seed_simulator: _Optional[int] = ..., max_execution_time: _Optional[float] = ...) -> None: ...
+    resilience_level: int
+    seed_estimator: int
+    resilience: _options_pb2.ResilienceOptions
+    twirling: _options_pb2.TwirlingOptions
+    dynamical_decoupling: _options_pb2.DynamicalDecouplingOptions
+    execution: _options_pb2.ExecutionOptions
+    log_level: str
+    def __init__(self, default_shots: _Optional[int] = ..., default_precision: _Optional[float] = ..., seed_simulator: _Optional[int] = ..., max_execution_time: _Optional[float] = ..., resilience_level: _Optional[int] = ..., seed_estimator: _Optional[int] = ..., resilience: _Optional[_Union[_options_pb2.ResilienceOptions, _Mapping]] = ..., twirling: _Optional[_Union[_options_pb2.TwirlingOptions, _Mapping]] = ..., dynamical_decoupling: _Optional[_Union[_options_pb2.DynamicalDecouplingOptions, _Mapping]] = ..., execution: _Optional[_Union[_options_pb2.ExecutionOptions, _Mapping]] = ..., log_level: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "program", "backend", "session_id", "state", "tags", "create_time", "start_time", "end_time", "usage_seconds", "error_message", "attempts", "num_pubs", "options", "inputs")
+    __slots__ = ("id", "program", "backend", "session_id", "state", "tags", "create_time", "start_time", "end_time", "usage_seconds", "error_message", "attempts", "num_pubs", "options", "inputs", "executor")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Job.State]
@@ -74,6 +89,7 @@ class Job(_message.Message):
     NUM_PUBS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
     id: str
     program: Program
     backend: str
@@ -89,7 +105,18 @@ class Job(_message.Message):
     num_pubs: int
     options: JobOptions
     inputs: JobInputs
-    def __init__(self, id: _Optional[str] = ..., program: _Optional[_Union[Program, str]] = ..., backend: _Optional[str] = ..., session_id: _Optional[str] = ..., state: _Optional[_Union[Job.State, str]] = ..., tags: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage_seconds: _Optional[float] = ..., error_message: _Optional[str] = ..., attempts: _Optional[int] = ..., num_pubs: _Optional[int] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., inputs: _Optional[_Union[JobInputs, _Mapping]] = ...) -> None: ...
+    executor: Executor
+    def __init__(self, id: _Optional[str] = ..., program: _Optional[_Union[Program, str]] = ..., backend: _Optional[str] = ..., session_id: _Optional[str] = ..., state: _Optional[_Union[Job.State, str]] = ..., tags: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage_seconds: _Optional[float] = ..., error_message: _Optional[str] = ..., attempts: _Optional[int] = ..., num_pubs: _Optional[int] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., inputs: _Optional[_Union[JobInputs, _Mapping]] = ..., executor: _Optional[_Union[Executor, _Mapping]] = ...) -> None: ...
+
+class Executor(_message.Message):
+    __slots__ = ("engine", "node_id", "host")
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    engine: str
+    node_id: str
+    host: str
+    def __init__(self, engine: _Optional[str] = ..., node_id: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
 
 class JobInputs(_message.Message):
     __slots__ = ("sampler_pubs", "estimator_pubs")

@@ -207,8 +207,25 @@ type JobOptions struct {
 	SeedSimulator *uint64 `protobuf:"varint,3,opt,name=seed_simulator,json=seedSimulator,proto3,oneof" json:"seed_simulator,omitempty"`
 	// Maximum execution time in seconds; a job that runs longer ends in ERROR.
 	MaxExecutionTime *float64 `protobuf:"fixed64,4,opt,name=max_execution_time,json=maxExecutionTime,proto3,oneof" json:"max_execution_time,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Estimator error-mitigation level: 0 (none), 1 (TREX, the default) or 2
+	// (TREX, gate twirling and ZNE).
+	ResilienceLevel *int32 `protobuf:"varint,5,opt,name=resilience_level,json=resilienceLevel,proto3,oneof" json:"resilience_level,omitempty"`
+	// Seed of the Estimator's randomness (twirls, calibration); takes the
+	// place of seed_simulator for it when set.
+	SeedEstimator *uint64 `protobuf:"varint,6,opt,name=seed_estimator,json=seedEstimator,proto3,oneof" json:"seed_estimator,omitempty"`
+	// Estimator error mitigation; unset fields follow resilience_level.
+	Resilience *ResilienceOptions `protobuf:"bytes,7,opt,name=resilience,proto3" json:"resilience,omitempty"`
+	// Gate and measurement twirling.
+	Twirling *TwirlingOptions `protobuf:"bytes,8,opt,name=twirling,proto3" json:"twirling,omitempty"`
+	// Dynamical decoupling.
+	DynamicalDecoupling *DynamicalDecouplingOptions `protobuf:"bytes,9,opt,name=dynamical_decoupling,json=dynamicalDecoupling,proto3" json:"dynamical_decoupling,omitempty"`
+	// Low-level execution options.
+	Execution *ExecutionOptions `protobuf:"bytes,10,opt,name=execution,proto3" json:"execution,omitempty"`
+	// Log level of the job's execution: "DEBUG", "INFO", "WARNING" (default),
+	// "ERROR" or "CRITICAL".
+	LogLevel      *string `protobuf:"bytes,11,opt,name=log_level,json=logLevel,proto3,oneof" json:"log_level,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobOptions) Reset() {
@@ -269,6 +286,55 @@ func (x *JobOptions) GetMaxExecutionTime() float64 {
 	return 0
 }
 
+func (x *JobOptions) GetResilienceLevel() int32 {
+	if x != nil && x.ResilienceLevel != nil {
+		return *x.ResilienceLevel
+	}
+	return 0
+}
+
+func (x *JobOptions) GetSeedEstimator() uint64 {
+	if x != nil && x.SeedEstimator != nil {
+		return *x.SeedEstimator
+	}
+	return 0
+}
+
+func (x *JobOptions) GetResilience() *ResilienceOptions {
+	if x != nil {
+		return x.Resilience
+	}
+	return nil
+}
+
+func (x *JobOptions) GetTwirling() *TwirlingOptions {
+	if x != nil {
+		return x.Twirling
+	}
+	return nil
+}
+
+func (x *JobOptions) GetDynamicalDecoupling() *DynamicalDecouplingOptions {
+	if x != nil {
+		return x.DynamicalDecoupling
+	}
+	return nil
+}
+
+func (x *JobOptions) GetExecution() *ExecutionOptions {
+	if x != nil {
+		return x.Execution
+	}
+	return nil
+}
+
+func (x *JobOptions) GetLogLevel() string {
+	if x != nil && x.LogLevel != nil {
+		return *x.LogLevel
+	}
+	return ""
+}
+
 // A Sampler or Estimator job.
 type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -301,7 +367,11 @@ type Job struct {
 	// The options the job was submitted with.
 	Options *JobOptions `protobuf:"bytes,14,opt,name=options,proto3" json:"options,omitempty"`
 	// The PUBs as submitted; set only by GetJob with JOB_VIEW_FULL.
-	Inputs        *JobInputs `protobuf:"bytes,15,opt,name=inputs,proto3" json:"inputs,omitempty"`
+	Inputs *JobInputs `protobuf:"bytes,15,opt,name=inputs,proto3" json:"inputs,omitempty"`
+	// Where the job's execution runs or ran: set when an attempt starts, kept
+	// when the job finishes; unset before its first attempt starts. A job that
+	// ran again (attempts > 1) shows where its latest attempt ran.
+	Executor      *Executor `protobuf:"bytes,16,opt,name=executor,proto3" json:"executor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -441,6 +511,79 @@ func (x *Job) GetInputs() *JobInputs {
 	return nil
 }
 
+func (x *Job) GetExecutor() *Executor {
+	if x != nil {
+		return x.Executor
+	}
+	return nil
+}
+
+// Where a job's execution ran: the server's `[execution] engine` and the
+// machine that simulated it.
+type Executor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "local": a worker process on the server's machine; "ray": a Ray actor on a
+	// node of the server's Ray cluster.
+	Engine string `protobuf:"bytes,1,opt,name=engine,proto3" json:"engine,omitempty"`
+	// The Ray node id (hex) of the node the actor ran on; empty for "local".
+	NodeId string `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The host name of the machine that ran the execution.
+	Host          string `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Executor) Reset() {
+	*x = Executor{}
+	mi := &file_qsession_v1_job_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Executor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Executor) ProtoMessage() {}
+
+func (x *Executor) ProtoReflect() protoreflect.Message {
+	mi := &file_qsession_v1_job_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Executor.ProtoReflect.Descriptor instead.
+func (*Executor) Descriptor() ([]byte, []int) {
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Executor) GetEngine() string {
+	if x != nil {
+		return x.Engine
+	}
+	return ""
+}
+
+func (x *Executor) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *Executor) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
 // The PUBs a job was submitted with, as CreateJobRequest carried them.
 type JobInputs struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -454,7 +597,7 @@ type JobInputs struct {
 
 func (x *JobInputs) Reset() {
 	*x = JobInputs{}
-	mi := &file_qsession_v1_job_proto_msgTypes[2]
+	mi := &file_qsession_v1_job_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +609,7 @@ func (x *JobInputs) String() string {
 func (*JobInputs) ProtoMessage() {}
 
 func (x *JobInputs) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[2]
+	mi := &file_qsession_v1_job_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +622,7 @@ func (x *JobInputs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobInputs.ProtoReflect.Descriptor instead.
 func (*JobInputs) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{2}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *JobInputs) GetSamplerPubs() []*SamplerPub {
@@ -524,7 +667,7 @@ type CreateJobRequest struct {
 
 func (x *CreateJobRequest) Reset() {
 	*x = CreateJobRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[3]
+	mi := &file_qsession_v1_job_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +679,7 @@ func (x *CreateJobRequest) String() string {
 func (*CreateJobRequest) ProtoMessage() {}
 
 func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[3]
+	mi := &file_qsession_v1_job_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +692,7 @@ func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobRequest.ProtoReflect.Descriptor instead.
 func (*CreateJobRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{3}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateJobRequest) GetBackend() string {
@@ -622,7 +765,7 @@ type CreateJobResponse struct {
 
 func (x *CreateJobResponse) Reset() {
 	*x = CreateJobResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[4]
+	mi := &file_qsession_v1_job_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +777,7 @@ func (x *CreateJobResponse) String() string {
 func (*CreateJobResponse) ProtoMessage() {}
 
 func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[4]
+	mi := &file_qsession_v1_job_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +790,7 @@ func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJobResponse.ProtoReflect.Descriptor instead.
 func (*CreateJobResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateJobResponse) GetJob() *Job {
@@ -677,7 +820,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[5]
+	mi := &file_qsession_v1_job_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +832,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[5]
+	mi := &file_qsession_v1_job_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +845,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetJobRequest) GetId() string {
@@ -733,7 +876,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[6]
+	mi := &file_qsession_v1_job_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +888,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[6]
+	mi := &file_qsession_v1_job_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +901,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -800,7 +943,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[7]
+	mi := &file_qsession_v1_job_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +955,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[7]
+	mi := &file_qsession_v1_job_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +968,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListJobsRequest) GetPageSize() uint32 {
@@ -900,7 +1043,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[8]
+	mi := &file_qsession_v1_job_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1055,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[8]
+	mi := &file_qsession_v1_job_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1068,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -960,7 +1103,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[9]
+	mi := &file_qsession_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1115,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[9]
+	mi := &file_qsession_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1128,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CancelJobRequest) GetId() string {
@@ -1006,7 +1149,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[10]
+	mi := &file_qsession_v1_job_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1161,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[10]
+	mi := &file_qsession_v1_job_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1174,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CancelJobResponse) GetJob() *Job {
@@ -1055,7 +1198,7 @@ type UpdateJobRequest struct {
 
 func (x *UpdateJobRequest) Reset() {
 	*x = UpdateJobRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[11]
+	mi := &file_qsession_v1_job_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1210,7 @@ func (x *UpdateJobRequest) String() string {
 func (*UpdateJobRequest) ProtoMessage() {}
 
 func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[11]
+	mi := &file_qsession_v1_job_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1223,7 @@ func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobRequest.ProtoReflect.Descriptor instead.
 func (*UpdateJobRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{11}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateJobRequest) GetJob() *Job {
@@ -1108,7 +1251,7 @@ type UpdateJobResponse struct {
 
 func (x *UpdateJobResponse) Reset() {
 	*x = UpdateJobResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[12]
+	mi := &file_qsession_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1263,7 @@ func (x *UpdateJobResponse) String() string {
 func (*UpdateJobResponse) ProtoMessage() {}
 
 func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[12]
+	mi := &file_qsession_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1276,7 @@ func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobResponse.ProtoReflect.Descriptor instead.
 func (*UpdateJobResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateJobResponse) GetJob() *Job {
@@ -1160,7 +1303,7 @@ type GetJobResultRequest struct {
 
 func (x *GetJobResultRequest) Reset() {
 	*x = GetJobResultRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[13]
+	mi := &file_qsession_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1315,7 @@ func (x *GetJobResultRequest) String() string {
 func (*GetJobResultRequest) ProtoMessage() {}
 
 func (x *GetJobResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[13]
+	mi := &file_qsession_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1328,7 @@ func (x *GetJobResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResultRequest.ProtoReflect.Descriptor instead.
 func (*GetJobResultRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetJobResultRequest) GetId() string {
@@ -1221,7 +1364,7 @@ type GetJobResultResponse struct {
 
 func (x *GetJobResultResponse) Reset() {
 	*x = GetJobResultResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[14]
+	mi := &file_qsession_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1376,7 @@ func (x *GetJobResultResponse) String() string {
 func (*GetJobResultResponse) ProtoMessage() {}
 
 func (x *GetJobResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[14]
+	mi := &file_qsession_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,7 +1389,7 @@ func (x *GetJobResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResultResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResultResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetJobResultResponse) GetChunk() []byte {
@@ -1309,7 +1452,7 @@ type WatchJobsRequest struct {
 
 func (x *WatchJobsRequest) Reset() {
 	*x = WatchJobsRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[15]
+	mi := &file_qsession_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1464,7 @@ func (x *WatchJobsRequest) String() string {
 func (*WatchJobsRequest) ProtoMessage() {}
 
 func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[15]
+	mi := &file_qsession_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1477,7 @@ func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobsRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobsRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchJobsRequest) GetAfterRevision() uint64 {
@@ -1388,7 +1531,7 @@ type WatchJobsResponse struct {
 
 func (x *WatchJobsResponse) Reset() {
 	*x = WatchJobsResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[16]
+	mi := &file_qsession_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1543,7 @@ func (x *WatchJobsResponse) String() string {
 func (*WatchJobsResponse) ProtoMessage() {}
 
 func (x *WatchJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[16]
+	mi := &file_qsession_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1556,7 @@ func (x *WatchJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobsResponse.ProtoReflect.Descriptor instead.
 func (*WatchJobsResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchJobsResponse) GetRevision() uint64 {
@@ -1450,7 +1593,7 @@ type RegisterSamples struct {
 
 func (x *RegisterSamples) Reset() {
 	*x = RegisterSamples{}
-	mi := &file_qsession_v1_job_proto_msgTypes[17]
+	mi := &file_qsession_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1605,7 @@ func (x *RegisterSamples) String() string {
 func (*RegisterSamples) ProtoMessage() {}
 
 func (x *RegisterSamples) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[17]
+	mi := &file_qsession_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1618,7 @@ func (x *RegisterSamples) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterSamples.ProtoReflect.Descriptor instead.
 func (*RegisterSamples) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RegisterSamples) GetName() string {
@@ -1513,7 +1656,7 @@ type ExecutionSpan struct {
 
 func (x *ExecutionSpan) Reset() {
 	*x = ExecutionSpan{}
-	mi := &file_qsession_v1_job_proto_msgTypes[18]
+	mi := &file_qsession_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1668,7 @@ func (x *ExecutionSpan) String() string {
 func (*ExecutionSpan) ProtoMessage() {}
 
 func (x *ExecutionSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[18]
+	mi := &file_qsession_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1681,7 @@ func (x *ExecutionSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionSpan.ProtoReflect.Descriptor instead.
 func (*ExecutionSpan) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ExecutionSpan) GetStart() *timestamppb.Timestamp {
@@ -1604,7 +1747,7 @@ type PubResult struct {
 
 func (x *PubResult) Reset() {
 	*x = PubResult{}
-	mi := &file_qsession_v1_job_proto_msgTypes[19]
+	mi := &file_qsession_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1759,7 @@ func (x *PubResult) String() string {
 func (*PubResult) ProtoMessage() {}
 
 func (x *PubResult) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[19]
+	mi := &file_qsession_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1772,7 @@ func (x *PubResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PubResult.ProtoReflect.Descriptor instead.
 func (*PubResult) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PubResult) GetShape() []uint32 {
@@ -1689,7 +1832,7 @@ type JobResult struct {
 
 func (x *JobResult) Reset() {
 	*x = JobResult{}
-	mi := &file_qsession_v1_job_proto_msgTypes[20]
+	mi := &file_qsession_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1844,7 @@ func (x *JobResult) String() string {
 func (*JobResult) ProtoMessage() {}
 
 func (x *JobResult) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[20]
+	mi := &file_qsession_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1857,7 @@ func (x *JobResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobResult.ProtoReflect.Descriptor instead.
 func (*JobResult) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *JobResult) GetPubResults() []*PubResult {
@@ -1742,17 +1885,31 @@ var File_qsession_v1_job_proto protoreflect.FileDescriptor
 
 const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x15qsession/v1/job.proto\x12\vqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17qsession/v1/types.proto\"\x99\x02\n" +
+	"\x15qsession/v1/job.proto\x12\vqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19qsession/v1/options.proto\x1a\x17qsession/v1/types.proto\"\xe0\x05\n" +
 	"\n" +
 	"JobOptions\x12(\n" +
 	"\rdefault_shots\x18\x01 \x01(\x03H\x00R\fdefaultShots\x88\x01\x01\x120\n" +
 	"\x11default_precision\x18\x02 \x01(\x01H\x01R\x10defaultPrecision\x88\x01\x01\x12*\n" +
 	"\x0eseed_simulator\x18\x03 \x01(\x04H\x02R\rseedSimulator\x88\x01\x01\x121\n" +
-	"\x12max_execution_time\x18\x04 \x01(\x01H\x03R\x10maxExecutionTime\x88\x01\x01B\x10\n" +
+	"\x12max_execution_time\x18\x04 \x01(\x01H\x03R\x10maxExecutionTime\x88\x01\x01\x12.\n" +
+	"\x10resilience_level\x18\x05 \x01(\x05H\x04R\x0fresilienceLevel\x88\x01\x01\x12*\n" +
+	"\x0eseed_estimator\x18\x06 \x01(\x04H\x05R\rseedEstimator\x88\x01\x01\x12>\n" +
+	"\n" +
+	"resilience\x18\a \x01(\v2\x1e.qsession.v1.ResilienceOptionsR\n" +
+	"resilience\x128\n" +
+	"\btwirling\x18\b \x01(\v2\x1c.qsession.v1.TwirlingOptionsR\btwirling\x12Z\n" +
+	"\x14dynamical_decoupling\x18\t \x01(\v2'.qsession.v1.DynamicalDecouplingOptionsR\x13dynamicalDecoupling\x12;\n" +
+	"\texecution\x18\n" +
+	" \x01(\v2\x1d.qsession.v1.ExecutionOptionsR\texecution\x12 \n" +
+	"\tlog_level\x18\v \x01(\tH\x06R\blogLevel\x88\x01\x01B\x10\n" +
 	"\x0e_default_shotsB\x14\n" +
 	"\x12_default_precisionB\x11\n" +
 	"\x0f_seed_simulatorB\x15\n" +
-	"\x13_max_execution_time\"\xce\x05\n" +
+	"\x13_max_execution_timeB\x13\n" +
+	"\x11_resilience_levelB\x11\n" +
+	"\x0f_seed_estimatorB\f\n" +
+	"\n" +
+	"_log_level\"\x81\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\aprogram\x18\x02 \x01(\x0e2\x14.qsession.v1.ProgramR\aprogram\x12\x18\n" +
@@ -1772,7 +1929,8 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\battempts\x18\f \x01(\rR\battempts\x12\x19\n" +
 	"\bnum_pubs\x18\r \x01(\rR\anumPubs\x121\n" +
 	"\aoptions\x18\x0e \x01(\v2\x17.qsession.v1.JobOptionsR\aoptions\x12.\n" +
-	"\x06inputs\x18\x0f \x01(\v2\x16.qsession.v1.JobInputsR\x06inputs\"y\n" +
+	"\x06inputs\x18\x0f \x01(\v2\x16.qsession.v1.JobInputsR\x06inputs\x121\n" +
+	"\bexecutor\x18\x10 \x01(\v2\x15.qsession.v1.ExecutorR\bexecutor\"y\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_QUEUED\x10\x01\x12\x11\n" +
@@ -1780,7 +1938,11 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"STATE_DONE\x10\x03\x12\x0f\n" +
 	"\vSTATE_ERROR\x10\x04\x12\x13\n" +
-	"\x0fSTATE_CANCELLED\x10\x05\"\x89\x01\n" +
+	"\x0fSTATE_CANCELLED\x10\x05\"O\n" +
+	"\bExecutor\x12\x16\n" +
+	"\x06engine\x18\x01 \x01(\tR\x06engine\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\"\x89\x01\n" +
 	"\tJobInputs\x12:\n" +
 	"\fsampler_pubs\x18\x01 \x03(\v2\x17.qsession.v1.SamplerPubR\vsamplerPubs\x12@\n" +
 	"\x0eestimator_pubs\x18\x02 \x03(\v2\x19.qsession.v1.EstimatorPubR\restimatorPubs\"\xdf\x02\n" +
@@ -1907,98 +2069,108 @@ func file_qsession_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_qsession_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_qsession_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_qsession_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_qsession_v1_job_proto_goTypes = []any{
-	(Program)(0),                  // 0: qsession.v1.Program
-	(JobView)(0),                  // 1: qsession.v1.JobView
-	(Job_State)(0),                // 2: qsession.v1.Job.State
-	(*JobOptions)(nil),            // 3: qsession.v1.JobOptions
-	(*Job)(nil),                   // 4: qsession.v1.Job
-	(*JobInputs)(nil),             // 5: qsession.v1.JobInputs
-	(*CreateJobRequest)(nil),      // 6: qsession.v1.CreateJobRequest
-	(*CreateJobResponse)(nil),     // 7: qsession.v1.CreateJobResponse
-	(*GetJobRequest)(nil),         // 8: qsession.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 9: qsession.v1.GetJobResponse
-	(*ListJobsRequest)(nil),       // 10: qsession.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 11: qsession.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),      // 12: qsession.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),     // 13: qsession.v1.CancelJobResponse
-	(*UpdateJobRequest)(nil),      // 14: qsession.v1.UpdateJobRequest
-	(*UpdateJobResponse)(nil),     // 15: qsession.v1.UpdateJobResponse
-	(*GetJobResultRequest)(nil),   // 16: qsession.v1.GetJobResultRequest
-	(*GetJobResultResponse)(nil),  // 17: qsession.v1.GetJobResultResponse
-	(*WatchJobsRequest)(nil),      // 18: qsession.v1.WatchJobsRequest
-	(*WatchJobsResponse)(nil),     // 19: qsession.v1.WatchJobsResponse
-	(*RegisterSamples)(nil),       // 20: qsession.v1.RegisterSamples
-	(*ExecutionSpan)(nil),         // 21: qsession.v1.ExecutionSpan
-	(*PubResult)(nil),             // 22: qsession.v1.PubResult
-	(*JobResult)(nil),             // 23: qsession.v1.JobResult
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
-	(*SamplerPub)(nil),            // 25: qsession.v1.SamplerPub
-	(*EstimatorPub)(nil),          // 26: qsession.v1.EstimatorPub
-	(*fieldmaskpb.FieldMask)(nil), // 27: google.protobuf.FieldMask
-	(*PackedBits)(nil),            // 28: qsession.v1.PackedBits
-	(*Float64Array)(nil),          // 29: qsession.v1.Float64Array
-	(*structpb.Struct)(nil),       // 30: google.protobuf.Struct
+	(Program)(0),                       // 0: qsession.v1.Program
+	(JobView)(0),                       // 1: qsession.v1.JobView
+	(Job_State)(0),                     // 2: qsession.v1.Job.State
+	(*JobOptions)(nil),                 // 3: qsession.v1.JobOptions
+	(*Job)(nil),                        // 4: qsession.v1.Job
+	(*Executor)(nil),                   // 5: qsession.v1.Executor
+	(*JobInputs)(nil),                  // 6: qsession.v1.JobInputs
+	(*CreateJobRequest)(nil),           // 7: qsession.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),          // 8: qsession.v1.CreateJobResponse
+	(*GetJobRequest)(nil),              // 9: qsession.v1.GetJobRequest
+	(*GetJobResponse)(nil),             // 10: qsession.v1.GetJobResponse
+	(*ListJobsRequest)(nil),            // 11: qsession.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),           // 12: qsession.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),           // 13: qsession.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),          // 14: qsession.v1.CancelJobResponse
+	(*UpdateJobRequest)(nil),           // 15: qsession.v1.UpdateJobRequest
+	(*UpdateJobResponse)(nil),          // 16: qsession.v1.UpdateJobResponse
+	(*GetJobResultRequest)(nil),        // 17: qsession.v1.GetJobResultRequest
+	(*GetJobResultResponse)(nil),       // 18: qsession.v1.GetJobResultResponse
+	(*WatchJobsRequest)(nil),           // 19: qsession.v1.WatchJobsRequest
+	(*WatchJobsResponse)(nil),          // 20: qsession.v1.WatchJobsResponse
+	(*RegisterSamples)(nil),            // 21: qsession.v1.RegisterSamples
+	(*ExecutionSpan)(nil),              // 22: qsession.v1.ExecutionSpan
+	(*PubResult)(nil),                  // 23: qsession.v1.PubResult
+	(*JobResult)(nil),                  // 24: qsession.v1.JobResult
+	(*ResilienceOptions)(nil),          // 25: qsession.v1.ResilienceOptions
+	(*TwirlingOptions)(nil),            // 26: qsession.v1.TwirlingOptions
+	(*DynamicalDecouplingOptions)(nil), // 27: qsession.v1.DynamicalDecouplingOptions
+	(*ExecutionOptions)(nil),           // 28: qsession.v1.ExecutionOptions
+	(*timestamppb.Timestamp)(nil),      // 29: google.protobuf.Timestamp
+	(*SamplerPub)(nil),                 // 30: qsession.v1.SamplerPub
+	(*EstimatorPub)(nil),               // 31: qsession.v1.EstimatorPub
+	(*fieldmaskpb.FieldMask)(nil),      // 32: google.protobuf.FieldMask
+	(*PackedBits)(nil),                 // 33: qsession.v1.PackedBits
+	(*Float64Array)(nil),               // 34: qsession.v1.Float64Array
+	(*structpb.Struct)(nil),            // 35: google.protobuf.Struct
 }
 var file_qsession_v1_job_proto_depIdxs = []int32{
-	0,  // 0: qsession.v1.Job.program:type_name -> qsession.v1.Program
-	2,  // 1: qsession.v1.Job.state:type_name -> qsession.v1.Job.State
-	24, // 2: qsession.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	24, // 3: qsession.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	24, // 4: qsession.v1.Job.end_time:type_name -> google.protobuf.Timestamp
-	3,  // 5: qsession.v1.Job.options:type_name -> qsession.v1.JobOptions
-	5,  // 6: qsession.v1.Job.inputs:type_name -> qsession.v1.JobInputs
-	25, // 7: qsession.v1.JobInputs.sampler_pubs:type_name -> qsession.v1.SamplerPub
-	26, // 8: qsession.v1.JobInputs.estimator_pubs:type_name -> qsession.v1.EstimatorPub
-	0,  // 9: qsession.v1.CreateJobRequest.program:type_name -> qsession.v1.Program
-	25, // 10: qsession.v1.CreateJobRequest.sampler_pubs:type_name -> qsession.v1.SamplerPub
-	26, // 11: qsession.v1.CreateJobRequest.estimator_pubs:type_name -> qsession.v1.EstimatorPub
-	3,  // 12: qsession.v1.CreateJobRequest.options:type_name -> qsession.v1.JobOptions
-	4,  // 13: qsession.v1.CreateJobResponse.job:type_name -> qsession.v1.Job
-	1,  // 14: qsession.v1.GetJobRequest.view:type_name -> qsession.v1.JobView
-	4,  // 15: qsession.v1.GetJobResponse.job:type_name -> qsession.v1.Job
-	2,  // 16: qsession.v1.ListJobsRequest.states:type_name -> qsession.v1.Job.State
-	24, // 17: qsession.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	24, // 18: qsession.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	4,  // 19: qsession.v1.ListJobsResponse.jobs:type_name -> qsession.v1.Job
-	4,  // 20: qsession.v1.CancelJobResponse.job:type_name -> qsession.v1.Job
-	4,  // 21: qsession.v1.UpdateJobRequest.job:type_name -> qsession.v1.Job
-	27, // 22: qsession.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 23: qsession.v1.UpdateJobResponse.job:type_name -> qsession.v1.Job
-	4,  // 24: qsession.v1.GetJobResultResponse.job:type_name -> qsession.v1.Job
-	4,  // 25: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
-	24, // 26: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
-	28, // 27: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
-	24, // 28: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
-	24, // 29: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
-	20, // 30: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
-	29, // 31: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
-	29, // 32: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
-	29, // 33: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
-	30, // 34: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
-	22, // 35: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
-	30, // 36: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
-	21, // 37: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
-	6,  // 38: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
-	8,  // 39: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
-	10, // 40: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
-	12, // 41: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
-	14, // 42: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
-	16, // 43: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
-	18, // 44: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
-	7,  // 45: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
-	9,  // 46: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
-	11, // 47: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
-	13, // 48: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
-	15, // 49: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
-	17, // 50: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
-	19, // 51: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
-	45, // [45:52] is the sub-list for method output_type
-	38, // [38:45] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	25, // 0: qsession.v1.JobOptions.resilience:type_name -> qsession.v1.ResilienceOptions
+	26, // 1: qsession.v1.JobOptions.twirling:type_name -> qsession.v1.TwirlingOptions
+	27, // 2: qsession.v1.JobOptions.dynamical_decoupling:type_name -> qsession.v1.DynamicalDecouplingOptions
+	28, // 3: qsession.v1.JobOptions.execution:type_name -> qsession.v1.ExecutionOptions
+	0,  // 4: qsession.v1.Job.program:type_name -> qsession.v1.Program
+	2,  // 5: qsession.v1.Job.state:type_name -> qsession.v1.Job.State
+	29, // 6: qsession.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	29, // 7: qsession.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	29, // 8: qsession.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	3,  // 9: qsession.v1.Job.options:type_name -> qsession.v1.JobOptions
+	6,  // 10: qsession.v1.Job.inputs:type_name -> qsession.v1.JobInputs
+	5,  // 11: qsession.v1.Job.executor:type_name -> qsession.v1.Executor
+	30, // 12: qsession.v1.JobInputs.sampler_pubs:type_name -> qsession.v1.SamplerPub
+	31, // 13: qsession.v1.JobInputs.estimator_pubs:type_name -> qsession.v1.EstimatorPub
+	0,  // 14: qsession.v1.CreateJobRequest.program:type_name -> qsession.v1.Program
+	30, // 15: qsession.v1.CreateJobRequest.sampler_pubs:type_name -> qsession.v1.SamplerPub
+	31, // 16: qsession.v1.CreateJobRequest.estimator_pubs:type_name -> qsession.v1.EstimatorPub
+	3,  // 17: qsession.v1.CreateJobRequest.options:type_name -> qsession.v1.JobOptions
+	4,  // 18: qsession.v1.CreateJobResponse.job:type_name -> qsession.v1.Job
+	1,  // 19: qsession.v1.GetJobRequest.view:type_name -> qsession.v1.JobView
+	4,  // 20: qsession.v1.GetJobResponse.job:type_name -> qsession.v1.Job
+	2,  // 21: qsession.v1.ListJobsRequest.states:type_name -> qsession.v1.Job.State
+	29, // 22: qsession.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	29, // 23: qsession.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	4,  // 24: qsession.v1.ListJobsResponse.jobs:type_name -> qsession.v1.Job
+	4,  // 25: qsession.v1.CancelJobResponse.job:type_name -> qsession.v1.Job
+	4,  // 26: qsession.v1.UpdateJobRequest.job:type_name -> qsession.v1.Job
+	32, // 27: qsession.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 28: qsession.v1.UpdateJobResponse.job:type_name -> qsession.v1.Job
+	4,  // 29: qsession.v1.GetJobResultResponse.job:type_name -> qsession.v1.Job
+	4,  // 30: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
+	29, // 31: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
+	33, // 32: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
+	29, // 33: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
+	29, // 34: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
+	21, // 35: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
+	34, // 36: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
+	34, // 37: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
+	34, // 38: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
+	35, // 39: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
+	23, // 40: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
+	35, // 41: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
+	22, // 42: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
+	7,  // 43: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
+	9,  // 44: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
+	11, // 45: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
+	13, // 46: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
+	15, // 47: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
+	17, // 48: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
+	19, // 49: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
+	8,  // 50: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
+	10, // 51: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
+	12, // 52: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
+	14, // 53: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
+	16, // 54: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
+	18, // 55: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
+	20, // 56: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
+	50, // [50:57] is the sub-list for method output_type
+	43, // [43:50] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_qsession_v1_job_proto_init() }
@@ -2006,16 +2178,17 @@ func file_qsession_v1_job_proto_init() {
 	if File_qsession_v1_job_proto != nil {
 		return
 	}
+	file_qsession_v1_options_proto_init()
 	file_qsession_v1_types_proto_init()
 	file_qsession_v1_job_proto_msgTypes[0].OneofWrappers = []any{}
-	file_qsession_v1_job_proto_msgTypes[15].OneofWrappers = []any{}
+	file_qsession_v1_job_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qsession_v1_job_proto_rawDesc), len(file_qsession_v1_job_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
