@@ -166,13 +166,15 @@ def test_the_same_seed_gives_the_same_shots(service):
     np.testing.assert_array_equal(first.array, second.array)
 
 
-def test_estimator_default_shots_sets_the_shots_exactly(service):
+def test_estimator_default_shots_sets_the_shots_as_ibm_counts_them(service):
     backend = service.backend("ideal_24")
     circuit = QuantumCircuit(1)
     circuit.h(0)
     transpiled = isa(circuit, backend)
-    estimator = EstimatorV2(mode=backend, options={"default_shots": 10_000})
-    result = estimator.run(
-        [(transpiled, SparsePauliOp("Z").apply_layout(transpiled.layout))]
-    ).result()
-    assert result[0].metadata["shots"] == 10_000
+    pub = (transpiled, SparsePauliOp("Z").apply_layout(transpiled.layout))
+    exact = EstimatorV2(mode=backend, options={"default_shots": 10_000, "resilience_level": 0})
+    assert exact.run([pub]).result()[0].metadata["shots"] == 10_000
+    # Level 1 (the default) twirls measurements: 32 randomizations of
+    # max(64, ceil(10000 / 32)) = 313 shots each, as IBM runs them.
+    twirled = EstimatorV2(mode=backend, options={"default_shots": 10_000})
+    assert twirled.run([pub]).result()[0].metadata["shots"] == 32 * 313

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.base.base_primitive_job import BasePrimitiveJob
 
 from qsession.bitarray import BitArray
-from qsession.client.connection import DOWNLOAD_TIMEOUT
+from qsession.client.connection import DOWNLOAD_TIMEOUT, Backoff, is_transient
 from qsession.client.errors import (
     IBMApiError,
     IBMInputValueError,
@@ -35,6 +36,14 @@ if TYPE_CHECKING:
     from qsession.client.service import RuntimeService
 
 _PROGRAM_IDS = {job_pb2.PROGRAM_SAMPLER: "sampler", job_pb2.PROGRAM_ESTIMATOR: "estimator"}
+_WAIT_INTERRUPTIONS = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.OUT_OF_RANGE)
+
+
+def _interrupted(exc: QSessionError) -> bool:
+    """Whether a result wait failed for a reason that waiting again can get past: a
+    restarting server or broken connection (see ``is_transient``), or the server ending its
+    own follow-up of the job's events (fell behind, or a revision no longer retained)."""
+    return exc.code in _WAIT_INTERRUPTIONS or is_transient(exc.code, str(exc))
 
 
 class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
@@ -176,56 +185,59 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         Follows the job's events on the server's watch stream from the revision at which the
         job was last read (its creation, or a GetJob now), so no change can slip between
         looking and subscribing and no history is replayed; progress notifications keep the
-        resume point current if the stream has to reconnect.
+        resume point current if the stream has to reconnect (a server restart, a dropped
+        connection: see :class:`~qsession.client.watch.JobEventStream`). If the resume point
+        is no longer retained (more events passed than the server keeps), the job is read
+        again and followed from there.
 
         Args:
             timeout: Seconds to wait; ``None`` waits as long as it takes.
 
         Raises:
             RuntimeJobTimeoutError: the job did not finish within ``timeout`` seconds.
+            IBMApiError: the server stayed unreachable for longer than the service's
+                ``retry_timeout``.
         """
         with self._lock:
             message, revision, self._revision = self._message, self._revision, None
-        if message.state in FINAL_STATES:
-            return
-        if revision is None:
-            response = self._service._connection.call(
-                self._service._connection.jobs.GetJob,
-                job_pb2.GetJobRequest(id=self._job_id),
-                not_found=RuntimeJobNotFound,
-            )
-            if self._update(response.job).state in FINAL_STATES:
-                return
-            revision = response.revision
         deadline = None if timeout is None else time.monotonic() + timeout
-        stream = JobEventStream(
-            self._service._connection,
-            job_pb2.WatchJobsRequest(
-                job_ids=[self._job_id], after_revision=revision, progress_notify=True
-            ),
-            deadline,
-        )
-        try:
-            for event in stream:
-                if self._update(event.job).state in FINAL_STATES:
-                    return
-        except RuntimeJobTimeoutError:
-            raise self._timed_out(timeout) from None
-        except IBMInputValueError as exc:
-            if exc.code != grpc.StatusCode.OUT_OF_RANGE:
-                raise
-            # the creation revision left the server's event log: read the job again
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self.wait_for_final_state(remaining)
-        finally:
-            stream.cancel()
+        connection = self._service._connection
+        while message.state not in FINAL_STATES:
+            if revision is None:
+                response = self._read_again(deadline, timeout)
+                message, revision = self._update(response.job), response.revision
+                continue
+            stream = JobEventStream(
+                connection,
+                job_pb2.WatchJobsRequest(
+                    job_ids=[self._job_id], after_revision=revision, progress_notify=True
+                ),
+                deadline,
+            )
+            try:
+                for event in stream:
+                    message = self._update(event.job)
+                    if message.state in FINAL_STATES:
+                        return
+            except RuntimeJobTimeoutError:
+                raise self._timed_out(timeout) from None
+            except IBMInputValueError as exc:
+                if exc.code != grpc.StatusCode.OUT_OF_RANGE:
+                    raise
+                revision = None  # the resume point left the server's event log: read again
+            finally:
+                stream.cancel()
 
     def result(self, timeout: float | None = None) -> PrimitiveResult:
         """Wait for the job and return its result.
 
         One call does both: GetJobResult with ``wait`` streams the result as soon as the job
-        is DONE. If the connection drops while waiting (a server restart), the wait goes on
-        by following the job's events (:meth:`wait_for_final_state`) before downloading.
+        is DONE. The wait rides out server restarts and dropped connections, however many
+        events pass meanwhile: after a transient failure it pauses (exponential backoff with
+        jitter), reads the job again and, unless it ended in ERROR or CANCELLED, waits again.
+        While the server is unreachable, each read is retried for up to the service's
+        ``retry_timeout`` (``RuntimeService(retry_timeout=...)``; 0 makes the first
+        transient failure raise).
 
         Args:
             timeout: Seconds to wait; ``None`` waits as long as it takes.
@@ -239,6 +251,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             RuntimeJobFailureError: the job ended in ERROR (the message has the reason).
             RuntimeInvalidStateError: the job was cancelled.
             RuntimeJobTimeoutError: the job did not finish within ``timeout`` seconds.
+            IBMApiError: the server stayed unreachable for longer than ``retry_timeout``.
         """
         with self._download_lock:
             if self._result is None:
@@ -246,19 +259,65 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             return self._result
 
     def _wait_for_result(self, timeout: float | None) -> PrimitiveResult:
+        """Loop GetJobResult(wait) until it delivers, reading the job again between tries.
+
+        No revision is involved, so an outage during which the server's event log moved on
+        by any amount cannot make the wait fail.
+        """
+        connection = self._service._connection
         deadline = None if timeout is None else time.monotonic() + timeout
-        remaining = timeout
+        # how long to keep trying is bounded by the user's deadline and by the re-reads,
+        # which give up once the server has been unreachable for retry_timeout
+        pauses = Backoff(math.inf if connection.retry_timeout > 0 else 0.0, deadline)
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise self._timed_out(timeout)
+            try:
+                return self._fetch_result(wait=True, timeout=remaining)
+            except QSessionError as exc:
+                if exc.code == grpc.StatusCode.DEADLINE_EXCEEDED and deadline is not None:
+                    raise self._timed_out(timeout) from None
+                if exc.code == grpc.StatusCode.FAILED_PRECONDITION:
+                    # the job ended other than DONE: say how
+                    if self._raise_if_failed(self._refresh()) == job_pb2.Job.STATE_DONE:
+                        raise
+                elif connection.closed or not _interrupted(exc):
+                    raise
+                failure = exc
+            if not pauses.sleep():
+                if pauses.past_deadline():
+                    raise self._timed_out(timeout) from None
+                raise failure
+            self._raise_if_failed(self._update(self._read_again(deadline, timeout).job))
+
+    def _read_again(self, deadline: float | None, timeout: float | None) -> job_pb2.GetJobResponse:
+        """GetJob, retried while the server is unreachable, but not past a wait's deadline.
+
+        Raises:
+            RuntimeJobTimeoutError: the deadline passed first (``timeout``: for the message).
+        """
+        connection = self._service._connection
         try:
-            return self._fetch_result(wait=True, timeout=remaining)
+            return connection.call(
+                connection.jobs.GetJob,
+                job_pb2.GetJobRequest(id=self._job_id),
+                not_found=RuntimeJobNotFound,
+                deadline=deadline,
+            )
         except QSessionError as exc:
-            if exc.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            past = deadline is not None and time.monotonic() >= deadline
+            if past and is_transient(exc.code, str(exc)):
                 raise self._timed_out(timeout) from None
-            if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.FAILED_PRECONDITION):
-                raise
-        # Ended other than DONE (FAILED_PRECONDITION), or the connection dropped: follow it.
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        self.wait_for_final_state(remaining)
-        message = self._refresh()
+            raise
+
+    def _raise_if_failed(self, message: job_pb2.Job) -> int:
+        """Raise the error for a job that ended in ERROR or CANCELLED; else its state.
+
+        Raises:
+            RuntimeJobFailureError: the job ended in ERROR.
+            RuntimeInvalidStateError: the job was cancelled.
+        """
         if message.state == job_pb2.Job.STATE_ERROR:
             raise RuntimeJobFailureError(
                 f"Unable to retrieve job result. Job {self._job_id} has failed: "
@@ -269,7 +328,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
                 f"Unable to retrieve result for job {self._job_id}. Job was cancelled."
                 + (f" {message.error_message}" if message.error_message else "")
             )
-        return self._fetch_result()
+        return message.state
 
     def _timed_out(self, timeout: float | None) -> RuntimeJobTimeoutError:
         return RuntimeJobTimeoutError(
@@ -280,7 +339,8 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         """Download the result's chunks, check their offsets and SHA-256, and decode them.
 
         With ``wait``, the server sends them once the job is DONE (at most ``timeout``
-        seconds from now); the first chunk's job message becomes this job's state.
+        seconds from now); the first chunk's job message becomes this job's state. Without
+        it, a download that fails before its first chunk is retried like any read.
 
         Raises:
             IBMApiError: the chunks do not add up to the announced size or digest.
@@ -291,6 +351,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             job_pb2.GetJobResultRequest(id=self._job_id, wait=wait),
             not_found=RuntimeJobNotFound,
             timeout=timeout if wait else DOWNLOAD_TIMEOUT,
+            retry=not wait,  # a wait may rightly be long: result() decides about retrying
         )
         buffer: bytearray | None = None
         expected_digest = ""
@@ -398,9 +459,18 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         Returns:
             ``{"timestamps": {"created", "running", "finished"}`` (ISO 8601 UTC text or
             ``None``), ``"usage": {"quantum_seconds", "seconds"}``, ``"num_pubs"``,
-            ``"attempts"``}.
+            ``"attempts"``, ``"executor"``}. ``executor`` (a qsession addition) is where the
+            job runs or ran, ``{"engine": "local" | "ray", "node_id", "host"}`` (``node_id``
+            is the Ray node's id, empty for the local engine), or ``None`` before it starts.
         """
         message = self._refresh()
+        executor = None
+        if message.HasField("executor"):
+            executor = {
+                "engine": message.executor.engine,
+                "node_id": message.executor.node_id,
+                "host": message.executor.host,
+            }
         return {
             "timestamps": {
                 "created": iso(message.create_time),
@@ -410,6 +480,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             "usage": {"quantum_seconds": message.usage_seconds, "seconds": message.usage_seconds},
             "num_pubs": message.num_pubs,
             "attempts": message.attempts,
+            "executor": executor,
         }
 
     def usage(self, partial: bool = False) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -15,10 +14,9 @@ import grpc
 
 from qsession.client import accounts
 from qsession.client.backend import QSessionBackend
-from qsession.client.connection import Connection
+from qsession.client.connection import Connection, retry_timeout_setting
 from qsession.client.errors import (
     BackendNotFoundError,
-    IBMApiError,
     IBMInputValueError,
     QSessionError,
     RuntimeJobNotFound,
@@ -41,7 +39,6 @@ _FILTERABLE = (
     "status_msg",
 )
 _MAX_PAGE = 1000
-_RETRY_DELAY = 0.5
 _REMEMBERED_CIRCUITS = 256  # per session: fewer than the server keeps
 
 
@@ -73,9 +70,19 @@ class RuntimeService:
         tls: Connect with TLS even for a ``host:port`` URL (``https://`` URLs always do).
         ca_cert: A PEM file of root certificates to trust, for a server with a self-signed
             certificate (default ``$QSESSION_CA_CERT``, else the system's roots).
+        retry_timeout: Seconds to ride out an unreachable server (a restart) before failing
+            (default ``$QSESSION_RETRY_TIMEOUT``, else 60; 0 disables retries). Reads,
+            submissions (each carries a request id, so a repeat returns the first job),
+            cancels, tag updates and closing or cancelling sessions are retried with
+            exponential backoff and jitter; creating a session is retried only when the
+            request never left this process. ``job.result()`` and ``watch_jobs()`` resume
+            across restarts. A server that this service has not reached yet is not waited
+            for: a wrong URL or a server that is not running fails at once.
 
     Raises:
         IBMAccountError: no source provides both a URL and a token, or ``name`` is not saved.
+        IBMInputValueError: a negative ``retry_timeout``, or a ``$QSESSION_RETRY_TIMEOUT``
+            that is not a number.
     """
 
     def __init__(
@@ -87,10 +94,15 @@ class RuntimeService:
         *,
         tls: bool | None = None,
         ca_cert: str | os.PathLike | None = None,
+        retry_timeout: float | None = None,
     ):
         self._account = accounts.resolve_account(url=url, token=token, name=name, filename=filename)
         self._connection = Connection(
-            self._account.url, self._account.token, tls=tls, ca_cert=ca_cert
+            self._account.url,
+            self._account.token,
+            tls=tls,
+            ca_cert=ca_cert,
+            retry_timeout=retry_timeout_setting(retry_timeout),
         )
         self._backends: dict[str, QSessionBackend] = {}
         self._lock = threading.Lock()
@@ -328,7 +340,12 @@ class RuntimeService:
         return RuntimeJobV2(message, self)
 
     def _create_job(self, request: job_pb2.CreateJobRequest) -> RuntimeJobV2:
-        """Submit a job with a fresh request id; retry once with the same id if unavailable.
+        """Submit a job with a fresh request id, which every attempt carries.
+
+        While the server is unreachable the connection retries the submission (see
+        ``connection.IDEMPOTENT_METHODS``); the server answers a repeat of a request id it
+        has seen with the job the first attempt created, so a submission whose answer was
+        lost in a restart creates one job, not two.
 
         A circuit the server already holds for the job's session (in job mode, the instance)
         is sent by its SHA-256 instead of whole; if the server no longer holds one, the job is
@@ -365,13 +382,8 @@ class RuntimeService:
         return RuntimeJobV2(response.job, self, response.revision)
 
     def _send_job(self, request: job_pb2.CreateJobRequest) -> job_pb2.CreateJobResponse:
-        try:
-            return self._connection.call(self._connection.jobs.CreateJob, request)
-        except IBMApiError as exc:
-            if exc.code != grpc.StatusCode.UNAVAILABLE:
-                raise
-            time.sleep(_RETRY_DELAY)
-            return self._connection.call(self._connection.jobs.CreateJob, request)
+        """CreateJob, retried by the connection for as long as its retry timeout allows."""
+        return self._connection.call(self._connection.jobs.CreateJob, request)
 
     def job(self, job_id: str) -> RuntimeJobV2:
         """The job with this id.

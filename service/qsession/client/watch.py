@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Self
 
 import grpc
 
-from qsession.client.errors import RuntimeJobTimeoutError
+from qsession.client.connection import Backoff, is_transient
+from qsession.client.errors import IBMApiError, RuntimeJobTimeoutError
 from qsession.client.times import utc
 from qsession.v1 import job_pb2
 
@@ -19,11 +20,6 @@ if TYPE_CHECKING:
     from qsession.client.connection import Connection
     from qsession.client.job import RuntimeJobV2
     from qsession.client.service import RuntimeService
-
-RECONNECT_WINDOW = 30.0
-"""Seconds a watch keeps trying to reconnect to an unavailable server before it gives up."""
-
-_RESUMABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 JOB_STATUS = {
     job_pb2.Job.STATE_QUEUED: "QUEUED",
@@ -38,12 +34,19 @@ FINAL_STATES = frozenset(
 
 
 class JobEventStream:
-    """The WatchJobs events for a request, resumed without a gap after a dropped stream.
+    """The WatchJobs events for a request, resumed without a gap or a repeat after a cut.
 
-    A stream cut off for falling behind (RESOURCE_EXHAUSTED), ended by a restarting server
-    (UNAVAILABLE), or ended without a status is reopened after the last revision received
-    (before any event: with the original request, so a watch "from now" may miss events of
-    the gap); reconnection is retried for up to :data:`RECONNECT_WINDOW` seconds.
+    Whenever the stream ends — cut off for falling behind (RESOURCE_EXHAUSTED), by a
+    restarting server (UNAVAILABLE, CANCELLED, a broken connection: see
+    :func:`~qsession.client.connection.is_transient`), or without a status — it is reopened
+    after the last revision received: an event's, or a progress notification's (ask for
+    ``progress_notify`` to keep the resume point current while no event matches). A stream that
+    had delivered something is reopened at once; one that fails again before delivering
+    anything is retried with backoff until the connection's ``retry_timeout`` has passed since
+    that first failure (0: no retries). An event at or before the resume point is never yielded
+    twice. Before anything was received, a stream of a request without ``after_revision``
+    ("from now") is reopened with the same request, which may miss the events of the gap;
+    :class:`JobWatch` avoids that by starting at a known revision.
     :meth:`cancel` may be called from any thread and ends the iteration.
 
     Args:
@@ -54,7 +57,8 @@ class JobEventStream:
     Iteration raises:
         RuntimeJobTimeoutError: the deadline passed.
         QSessionError: the server refused the watch (e.g. OUT_OF_RANGE for a revision that is
-            no longer retained: IBMInputValueError).
+            no longer retained: IBMInputValueError), or stayed unreachable for longer than
+            the retry timeout (IBMApiError).
     """
 
     def __init__(
@@ -69,6 +73,14 @@ class JobEventStream:
         self._lock = threading.Lock()
         self._call: grpc.Call | None = None
         self._cancelled = False
+
+    @property
+    def last_revision(self) -> int | None:
+        """The revision the stream would resume after: the newest received, or the one it was
+        opened after; ``None`` for a watch "from now" that has received nothing yet."""
+        if self._request.HasField("after_revision"):
+            return self._request.after_revision
+        return None
 
     def cancel(self) -> None:
         """End the stream (the iteration stops)."""
@@ -98,33 +110,54 @@ class JobEventStream:
             )
             return self._call
 
+    def _resumable(self, exc: grpc.RpcError) -> bool:
+        """Whether the stream's end is one to resume from, not a refusal of the request: the
+        watcher fell behind, or the connection broke (and was not closed here)."""
+        if self._connection.closed:
+            return False
+        code = exc.code()
+        return code == grpc.StatusCode.RESOURCE_EXHAUSTED or is_transient(code, exc.details())
+
     def __iter__(self) -> Iterator[job_pb2.WatchJobsResponse]:
-        gave_up_at: float | None = None
-        delay = 0.05
+        backoff: Backoff | None = None  # set while reopening fails, until something arrives
         call = self._call or self._open()
         while call is not None:
+            delivered = False
+            failure: grpc.RpcError | None = None
             try:
-                for event in call:
-                    self._request.after_revision = event.revision
-                    gave_up_at, delay = None, 0.05
-                    if event.HasField("job"):  # else a progress notification: resume point
-                        yield event
+                for message in call:
+                    last = self.last_revision
+                    if last is not None and message.revision <= last:
+                        continue  # delivered before the stream was reopened
+                    self._request.after_revision = message.revision
+                    delivered, backoff = True, None
+                    self._connection.reached = True
+                    if message.HasField("job"):  # else a progress notification: resume point
+                        yield message
             except grpc.RpcError as exc:
                 if self._cancelled:
                     return
                 code = exc.code()
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED and self._deadline is not None:
                     raise RuntimeJobTimeoutError("timed out waiting for job events") from None
-                if code not in _RESUMABLE:
+                if not self._resumable(exc):
                     raise self._connection.error(exc) from None
-                now = time.monotonic()
-                gave_up_at = gave_up_at or now + RECONNECT_WINDOW
-                if now >= gave_up_at:
-                    raise self._connection.error(exc) from None
+                failure = exc
             finally:
                 call.cancel()
-            time.sleep(delay)
-            delay = min(2 * delay, 1.0)
+            if self._cancelled:
+                return
+            if not delivered:
+                backoff = backoff or self._connection.backoff(self._deadline)
+                if not backoff.sleep():
+                    if backoff.past_deadline():
+                        raise RuntimeJobTimeoutError("timed out waiting for job events")
+                    if failure is None:
+                        raise IBMApiError(
+                            f"the watch stream of {self._connection.url} keeps ending "
+                            "without an event"
+                        )
+                    raise self._connection.error(failure, retried_for=backoff.retried_for) from None
             call = self._open()
 
 
@@ -157,11 +190,19 @@ class JobWatch:
     """An iterator over job state changes; a context manager that ends the stream on exit.
 
     Iteration blocks until the next event arrives and never ends on its own; leave it with
-    ``break`` or :meth:`close` (or the ``with`` block).
+    ``break`` or :meth:`close` (or the ``with`` block). The stream outlives server restarts
+    and dropped connections (see :class:`JobEventStream`): every event after the starting
+    point is yielded once, in revision order. A watch "from now" starts after the newest
+    revision when it is created, and asks for progress notifications, so that it always has
+    a revision to resume from.
     """
 
     def __init__(self, service: RuntimeService, request: job_pb2.WatchJobsRequest):
         self._service = service
+        request = job_pb2.WatchJobsRequest.FromString(request.SerializeToString())
+        request.progress_notify = True
+        if not request.HasField("after_revision"):
+            request.after_revision = _newest_revision(service._connection)
         self._stream = JobEventStream(service._connection, request)
         self._stream.open()
         self._events = iter(self._stream)
@@ -191,3 +232,14 @@ class JobWatch:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _newest_revision(connection: Connection) -> int:
+    """The newest event revision on the server: where a watch "from now" starts.
+
+    Read from a one-job page of the running jobs, which the server answers from memory.
+    """
+    return connection.call(
+        connection.jobs.ListJobs,
+        job_pb2.ListJobsRequest(page_size=1, states=[job_pb2.Job.STATE_RUNNING]),
+    ).revision
