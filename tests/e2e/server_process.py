@@ -8,6 +8,7 @@ same data directory.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -71,6 +72,8 @@ class ServerProcess:
             replaced by a free port, kept across restarts.
         backend: the backend ``RawClient`` submits to by default.
         log_level: the server's ``--log-level``.
+        open_files: the soft RLIMIT_NOFILE the server starts with (its hard limit unchanged),
+            as under ``ulimit -Sn``; None: this process's.
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class ServerProcess:
         config: dict[str, Any],
         backend: str = "ideal_24",
         log_level: str = "INFO",
+        open_files: int | None = None,
     ):
         self.workdir = workdir
         self.port = free_port()
@@ -87,6 +91,7 @@ class ServerProcess:
         self.config_path.write_text(to_toml(self.config))
         self.log_path = workdir / "server.log"
         self.log_level = log_level
+        self.open_files = open_files
         self.process: subprocess.Popen | None = None
         self.token = PREMIUM_TOKEN
         self.backend = backend
@@ -113,6 +118,7 @@ class ServerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "QSESSION_HOME": str(self.workdir / "home")},
+            preexec_fn=None if self.open_files is None else self._limit_open_files,
         )
         log.close()
         channel = grpc.insecure_channel(self.address)
@@ -134,6 +140,11 @@ class ServerProcess:
         finally:
             channel.close()
         raise AssertionError(f"the server did not start within {timeout} s: {self.log()}")
+
+    def _limit_open_files(self) -> None:
+        """In the child, before exec: set the soft limit of open files."""
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, hard))
 
     def kill(self) -> None:
         """SIGKILL: the server dies at once, as in a crash or power loss."""

@@ -77,6 +77,21 @@ class Plan:
     allows_dedicated: bool
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a job's execution ran (the Job message's ``executor``).
+
+    Attributes:
+        engine: "local" (a worker process on the server's machine) or "ray" (a Ray actor).
+        node_id: the Ray node's id (hex); empty for the local engine, which has no nodes.
+        host: the host name of the machine the execution ran on.
+    """
+
+    engine: str
+    node_id: str = ""
+    host: str = ""
+
+
 @dataclass
 class Job:
     """A Sampler or Estimator job as the scheduler sees it (no PUBs, no results).
@@ -99,6 +114,8 @@ class Job:
         attempts: how many times it started running (more than 1 after a restart).
         cancel_requested: the user cancelled it while it ran; it ends CANCELLED.
         request_id: the client's idempotency key; a retried submit returns the first job.
+        placement: where its latest attempt ran (engine, node, host); None before it first
+            starts. The runtime records it (the scheduler never sets it).
     """
 
     id: str
@@ -117,6 +134,7 @@ class Job:
     attempts: int = 0
     cancel_requested: bool = False
     request_id: str | None = None
+    placement: Placement | None = None
 
     def snapshot(self) -> Job:
         """Return an independent copy."""

@@ -1,22 +1,61 @@
 """Bearer-token authentication: every qsession.v1 RPC runs as the instance its token maps to.
 
 Only SHA-256 hashes of tokens are kept in memory or logged. Health and reflection need no token.
+
+Every qsession.v1 call passes through ``AuthInterceptor``, which, in order:
+
+1. refuses at once, without looking its token up, a call from a peer address that failed to
+   authenticate ``auth_failures_per_minute`` times within the current minute (see
+   ``AuthFailures``), until that minute has passed: a valid token is refused too, or the limit
+   would not limit guessing. The exception is a token that already authenticated from that
+   same address (the last TRUSTED_PER_PEER of them): a guess passes only if it equals a token
+   proven there, so guessing stays limited, while the clients that share an address with a
+   misbehaving one (behind a NAT or a proxy) keep working instead of being locked out by it;
+2. authenticates the token; a failure is counted against the peer and logged at WARNING, at
+   most once per peer every LOG_INTERVAL seconds, with how many failures (and calls refused
+   while throttled) were not logged;
+3. counts the call against its instance's ``max_concurrent_requests_per_instance`` (unary
+   calls) or ``max_streams_per_instance`` (server streams) and refuses the one over the limit
+   with RESOURCE_EXHAUSTED naming it (see ``fairness.InFlight``);
+4. runs the call with ``current_instance()`` set.
+
+A throttled peer gets UNAUTHENTICATED, not RESOURCE_EXHAUSTED: its call is not authenticated,
+and clients do not retry UNAUTHENTICATED (the SDK resumes a watch cut off with
+RESOURCE_EXHAUSTED, which would keep a throttled client knocking). The message and the
+ErrorInfo (``limit``, ``max``, ``retry_after_seconds``) tell the two refusals apart.
+
+A peer is an IP address (an IPv6 one by its /64, what one host usually has): a client that
+opens new connections gets new ports, so ports do not count. Clients behind one NAT or proxy
+share its address, and so share its failure budget.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
+import ipaddress
 import logging
+import math
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 import grpc
 
 from qsession.lifecycle.model import Plan
-from qsession.server.errors import to_status
+from qsession.server.config import Limits
+from qsession.server.errors import LimitExceeded, status_of, to_status
+from qsession.server.fairness import InFlight
 
 QSESSION_PREFIX = "/qsession.v1."
+WINDOW = 60.0  # seconds: auth_failures_per_minute counts failures in a window this long
+LOG_INTERVAL = 10.0  # seconds: at most one WARNING per peer this often
+MAX_PEERS = 10_000  # peers remembered (least recently seen forgotten first)
+TRUSTED_PER_PEER = 8  # tokens remembered per peer as having authenticated from it
+TOKEN_PREFIX = 12  # hex digits of a token's SHA-256 in WARNING lines
 
 log = logging.getLogger("qsession.server")
 
@@ -42,22 +81,230 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def peer_key(peer: str) -> str:
+    """The address whose failures count together, from ``context.peer()``.
+
+    ``ipv4:10.0.0.7:51234`` -> ``10.0.0.7``; ``ipv6:%5B2001:db8::7%5D:51234`` ->
+    ``2001:db8::/64`` (an IPv4-mapped one -> the IPv4 address); anything else (a Unix
+    socket) as given.
+    """
+    scheme, _, rest = peer.partition(":")
+    if scheme not in ("ipv4", "ipv6"):
+        return peer
+    host = unquote(rest).rsplit(":", 1)[0].strip("[]")
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])  # without an IPv6 zone
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+@dataclass
+class _Peer:
+    """One peer's failures in its current window, what was not logged yet, and the hashes of
+    the tokens that authenticated from it (most recent last)."""
+
+    window_start: float
+    trusted: list[str] = field(default_factory=list)
+    failures: int = 0
+    logged_at: float = -math.inf
+    suppressed_failures: int = 0  # failures not logged since the last WARNING
+    suppressed_refusals: int = 0  # calls refused while throttled, not logged since then
+    report_pending: bool = False  # a timer will log the suppressed counts
+
+
+class AuthFailures:
+    """Failed authentications per peer: the throttle and the rate-limited WARNING lines.
+
+    A peer's window starts at its first failure and lasts WINDOW seconds; once it holds
+    ``per_minute`` failures, the peer's calls are refused until the window ends. At most one
+    WARNING per peer is written every LOG_INTERVAL seconds: the failures and refusals in
+    between are counted and reported by the next line, which a timer writes when the interval
+    is over if no new failure does. A throttled peer's calls are refused unless their token is
+    one that authenticated from that peer before (``trusted``). At most MAX_PEERS peers are
+    remembered, the least recently seen forgotten first.
+
+    Args:
+        per_minute: ``[limits] auth_failures_per_minute``.
+        clock: monotonic seconds (a test may pass its own).
+    """
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+        self.per_minute = per_minute
+        self._clock = clock
+        self._peers: OrderedDict[str, _Peer] = OrderedDict()
+
+    def retry_after(self, key: str) -> float | None:
+        """Seconds until peer ``key`` may authenticate again, if it is throttled now."""
+        record = self._peers.get(key)
+        if record is None or record.failures < self.per_minute:
+            return None
+        left = record.window_start + WINDOW - self._clock()
+        return left if left > 0 else None
+
+    def trusted(self, key: str, digest: str | None) -> bool:
+        """Whether the token with SHA-256 ``digest`` authenticated from peer ``key`` before."""
+        record = self._peers.get(key)
+        return digest is not None and record is not None and digest in record.trusted
+
+    def succeeded(self, key: str, digest: str) -> None:
+        """Remember that the token with SHA-256 ``digest`` authenticated from peer ``key``."""
+        record = self._peers.get(key)
+        if record is not None and record.trusted and record.trusted[-1] == digest:
+            self._peers.move_to_end(key)  # the usual case: the same client again
+            return
+        record = self._record(key)
+        if digest in record.trusted:
+            record.trusted.remove(digest)
+        record.trusted.append(digest)
+        del record.trusted[:-TRUSTED_PER_PEER]
+
+    def failed(self, key: str, peer: str, method: str, credentials: str) -> None:
+        """Count a failed authentication of peer ``key``; log it unless a line for the peer
+        went out less than LOG_INTERVAL ago."""
+        record = self._record(key)
+        now = self._clock()
+        if record.failures == 0 or now >= record.window_start + WINDOW:
+            record.window_start, record.failures = now, 0  # a window starts at its first failure
+        record.failures += 1
+        if self._may_log(record):
+            self._log(key, record, f"authentication failed from {peer} on {method}: {credentials}")
+        else:
+            record.suppressed_failures += 1
+            self._report_later(key, record)
+
+    def refused(self, key: str, peer: str, method: str) -> None:
+        """Count a call refused because peer ``key`` is throttled; log it as ``failed`` does."""
+        record = self._peers.get(key)
+        if record is None:  # forgotten in between: nothing to count against
+            return
+        if self._may_log(record):
+            self._log(key, record, f"refused a call from throttled {peer} on {method}")
+        else:
+            record.suppressed_refusals += 1
+            self._report_later(key, record)
+
+    def refusal(self, key: str, retry_after: float) -> grpc.Status:
+        """The UNAUTHENTICATED answer to a throttled peer."""
+        wait = math.ceil(retry_after)
+        return to_status(
+            grpc.StatusCode.UNAUTHENTICATED,
+            f"too many failed authentications from {key}: auth_failures_per_minute is "
+            f"{self.per_minute}; for {wait} s more, calls from this address are refused "
+            "without checking their token, unless it is one that authenticated from here before",
+            None,
+            {
+                "limit": "auth_failures_per_minute",
+                "max": str(self.per_minute),
+                "retry_after_seconds": str(wait),
+            },
+        )
+
+    def _record(self, key: str) -> _Peer:
+        """Peer ``key``'s record (a new one if it has none), as the most recently seen."""
+        record = self._peers.get(key)
+        if record is None:
+            record = self._peers[key] = _Peer(window_start=self._clock())
+            while len(self._peers) > MAX_PEERS:
+                self._peers.popitem(last=False)
+        self._peers.move_to_end(key)
+        return record
+
+    def _may_log(self, record: _Peer) -> bool:
+        return self._clock() - record.logged_at >= LOG_INTERVAL
+
+    def _report_later(self, key: str, record: _Peer) -> None:
+        """Have a timer log the suppressed counts once LOG_INTERVAL has passed."""
+        if record.report_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # driven outside a loop (a test): the next line reports them
+            return
+        record.report_pending = True
+        delay = record.logged_at + LOG_INTERVAL - self._clock()
+        loop.call_later(max(0.0, delay), self._report_now, key, record)
+
+    def _report_now(self, key: str, record: _Peer) -> None:
+        record.report_pending = False
+        if record.suppressed_failures or record.suppressed_refusals:
+            self._log(key, record, f"authentication failures from {key}")
+
+    def _log(self, key: str, record: _Peer, event: str) -> None:
+        """One WARNING: ``event``, the peer's state and the counts not logged before it."""
+        if record.failures >= self.per_minute:
+            left = max(0.0, record.window_start + WINDOW - self._clock())
+            state = (
+                f"{key} reached auth_failures_per_minute = {self.per_minute} and is throttled "
+                f"for {left:.0f} s more"
+            )
+        else:
+            state = (
+                f"{key} has used {record.failures} of its auth_failures_per_minute = "
+                f"{self.per_minute}"
+            )
+        suppressed = [
+            f"{count} {what}"
+            for count, what in (
+                (record.suppressed_failures, "failed authentications"),
+                (record.suppressed_refusals, "calls refused unchecked"),
+            )
+            if count
+        ]
+        log.warning(
+            "%s; %s; not logged since the last report: %s",
+            event,
+            state,
+            " and ".join(suppressed) or "none",
+        )
+        record.logged_at = self._clock()
+        record.suppressed_failures = record.suppressed_refusals = 0
+
+
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """Rejects qsession.v1 calls without a valid ``authorization: Bearer <token>`` header."""
+    """Authenticates, throttles and counts every qsession.v1 call (see the module docstring).
 
-    def __init__(self, instances: Mapping[str, Instance]):
-        """``instances``: hex SHA-256 of each accepted token -> the instance it authenticates."""
+    Args:
+        instances: hex SHA-256 of each accepted token -> the instance it authenticates.
+        limits: the ``[limits]`` whose per-instance and per-peer keys apply.
+    """
+
+    def __init__(self, instances: Mapping[str, Instance], limits: Limits | None = None):
+        limits = limits or Limits()
         self._instances = dict(instances)
+        self.failures = AuthFailures(limits.auth_failures_per_minute)
+        self.calls = InFlight(
+            "max_concurrent_requests_per_instance",
+            limits.max_concurrent_requests_per_instance,
+            "unary calls",
+        )
+        self.streams = InFlight(
+            "max_streams_per_instance", limits.max_streams_per_instance, "open streams"
+        )
 
-    def _authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Instance | None:
-        for key, value in metadata or ():
-            if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-                digest = token_hash(value[len("Bearer ") :].strip())
-                instance = self._instances.get(digest)
-                if instance is None:
-                    log.debug("rejected an unknown token (sha256 %s)", digest)
-                return instance
-        return None
+    async def _admit(self, context: grpc.aio.ServicerContext, details) -> Instance:
+        """The call's instance; or the call ends with UNAUTHENTICATED (a throttled peer and a
+        token not trusted from it, or a bad token)."""
+        peer = context.peer()
+        key = peer_key(peer)
+        digest, credentials = _credentials(details.invocation_metadata)
+        wait = self.failures.retry_after(key)
+        if wait is not None and not self.failures.trusted(key, digest):
+            self.failures.refused(key, peer, details.method)
+            log.debug("refused a call from throttled %s unchecked (token sha256 %s)", peer, digest)
+            await context.abort_with_status(self.failures.refusal(key, wait))
+        instance = None if digest is None else self._instances.get(digest)
+        if instance is None:
+            if digest is not None:
+                log.debug("rejected an unknown token (sha256 %s)", digest)
+            self.failures.failed(key, peer, details.method, credentials)
+            await context.abort_with_status(_UNAUTHENTICATED)
+        self.failures.succeeded(key, digest)
+        return instance
 
     async def intercept_service(
         self,
@@ -67,56 +314,67 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or not details.method.startswith(QSESSION_PREFIX):
             return handler
-        instance = self._authenticate(details.invocation_metadata)
-        if instance is None:
-            return _reject(handler)
-        return _bind(handler, instance)
+        return self._guard(handler, details)
 
+    def _guard(self, handler: grpc.RpcMethodHandler, details) -> grpc.RpcMethodHandler:
+        """The same handler, run only for an admitted call, counted in flight, with
+        ``current_instance()`` set."""
+        if handler.unary_unary:
+            inner = handler.unary_unary
 
-def _bind(handler: grpc.RpcMethodHandler, instance: Instance) -> grpc.RpcMethodHandler:
-    """The same handler, with ``current_instance()`` set while it runs."""
-    if handler.unary_unary:
-        inner = handler.unary_unary
+            async def unary_unary(request, context):
+                instance = await self._admit(context, details)
+                await _enter(self.calls, instance, context)
+                try:
+                    _current.set(instance)
+                    return await inner(request, context)
+                finally:
+                    self.calls.leave(instance.name)
 
-        async def unary_unary(request, context):
-            _current.set(instance)
-            return await inner(request, context)
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, handler.request_deserializer, handler.response_serializer
+            )
+        inner_stream = handler.unary_stream
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary, handler.request_deserializer, handler.response_serializer
-        )
-    inner_stream = handler.unary_stream
+        async def unary_stream(request, context):
+            instance = await self._admit(context, details)
+            await _enter(self.streams, instance, context)
+            try:
+                _current.set(instance)
+                async for item in inner_stream(request, context):
+                    yield item
+            finally:
+                self.streams.leave(instance.name)
 
-    async def unary_stream(request, context):
-        _current.set(instance)
-        async for item in inner_stream(request, context):
-            yield item
-
-    return grpc.unary_stream_rpc_method_handler(
-        unary_stream, handler.request_deserializer, handler.response_serializer
-    )
-
-
-def _reject(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    status = to_status(
-        grpc.StatusCode.UNAUTHENTICATED,
-        "missing or invalid token: send metadata 'authorization: Bearer <token>' with a token "
-        "from the server's [[instances]] configuration",
-        None,
-    )
-
-    async def abort(request, context):
-        await context.abort_with_status(status)
-
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(
-            abort, handler.request_deserializer, handler.response_serializer
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream, handler.request_deserializer, handler.response_serializer
         )
 
-    async def abort_stream(request, context):
-        await context.abort_with_status(status)
-        yield  # pragma: no cover - makes this an async generator
 
-    return grpc.unary_stream_rpc_method_handler(
-        abort_stream, handler.request_deserializer, handler.response_serializer
-    )
+_UNAUTHENTICATED = to_status(
+    grpc.StatusCode.UNAUTHENTICATED,
+    "missing or invalid token: send metadata 'authorization: Bearer <token>' with a token "
+    "from the server's [[instances]] configuration",
+    None,
+)
+
+
+def _credentials(metadata: Iterable[tuple[str, str | bytes]] | None) -> tuple[str | None, str]:
+    """The SHA-256 of the call's bearer token (None without one), and how to name the
+    credentials in a log line: the hash's first TOKEN_PREFIX digits, never the token."""
+    for key, value in metadata or ():
+        if key != "authorization":
+            continue
+        if not (isinstance(value, str) and value.startswith("Bearer ")):
+            return None, "'authorization' metadata without 'Bearer <token>'"
+        digest = token_hash(value[len("Bearer ") :].strip())
+        return digest, f"unknown token (sha256 {digest[:TOKEN_PREFIX]}…)"
+    return None, "no 'authorization' metadata"
+
+
+async def _enter(counter: InFlight, instance: Instance, context: grpc.aio.ServicerContext) -> None:
+    """Count the call in ``counter``, or end it with RESOURCE_EXHAUSTED naming the limit."""
+    try:
+        counter.enter(instance.name)
+    except LimitExceeded as over:
+        await context.abort_with_status(status_of(over))

@@ -149,6 +149,10 @@ class _Worker:
 class CircuitSandbox:
     """A small pool of sandbox processes (see the module docstring).
 
+    A request waits here when every worker is busy, first come first served; the server's
+    ``fairness.FairAdmission`` grows the pool to one worker per admission slot, so a request
+    it lets run never waits here, and the turns between instances are its to decide.
+
     Args:
         workers: how many circuits may be parsed at once (one request per worker at a time).
         memory_bytes: how much memory each worker may map beyond what it needs at rest.
@@ -194,6 +198,13 @@ class CircuitSandbox:
                 raise WireError(answer[1], answer[2])
             widths.append(CircuitWidth(answer[1], answer[2]))
         return widths
+
+    def grow(self, workers: int) -> None:
+        """Start more workers (in the background), so that ``workers`` run in all; nothing if
+        as many already do."""
+        while self._workers < workers:
+            self._idle.put(_Worker(self._memory_bytes))
+            self._workers += 1
 
     def wait_ready(self) -> None:
         """Block until every worker has started, so the first request does not wait for it.

@@ -31,7 +31,8 @@ MODE_NAMES = {v: k for k, v in MODES.items()}
 
 
 def job_message(job: Job, options: job_pb2.JobOptions, num_pubs: int) -> job_pb2.Job:
-    """The Job message of a lifecycle job plus its submission options."""
+    """The Job message of a lifecycle job plus its submission options; ``executor`` is
+    where it ran (``job.placement``)."""
     message = job_pb2.Job(
         id=job.id,
         program=PROGRAMS[job.program],
@@ -50,6 +51,14 @@ def job_message(job: Job, options: job_pb2.JobOptions, num_pubs: int) -> job_pb2
         message.start_time.CopyFrom(to_timestamp(job.started))
     if job.finished is not None:
         message.end_time.CopyFrom(to_timestamp(job.finished))
+    if job.placement is not None:
+        message.executor.CopyFrom(
+            job_pb2.Executor(
+                engine=job.placement.engine,
+                node_id=job.placement.node_id,
+                host=job.placement.host,
+            )
+        )
     return message
 
 

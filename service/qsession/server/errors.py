@@ -94,6 +94,12 @@ def to_status(
     return rpc_status.to_status(status)
 
 
+def status_of(error: RpcError) -> grpc.Status:
+    """The status that answers ``error`` (for code that aborts a call itself, outside the
+    ``unary``/``streaming`` wrappers, e.g. the auth interceptor)."""
+    return to_status(error.code, str(error), error.field, error.metadata)
+
+
 def classify(exc: BaseException) -> tuple[grpc.StatusCode, str, str | None, dict[str, str]] | None:
     """The (code, message, field, ErrorInfo metadata) for a known error, or None for a bug."""
     if isinstance(exc, RpcError):

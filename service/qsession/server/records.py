@@ -13,6 +13,7 @@ from qsession.lifecycle.events import Event, EventKeys
 from qsession.lifecycle.model import (
     Job,
     JobStatus,
+    Placement,
     Program,
     Session,
     SessionMode,
@@ -29,17 +30,20 @@ def job_record(job: Job, inputs: JobInputs) -> dict[str, Any]:
     """A job's row: its lifecycle fields plus its submission options and PUB count."""
     record = {name: getattr(job, name) for name in _JOB_FIELDS}  # flat: no deep copy needed
     record["tags"] = list(job.tags)
+    record["placement"] = None if job.placement is None else dataclasses.asdict(job.placement)
     record["options"] = inputs.options_dict
     record["num_pubs"] = inputs.num_pubs
     return record
 
 
 def job_from_record(record: dict[str, Any]) -> Job:
-    """The lifecycle Job a row holds."""
+    """The lifecycle Job a row holds (rows stored before ``placement`` existed have none)."""
     fields = {f.name for f in dataclasses.fields(Job)}
     values = {k: v for k, v in record.items() if k in fields}
     values["status"] = JobStatus(values["status"])
     values["program"] = Program(values["program"])
+    placement = values.get("placement")
+    values["placement"] = None if placement is None else Placement(**placement)
     return Job(**values)
 
 

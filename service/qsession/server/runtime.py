@@ -3,10 +3,12 @@
 One asyncio loop owns the scheduler; nothing else mutates it. A single coordinator task wakes
 on every change and at the scheduler's next deadline, fires due timers (``poll``) and hands each
 idle QPU the job the scheduler picks (``next_job``). Executions run in each backend's worker
-process (``qsession.workers``), one at a time per backend, so a backend behaves as an exclusive
-QPU and the loop never simulates. A job is stopped by killing its worker: when the user cancels
-it, when it reaches its ``max_execution_time``, or at shutdown. A worker that dies on its own
-makes the job run again (``Scheduler.retry``).
+process or, with ``[execution] engine = "ray"``, each backend's Ray actor (``qsession.workers``),
+one at a time per backend, so a backend behaves as an exclusive QPU and the loop never
+simulates. A QPU gets a job only while its worker is ready (a Ray actor waits for a node that
+offers its resources; meanwhile its jobs wait). A job is stopped by killing its worker: when the
+user cancels it, when it reaches its ``max_execution_time``, or at shutdown. A worker that dies
+on its own (or with its node) makes the job run again (``Scheduler.retry``).
 
 Every change the scheduler reports is committed to SQLite together with its watch event, and
 only then published to subscribers (commit, then publish).
@@ -34,13 +36,14 @@ from qsession.lifecycle.clock import Clock, SystemClock
 from qsession.lifecycle.durations import parse_max_ttl
 from qsession.lifecycle.errors import FailedPrecondition, InvalidArgument, NotFound
 from qsession.lifecycle.events import EventKeys, EventLog, Subscription
-from qsession.lifecycle.model import Job, JobStatus, Plan, Session
+from qsession.lifecycle.model import Job, JobStatus, Placement, Plan, Session
 from qsession.lifecycle.scheduler import Change, Scheduler, nothing_to_cancel
 from qsession.server import admission, convert, records
 from qsession.server.circuit_cache import CircuitCache
 from qsession.server.circuit_sandbox import CircuitSandbox
 from qsession.server.config import BackendConfig, Config, ConfigError
 from qsession.server.errors import LimitExceeded, RpcError
+from qsession.server.fairness import admission_of
 from qsession.server.records import JobInputs
 from qsession.store import Store
 from qsession.store.sqlite import ChangeRow, JobFilter, ResultRow, StoredEvent
@@ -48,7 +51,7 @@ from qsession.store.writer import Writer
 from qsession.v1 import backend_pb2, job_pb2, session_pb2
 from qsession.wire import decode_job_pubs
 from qsession.wire.backends import encode_target
-from qsession.workers.local import JobFailed, LocalWorker, WorkerLost
+from qsession.workers import EngineUnavailable, JobFailed, Worker, WorkerLost, engine_for
 
 log = logging.getLogger("qsession.runtime")
 
@@ -62,12 +65,13 @@ PRUNE_INTERVAL = 60.0  # seconds between retention passes
 @dataclass
 class Qpu:
     """An emulated QPU: its configuration, device profile, the executor that validates PUBs at
-    admission, the worker that runs its jobs, and the job it runs (with its stop signal)."""
+    admission, the worker that runs its jobs (a local process or a Ray actor), and the job it
+    runs (with its stop signal)."""
 
     config: BackendConfig
     profile: DeviceProfile
     executor: Executor
-    worker: LocalWorker
+    worker: Worker
     running: str | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -93,15 +97,22 @@ class Runtime:
         # Admission parses a circuit sent again (by its SHA-256, or whole) and checks it
         # against the device once, as a worker does (see execution.memo).
         self.memo = Memo()
+        try:
+            self.engine = engine_for(config.engine, config.ray_address)
+        except EngineUnavailable as exc:
+            raise ConfigError(str(exc)) from None
         self.qpus = {
             b.name: Qpu(
                 b,
                 profile := load_profile(b.profile),
                 Executor(profile, noise=False, memo=self.memo),  # validation only
-                LocalWorker(b.name, b.profile, b.noise),
+                self.engine.worker(b.name, b.profile, b.noise, b.ray_resources),
             )
             for b in config.backends
         }
+        # Unfinished jobs' latest attempt and where it runs or ran (the scheduler does not
+        # know): put on the job's messages and records by _placed.
+        self._placements: dict[str, tuple[int, Placement]] = {}
         self.scheduler = Scheduler(
             self.clock,
             self.qpus,
@@ -175,9 +186,18 @@ class Runtime:
         return EventKeys(instance=event.instance, job_id=None, session_id=session.id, tags=())
 
     async def start(self) -> None:
-        """Wait for the circuit sandboxes to start; start the coordinator and the retention
-        task."""
+        """Wait for the circuit sandboxes to start and the engine to connect (the Ray engine
+        joins its cluster); start the coordinator and the retention task.
+
+        Raises:
+            ConfigError: the engine cannot run jobs (e.g. no Ray cluster at ray_address).
+        """
         await asyncio.to_thread(self.sandbox.wait_ready)
+        try:
+            await self.engine.start(self._wakeup.set)
+        except EngineUnavailable as exc:
+            await self.stop(grace=0)  # workers, sandboxes and the store writer: none outlives us
+            raise ConfigError(str(exc)) from None
         self._coordinator = asyncio.create_task(self._coordinate(), name="qsession-coordinator")
         self._pruner = asyncio.create_task(self._prune(), name="qsession-retention")
 
@@ -216,6 +236,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._executions, return_exceptions=True)
         await asyncio.gather(*(qpu.worker.stop() for qpu in self.qpus.values()))
+        await self.engine.stop()
         await asyncio.to_thread(self.sandbox.close)
         await asyncio.to_thread(self._writer.close)  # writes what is queued
 
@@ -224,7 +245,7 @@ class Runtime:
     def _on_change(self, change: Change) -> None:
         """Commit a lifecycle change with its event, then publish it (called by the scheduler)."""
         if change.kind == "job":
-            job: Job = change.record
+            job: Job = self._placed(change.record)
             payload = self.job_message(job).SerializeToString()
             keys = EventKeys(
                 instance=job.instance,
@@ -362,7 +383,20 @@ class Runtime:
     def job_message(self, job: Job) -> job_pb2.Job:
         """The Job message of a lifecycle job."""
         inputs = self._job_inputs(job.id)
-        return convert.job_message(job, inputs.options, inputs.num_pubs)
+        return convert.job_message(self._placed(job), inputs.options, inputs.num_pubs)
+
+    def _placed(self, job: Job) -> Job:
+        """The job (a snapshot) with where its latest attempt runs or ran: its worker's
+        placement when the attempt starts, then where the worker says it ran. Finished jobs
+        have it in their stored record."""
+        known = self._placements.get(job.id)
+        if job.status is JobStatus.RUNNING and (known is None or known[0] != job.attempts):
+            where = self.qpus[job.backend].worker.placement
+            if where is not None:
+                known = self._placements[job.id] = (job.attempts, where)
+        if known is not None:
+            job.placement = known[1]
+        return job
 
     def _job_inputs(self, job_id: str) -> JobInputs:
         """A job's options and PUB count: in memory while the scheduler holds the job, else
@@ -378,6 +412,7 @@ class Runtime:
         for job_id in self._finished:
             self.scheduler.forget(job_id)
             self._inputs.pop(job_id, None)
+            self._placements.pop(job_id, None)
         self._finished.clear()
 
     def session_message(self, session: Session) -> session_pb2.Session:
@@ -403,7 +438,9 @@ class Runtime:
                 self._forget_finished()
                 self.scheduler.poll()
                 for name, qpu in self.qpus.items():
-                    if qpu.running is None and self.storage_fault is None:
+                    # A worker not ready (a Ray actor with no node yet) gets no job: its
+                    # jobs wait in the queue; the worker wakes us when it becomes ready.
+                    if qpu.running is None and self.storage_fault is None and qpu.worker.ready:
                         job = self.scheduler.next_job(name)
                         if job is not None:
                             qpu.running = job.id
@@ -458,7 +495,9 @@ class Runtime:
                     )
                 # else: cancelled by the user; the scheduler ends it CANCELLED
             else:
-                self._store_result(job.id, run.result())
+                result, placement = run.result()
+                self._placements[job.id] = (job.attempts, placement)  # as the worker says
+                self._store_result(job.id, result)
         except WorkerLost as lost:
             log.warning("job %s: %s; it runs again", job.id, lost)
             self._release(qpu)
@@ -475,14 +514,15 @@ class Runtime:
         self.scheduler.finish(job.id, status, time.monotonic() - started, error)
 
     @staticmethod
-    async def _run_on_qpu(qpu: Qpu, request: bytes, seed: int) -> bytes:
-        """The worker's result, returned no sooner than the backend's min_job_duration."""
+    async def _run_on_qpu(qpu: Qpu, request: bytes, seed: int) -> tuple[bytes, Placement]:
+        """The worker's result and where it ran, returned no sooner than the backend's
+        min_job_duration."""
         started = time.monotonic()
-        result = await qpu.worker.run(request, seed)
+        answer = await qpu.worker.run(request, seed)
         hold = qpu.config.min_job_duration - (time.monotonic() - started)
         if hold > 0:
             await asyncio.sleep(hold)
-        return result
+        return answer
 
     def _release(self, qpu: Qpu) -> None:
         qpu.running = None
@@ -503,12 +543,15 @@ class Runtime:
         return qpu
 
     def backend_message(self, name: str) -> backend_pb2.Backend:
-        """The Backend message of a configured backend (NotFound otherwise)."""
+        """The Backend message of a configured backend (NotFound otherwise). A backend whose
+        worker is not ready (a Ray actor waiting for a node) is not operational, and its
+        status message says why; its jobs wait."""
         qpu = self._qpu(name, "name")
+        ready = qpu.worker.ready
         message = backend_pb2.Backend(
             name=name,
-            operational=True,
-            status_message="active",
+            operational=ready,
+            status_message="active" if ready else qpu.worker.waiting_for,
             pending_jobs=self.scheduler.queued(name),
             simulator=False,
             noisy=qpu.config.noise,
@@ -578,7 +621,10 @@ class Runtime:
         Returns once the job is stored, with the revision the returned job is as of.
 
         The circuits are parsed in the sandbox first (see ``circuit_sandbox``), then decoded
-        and checked against the backend and the [limits] (see ``admission``).
+        and checked against the backend and the [limits] (see ``admission``). That work waits
+        for the instance's turn (``fairness``): at most
+        ``max_concurrent_admissions_per_instance`` of an instance's requests at once, other
+        instances' requests going ahead of the rest.
         """
         admission.check_request(request, self.config.limits)
         existing = self._job_for_request(instance, request.request_id)
@@ -587,7 +633,7 @@ class Runtime:
         backend = self._job_backend(instance, request)
         qpu = self.qpus[backend]
         scope = (instance, request.session_id)
-        pubs = await asyncio.to_thread(self._admit_pubs, qpu, request, scope)
+        pubs = await admission_of(self).run(instance, self._admit_pubs, qpu, request, scope)
         # From here to submit there is no await: request_id and queue checks cannot race.
         existing = self._job_for_request(instance, request.request_id)
         if existing is not None:
@@ -645,8 +691,9 @@ class Runtime:
     ) -> list:
         """Parse the circuits in the sandbox (a circuit sent by its SHA-256 is taken from the
         ``scope``'s circuit cache instead, and put in place in ``request``), check their
-        widths, decode and validate the PUBs, and check their shots and samples. Runs in a
-        worker thread.
+        widths, decode and validate the PUBs, and check their shots and samples. Runs in an
+        admission thread (see ``fairness.FairAdmission``), which has a sandbox process to
+        itself.
 
         Raises:
             WireError, InvalidPub, LimitExceeded: naming the offending field.

@@ -1,4 +1,4 @@
-"""A backend's worker as a local process (the default engine).
+"""A backend's worker as a local process (the default engine, ``[execution] engine = "local"``).
 
 The server's event loop never simulates and never waits on a simulation: a job's request
 bytes go to the backend's worker process (see ``qsession.workers.process``) and the loop
@@ -12,22 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import socket
 import subprocess
 import sys
+from collections.abc import Callable
 
+from qsession.lifecycle.model import Placement
+from qsession.workers import JobFailed, WorkerLost
 from qsession.workers.process import READY
+
+__all__ = ["JobFailed", "LocalEngine", "LocalWorker", "WorkerLost"]
 
 log = logging.getLogger("qsession.workers")
 
 STARTUP_TIMEOUT = 120.0
-
-
-class WorkerLost(Exception):
-    """The worker process died (crash, out of memory, killed) before it answered."""
-
-
-class JobFailed(Exception):
-    """The worker ran the job and it failed; the message says why, for the user."""
+_HOST = socket.gethostname()
 
 
 class _Process:
@@ -62,12 +61,29 @@ class LocalWorker:
         self._process: _Process | None = _Process(self._argv)
 
     @property
+    def ready(self) -> bool:
+        """Always: a job handed over starts at once (on a process still starting, as soon
+        as it is up)."""
+        return True
+
+    @property
+    def waiting_for(self) -> str:
+        """Why the worker is not ready: never, so always empty."""
+        return ""
+
+    @property
+    def placement(self) -> Placement:
+        """Where its jobs run: this machine (no node id: the local engine has no nodes)."""
+        return Placement("local", "", _HOST)
+
+    @property
     def pid(self) -> int | None:
         """The worker process's id (``None`` while no process runs)."""
         return self._process.popen.pid if self._process is not None else None
 
-    async def run(self, request: bytes, seed: int) -> bytes:
-        """Run one job: a serialized CreateJobRequest and its seed in, JobResult bytes out.
+    async def run(self, request: bytes, seed: int) -> tuple[bytes, Placement]:
+        """Run one job: a serialized CreateJobRequest and its seed in, JobResult bytes and
+        where it ran out.
 
         Cancelling the call kills the worker (a fresh one starts for the next job).
 
@@ -86,7 +102,7 @@ class LocalWorker:
             self.replace()
             raise
 
-    def _round_trip(self, process: _Process, request: bytes, seed: int) -> bytes:
+    def _round_trip(self, process: _Process, request: bytes, seed: int) -> tuple[bytes, Placement]:
         """Send the request and wait for the answer (in a helper thread)."""
         connection = process.connection
         try:
@@ -95,12 +111,12 @@ class LocalWorker:
                     raise WorkerLost(f"the worker of {self.backend} did not start")
                 process.ready = True
             connection.send(("run", request, seed))
-            kind, payload = connection.recv()
+            kind, payload, host = connection.recv()
         except (EOFError, OSError):
             raise WorkerLost(f"the worker of {self.backend} died while it ran the job") from None
         if kind == "error":
             raise JobFailed(payload)
-        return payload
+        return payload, Placement("local", "", host)
 
     def replace(self) -> None:
         """Kill the worker process (if any) and start a fresh one."""
@@ -120,3 +136,23 @@ class LocalWorker:
         popen = self._kill()
         if popen is not None:
             await asyncio.to_thread(popen.wait, 10)
+
+
+class LocalEngine:
+    """The default engine: each backend's worker is a process on this machine; nothing to
+    connect to, nothing shared."""
+
+    name = "local"
+
+    def worker(
+        self, backend: str, profile: str, noise: bool, resources: dict[str, float]
+    ) -> LocalWorker:
+        """A worker process for the backend (it starts at once; ``resources`` are Ray's and
+        do not apply here)."""
+        return LocalWorker(backend, profile, noise)
+
+    async def start(self, on_ready: Callable[[], None]) -> None:
+        """Nothing to do: local workers are always ready."""
+
+    async def stop(self) -> None:
+        """Nothing to do: each worker stops its own process."""

@@ -6,30 +6,63 @@ server). It builds the device's executor once (profile, noise model) and then an
 request::
 
     server -> worker   ("run", request: bytes, seed: int)     a serialized CreateJobRequest
-    worker -> server   ("ok", result: bytes)                 a serialized JobResult
-                       ("error", message: str)               the job fails with this message
+    worker -> server   ("ok", result: bytes, host: str)      a serialized JobResult
+                       ("error", message: str, host: str)    the job fails with this message
 
-Everything that crosses is plain bytes, text and integers, so the same contract can run on
-another machine. The worker holds no state a job needs: killing it loses only the running
-job's work, and a fresh worker runs the job again.
+``host`` is the host name of the machine the worker runs on (where the job ran). Everything
+that crosses is plain bytes, text and integers, so the same contract can run on another
+machine. The worker holds no state a job needs: killing it loses only the running job's work,
+and a fresh worker runs the job again.
+
+:func:`build_executor` and :func:`answer` are the whole execution, shared with the Ray engine's
+actor (``qsession.workers.ray``), so that a seed gives the same result bit for bit on either
+engine.
 """
 
 from __future__ import annotations
 
+import socket
 import sys
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qsession.execution import Executor
 
 READY = "ready"
 
 
-def serve(connection: Connection, profile_name: str, noise: bool) -> None:
-    """Build the executor, say READY, then run requests until the server goes away."""
-    from qsession.execution import ExecutionFailed, Executor, InvalidPub, load_profile
+def build_executor(profile_name: str, noise: bool) -> Executor:
+    """The backend's executor, built once per worker: its device profile, noise model (when
+    ``noise``) and a memo of the circuits it parsed. Also imports what :func:`answer` needs,
+    so that the first job does not pay for it."""
+    import qsession.execution.request  # noqa: F401 - warm: see the docstring
+    import qsession.wire  # noqa: F401
+    from qsession.execution import Executor, load_profile
     from qsession.execution.memo import Memo
+
+    return Executor(load_profile(profile_name), noise=noise, memo=Memo())
+
+
+def answer(executor: Executor, request: bytes, seed: int) -> tuple[str, bytes | str]:
+    """Run one serialized CreateJobRequest with ``seed``: ``("ok", JobResult bytes)``, or
+    ``("error", message)`` when the job fails (the worker goes on either way)."""
+    from qsession.execution import ExecutionFailed, InvalidPub
     from qsession.execution.request import execute_request
     from qsession.wire import WireError
 
-    executor = Executor(load_profile(profile_name), noise=noise, memo=Memo())
+    try:
+        return "ok", execute_request(executor, request, seed)
+    except (ExecutionFailed, InvalidPub, WireError) as exc:
+        return "error", str(exc)
+    except Exception as exc:  # noqa: BLE001 - e.g. Aer's own errors: the job fails, we go on
+        return "error", f"the emulator failed: {type(exc).__name__}: {exc}"
+
+
+def serve(connection: Connection, profile_name: str, noise: bool) -> None:
+    """Build the executor, say READY, then run requests until the server goes away."""
+    executor = build_executor(profile_name, noise)
+    host = socket.gethostname()
     try:
         connection.send(READY)
     except OSError:  # the server went away while this worker started
@@ -40,13 +73,7 @@ def serve(connection: Connection, profile_name: str, noise: bool) -> None:
         except (EOFError, OSError):  # the server stopped, or replaced this worker
             return
         try:
-            answer = ("ok", execute_request(executor, request, seed))
-        except (ExecutionFailed, InvalidPub, WireError) as exc:
-            answer = ("error", str(exc))
-        except Exception as exc:  # noqa: BLE001 - e.g. Aer's own errors: the job fails, we go on
-            answer = ("error", f"the emulator failed: {type(exc).__name__}: {exc}")
-        try:
-            connection.send(answer)
+            connection.send((*answer(executor, request, seed), host))
         except OSError:
             return
 
