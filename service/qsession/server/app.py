@@ -220,7 +220,11 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     if port == 0:
         raise OSError(f"cannot listen on {config.listen}")
     await server.start()
-    await runtime.start()
+    try:
+        await runtime.start()
+    except BaseException:  # e.g. no Ray cluster at ray_address: stop listening, then report
+        await server.stop(None)
+        raise
     for name in (*SERVICE_NAMES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     runtime.health_listeners.append(lambda serving: _report_health(health_servicer, serving))

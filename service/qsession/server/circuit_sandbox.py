@@ -163,6 +163,7 @@ class CircuitSandbox:
         self._memory_bytes = memory_bytes
         self._timeout = timeout
         self._workers = workers
+        self._closed = False
         self._idle: queue.Queue[_Worker] = queue.Queue()
         for _ in range(workers):
             self._idle.put(_Worker(memory_bytes))
@@ -177,7 +178,7 @@ class CircuitSandbox:
                 the sandbox run out of memory or time.
         """
         batch = [(field, circuit.SerializeToString()) for field, circuit in circuits]
-        worker = self._idle.get()
+        worker = self._take()
         try:
             answers = worker.widths(batch, self._timeout)
         except _WorkerLost as lost:
@@ -191,7 +192,10 @@ class CircuitSandbox:
             worker = _Worker(self._memory_bytes)
             raise
         finally:
-            self._idle.put(worker)
+            if self._closed:
+                worker.stop()  # close() took the others; this one comes back after it
+            else:
+                self._idle.put(worker)
         widths = []
         for answer in answers:
             if answer[0] == "error":
@@ -220,10 +224,31 @@ class CircuitSandbox:
             for worker in workers:
                 self._idle.put(worker)
 
+    def _take(self) -> _Worker:
+        """An idle worker; waits for one, but not past ``close()``.
+
+        Raises:
+            RpcError: (UNAVAILABLE) the server is shutting down.
+        """
+        while True:
+            try:
+                return self._idle.get(timeout=0.5)
+            except queue.Empty:
+                if self._closed:
+                    raise RpcError(
+                        grpc.StatusCode.UNAVAILABLE,
+                        "the server is shutting down; send the job again when it is back",
+                    ) from None
+
     def close(self) -> None:
-        """Stop every worker."""
-        for _ in range(self._workers):
-            self._idle.get().stop()
+        """Stop every idle worker now; a worker still parsing stops when it comes back, and
+        requests still waiting for one are refused with UNAVAILABLE."""
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().stop()
+            except queue.Empty:
+                return
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from qsession.execution import mitigation
 from qsession.execution.executor import Executor
 from qsession.execution.memo import Memo
 from qsession.execution.profiles import DeviceProfile, load_profile
@@ -635,6 +636,7 @@ class Runtime:
         scope = (instance, request.session_id)
         pubs = await admission_of(self).run(instance, self._admit_pubs, qpu, request, scope)
         # From here to submit there is no await: request_id and queue checks cannot race.
+        self.check_writable()  # the store may have started refusing writes meanwhile
         existing = self._job_for_request(instance, request.request_id)
         if existing is not None:
             return existing, await self.flush()
@@ -727,7 +729,12 @@ class Runtime:
             )
 
     def _decode_pubs(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> list:
-        """Decode and validate every PUB for the QPU (raises WireError / InvalidPub)."""
+        """Decode and validate every PUB for the QPU, and the options it can apply (raises
+        WireError / InvalidPub / InvalidOption, naming the field)."""
+        if request.program == job_pb2.PROGRAM_SAMPLER:
+            mitigation.sampler_settings(request.options)
+        else:
+            mitigation.estimator_settings(request.options)
         pubs = decode_job_pubs(request.program, request, request.options, self.memo.circuit)
         validate = (
             qpu.executor.validate_sampler_pub
