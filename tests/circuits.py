@@ -12,3 +12,20 @@ def bell() -> QuantumCircuit:
     circuit.cx(0, 1)
     circuit.measure_all()
     return circuit
+
+
+def mid_circuit_measured(num_qubits: int) -> QuantumCircuit:
+    """A circuit Aer must simulate shot by shot, seconds per shot from about 20 qubits: a
+    mid-circuit measurement of ``num_qubits`` entangled qubits, then more entangling and a
+    measurement of every qubit (not transpiled)."""
+    circuit = QuantumCircuit(num_qubits, num_qubits + 1)
+    circuit.h(range(num_qubits))
+    for i in range(num_qubits - 1):
+        circuit.cx(i, i + 1)
+    circuit.measure(0, num_qubits)
+    for i in range(num_qubits):
+        circuit.rx(0.3 * i, i)
+    for i in range(num_qubits - 1):
+        circuit.cx(i, i + 1)
+    circuit.measure(range(num_qubits), range(num_qubits))
+    return circuit

@@ -21,13 +21,12 @@ import time
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from qsession.server import auth
 from qsession.server.auth import AuthFailures, peer_key
 from qsession.v1 import backend_pb2, backend_pb2_grpc, job_pb2, job_pb2_grpc
 from tests.conftest import OPEN_TOKEN, PREMIUM_TOKEN, base_config, start_server
+from tests.e2e.conftest import error_info_metadata
 
 PER_MINUTE = 20
 BURST = 300
@@ -111,16 +110,6 @@ def list_backends(stub: backend_pb2_grpc.BackendServiceStub, token: str) -> grpc
     return None
 
 
-def error_info(error: grpc.RpcError) -> dict[str, str]:
-    status = rpc_status.from_call(error)
-    for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return dict(info.metadata)
-    return {}
-
-
 def warnings_about(caplog, host: str) -> list[str]:
     return [
         r.getMessage()
@@ -147,7 +136,7 @@ def test_a_burst_of_wrong_tokens_is_logged_boundedly_and_throttles_only_its_peer
     assert all("missing or invalid token" in e.details() for e in errors[:PER_MINUTE])
     for error in errors[PER_MINUTE:]:  # refused without their token being checked
         assert "too many failed authentications from 127.0.0.1" in error.details()
-        info = error_info(error)
+        info = error_info_metadata(error)
         assert (info["limit"], info["max"]) == ("auth_failures_per_minute", str(PER_MINUTE))
         assert 0 < int(info["retry_after_seconds"]) <= 60
 

@@ -28,8 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import numpy as np
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from qiskit import QuantumCircuit, qpy
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
@@ -37,6 +35,7 @@ from qsession.server.fairness import FairAdmission, admission_sizes
 from qsession.v1 import backend_pb2, backend_pb2_grpc, job_pb2, job_pb2_grpc, types_pb2
 from qsession.wire import encode_sampler_pub
 from tests.conftest import OPEN_TOKEN, PREMIUM_TOKEN, base_config, start_server
+from tests.e2e.conftest import error_info_metadata
 from tests.e2e.server_process import ServerProcess
 
 FLOOD_CALLS = 50
@@ -89,17 +88,6 @@ def tiny_request() -> job_pb2.CreateJobRequest:
     return job_pb2.CreateJobRequest(
         program=job_pb2.PROGRAM_SAMPLER, backend="ideal_24", sampler_pubs=[pub]
     )
-
-
-def limit_of(error: grpc.RpcError) -> dict[str, str]:
-    """The ErrorInfo metadata of an error (empty when it has none)."""
-    status = rpc_status.from_call(error)
-    for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return dict(info.metadata)
-    return {}
 
 
 def held_config(data_dir, **overrides):
@@ -260,7 +248,7 @@ def assert_over(error: grpc.RpcError, limit: str) -> None:
     """``error`` is the RESOURCE_EXHAUSTED of ``limit``, naming it and its value."""
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
     assert limit in error.details() and str(LIMITS[limit]) in error.details()
-    assert limit_of(error) == {"limit": limit, "max": str(LIMITS[limit])}
+    assert error_info_metadata(error) == {"limit": limit, "max": str(LIMITS[limit])}
 
 
 def test_unary_calls_over_the_instance_limit_are_refused_at_once_and_others_go_on(limited):

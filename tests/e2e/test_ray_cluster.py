@@ -29,7 +29,7 @@ from ray.cluster_utils import Cluster
 from qsession import RuntimeService
 from qsession.execution import load_profile
 from qsession.v1 import backend_pb2, job_pb2
-from tests.circuits import bell
+from tests.circuits import bell, mid_circuit_measured
 from tests.conftest import base_config, start_server
 from tests.e2e.conftest import RawClient
 
@@ -46,19 +46,9 @@ def torino_isa(circuit: QuantumCircuit) -> QuantumCircuit:
 
 
 def heavy(num_qubits: int = 20) -> QuantumCircuit:
-    """A fake_torino ISA circuit that Aer simulates shot by shot (a mid-circuit measurement
-    on ``num_qubits`` entangled qubits; the same circuit as test_workers' ``heavy``)."""
-    circuit = QuantumCircuit(num_qubits, num_qubits + 1)
-    circuit.h(range(num_qubits))
-    for i in range(num_qubits - 1):
-        circuit.cx(i, i + 1)
-    circuit.measure(0, num_qubits)
-    for i in range(num_qubits):
-        circuit.rx(0.3 * i, i)
-    for i in range(num_qubits - 1):
-        circuit.cx(i, i + 1)
-    circuit.measure(range(num_qubits), range(num_qubits))
-    return torino_isa(circuit)
+    """A fake_torino ISA circuit that Aer simulates shot by shot (see
+    ``tests.circuits.mid_circuit_measured``)."""
+    return torino_isa(mid_circuit_measured(num_qubits))
 
 
 class RayCluster:

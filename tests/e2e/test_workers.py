@@ -21,7 +21,7 @@ from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession.execution import load_profile
 from qsession.v1 import backend_pb2, job_pb2
-from tests.circuits import bell
+from tests.circuits import bell, mid_circuit_measured
 from tests.conftest import base_config, start_server
 from tests.e2e.conftest import RawClient
 from tests.e2e.server_process import ServerProcess
@@ -35,17 +35,7 @@ def isa(circuit: QuantumCircuit, backend: str) -> QuantumCircuit:
 def heavy(num_qubits: int) -> QuantumCircuit:
     """An ISA circuit for ideal_24 that Aer must simulate shot by shot (a mid-circuit
     measurement on ``num_qubits`` entangled qubits)."""
-    circuit = QuantumCircuit(num_qubits, num_qubits + 1)
-    circuit.h(range(num_qubits))
-    for i in range(num_qubits - 1):
-        circuit.cx(i, i + 1)
-    circuit.measure(0, num_qubits)
-    for i in range(num_qubits):
-        circuit.rx(0.3 * i, i)
-    for i in range(num_qubits - 1):
-        circuit.cx(i, i + 1)
-    circuit.measure(range(num_qubits), range(num_qubits))
-    return isa(circuit, "ideal_24")
+    return isa(mid_circuit_measured(num_qubits), "ideal_24")
 
 
 @pytest.fixture(scope="module")
