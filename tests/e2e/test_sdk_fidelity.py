@@ -64,7 +64,8 @@ def test_job_inputs_are_the_pubs_as_submitted_and_run_again_to_the_same_result(b
     job = sampler.run([(isa_bell, None, 300), isa_bell], shots=100)
     inputs = job.inputs
     assert inputs["version"] == 2
-    assert inputs["options"] == {"seed_simulator": 7}
+    assert inputs["options"]["seed_simulator"] == 7
+    assert all(value not in ({}, None) for value in inputs["options"].values())
     first, second = inputs["pubs"]
     assert isinstance(first, SamplerPub) and (first.shots, second.shots) == (300, 100)
     assert first.circuit == isa_bell
@@ -185,10 +186,10 @@ def test_backends_filter_by_instance_and_dynamic_circuits(service):
 @pytest.mark.parametrize(
     "options_class, path, valid",
     [
-        (EstimatorOptions, ("resilience_level",), "default_precision, default_shots"),
-        (SamplerOptions, ("twirling",), "default_shots, environment"),
-        (EstimatorOptions, ("simulator", "noise_model"), "seed_simulator"),
-        (SamplerOptions, ("environment", "log_level"), "job_tags"),
+        (EstimatorOptions, ("resilence_level",), "resilience_level"),
+        (SamplerOptions, ("twirlng",), "twirling"),
+        (EstimatorOptions, ("simulator", "seed_simulatr"), "seed_simulator"),
+        (SamplerOptions, ("environment", "job_tag"), "job_tags"),
     ],
 )
 def test_an_unknown_option_raises_with_the_valid_names_at_every_level(options_class, path, valid):
@@ -196,9 +197,10 @@ def test_an_unknown_option_raises_with_the_valid_names_at_every_level(options_cl
     *parents, name = path
     for parent in parents:
         options = getattr(options, parent)
-    with pytest.raises(AttributeError, match=f"no option '{name}'; its options are: {valid}"):
+    message = f"no option '{name}'; its options are: .*\\b{valid}\\b"
+    with pytest.raises(AttributeError, match=message):
         setattr(options, name, 1)
-    with pytest.raises(AttributeError, match=f"no option '{name}'; its options are: {valid}"):
+    with pytest.raises(AttributeError, match=message):
         getattr(options, name)
     nested: dict = {name: 1}
     for parent in reversed(parents):

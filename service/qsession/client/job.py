@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import field_mask_pb2
+from google.protobuf.json_format import MessageToDict
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.base.base_primitive_job import BasePrimitiveJob
 
@@ -111,7 +112,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         options = message.options
         return {
             "pubs": decode_job_pubs(message.program, message.inputs, options),
-            "options": {field.name: value for field, value in options.ListFields()},
+            "options": _options_dict(options),
             "version": 2,
         }
 
@@ -489,3 +490,15 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         if message.state not in FINAL_STATES and not partial:
             return 0.0
         return message.usage_seconds
+
+
+def _options_dict(options: job_pb2.JobOptions) -> dict[str, Any]:
+    """The options a job was submitted with, as a dict of what was set: scalars as they are,
+    option groups as dicts (groups left empty are omitted)."""
+    values: dict[str, Any] = {}
+    for field, value in options.ListFields():
+        if field.message_type is None:
+            values[field.name] = value
+        elif value.ByteSize():
+            values[field.name] = MessageToDict(value, preserving_proto_field_name=True)
+    return values
