@@ -7,12 +7,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 CONFIG ?=
+DASHBOARD ?= 127.0.0.1:8080
 
 NATIVE_SOURCES := Cargo.toml $(shell find native -name '*.rs' -o -name Cargo.toml 2>/dev/null)
 INSTALLED      := $(VENV)/.installed
 INSTALLED_TEST := $(VENV)/.installed-test
 
-.PHONY: serve test install proto bench lint clean
+.PHONY: serve test install proto bench bench-mitigation lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +30,13 @@ $(INSTALLED_TEST): $(PY) pyproject.toml $(NATIVE_SOURCES)
 
 install: $(INSTALLED)
 
+# With the embedded defaults the Workloads page is on at http://$(DASHBOARD)/ ("make serve
+# DASHBOARD=" turns it off); with CONFIG=file, the file's [dashboard] listen decides.
 serve: $(INSTALLED)
-	$(VENV)/bin/qsession serve $(if $(CONFIG),--config $(CONFIG),)
+	$(VENV)/bin/qsession serve $(if $(CONFIG),--config $(CONFIG),$(if $(DASHBOARD),--dashboard $(DASHBOARD),))
 
 test: $(INSTALLED_TEST)
+	bash scripts/install_browser.sh
 	cargo test --manifest-path native/Cargo.toml --release --quiet
 	bash scripts/buf_check.sh
 	$(PY) -m pytest -q
@@ -43,6 +47,10 @@ proto: $(INSTALLED_TEST)
 
 bench: $(INSTALLED_TEST)
 	$(PY) bench/run.py
+
+# Error of Estimator values at resilience levels 0, 1, 2 on noisy fake_torino, and each level's cost.
+bench-mitigation: $(INSTALLED_TEST)
+	$(PY) bench/mitigation.py
 
 lint: $(INSTALLED_TEST)
 	$(VENV)/bin/ruff check service tests bench scripts

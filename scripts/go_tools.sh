@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 BUF_VERSION=v1.75.0
 PROTOC_GEN_GO_VERSION=v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
+GRPCURL_VERSION=v1.9.4  # tests/e2e/test_reflection.py runs `grpcurl describe`
 
 if ! command -v go >/dev/null 2>&1; then
     echo "go_tools: go not found on PATH" >&2
@@ -32,4 +33,11 @@ ensure protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go "$PROTOC_GEN_G
     "protoc-gen-go $PROTOC_GEN_GO_VERSION"
 ensure protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION" \
     "protoc-gen-go-grpc ${PROTOC_GEN_GO_GRPC_VERSION#v}"
+# grpcurl built with go install reports no version ("dev build"): a marker file
+# next to it records which version was installed.
+if [[ "$(cat "$GOBIN/.grpcurl-version" 2>/dev/null)" != "$GRPCURL_VERSION" || ! -x "$GOBIN/grpcurl" ]]; then
+    echo "go_tools: installing github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION" >&2
+    go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION" >&2
+    echo "$GRPCURL_VERSION" >"$GOBIN/.grpcurl-version"
+fi
 echo "$GOBIN"

@@ -2,6 +2,8 @@
 // only the gRPC contract in proto/qsession/v1: it lists the backends, opens a
 // dedicated session, runs a parametrized Sampler job and an Estimator job
 // written in OpenQASM 3, decodes their results itself, and closes the session.
+// Then it transpiles a logical OpenQASM 3 circuit for fake_torino with
+// TranspilerService.Transpile and runs the ISA circuit it gets back.
 //
 // Usage:
 //
@@ -48,17 +50,21 @@ type config struct {
 
 func main() {
 	var cfg config
+	var tc transpileConfig
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:50051", "server address host:port (plaintext)")
 	flag.StringVar(&cfg.token, "token", os.Getenv("QSESSION_TOKEN"), "API token of an instance (default $QSESSION_TOKEN)")
 	flag.StringVar(&cfg.backend, "backend", "ideal_24", "backend to open the session on")
 	flag.Uint64Var(&cfg.seed, "seed", 1234, "seed_simulator of both jobs")
 	flag.Int64Var(&cfg.shots, "shots", 1024, "Sampler shots per parameter point")
 	flag.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "give up after this long")
+	flag.StringVar(&tc.backend, "transpile-backend", "fake_torino", "backend to transpile circuits/logical.qasm for and run it on")
+	flag.UintVar(&tc.optimizationLevel, "optimization-level", 1, "Transpile's optimization_level (0 to 3)")
+	flag.Uint64Var(&tc.seedTranspiler, "seed-transpiler", 7, "Transpile's seed_transpiler")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
 	defer cancel()
-	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, cfg, tc, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
@@ -76,7 +82,7 @@ func thetas() []float64 {
 
 // run executes the whole workload, writing the deterministic report to out and
 // ids and timings to info.
-func run(ctx context.Context, cfg config, out, info io.Writer) error {
+func run(ctx context.Context, cfg config, tc transpileConfig, out, info io.Writer) error {
 	conn, err := grpc.NewClient(cfg.addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithPerRPCCredentials(bearerToken(cfg.token)),
@@ -168,7 +174,7 @@ func run(ctx context.Context, cfg config, out, info io.Writer) error {
 		return fmt.Errorf("GetSession: %w", err)
 	}
 	printSession(final.GetSession(), out, info)
-	return nil
+	return runTranspiled(ctx, cfg, tc, qsessionv1.NewTranspilerServiceClient(conn), jobs, out, info)
 }
 
 // estimatorObservables is a (2, 1) array: ZZ and 0.5*XX + 0.5*IZ, which

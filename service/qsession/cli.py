@@ -1,4 +1,11 @@
-"""The `qsession` command: `qsession serve [--config FILE] [--check-config]`.
+"""The `qsession` command: run the server, or look at an instance's work from a terminal.
+
+* ``qsession serve [--config FILE] [--check-config] [--dashboard HOST:PORT]``: the server;
+* ``qsession jobs``, ``qsession sessions``, ``qsession job ID``, ``qsession watch`` and
+  ``qsession cancel ID``: an instance's jobs and sessions through the SDK, with its account
+  lookup (``--url``/``--token``/``--account``, else ``$QSESSION_URL``/``$QSESSION_TOKEN``,
+  the default saved account, the dev account); tables for a terminal, ``--json`` for scripts
+  (``--json``: one JSON document; for ``watch``, one JSON object per line).
 
 A configuration error (from ``--check-config``, or met while starting to serve) is printed as
 one line on stderr, ``qsession: config error: <message>``, and the exit code is 2.
@@ -45,7 +52,16 @@ def main(argv: list[str] | None = None) -> int:
         help="validate the configuration and exit (0: usable, 2: the error) without serving",
     )
     serve.add_argument("--log-level", default="INFO")
+    serve.add_argument(
+        "--dashboard",
+        metavar="HOST:PORT",
+        help='serve the Workloads page and /metrics there ("" turns it off); overrides '
+        "[dashboard] listen",
+    )
+    _add_client_commands(commands)
     args = parser.parse_args(argv)
+    if args.command != "serve":
+        return args.run(args)
 
     from qsession.server.config import ConfigError, load_config
 
@@ -53,6 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         return _config_error(exc)
+    if args.dashboard is not None:
+        from dataclasses import replace
+
+        from qsession.server.config import optional_address
+
+        try:
+            listen = optional_address("--dashboard", args.dashboard)
+        except ConfigError as exc:
+            return _config_error(exc)
+        config = replace(config, dashboard_listen=listen)
     if args.check_config:
         # With no [[instances]], serve creates the one local instance: count what it serves.
         instances = len(config.instances) or 1
@@ -71,6 +97,305 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:  # e.g. the data directory needs a backend the config dropped
         return _config_error(exc)
     return 0
+
+
+# ----------------------------------------------------------------- the client commands
+
+
+def _add_client_commands(commands) -> None:
+    """jobs, sessions, job, watch and cancel: each runs through the SDK's account lookup."""
+    account = argparse.ArgumentParser(add_help=False)
+    group = account.add_argument_group("account (default: the SDK's lookup)")
+    group.add_argument("--url", help="server address host:port (else $QSESSION_URL, ...)")
+    group.add_argument("--token", help="instance token (else $QSESSION_TOKEN, ...)")
+    group.add_argument("--account", help="a saved account's name")
+    account.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    jobs = commands.add_parser("jobs", parents=[account], help="list the instance's jobs")
+    jobs.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    jobs.add_argument("--backend", help="only jobs on this backend")
+    jobs.add_argument("--session", help="only jobs of this session or batch")
+    jobs.add_argument("--tag", action="append", default=[], help="only jobs with this tag")
+    pending = jobs.add_mutually_exclusive_group()
+    pending.add_argument("--pending", action="store_true", help="only QUEUED and RUNNING jobs")
+    pending.add_argument("--finished", action="store_true", help="only finished jobs")
+    jobs.set_defaults(run=_jobs)
+
+    sessions = commands.add_parser(
+        "sessions", parents=[account], help="list the instance's sessions and batches"
+    )
+    sessions.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    sessions.add_argument("--backend", help="only sessions on this backend")
+    sessions.set_defaults(run=_sessions)
+
+    job = commands.add_parser("job", parents=[account], help="one job: details, metrics, logs")
+    job.add_argument("id")
+    job.set_defaults(run=_job)
+
+    watch = commands.add_parser(
+        "watch", parents=[account], help="follow job changes live, with running jobs' progress"
+    )
+    watch.add_argument("--session", help="only jobs of this session or batch")
+    watch.add_argument("--tag", action="append", default=[], help="only jobs with this tag")
+    watch.add_argument("--max-events", type=int, help="stop after this many events")
+    watch.add_argument("--timeout", type=float, help="stop after this many seconds")
+    watch.set_defaults(run=_watch)
+
+    cancel = commands.add_parser("cancel", parents=[account], help="cancel a job")
+    cancel.add_argument("id")
+    cancel.set_defaults(run=_cancel)
+
+
+def _client_command(run):
+    """Run ``run(service, args)``; an SDK error is one line on stderr and exit code 1."""
+
+    def command(args: argparse.Namespace) -> int:
+        from qsession.client.errors import QSessionError
+        from qsession.client.service import RuntimeService
+
+        try:
+            service = RuntimeService(url=args.url, token=args.token, name=args.account)
+            try:
+                return run(service, args) or 0
+            finally:
+                service.close()
+        except QSessionError as exc:
+            print(f"qsession: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+
+    return command
+
+
+def _job_dict(message) -> dict:
+    """A Job message as the commands print it (times: ISO 8601 UTC, or None)."""
+    from qsession.client.times import iso
+    from qsession.server.convert import JOB_STATUSES, PROGRAM_NAMES
+
+    return {
+        "id": message.id,
+        "status": JOB_STATUSES[message.state].value,
+        "program": PROGRAM_NAMES[message.program].value,
+        "backend": message.backend,
+        "session_id": message.session_id or None,
+        "created": iso(message.create_time),
+        "started": iso(message.start_time),
+        "finished": iso(message.end_time),
+        "usage_seconds": message.usage_seconds,
+        "tags": list(message.tags),
+        "error": message.error_message or None,
+    }
+
+
+def _session_dict(message) -> dict:
+    from qsession.client.times import iso
+    from qsession.server.convert import MODE_NAMES, SESSION_STATE_NAMES
+
+    return {
+        "id": message.id,
+        "mode": MODE_NAMES[message.mode].value,
+        "backend": message.backend,
+        "state": SESSION_STATE_NAMES[message.state].value,
+        "accepting_jobs": message.accepting_jobs,
+        "pending_jobs": message.pending_jobs,
+        "created": iso(message.create_time),
+        "closed": iso(message.close_time),
+        "usage_seconds": message.usage_seconds,
+        "close_reason": message.close_reason or None,
+    }
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    """Rows as an aligned text table with the given (key, heading) columns."""
+    cells = [[heading for _, heading in columns]]
+    for row in rows:
+        cells.append(["-" if row[key] in (None, "", []) else _cell(row[key]) for key, _ in columns])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    )
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}s"
+    if isinstance(value, list):
+        return ",".join(value)
+    if isinstance(value, str) and value.endswith("Z") and "T" in value:
+        return value.replace("T", " ")[:19]  # an ISO time, to the second
+    return str(value)
+
+
+@_client_command
+def _jobs(service, args) -> int:
+    from qsession.v1 import job_pb2
+
+    states = []
+    if args.pending:
+        states = [job_pb2.Job.STATE_QUEUED, job_pb2.Job.STATE_RUNNING]
+    elif args.finished:
+        states = [job_pb2.Job.STATE_DONE, job_pb2.Job.STATE_ERROR, job_pb2.Job.STATE_CANCELLED]
+    request = job_pb2.ListJobsRequest(
+        backend=args.backend or "",
+        session_id=args.session or "",
+        tags=args.tag,
+        states=states,
+        page_size=max(1, min(args.limit, 1000)),
+    )
+    connection = service._connection
+    rows = [_job_dict(m) for m in connection.call(connection.jobs.ListJobs, request).jobs]
+    rows = rows[: args.limit]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    columns = [("id", "ID"), ("status", "STATUS"), ("program", "PROGRAM"), ("backend", "BACKEND")]
+    columns += [("session_id", "SESSION"), ("created", "CREATED"), ("usage_seconds", "USAGE")]
+    print(_table(rows, [*columns, ("tags", "TAGS")]) if rows else "no jobs")
+    return 0
+
+
+@_client_command
+def _sessions(service, args) -> int:
+    from qsession.v1 import session_pb2
+
+    connection = service._connection
+    request = session_pb2.ListSessionsRequest(
+        backend=args.backend or "", page_size=max(1, min(args.limit, 1000))
+    )
+    response = connection.call(connection.sessions.ListSessions, request)
+    rows = [_session_dict(m) for m in response.sessions][: args.limit]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    columns = [("id", "ID"), ("mode", "MODE"), ("backend", "BACKEND"), ("state", "STATE")]
+    columns += [("pending_jobs", "PENDING"), ("created", "CREATED"), ("closed", "CLOSED")]
+    print(_table(rows, [*columns, ("usage_seconds", "USAGE")]) if rows else "no sessions")
+    return 0
+
+
+@_client_command
+def _job(service, args) -> int:
+    from qsession.client.times import iso
+
+    job = service.job(args.id)
+    message = job._refresh()
+    shown = _job_dict(message) | {
+        "metrics": job.metrics(),
+        "options": _options(message),
+        "logs": job.logs().splitlines(),
+        "last_update": iso(message.end_time) or iso(message.start_time),
+    }
+    if args.json:
+        print(json.dumps(shown, indent=2))
+        return 0
+    for key in ("id", "status", "program", "backend", "session_id", "created", "started"):
+        print(f"{key:>14}: {shown[key] or '-'}")
+    print(f"{'finished':>14}: {shown['finished'] or '-'}")
+    print(f"{'usage':>14}: {shown['usage_seconds']:.3f} s")
+    print(f"{'tags':>14}: {', '.join(shown['tags']) or '-'}")
+    if shown["error"]:
+        print(f"{'error':>14}: {shown['error']}")
+    print("\nlogs:")
+    for line in shown["logs"]:
+        print(f"  {line}")
+    return 0
+
+
+def _options(message) -> dict:
+    from google.protobuf.json_format import MessageToDict
+
+    return MessageToDict(message.options, preserving_proto_field_name=True)
+
+
+@_client_command
+def _cancel(service, args) -> int:
+    job = service.job(args.id)
+    job.cancel()
+    status = job.status()
+    if args.json:
+        print(json.dumps({"id": args.id, "status": status}))
+    else:
+        print(f"job {args.id}: cancel requested, now {status}")
+    return 0
+
+
+@_client_command
+def _watch(service, args) -> int:
+    """Print each job change as it happens; on a terminal, a status line below them shows
+    the running jobs and how long each has run, refreshed while waiting for events."""
+    import queue
+    import threading
+
+    events: queue.Queue = queue.Queue()
+    watch = service.watch_jobs(session_id=args.session, tags=args.tag or None)
+
+    def follow() -> None:
+        try:
+            for event in watch:
+                events.put(event)
+        except Exception as exc:  # noqa: BLE001 - handed to the main thread to report
+            events.put(exc)
+
+    threading.Thread(target=follow, name="qsession-watch", daemon=True).start()
+    interactive = sys.stdout.isatty() and not args.json
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    running: dict[str, float] = {}  # job id -> when it was seen starting (monotonic)
+    seen = 0
+    spinner = "|/-\\"
+    try:
+        while args.max_events is None or seen < args.max_events:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            try:
+                event = events.get(timeout=0.25)
+            except queue.Empty:
+                if interactive:
+                    _progress_line(running, spinner[int(time.monotonic() * 4) % 4])
+                continue
+            if isinstance(event, Exception):
+                raise event
+            seen += 1
+            if event.status == "RUNNING":
+                running[event.job_id] = time.monotonic()
+            else:
+                running.pop(event.job_id, None)
+            if args.json:
+                print(json.dumps(_event_dict(event)), flush=True)
+            else:
+                if interactive:
+                    print("\r\033[K", end="")
+                stamp = event.timestamp.strftime("%H:%M:%S.%f")[:-3]
+                where = f"session {event.session_id}" if event.session_id else "job mode"
+                print(f"{stamp}  {event.status:<9}  {event.job_id}  ({where})", flush=True)
+    finally:
+        watch.close()
+        if interactive:
+            print("\r\033[K", end="", flush=True)
+    return 0
+
+
+def _event_dict(event) -> dict:
+    return {
+        "revision": event.revision,
+        "job_id": event.job_id,
+        "session_id": event.session_id,
+        "status": event.status,
+        "timestamp": event.timestamp.isoformat().replace("+00:00", "Z"),
+        "tags": list(event.tags),
+    }
+
+
+def _progress_line(running: dict[str, float], spin: str) -> None:
+    """Rewrite the terminal's last line: the running jobs and their elapsed time."""
+    now = time.monotonic()
+    if running:
+        jobs = ", ".join(f"{job_id[:8]} {now - since:5.1f}s" for job_id, since in running.items())
+        text = f"{spin} running: {jobs}"
+    else:
+        text = f"{spin} waiting for job changes (Ctrl-C to stop)"
+    print(f"\r\033[K{text[:150]}", end="", flush=True)
 
 
 def _config_error(error: Exception) -> int:

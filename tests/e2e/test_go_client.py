@@ -3,6 +3,11 @@
 The Go program in examples/go shares no code with the server. It is built and run against the
 shared test server; the Python SDK then runs the same workload (the same OpenQASM 3 files,
 parameter values, shots and seed), and the two must agree exactly.
+
+Issue 16: the Go program also transpiles a logical circuit for fake_torino with the Transpile
+RPC and runs it; the Python SDK transpiles the same circuit with Qiskit's own preset pass
+manager (same optimization level and seed_transpiler) and runs it with the same seed_simulator,
+and the counts must be equal.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ import numpy as np
 import pytest
 from qiskit import qasm3
 from qiskit.quantum_info import SparsePauliOp
+from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession import EstimatorV2, RuntimeService, SamplerV2, Session
 
 GO_DIR = Path(__file__).resolve().parents[2] / "examples" / "go"
 SEED = 1234
+TRANSPILE_LEVEL = 1  # the Go program's -optimization-level default
+TRANSPILE_SEED = 7  # the Go program's -seed-transpiler default
 SHOTS = 1024
 THETAS = [i * math.pi / 4 for i in range(4)]  # the same float operations as the Go program
 OBSERVABLES = [[("ZZ", 1.0)], [("XX", 0.5), ("IZ", 0.5)]]  # shape (2, 1), as in the Go program
@@ -175,3 +183,48 @@ def test_go_client_ends_with_the_session_closed(go_report):
     assert final == "state=STATE_CLOSED accepting_jobs=false close_reason=closed pending_jobs=0"
     states = transitions.removeprefix("transitions=").split(",")
     assert states[0] == "STATE_OPEN" and states[-1] == "STATE_CLOSED" and "STATE_ACTIVE" in states
+
+
+def counts_lines(lines: list[str]) -> dict[str, int]:
+    """The "bitstring:count" lines of a single-point counts section."""
+    counts = {}
+    for line in lines:
+        match = COUNT_LINE.match(line)
+        if match:
+            counts[match[1]] = int(match[2])
+    return counts
+
+
+def test_go_client_sees_the_logical_circuit_refused_with_reason_not_isa(go_report):
+    assert go_report["logical circuit refused"] == [
+        "code=InvalidArgument reason=NOT_ISA fields=[sampler_pubs[0].circuit]"
+    ]
+
+
+def test_go_client_follows_the_transpiled_job_until_the_stream_ends(go_report):
+    assert go_report["transpiled job"] == [
+        "state STATE_QUEUED", "state STATE_RUNNING", "state STATE_DONE", "stream ended"
+    ]
+
+
+def test_go_transpiled_counts_equal_python_sdk_counts_with_qiskits_pass_manager(
+    go_report, server
+):
+    service = RuntimeService(url=server.address, token=server.token)
+    backend = service.backend("fake_torino")
+    logical = qasm3.loads((GO_DIR / "circuits" / "logical.qasm").read_text())
+    isa = generate_preset_pass_manager(
+        backend=backend, optimization_level=TRANSPILE_LEVEL, seed_transpiler=TRANSPILE_SEED
+    ).run(logical)
+    layout = isa.layout.initial_index_layout(filter_ancillas=True)
+    final = isa.layout.final_index_layout(filter_ancillas=True)
+    assert go_report["transpile"][1] == f"initial_layout={layout} final_layout={final}".replace(
+        ",", ""
+    )
+    sampler = SamplerV2(mode=backend)
+    sampler.options.default_shots = SHOTS
+    sampler.options.simulator.seed_simulator = SEED
+    python_counts = sampler.run([isa]).result()[0].data.c.get_counts()
+    go_counts_ = counts_lines(go_report["transpiled counts"])
+    assert go_counts_ == python_counts
+    assert sum(go_counts_.values()) == SHOTS and len(go_counts_) > 2

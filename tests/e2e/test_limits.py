@@ -104,7 +104,8 @@ def assert_limit(answer, code: grpc.StatusCode, field: str | None, limit: str) -
     got_code, message, fields, info = answer
     assert got_code == code, message
     assert fields == ([field] if field else [])
-    assert info is not None and info.reason == code.name
+    expected = "CIRCUIT_TOO_WIDE" if limit == "backend_qubits" else "LIMIT_EXCEEDED"
+    assert info is not None and info.reason == expected
     assert info.metadata["limit"] == limit and int(info.metadata["max"]) > 0
 
 

@@ -37,9 +37,10 @@ def test_a_circuit_not_transpiled_for_the_device_is_an_input_error_naming_the_pu
         SamplerV2(mode=limited.backend("fake_torino")).run([bell()])
     error = info.value
     assert isinstance(error, ValueError)
-    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "NOT_ISA")
     assert error.field == "sampler_pubs[0].circuit"
-    assert "generate_preset_pass_manager" in str(error)
+    assert error.field_violations[0].reason == "NOT_ISA"
+    assert "Transpile RPC" in str(error) and "generate_preset_pass_manager" in str(error)
 
 
 def test_shots_over_the_limit_name_the_shots_field(limited):

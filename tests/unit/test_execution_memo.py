@@ -89,3 +89,26 @@ def test_the_memo_keeps_at_most_its_capacity():
         memo.get(i, lambda i=i: i * i)
     assert list(memo._entries) == [7, 8, 9]
     assert memo.get(8, lambda: -1) == 64
+
+
+def test_a_circuit_checked_for_one_device_is_checked_again_for_another() -> None:
+    """Admission shares one memo across backends: passing ideal_24's check must not let the
+    same circuit object onto fake_torino, whose ISA it is not."""
+    from qiskit import QuantumCircuit
+
+    from qsession.execution import InvalidPub
+
+    circuit = QuantumCircuit(2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.measure_all()
+    memo = Memo()
+    pub = SamplerPub.coerce((circuit, None, 10))
+    Executor(load_profile("ideal_24"), noise=False, memo=memo).validate_sampler_pub(pub, 0)
+    torino = Executor(load_profile("fake_torino"), noise=False, memo=memo)
+    try:
+        torino.validate_sampler_pub(pub, 0)
+    except InvalidPub as refused:
+        assert "not supported by fake_torino" in str(refused)
+    else:
+        raise AssertionError("fake_torino accepted a circuit that is not its ISA")

@@ -79,10 +79,9 @@ def test_auto_randomizations_follow_ibm() -> None:
             ),
             "options.dynamical_decoupling.enable",
         ),
-        (_options(2), "options.twirling.enable_gates"),
         (
-            job_pb2.JobOptions(resilience=options_pb2.ResilienceOptions(zne_mitigation=True)),
-            "options.resilience.zne_mitigation",
+            job_pb2.JobOptions(twirling=options_pb2.TwirlingOptions(strategy="some")),
+            "options.twirling.strategy",
         ),
     ],
 )

@@ -1,8 +1,11 @@
 """The SDK's exceptions, named as in qiskit-ibm-runtime, and the gRPC status -> exception map.
 
 Every server error arrives as a canonical gRPC code with ``google.rpc.Status`` details (a
-``BadRequest`` naming the offending field, an ``ErrorInfo`` reason). :func:`from_rpc_error`
-turns it into one of the classes below, keeping the code, reason and fields as attributes::
+``BadRequest`` naming the offending field, an ``ErrorInfo`` whose reason is one of the
+``ErrorReason`` values of proto/qsession/v1/errors.proto, e.g. ``NOT_ISA``).
+:func:`from_rpc_error` turns it into one of the classes below, chosen by the reason (the
+status code only when the reason is one this SDK does not know, e.g. from a newer server),
+keeping the code, reason and fields as attributes::
 
     QSessionError (QiskitError)            every SDK error
     ├── IBMAccountError                    no usable account, or a saved account clash
@@ -35,10 +38,12 @@ from qiskit.providers.exceptions import JobError, JobTimeoutError, QiskitBackend
 
 @dataclass(frozen=True)
 class FieldViolation:
-    """One offending request field the server named: its path and what is wrong with it."""
+    """One offending request field the server named: its path, what is wrong with it, and the
+    reason (an ``ErrorReason`` value name; empty from servers before reasons)."""
 
     field: str
     description: str
+    reason: str = ""
 
 
 class QSessionError(QiskitError):
@@ -46,7 +51,8 @@ class QSessionError(QiskitError):
 
     Attributes:
         code: The gRPC status code, or ``None`` for errors raised by the SDK itself.
-        reason: The server's ``ErrorInfo`` reason (the code's name), or ``None``.
+        reason: The server's ``ErrorInfo`` reason, an ``ErrorReason`` value name such as
+            ``"NOT_ISA"`` or ``"SESSION_NOT_ACCEPTING_JOBS"``, or ``None``.
         field_violations: The request fields the server rejected, possibly empty.
     """
 
@@ -140,6 +146,49 @@ _BY_CODE: dict[grpc.StatusCode, type[QSessionError]] = {
 }
 
 
+_BY_REASON: dict[str, type[QSessionError]] = {
+    "TOKEN_MISSING": IBMNotAuthorizedError,
+    "TOKEN_INVALID": IBMNotAuthorizedError,
+    "AUTH_THROTTLED": IBMNotAuthorizedError,
+    "OPEN_PLAN_SESSION": IBMNotAuthorizedError,
+    "WATCHER_TOO_SLOW": QuotaExceededError,
+    "STORAGE_FULL": QuotaExceededError,
+    "FIELD_REQUIRED": IBMInputValueError,
+    "FIELD_INVALID": IBMInputValueError,
+    "PAGE_TOKEN_INVALID": IBMInputValueError,
+    "UPDATE_MASK_INVALID": IBMInputValueError,
+    "MAX_TTL_INVALID": IBMInputValueError,
+    "BACKEND_MISMATCH": IBMInputValueError,
+    "CIRCUIT_INVALID": IBMInputValueError,
+    "CIRCUIT_TOO_WIDE": IBMInputValueError,
+    "NOT_ISA": IBMInputValueError,
+    "PAULI_LABEL_INVALID": IBMInputValueError,
+    "PARAMETER_VALUES_INVALID": IBMInputValueError,
+    "PUB_INVALID": IBMInputValueError,
+    "OPTION_INVALID": IBMInputValueError,
+    "LAYOUT_INVALID": IBMInputValueError,
+    "TRANSPILE_FAILED": IBMInputValueError,
+    "REVISION_OUT_OF_RANGE": IBMInputValueError,
+    "BACKEND_NOT_FOUND": BackendNotFoundError,
+    "SESSION_NOT_FOUND": SessionNotFoundError,
+    "JOB_NOT_FOUND": RuntimeJobNotFound,
+    "INSTANCE_NOT_FOUND": ResourceNotFoundError,
+    "SESSION_NOT_ACCEPTING_JOBS": SessionClosedError,
+    "JOB_NOT_DONE": RuntimeInvalidStateError,
+    "JOB_ALREADY_FINAL": RuntimeInvalidStateError,
+    "CIRCUIT_NOT_CACHED": RuntimeInvalidStateError,
+    "RESULT_MISSING": RuntimeInvalidStateError,
+    "STORAGE_UNAVAILABLE": IBMApiError,
+    "SHUTTING_DOWN": IBMApiError,
+    "SANDBOX_UNAVAILABLE": IBMApiError,
+    "RESULT_CORRUPT": IBMApiError,
+}
+"""The exception class of each ErrorReason (see proto/qsession/v1/errors.proto).
+LIMIT_EXCEEDED is absent on purpose: it goes by its code, a request that can never fit
+(INVALID_ARGUMENT, e.g. shots over max_shots_per_pub) is an input error, one over a quota
+(RESOURCE_EXHAUSTED, e.g. PUBs per job) a QuotaExceededError."""
+
+
 def from_rpc_error(
     error: grpc.RpcError, not_found: type[ResourceNotFoundError] = ResourceNotFoundError
 ) -> QSessionError:
@@ -147,7 +196,8 @@ def from_rpc_error(
 
     Args:
         error: The exception grpc raised for a unary call or a stream.
-        not_found: The class to use for NOT_FOUND, e.g. :class:`RuntimeJobNotFound`.
+        not_found: The class to use for a NOT_FOUND whose reason this SDK does not know,
+            e.g. :class:`RuntimeJobNotFound`.
 
     Returns:
         An exception whose message is the server's, with ``code``, ``reason`` and
@@ -166,12 +216,10 @@ def from_rpc_error(
         elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            violations.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
-    cls = _BY_CODE.get(code, IBMApiError)
-    if code == grpc.StatusCode.NOT_FOUND:
-        cls = not_found
-    elif code == grpc.StatusCode.FAILED_PRECONDITION and any(
-        v.field == "session_id" for v in violations
-    ):
-        cls = SessionClosedError
+            violations.extend(
+                FieldViolation(v.field, v.description, v.reason) for v in bad.field_violations
+            )
+    cls = _BY_REASON.get(reason or "")
+    if cls is None:  # LIMIT_EXCEEDED, or a reason this SDK does not know: go by the code
+        cls = not_found if code == grpc.StatusCode.NOT_FOUND else _BY_CODE.get(code, IBMApiError)
     return cls(message, code=code, reason=reason, field_violations=tuple(violations))

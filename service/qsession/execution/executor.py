@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from qiskit.circuit import QuantumCircuit
+from qiskit.circuit import QuantumCircuit, pauli_twirl_2q_gates
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers import BitArray, DataBin, PubResult, SamplerPubResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
@@ -15,7 +15,7 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession import _native
-from qsession.execution import mitigation, sampling
+from qsession.execution import mitigation, sampling, zne
 from qsession.execution.distribution import (
     apply_readout_errors,
     basis_probabilities,
@@ -106,7 +106,7 @@ class Executor:
             ExecutionFailed: the emulator cannot run a circuit.
             InvalidOption: ``options`` (the job's) hold one that cannot be emulated.
         """
-        mitigation.sampler_settings(options or job_pb2.JobOptions())
+        twirling = mitigation.sampler_settings(options or job_pb2.JobOptions())
         seeds = np.random.SeedSequence(seed).spawn(len(pubs))
         results, spans = [], []
         for index, (pub, pub_seed) in enumerate(zip(pubs, seeds, strict=True)):
@@ -114,9 +114,12 @@ class Executor:
             start = datetime.now(UTC)
             circuit, shots = pub.circuit, pub.shots
             values = _points(pub.parameter_values, circuit)
-            arrays = sample_registers(
-                circuit, circuit.cregs, values, shots, pub_seed, self._noise, self.memo
-            )
+            if twirling.enable_gates or twirling.enable_measure:
+                arrays = self._sample_randomized(circuit, values, shots, pub_seed, twirling)
+            else:
+                arrays = sample_registers(
+                    circuit, circuit.cregs, values, shots, pub_seed, self._noise, self.memo
+                )
             data = {
                 creg.name: BitArray(array.reshape(pub.shape + array.shape[1:]), creg.size)
                 for creg, array in zip(circuit.cregs, arrays, strict=True)
@@ -129,6 +132,46 @@ class Executor:
             )
             spans.append(_whole_span(index, start, pub.shape + (shots,)))
         return _primitive_result(results, spans)
+
+    def _sample_randomized(
+        self,
+        circuit: QuantumCircuit,
+        values: np.ndarray,
+        shots: int,
+        seed: np.random.SeedSequence,
+        twirling: mitigation.Twirling,
+    ) -> list[np.ndarray]:
+        """The Sampler's twirled shots: ``shots`` split as evenly as possible over the
+        randomizations (IBM's "auto" count by default), each running its own Pauli twirl of
+        the 2-qubit gates (``enable_gates``) and, with ``enable_measure``, an X before each
+        terminal measurement of a random half of the qubits, whose bits are flipped back with
+        one XOR of a packed mask over all of the randomization's shots. Mid-circuit
+        measurements are not twirled (their bits may steer the circuit)."""
+        count, _ = twirling.split(shots)
+        count = min(count, shots)
+        twirl_seed, mask_seed, *run_seeds = seed.spawn(count + 2)
+        instances = [circuit]
+        if twirling.enable_gates:
+            instances = twirl_gates(circuit, count, self.profile.target, twirl_seed)
+        terminal = _terminal_measurements(circuit)
+        rng = np.random.default_rng(mask_seed)
+        masks = rng.random((count, len(terminal))) < 0.5 if twirling.enable_measure else None
+        parts: list[list[np.ndarray]] = [[] for _ in circuit.cregs]
+        sizes = [len(part) for part in np.array_split(np.arange(shots), count)]
+        for r, (size, run_seed) in enumerate(zip(sizes, run_seeds, strict=True)):
+            instance = instances[r % len(instances)]
+            flipped = []
+            if masks is not None:
+                flipped = [terminal[j] for j in np.flatnonzero(masks[r])]
+                instance = _flip_before_measurements(instance, {q for q, _ in flipped})
+            arrays = sample_registers(instance, instance.cregs, values, size, run_seed, self._noise)
+            flipped_clbits = {clbit for _, clbit in flipped}
+            for creg, array, bucket in zip(circuit.cregs, arrays, parts, strict=True):
+                bits = np.array([circuit.find_bit(b).index in flipped_clbits for b in creg])
+                if bits.any():
+                    array = array ^ mitigation.packed_mask(bits)
+                bucket.append(array)
+        return [np.concatenate(bucket, axis=1) for bucket in parts]
 
     def run_estimator(
         self,
@@ -167,18 +210,21 @@ class Executor:
             start = datetime.now(UTC)
             shots = estimator_shots(pub.precision)
             randomizations = 1
-            if settings.twirling.enable_measure:
-                randomizations, per = settings.twirling.split(shots)
+            twirling = settings.twirling
+            if twirling.enable_measure or twirling.enable_gates:
+                randomizations, per = twirling.split(shots)
                 shots = randomizations * per
-            evs, stds = self._estimate(pub, shots, pub_seed, settings)
+            fields, resilience = self._estimate_mitigated(
+                pub, shots, randomizations, pub_seed, settings
+            )
             results.append(
                 PubResult(
-                    DataBin(evs=evs, stds=stds, ensemble_standard_error=stds, shape=pub.shape),
+                    DataBin(**fields, shape=pub.shape),
                     metadata={
                         "shots": shots,
                         "target_precision": pub.precision,
                         "num_randomizations": randomizations,
-                        "resilience": {},
+                        "resilience": resilience,
                         "circuit_metadata": pub.circuit.metadata,
                     },
                 )
@@ -189,44 +235,169 @@ class Executor:
             result.metadata.update(settings.job_metadata())
         return result
 
+    def _estimate_mitigated(
+        self,
+        pub: EstimatorPub,
+        shots: int,
+        randomizations: int,
+        seed: np.random.SeedSequence,
+        settings: mitigation.EstimatorSettings,
+    ) -> tuple[dict[str, np.ndarray], dict]:
+        """The PUB's data fields and its ``resilience`` metadata.
+
+        Without ZNE: ``evs``, ``stds``, ``ensemble_standard_error``. With ZNE the circuit is
+        run at each noise factor (its 2-qubit gates folded, :mod:`.zne`), each extrapolator
+        fitted to every expectation value, and the fields are IBM's: ``evs``/``stds`` from
+        the first extrapolator that succeeds, plus ``evs_noise_factors``,
+        ``stds_noise_factors``, ``ensemble_stds_noise_factors``, ``evs_extrapolated`` and
+        ``stds_extrapolated``."""
+        if not settings.zne_mitigation:
+            circuits = self._instances(pub.circuit, randomizations, settings, seed)
+            evs, stds = self._estimate(pub, shots, seed, settings, circuits)
+            return {"evs": evs, "stds": stds, "ensemble_standard_error": stds}, {}
+        factor_seeds = seed.spawn(len(settings.noise_factors) + 1)
+        fold_rng = np.random.default_rng(factor_seeds[-1])
+        per_factor = []
+        for factor, factor_seed in zip(settings.noise_factors, factor_seeds, strict=False):
+            folded = zne.fold_two_qubit_gates(pub.circuit, factor, settings.amplifier, fold_rng)
+            circuits = self._instances(folded, randomizations, settings, factor_seed)
+            per_factor.append(self._estimate(pub, shots, factor_seed, settings, circuits))
+        evs_nf = np.stack([evs for evs, _ in per_factor], axis=-1)
+        stds_nf = np.stack([stds for _, stds in per_factor], axis=-1)
+        factors = np.asarray(settings.noise_factors, np.float64)
+        evaluate_at = np.asarray(settings.extrapolated_noise_factors, np.float64)
+        bounds = np.broadcast_to(_observable_bounds(pub), pub.shape)
+        names = settings.extrapolators
+        evs_x = np.empty((*pub.shape, len(names), evaluate_at.size))
+        stds_x = np.empty_like(evs_x)
+        evs, stds = np.empty(pub.shape), np.empty(pub.shape)
+        chosen = np.empty(pub.shape, dtype=object)
+        for position in np.ndindex(pub.shape):
+            fits = [
+                zne.extrapolate(
+                    name,
+                    factors,
+                    evs_nf[position],
+                    stds_nf[position],
+                    evaluate_at,
+                    float(bounds[position]),
+                )
+                for name in names
+            ]
+            for j, fit in enumerate(fits):
+                evs_x[position][j], stds_x[position][j] = fit.values, fit.stds
+            winner = next((j for j, fit in enumerate(fits) if fit.succeeded), None)
+            if winner is None:  # IBM's "fallback": the lowest noise factor, unextrapolated
+                fallback = zne.extrapolate(
+                    "fallback", factors, evs_nf[position], stds_nf[position], np.zeros(1)
+                )
+                evs[position], stds[position] = fallback.values[0], fallback.stds[0]
+                chosen[position] = "fallback"
+                continue
+            zero = zne.extrapolate(
+                names[winner], factors, evs_nf[position], stds_nf[position], np.zeros(1)
+            )
+            evs[position], stds[position] = zero.values[0], zero.stds[0]
+            chosen[position] = names[winner]
+        fields = {
+            "evs": evs,
+            "stds": stds,
+            "ensemble_standard_error": stds,
+            "evs_noise_factors": evs_nf,
+            "stds_noise_factors": stds_nf,
+            "ensemble_stds_noise_factors": stds_nf,
+            "evs_extrapolated": evs_x,
+            "stds_extrapolated": stds_x,
+        }
+        return fields, {"zne": {"extrapolator": chosen.tolist()}}
+
+    def _instances(
+        self,
+        circuit: QuantumCircuit,
+        randomizations: int,
+        settings: mitigation.EstimatorSettings,
+        seed: np.random.SeedSequence,
+    ) -> list[QuantumCircuit]:
+        """The circuits the randomizations run: ``randomizations`` Pauli-twirled copies of
+        ``circuit`` (Qiskit's ``pauli_twirl_2q_gates``, the twirls merged into the device's
+        1-qubit gates) with gate twirling, else ``circuit`` alone."""
+        if not settings.twirling.enable_gates:
+            return [circuit]
+        return twirl_gates(circuit, randomizations, self.profile.target, seed)
+
     def _estimate(
         self,
         pub: EstimatorPub,
         shots: int,
         seed: np.random.SeedSequence,
         settings: mitigation.EstimatorSettings | None = None,
+        circuits: list[QuantumCircuit] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Expectation values and standard errors, float64 arrays of shape ``pub.shape``.
 
-        When the circuit's final state is small (see :func:`_state_plan`) it is simulated once
-        per parameter point and each basis's distribution taken from it; otherwise each basis
-        circuit is sampled on its own. With ``settings`` the measurements are twirled and,
-        with TREX, each term rescaled by its learned readout fidelity (:mod:`.mitigation`)."""
+        ``circuits`` (default: the PUB's own) are the randomizations' circuits: gate-twirled
+        or noise-amplified forms of ``pub.circuit``; randomization ``r`` runs
+        ``circuits[r % len(circuits)]`` with ``shots / randomizations`` shots, and the shots
+        of all randomizations are pooled.
+
+        When the circuits' final states are small (see :func:`_state_plan`) each is simulated
+        once per parameter point and each basis's distribution taken from it; otherwise each
+        basis circuit is sampled on its own. With ``settings`` the measurements are twirled
+        and, with TREX, each term rescaled by its learned readout fidelity (:mod:`.mitigation`)."""
         settings = settings or UNMITIGATED
         values = _points(pub.parameter_values, pub.circuit)
+        own = circuits is None or (len(circuits) == 1 and circuits[0] is pub.circuit)
+        circuits = [pub.circuit] if circuits is None else circuits
         plan, measured_bases = derive(
             self.memo, pub.circuit, "bases", lambda: _measured_bases(pub), _observables_key(pub)
         )
+        if own:
+            instance_bases = [measured_bases]
+            state_plans = [
+                derive(
+                    self.memo,
+                    pub.circuit,
+                    "state plan",
+                    lambda: _state_plan(pub.circuit, plan, self._noise),
+                )
+            ]
+        else:
+            instance_bases = [_basis_circuits(circuit, plan) for circuit in circuits]
+            state_plans = [_state_plan(circuit, plan, self._noise) for circuit in circuits]
+        if any(state_plan is None for state_plan in state_plans):
+            state_plans = None
         num_points = values.shape[0]
         means = np.tile(plan.constant, (num_points, 1))  # (points, observables)
         variances = np.zeros_like(means)
-        state_plan = derive(
-            self.memo, pub.circuit, "state plan", lambda: _state_plan(pub, plan, self._noise)
-        )
-        bases = zip(plan.bases, measured_bases, seed.spawn(len(plan.bases)), strict=True)
-        if state_plan is not None:
+        randomizations = len(circuits)
+        if settings.twirling.enable_measure or settings.twirling.enable_gates:
+            randomizations = settings.twirling.split(shots)[0]
+        if state_plans is not None:
             column = {param: i for i, param in enumerate(pub.circuit.parameters)}
-            reduced_values = values[:, [column[p] for p in state_plan.reduced.circuit.parameters]]
-            states = final_states(
-                state_plan.reduced, reduced_values, self._noise, state_plan.extra, self.memo
-            )
-        for basis, (measured, register), basis_seed in bases:
+            instance_states = []
+            for state_plan in state_plans:
+                reduced_values = values[
+                    :, [column[p] for p in state_plan.reduced.circuit.parameters]
+                ]
+                instance_states.append(
+                    final_states(
+                        state_plan.reduced,
+                        reduced_values,
+                        self._noise,
+                        state_plan.extra,
+                        self.memo if own else None,
+                    )
+                )
+        for basis_index, (basis, basis_seed) in enumerate(
+            zip(plan.bases, seed.spawn(len(plan.bases)), strict=True)
+        ):
             basis_seed, twirl_seed = basis_seed.spawn(2)
             twirl_rng = np.random.default_rng(twirl_seed)
             masks, coeffs = self._readout_mitigation(basis, shots, settings, twirl_rng)
-            if state_plan is None:
+            if state_plans is None:
+                measured = [bases[basis_index] for bases in instance_bases]
                 packed = self._sample_twirled(
-                    measured, register, basis, values, shots, masks, basis_seed
+                    measured, basis, values, shots, randomizations, masks, basis_seed, own
                 )
                 moments = [
                     _native.diagonal_expectations(
@@ -236,7 +407,14 @@ class Executor:
                 ]
             else:
                 moments = self._sample_basis(
-                    states, state_plan, basis, shots, basis_seed, coeffs, masks
+                    instance_states,
+                    state_plans,
+                    basis,
+                    shots,
+                    basis_seed,
+                    coeffs,
+                    masks,
+                    randomizations,
                 )
             for point, (basis_means, basis_errors) in enumerate(moments):
                 means[point] += basis_means
@@ -277,73 +455,87 @@ class Executor:
 
     def _sample_twirled(
         self,
-        measured: QuantumCircuit,
-        register,
+        measured: list[tuple[QuantumCircuit, object]],
         basis: MeasurementBasis,
         values: np.ndarray,
         shots: int,
+        randomizations: int,
         masks: np.ndarray | None,
         seed: np.random.SeedSequence,
+        own: bool = True,
     ) -> np.ndarray:
-        """Shots of ``measured`` (packed, ``(points, shots, bytes)``); with ``masks``, split
-        evenly over the measurement twirls, each run with its X gates and its bits flipped
-        back."""
-        if masks is None:
+        """Shots of the basis circuits ``measured`` (one ``(circuit, register)`` per instance;
+        packed, ``(points, shots, bytes)``). A single untwirled instance runs all shots at
+        once; otherwise randomization ``r`` runs instance ``r % len(measured)`` with
+        ``shots / randomizations`` shots and, with ``masks``, its measurement twirl: X gates
+        before the flipped measurements and the bits flipped back."""
+        if masks is None and len(measured) == 1:
+            circuit, register = measured[0]
             (packed,) = sample_registers(
-                measured, [register], values, shots, seed, self._noise, self.memo
+                circuit, [register], values, shots, seed, self._noise, self.memo if own else None
             )
             return packed
-        per = shots // len(masks)
+        per = shots // randomizations
         parts = []
-        for mask, mask_seed in zip(masks, seed.spawn(len(masks)), strict=True):
-            twirled = mitigation.twirled_measurements(measured, basis.qubits, mask)
-            (packed,) = sample_registers(twirled, [register], values, per, mask_seed, self._noise)
-            parts.append(packed ^ mitigation.packed_mask(mask))
+        for r, r_seed in enumerate(seed.spawn(randomizations)):
+            circuit, register = measured[r % len(measured)]
+            if masks is not None:
+                circuit = mitigation.twirled_measurements(circuit, basis.qubits, masks[r])
+            (packed,) = sample_registers(circuit, [register], values, per, r_seed, self._noise)
+            if masks is not None:
+                packed = packed ^ mitigation.packed_mask(masks[r])
+            parts.append(packed)
         return np.concatenate(parts, axis=1)
 
     def _sample_basis(
         self,
-        states: list,
-        state_plan: _StatePlan,
+        instance_states: list[list],
+        state_plans: list[_StatePlan],
         basis: MeasurementBasis,
         shots: int,
         seed: np.random.SeedSequence,
         coeffs: np.ndarray | None = None,
         masks: np.ndarray | None = None,
+        randomizations: int = 1,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per state: the means and standard errors of the basis's observables over ``shots``
-        measurements of ``basis`` (read through the device's readout errors if it has noise).
+        """Per parameter point: the means and standard errors of the basis's observables over
+        ``shots`` measurements of ``basis`` (read through the device's readout errors if it has
+        noise), randomization ``r`` drawing ``shots / randomizations`` of them from instance
+        ``r % len(instance_states)`` through its measurement twirl ``masks[r]``.
 
-        The shots' outcome counts are one multinomial draw from the exact distribution, which
-        is what counting ``shots`` independent shots gives; each observable's mean and standard
-        error (``sqrt(var / shots)``) follow from the counts as from the shots themselves."""
-        qubits = [state_plan.position[q] for q in basis.qubits]
+        The shots' outcome counts are multinomial draws from the exact distributions, which
+        is what counting independent shots gives; each observable's mean and standard error
+        (``sqrt(var / shots)``) follow from the counts as from the shots themselves."""
         if coeffs is None or coeffs is basis.coeffs:
             values = derive(self.memo, basis, "outcome values", lambda: _outcome_values(basis))
         else:
             values = coeffs @ _term_signs(basis)
-        rngs = [np.random.default_rng(s) for s in seed.spawn(len(states))]
+        num_points = len(instance_states[0])
+        rngs = [np.random.default_rng(s) for s in seed.spawn(num_points)]
+        assignment = None
+        if self._noise is not None:
+            assignment = self._noise.readout_assignment(basis.qubits)
+        single = masks is None and len(instance_states) == 1
+        per = shots if single else shots // randomizations
         moments = []
-        for state, rng in zip(states, rngs, strict=True):
-            ideal = basis_probabilities(state, qubits, basis.paulis)
-            if self._noise is None:
-                counts = _draw(ideal, shots, rng)
-            elif masks is None:
-                assignment = self._noise.readout_assignment(basis.qubits)
-                counts = _draw(apply_readout_errors(ideal, assignment), shots, rng)
-            else:  # each twirl reads through its flipped channel; flipped bits come back
-                assignment = self._noise.readout_assignment(basis.qubits)
-                per = shots // len(masks)
-                counts = sum(
-                    _draw(
-                        apply_readout_errors(
-                            ideal, mitigation.twirled_assignment(assignment, mask)
-                        ),
-                        per,
-                        rng,
-                    )
-                    for mask in masks
+        for point, rng in enumerate(rngs):
+            ideal = [
+                basis_probabilities(
+                    states[point], [plan.position[q] for q in basis.qubits], basis.paulis
                 )
+                for states, plan in zip(instance_states, state_plans, strict=True)
+            ]
+            counts = 0
+            for r in range(1 if single else randomizations):
+                probabilities = ideal[r % len(ideal)]
+                if assignment is not None:
+                    channel = (
+                        assignment
+                        if masks is None
+                        else mitigation.twirled_assignment(assignment, masks[r])
+                    )
+                    probabilities = apply_readout_errors(probabilities, channel)
+                counts = counts + _draw(probabilities, per, rng)
             means = values @ counts / shots
             variances = np.clip(np.square(values) @ counts / shots - np.square(means), 0.0, None)
             moments.append((means, np.sqrt(variances / shots)))
@@ -388,14 +580,14 @@ class _StatePlan:
 
 
 def _state_plan(
-    pub: EstimatorPub, plan: MeasurementPlan, noise: DeviceNoise | None
+    circuit: QuantumCircuit, plan: MeasurementPlan, noise: DeviceNoise | None
 ) -> _StatePlan | None:
-    """The single-simulation plan of ``pub``, or ``None`` when its state is too large (more
-    than :data:`ESTIMATOR_STATE_MAX_QUBITS` ideal, ``sampling.DENSITY_MATRIX_MAX_QUBITS``
-    noisy) or
+    """The single-simulation plan of an Estimator PUB's ``circuit``, or ``None`` when its
+    state is too large (more than :data:`ESTIMATOR_STATE_MAX_QUBITS` ideal,
+    ``sampling.DENSITY_MATRIX_MAX_QUBITS`` noisy) or
     the circuit is not one unitary (a measurement, reset or control flow remains; with noise
     a delay, whose relaxation Aer applies only shot by shot)."""
-    reduced = reduce_circuit(pub.circuit.remove_final_measurements(inplace=False))
+    reduced = reduce_circuit(circuit.remove_final_measurements(inplace=False))
     names = {inst.operation.name for inst in reduced.circuit.data}
     if reduced.final_measures is None or "measure" in names:
         return None
@@ -417,6 +609,68 @@ def _measured_bases(pub: EstimatorPub) -> tuple[MeasurementPlan, list[tuple]]:
     circuit = pub.circuit.remove_final_measurements(inplace=False)
     plan = plan_measurements(pub.observables)
     return plan, [basis_circuit(circuit, basis) for basis in plan.bases]
+
+
+def _terminal_measurements(circuit: QuantumCircuit) -> list[tuple[int, int]]:
+    """``(qubit, clbit)`` of each measurement after which nothing touches its qubit or bit."""
+    touched_qubits, touched_clbits, terminal = set(), set(), []
+    for inst in reversed(circuit.data):
+        qubits = {circuit.find_bit(q).index for q in inst.qubits}
+        clbits = {circuit.find_bit(c).index for c in inst.clbits}
+        if inst.operation.name == "measure":
+            (qubit,), (clbit,) = qubits, clbits
+            if qubit not in touched_qubits and clbit not in touched_clbits:
+                terminal.append((qubit, clbit))
+        if inst.operation.name != "barrier":
+            touched_qubits |= qubits
+            touched_clbits |= clbits
+    return terminal[::-1]
+
+
+def _flip_before_measurements(circuit: QuantumCircuit, qubits: set[int]) -> QuantumCircuit:
+    """``circuit`` with an X just before the terminal measurement of each of ``qubits``."""
+    if not qubits:
+        return circuit
+    terminal = set(_terminal_measurements(circuit))
+    flipped = circuit.copy_empty_like()
+    for inst in circuit.data:
+        if inst.operation.name == "measure":
+            qubit = circuit.find_bit(inst.qubits[0]).index
+            clbit = circuit.find_bit(inst.clbits[0]).index
+            if qubit in qubits and (qubit, clbit) in terminal:
+                flipped.x(qubit)
+        flipped.append(inst)
+    return flipped
+
+
+def _basis_circuits(circuit: QuantumCircuit, plan: MeasurementPlan) -> list[tuple]:
+    """``circuit`` measured in each basis of ``plan`` (as :func:`_measured_bases`)."""
+    unmeasured = circuit.remove_final_measurements(inplace=False)
+    return [basis_circuit(unmeasured, basis) for basis in plan.bases]
+
+
+def _observable_bounds(pub: EstimatorPub) -> np.ndarray:
+    """float64 of the observables' shape: each observable's largest possible magnitude, the
+    sum of its terms' coefficient magnitudes."""
+    bounds = [sum(abs(c) for c in obs.values()) for obs in pub.observables.ravel().tolist()]
+    return np.asarray(bounds, np.float64).reshape(pub.observables.shape)
+
+
+def twirl_gates(
+    circuit: QuantumCircuit, count: int, target, seed: np.random.SeedSequence
+) -> list[QuantumCircuit]:
+    """``count`` Pauli-twirled copies of ``circuit``'s 2-qubit gates (Qiskit's
+    ``pauli_twirl_2q_gates``), the twirling Paulis merged into ``target``'s 1-qubit gates so
+    each copy stays an ISA circuit. A circuit without 2-qubit gates is returned as is."""
+    if not any(inst.operation.num_qubits == 2 for inst in circuit.data):
+        return [circuit]
+    twirled = pauli_twirl_2q_gates(
+        circuit,
+        seed=int(seed.generate_state(1, np.uint32)[0]),
+        num_twirls=count,
+        target=target,
+    )
+    return twirled if isinstance(twirled, list) else [twirled]
 
 
 def _observables_key(pub: EstimatorPub) -> tuple:

@@ -16,9 +16,11 @@ What runs on the emulated device:
 * **TREX** (``resilience.measure_mitigation``): calibration shots of ``|0...0>`` read
   through the same twirled readout learn that factor, the fidelity of each Pauli term;
   each term's expectation is divided by it (:func:`learn_term_fidelities`).
+* **Gate twirling** (``twirling.enable_gates``): each randomization runs its own Pauli twirl
+  of the 2-qubit gates (Qiskit's ``pauli_twirl_2q_gates``; ``executor.twirl_gates``).
 * **ZNE** (``resilience.zne_mitigation``): 2-qubit gates are folded (``G -> G (G^dag G)^k``)
   to amplify their noise by each ``noise_factor``, and the values are extrapolated to zero
-  noise (:func:`fold_gates`, :func:`extrapolate`).
+  noise (:mod:`.zne`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ EXTRAPOLATOR_MIN_FACTORS = {
     **{f"polynomial_degree_{k}": k + 1 for k in range(1, 8)},
 }
 """Each extrapolator qiskit-ibm-runtime 0.43 knows, and how many noise factors it needs."""
+TWIRLING_STRATEGIES = ("active", "active-accum", "active-circuit", "all")
+"""IBM's twirling strategies. They differ in which idle qubits of a layer get a random Pauli;
+the emulated device has no idle gate errors (only relaxation during delays, which a Pauli
+does not change on average), so every strategy twirls each 2-qubit gate the same way."""
 
 
 class InvalidOption(InvalidPub):
@@ -108,7 +114,12 @@ class EstimatorSettings:
     def job_metadata(self) -> dict:
         """IBM's job metadata blocks ``dynamical_decoupling``, ``twirling``, ``resilience``."""
         return {
-            "dynamical_decoupling": {"enable": False},
+            "dynamical_decoupling": {
+                "enable": False,
+                "sequence_type": "XX",
+                "extra_slack_distribution": "middle",
+                "scheduling_method": "alap",
+            },
             "twirling": self.twirling.metadata(),
             "resilience": {
                 "measure_mitigation": self.measure_mitigation,
@@ -160,6 +171,9 @@ def _common_checks(options: job_pb2.JobOptions) -> None:
     for name in ("num_randomizations", "shots_per_randomization"):
         if options.twirling.HasField(name) and getattr(options.twirling, name) < 1:
             raise _refuse(f"twirling.{name}", "must be >= 1")
+    strategy = options.twirling.strategy
+    if options.twirling.HasField("strategy") and strategy not in TWIRLING_STRATEGIES:
+        raise _refuse("twirling.strategy", f"unknown strategy {strategy!r}")
 
 
 def _twirling(options: job_pb2.TwirlingOptions, gates: bool, measure: bool) -> Twirling:
@@ -181,8 +195,7 @@ def sampler_settings(options: job_pb2.JobOptions) -> Twirling:
 
     Raises:
         InvalidOption: an Estimator-only option, ``execution.meas_type`` other than
-            ``"classified"``, gate twirling (not emulated for the Sampler yet), or a common
-            refusal (see :func:`_common_checks`).
+            ``"classified"``, or a common refusal (see :func:`_common_checks`).
     """
     _common_checks(options)
     for name in ("resilience_level", "seed_estimator", "resilience"):
@@ -196,9 +209,6 @@ def sampler_settings(options: job_pb2.JobOptions) -> Twirling:
             "classified bits; use 'classified'",
         )
     twirling = _twirling(options.twirling, gates=False, measure=False)
-    for name in ("enable_gates", "enable_measure"):
-        if getattr(twirling, name):
-            raise _refuse(f"twirling.{name}", "twirling is not emulated for the Sampler yet")
     return twirling
 
 
@@ -208,8 +218,9 @@ def estimator_settings(options: job_pb2.JobOptions) -> EstimatorSettings:
     ZNE).
 
     Raises:
-        InvalidOption: a value out of range, PEC, the PEA amplifier, gate twirling (not
-            emulated yet), ``execution.meas_type`` (Sampler only), or a common refusal.
+        InvalidOption: a value out of range, PEC, the PEA amplifier, an extrapolator that
+            needs more noise factors, ``execution.meas_type`` (Sampler only), or a common
+            refusal.
     """
     _common_checks(options)
     level = options.resilience_level if options.HasField("resilience_level") else 1
@@ -257,18 +268,6 @@ def estimator_settings(options: job_pb2.JobOptions) -> EstimatorSettings:
             )
     evaluated = tuple(zne_options.extrapolated_noise_factors) or (0.0, *factors)
     twirling = _twirling(options.twirling, gates=level >= 2, measure=level >= 1)
-    if twirling.enable_gates:
-        raise _refuse(
-            "twirling.enable_gates",
-            "gate twirling is not emulated yet; set it False (resilience_level 2 turns it on "
-            "by default)",
-        )
-    if zne:
-        raise _refuse(
-            "resilience.zne_mitigation",
-            "zero-noise extrapolation is not emulated yet; set it False (resilience_level 2 "
-            "turns it on by default)",
-        )
     seed = None
     if options.HasField("seed_estimator"):
         seed = options.seed_estimator

@@ -18,7 +18,10 @@ from qsession.execution.memo import Memo, derive
 MAX_SHOTS = 10_000_000
 """The most shots one PUB may take (Sampler ``shots``; Estimator ``ceil(1/precision**2)``)."""
 
-TRANSPILE_HINT = "transpile with generate_preset_pass_manager(backend=backend)"
+TRANSPILE_HINT = (
+    "transpile it for the backend with the TranspilerService.Transpile RPC (in Python: "
+    "generate_preset_pass_manager(backend=backend).run(circuit))"
+)
 
 
 def estimator_shots(precision: float) -> int:
@@ -42,9 +45,7 @@ def validate_sampler_pub(
         InvalidPub: naming ``field`` + ``.circuit`` / ``.shots`` / ``.parameter_values``.
     """
     circuit = pub.circuit
-    derive(
-        memo, circuit, "isa", lambda: _check_circuit(circuit, f"{field}.circuit", target, device)
-    )
+    _check_circuit_once(memo, circuit, f"{field}.circuit", target, device)
     if not circuit.cregs:
         raise InvalidPub(
             f"{field}.circuit",
@@ -78,9 +79,7 @@ def validate_estimator_pub(
             ``.parameter_values``.
     """
     circuit = pub.circuit
-    derive(
-        memo, circuit, "isa", lambda: _check_circuit(circuit, f"{field}.circuit", target, device)
-    )
+    _check_circuit_once(memo, circuit, f"{field}.circuit", target, device)
     if pub.observables.num_qubits != circuit.num_qubits:
         raise InvalidPub(
             f"{field}.observables",
@@ -96,6 +95,14 @@ def validate_estimator_pub(
             f"(at most {MAX_SHOTS} shots), got {precision}",
         )
     _check_parameter_values(pub.parameter_values, circuit, f"{field}.parameter_values")
+
+
+def _check_circuit_once(
+    memo: Memo | None, circuit: QuantumCircuit, field: str, target: Target, device: str
+) -> None:
+    """``_check_circuit``, remembered per circuit object and device: a circuit that fits one
+    device may not fit another."""
+    derive(memo, circuit, "isa", lambda: _check_circuit(circuit, field, target, device), device)
 
 
 def _check_circuit(circuit: QuantumCircuit, field: str, target: Target, device: str) -> None:

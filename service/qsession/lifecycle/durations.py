@@ -70,7 +70,9 @@ def parse_max_ttl(value: str | int) -> int:
 
 def _bad_max_ttl(value: object) -> InvalidArgument:
     return InvalidArgument(
-        f"max_ttl {value!r} is not a valid duration: use {_MAX_TTL_FORMS}.", field="max_ttl"
+        f"max_ttl {value!r} is not a valid duration: use {_MAX_TTL_FORMS}.",
+        field="max_ttl",
+        reason="MAX_TTL_INVALID",
     )
 
 

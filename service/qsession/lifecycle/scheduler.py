@@ -165,6 +165,7 @@ def nothing_to_cancel(job: Job) -> FailedPrecondition:
     return FailedPrecondition(
         f"job {job.id} already finished ({job.status}); there is nothing to cancel.",
         field="job_id",
+        reason="JOB_ALREADY_FINAL",
     )
 
 
@@ -246,6 +247,7 @@ class Scheduler:
                 f"{plan_name} Plan runs only job and batch mode. Submit jobs without a "
                 "session (job mode) or create a batch (mode batch).",
                 field="mode",
+                reason="OPEN_PLAN_SESSION",
             )
         ttl = plan.max_ttl if max_ttl is None else float(max_ttl)
         if not plan.min_max_ttl <= ttl <= plan.max_ttl:
@@ -255,6 +257,7 @@ class Scheduler:
                 f"({plan.min_max_ttl:g} s) and {format_duration(plan.max_ttl)} "
                 f"({plan.max_ttl:g} s), or omit it for the maximum.",
                 field="max_ttl",
+                reason="MAX_TTL_INVALID",
             )
         if session_id in self._sessions:
             raise ValueError(f"session id {session_id!r} is already taken")
@@ -357,6 +360,7 @@ class Scheduler:
                     f"session_id {job.session_id!r} does not name one of your sessions; "
                     "create a session first, or omit session_id for job mode.",
                     field="session_id",
+                    reason="SESSION_NOT_FOUND",
                 )
             if not session.accepting_jobs:
                 why = _WHY_NOT_ACCEPTING[session.close_reason]
@@ -364,6 +368,7 @@ class Scheduler:
                     f"session {session.id} no longer accepts jobs: {why}. Create a new "
                     "session to submit more jobs.",
                     field="session_id",
+                    reason="SESSION_NOT_ACCEPTING_JOBS",
                 )
             if not job.backend:
                 job.backend = session.backend
@@ -372,6 +377,7 @@ class Scheduler:
                     f"backend {job.backend!r} is not session {session.id}'s backend "
                     f"{session.backend!r}; omit backend or use {session.backend!r}.",
                     field="backend",
+                    reason="BACKEND_MISMATCH",
                 )
         qpu = self._qpu(job.backend)
         now = self._clock.now()
@@ -929,19 +935,26 @@ class Scheduler:
                 f"backend {backend!r} is not one of this server's backends "
                 f"({', '.join(sorted(self._qpus))}); list them with ListBackends.",
                 field="backend",
+                reason="BACKEND_NOT_FOUND",
             )
         return qpu
 
     def _job(self, job_id: str) -> Job:
         job = self._jobs.get(job_id)
         if job is None:
-            raise NotFound(f"job_id {job_id!r} names no job.", field="job_id")
+            raise NotFound(
+                f"job_id {job_id!r} names no job.", field="job_id", reason="JOB_NOT_FOUND"
+            )
         return job
 
     def _session(self, session_id: str) -> Session:
         session = self._sessions.get(session_id)
         if session is None:
-            raise NotFound(f"session_id {session_id!r} names no session.", field="session_id")
+            raise NotFound(
+                f"session_id {session_id!r} names no session.",
+                field="session_id",
+                reason="SESSION_NOT_FOUND",
+            )
         return session
 
     def _emit_job(self, job: Job, at: float) -> None:

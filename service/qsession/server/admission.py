@@ -61,6 +61,12 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
         InvalidArgument: a malformed field.
         LimitExceeded: a field over a configured limit.
     """
+    if request.program not in (job_pb2.PROGRAM_SAMPLER, job_pb2.PROGRAM_ESTIMATOR):
+        raise InvalidArgument(
+            "program: set PROGRAM_SAMPLER or PROGRAM_ESTIMATOR",
+            field="program",
+            reason="FIELD_INVALID",
+        )
     if len(request.request_id) > MAX_REQUEST_ID:
         raise InvalidArgument(
             f"request_id: at most {MAX_REQUEST_ID} characters", field="request_id"
@@ -74,7 +80,9 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
         )
     pubs = getattr(request, field)
     if not pubs:
-        raise InvalidArgument(f"{field}: a job needs at least one PUB", field=field)
+        raise InvalidArgument(
+            f"{field}: a job needs at least one PUB", field=field, reason="FIELD_REQUIRED"
+        )
     if len(pubs) > limits.max_pubs_per_job:
         raise LimitExceeded(
             RESOURCE,
@@ -87,7 +95,9 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
     options = request.options
     if options.HasField("max_execution_time") and not options.max_execution_time > 0:
         raise InvalidArgument(
-            "options.max_execution_time: must be > 0 seconds", field="options.max_execution_time"
+            "options.max_execution_time: must be > 0 seconds",
+            field="options.max_execution_time",
+            reason="OPTION_INVALID",
         )
     if options.HasField("default_shots"):
         _check_shots(options.default_shots, "options.default_shots", limits)
@@ -124,10 +134,11 @@ def check_widths(
             raise LimitExceeded(
                 INVALID,
                 f"{field}: circuit has {width.num_qubits} qubits but {backend} has {num_qubits}; "
-                "transpile it for the backend",
+                "transpile it for the backend (TranspilerService.Transpile)",
                 field,
                 "backend_qubits",
                 num_qubits,
+                reason="CIRCUIT_TOO_WIDE",
             )
         if width.num_clbits > limits.max_clbits_per_circuit:
             raise LimitExceeded(
@@ -175,7 +186,9 @@ def check_samples(pubs: Sequence[SamplerPub | EstimatorPub], field: str, limits:
 def _check_shots(shots: int, field: str, limits: Limits) -> None:
     if shots <= 0:
         raise InvalidArgument(
-            f"{field}: must be a positive number of shots, got {shots}", field=field
+            f"{field}: must be a positive number of shots, got {shots}",
+            field=field,
+            reason=_value_reason(field),
         )
     if shots > limits.max_shots_per_pub:
         raise LimitExceeded(
@@ -191,7 +204,9 @@ def _check_precision(precision: float, field: str, limits: Limits) -> None:
     """A precision must be positive and need at most the per-PUB shots (ceil(1/precision**2))."""
     if not precision > 0 or not math.isfinite(precision):
         raise InvalidArgument(
-            f"{field}: must be a positive finite standard error, got {precision}", field=field
+            f"{field}: must be a positive finite standard error, got {precision}",
+            field=field,
+            reason=_value_reason(field),
         )
     smallest = 1 / math.sqrt(limits.max_shots_per_pub)
     if precision < smallest:
@@ -203,3 +218,8 @@ def _check_precision(precision: float, field: str, limits: Limits) -> None:
             "max_shots_per_pub",
             limits.max_shots_per_pub,
         )
+
+
+def _value_reason(field: str) -> str:
+    """The reason for a bad shots or precision value: of a job option, or of a PUB."""
+    return "OPTION_INVALID" if field.startswith("options.") else "PUB_INVALID"

@@ -32,9 +32,12 @@ from grpc_reflection.v1alpha import reflection
 
 from qsession.server.auth import AuthInterceptor, Instance, token_hash
 from qsession.server.config import Config, Limits
+from qsession.server.dashboard import Dashboard, start_dashboard
+from qsession.server.descriptors import reflection_pool
 from qsession.server.dev_account import dev_token
 from qsession.server.dev_account import save_dev_account as save_dev_account_file
 from qsession.server.fairness import admission_of
+from qsession.server.metrics import ServerMetrics
 from qsession.server.parsing import ParseErrorInterceptor
 from qsession.server.runtime import EVENTS_RETAINED, Runtime
 from qsession.server.servicers import (
@@ -43,6 +46,7 @@ from qsession.server.servicers import (
     JobServicer,
     SessionServicer,
 )
+from qsession.server.transpiler import TranspilerServicer
 from qsession.store import Store
 from qsession.v1 import (
     backend_pb2,
@@ -53,6 +57,8 @@ from qsession.v1 import (
     job_pb2_grpc,
     session_pb2,
     session_pb2_grpc,
+    transpiler_pb2,
+    transpiler_pb2_grpc,
 )
 
 log = logging.getLogger("qsession.server")
@@ -62,6 +68,7 @@ SERVICE_NAMES = (
     session_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
     job_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
     instance_pb2.DESCRIPTOR.services_by_name["InstanceService"].full_name,
+    transpiler_pb2.DESCRIPTOR.services_by_name["TranspilerService"].full_name,
 )
 DEV_INSTANCE = "local"
 FD_RESERVE = 256  # open files kept for the server itself, not for connections
@@ -150,10 +157,14 @@ class RunningServer:
     runtime: Runtime
     port: int
     health: health.aio.HealthServicer
+    metrics: ServerMetrics | None = None
+    dashboard: Dashboard | None = None  # the Workloads page, when [dashboard] listen is set
 
     async def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, let running jobs finish within ``grace`` seconds (default: the
         config's shutdown_grace), stop serving, then close the store."""
+        if self.dashboard is not None:
+            await self.dashboard.stop()
         for name in (*SERVICE_NAMES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.runtime.stop(self.runtime.config.shutdown_grace if grace is None else grace)
@@ -192,14 +203,20 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
         ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
         ("grpc.max_concurrent_streams", streams_per_connection(limits)),
     ]
+    metrics = ServerMetrics(runtime)  # outermost interceptor: refused calls count too
     server = grpc.aio.server(
-        interceptors=[ParseErrorInterceptor(), AuthInterceptor(instances, limits)],
+        interceptors=[
+            metrics.interceptor(),
+            ParseErrorInterceptor(),
+            AuthInterceptor(instances, limits),
+        ],
         options=options,
     )
     backend_pb2_grpc.add_BackendServiceServicer_to_server(BackendServicer(runtime), server)
     session_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(runtime), server)
     job_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(runtime), server)
     instance_pb2_grpc.add_InstanceServiceServicer_to_server(InstanceServicer(runtime), server)
+    transpiler_pb2_grpc.add_TranspilerServiceServicer_to_server(TranspilerServicer(runtime), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -209,6 +226,7 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
             reflection.SERVICE_NAME,
         ),
         server,
+        pool=reflection_pool(),
     )
     if config.tls_cert and config.tls_key:
         credentials = grpc.ssl_server_credentials(
@@ -228,6 +246,11 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     for name in (*SERVICE_NAMES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     runtime.health_listeners.append(lambda serving: _report_health(health_servicer, serving))
+    dashboard = None
+    if config.dashboard_listen:
+        dashboard = await start_dashboard(
+            runtime, metrics, instances, config.dashboard_listen, limits.auth_failures_per_minute
+        )
     if dev is not None and save_dev_account is not False:
         save_dev_account_file(f"{config.listen.rsplit(':', 1)[0]}:{port}", dev)
     log.info(
@@ -239,7 +262,14 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
         admission.slots,
         admission.per_instance,
     )
-    return RunningServer(server=server, runtime=runtime, port=port, health=health_servicer)
+    return RunningServer(
+        server=server,
+        runtime=runtime,
+        port=port,
+        health=health_servicer,
+        metrics=metrics,
+        dashboard=dashboard,
+    )
 
 
 def _report_health(health_servicer: health.aio.HealthServicer, serving: bool) -> None:

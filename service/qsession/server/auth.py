@@ -202,6 +202,7 @@ class AuthFailures:
                 "max": str(self.per_minute),
                 "retry_after_seconds": str(wait),
             },
+            reason="AUTH_THROTTLED",
         )
 
     def _record(self, key: str) -> _Peer:
@@ -302,7 +303,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             if digest is not None:
                 log.debug("rejected an unknown token (sha256 %s)", digest)
             self.failures.failed(key, peer, details.method, credentials)
-            await context.abort_with_status(_UNAUTHENTICATED)
+            await context.abort_with_status(_TOKEN_MISSING if digest is None else _TOKEN_INVALID)
         self.failures.succeeded(key, digest)
         return instance
 
@@ -351,11 +352,21 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-_UNAUTHENTICATED = to_status(
+_TOKEN_HELP = (
+    "send metadata 'authorization: Bearer <token>' with a token from the server's "
+    "[[instances]] configuration"
+)
+_TOKEN_MISSING = to_status(
     grpc.StatusCode.UNAUTHENTICATED,
-    "missing or invalid token: send metadata 'authorization: Bearer <token>' with a token "
-    "from the server's [[instances]] configuration",
+    f"missing or invalid token: no bearer token; {_TOKEN_HELP}",
     None,
+    reason="TOKEN_MISSING",
+)
+_TOKEN_INVALID = to_status(
+    grpc.StatusCode.UNAUTHENTICATED,
+    f"missing or invalid token: the token is not one this server accepts; {_TOKEN_HELP}",
+    None,
+    reason="TOKEN_INVALID",
 )
 
 

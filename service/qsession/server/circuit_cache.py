@@ -67,7 +67,7 @@ class CircuitCache:
                     "for this session (it was never sent here, or was evicted); send the "
                     "circuit itself (qpy or qasm3) again",
                     f"{field}.sha256",
-                    {"cause": "CIRCUIT_NOT_CACHED"},
+                    reason="CIRCUIT_NOT_CACHED",
                 )
             data, width = entry
             circuit.ParseFromString(data)

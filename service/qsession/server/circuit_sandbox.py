@@ -9,8 +9,15 @@ child that dies, runs out of memory or takes too long rejects the circuit it was
 (INVALID_ARGUMENT naming the field) and is replaced. The server then parses only circuits that
 parsed in the sandbox and whose width fits the backend.
 
+The same workers transpile circuits for TranspilerService.Transpile (``CircuitSandbox.transpile``):
+the circuit is a client's, so it is parsed and transpiled under the same memory and time limits.
+
 A worker is a fresh interpreter (``python -m qsession.server.circuit_sandbox FD MEMORY``) that
 talks over an inherited socket, so it never re-imports the program that embeds the server.
+Its protocol, one request at a time: a list of ``(field, serialized Circuit)`` is answered
+with one ``("ok", num_qubits, num_clbits)`` or ``("error", field, message)`` per circuit; a
+``("transpile", request)`` (a dict, see ``transpiler.transpile_in_sandbox``) is answered with
+one ``("ok", result)`` or ``("error", field, message, reason)``.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ log = logging.getLogger("qsession.server")
 
 STARTUP_TIMEOUT = 120.0
 _READY = "ready"
+TRANSPILE = "transpile"
 
 
 @dataclass(frozen=True)
@@ -64,9 +72,11 @@ def _limit_memory(extra_bytes: int) -> None:
 
 
 def _worker_main(connection: Connection, memory_bytes: int) -> None:
-    """The sandbox process: parse each circuit it is sent, answer its width or its error."""
+    """The sandbox process: parse each circuit it is sent, answer its width or its error; or
+    transpile the circuit of a "transpile" request."""
     import qiskit_qasm3_import  # noqa: F401 - loaded before the memory limit applies
 
+    from qsession.server.transpiler import transpile_in_sandbox
     from qsession.wire.circuits import decode_circuit
 
     _limit_memory(memory_bytes)
@@ -76,9 +86,12 @@ def _worker_main(connection: Connection, memory_bytes: int) -> None:
         return
     while True:
         try:
-            batch: list[tuple[str, bytes]] = connection.recv()
+            batch: list[tuple[str, bytes]] | tuple[str, dict] = connection.recv()
         except (EOFError, OSError):  # the server stopped or died
             return
+        if isinstance(batch, tuple) and batch[0] == TRANSPILE:
+            connection.send(transpile_in_sandbox(batch[1]))
+            continue
         for field, data in batch:
             try:
                 circuit = decode_circuit(types_pb2.Circuit.FromString(data), field)
@@ -115,30 +128,35 @@ class _Worker:
         except (EOFError, OSError):
             started = False
         if not started:
-            raise RpcError(grpc.StatusCode.UNAVAILABLE, "the circuit sandbox could not start")
+            raise RpcError(
+                grpc.StatusCode.UNAVAILABLE,
+                "the circuit sandbox could not start; retry",
+                reason="SANDBOX_UNAVAILABLE",
+            )
         self._ready = True
 
-    def widths(self, batch: list[tuple[str, bytes]], timeout: float) -> list[tuple]:
-        """The worker's answers for ``batch``, one per circuit, in order.
+    def ask(self, request: object, answers: int, timeout: float, verb: str) -> list[tuple]:
+        """Send ``request``; return the worker's ``answers`` answers, in order.
 
         Raises:
-            _WorkerLost: the worker died, or its answers took longer than ``timeout`` in total.
+            _WorkerLost: the worker died, or its answers took longer than ``timeout`` in total
+                (``verb`` says what it was doing, e.g. "parse").
             RpcError: (UNAVAILABLE) the worker could not start.
         """
         self.wait_ready()
         deadline = time.monotonic() + timeout
-        self.connection.send(batch)
-        answers = []
-        for index in range(len(batch)):
+        self.connection.send(request)
+        received = []
+        for index in range(answers):
             try:
                 if not self.connection.poll(max(0.0, deadline - time.monotonic())):
-                    raise _WorkerLost(index, f"takes longer than {timeout:g} s to parse")
-                answers.append(self.connection.recv())
+                    raise _WorkerLost(index, f"takes longer than {timeout:g} s to {verb}")
+                received.append(self.connection.recv())
             except (EOFError, OSError):
                 raise _WorkerLost(
-                    index, "needs more memory to parse than the server allows"
+                    index, f"needs more memory to {verb} than the server allows"
                 ) from None
-        return answers
+        return received
 
     def stop(self) -> None:
         self.connection.close()
@@ -178,13 +196,44 @@ class CircuitSandbox:
                 the sandbox run out of memory or time.
         """
         batch = [(field, circuit.SerializeToString()) for field, circuit in circuits]
+        answers = self._ask(batch, [field for field, _ in batch], "parse")
+        widths = []
+        for answer in answers:
+            if answer[0] == "error":
+                raise WireError(answer[1], answer[2])
+            widths.append(CircuitWidth(answer[1], answer[2]))
+        return widths
+
+    def transpile(self, request: dict) -> dict:
+        """Transpile in a sandbox: ``request`` and the result are those of
+        ``transpiler.transpile_in_sandbox``. Blocks (call it from a worker thread).
+
+        Raises:
+            RpcError: what the worker refused (its field, message and reason).
+            WireError: (field ``circuit``) the circuit made the sandbox run out of memory or
+                time.
+        """
+        answer = self._ask((TRANSPILE, request), ["circuit"], "transpile")[0]
+        if answer[0] == "error":
+            _, field, message, reason = answer
+            code = (
+                grpc.StatusCode.NOT_FOUND
+                if reason == "BACKEND_NOT_FOUND"
+                else grpc.StatusCode.INVALID_ARGUMENT
+            )
+            raise RpcError(code, message, field, reason=reason)
+        return answer[1]
+
+    def _ask(self, request: object, fields: list[str], verb: str) -> list[tuple]:
+        """A worker's answers to ``request`` (one per entry of ``fields``); a worker that dies
+        or takes too long is replaced and the field it was on is refused."""
         worker = self._take()
         try:
-            answers = worker.widths(batch, self._timeout)
+            return worker.ask(request, len(fields), self._timeout, verb)
         except _WorkerLost as lost:
             worker.stop()
             worker = _Worker(self._memory_bytes)
-            field = batch[lost.index][0]
+            field = fields[lost.index]
             log.warning("replaced the circuit sandbox: %s %s", field, lost.why)
             raise WireError(field, f"{lost.why}; send a smaller circuit") from None
         except RpcError:
@@ -196,12 +245,6 @@ class CircuitSandbox:
                 worker.stop()  # close() took the others; this one comes back after it
             else:
                 self._idle.put(worker)
-        widths = []
-        for answer in answers:
-            if answer[0] == "error":
-                raise WireError(answer[1], answer[2])
-            widths.append(CircuitWidth(answer[1], answer[2]))
-        return widths
 
     def grow(self, workers: int) -> None:
         """Start more workers (in the background), so that ``workers`` run in all; nothing if
@@ -237,7 +280,8 @@ class CircuitSandbox:
                 if self._closed:
                     raise RpcError(
                         grpc.StatusCode.UNAVAILABLE,
-                        "the server is shutting down; send the job again when it is back",
+                        "the server is shutting down; send the request again when it is back",
+                        reason="SHUTTING_DOWN",
                     ) from None
 
     def close(self) -> None:

@@ -60,6 +60,11 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
                                                  # their turn, instances served in turn
     auth_failures_per_minute = 60                # per peer address; more are refused at once
 
+    [dashboard]
+    listen = ""                     # "127.0.0.1:8080": serve the Workloads page and /metrics
+                                    # (HTTP, sign-in with an instance token); "": off. `make
+                                    # serve` turns it on (qsession serve --dashboard)
+
 The whole file is checked against one schema (``CONFIG_SCHEMA`` below) before the server
 starts, so a mistake stops it instead of being silently ignored. Every error is one line that
 names the key by its dotted path, e.g. ``backends[0].noize: unknown key; did you mean
@@ -180,6 +185,7 @@ class Config:
     retention: Retention = Retention()
     engine: str = "local"
     ray_address: str = "auto"
+    dashboard_listen: str = ""
 
     @property
     def uses_default_instance(self) -> bool:
@@ -314,6 +320,17 @@ def string(path: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{path}: must be a string, got {value!r}")
     return value
+
+
+def optional_address(path: str, value: Any) -> str:
+    """A check for ``"host:port"`` (port 0 to 65535; 0: any free port) or ``""`` (off)."""
+    address = string(path, value)
+    host, _, port = address.rpartition(":")
+    if address and not (host and port.isdigit() and int(port) <= 65535):
+        raise ConfigError(
+            f'{path}: must be "host:port" (e.g. "127.0.0.1:8080") or "" (off), got {value!r}'
+        )
+    return address
 
 
 def non_empty_string(path: str, value: Any) -> str:
@@ -453,6 +470,10 @@ EXECUTION_KEYS = {
     "ray_address": Key(non_empty_string, default="auto"),
 }
 
+DASHBOARD_KEYS = {
+    "listen": Key(optional_address, default=""),
+}
+
 RETENTION_KEYS = {
     "finished_jobs": Key(retention_rule, default=Retention.keep_newest),
 }
@@ -476,6 +497,7 @@ CONFIG_SCHEMA = table(
         "execution": Key(table(EXECUTION_KEYS), default={}),
         "retention": Key(table(RETENTION_KEYS), default={}),
         "limits": Key(table(LIMIT_KEYS), default={}),
+        "dashboard": Key(table(DASHBOARD_KEYS), default={}),
     },
     noun="section",
 )
@@ -513,6 +535,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         retention=values["retention"]["finished_jobs"],
         engine=execution["engine"],
         ray_address=execution["ray_address"],
+        dashboard_listen=values["dashboard"]["listen"],
     )
 
 

@@ -1,13 +1,25 @@
 """Domain errors -> canonical gRPC status with google.rpc.Status details.
 
-Every error names the offending field in a BadRequest field violation and carries an ErrorInfo
-reason, so that clients in any language (and the SDK's exceptions) can tell errors apart.
+Every error carries an ErrorInfo (domain ``qsession.v1``) whose reason is one of the
+``ErrorReason`` values of proto/qsession/v1/errors.proto, e.g. ``NOT_ISA`` (AIP-193), so that
+clients in any language (and the SDK's exceptions) tell errors apart without reading messages.
+An error about one request field also carries a BadRequest field violation naming the field,
+with the same reason.
+
+Where the reason comes from:
+
+* ``RpcError`` and ``LimitExceeded`` (raised by the server) and the lifecycle errors carry it;
+* ``WireError`` and ``InvalidPub`` (raised by the decoders and the executor, which know
+  nothing of gRPC) get theirs from the field they name and, for a circuit, from what the
+  message says (``pub_reason``);
+* any error that carries none gets its status code's fallback (``FALLBACK_REASONS``).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,13 +29,29 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from qsession.execution.errors import InvalidPub
+from qsession.execution.validation import TRANSPILE_HINT
 from qsession.lifecycle import errors as lifecycle_errors
 from qsession.store import CorruptResult
+from qsession.v1 import errors_pb2
 from qsession.wire import WireError
 
 log = logging.getLogger("qsession.server")
 
 DOMAIN = "qsession.v1"
+
+REASONS = frozenset(
+    name for name in errors_pb2.ErrorReason.keys() if name != "ERROR_REASON_UNSPECIFIED"
+)
+"""Every reason the contract documents (the ErrorReason value names)."""
+
+FALLBACK_REASONS: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.INVALID_ARGUMENT: "FIELD_INVALID",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "LIMIT_EXCEEDED",
+    grpc.StatusCode.UNAUTHENTICATED: "TOKEN_INVALID",
+    grpc.StatusCode.UNAVAILABLE: "STORAGE_UNAVAILABLE",
+    grpc.StatusCode.DATA_LOSS: "RESULT_CORRUPT",
+}
+"""The reason of an error raised without one (every raise site should name its own)."""
 
 _LIFECYCLE_CODES: dict[type[lifecycle_errors.LifecycleError], grpc.StatusCode] = {
     lifecycle_errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -42,6 +70,8 @@ class RpcError(Exception):
         code: the status code.
         field: the request field at fault (a BadRequest field violation), if one is.
         metadata: ErrorInfo metadata, e.g. which limit was exceeded.
+        reason: the ErrorInfo reason, an ErrorReason value name such as ``"NOT_ISA"``
+            (None: the code's fallback).
     """
 
     def __init__(
@@ -50,40 +80,58 @@ class RpcError(Exception):
         message: str,
         field: str | None = None,
         metadata: dict[str, str] | None = None,
+        reason: str | None = None,
     ):
         super().__init__(message)
         self.code = code
         self.field = field
         self.metadata = metadata or {}
+        self.reason = reason
 
 
 class LimitExceeded(RpcError):
     """A request over one of the configured ``[limits]``; ErrorInfo metadata carries the
-    limit's name (``limit``) and value (``max``)."""
+    limit's name (``limit``) and value (``max``); the reason is LIMIT_EXCEEDED unless a more
+    specific one is given (a circuit wider than the backend: CIRCUIT_TOO_WIDE)."""
 
     def __init__(
-        self, code: grpc.StatusCode, message: str, field: str | None, limit: str, maximum: int
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        field: str | None,
+        limit: str,
+        maximum: int,
+        reason: str = "LIMIT_EXCEEDED",
     ):
-        super().__init__(code, message, field, {"limit": limit, "max": str(maximum)})
+        super().__init__(code, message, field, {"limit": limit, "max": str(maximum)}, reason)
         self.limit = limit
         self.maximum = maximum
 
 
 def to_status(
-    code: grpc.StatusCode, message: str, field: str | None, metadata: dict[str, str] | None = None
+    code: grpc.StatusCode,
+    message: str,
+    field: str | None,
+    metadata: dict[str, str] | None = None,
+    reason: str | None = None,
 ) -> grpc.Status:
-    """A grpc.Status with BadRequest (when a field is named) and ErrorInfo details (reason: the
-    code's name; ``metadata`` as given)."""
+    """A grpc.Status with BadRequest (when a field is named) and ErrorInfo details, both with
+    ``reason`` (None: the code's fallback; see the module docstring)."""
+    reason = reason or FALLBACK_REASONS.get(code, code.name)
+    if reason not in REASONS:  # a raise site with a typo: still answer, but say so
+        log.warning("error reason %r is not an ErrorReason of errors.proto", reason)
     details = []
     if field:
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=field, description=message, reason=reason
+                )
             ]
         )
         details.append(bad)
     details.append(
-        error_details_pb2.ErrorInfo(reason=code.name, domain=DOMAIN, metadata=metadata or {})
+        error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata or {})
     )
     packed = []
     for detail in details:
@@ -97,20 +145,66 @@ def to_status(
 def status_of(error: RpcError) -> grpc.Status:
     """The status that answers ``error`` (for code that aborts a call itself, outside the
     ``unary``/``streaming`` wrappers, e.g. the auth interceptor)."""
-    return to_status(error.code, str(error), error.field, error.metadata)
+    return to_status(error.code, str(error), error.field, error.metadata, error.reason)
 
 
-def classify(exc: BaseException) -> tuple[grpc.StatusCode, str, str | None, dict[str, str]] | None:
-    """The (code, message, field, ErrorInfo metadata) for a known error, or None for a bug."""
+_LABEL_FIELD = re.compile(r"\.observables(\[\d+\]\.terms\[\d+\]\.label)?$")
+
+
+def pub_reason(field: str, message: str, is_option: bool = False) -> str:
+    """The reason of a ``WireError`` or ``InvalidPub``: what its field and message tell.
+
+    The decoders and the executor name the field at fault but not a reason (they know nothing
+    of gRPC), so it is read from where the error is: a Pauli label, parameter values, an
+    option, a circuit (NOT_ISA when the message carries TRANSPILE_HINT, CIRCUIT_TOO_WIDE for
+    "has N qubits but", otherwise CIRCUIT_INVALID: it did not parse), else the PUB.
+    """
+    if is_option or field.startswith("options."):
+        return "OPTION_INVALID"
+    if _LABEL_FIELD.search(field):
+        return "PAULI_LABEL_INVALID"
+    if ".parameter_values" in field:
+        return "PARAMETER_VALUES_INVALID"
+    if field.endswith((".circuit", ".circuit.qpy", ".circuit.qasm3")) or field in (
+        "circuit",
+        "circuit.qpy",
+        "circuit.qasm3",
+    ):
+        if TRANSPILE_HINT in message:
+            return "NOT_ISA"
+        if re.search(r"has \d+ qubits but", message):
+            return "CIRCUIT_TOO_WIDE"
+        if "no measurements" in message or "no classical registers" in message:
+            return "PUB_INVALID"
+        return "CIRCUIT_INVALID"
+    return "PUB_INVALID"
+
+
+def classify(
+    exc: BaseException,
+) -> tuple[grpc.StatusCode, str, str | None, dict[str, str], str] | None:
+    """The (code, message, field, ErrorInfo metadata, reason) for a known error, or None for
+    a bug."""
     if isinstance(exc, RpcError):
-        return exc.code, str(exc), exc.field, exc.metadata
-    if isinstance(exc, WireError | InvalidPub):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.field, {}
+        reason = exc.reason or FALLBACK_REASONS.get(exc.code, exc.code.name)
+        return exc.code, str(exc), exc.field, exc.metadata, reason
+    if isinstance(exc, WireError):
+        return (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            str(exc),
+            exc.field,
+            {},
+            pub_reason(exc.field, str(exc)),
+        )
+    if isinstance(exc, InvalidPub):
+        is_option = type(exc).__name__ == "InvalidOption"
+        reason = pub_reason(exc.field, exc.message, is_option)
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), exc.field, {}, reason
     if isinstance(exc, CorruptResult):
-        return grpc.StatusCode.DATA_LOSS, str(exc), None, {}
+        return grpc.StatusCode.DATA_LOSS, str(exc), None, {}, "RESULT_CORRUPT"
     for cls, code in _LIFECYCLE_CODES.items():
         if isinstance(exc, cls):
-            return code, str(exc), getattr(exc, "field", None), {}
+            return code, str(exc), exc.field, {}, exc.reason
     return None
 
 

@@ -132,6 +132,9 @@ class Runtime:
         self._durable_waiters: list[tuple[int, int, asyncio.Future, bool]] = []
         self.storage_fault: str | None = None  # why the store refuses writes, while it does
         self.health_listeners: list[Callable[[bool], None]] = []  # called with "serving"
+        # Told every lifecycle change as it happens (the metrics, the dashboard's QPU view):
+        # O(1) work per change, so nobody needs to scan the history. Must not call back in.
+        self.change_listeners: list[Callable[[Change], None]] = []
         self._writer = Writer(store, self._on_commit, self._on_storage_fault)
         self._wakeup = asyncio.Event()
         self._coordinator: asyncio.Task | None = None
@@ -278,6 +281,11 @@ class Runtime:
             _Unpublished(stored, keys, new_request is not None, finished, record["id"])
         )
         self._writer.put(ChangeRow(change.kind, record, stored, new_request))
+        for listener in self.change_listeners:
+            try:
+                listener(change)
+            except Exception:  # an observer's bug must not stop the lifecycle
+                log.exception("change listener failed")
         self._wakeup.set()
 
     def _on_commit(self, count: int, error: Exception | None) -> None:
@@ -310,7 +318,11 @@ class Runtime:
                 future.set_result(None)
             else:
                 future.set_exception(
-                    RpcError(grpc.StatusCode.UNAVAILABLE, f"the store could not write: {error}")
+                    RpcError(
+                        grpc.StatusCode.UNAVAILABLE,
+                        f"the store could not write: {error}",
+                        reason="STORAGE_UNAVAILABLE",
+                    )
                 )
         self._wakeup.set()
 
@@ -360,7 +372,7 @@ class Runtime:
             f"{self.storage_fault}. The server stores no change until then, so it refuses "
             "changes and reads of unstored state; this request changed nothing. Retry later.",
             None,
-            {"cause": "STORAGE_FULL" if full else "STORAGE_UNAVAILABLE"},
+            reason="STORAGE_FULL" if full else "STORAGE_UNAVAILABLE",
         )
 
     def _on_storage_fault(self, reason: str | None) -> None:
@@ -534,12 +546,17 @@ class Runtime:
     def _qpu(self, name: str, field: str) -> Qpu:
         """The QPU of a configured backend; InvalidArgument if unnamed, NotFound if unknown."""
         if not name:
-            raise InvalidArgument(f"{field}: required; ListBackends gives the names", field=field)
+            raise InvalidArgument(
+                f"{field}: required; ListBackends gives the names",
+                field=field,
+                reason="FIELD_REQUIRED",
+            )
         qpu = self.qpus.get(name)
         if qpu is None:
             raise NotFound(
                 f"{field}: backend {name!r} does not exist; use one of {sorted(self.qpus)}",
                 field=field,
+                reason="BACKEND_NOT_FOUND",
             )
         return qpu
 
@@ -571,7 +588,11 @@ class Runtime:
         except NotFound:
             session = None
         if session is None or session.instance != instance:
-            raise NotFound(f"{field}: session {session_id!r} does not exist", field=field)
+            raise NotFound(
+                f"{field}: session {session_id!r} does not exist",
+                field=field,
+                reason="SESSION_NOT_FOUND",
+            )
         return session
 
     def job(self, instance: str, job_id: str) -> Job:
@@ -583,7 +604,7 @@ class Runtime:
             record = self.store.job(job_id)
             job = None if record is None else records.job_from_record(record)
         if job is None or job.instance != instance:
-            raise NotFound(f"id: job {job_id!r} does not exist", field="id")
+            raise NotFound(f"id: job {job_id!r} does not exist", field="id", reason="JOB_NOT_FOUND")
         return job
 
     def result(self, instance: str, job_id: str) -> tuple[bytes, str]:
@@ -593,12 +614,15 @@ class Runtime:
             reason = f": {job.error}" if job.error else ""
             raise FailedPrecondition(
                 f"job {job_id} is {job.status.value}{reason}; results exist only for DONE jobs "
-                "(follow WatchJobs until DONE)",
+                "(send GetJobResult with wait = true, or follow WatchJobs until DONE)",
                 field="id",
+                reason="JOB_NOT_DONE",
             )
         stored = self.store.get_result(job_id)
         if stored is None:
-            raise FailedPrecondition(f"job {job_id} has no stored result", field="id")
+            raise FailedPrecondition(
+                f"job {job_id} has no stored result", field="id", reason="RESULT_MISSING"
+            )
         return stored
 
     # ----------------------------------------------------------------------------- commands
@@ -609,7 +633,9 @@ class Runtime:
         """Create a session or batch (see SessionService.CreateSession)."""
         if mode not in convert.MODE_NAMES:
             raise InvalidArgument(
-                "mode: set MODE_DEDICATED (a session) or MODE_BATCH (a batch)", field="mode"
+                "mode: set MODE_DEDICATED (a session) or MODE_BATCH (a batch)",
+                field="mode",
+                reason="FIELD_INVALID",
             )
         ttl = parse_max_ttl(max_ttl) if max_ttl.strip() else None
         self._qpu(backend, "backend")
@@ -675,7 +701,9 @@ class Runtime:
     def _job_backend(self, instance: str, request: job_pb2.CreateJobRequest) -> str:
         if request.program not in convert.PROGRAM_NAMES:
             raise InvalidArgument(
-                "program: set PROGRAM_SAMPLER or PROGRAM_ESTIMATOR", field="program"
+                "program: set PROGRAM_SAMPLER or PROGRAM_ESTIMATOR",
+                field="program",
+                reason="FIELD_INVALID",
             )
         if request.session_id:
             session = self.session(instance, request.session_id, field="session_id")
@@ -684,6 +712,7 @@ class Runtime:
                     f"backend: session {session.id} runs on {session.backend!r}, not "
                     f"{request.backend!r}; leave backend empty or name the session's",
                     field="backend",
+                    reason="BACKEND_MISMATCH",
                 )
             return session.backend
         return self._qpu(request.backend, "backend").config.name

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TypeVar
 
 from qsession.lifecycle.errors import InvalidArgument, NotFound, ResourceExhausted
+from qsession.lifecycle.model import Job
 from qsession.server import convert
 from qsession.server.auth import current_instance
 from qsession.server.errors import streaming, unary
@@ -37,7 +38,9 @@ T = TypeVar("T")
 def _page_size(requested: int) -> int:
     """The page size a list request asks for (0: the default), at most MAX_PAGE_SIZE."""
     if requested > MAX_PAGE_SIZE:
-        raise InvalidArgument(f"page_size: at most {MAX_PAGE_SIZE}", field="page_size")
+        raise InvalidArgument(
+            f"page_size: at most {MAX_PAGE_SIZE}", field="page_size", reason="FIELD_INVALID"
+        )
     return requested or DEFAULT_PAGE_SIZE
 
 
@@ -59,6 +62,7 @@ def paginate(
                 "page_token: not a token this server issued (or the item is gone); "
                 "start again with an empty page_token",
                 field="page_token",
+                reason="PAGE_TOKEN_INVALID",
             )
         start = keys.index(page_token) + 1
     page = items[start : start + size]
@@ -78,6 +82,7 @@ def _job_page_start(token: str) -> int | None:
         raise InvalidArgument(
             "page_token: not a token this server issued; start again with an empty page_token",
             field="page_token",
+            reason="PAGE_TOKEN_INVALID",
         )
     return int(digits)
 
@@ -97,7 +102,11 @@ class BackendServicer(backend_pb2_grpc.BackendServiceServicer):
     @unary
     async def GetBackend(self, request, context):
         if not request.name:
-            raise InvalidArgument("name: required; ListBackends gives the names", field="name")
+            raise InvalidArgument(
+                "name: required; ListBackends gives the names",
+                field="name",
+                reason="FIELD_REQUIRED",
+            )
         return backend_pb2.GetBackendResponse(backend=self.runtime.backend_message(request.name))
 
 
@@ -134,6 +143,7 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
             raise InvalidArgument(
                 "states: use STATE_OPEN, STATE_ACTIVE, STATE_INACTIVE or STATE_CLOSED",
                 field="states",
+                reason="FIELD_INVALID",
             )
         mode = convert.MODE_NAMES.get(request.mode)
         sessions = [
@@ -201,7 +211,9 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             message.inputs.CopyFrom(inputs)
         elif request.view not in (job_pb2.JOB_VIEW_UNSPECIFIED, job_pb2.JOB_VIEW_BASIC):
             raise InvalidArgument(
-                "view: use JOB_VIEW_BASIC or JOB_VIEW_FULL (with the inputs)", field="view"
+                "view: use JOB_VIEW_BASIC or JOB_VIEW_FULL (with the inputs)",
+                field="view",
+                reason="FIELD_INVALID",
             )
         return job_pb2.GetJobResponse(job=message, revision=revision)
 
@@ -213,9 +225,14 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                 'update_mask: set paths to exactly ["tags"]; tags are the only field of a '
                 f"job that can change, got {list(request.update_mask.paths)}",
                 field="update_mask",
+                reason="UPDATE_MASK_INVALID",
             )
         if not request.job.id:
-            raise InvalidArgument("job.id: required; the id of the job to update", field="job.id")
+            raise InvalidArgument(
+                "job.id: required; the id of the job to update",
+                field="job.id",
+                reason="FIELD_REQUIRED",
+            )
         job = self.runtime.update_job_tags(
             current_instance().name, request.job.id, list(request.job.tags)
         )
@@ -230,6 +247,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                 "states: use STATE_QUEUED, STATE_RUNNING, STATE_DONE, STATE_ERROR or "
                 "STATE_CANCELLED",
                 field="states",
+                reason="FIELD_INVALID",
             )
         size = _page_size(request.page_size)
         where = JobFilter(
@@ -299,6 +317,10 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     @streaming
     async def WatchJobs(self, request, context):
+        if request.until_final:
+            async for response in self._watch_until_final(request):
+                yield response
+            return
         after = request.after_revision if request.HasField("after_revision") else None
         subscription = self.runtime.subscribe(
             current_instance().name,
@@ -316,6 +338,64 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                 )
                 continue
             yield self._watch_response(event)
+
+    async def _watch_until_final(self, request) -> AsyncIterator[job_pb2.WatchJobsResponse]:
+        """WatchJobs with ``until_final``: the events of ``job_ids`` until each is final.
+
+        Every watched job is looked up first (an unknown id is NOT_FOUND before anything is
+        sent). A job already final is sent once, first, as it is now, and none of its events
+        follow; the others' events follow from ``after_revision`` (or from the newest committed
+        revision, so that no change between the look-up and the subscription is missed) until
+        each has sent a final state. Snapshots carry ``after_revision`` when it is set, else
+        that newest revision, so revisions never go backwards on the stream.
+        """
+        if not request.job_ids:
+            raise InvalidArgument(
+                "job_ids: until_final needs the ids of the jobs to watch",
+                field="job_ids",
+                reason="FIELD_REQUIRED",
+            )
+        instance = current_instance().name
+        revision = await self.runtime.flush(read=True)
+        pending: set[str] = set()
+        final: list[Job] = []
+        for i, job_id in enumerate(dict.fromkeys(request.job_ids)):
+            try:
+                job = self.runtime.job(instance, job_id)
+            except NotFound:
+                raise NotFound(
+                    f"job_ids[{i}]: job {job_id!r} does not exist",
+                    field=f"job_ids[{i}]",
+                    reason="JOB_NOT_FOUND",
+                ) from None
+            if job.status.finished:
+                final.append(job)
+            else:
+                pending.add(job_id)
+        after = request.after_revision if request.HasField("after_revision") else revision
+        now = to_timestamp(self.runtime.clock.now())
+        for job in final:
+            yield job_pb2.WatchJobsResponse(
+                revision=after, job=self.runtime.job_message(job), time=now
+            )
+        if not pending:
+            return
+        subscription = self.runtime.subscribe(instance, after, "job", job_ids=tuple(pending))
+        async for event in _follow(subscription, progress=request.progress_notify):
+            if event is None:
+                yield job_pb2.WatchJobsResponse(
+                    revision=self.runtime.events.last_revision,
+                    time=to_timestamp(self.runtime.clock.now()),
+                )
+                continue
+            response = self._watch_response(event)
+            if response.job.id not in pending:
+                continue
+            yield response
+            if convert.JOB_STATUSES[response.job.state].finished:
+                pending.discard(response.job.id)
+                if not pending:
+                    return
 
     def _watch_response(self, event) -> job_pb2.WatchJobsResponse:
         """The response for an event, built once and shared by every watcher it goes to."""
@@ -342,7 +422,11 @@ class InstanceServicer(instance_pb2_grpc.InstanceServiceServicer):
     async def GetInstance(self, request, context):
         instance = current_instance()
         if request.name not in ("", instance.name):
-            raise NotFound(f"name: instance {request.name!r} does not exist", field="name")
+            raise NotFound(
+                f"name: instance {request.name!r} does not exist",
+                field="name",
+                reason="INSTANCE_NOT_FOUND",
+            )
         return instance_pb2.GetInstanceResponse(
             instance=instance_pb2.Instance(
                 name=instance.name,
@@ -369,7 +453,8 @@ async def _follow(subscription, progress: bool = False) -> AsyncIterator:
             if subscription.overflowed:
                 raise ResourceExhausted(
                     "the watcher fell too far behind and was cut off; watch again with "
-                    f"after_revision={subscription.last_revision} to resume without a gap"
+                    f"after_revision={subscription.last_revision} to resume without a gap",
+                    reason="WATCHER_TOO_SLOW",
                 )
             try:
                 await asyncio.wait_for(arrived.wait(), PROGRESS_INTERVAL if progress else None)

@@ -249,18 +249,20 @@ class GetJobResultResponse(_message.Message):
     def __init__(self, chunk: _Optional[bytes] = ..., offset: _Optional[int] = ..., total_size: _Optional[int] = ..., sha256: _Optional[str] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class WatchJobsRequest(_message.Message):
-    __slots__ = ("after_revision", "session_id", "job_ids", "tags", "progress_notify")
+    __slots__ = ("after_revision", "session_id", "job_ids", "tags", "progress_notify", "until_final")
     AFTER_REVISION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_NOTIFY_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FINAL_FIELD_NUMBER: _ClassVar[int]
     after_revision: int
     session_id: str
     job_ids: _containers.RepeatedScalarFieldContainer[str]
     tags: _containers.RepeatedScalarFieldContainer[str]
     progress_notify: bool
-    def __init__(self, after_revision: _Optional[int] = ..., session_id: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., progress_notify: _Optional[bool] = ...) -> None: ...
+    until_final: bool
+    def __init__(self, after_revision: _Optional[int] = ..., session_id: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., progress_notify: _Optional[bool] = ..., until_final: _Optional[bool] = ...) -> None: ...
 
 class WatchJobsResponse(_message.Message):
     __slots__ = ("revision", "job", "time")
@@ -297,20 +299,30 @@ class ExecutionSpan(_message.Message):
     def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stop: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pub_index: _Optional[int] = ..., shape: _Optional[_Iterable[int]] = ..., start_index: _Optional[int] = ..., stop_index: _Optional[int] = ...) -> None: ...
 
 class PubResult(_message.Message):
-    __slots__ = ("shape", "registers", "evs", "stds", "ensemble_standard_error", "metadata")
+    __slots__ = ("shape", "registers", "evs", "stds", "ensemble_standard_error", "metadata", "evs_noise_factors", "stds_noise_factors", "ensemble_stds_noise_factors", "evs_extrapolated", "stds_extrapolated")
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     REGISTERS_FIELD_NUMBER: _ClassVar[int]
     EVS_FIELD_NUMBER: _ClassVar[int]
     STDS_FIELD_NUMBER: _ClassVar[int]
     ENSEMBLE_STANDARD_ERROR_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    EVS_NOISE_FACTORS_FIELD_NUMBER: _ClassVar[int]
+    STDS_NOISE_FACTORS_FIELD_NUMBER: _ClassVar[int]
+    ENSEMBLE_STDS_NOISE_FACTORS_FIELD_NUMBER: _ClassVar[int]
+    EVS_EXTRAPOLATED_FIELD_NUMBER: _ClassVar[int]
+    STDS_EXTRAPOLATED_FIELD_NUMBER: _ClassVar[int]
     shape: _containers.RepeatedScalarFieldContainer[int]
     registers: _containers.RepeatedCompositeFieldContainer[RegisterSamples]
     evs: _types_pb2.Float64Array
     stds: _types_pb2.Float64Array
     ensemble_standard_error: _types_pb2.Float64Array
     metadata: _struct_pb2.Struct
-    def __init__(self, shape: _Optional[_Iterable[int]] = ..., registers: _Optional[_Iterable[_Union[RegisterSamples, _Mapping]]] = ..., evs: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., stds: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., ensemble_standard_error: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    evs_noise_factors: _types_pb2.Float64Array
+    stds_noise_factors: _types_pb2.Float64Array
+    ensemble_stds_noise_factors: _types_pb2.Float64Array
+    evs_extrapolated: _types_pb2.Float64Array
+    stds_extrapolated: _types_pb2.Float64Array
+    def __init__(self, shape: _Optional[_Iterable[int]] = ..., registers: _Optional[_Iterable[_Union[RegisterSamples, _Mapping]]] = ..., evs: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., stds: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., ensemble_standard_error: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., evs_noise_factors: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., stds_noise_factors: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., ensemble_stds_noise_factors: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., evs_extrapolated: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., stds_extrapolated: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ...) -> None: ...
 
 class JobResult(_message.Message):
     __slots__ = ("pub_results", "metadata", "execution_spans")

@@ -137,7 +137,8 @@ class JobServiceServicer:
         """Streams job state changes in revision order. A revision no longer
         retained: OUT_OF_RANGE (re-list, then watch from "now"). A subscriber that
         falls too far behind is ended with RESOURCE_EXHAUSTED and may resume after
-        the last revision it saw.
+        the last revision it saw. With until_final, the stream ends once every
+        watched job is final.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

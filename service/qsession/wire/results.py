@@ -1,7 +1,8 @@
 """Primitive results on the wire: PrimitiveResult <-> JobResult.
 
 A Sampler PUB result carries one packed register per classical register; an Estimator PUB
-result carries evs, stds and ensemble_standard_error as float64 buffers. Execution spans travel
+result carries evs, stds and ensemble_standard_error as float64 buffers, and with ZNE also
+IBM's evs/stds at each noise factor and extrapolated. Execution spans travel
 as typed messages and come back as :class:`qsession.execution_span.ExecutionSpans`.
 """
 
@@ -17,7 +18,17 @@ from qsession.wire.arrays import decode_bits, decode_float64, encode_bits, encod
 from qsession.wire.structs import dict_to_struct, struct_to_dict
 from qsession.wire.times import to_datetime, to_timestamp
 
-_ESTIMATOR_FIELDS = ("evs", "stds", "ensemble_standard_error")
+_ESTIMATOR_FIELDS = (
+    "evs",
+    "stds",
+    "ensemble_standard_error",
+    # with ZNE (qiskit-ibm-runtime's names and shapes)
+    "evs_noise_factors",
+    "stds_noise_factors",
+    "ensemble_stds_noise_factors",
+    "evs_extrapolated",
+    "stds_extrapolated",
+)
 
 
 def encode_result(result: PrimitiveResult) -> job_pb2.JobResult:

@@ -1446,8 +1446,16 @@ type WatchJobsRequest struct {
 	// event up to it that matches the filters was sent, so a watcher resumes
 	// from there (etcd's progress_notify).
 	ProgressNotify bool `protobuf:"varint,5,opt,name=progress_notify,json=progressNotify,proto3" json:"progress_notify,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// End the stream (status OK) once every job in job_ids is final (DONE,
+	// ERROR or CANCELLED): watch a job to its end without checking each state.
+	// A job already final when the stream starts is sent once, as it is now
+	// (revision: the newest revision), so a watcher that starts late still sees
+	// the final state. Requires job_ids (INVALID_ARGUMENT, FIELD_REQUIRED
+	// otherwise); an id that names no job of the instance: NOT_FOUND
+	// (JOB_NOT_FOUND).
+	UntilFinal    bool `protobuf:"varint,6,opt,name=until_final,json=untilFinal,proto3" json:"until_final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchJobsRequest) Reset() {
@@ -1511,6 +1519,13 @@ func (x *WatchJobsRequest) GetTags() []string {
 func (x *WatchJobsRequest) GetProgressNotify() bool {
 	if x != nil {
 		return x.ProgressNotify
+	}
+	return false
+}
+
+func (x *WatchJobsRequest) GetUntilFinal() bool {
+	if x != nil {
+		return x.UntilFinal
 	}
 	return false
 }
@@ -1740,9 +1755,22 @@ type PubResult struct {
 	// Estimator: ensemble standard errors (equal to stds without twirling).
 	EnsembleStandardError *Float64Array `protobuf:"bytes,5,opt,name=ensemble_standard_error,json=ensembleStandardError,proto3" json:"ensemble_standard_error,omitempty"`
 	// Per-PUB metadata, e.g. {"shots": 4096, "target_precision": 0.015625}.
-	Metadata      *structpb.Struct `protobuf:"bytes,6,opt,name=metadata,proto3" json:"metadata,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Metadata *structpb.Struct `protobuf:"bytes,6,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// Estimator with ZNE: the raw expectation values at each noise factor, of
+	// shape (*shape, num_noise_factors).
+	EvsNoiseFactors *Float64Array `protobuf:"bytes,7,opt,name=evs_noise_factors,json=evsNoiseFactors,proto3" json:"evs_noise_factors,omitempty"`
+	// Estimator with ZNE: standard errors of evs_noise_factors.
+	StdsNoiseFactors *Float64Array `protobuf:"bytes,8,opt,name=stds_noise_factors,json=stdsNoiseFactors,proto3" json:"stds_noise_factors,omitempty"`
+	// Estimator with ZNE: shot-noise standard errors of evs_noise_factors.
+	EnsembleStdsNoiseFactors *Float64Array `protobuf:"bytes,9,opt,name=ensemble_stds_noise_factors,json=ensembleStdsNoiseFactors,proto3" json:"ensemble_stds_noise_factors,omitempty"`
+	// Estimator with ZNE: each extrapolator evaluated at each
+	// extrapolated_noise_factor, of shape
+	// (*shape, num_extrapolators, num_extrapolated_noise_factors).
+	EvsExtrapolated *Float64Array `protobuf:"bytes,10,opt,name=evs_extrapolated,json=evsExtrapolated,proto3" json:"evs_extrapolated,omitempty"`
+	// Estimator with ZNE: standard errors of evs_extrapolated.
+	StdsExtrapolated *Float64Array `protobuf:"bytes,11,opt,name=stds_extrapolated,json=stdsExtrapolated,proto3" json:"stds_extrapolated,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PubResult) Reset() {
@@ -1813,6 +1841,41 @@ func (x *PubResult) GetEnsembleStandardError() *Float64Array {
 func (x *PubResult) GetMetadata() *structpb.Struct {
 	if x != nil {
 		return x.Metadata
+	}
+	return nil
+}
+
+func (x *PubResult) GetEvsNoiseFactors() *Float64Array {
+	if x != nil {
+		return x.EvsNoiseFactors
+	}
+	return nil
+}
+
+func (x *PubResult) GetStdsNoiseFactors() *Float64Array {
+	if x != nil {
+		return x.StdsNoiseFactors
+	}
+	return nil
+}
+
+func (x *PubResult) GetEnsembleStdsNoiseFactors() *Float64Array {
+	if x != nil {
+		return x.EnsembleStdsNoiseFactors
+	}
+	return nil
+}
+
+func (x *PubResult) GetEvsExtrapolated() *Float64Array {
+	if x != nil {
+		return x.EvsExtrapolated
+	}
+	return nil
+}
+
+func (x *PubResult) GetStdsExtrapolated() *Float64Array {
+	if x != nil {
+		return x.StdsExtrapolated
 	}
 	return nil
 }
@@ -2000,14 +2063,16 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"total_size\x18\x03 \x01(\x04R\ttotalSize\x12\x16\n" +
 	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12\"\n" +
-	"\x03job\x18\x05 \x01(\v2\x10.qsession.v1.JobR\x03job\"\xc6\x01\n" +
+	"\x03job\x18\x05 \x01(\v2\x10.qsession.v1.JobR\x03job\"\xe7\x01\n" +
 	"\x10WatchJobsRequest\x12*\n" +
 	"\x0eafter_revision\x18\x01 \x01(\x04H\x00R\rafterRevision\x88\x01\x01\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x17\n" +
 	"\ajob_ids\x18\x03 \x03(\tR\x06jobIds\x12\x12\n" +
 	"\x04tags\x18\x04 \x03(\tR\x04tags\x12'\n" +
-	"\x0fprogress_notify\x18\x05 \x01(\bR\x0eprogressNotifyB\x11\n" +
+	"\x0fprogress_notify\x18\x05 \x01(\bR\x0eprogressNotify\x12\x1f\n" +
+	"\vuntil_final\x18\x06 \x01(\bR\n" +
+	"untilFinalB\x11\n" +
 	"\x0f_after_revision\"\x83\x01\n" +
 	"\x11WatchJobsResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\"\n" +
@@ -2024,14 +2089,20 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\vstart_index\x18\x05 \x01(\x04R\n" +
 	"startIndex\x12\x1d\n" +
 	"\n" +
-	"stop_index\x18\x06 \x01(\x04R\tstopIndex\"\xc1\x02\n" +
+	"stop_index\x18\x06 \x01(\x04R\tstopIndex\"\xb9\x05\n" +
 	"\tPubResult\x12\x14\n" +
 	"\x05shape\x18\x01 \x03(\rR\x05shape\x12:\n" +
 	"\tregisters\x18\x02 \x03(\v2\x1c.qsession.v1.RegisterSamplesR\tregisters\x12+\n" +
 	"\x03evs\x18\x03 \x01(\v2\x19.qsession.v1.Float64ArrayR\x03evs\x12-\n" +
 	"\x04stds\x18\x04 \x01(\v2\x19.qsession.v1.Float64ArrayR\x04stds\x12Q\n" +
 	"\x17ensemble_standard_error\x18\x05 \x01(\v2\x19.qsession.v1.Float64ArrayR\x15ensembleStandardError\x123\n" +
-	"\bmetadata\x18\x06 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"\xbe\x01\n" +
+	"\bmetadata\x18\x06 \x01(\v2\x17.google.protobuf.StructR\bmetadata\x12E\n" +
+	"\x11evs_noise_factors\x18\a \x01(\v2\x19.qsession.v1.Float64ArrayR\x0fevsNoiseFactors\x12G\n" +
+	"\x12stds_noise_factors\x18\b \x01(\v2\x19.qsession.v1.Float64ArrayR\x10stdsNoiseFactors\x12X\n" +
+	"\x1bensemble_stds_noise_factors\x18\t \x01(\v2\x19.qsession.v1.Float64ArrayR\x18ensembleStdsNoiseFactors\x12D\n" +
+	"\x10evs_extrapolated\x18\n" +
+	" \x01(\v2\x19.qsession.v1.Float64ArrayR\x0fevsExtrapolated\x12F\n" +
+	"\x11stds_extrapolated\x18\v \x01(\v2\x19.qsession.v1.Float64ArrayR\x10stdsExtrapolated\"\xbe\x01\n" +
 	"\tJobResult\x127\n" +
 	"\vpub_results\x18\x01 \x03(\v2\x16.qsession.v1.PubResultR\n" +
 	"pubResults\x123\n" +
@@ -2149,28 +2220,33 @@ var file_qsession_v1_job_proto_depIdxs = []int32{
 	34, // 37: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
 	34, // 38: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
 	35, // 39: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
-	23, // 40: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
-	35, // 41: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
-	22, // 42: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
-	7,  // 43: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
-	9,  // 44: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
-	11, // 45: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
-	13, // 46: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
-	15, // 47: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
-	17, // 48: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
-	19, // 49: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
-	8,  // 50: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
-	10, // 51: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
-	12, // 52: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
-	14, // 53: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
-	16, // 54: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
-	18, // 55: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
-	20, // 56: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
-	50, // [50:57] is the sub-list for method output_type
-	43, // [43:50] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	34, // 40: qsession.v1.PubResult.evs_noise_factors:type_name -> qsession.v1.Float64Array
+	34, // 41: qsession.v1.PubResult.stds_noise_factors:type_name -> qsession.v1.Float64Array
+	34, // 42: qsession.v1.PubResult.ensemble_stds_noise_factors:type_name -> qsession.v1.Float64Array
+	34, // 43: qsession.v1.PubResult.evs_extrapolated:type_name -> qsession.v1.Float64Array
+	34, // 44: qsession.v1.PubResult.stds_extrapolated:type_name -> qsession.v1.Float64Array
+	23, // 45: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
+	35, // 46: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
+	22, // 47: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
+	7,  // 48: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
+	9,  // 49: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
+	11, // 50: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
+	13, // 51: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
+	15, // 52: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
+	17, // 53: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
+	19, // 54: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
+	8,  // 55: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
+	10, // 56: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
+	12, // 57: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
+	14, // 58: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
+	16, // 59: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
+	18, // 60: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
+	20, // 61: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
+	55, // [55:62] is the sub-list for method output_type
+	48, // [48:55] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_qsession_v1_job_proto_init() }

@@ -61,7 +61,8 @@ type JobServiceClient interface {
 	// Streams job state changes in revision order. A revision no longer
 	// retained: OUT_OF_RANGE (re-list, then watch from "now"). A subscriber that
 	// falls too far behind is ended with RESOURCE_EXHAUSTED and may resume after
-	// the last revision it saw.
+	// the last revision it saw. With until_final, the stream ends once every
+	// watched job is final.
 	WatchJobs(ctx context.Context, in *WatchJobsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobsResponse], error)
 }
 
@@ -194,7 +195,8 @@ type JobServiceServer interface {
 	// Streams job state changes in revision order. A revision no longer
 	// retained: OUT_OF_RANGE (re-list, then watch from "now"). A subscriber that
 	// falls too far behind is ended with RESOURCE_EXHAUSTED and may resume after
-	// the last revision it saw.
+	// the last revision it saw. With until_final, the stream ends once every
+	// watched job is final.
 	WatchJobs(*WatchJobsRequest, grpc.ServerStreamingServer[WatchJobsResponse]) error
 	mustEmbedUnimplementedJobServiceServer()
 }

@@ -326,8 +326,15 @@ func (x *ParameterValues) GetValues() *Float64Array {
 type PauliTerm struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A dense label over the circuit's qubits, qubit 0 rightmost (Qiskit
-	// order), from the letters I, X, Y, Z. Its length must equal the circuit's
-	// number of qubits; otherwise INVALID_ARGUMENT.
+	// order), from the letters I, X, Y, Z. Its length must equal the number of
+	// qubits of the PUB's circuit as the server reads it; otherwise
+	// INVALID_ARGUMENT, reason PAULI_LABEL_INVALID. For an ISA circuit that is:
+	// in qpy, the backend's number of qubits (e.g. 133 for fake_torino); in
+	// qasm3, which names physical qubits $0, $1, ..., the highest physical
+	// qubit used + 1. Letter k from the right acts on physical qubit k.
+	// TranspilerService.Transpile maps labels on a logical circuit's qubits to
+	// these (its pauli_labels and num_qubits); in Python,
+	// SparsePauliOp.apply_layout(isa_circuit.layout).
 	Label string `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
 	// The real coefficient of the term.
 	Coefficient   float64 `protobuf:"fixed64,2,opt,name=coefficient,proto3" json:"coefficient,omitempty"`

@@ -1,0 +1,386 @@
+"""The dashboard's HTTP server: the page, its JSON API, live events and ``/metrics``.
+
+It is an aiohttp application on the gRPC server's own asyncio loop. The Runtime belongs to
+that loop and is not thread-safe, so serving from the loop lets every handler call the
+Runtime directly, exactly as the gRPC servicers do; the standard library's HTTP servers are
+threaded and cannot stream Server-Sent Events from a loop.
+
+Sign-in: ``POST /api/login`` with an instance token (the gRPC tokens) answers with a cookie
+holding a random server-side session id (HttpOnly, SameSite=Strict); the token itself is never
+kept, logged or put in a URL. Failed sign-ins are throttled per peer as gRPC's are
+(``auth.AuthFailures``). Every ``/api`` call runs as the signed-in instance; a state-changing
+call must also carry the header ``X-Qsession: 1``, which a cross-site form cannot send.
+
+Live updates: ``GET /api/events`` is a Server-Sent Events stream fed by the Runtime's event
+log (``Runtime.subscribe``, as WatchJobs is): ``job`` and ``session`` events of the instance,
+and a content-free ``backends`` nudge when any backend's queue or holder changes. The page
+re-reads what it shows when an event arrives; it never polls.
+
+``GET /metrics`` (Prometheus text) needs no sign-in: it holds no ids, tokens or instance
+names, only totals per backend, state and RPC method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from qsession.lifecycle.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    LifecycleError,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+)
+from qsession.server.auth import AuthFailures, Instance, peer_key, token_hash
+from qsession.server.dashboard import views
+from qsession.server.dashboard.activity import QpuActivity
+from qsession.server.errors import RpcError
+from qsession.server.metrics import CONTENT_TYPE, ServerMetrics
+from qsession.v1 import job_pb2, session_pb2
+
+log = logging.getLogger("qsession.dashboard")
+
+STATIC_DIR = Path(__file__).parent / "static"
+COOKIE = "qsession_dashboard"
+SIGN_IN_LIFETIME = 12 * 3600.0  # seconds a sign-in lasts
+MAX_SIGN_INS = 10_000  # remembered sign-ins (the oldest are forgotten first)
+KEEP_ALIVE = 15.0  # seconds between SSE comments on a quiet stream
+CSRF_HEADER = "X-Qsession"
+# The signed-in instance of a request (a typed key where aiohttp has them).
+INSTANCE = web.RequestKey("instance", Instance) if hasattr(web, "RequestKey") else "instance"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+HTTP_STATUS = {
+    InvalidArgument: 400,
+    NotFound: 404,
+    FailedPrecondition: 409,
+    PermissionDenied: 403,
+    ResourceExhausted: 429,
+}
+
+
+class SignIns:
+    """Signed-in browsers: random session id -> (instance, expiry). Only in memory: a
+    restart signs everyone out."""
+
+    def __init__(self) -> None:
+        self._by_id: OrderedDict[str, tuple[Instance, float]] = OrderedDict()
+
+    def create(self, instance: Instance) -> str:
+        session_id = secrets.token_urlsafe(32)
+        self._by_id[session_id] = (instance, time.monotonic() + SIGN_IN_LIFETIME)
+        while len(self._by_id) > MAX_SIGN_INS:
+            self._by_id.popitem(last=False)
+        return session_id
+
+    def instance(self, session_id: str | None) -> Instance | None:
+        entry = self._by_id.get(session_id or "")
+        if entry is None:
+            return None
+        if entry[1] < time.monotonic():
+            del self._by_id[session_id]
+            return None
+        return entry[0]
+
+    def end(self, session_id: str | None) -> None:
+        self._by_id.pop(session_id or "", None)
+
+
+class Dashboard:
+    """A running dashboard: its bound port and how to stop it."""
+
+    def __init__(
+        self,
+        runtime,
+        metrics: ServerMetrics,
+        instances: Mapping[str, Instance],
+        auth_failures_per_minute: int,
+    ) -> None:
+        self.runtime = runtime
+        self.metrics = metrics
+        self.activity = QpuActivity(runtime)
+        self.instances = dict(instances)  # token SHA-256 -> instance
+        self.failures = AuthFailures(auth_failures_per_minute)
+        self.sign_ins = SignIns()
+        self.port = 0
+        self._streams: set[asyncio.Event] = set()  # wake-ups of the open event streams
+        self._closing = False
+        self._runner: web.AppRunner | None = None
+
+    # ---------------------------------------------------------------------------- app
+
+    def application(self) -> web.Application:
+        app = web.Application(middlewares=[self._guard])
+        app.router.add_get("/", self._index)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_post("/api/login", self._login)
+        app.router.add_post("/api/logout", self._logout)
+        app.router.add_get("/api/me", self._me)
+        app.router.add_get("/api/workloads", self._workloads)
+        app.router.add_get("/api/sessions/{id}", self._session)
+        app.router.add_get("/api/jobs/{id}", self._job)
+        app.router.add_post("/api/jobs/{id}/cancel", self._cancel)
+        app.router.add_get("/api/backends", self._backends)
+        app.router.add_get("/api/events", self._events)
+        app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+        return app
+
+    async def start(self, listen: str) -> None:
+        host, _, port = listen.rpartition(":")
+        self._runner = web.AppRunner(self.application(), access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host.strip("[]"), int(port))
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """End the event streams, then stop serving."""
+        self._closing = True
+        for wake in list(self._streams):
+            wake.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler):
+        """Security headers everywhere; /api calls (but sign-in) need a signed-in browser,
+        and state-changing ones the CSRF header; lifecycle errors become JSON errors."""
+        path = request.path
+        if path.startswith("/api/") and path != "/api/login":
+            instance = self.sign_ins.instance(request.cookies.get(COOKIE))
+            if instance is None:
+                return _error(401, "sign in with your instance token")
+            request[INSTANCE] = instance
+        if request.method == "POST" and request.headers.get(CSRF_HEADER) != "1":
+            return _error(403, f"missing header {CSRF_HEADER}: 1")
+        try:
+            response = await handler(request)
+        except LifecycleError as exc:
+            response = _error(HTTP_STATUS.get(type(exc), 400), exc.message)
+        except RpcError as exc:  # the store refuses writes
+            response = _error(503, str(exc))
+        if not response.prepared:
+            response.headers.update(SECURITY_HEADERS)
+        return response
+
+    # ------------------------------------------------------------------------ sign-in
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def _login(self, request: web.Request) -> web.Response:
+        peer = request.remote or "unknown"
+        key = peer_key(f"ipv6:[{peer}]:0" if ":" in peer else f"ipv4:{peer}:0")
+        try:
+            token = str((await request.json()).get("token", ""))
+        except (ValueError, AttributeError):
+            return _error(400, 'send {"token": "..."} as JSON')
+        digest = token_hash(token) if token else None
+        wait = self.failures.retry_after(key)
+        if wait is not None and not self.failures.trusted(key, digest):
+            return _error(429, f"too many failed sign-ins; try again in {wait:.0f} s")
+        instance = None if digest is None else self.instances.get(digest)
+        if instance is None:
+            self.failures.failed(key, peer, "dashboard sign-in", "bearer" if token else "none")
+            return _error(401, "unknown token: use a token of your instance")
+        self.failures.succeeded(key, digest)
+        response = web.json_response({"instance": instance.name, "plan": instance.plan.name})
+        response.set_cookie(
+            COOKIE,
+            self.sign_ins.create(instance),
+            max_age=int(SIGN_IN_LIFETIME),
+            httponly=True,
+            samesite="Strict",
+            path="/",
+            secure=request.secure,
+        )
+        return response
+
+    async def _logout(self, request: web.Request) -> web.Response:
+        self.sign_ins.end(request.cookies.get(COOKIE))
+        response = web.json_response({})
+        response.del_cookie(COOKIE, path="/")
+        return response
+
+    async def _me(self, request: web.Request) -> web.Response:
+        instance: Instance = request[INSTANCE]
+        return web.json_response(
+            {
+                "instance": instance.name,
+                "plan": instance.plan.name,
+                "usage_seconds": self.runtime.scheduler.instance_usage(instance.name),
+                "backends": list(self.runtime.qpus),
+            }
+        )
+
+    # -------------------------------------------------------------------------- pages
+
+    async def _workloads(self, request: web.Request) -> web.Response:
+        query = request.query
+        where = views.WorkloadFilter(
+            status=query.get("status", ""),
+            mode=query.get("mode", ""),
+            backend=query.get("backend", ""),
+            tag=query.get("tag", ""),
+            created_after=_time(query.get("since", ""), "since"),
+            created_before=_time(query.get("until", ""), "until"),
+        )
+        offset = _integer(query.get("offset", "0"), "offset")
+        size = _integer(query.get("page_size", "25"), "page_size")
+        await self.runtime.flush(read=True)  # show only committed state, as gRPC does
+        page = await views.workloads(self.runtime, request[INSTANCE].name, where, offset, size)
+        return web.json_response(page)
+
+    async def _session(self, request: web.Request) -> web.Response:
+        await self.runtime.flush(read=True)
+        page = await views.session_page(
+            self.runtime, self.activity, request[INSTANCE].name, request.match_info["id"]
+        )
+        return web.json_response(page)
+
+    async def _job(self, request: web.Request) -> web.Response:
+        await self.runtime.flush(read=True)
+        page = await views.job_page(self.runtime, request[INSTANCE].name, request.match_info["id"])
+        return web.json_response(page)
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        self.runtime.check_writable()
+        job = self.runtime.cancel_job(request[INSTANCE].name, request.match_info["id"])
+        await self.runtime.flush()  # answered once stored, as CancelJob is
+        return web.json_response(views.job_row(self.runtime.job_message(job)))
+
+    async def _backends(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            views.backends(self.runtime, self.activity, request[INSTANCE].name)
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+    # ------------------------------------------------------------------------- events
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events: the instance's job and session changes as they commit, and
+        ``backends`` nudges. A watcher that falls behind is cut off; the browser's
+        EventSource reconnects by itself and the page re-reads everything."""
+        instance = request[INSTANCE].name
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+                **SECURITY_HEADERS,
+            }
+        )
+        await response.prepare(request)
+        wake = asyncio.Event()
+        backends_changed = False
+
+        def nudge(_backend: str) -> None:
+            nonlocal backends_changed
+            backends_changed = True
+            wake.set()
+
+        subscriptions = [
+            self.runtime.subscribe(instance, None, "job"),
+            self.runtime.subscribe(instance, None, "session"),
+        ]
+        for subscription in subscriptions:
+            subscription.notify = wake.set
+        self.activity.listeners.add(nudge)
+        self._streams.add(wake)
+        self.metrics.watchers += 1
+        try:
+            await response.write(b"retry: 2000\nevent: hello\ndata: {}\n\n")
+            while not self._closing:
+                chunks = []
+                for subscription in subscriptions:
+                    chunks.extend(_sse(event) for event in subscription.drain())
+                if backends_changed:
+                    backends_changed = False
+                    chunks.append(b"event: backends\ndata: {}\n\n")
+                if chunks:
+                    await response.write(b"".join(chunks))
+                if any(s.overflowed for s in subscriptions):
+                    break
+                try:
+                    await asyncio.wait_for(wake.wait(), KEEP_ALIVE)
+                except TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+                wake.clear()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass  # the browser went away, or the server stops
+        finally:
+            for subscription in subscriptions:
+                subscription.close()
+            self.activity.listeners.discard(nudge)
+            self._streams.discard(wake)
+            self.metrics.watchers -= 1
+        return response
+
+
+def _sse(event) -> bytes:
+    """One event-log event as an SSE message: what changed, not the whole record."""
+    if event.kind == "job":
+        job = views.job_row(job_pb2.Job.FromString(event.payload))
+        data = {key: job[key] for key in ("id", "session_id", "status", "backend")}
+    else:
+        session = session_pb2.Session.FromString(event.payload)
+        data = {"id": session.id, "backend": session.backend}
+    data["revision"] = event.revision
+    return f"event: {event.kind}\nid: {event.revision}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=SECURITY_HEADERS)
+
+
+def _integer(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(f"{name}: must be an integer, got {text!r}") from None
+
+
+def _time(text: str, name: str) -> float | None:
+    """Unix seconds from an ISO 8601 time or a number (local time when no zone is given)."""
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise InvalidArgument(f"{name}: an ISO 8601 time or unix seconds, got {text!r}") from None
+
+
+async def start_dashboard(
+    runtime,
+    metrics: ServerMetrics,
+    instances: Mapping[str, Instance],
+    listen: str,
+    auth_failures_per_minute: int,
+) -> Dashboard:
+    """Serve the dashboard on ``listen`` (``host:port``; port 0: any free one)."""
+    dashboard = Dashboard(runtime, metrics, instances, auth_failures_per_minute)
+    await dashboard.start(listen)
+    host = listen.rpartition(":")[0]
+    log.info("dashboard on http://%s:%d/ (metrics at /metrics)", host, dashboard.port)
+    return dashboard

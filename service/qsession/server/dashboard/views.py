@@ -1,0 +1,389 @@
+"""What each page of the dashboard shows, as JSON-ready dicts, for one instance.
+
+Everything is read through the Runtime's per-instance queries (``list_sessions``,
+``session``, ``list_jobs``, ``job``, ``job_message``, ``result``, ``backend_message``), the
+same code paths the gRPC services use, so a browser sees exactly what its instance sees
+through gRPC. The one cross-instance view, other work on a session's QPU, comes from
+``QpuActivity`` and is anonymous (start and end times only). Times are unix seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from google.protobuf.json_format import MessageToDict
+
+from qsession.lifecycle.errors import InvalidArgument, NotFound
+from qsession.lifecycle.model import Session, SessionMode, SessionState
+from qsession.server.convert import JOB_STATUSES, PROGRAM_NAMES
+from qsession.server.dashboard.activity import QpuActivity
+from qsession.store.sqlite import JobFilter
+from qsession.v1 import job_pb2
+from qsession.wire import decode_result, from_timestamp
+
+JOB_STATES = ("QUEUED", "RUNNING", "DONE", "ERROR", "CANCELLED")
+SESSION_STATES = tuple(state.value for state in SessionState)
+MODES = ("session", "batch", "job")
+MAX_PAGE_SIZE = 200
+SCAN_PAGE = 500  # jobs read per store query while looking for job-mode jobs
+MAX_SESSION_JOBS = 1000  # jobs shown on a session's page
+TOP_OUTCOMES = 16  # bars of a counts histogram
+MAX_EXPECTATION_VALUES = 64  # rows of an Estimator PUB's table
+
+
+@dataclass(frozen=True)
+class WorkloadFilter:
+    """The Workloads table's filters (empty: any)."""
+
+    status: str = ""
+    mode: str = ""
+    backend: str = ""
+    tag: str = ""
+    created_after: float | None = None
+    created_before: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.status and self.status not in (*JOB_STATES, *SESSION_STATES):
+            raise InvalidArgument(f"status: use one of {', '.join(JOB_STATES + SESSION_STATES)}")
+        if self.mode and self.mode not in MODES:
+            raise InvalidArgument(f"mode: use one of {', '.join(MODES)}")
+
+
+def _seconds(stamp) -> float | None:
+    return from_timestamp(stamp) if stamp.ByteSize() else None
+
+
+def job_row(message: job_pb2.Job) -> dict[str, Any]:
+    """A job as the tables show it."""
+    return {
+        "id": message.id,
+        "kind": "job",
+        "mode": "job",
+        "program": PROGRAM_NAMES[message.program].value,
+        "backend": message.backend,
+        "session_id": message.session_id or None,
+        "status": JOB_STATUSES[message.state].value,
+        "created": _seconds(message.create_time),
+        "started": _seconds(message.start_time),
+        "ended": _seconds(message.end_time),
+        "usage": message.usage_seconds,
+        "tags": list(message.tags),
+        "error": message.error_message or None,
+    }
+
+
+def session_row(session: Session, now: float) -> dict[str, Any]:
+    """A session or batch as the Workloads table shows it."""
+    return {
+        "id": session.id,
+        "kind": "session",
+        "mode": "session" if session.mode is SessionMode.DEDICATED else "batch",
+        "backend": session.backend,
+        "status": session.state.value,
+        "created": session.created,
+        "ended": session.closed_at,
+        "usage": session.usage_at(now),
+        "tags": [],
+    }
+
+
+# ------------------------------------------------------------------------------ workloads
+
+
+async def workloads(
+    runtime, instance: str, where: WorkloadFilter, offset: int, size: int
+) -> dict[str, Any]:
+    """One page of the Workloads table: sessions, batches and job-mode jobs, newest first.
+
+    Sessions come from memory; job-mode jobs from the store, read page by page (newest first)
+    until the page is filled. A tag selects job-mode jobs carrying it and the sessions with a
+    job carrying it.
+    """
+    if not 1 <= size <= MAX_PAGE_SIZE or offset < 0:
+        raise InvalidArgument(f"page_size: 1 to {MAX_PAGE_SIZE}; offset: not negative")
+    wanted = offset + size + 1  # one more tells whether there is a next page
+    now = runtime.clock.now()
+    rows = []
+    if where.mode != "job" and where.status not in JOB_STATES:
+        tagged = await _sessions_with_tag(runtime, instance, where.tag) if where.tag else None
+        for session in runtime.list_sessions(instance):
+            row = session_row(session, now)
+            if _keeps(row, where) and (tagged is None or session.id in tagged):
+                rows.append(row)
+    if where.mode in ("", "job") and where.status not in SESSION_STATES:
+        rows.extend(await _job_mode_jobs(runtime, instance, where, wanted))
+    rows.sort(key=lambda row: (row["created"], row["id"]), reverse=True)
+    page = rows[offset : offset + size]
+    return {"rows": page, "offset": offset, "more": len(rows) > offset + size}
+
+
+def _keeps(row: dict[str, Any], where: WorkloadFilter) -> bool:
+    return (
+        (not where.mode or row["mode"] == where.mode)
+        and (not where.status or row["status"] == where.status)
+        and (not where.backend or row["backend"] == where.backend)
+        and (where.created_after is None or row["created"] >= where.created_after)
+        and (where.created_before is None or row["created"] < where.created_before)
+    )
+
+
+async def _sessions_with_tag(runtime, instance: str, tag: str) -> set[str]:
+    page = await runtime.list_jobs(instance, JobFilter(tags=(tag,)), None, 10 * SCAN_PAGE)
+    return {message.session_id for _, message in page if message.session_id}
+
+
+async def _job_mode_jobs(
+    runtime, instance: str, where: WorkloadFilter, wanted: int
+) -> list[dict[str, Any]]:
+    """Up to ``wanted`` of the newest job-mode jobs (no session) that pass the filters."""
+    store_filter = JobFilter(
+        backend=where.backend or None,
+        states=(where.status,) if where.status else (),
+        tags=(where.tag,) if where.tag else (),
+        created_after=where.created_after,
+        created_before=where.created_before,
+    )
+    found: list[dict[str, Any]] = []
+    before = None
+    while len(found) < wanted:
+        page = await runtime.list_jobs(instance, store_filter, before, SCAN_PAGE)
+        found.extend(job_row(message) for _, message in page if not message.session_id)
+        if len(page) < SCAN_PAGE:
+            break
+        before = page[-1][0]
+    return found[:wanted]
+
+
+# ------------------------------------------------------------------------- session page
+
+
+async def session_page(
+    runtime, activity: QpuActivity, instance: str, session_id: str
+) -> dict[str, Any]:
+    """A session's details(), its jobs (oldest first) and its timeline."""
+    session = runtime.session(instance, session_id)  # NotFound for another instance's
+    now = runtime.clock.now()
+    page = await runtime.list_jobs(
+        instance, JobFilter(session_id=session_id), None, MAX_SESSION_JOBS
+    )
+    jobs = sorted((job_row(message) for _, message in page), key=lambda j: j["created"])
+    return {
+        "row": session_row(session, now),
+        "details": session.details(now),
+        "jobs": jobs,
+        "timeline": timeline(session, jobs, activity, now),
+    }
+
+
+def timeline(
+    session: Session, jobs: list[dict[str, Any]], activity: QpuActivity, now: float
+) -> dict[str, Any]:
+    """The intervals a session's timeline draws, from its creation to its close (or now).
+
+    ``periods``: the session's states in turn (open, active, inactive, closed);
+    ``holds``: the interactive-TTL holds, when the session was active (so held its QPU) but
+    ran none of its jobs; ``jobs``: each job's queued and running spans; ``busy``: other work
+    on the same QPU, anonymous; ``max_ttl``: the window from the first job's start, whose end
+    may lie beyond the drawing.
+    """
+    end = session.closed_at if session.closed_at is not None else now
+    end = max([end, *(j["ended"] or now for j in jobs)])
+    periods = []
+    for index, transition in enumerate(session.transitions):
+        stop = session.transitions[index + 1].time if index + 1 < len(session.transitions) else end
+        if periods and periods[-1]["state"] == transition.state.value:
+            periods[-1]["end"] = stop  # a change of accepting_jobs only
+            continue
+        periods.append({"state": transition.state.value, "start": transition.time, "end": stop})
+    running = [(j["started"], j["ended"] or now) for j in jobs if j["started"] is not None]
+    holds = []
+    if session.mode is SessionMode.DEDICATED:
+        for period in periods:
+            if period["state"] == SessionState.ACTIVE.value:
+                holds.extend(_minus(period["start"], period["end"], running))
+    bars = [
+        {
+            "id": j["id"],
+            "status": j["status"],
+            "queued": [j["created"], j["started"] or j["ended"] or now],
+            "running": None if j["started"] is None else [j["started"], j["ended"] or now],
+        }
+        for j in jobs
+    ]
+    max_ttl = None
+    if session.started_at is not None:
+        max_ttl = [session.started_at, session.started_at + session.max_ttl]
+    busy = activity.busy(session.backend, session.created, end, session.id)
+    return {
+        "start": session.created,
+        "end": end,
+        "now": now,
+        "interactive_ttl": session.interactive_ttl,
+        "max_ttl": max_ttl,
+        "periods": periods,
+        "holds": [{"start": a, "end": b} for a, b in holds],
+        "jobs": bars,
+        "busy": [{"start": a, "end": b} for a, b in busy],
+    }
+
+
+def _minus(start: float, end: float, taken: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of [start, end] that no interval of ``taken`` covers."""
+    free, cursor = [], start
+    for a, b in sorted(taken):
+        if b <= cursor or a >= end:
+            continue
+        if a > cursor:
+            free.append((cursor, a))
+        cursor = max(cursor, b)
+    if cursor < end:
+        free.append((cursor, end))
+    return [(a, b) for a, b in free if b - a > 1e-6]
+
+
+# ----------------------------------------------------------------------------- job page
+
+
+async def job_page(runtime, instance: str, job_id: str) -> dict[str, Any]:
+    """A job's fields, logs, metrics, options and, when DONE, a summary of its result."""
+    message = runtime.job_message(runtime.job(instance, job_id))  # NotFound for others'
+    row = job_row(message)
+    result = None
+    if row["status"] == "DONE":
+        data, _ = await asyncio.to_thread(runtime.result, instance, job_id)
+        result = await asyncio.to_thread(summarize_result, data, row["program"])
+    return {
+        "job": row,
+        "attempts": message.attempts,
+        "num_pubs": message.num_pubs,
+        "logs": job_logs(message),
+        "metrics": {
+            "timestamps": {
+                "created": row["created"],
+                "running": row["started"],
+                "finished": row["ended"],
+            },
+            "usage": {"quantum_seconds": message.usage_seconds},
+            "queue_wait_seconds": None
+            if row["started"] is None
+            else row["started"] - row["created"],
+            "executor": MessageToDict(message.executor) if message.HasField("executor") else None,
+        },
+        "options": MessageToDict(message.options, preserving_proto_field_name=True),
+        "result": result,
+    }
+
+
+def job_logs(message: job_pb2.Job) -> list[dict[str, Any]]:
+    """The job's log lines, as ``RuntimeJobV2.logs()`` writes them: time, level, text."""
+    mode = f"session {message.session_id}" if message.session_id else "job mode"
+    program = PROGRAM_NAMES[message.program].value
+    lines = [
+        {
+            "time": _seconds(message.create_time),
+            "level": "INFO",
+            "text": f"queued: {program} job with {message.num_pubs} PUB(s) on backend "
+            f"{message.backend} ({mode})",
+        }
+    ]
+    if message.start_time.ByteSize():
+        attempt = f" (attempt {message.attempts})" if message.attempts > 1 else ""
+        lines.append(
+            {"time": _seconds(message.start_time), "level": "INFO", "text": f"started{attempt}"}
+        )
+    ended = _seconds(message.end_time)
+    state = JOB_STATUSES[message.state].value
+    if state == "DONE":
+        text = f"DONE after {message.usage_seconds:.3f} s of QPU time"
+        lines.append({"time": ended, "level": "INFO", "text": text})
+    elif state == "CANCELLED":
+        lines.append(
+            {"time": ended, "level": "WARNING", "text": f"CANCELLED: {message.error_message}"}
+        )
+    elif state == "ERROR":
+        lines.append({"time": ended, "level": "ERROR", "text": f"failed: {message.error_message}"})
+    return lines
+
+
+def summarize_result(data: bytes, program: str) -> dict[str, Any]:
+    """What the job page draws of a result: per PUB, each register's top outcomes (Sampler)
+    or the expectation values with their standard deviations (Estimator)."""
+    result = decode_result(job_pb2.JobResult.FromString(data))
+    pubs = []
+    for pub_result in result:
+        if program == "estimator":
+            evs = np.asarray(pub_result.data.evs, dtype=float).ravel()
+            stds = np.asarray(getattr(pub_result.data, "stds", np.zeros_like(evs)), dtype=float)
+            stds = np.broadcast_to(stds.ravel(), evs.shape) if stds.size else np.zeros_like(evs)
+            shown = min(len(evs), MAX_EXPECTATION_VALUES)
+            pubs.append(
+                {
+                    "shape": list(np.shape(pub_result.data.evs)),
+                    "values": [
+                        {"index": i, "ev": float(evs[i]), "std": float(stds[i])}
+                        for i in range(shown)
+                    ],
+                    "omitted": len(evs) - shown,
+                }
+            )
+            continue
+        registers = []
+        for name, bits in pub_result.data.items():
+            counts = bits.get_counts()
+            top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+            registers.append(
+                {
+                    "name": name,
+                    "shots": int(sum(counts.values())),
+                    "outcomes": len(counts),
+                    "top": [{"bits": k, "count": int(v)} for k, v in top[:TOP_OUTCOMES]],
+                }
+            )
+        pubs.append({"registers": registers})
+    return {"program": program, "pubs": pubs}
+
+
+# ----------------------------------------------------------------------------- backends
+
+
+def backends(runtime, activity: QpuActivity, instance: str) -> list[dict[str, Any]]:
+    """Every backend: status, queue length, the job it runs and the session holding it,
+    named only when they are the instance's own."""
+    shown = []
+    for name, qpu in runtime.qpus.items():
+        message = runtime.backend_message(name)
+        running = None
+        if qpu.running is not None:
+            try:
+                job = runtime.scheduler.job(qpu.running)
+            except NotFound:
+                job = None
+            if job is not None:
+                mine = job.instance == instance
+                running = {
+                    "yours": mine,
+                    "id": job.id if mine else None,
+                    "session_id": job.session_id if mine else None,
+                    "since": job.started,
+                }
+        holder = activity.holders.get(name)
+        held = None
+        if holder is not None:
+            mine = holder[1] == instance
+            held = {"yours": mine, "session_id": holder[0] if mine else None}
+        shown.append(
+            {
+                "name": name,
+                "operational": message.operational,
+                "status_message": message.status_message,
+                "queue_length": message.pending_jobs,
+                "num_qubits": message.num_qubits,
+                "noisy": message.noisy,
+                "running": running,
+                "held_by": held,
+            }
+        )
+    return shown

@@ -1,0 +1,82 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    TOKEN_MISSING: _ClassVar[ErrorReason]
+    TOKEN_INVALID: _ClassVar[ErrorReason]
+    AUTH_THROTTLED: _ClassVar[ErrorReason]
+    LIMIT_EXCEEDED: _ClassVar[ErrorReason]
+    FIELD_REQUIRED: _ClassVar[ErrorReason]
+    FIELD_INVALID: _ClassVar[ErrorReason]
+    PAGE_TOKEN_INVALID: _ClassVar[ErrorReason]
+    UPDATE_MASK_INVALID: _ClassVar[ErrorReason]
+    MAX_TTL_INVALID: _ClassVar[ErrorReason]
+    BACKEND_MISMATCH: _ClassVar[ErrorReason]
+    BACKEND_NOT_FOUND: _ClassVar[ErrorReason]
+    SESSION_NOT_FOUND: _ClassVar[ErrorReason]
+    JOB_NOT_FOUND: _ClassVar[ErrorReason]
+    INSTANCE_NOT_FOUND: _ClassVar[ErrorReason]
+    OPEN_PLAN_SESSION: _ClassVar[ErrorReason]
+    SESSION_NOT_ACCEPTING_JOBS: _ClassVar[ErrorReason]
+    JOB_NOT_DONE: _ClassVar[ErrorReason]
+    JOB_ALREADY_FINAL: _ClassVar[ErrorReason]
+    CIRCUIT_NOT_CACHED: _ClassVar[ErrorReason]
+    CIRCUIT_INVALID: _ClassVar[ErrorReason]
+    CIRCUIT_TOO_WIDE: _ClassVar[ErrorReason]
+    NOT_ISA: _ClassVar[ErrorReason]
+    PAULI_LABEL_INVALID: _ClassVar[ErrorReason]
+    PARAMETER_VALUES_INVALID: _ClassVar[ErrorReason]
+    PUB_INVALID: _ClassVar[ErrorReason]
+    OPTION_INVALID: _ClassVar[ErrorReason]
+    LAYOUT_INVALID: _ClassVar[ErrorReason]
+    TRANSPILE_FAILED: _ClassVar[ErrorReason]
+    REVISION_OUT_OF_RANGE: _ClassVar[ErrorReason]
+    WATCHER_TOO_SLOW: _ClassVar[ErrorReason]
+    STORAGE_FULL: _ClassVar[ErrorReason]
+    STORAGE_UNAVAILABLE: _ClassVar[ErrorReason]
+    SHUTTING_DOWN: _ClassVar[ErrorReason]
+    SANDBOX_UNAVAILABLE: _ClassVar[ErrorReason]
+    RESULT_CORRUPT: _ClassVar[ErrorReason]
+    RESULT_MISSING: _ClassVar[ErrorReason]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+TOKEN_MISSING: ErrorReason
+TOKEN_INVALID: ErrorReason
+AUTH_THROTTLED: ErrorReason
+LIMIT_EXCEEDED: ErrorReason
+FIELD_REQUIRED: ErrorReason
+FIELD_INVALID: ErrorReason
+PAGE_TOKEN_INVALID: ErrorReason
+UPDATE_MASK_INVALID: ErrorReason
+MAX_TTL_INVALID: ErrorReason
+BACKEND_MISMATCH: ErrorReason
+BACKEND_NOT_FOUND: ErrorReason
+SESSION_NOT_FOUND: ErrorReason
+JOB_NOT_FOUND: ErrorReason
+INSTANCE_NOT_FOUND: ErrorReason
+OPEN_PLAN_SESSION: ErrorReason
+SESSION_NOT_ACCEPTING_JOBS: ErrorReason
+JOB_NOT_DONE: ErrorReason
+JOB_ALREADY_FINAL: ErrorReason
+CIRCUIT_NOT_CACHED: ErrorReason
+CIRCUIT_INVALID: ErrorReason
+CIRCUIT_TOO_WIDE: ErrorReason
+NOT_ISA: ErrorReason
+PAULI_LABEL_INVALID: ErrorReason
+PARAMETER_VALUES_INVALID: ErrorReason
+PUB_INVALID: ErrorReason
+OPTION_INVALID: ErrorReason
+LAYOUT_INVALID: ErrorReason
+TRANSPILE_FAILED: ErrorReason
+REVISION_OUT_OF_RANGE: ErrorReason
+WATCHER_TOO_SLOW: ErrorReason
+STORAGE_FULL: ErrorReason
+STORAGE_UNAVAILABLE: ErrorReason
+SHUTTING_DOWN: ErrorReason
+SANDBOX_UNAVAILABLE: ErrorReason
+RESULT_CORRUPT: ErrorReason
+RESULT_MISSING: ErrorReason
