@@ -90,12 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     logging.getLogger("qiskit").setLevel(logging.WARNING)  # its pass timings are INFO noise
 
+    from qsession.server.app import StartupError
     from qsession.server.app import serve as run
 
     try:
         asyncio.run(run(config))
     except ConfigError as exc:  # e.g. the data directory needs a backend the config dropped
         return _config_error(exc)
+    except StartupError as exc:  # a port in use, an unusable data directory, a bad TLS file
+        print(f"qsession: cannot start: {exc}", file=sys.stderr)
+        return CONFIG_ERROR_EXIT
     return 0
 
 

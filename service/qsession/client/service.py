@@ -10,8 +10,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import grpc
-
 from qsession.client import accounts
 from qsession.client.backend import QSessionBackend
 from qsession.client.connection import Connection, retry_timeout_setting
@@ -363,9 +361,7 @@ class RuntimeService:
         try:
             response = self._send_job(request)
         except QSessionError as exc:
-            if exc.code != grpc.StatusCode.FAILED_PRECONDITION or not any(
-                v.field.endswith(".circuit.sha256") for v in exc.field_violations
-            ):
+            if exc.reason != "CIRCUIT_NOT_CACHED":
                 raise
             for pub, data in zip(_pubs_of(request), whole, strict=True):
                 pub.circuit.ParseFromString(data)  # the server forgot them: send them whole

@@ -22,6 +22,9 @@ import logging
 import os
 import resource
 import signal
+import socket
+import sqlite3
+import ssl
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -149,6 +152,67 @@ def streams_per_connection(limits: Limits) -> int:
     return max(per_instance, MIN_STREAMS_PER_CONNECTION)
 
 
+class StartupError(Exception):
+    """The server cannot start as configured: a port in use, a data directory it cannot use,
+    an unreadable or invalid TLS file. The message says which and how to fix it."""
+
+
+def _check_startup(config: Config) -> tuple[bytes, bytes] | None:
+    """Check what can stop the server from starting before anything starts: the TLS files
+    (read and parsed as a certificate chain and key) and the listen address (free to bind).
+
+    Returns:
+        The TLS key and certificate bytes, or ``None`` without TLS.
+
+    Raises:
+        StartupError: naming the key and the fix.
+    """
+    tls = None
+    if config.tls_cert and config.tls_key:
+        try:
+            tls = (config.tls_key.read_bytes(), config.tls_cert.read_bytes())
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                config.tls_cert, config.tls_key
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise StartupError(
+                f"server.tls_cert / server.tls_key ({config.tls_cert}, {config.tls_key}): "
+                f"not a readable PEM certificate and matching key: {exc}"
+            ) from None
+    host, _, port = config.listen.rpartition(":")
+    if port.isdigit() and int(port) != 0:
+        family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host.strip("[]") or "0.0.0.0", int(port)))
+            except OSError as exc:
+                raise StartupError(
+                    f"server.listen = {config.listen!r}: cannot listen there ({exc.strerror}); "
+                    "stop what uses the port or choose another"
+                ) from None
+    return tls
+
+
+def _open_store(config: Config) -> Store:
+    """The store in ``config.data_dir``.
+
+    Raises:
+        StartupError: the data directory cannot be created, read or written.
+    """
+    try:
+        return Store(
+            config.data_dir / "qsession.db",
+            retain_events=EVENTS_RETAINED,
+            durability=config.durability,
+        )
+    except (OSError, sqlite3.Error) as exc:
+        raise StartupError(
+            f"server.data_dir = {str(config.data_dir)!r}: cannot keep the database there "
+            f"({exc}); use a directory this user can create, read and write"
+        ) from None
+
+
 @dataclass
 class RunningServer:
     """A started server: its bound port, runtime and the grpc server itself."""
@@ -188,9 +252,8 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
         ThreadPoolExecutor(len(config.backends) + IO_THREADS, thread_name_prefix="qsession-io")
     )
     instances, dev = _instances_by_token_hash(config)
-    store = Store(
-        config.data_dir / "qsession.db", retain_events=EVENTS_RETAINED, durability=config.durability
-    )
+    tls = _check_startup(config)
+    store = _open_store(config)
     runtime = Runtime(config, store)
     admission = admission_of(runtime)  # grows the circuit sandbox before the runtime starts
     limits = config.limits
@@ -228,15 +291,18 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
         server,
         pool=reflection_pool(),
     )
-    if config.tls_cert and config.tls_key:
-        credentials = grpc.ssl_server_credentials(
-            [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
-        )
-        port = server.add_secure_port(config.listen, credentials)
-    else:
-        port = server.add_insecure_port(config.listen)
+    try:
+        if tls is not None:
+            port = server.add_secure_port(config.listen, grpc.ssl_server_credentials([tls]))
+        else:
+            port = server.add_insecure_port(config.listen)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {config.listen}")
+        await runtime.stop(0)
+        admission.close()
+        store.close()
+        raise StartupError(f"server.listen = {config.listen!r}: cannot listen there")
     await server.start()
     try:
         await runtime.start()
