@@ -42,10 +42,15 @@ def _per_iteration(run_once, iterations: int) -> float:
 
 
 def qsession_iteration_ms(
-    backend_name: str, noise: bool, iterations: int, durability: str = "disk"
+    backend_name: str,
+    noise: bool,
+    iterations: int,
+    durability: str = "disk",
+    resilience_level: int = 0,
 ) -> float:
     """Our per-iteration time: one Estimator job per iteration in a session, through a
-    `qsession serve` subprocess with the ``[server] durability`` given."""
+    `qsession serve` subprocess with the ``[server] durability`` given. Level 0 does the
+    work Aer's EstimatorV2 does (no mitigation); 1 is IBM's default (TREX)."""
     from qsession import EstimatorV2, RuntimeService, Session
 
     with server_process(
@@ -60,7 +65,10 @@ def qsession_iteration_ms(
         )
         observables = [op.apply_layout(ansatz.layout) for op in HAMILTONIAN]
         with Session(backend=backend) as session:
-            estimator = EstimatorV2(mode=session, options={"default_shots": SHOTS})
+            estimator = EstimatorV2(
+                mode=session,
+                options={"default_shots": SHOTS, "resilience_level": resilience_level},
+            )
 
             def run_once(rng: np.random.Generator) -> float:
                 values = rng.uniform(0, 2 * np.pi, ansatz.num_parameters)

@@ -67,17 +67,13 @@ def worker_pid(server, backend: str = "ideal_24") -> int:
 def test_a_heavy_job_leaves_the_server_answering_and_other_backends_running(server, client):
     slow = client.create_job([(heavy(24), None, 4)], backend="ideal_24")
     wait_for_state(client, slow.id, job_pb2.Job.STATE_RUNNING)
-    answered = 0
     other = client.create_job([isa(bell(), "fake_torino")], backend="fake_torino")
-    while client.jobs.GetJob(
-        job_pb2.GetJobRequest(id=other.id), metadata=client.metadata
-    ).job.state not in (job_pb2.Job.STATE_DONE, job_pb2.Job.STATE_ERROR):
-        client.backends.GetBackend(
+    for _ in range(20):  # each answered within its 2 s deadline while the heavy job runs
+        backend = client.backends.GetBackend(
             backend_pb2.GetBackendRequest(name="ideal_24"), metadata=client.metadata, timeout=2
         )
-        answered += 1
-    assert client.wait(other.id).state == job_pb2.Job.STATE_DONE
-    assert answered > 0
+        assert backend.backend.name == "ideal_24"
+    assert client.wait(other.id).state == job_pb2.Job.STATE_DONE  # another backend ran meanwhile
     running = client.jobs.GetJob(job_pb2.GetJobRequest(id=slow.id), metadata=client.metadata)
     assert running.job.state == job_pb2.Job.STATE_RUNNING  # still simulating meanwhile
     client.jobs.CancelJob(job_pb2.CancelJobRequest(id=slow.id), metadata=client.metadata)

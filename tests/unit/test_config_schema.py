@@ -108,7 +108,7 @@ def test_unknown_profile_lists_the_known_profiles_and_the_nearest() -> None:
     message = config_error({"backends": [{"name": "torino", "profile": "fake_torin"}]})
     assert message == (
         "backends[0].profile: unknown device profile 'fake_torin' "
-        "(known profiles: fake_torino, ideal_24); did you mean 'fake_torino'?"
+        "(known profiles: fake_torino, fake_fez, ideal_24); did you mean 'fake_torino'?"
     )
 
 
@@ -124,7 +124,7 @@ def test_backend_without_profile_uses_its_name_which_must_be_a_profile() -> None
     assert parse_config({"backends": [{"name": "ideal_24"}]}).backends[0].profile == "ideal_24"
     message = config_error({"backends": [{"name": "slow"}]})
     assert message.startswith("backends[0].profile: required, as the backend's name 'slow'")
-    assert "fake_torino, ideal_24" in message
+    assert "fake_torino, fake_fez, ideal_24" in message
 
 
 def test_unknown_key_without_a_near_spelling_lists_the_known_ones() -> None:

@@ -74,4 +74,4 @@ def test_an_unknown_profile_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="fake_torino.*ideal_24") as error:
         load_profile("ibm_nowhere")
     assert "ibm_nowhere" in str(error.value)
-    assert PROFILE_NAMES == ("fake_torino", "ideal_24")
+    assert PROFILE_NAMES == ("fake_torino", "fake_fez", "ideal_24")

@@ -75,9 +75,15 @@ def test_auto_randomizations_follow_ibm() -> None:
         ),
         (
             job_pb2.JobOptions(
-                dynamical_decoupling=options_pb2.DynamicalDecouplingOptions(enable=True)
+                dynamical_decoupling=options_pb2.DynamicalDecouplingOptions(sequence_type="UR8")
             ),
-            "options.dynamical_decoupling.enable",
+            "options.dynamical_decoupling.sequence_type",
+        ),
+        (
+            job_pb2.JobOptions(
+                dynamical_decoupling=options_pb2.DynamicalDecouplingOptions(scheduling_method="now")
+            ),
+            "options.dynamical_decoupling.scheduling_method",
         ),
         (
             job_pb2.JobOptions(twirling=options_pb2.TwirlingOptions(strategy="some")),
@@ -90,6 +96,23 @@ def test_estimator_refuses_what_it_cannot_emulate(options, field) -> None:
         mitigation.estimator_settings(options)
     assert caught.value.field == field
     assert field in str(caught.value)
+
+
+def test_dynamical_decoupling_is_accepted_by_both_primitives() -> None:
+    options = job_pb2.JobOptions(
+        dynamical_decoupling=options_pb2.DynamicalDecouplingOptions(
+            enable=True, sequence_type="XY4", extra_slack_distribution="edges"
+        )
+    )
+    settings = mitigation.estimator_settings(options)
+    assert settings.dynamical_decoupling.enable
+    assert settings.job_metadata()["dynamical_decoupling"] == {
+        "enable": True,
+        "sequence_type": "XY4",
+        "extra_slack_distribution": "edges",
+        "scheduling_method": "alap",
+    }
+    mitigation.sampler_settings(options)
 
 
 def test_sampler_refuses_kerneled_measurements() -> None:

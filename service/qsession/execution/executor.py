@@ -15,7 +15,7 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession import _native
-from qsession.execution import mitigation, sampling, zne
+from qsession.execution import dd, mitigation, sampling, zne
 from qsession.execution.distribution import (
     apply_readout_errors,
     basis_probabilities,
@@ -101,18 +101,25 @@ class Executor:
             ``pub.shots`` shots; metadata ``{"circuit_metadata": ...}``. Result metadata
             ``{"execution": {"execution_spans": ExecutionSpans}, "version": 2}``.
 
+        With ``options`` (a job's) the circuit runs as the emulated QPU runs it: scheduled,
+        its idle windows noisy on a noisy device and filled with DD if asked
+        (:meth:`_device_circuit`). Without, it runs as given on Aer's device noise model.
+
         Raises:
             InvalidPub: as :meth:`validate_sampler_pub`.
             ExecutionFailed: the emulator cannot run a circuit.
             InvalidOption: ``options`` (the job's) hold one that cannot be emulated.
         """
         twirling = mitigation.sampler_settings(options or job_pb2.JobOptions())
+        decoupling = mitigation.dynamical_decoupling_settings(options or job_pb2.JobOptions())
         seeds = np.random.SeedSequence(seed).spawn(len(pubs))
         results, spans = [], []
         for index, (pub, pub_seed) in enumerate(zip(pubs, seeds, strict=True)):
             self.validate_sampler_pub(pub, index)
             start = datetime.now(UTC)
             circuit, shots = pub.circuit, pub.shots
+            if options is not None:
+                circuit = self._device_circuit(circuit, decoupling)
             values = _points(pub.parameter_values, circuit)
             if twirling.enable_gates or twirling.enable_measure:
                 arrays = self._sample_randomized(circuit, values, shots, pub_seed, twirling)
@@ -132,6 +139,41 @@ class Executor:
             )
             spans.append(_whole_span(index, start, pub.shape + (shots,)))
         return _primitive_result(results, spans)
+
+    def _device_circuit(
+        self, circuit: QuantumCircuit, decoupling: dd.DynamicalDecoupling
+    ) -> QuantumCircuit:
+        """What the emulated QPU runs for a job's ``circuit`` (remembered per circuit):
+        scheduled with the device's durations, idle windows filled with delays or the DD
+        sequence, and on a noisy device each idle window made its relaxation and detuning
+        channel (:mod:`.dd`). Twirling and ZNE folding then act on this circuit; folding does
+        not reschedule it.
+
+        A circuit that cannot be scheduled (control flow, a device without durations) runs
+        as given, without idle noise, unless DD was asked for.
+
+        Raises:
+            InvalidOption: ``dynamical_decoupling.enable`` for a circuit that cannot be
+                scheduled.
+        """
+
+        def build() -> QuantumCircuit:
+            if self._noise is None and not decoupling.enable:
+                return circuit
+            try:
+                scheduled = dd.schedule_idle(circuit, self.profile.target, decoupling)
+            except dd.SchedulingError as exc:
+                if decoupling.enable:
+                    raise mitigation.InvalidOption(
+                        "options.dynamical_decoupling.enable",
+                        f"the circuit cannot be scheduled on {self.profile.name}: {exc}",
+                    ) from exc
+                return circuit
+            if self._noise is None:
+                return scheduled
+            return dd.idle_noise_channels(scheduled, self.profile.target)
+
+        return derive(self.memo, circuit, "device circuit", build, decoupling)
 
     def _sample_randomized(
         self,
@@ -193,7 +235,8 @@ class Executor:
 
         ``options`` (the job's) choose the error mitigation, as qiskit-ibm-runtime's
         (:mod:`.mitigation`; unset fields default to resilience level 1: measurement twirling
-        and TREX). Without ``options`` nothing is mitigated (the executor's plain behaviour).
+        and TREX). Without ``options`` nothing is mitigated (the executor's plain behaviour);
+        with them the circuit is first scheduled as on the QPU (:meth:`_device_circuit`).
 
         Raises:
             InvalidPub: as :meth:`validate_estimator_pub`; ``InvalidOption`` (a subclass) for
@@ -208,6 +251,15 @@ class Executor:
         for index, (pub, pub_seed) in enumerate(zip(pubs, seeds, strict=True)):
             self.validate_estimator_pub(pub, index)
             start = datetime.now(UTC)
+            if options is not None:
+                device_circuit = self._device_circuit(pub.circuit, settings.dynamical_decoupling)
+                pub = EstimatorPub(
+                    device_circuit,
+                    pub.observables,
+                    pub.parameter_values,
+                    pub.precision,
+                    validate=False,
+                )
             shots = estimator_shots(pub.precision)
             randomizations = 1
             twirling = settings.twirling

@@ -21,6 +21,9 @@ What runs on the emulated device:
 * **ZNE** (``resilience.zne_mitigation``): 2-qubit gates are folded (``G -> G (G^dag G)^k``)
   to amplify their noise by each ``noise_factor``, and the values are extrapolated to zero
   noise (:mod:`.zne`).
+* **Dynamical decoupling** (``dynamical_decoupling.enable``): the circuit is scheduled with
+  the device's durations and its idle windows filled with the DD sequence; on a noisy device
+  idle windows relax and precess with or without DD (:mod:`.dd`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from qiskit.circuit import QuantumCircuit
 
+from qsession.execution.dd import (
+    SCHEDULING_METHODS,
+    SEQUENCE_TYPES,
+    SLACK_DISTRIBUTIONS,
+    DynamicalDecoupling,
+)
 from qsession.execution.errors import InvalidPub
 from qsession.v1 import job_pb2
 
@@ -47,8 +56,8 @@ EXTRAPOLATOR_MIN_FACTORS = {
 """Each extrapolator qiskit-ibm-runtime 0.43 knows, and how many noise factors it needs."""
 TWIRLING_STRATEGIES = ("active", "active-accum", "active-circuit", "all")
 """IBM's twirling strategies. They differ in which idle qubits of a layer get a random Pauli;
-the emulated device has no idle gate errors (only relaxation during delays, which a Pauli
-does not change on average), so every strategy twirls each 2-qubit gate the same way."""
+the emulated device has no idle gate errors (idle windows relax and precess, :mod:`.dd`, which
+is left to dynamical decoupling), so every strategy twirls each 2-qubit gate the same way."""
 
 
 class InvalidOption(InvalidPub):
@@ -110,16 +119,12 @@ class EstimatorSettings:
     amplifier: str = "gate_folding"
     twirling: Twirling = field(default_factory=lambda: Twirling(enable_measure=True))
     seed: int | None = None
+    dynamical_decoupling: DynamicalDecoupling = field(default_factory=DynamicalDecoupling)
 
     def job_metadata(self) -> dict:
         """IBM's job metadata blocks ``dynamical_decoupling``, ``twirling``, ``resilience``."""
         return {
-            "dynamical_decoupling": {
-                "enable": False,
-                "sequence_type": "XX",
-                "extra_slack_distribution": "middle",
-                "scheduling_method": "alap",
-            },
+            "dynamical_decoupling": self.dynamical_decoupling.metadata(),
             "twirling": self.twirling.metadata(),
             "resilience": {
                 "measure_mitigation": self.measure_mitigation,
@@ -146,7 +151,7 @@ def _refuse(path: str, why: str) -> InvalidOption:
 
 
 def _common_checks(options: job_pb2.JobOptions) -> None:
-    """Refusals both primitives share: DD, init_qubits=False, gate-twirl strategies."""
+    """Refusals both primitives share: init_qubits=False, DD values, gate-twirl strategies."""
     execution = options.execution
     if execution.HasField("init_qubits") and not execution.init_qubits:
         raise _refuse(
@@ -155,11 +160,7 @@ def _common_checks(options: job_pb2.JobOptions) -> None:
         )
     if execution.HasField("rep_delay") and not execution.rep_delay > 0:
         raise _refuse("execution.rep_delay", "must be > 0 seconds")
-    if options.dynamical_decoupling.enable:
-        raise _refuse(
-            "dynamical_decoupling.enable",
-            "dynamical decoupling is not emulated yet; leave it False",
-        )
+    dynamical_decoupling_settings(options)
     if options.HasField("log_level") and options.log_level not in {
         "DEBUG",
         "INFO",
@@ -187,6 +188,40 @@ def _twirling(options: job_pb2.TwirlingOptions, gates: bool, measure: bool) -> T
         if options.HasField("shots_per_randomization")
         else None,
         strategy=options.strategy if options.HasField("strategy") else "active-accum",
+    )
+
+
+def dynamical_decoupling_settings(options: job_pb2.JobOptions) -> DynamicalDecoupling:
+    """The job's ``dynamical_decoupling`` options, IBM's defaults where unset.
+
+    Raises:
+        InvalidOption: an unknown ``sequence_type``, ``extra_slack_distribution`` or
+            ``scheduling_method``.
+    """
+    dd = options.dynamical_decoupling
+    allowed = {
+        "sequence_type": SEQUENCE_TYPES,
+        "extra_slack_distribution": SLACK_DISTRIBUTIONS,
+        "scheduling_method": SCHEDULING_METHODS,
+    }
+    for name, values in allowed.items():
+        if dd.HasField(name) and getattr(dd, name) not in values:
+            raise _refuse(
+                f"dynamical_decoupling.{name}",
+                f"{getattr(dd, name)!r} is not one of {', '.join(values)}",
+            )
+    default = DynamicalDecoupling()
+    return DynamicalDecoupling(
+        **{
+            name: getattr(dd, name) if dd.HasField(name) else getattr(default, name)
+            for name in (
+                "enable",
+                "sequence_type",
+                "extra_slack_distribution",
+                "scheduling_method",
+                "skip_reset_qubits",
+            )
+        }
     )
 
 
@@ -289,6 +324,7 @@ def estimator_settings(options: job_pb2.JobOptions) -> EstimatorSettings:
         amplifier=amplifier,
         twirling=twirling,
         seed=seed,
+        dynamical_decoupling=dynamical_decoupling_settings(options),
     )
 
 

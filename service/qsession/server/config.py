@@ -30,7 +30,7 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
 
     [[backends]]                    # default: fake_torino and ideal_24, noiseless
     name = "fake_torino"            # required, unique
-    profile = "fake_torino"         # a built-in device profile (fake_torino, ideal_24);
+    profile = "fake_torino"         # a built-in device profile (fake_torino, fake_fez, ideal_24);
                                     # default: the backend's name
     noise = false                   # true: the profile's noise model
     min_job_duration = "0s"         # hold each job RUNNING at least this long

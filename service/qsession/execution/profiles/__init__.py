@@ -12,7 +12,7 @@ from functools import cache
 
 from qiskit.transpiler import Target
 
-from qsession.execution.profiles.fake_torino import fake_torino_target
+from qsession.execution.profiles.fake_torino import fake_fez_target, fake_torino_target
 from qsession.execution.profiles.ideal import ideal_target
 
 
@@ -37,6 +37,13 @@ _BUILDERS: dict[str, tuple[Callable[[], Target], str]] = {
         fake_torino_target,
         (
             "133-qubit heavy-hex IBM Heron r1 (ibm_torino calibration snapshot); "
+            "basis cz, id, rz, sx, x"
+        ),
+    ),
+    "fake_fez": (
+        fake_fez_target,
+        (
+            "156-qubit heavy-hex IBM Heron r2 (ibm_fez calibration snapshot); "
             "basis cz, id, rz, sx, x"
         ),
     ),

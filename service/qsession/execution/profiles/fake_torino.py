@@ -1,4 +1,5 @@
-"""The ``fake_torino`` target, built from the ibm_torino calibration snapshot (see NOTICE.md)."""
+"""The ``fake_torino`` and ``fake_fez`` targets, built from the ibm_torino and ibm_fez
+calibration snapshots (see NOTICE.md)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,15 @@ def fake_torino_target() -> Target:
     return target_from_calibration(
         json.loads((_DATA / "conf_torino.json").read_text()),
         json.loads((_DATA / "props_torino.json").read_text()),
+    )
+
+
+def fake_fez_target() -> Target:
+    """Return the 156-qubit heavy-hex IBM Heron r2 target of ``conf_fez.json`` +
+    ``props_fez.json``."""
+    return target_from_calibration(
+        json.loads((_DATA / "conf_fez.json").read_text()),
+        json.loads((_DATA / "props_fez.json").read_text()),
     )
 
 
