@@ -108,7 +108,8 @@ def test_unknown_profile_lists_the_known_profiles_and_the_nearest() -> None:
     message = config_error({"backends": [{"name": "torino", "profile": "fake_torin"}]})
     assert message == (
         "backends[0].profile: unknown device profile 'fake_torin' "
-        "(known profiles: fake_torino, fake_fez, ideal_24); did you mean 'fake_torino'?"
+        "(known profiles: fake_torino, fake_fez, fake_brisbane, ideal_24); "
+        "did you mean 'fake_torino'?"
     )
 
 
@@ -124,7 +125,7 @@ def test_backend_without_profile_uses_its_name_which_must_be_a_profile() -> None
     assert parse_config({"backends": [{"name": "ideal_24"}]}).backends[0].profile == "ideal_24"
     message = config_error({"backends": [{"name": "slow"}]})
     assert message.startswith("backends[0].profile: required, as the backend's name 'slow'")
-    assert "fake_torino, fake_fez, ideal_24" in message
+    assert "fake_torino, fake_fez, fake_brisbane, ideal_24" in message
 
 
 def test_unknown_key_without_a_near_spelling_lists_the_known_ones() -> None:
@@ -334,3 +335,14 @@ def test_serve_with_a_bad_file_exits_2_with_one_line_and_no_traceback(tmp_path: 
         2,
         "qsession: config error: backends[0].noise: must be true or false, got 'false'\n",
     )
+
+
+def test_a_backend_profile_may_be_a_calibration_snapshot_directory(tmp_path):
+    (tmp_path / "conf_mine.json").write_text("{}")
+    (tmp_path / "props_mine.json").write_text("{}")
+    config = parse_config({"backends": [{"name": "mine", "profile": str(tmp_path)}]})
+    assert config.backends[0].profile == str(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match=r"backends\[0\]\.profile: .*conf_<name>\.json"):
+        parse_config({"backends": [{"name": "mine", "profile": str(empty)}]})

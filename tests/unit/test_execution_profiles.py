@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from qiskit import QuantumCircuit
@@ -74,4 +75,30 @@ def test_an_unknown_profile_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="fake_torino.*ideal_24") as error:
         load_profile("ibm_nowhere")
     assert "ibm_nowhere" in str(error.value)
-    assert PROFILE_NAMES == ("fake_torino", "fake_fez", "ideal_24")
+    assert PROFILE_NAMES == ("fake_torino", "fake_fez", "fake_brisbane", "ideal_24")
+
+
+def test_fake_brisbane_is_a_127_qubit_eagle_with_ecr_gates() -> None:
+    target = load_profile("fake_brisbane").target
+    assert target.num_qubits == 127
+    assert {"ecr", "rz", "sx", "x", "measure"} <= set(target.operation_names)
+    assert target.qubit_properties[0].t1 > 0
+
+
+def test_an_operators_snapshot_directory_is_a_profile(tmp_path) -> None:
+    from shutil import copy
+
+    from qsession.execution import profiles
+
+    source = Path(profiles.__file__).parent
+    copy(source / "conf_torino.json", tmp_path / "conf_mine.json")
+    copy(source / "props_torino.json", tmp_path / "props_mine.json")
+    mine = load_profile(str(tmp_path))
+    torino = load_profile("fake_torino").target
+    assert mine.target.num_qubits == torino.num_qubits
+    assert mine.target.instruction_supported("cz", (0, 1)) == torino.instruction_supported(
+        "cz", (0, 1)
+    )
+    (tmp_path / "props_mine.json").unlink()
+    with pytest.raises(ValueError, match="props_<name>.json"):
+        load_profile(f"{tmp_path}/")  # another name: profiles are cached by name

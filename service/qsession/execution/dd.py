@@ -53,6 +53,7 @@ import numpy as np
 from qiskit.circuit import ControlFlowOp, Delay, QuantumCircuit
 from qiskit.circuit.library import RXGate, RZGate, XGate, YGate
 from qiskit.converters import circuit_to_dag, dag_to_circuit
+from qiskit.quantum_info import Kraus
 from qiskit.transpiler import InstructionDurations, PassManager, Target
 from qiskit.transpiler.exceptions import TranspilerError
 from qiskit.transpiler.passes import (
@@ -188,10 +189,11 @@ def _offsets(description: str, num_qubits: int) -> np.ndarray:
 
 def _idle_channel(t1: float, t2: float, offset_hz: float, seconds: float):
     """The channel of ``seconds`` idle: thermal relaxation then ``rz(2 pi offset t)`` (they
-    commute), as one Aer instruction."""
+    commute), as one Aer instruction holding one Kraus channel (Aer applies a mixture of
+    circuits far more slowly in the density-matrix method, as for gate errors in noise.py)."""
     relaxation = thermal_relaxation_error(t1, min(t2, 2 * t1), seconds)
     precession = QuantumError(RZGate(2 * math.pi * offset_hz * seconds))
-    return relaxation.compose(precession).to_instruction()
+    return QuantumError(Kraus(relaxation.compose(precession))).to_instruction()
 
 
 def _busy_spans(circuit: QuantumCircuit) -> dict[int, tuple[int, int]]:

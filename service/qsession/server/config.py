@@ -30,7 +30,9 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
 
     [[backends]]                    # default: fake_torino and ideal_24, noiseless
     name = "fake_torino"            # required, unique
-    profile = "fake_torino"         # a built-in device profile (fake_torino, fake_fez, ideal_24);
+    profile = "fake_torino"         # a built-in device profile (fake_torino, fake_fez,
+                                    # fake_brisbane, ideal_24) or a directory holding an IBM
+                                    # calibration snapshot (conf_*.json, props_*.json);
                                     # default: the backend's name
     noise = false                   # true: the profile's noise model
     min_job_duration = "0s"         # hold each job RUNNING at least this long
@@ -86,7 +88,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from qsession.execution.profiles import PROFILE_NAMES
+from qsession.execution.profiles import PROFILE_NAMES, is_snapshot_path
+from qsession.execution.profiles.fake_torino import snapshot_files
 from qsession.execution.validation import MAX_SHOTS
 from qsession.lifecycle.durations import parse_config_duration
 from qsession.lifecycle.model import Plan
@@ -349,7 +352,15 @@ def duration(path: str, value: Any) -> float:
 
 
 def device_profile(path: str, value: Any) -> str:
-    """A check for the name of a built-in device profile; the error lists the known ones."""
+    """A check for the name of a built-in device profile, or the path of a calibration
+    snapshot directory (one conf_*.json and one props_*.json); the error lists the known
+    ones."""
+    if isinstance(value, str) and is_snapshot_path(value):
+        try:
+            snapshot_files(Path(value))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        return value
     if not isinstance(value, str) or value not in PROFILE_NAMES:
         hint = _suggestion(value, PROFILE_NAMES) if isinstance(value, str) else ""
         raise ConfigError(

@@ -35,6 +35,39 @@ def fake_fez_target() -> Target:
     )
 
 
+def fake_brisbane_target() -> Target:
+    """Return the 127-qubit heavy-hex IBM Eagle r3 target of ``conf_brisbane.json`` +
+    ``props_brisbane.json`` (two-qubit gate: ecr)."""
+    return target_from_calibration(
+        json.loads((_DATA / "conf_brisbane.json").read_text()),
+        json.loads((_DATA / "props_brisbane.json").read_text()),
+    )
+
+
+def snapshot_files(directory: Path) -> tuple[Path, Path]:
+    """The ``conf_*.json`` and ``props_*.json`` of a calibration snapshot directory (the
+    layout of qiskit-ibm-runtime's fake backends: the backend configuration and properties
+    as IBM's API returns them).
+
+    Raises:
+        ValueError: the directory does not hold exactly one of each.
+    """
+    confs, props = sorted(directory.glob("conf_*.json")), sorted(directory.glob("props_*.json"))
+    if len(confs) != 1 or len(props) != 1:
+        raise ValueError(
+            f"{directory} must hold one conf_<name>.json and one props_<name>.json (an IBM "
+            f"backend's configuration and properties), found {[p.name for p in confs + props]}"
+        )
+    return confs[0], props[0]
+
+
+def snapshot_target(directory: Path) -> Target:
+    """The target of an operator's own calibration snapshot directory (see
+    :func:`snapshot_files`)."""
+    conf, props = snapshot_files(directory)
+    return target_from_calibration(json.loads(conf.read_text()), json.loads(props.read_text()))
+
+
 def target_from_calibration(conf: dict[str, Any], props: dict[str, Any]) -> Target:
     """Build a :class:`Target` from an IBM backend configuration and properties snapshot.
 
