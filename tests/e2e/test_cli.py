@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 import pytest
-from qiskit import QuantumCircuit
 
 from qsession import RuntimeService, SamplerV2, Session
+from tests.circuits import bell
 from tests.conftest import base_config, start_server
 
 
@@ -50,14 +50,6 @@ def qsession(env, *args: str, timeout: float = 60) -> subprocess.CompletedProces
         text=True,
         timeout=timeout,
     )
-
-
-def bell() -> QuantumCircuit:
-    qc = QuantumCircuit(2)
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure_all()
-    return qc
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from qiskit import QuantumCircuit
 
 from qsession import RuntimeService, SamplerV2, Session
+from tests.circuits import bell
 from tests.conftest import OPEN_TOKEN, PREMIUM_TOKEN, base_config, start_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -69,14 +69,6 @@ def sign_in(browser, server, token: str):
     page.click("#sign-in button[type=submit]")
     page.wait_for_selector("#workloads-table")
     return page
-
-
-def bell() -> QuantumCircuit:
-    qc = QuantumCircuit(2)
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure_all()
-    return qc
 
 
 def spans(page, selector: str) -> list[tuple[float, float]]:

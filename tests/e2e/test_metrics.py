@@ -7,9 +7,9 @@ import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from qiskit import QuantumCircuit
 
 from qsession import RuntimeService, SamplerV2, Session
+from tests.circuits import bell
 from tests.conftest import base_config, start_server
 
 JOBS = 3
@@ -37,14 +37,6 @@ def scrape(handle) -> dict[str, dict[tuple, float]]:
 
 def value(samples, name: str, **labels) -> float:
     return samples.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
-
-
-def bell() -> QuantumCircuit:
-    qc = QuantumCircuit(2)
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure_all()
-    return qc
 
 
 def test_metrics_count_the_jobs_sessions_and_rpcs_run(server):
