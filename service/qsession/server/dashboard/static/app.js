@@ -147,7 +147,15 @@ function route() {
 
 window.addEventListener("hashchange", () => { if (me) render(); });
 
-async function render() {
+// Renders run one after another, so the last one asked for (the current route, the newest
+// data) is the one left on screen: an earlier render finishing late cannot overwrite it.
+let rendering = Promise.resolve();
+function render() {
+  rendering = rendering.then(renderNow, renderNow);
+  return rendering;
+}
+
+async function renderNow() {
   if (!me) return;
   const [page, id] = route();
   try {
