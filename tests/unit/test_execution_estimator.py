@@ -14,8 +14,9 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
 
-from qsession.execution import Executor, distribution, load_profile
+from qsession.execution import Executor, load_profile
 from qsession.execution import executor as executor_module
+from qsession.execution.aer import PreparedRun
 
 DEFAULT_PRECISION = 1 / math.sqrt(4096)
 
@@ -127,10 +128,10 @@ def test_one_state_simulation_serves_every_basis_and_agrees_with_sampling_each_b
     observables = ["ZZII", "XXII", "YIII", "IZXI", "IYII", "XIII"][::-1]
     values = np.array([0.3, 1.9]).reshape(2, 1, 1)  # (2, 1) points of one parameter
     pub = EstimatorPub.coerce((circuit, [observables], values), precision=0.01)
-    runs = mock.patch.object(distribution, "run_points", wraps=distribution.run_points)
-    with runs as run_points:
+    runs = mock.patch.object(PreparedRun, "run", autospec=True, side_effect=PreparedRun.run)
+    with runs as run:
         single = estimate(ideal, pub, seed=4).data
-    assert run_points.call_count == 1  # one state per point for all bases
+    assert run.call_count == 1  # one state per point for all bases
     with mock.patch.object(executor_module, "ESTIMATOR_STATE_MAX_QUBITS", 0):
         per_basis = estimate(ideal, pub, seed=5).data
     assert single.evs.shape == per_basis.evs.shape == (2, 6)

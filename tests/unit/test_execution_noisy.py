@@ -24,6 +24,7 @@ from qiskit_aer import AerSimulator
 from scipy import stats
 
 from qsession.execution import Executor, distribution, load_profile, sampling
+from qsession.execution.aer import PreparedRun
 from qsession.execution.noise import DeviceNoise
 from qsession.execution.reduction import reduce_circuit
 from tests.circuits import bell
@@ -265,7 +266,7 @@ def test_noisy_terminal_measurements_take_one_density_matrix_run_for_all_points(
     logical.cx(0, 1)
     logical.measure_all()
     pub = SamplerPub.coerce((on_torino(logical, [0, 1]), [[0.1], [0.2], [0.3]]), 100)
-    runs = mock.patch.object(distribution, "run_points", wraps=distribution.run_points)
+    runs = mock.patch.object(PreparedRun, "run", autospec=True, side_effect=PreparedRun.run)
     with per_shot_path_forbidden(), runs as run_points:
         assert executor.run_sampler([pub], seed=1)[0].data.meas.shape == (3,)
     assert run_points.call_count == 1
@@ -355,7 +356,7 @@ def test_noisy_estimates_from_one_density_matrix_agree_with_shot_by_shot_bases(
     observables = [SparsePauliOp(label).apply_layout(circuit.layout) for label in ("ZZ", "XX")]
     observables.append(SparsePauliOp.from_sparse_list([("Y", [idle], 1.0)], circuit.num_qubits))
     pub = EstimatorPub.coerce((circuit, observables), precision=0.01)
-    runs = mock.patch.object(distribution, "run_points", wraps=distribution.run_points)
+    runs = mock.patch.object(PreparedRun, "run", autospec=True, side_effect=PreparedRun.run)
     with per_shot_path_forbidden(), runs as run_points:
         single = executor.run_estimator([pub], seed=2)[0].data
     assert run_points.call_count == 1

@@ -18,13 +18,14 @@ one per basis.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from qiskit.circuit import QuantumCircuit
-from qiskit.quantum_info import DensityMatrix, Statevector
+from qiskit.quantum_info import DensityMatrix, Operator, Statevector
 from qiskit_aer import AerSimulator
 
-from qsession.execution.aer import run_points
+from qsession.execution.aer import PreparedRun
 from qsession.execution.memo import Memo, derive
 from qsession.execution.noise import DeviceNoise, Instruction
 from qsession.execution.reduction import ReducedCircuit
@@ -59,14 +60,14 @@ def final_distribution(
     """
     if not measured:
         return [np.ones(1)] * values.shape[0]
-    simulator, unitary = derive(
+    prepared = derive(
         memo,
         reduced,
         "probabilities",
         lambda: _prepared(reduced, noise, lambda c: c.save_probabilities(measured, label="p")),
         tuple(measured),
     )
-    result = run_points(simulator, unitary, values, shots=1, memory=False)
+    result = prepared.run(values)
     probabilities = [np.asarray(result.data(i)["p"], np.float64) for i in range(values.shape[0])]
     if noise is None:
         return probabilities
@@ -95,7 +96,7 @@ def final_states(
     Raises:
         ExecutionFailed: Aer cannot run the circuit.
     """
-    simulator, unitary = derive(
+    prepared = derive(
         memo,
         reduced,
         "state",
@@ -107,7 +108,7 @@ def final_states(
             ),
         ),
     )
-    result = run_points(simulator, unitary, values, shots=1, memory=False)
+    result = prepared.run(values)
     states = [result.data(i)["s"] for i in range(values.shape[0])]
     if extra_qubits:
         idle = (Statevector if noise is None else DensityMatrix).from_int(0, 2**extra_qubits)
@@ -120,22 +121,29 @@ def basis_probabilities(
 ) -> np.ndarray:
     """The distribution of measuring ``qubits`` of ``state`` in the bases ``paulis`` (one of
     "X", "Y", "Z" per qubit): float64 ``(2**len(qubits),)``, bit ``j`` = ``qubits[j]``."""
-    change = QuantumCircuit(len(qubits))
+    change = _basis_change(paulis)
+    if change is not None:
+        state = state.evolve(change, qargs=list(qubits))
+    return np.asarray(state.probabilities(qargs=list(qubits)), np.float64)
+
+
+@lru_cache(maxsize=1024)
+def _basis_change(paulis: str) -> Operator | None:
+    """The unitary that turns measuring ``paulis`` into measuring Z on each qubit (Sdg then H
+    for Y, H for X), or ``None`` for all Z; one matrix applied at once to the state."""
+    change = QuantumCircuit(len(paulis))
     for j, pauli in enumerate(paulis):
         if pauli == "Y":
             change.sdg(j)
         if pauli in "XY":
             change.h(j)
-    if change.data:
-        state = state.evolve(change, qargs=list(qubits))
-    return np.asarray(state.probabilities(qargs=list(qubits)), np.float64)
+    return Operator(change) if change.data else None
 
 
-def _prepared(
-    reduced: ReducedCircuit, noise: DeviceNoise | None, save
-) -> tuple[AerSimulator, QuantumCircuit]:
-    """The simulator (statevector, or density matrix with the gate errors of the circuit's
-    instructions) and ``reduced.circuit`` without its measurements, ended by ``save(circuit)``."""
+def _prepared(reduced: ReducedCircuit, noise: DeviceNoise | None, save) -> PreparedRun:
+    """``reduced.circuit`` without its measurements, ended by ``save(circuit)``, prepared for
+    its simulator (statevector, or density matrix with the gate errors of the circuit's
+    instructions)."""
     unitary = reduced.circuit.copy_empty_like()
     for inst in reduced.circuit.data:
         if inst.operation.name != "measure":
@@ -146,7 +154,7 @@ def _prepared(
         model = noise.channel_model(reduced.active, _instructions(unitary))
         simulator = AerSimulator(method="density_matrix", noise_model=model)
     save(unitary)
-    return simulator, unitary
+    return PreparedRun(simulator, unitary)
 
 
 def apply_readout_errors(probabilities: np.ndarray, assignment: np.ndarray) -> np.ndarray:

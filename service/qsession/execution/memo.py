@@ -3,9 +3,10 @@
 An iterative algorithm sends the same circuit with new parameter values job after job (the
 session guide's VQE). Parsing its QPY, reducing it to its active qubits and building the
 Estimator's basis circuits do not depend on the values, so a worker does them once: a
-circuit is recognised by the SHA-256 of its message, and what is derived from a circuit object
-is remembered per object. Results are the same bit for bit: only the work is skipped. The
-server's admission keeps one too (parsing and device checks), used from several threads.
+circuit is recognised by the SHA-256 of its message (observables by their message), and what
+is derived from a circuit object is remembered per object. Results are the same bit for bit:
+only the work is skipped. The server's admission keeps one too (parsing and device checks),
+used from several threads.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from qiskit import QuantumCircuit
+from qiskit.primitives.containers.observables_array import ObservablesArray
 
 from qsession.v1 import types_pb2
-from qsession.wire import circuit_digest, decode_circuit
+from qsession.wire import circuit_digest, decode_circuit, decode_observables
 
 T = TypeVar("T")
 
@@ -65,6 +67,17 @@ class Memo:
         """
         digest = circuit_digest(message.SerializeToString())
         return self.get(("circuit", digest), lambda: decode_circuit(message, field))
+
+    def observables(
+        self, message: types_pb2.ObservableArray, circuit: QuantumCircuit, field: str
+    ) -> ObservablesArray:
+        """``decode_observables``, once per distinct message and circuit width (an iterative
+        algorithm sends the same Hamiltonian with every job).
+
+        The array is shared between the jobs that send it: callers must not modify it.
+        """
+        key = ("observables", message.SerializeToString(), circuit.num_qubits)
+        return self.get(key, lambda: decode_observables(message, circuit, field))
 
 
 def derive(memo: Memo | None, obj: object, kind: str, build: Callable[[], T], *key: Hashable) -> T:

@@ -22,8 +22,14 @@ def execute_request(executor: Executor, request: bytes, seed: int) -> bytes:
         ExecutionFailed: the emulator cannot run a circuit.
     """
     message = job_pb2.CreateJobRequest.FromString(request)
-    circuits = decode_circuit if executor.memo is None else executor.memo.circuit
-    pubs = decode_job_pubs(message.program, message, message.options, circuits)
+    memo = executor.memo
+    pubs = decode_job_pubs(
+        message.program,
+        message,
+        message.options,
+        decode_circuit if memo is None else memo.circuit,
+        None if memo is None else memo.observables,
+    )
     if message.program == job_pb2.PROGRAM_SAMPLER:
         result = executor.run_sampler(pubs, seed, message.options)
     else:

@@ -24,6 +24,7 @@ from qsession.store.sqlite import StoredEvent
 from qsession.v1 import job_pb2
 
 _JOB_FIELDS = tuple(f.name for f in dataclasses.fields(Job))
+_SESSION_FIELDS = tuple(f.name for f in dataclasses.fields(Session) if f.name != "transitions")
 
 
 def job_record(job: Job, inputs: JobInputs) -> dict[str, Any]:
@@ -69,8 +70,13 @@ def inputs_from_record(record: dict[str, Any]) -> JobInputs:
 
 
 def session_record(session: Session) -> dict[str, Any]:
-    """A session's row."""
-    return dataclasses.asdict(session)
+    """A session's row (what ``dataclasses.asdict`` gives, built without its deep copies)."""
+    record = {name: getattr(session, name) for name in _SESSION_FIELDS}
+    record["transitions"] = [
+        {"state": t.state, "accepting_jobs": t.accepting_jobs, "time": t.time}
+        for t in session.transitions
+    ]
+    return record
 
 
 def session_from_record(record: dict[str, Any]) -> Session:

@@ -764,7 +764,9 @@ class Runtime:
             mitigation.sampler_settings(request.options)
         else:
             mitigation.estimator_settings(request.options)
-        pubs = decode_job_pubs(request.program, request, request.options, self.memo.circuit)
+        pubs = decode_job_pubs(
+            request.program, request, request.options, self.memo.circuit, self.memo.observables
+        )
         validate = (
             qpu.executor.validate_sampler_pub
             if request.program == job_pb2.PROGRAM_SAMPLER

@@ -287,11 +287,11 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
     @streaming
     async def GetJobResult(self, request, context):
         instance = current_instance().name
-        if request.wait:
-            await self._until_final(instance, request.id)
+        job = await self._until_final(instance, request.id) if request.wait else None
         await self.runtime.flush(read=True)  # a DONE job's result is committed with its DONE
         data, digest = await asyncio.to_thread(self.runtime.result, instance, request.id)
-        job = self.runtime.job_message(self.runtime.job(instance, request.id))
+        if job is None:
+            job = self.runtime.job_message(self.runtime.job(instance, request.id))
         view = memoryview(data)
         for offset in range(0, max(len(data), 1), RESULT_CHUNK):
             yield job_pb2.GetJobResultResponse(
@@ -302,23 +302,18 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                 job=job if offset == 0 else None,
             )
 
-    async def _until_final(self, instance: str, job_id: str) -> None:
-        """Return once job ``job_id`` of ``instance`` is DONE, ERROR or CANCELLED.
-
-        Its events are followed from the newest committed revision: the job as held now is at
-        least that new, so a change after it is an event still to come."""
-        revision = await self.runtime.flush(read=True)
-        if self.runtime.job(instance, job_id).status.finished:
-            return
-        subscription = self.runtime.subscribe(instance, revision, "job", job_ids=(job_id,))
-        async for event in _follow(subscription):
-            if convert.JOB_STATUSES[job_pb2.Job.FromString(event.payload).state].finished:
-                return
+    async def _until_final(self, instance: str, job_id: str) -> job_pb2.Job:
+        """Job ``job_id`` once it is DONE, ERROR or CANCELLED: the final state WatchJobs with
+        ``until_final`` delivers (from its event, so a job just finished is not read back)."""
+        request = job_pb2.WatchJobsRequest(job_ids=[job_id], until_final=True)
+        async for response in self._watch_until_final(request, instance, id_field="id"):
+            job = response.job
+        return job
 
     @streaming
     async def WatchJobs(self, request, context):
         if request.until_final:
-            async for response in self._watch_until_final(request):
+            async for response in self._watch_until_final(request, current_instance().name):
                 yield response
             return
         after = request.after_revision if request.HasField("after_revision") else None
@@ -339,7 +334,9 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                 continue
             yield self._watch_response(event)
 
-    async def _watch_until_final(self, request) -> AsyncIterator[job_pb2.WatchJobsResponse]:
+    async def _watch_until_final(
+        self, request, instance: str, id_field: str | None = None
+    ) -> AsyncIterator[job_pb2.WatchJobsResponse]:
         """WatchJobs with ``until_final``: the events of ``job_ids`` until each is final.
 
         Every watched job is looked up first (an unknown id is NOT_FOUND before anything is
@@ -347,7 +344,8 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         follow; the others' events follow from ``after_revision`` (or from the newest committed
         revision, so that no change between the look-up and the subscription is missed) until
         each has sent a final state. Snapshots carry ``after_revision`` when it is set, else
-        that newest revision, so revisions never go backwards on the stream.
+        that newest revision, so revisions never go backwards on the stream. ``id_field``
+        names the request field an unknown id came in (default ``job_ids[i]``).
         """
         if not request.job_ids:
             raise InvalidArgument(
@@ -355,7 +353,6 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                 field="job_ids",
                 reason="FIELD_REQUIRED",
             )
-        instance = current_instance().name
         revision = await self.runtime.flush(read=True)
         pending: set[str] = set()
         final: list[Job] = []
@@ -363,10 +360,9 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             try:
                 job = self.runtime.job(instance, job_id)
             except NotFound:
+                field = id_field or f"job_ids[{i}]"
                 raise NotFound(
-                    f"job_ids[{i}]: job {job_id!r} does not exist",
-                    field=f"job_ids[{i}]",
-                    reason="JOB_NOT_FOUND",
+                    f"{field}: job {job_id!r} does not exist", field=field, reason="JOB_NOT_FOUND"
                 ) from None
             if job.status.finished:
                 final.append(job)

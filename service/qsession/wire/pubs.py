@@ -23,6 +23,8 @@ from qsession.wire.errors import WireError
 
 CircuitDecoder = Callable[[types_pb2.Circuit, str], QuantumCircuit]
 """Turns a circuit message (and its field name, for errors) into a circuit."""
+ObservablesDecoder = Callable[[types_pb2.ObservableArray, QuantumCircuit, str], ObservablesArray]
+"""Turns an observables message (for a circuit, with its field name) into observables."""
 
 DEFAULT_SHOTS = 4096
 """Shots of a Sampler PUB when neither the PUB nor ``JobOptions.default_shots`` sets them."""
@@ -137,8 +139,11 @@ def decode_estimator_pub(
     index: int,
     default_precision: float,
     circuits: CircuitDecoder = decode_circuit,
+    observables: ObservablesDecoder | None = None,
 ) -> EstimatorPub:
     """The EstimatorPub of ``estimator_pubs[index]``, with ``default_precision`` where unset.
+    ``circuits`` and ``observables`` decode its circuit and observables (default:
+    :func:`decode_circuit`, :func:`decode_observables`).
 
     Raises:
         WireError: a malformed circuit, observables, parameter values or precision (> 0), or
@@ -146,7 +151,9 @@ def decode_estimator_pub(
     """
     field = f"estimator_pubs[{index}]"
     circuit = circuits(message.circuit, f"{field}.circuit")
-    observables = _decode_observables(message.observables, circuit, f"{field}.observables")
+    observables = (observables or decode_observables)(
+        message.observables, circuit, f"{field}.observables"
+    )
     bindings = _decode_bindings(message, circuit, field)
     precision = message.precision if message.HasField("precision") else default_precision
     if not precision > 0:
@@ -162,11 +169,12 @@ def decode_job_pubs(
     pubs: job_pb2.CreateJobRequest | job_pb2.JobInputs,
     options: job_pb2.JobOptions,
     circuits: CircuitDecoder = decode_circuit,
+    observables: ObservablesDecoder | None = None,
 ) -> list[SamplerPub] | list[EstimatorPub]:
     """The PUBs of a job (its request, or the inputs GetJob returns), with the options'
     ``default_shots`` / ``default_precision`` (else the defaults above) where a PUB sets none.
-    ``circuits`` turns each circuit message into a circuit (a worker passes one that
-    remembers them).
+    ``circuits`` and ``observables`` decode each circuit and observables message (the server
+    and its workers pass a :class:`~qsession.execution.memo.Memo`'s, which remember them).
 
     Raises:
         WireError: as :func:`decode_sampler_pub` / :func:`decode_estimator_pub`.
@@ -178,7 +186,8 @@ def decode_job_pubs(
         options.default_precision if options.HasField("default_precision") else DEFAULT_PRECISION
     )
     return [
-        decode_estimator_pub(m, i, precision, circuits) for i, m in enumerate(pubs.estimator_pubs)
+        decode_estimator_pub(m, i, precision, circuits, observables)
+        for i, m in enumerate(pubs.estimator_pubs)
     ]
 
 
@@ -200,9 +209,16 @@ def _decode_bindings(
 _PAULI_LETTERS = frozenset("IXYZ")
 
 
-def _decode_observables(
+def decode_observables(
     message: types_pb2.ObservableArray, circuit: QuantumCircuit, field: str
 ) -> ObservablesArray:
+    """The observables array of ``message`` for ``circuit`` (one Pauli letter per circuit
+    qubit in each label).
+
+    Raises:
+        WireError: a shape that does not match, an empty observable, a malformed label or a
+            coefficient that is not finite.
+    """
     shape = tuple(message.shape)
     count = int(np.prod(shape, dtype=np.int64))
     if len(message.observables) != count:
