@@ -131,3 +131,47 @@ def test_the_sdk_sends_a_repeated_circuit_by_digest_and_whole_again_when_the_ser
         service._connection.call = original
     for result in results[1:]:
         np.testing.assert_array_equal(result[0].data.meas.array, results[0][0].data.meas.array)
+
+
+def test_a_bad_pub_with_a_held_circuit_is_refused_naming_its_field(server, ideal):
+    """A small job of held circuits is admitted on the server's event loop: its mistakes are
+    refused exactly as a thread's admission refuses them, and nothing is created."""
+    client = RawClient(server)
+    session = new_session(client)
+    whole = pub_message(rotation(ideal), 0.3)
+    client.wait(submit(client, whole, session).id)
+    bad = by_digest(whole)
+    bad.parameter_values.Clear()  # the circuit has a parameter: its values are required
+    with pytest.raises(grpc.RpcError) as info:
+        submit(client, bad, session)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "sampler_pubs[0].parameter_values" in info.value.details()
+    listed = client.jobs.ListJobs(
+        job_pb2.ListJobsRequest(session_id=session), metadata=client.metadata
+    )
+    assert len(listed.jobs) == 1
+    assert client.wait(submit(client, by_digest(whole), session).id).state == (
+        job_pb2.Job.STATE_DONE
+    )
+
+
+def test_a_waited_result_equals_the_stored_one(server, ideal):
+    """GetJobResult(wait) answers from the result just stored (kept in memory): the same
+    bytes and digest as a later read from the store."""
+    client = RawClient(server)
+    job = submit(client, pub_message(rotation(ideal), 0.9))
+
+    def download(wait: bool) -> tuple[bytes, str, job_pb2.Job]:
+        chunks = list(
+            client.jobs.GetJobResult(
+                job_pb2.GetJobResultRequest(id=job.id, wait=wait), metadata=client.metadata
+            )
+        )
+        data = b"".join(chunk.chunk for chunk in chunks)
+        assert hashlib.sha256(data).hexdigest() == chunks[0].sha256
+        return data, chunks[0].sha256, chunks[0].job
+
+    waited, waited_digest, final = download(wait=True)
+    assert final.state == job_pb2.Job.STATE_DONE and final.id == job.id
+    stored, stored_digest, _ = download(wait=False)
+    assert (waited, waited_digest) == (stored, stored_digest)

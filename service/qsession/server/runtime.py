@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import heapq
 import logging
 import secrets
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -61,6 +62,13 @@ CIRCUIT_SANDBOXES = 2
 EVENTS_RETAINED = 10_000
 UNFINISHED = {JobStatus.QUEUED.value, JobStatus.RUNNING.value}
 PRUNE_INTERVAL = 60.0  # seconds between retention passes
+INLINE_ADMISSION_BYTES = 64 * 1024
+"""The largest CreateJob admitted on the event loop (see ``Runtime._admits_inline``)."""
+RECENT_RESULT_BYTES = 64 * 1024
+RECENT_RESULTS_BYTES = 16 * 1024 * 1024
+"""Results up to RECENT_RESULT_BYTES are also kept in memory, the newest up to
+RECENT_RESULTS_BYTES in all, so that the client waiting for one gets it without a read of
+the store (see ``Runtime.recent_result``)."""
 
 
 @dataclass
@@ -125,6 +133,8 @@ class Runtime:
         self._finished: list[str] = []  # finished jobs to drop from memory
         self._new_job_requests: dict[str, bytes] = {}  # to insert with the job's first change
         self._unstored_requests: dict[str, bytes] = {}  # inserted, not yet committed
+        self._recent_results: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+        self._recent_bytes = 0
         self._loop = asyncio.get_running_loop()
         self._unpublished: deque[_Unpublished | None] = deque()  # None: a result row
         # (revision, tiebreak, future, is_read): a read's waiter fails at once on a storage
@@ -327,9 +337,22 @@ class Runtime:
         self._wakeup.set()
 
     def _store_result(self, job_id: str, result: bytes) -> None:
-        """Queue a job's result for the store; it is committed before any later change."""
+        """Queue a job's result for the store; it is committed before any later change. A
+        small one is also kept in memory for a while (``recent_result``)."""
         self._unpublished.append(None)
         self._writer.put(ResultRow(job_id, result))
+        if len(result) <= RECENT_RESULT_BYTES:
+            self._recent_results[job_id] = (result, hashlib.sha256(result).hexdigest())
+            self._recent_bytes += len(result)
+            while self._recent_bytes > RECENT_RESULTS_BYTES:
+                _, (data, _) = self._recent_results.popitem(last=False)
+                self._recent_bytes -= len(data)
+
+    def recent_result(self, job_id: str) -> tuple[bytes, str] | None:
+        """A DONE job's serialized JobResult and SHA-256 if it is among the recent small ones
+        kept in memory, else ``None`` (read it with ``result``). The caller has checked the
+        job is DONE and the caller's, and that its DONE is published (so stored)."""
+        return self._recent_results.get(job_id)
 
     async def durable(self, revision: int, read: bool = False) -> None:
         """Wait until every change up to ``revision`` is committed and published.
@@ -660,7 +683,10 @@ class Runtime:
         backend = self._job_backend(instance, request)
         qpu = self.qpus[backend]
         scope = (instance, request.session_id)
-        pubs = await admission_of(self).run(instance, self._admit_pubs, qpu, request, scope)
+        if self._admits_inline(request):
+            pubs = self._admit_pubs(qpu, request, scope)
+        else:
+            pubs = await admission_of(self).run(instance, self._admit_pubs, qpu, request, scope)
         # From here to submit there is no await: request_id and queue checks cannot race.
         self.check_writable()  # the store may have started refusing writes meanwhile
         existing = self._job_for_request(instance, request.request_id)
@@ -717,6 +743,20 @@ class Runtime:
             return session.backend
         return self._qpu(request.backend, "backend").config.name
 
+    def _admits_inline(self, request: job_pb2.CreateJobRequest) -> bool:
+        """Whether to admit ``request`` on the event loop rather than in an admission thread:
+        a small request (at most INLINE_ADMISSION_BYTES) whose every circuit is a reference to
+        one held parsed. Its admission is then memo look-ups and a small decode, which costs
+        less than the hop to a thread and back (an iterative algorithm's jobs, one after
+        another). A circuit sent whole, or not held parsed, goes to a thread: parsing it may
+        take long, and an instance's turns (``fairness``) bound that work."""
+        if request.ByteSize() > INLINE_ADMISSION_BYTES:
+            return False
+        return all(
+            circuit.WhichOneof("format") == "sha256" and self.memo.holds_circuit(circuit.sha256)
+            for _, circuit in admission.circuits(request)
+        )
+
     def _admit_pubs(
         self, qpu: Qpu, request: job_pb2.CreateJobRequest, scope: tuple[str, str]
     ) -> list:
@@ -724,7 +764,8 @@ class Runtime:
         ``scope``'s circuit cache instead, and put in place in ``request``), check their
         widths, decode and validate the PUBs, and check their shots and samples. Runs in an
         admission thread (see ``fairness.FairAdmission``), which has a sandbox process to
-        itself.
+        itself, or on the loop for a small request of circuits held parsed
+        (``_admits_inline``).
 
         Raises:
             WireError, InvalidPub, LimitExceeded: naming the offending field.

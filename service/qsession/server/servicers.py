@@ -288,8 +288,13 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
     async def GetJobResult(self, request, context):
         instance = current_instance().name
         job = await self._until_final(instance, request.id) if request.wait else None
-        await self.runtime.flush(read=True)  # a DONE job's result is committed with its DONE
-        data, digest = await asyncio.to_thread(self.runtime.result, instance, request.id)
+        recent = None
+        if job is not None and job.state == job_pb2.Job.STATE_DONE:
+            recent = self.runtime.recent_result(request.id)  # its DONE is published: stored
+        if recent is None:
+            await self.runtime.flush(read=True)  # a DONE's result is committed with the DONE
+            recent = await asyncio.to_thread(self.runtime.result, instance, request.id)
+        data, digest = recent
         if job is None:
             job = self.runtime.job_message(self.runtime.job(instance, request.id))
         view = memoryview(data)

@@ -1,8 +1,9 @@
 """A backend's worker as a local process (the default engine, ``[execution] engine = "local"``).
 
 The server's event loop never simulates and never waits on a simulation: a job's request
-bytes go to the backend's worker process (see ``qsession.workers.process``) and the loop
-awaits the result bytes while a helper thread waits on the pipe. Stopping a running job
+bytes go to the backend's worker process (see ``qsession.workers.process``) over a socket
+pair the loop itself reads and writes (asyncio streams: no helper thread, so no hand-over
+between threads per job). Stopping a running job
 (cancel, ``max_execution_time``, shutdown) kills the process; a fresh one starts at once for
 the next job. A worker that dies on its own raises :class:`WorkerLost`, and the job runs again.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
+import pickle
 import socket
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from collections.abc import Callable
 
 from qsession.lifecycle.model import Placement
 from qsession.workers import JobFailed, WorkerLost
-from qsession.workers.process import READY
+from qsession.workers.process import HEADER, READY, frame
 
 __all__ = ["JobFailed", "LocalEngine", "LocalWorker", "WorkerLost"]
 
@@ -30,14 +31,40 @@ _HOST = socket.gethostname()
 
 
 class _Process:
-    """One worker process, the socket to it, and whether it said READY."""
+    """One worker process, the socket to it (asyncio streams once used), and whether it
+    said READY."""
 
     def __init__(self, argv: list[str]):
-        self.connection, child = multiprocessing.Pipe()
+        self.socket, child = socket.socketpair()
         argv = [*argv, str(child.fileno())]
         self.popen = subprocess.Popen(argv, pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
         child.close()
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self.ready = False
+
+    async def receive(self) -> object:
+        """The worker's next message (IncompleteReadError when it died)."""
+        reader, _ = await self._streams()
+        (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
+        return pickle.loads(await reader.readexactly(size))
+
+    async def send(self, message: object) -> None:
+        _, writer = await self._streams()
+        writer.write(frame(message))
+        await writer.drain()
+
+    async def _streams(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.streams is None:
+            self.streams = await asyncio.open_unix_connection(sock=self.socket)
+        return self.streams
+
+    def close(self) -> None:
+        """Kill the process and close the socket (a read in progress then fails)."""
+        self.popen.kill()
+        if self.streams is not None:
+            self.streams[1].close()
+        else:
+            self.socket.close()
 
 
 class LocalWorker:
@@ -94,7 +121,7 @@ class LocalWorker:
         if self._process is None:
             self._process = _Process(self._argv)
         try:
-            return await asyncio.to_thread(self._round_trip, self._process, request, seed)
+            return await self._round_trip(self._process, request, seed)
         except asyncio.CancelledError:
             self.replace()
             raise
@@ -102,17 +129,22 @@ class LocalWorker:
             self.replace()
             raise
 
-    def _round_trip(self, process: _Process, request: bytes, seed: int) -> tuple[bytes, Placement]:
-        """Send the request and wait for the answer (in a helper thread)."""
-        connection = process.connection
+    async def _round_trip(
+        self, process: _Process, request: bytes, seed: int
+    ) -> tuple[bytes, Placement]:
+        """Send the request and wait for the answer."""
         try:
             if not process.ready:
-                if not connection.poll(STARTUP_TIMEOUT) or connection.recv() != READY:
+                try:
+                    hello = await asyncio.wait_for(process.receive(), STARTUP_TIMEOUT)
+                except TimeoutError:
+                    hello = None
+                if hello != READY:
                     raise WorkerLost(f"the worker of {self.backend} did not start")
                 process.ready = True
-            connection.send(("run", request, seed))
-            kind, payload, host = connection.recv()
-        except (EOFError, OSError):
+            await process.send(("run", request, seed))
+            kind, payload, host = await process.receive()
+        except (asyncio.IncompleteReadError, OSError):
             raise WorkerLost(f"the worker of {self.backend} died while it ran the job") from None
         if kind == "error":
             raise JobFailed(payload)
@@ -127,7 +159,7 @@ class LocalWorker:
         process, self._process = self._process, None
         if process is None:
             return None
-        process.popen.kill()  # a helper thread waiting on its pipe then sees EOF
+        process.close()
         log.info("stopped the worker of %s (pid %d)", self.backend, process.popen.pid)
         return process.popen
 

@@ -2,8 +2,8 @@
 
 Started as a fresh interpreter, ``python -m qsession.workers.process PROFILE NOISE FD``, that
 talks over the inherited socket ``FD`` (so it never re-imports the program that embeds the
-server). It builds the device's executor once (profile, noise model) and then answers each
-request::
+server). It builds the device's executor once (profile, noise model), says READY, and then
+answers each request::
 
     server -> worker   ("run", request: bytes, seed: int)     a serialized CreateJobRequest
     worker -> server   ("ok", result: bytes, host: str)      a serialized JobResult
@@ -11,8 +11,11 @@ request::
 
 ``host`` is the host name of the machine the worker runs on (where the job ran). Everything
 that crosses is plain bytes, text and integers, so the same contract can run on another
-machine. The worker holds no state a job needs: killing it loses only the running job's work,
-and a fresh worker runs the job again.
+machine. Each message is one frame: its length (8 bytes, big-endian) and its pickle
+(:func:`frame`); the server reads frames with asyncio, the worker with a blocking socket.
+
+The worker holds no state a job needs: killing it loses only the running job's work, and a
+fresh worker runs the job again.
 
 :func:`build_executor` and :func:`answer` are the whole execution, shared with the Ray engine's
 actor (``qsession.workers.ray``), so that a seed gives the same result bit for bit on either
@@ -21,15 +24,45 @@ engine.
 
 from __future__ import annotations
 
+import pickle
 import socket
+import struct
 import sys
-from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from qsession.execution import Executor
 
 READY = "ready"
+HEADER = struct.Struct("!Q")
+"""A frame's header: the length of the pickle that follows."""
+
+
+def frame(message: Any) -> bytes:
+    """``message`` as one frame: header, then its pickle."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(data)) + data
+
+
+def _send(channel: socket.socket, message: Any) -> None:
+    channel.sendall(frame(message))
+
+
+def _receive(channel: socket.socket) -> Any:
+    """The next message; EOFError when the server closed the channel."""
+    (size,) = HEADER.unpack(_receive_exactly(channel, HEADER.size))
+    return pickle.loads(_receive_exactly(channel, size))
+
+
+def _receive_exactly(channel: socket.socket, size: int) -> bytearray:
+    buffer = bytearray(size)
+    view, received = memoryview(buffer), 0
+    while received < size:
+        count = channel.recv_into(view[received:])
+        if count == 0:
+            raise EOFError
+        received += count
+    return buffer
 
 
 def build_executor(profile_name: str, noise: bool) -> Executor:
@@ -59,24 +92,24 @@ def answer(executor: Executor, request: bytes, seed: int) -> tuple[str, bytes | 
         return "error", f"the emulator failed: {type(exc).__name__}: {exc}"
 
 
-def serve(connection: Connection, profile_name: str, noise: bool) -> None:
+def serve(channel: socket.socket, profile_name: str, noise: bool) -> None:
     """Build the executor, say READY, then run requests until the server goes away."""
     executor = build_executor(profile_name, noise)
     host = socket.gethostname()
     try:
-        connection.send(READY)
+        _send(channel, READY)
     except OSError:  # the server went away while this worker started
         return
     while True:
         try:
-            _, request, seed = connection.recv()
+            _, request, seed = _receive(channel)
         except (EOFError, OSError):  # the server stopped, or replaced this worker
             return
         try:
-            connection.send((*answer(executor, request, seed), host))
+            _send(channel, (*answer(executor, request, seed), host))
         except OSError:
             return
 
 
 if __name__ == "__main__":
-    serve(Connection(int(sys.argv[3])), sys.argv[1], sys.argv[2] == "noise")
+    serve(socket.socket(fileno=int(sys.argv[3])), sys.argv[1], sys.argv[2] == "noise")
