@@ -677,7 +677,7 @@ class Runtime:
         instances' requests going ahead of the rest.
         """
         admission.check_request(request, self.config.limits)
-        existing = self._job_for_request(instance, request.request_id)
+        existing = self._job_for_request(instance, request.request_id, stored=False)
         if existing is not None:
             return existing, await self.flush()
         backend = self._job_backend(instance, request)
@@ -714,12 +714,14 @@ class Runtime:
         await self.durable(revision)  # acknowledged only once stored
         return job, revision
 
-    def _job_for_request(self, instance: str, request_id: str) -> Job | None:
-        """The job a retried CreateJob already created, if ``request_id`` was seen."""
+    def _job_for_request(self, instance: str, request_id: str, stored: bool = True) -> Job | None:
+        """The job a retried CreateJob already created, if ``request_id`` was seen; only
+        among the unfinished jobs in memory unless ``stored`` (the check just before submit
+        reads the store too; the early one saves admission work for a retry in progress)."""
         if not request_id:
             return None
         job = self.scheduler.job_for_request(instance, request_id)
-        if job is None:
+        if job is None and stored:
             record = self.store.job_for_request(instance, request_id)
             job = None if record is None else records.job_from_record(record)
         return job
