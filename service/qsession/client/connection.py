@@ -89,6 +89,10 @@ _CHANNEL_OPTIONS = [
     # should be found within seconds of coming back
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", int(MAX_RETRY_DELAY * 1000)),
+    # Server-streaming calls (results, watches) are read on the calling thread; by default
+    # gRPC starts a thread per such call, which costs more than a small result's download.
+    # Cancelling from another thread still works (watch.close(), tests/e2e/test_sdk_watch).
+    (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1),
 ]
 _IDEMPOTENT_WITH_REQUEST_ID = "JobService.CreateJob"
 # Words of the messages gRPC gives a call whose connection broke (rather than an answer of
