@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -76,13 +77,17 @@ def current_instance() -> Instance:
     return _current.get()
 
 
+@functools.lru_cache(maxsize=64)
 def token_hash(token: str) -> str:
-    """The hex SHA-256 of a token: the only form in which tokens are kept or logged."""
+    """The hex SHA-256 of a token: the only form in which tokens are kept or logged. The
+    last few are remembered, as every call of a client carries the same token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=1024)
 def peer_key(peer: str) -> str:
-    """The address whose failures count together, from ``context.peer()``.
+    """The address whose failures count together, from ``context.peer()`` (remembered for
+    the last peers: a connection's calls all come from one).
 
     ``ipv4:10.0.0.7:51234`` -> ``10.0.0.7``; ``ipv6:%5B2001:db8::7%5D:51234`` ->
     ``2001:db8::/64`` (an IPv4-mapped one -> the IPv4 address); anything else (a Unix

@@ -803,10 +803,14 @@ class Runtime:
     def _decode_pubs(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> list:
         """Decode and validate every PUB for the QPU, and the options it can apply (raises
         WireError / InvalidPub / InvalidOption, naming the field)."""
-        if request.program == job_pb2.PROGRAM_SAMPLER:
-            mitigation.sampler_settings(request.options)
-        else:
-            mitigation.estimator_settings(request.options)
+        settings = (
+            mitigation.sampler_settings
+            if request.program == job_pb2.PROGRAM_SAMPLER
+            else mitigation.estimator_settings
+        )
+        # Checked once per distinct options (a VQE sends the same ones every iteration).
+        key = ("options", request.program, request.options.SerializeToString())
+        self.memo.get(key, lambda: settings(request.options))
         pubs = decode_job_pubs(
             request.program, request, request.options, self.memo.circuit, self.memo.observables
         )

@@ -56,8 +56,13 @@ def decode_parameter_values(
             is not finite.
     """
     names = list(message.parameters)
-    expected = {p.name for p in circuit.parameters}
-    if len(set(names)) != len(names) or set(names) != expected:
+    given = set(names)
+    if (
+        len(given) != len(names)
+        or len(names) != circuit.num_parameters
+        or any(not circuit.has_parameter(name) for name in names)
+    ):
+        expected = {p.name for p in circuit.parameters}
         raise WireError(
             f"{field}.parameters",
             f"must name each circuit parameter exactly once: expected {sorted(expected)}, "
