@@ -29,20 +29,25 @@ def _backend_toml(name: str, noise: bool) -> str:
     return f'[[backends]]\nname = "{name}"\nprofile = "{name}"\nnoise = {str(noise).lower()}\n'
 
 
-def _per_iteration(run_once, iterations: int) -> float:
-    """Median milliseconds of one call of ``run_once(rng)`` over ``iterations`` calls (after
-    a warm-up), with fresh random parameter values each call. The median, not the mean: on
-    a shared 2-core machine a few iterations stall for other tenants' work, for the
-    reference as for us, and the median is what an iteration costs."""
+def _medians(runs: list, iterations: int) -> list[float]:
+    """Median milliseconds of one call of each ``run_once(rng)`` in ``runs``, over
+    ``iterations`` rounds (after a warm-up) in which the runs take turns, with fresh random
+    parameter values each call.
+
+    Taking turns and the median make the comparison fair on a shared 2-core machine: its
+    speed drifts by a factor of two over minutes (other tenants' work), and a slow spell
+    then falls on the reference and on us alike instead of on whichever ran during it."""
     rng = np.random.default_rng(7)
     for _ in range(WARM_UP):
-        run_once(rng)
-    times = []
+        for run_once in runs:
+            run_once(rng)
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(iterations):
-        start = time.perf_counter()
-        run_once(rng)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3
+        for run_once, spent in zip(runs, times, strict=True):
+            start = time.perf_counter()
+            run_once(rng)
+            spent.append(time.perf_counter() - start)
+    return [float(np.median(spent)) * 1e3 for spent in times]
 
 
 def qsession_iteration_ms(
@@ -51,10 +56,16 @@ def qsession_iteration_ms(
     iterations: int,
     durability: str = "disk",
     resilience_level: int = 0,
-) -> float:
+    against_aer: bool = False,
+) -> tuple[float, float | None]:
     """Our per-iteration time: one Estimator job per iteration in a session, through a
     `qsession serve` subprocess with the ``[server] durability`` given. Level 0 does the
-    work Aer's EstimatorV2 does (no mitigation); 1 is IBM's default (TREX)."""
+    work Aer's EstimatorV2 does (no mitigation); 1 is IBM's default (TREX).
+
+    Returns:
+        Ours, and with ``against_aer`` Aer's EstimatorV2 in this process on the same PUB
+        (ideal), the two taking turns (see :func:`_medians`); else ``None``.
+    """
     from qsession import EstimatorV2, RuntimeService, Session
 
     with server_process(
@@ -79,11 +90,14 @@ def qsession_iteration_ms(
                 result = estimator.run([(ansatz, observables, values)]).result()
                 return float(result[0].data.evs.sum())
 
-            return _per_iteration(run_once, iterations)
+            if not against_aer:
+                return _medians([run_once], iterations)[0], None
+            ours, aer = _medians([run_once, _aer_run_once()], iterations)
+            return ours, aer
 
 
-def aer_iteration_ms(iterations: int) -> float:
-    """Aer's EstimatorV2 in this process, same PUB and precision, ideal."""
+def _aer_run_once():
+    """One iteration with Aer's EstimatorV2 in this process, same PUB and precision, ideal."""
     from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
     ansatz = efficient_su2(2).decompose()
@@ -94,7 +108,7 @@ def aer_iteration_ms(iterations: int) -> float:
         values = rng.uniform(0, 2 * np.pi, ansatz.num_parameters)
         return float(estimator.run([(ansatz, observables, values)]).result()[0].data.evs.sum())
 
-    return _per_iteration(run_once, iterations)
+    return run_once
 
 
 def ibm_local_iteration_ms(iterations: int) -> float:
