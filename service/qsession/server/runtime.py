@@ -83,6 +83,7 @@ class Qpu:
     worker: Worker
     running: str | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    execution: asyncio.Task | None = None  # the task running its job, while one runs
 
 
 @dataclass(frozen=True)
@@ -508,30 +509,30 @@ class Runtime:
         limit = options.max_execution_time if options.HasField("max_execution_time") else None
         seed = options.seed_simulator if options.HasField("seed_simulator") else None
         status, error = JobStatus.DONE, None
+        qpu.execution = asyncio.current_task()
         try:
-            request = self._unstored_requests.get(job.id) or await asyncio.to_thread(
-                self.store.job_request, job.id
-            )
-            run = asyncio.create_task(
-                self._run_on_qpu(qpu, request, secrets.randbits(63) if seed is None else seed)
-            )
-            stop = asyncio.create_task(qpu.stop.wait())
             try:
-                await asyncio.wait({run, stop}, timeout=limit, return_when="FIRST_COMPLETED")
-            finally:
-                stop.cancel()
-                if not run.done():
-                    run.cancel()  # kills the worker; a fresh one starts
-                    await asyncio.gather(run, return_exceptions=True)
-            if run.cancelled():
-                if not qpu.stop.is_set():
-                    status, error = (
-                        JobStatus.ERROR,
-                        f"the job reached its max_execution_time of {limit:g} s and was stopped",
+                # The worker is awaited in this task (no task per run: each costs the loop a
+                # turn before the request leaves). A cancel by the user or the time limit
+                # cancels the await, which kills the worker; a fresh one starts.
+                async with asyncio.timeout(limit):
+                    request = self._unstored_requests.get(job.id) or await asyncio.to_thread(
+                        self.store.job_request, job.id
                     )
-                # else: cancelled by the user; the scheduler ends it CANCELLED
+                    result, placement = await self._run_on_qpu(
+                        qpu, request, secrets.randbits(63) if seed is None else seed
+                    )
+            except TimeoutError:
+                status, error = (
+                    JobStatus.ERROR,
+                    f"the job reached its max_execution_time of {limit:g} s and was stopped",
+                )
+            except asyncio.CancelledError:
+                if not qpu.stop.is_set():
+                    raise  # shutdown: see below
+                asyncio.current_task().uncancel()  # cancelled by the user: the scheduler
+                # ends it CANCELLED
             else:
-                result, placement = run.result()
                 self._placements[job.id] = (job.attempts, placement)  # as the worker says
                 self._store_result(job.id, result)
         except WorkerLost as lost:
@@ -562,6 +563,7 @@ class Runtime:
 
     def _release(self, qpu: Qpu) -> None:
         qpu.running = None
+        qpu.execution = None
         self._wakeup.set()
 
     # ------------------------------------------------------------------------------ queries
@@ -850,6 +852,8 @@ class Runtime:
         qpu = self.qpus[job.backend]
         if qpu.running == job_id:
             qpu.stop.set()
+            if qpu.execution is not None:
+                qpu.execution.cancel()  # stops the worker (see _execute)
         return job
 
     def close_session(self, instance: str, session_id: str) -> Session:
