@@ -1,5 +1,8 @@
 """Requests whose bytes do not parse as their message get INTERNAL, as gRPC's status-code table
 says ("error parsing request proto"); grpc.aio on its own would answer UNKNOWN.
+
+The same wrapping lets a handler yield a response it already serialized (bytes), which is
+sent as it is: a watch event is serialized once for all its watchers, not once per watcher.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class ParseErrorInterceptor(grpc.aio.ServerInterceptor):
 
 def _guarded(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
     parse = handler.request_deserializer
+    serialize = _bytes_as_they_are(handler.response_serializer)
 
     def deserialize(data: bytes) -> object:
         try:
@@ -55,9 +59,7 @@ def _guarded(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandl
                 await refuse(request, context)
             return await inner(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary, deserialize, handler.response_serializer
-        )
+        return grpc.unary_unary_rpc_method_handler(unary_unary, deserialize, serialize)
 
     inner_stream = handler.unary_stream
     if inspect.isasyncgenfunction(inner_stream):
@@ -75,6 +77,16 @@ def _guarded(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandl
                 await refuse(request, context)
             await inner_stream(request, context)
 
-    return grpc.unary_stream_rpc_method_handler(
-        unary_stream, deserialize, handler.response_serializer
-    )
+    return grpc.unary_stream_rpc_method_handler(unary_stream, deserialize, serialize)
+
+
+def _bytes_as_they_are(serialize):
+    """The handler's response serializer, except that a response already serialized (bytes)
+    is sent as it is: a watch event goes to every watcher serialized once."""
+    if serialize is None:
+        return None
+
+    def serialize_unless_bytes(response: object) -> bytes:
+        return response if isinstance(response, bytes) else serialize(response)
+
+    return serialize_unless_bytes

@@ -193,7 +193,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self._responses: OrderedDict[int, job_pb2.WatchJobsResponse] = OrderedDict()
+        self._responses: OrderedDict[int, tuple[job_pb2.WatchJobsResponse, bytes]] = OrderedDict()
 
     @unary
     async def CreateJob(self, request, context):
@@ -337,7 +337,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                     time=to_timestamp(self.runtime.clock.now()),
                 )
                 continue
-            yield self._watch_response(event)
+            yield self._watch_bytes(event)
 
     async def _watch_until_final(
         self, request, instance: str, id_field: str | None = None
@@ -400,17 +400,25 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     def _watch_response(self, event) -> job_pb2.WatchJobsResponse:
         """The response for an event, built once and shared by every watcher it goes to."""
-        response = self._responses.get(event.revision)
-        if response is None:
+        return self._shared(event)[0]
+
+    def _watch_bytes(self, event) -> bytes:
+        """The response for an event, serialized once for every watcher it goes to (gRPC
+        sends bytes a handler yields as they are: see ``parsing``)."""
+        return self._shared(event)[1]
+
+    def _shared(self, event) -> tuple[job_pb2.WatchJobsResponse, bytes]:
+        shared = self._responses.get(event.revision)
+        if shared is None:
             response = job_pb2.WatchJobsResponse(
                 revision=event.revision,
                 job=job_pb2.Job.FromString(event.payload),
                 time=to_timestamp(event.time),
             )
-            self._responses[event.revision] = response
+            shared = self._responses[event.revision] = (response, response.SerializeToString())
             if len(self._responses) > SHARED_RESPONSES:
                 self._responses.popitem(last=False)
-        return response
+        return shared
 
 
 class InstanceServicer(instance_pb2_grpc.InstanceServiceServicer):
