@@ -115,7 +115,7 @@ class _NativeRun:
         config.library_dir = self._library_dir
         output = self._simulator._controller.execute(self._aer_circuits, self._noise, config)
         if not isinstance(output, dict):
-            raise ExecutionFailed(f"the emulator returned no result: {output}")
+            raise RuntimeError(f"no result: {output}")  # PreparedRun.run: ExecutionFailed
         output.update(job_id="", date="", backend_name=self._simulator.name, backend_version="")
         for result in output["results"]:
             if "header" in result:
@@ -149,7 +149,7 @@ def _parameterization(slots, circuit: QuantumCircuit, values: np.ndarray) -> lis
     """Aer's parameterization of one circuit at the rows of ``values``: each slot's values."""
     from qiskit.circuit import Parameter
 
-    columns = {param: values[:, j] for j, param in enumerate(circuit.parameters)}
+    (columns,) = _binds(circuit, values)
     table = []
     for position, param in slots:
         if isinstance(param, Parameter):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qsession.execution.executor import Executor
 from qsession.v1 import job_pb2
-from qsession.wire import decode_circuit, decode_job_pubs, encode_result
+from qsession.wire import decode_circuit, decode_job_pubs, decode_observables, encode_result
 
 
 def execute_request(executor: Executor, request: bytes, seed: int) -> bytes:
@@ -28,7 +28,7 @@ def execute_request(executor: Executor, request: bytes, seed: int) -> bytes:
         message,
         message.options,
         decode_circuit if memo is None else memo.circuit,
-        None if memo is None else memo.observables,
+        decode_observables if memo is None else memo.observables,
     )
     if message.program == job_pb2.PROGRAM_SAMPLER:
         result = executor.run_sampler(pubs, seed, message.options)

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 
@@ -75,15 +75,15 @@ the store (see ``Runtime.recent_result``)."""
 class Qpu:
     """An emulated QPU: its configuration, device profile, the executor that validates PUBs at
     admission, the worker that runs its jobs (a local process or a Ray actor), and the job it
-    runs (with its stop signal)."""
+    runs (and whether the user cancelled it)."""
 
     config: BackendConfig
     profile: DeviceProfile
     executor: Executor
     worker: Worker
     running: str | None = None
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
     execution: asyncio.Task | None = None  # the task running its job, while one runs
+    cancelled: bool = False  # its running job was cancelled by the user
 
 
 @dataclass(frozen=True)
@@ -341,13 +341,16 @@ class Runtime:
         """Queue a job's result for the store; it is committed before any later change. A
         small one is also kept in memory for a while (``recent_result``)."""
         self._unpublished.append(None)
-        self._writer.put(ResultRow(job_id, result))
-        if len(result) <= RECENT_RESULT_BYTES:
-            self._recent_results[job_id] = (result, hashlib.sha256(result).hexdigest())
-            self._recent_bytes += len(result)
-            while self._recent_bytes > RECENT_RESULTS_BYTES:
-                _, (data, _) = self._recent_results.popitem(last=False)
-                self._recent_bytes -= len(data)
+        if len(result) > RECENT_RESULT_BYTES:
+            self._writer.put(ResultRow(job_id, result))  # hashed on the writer's thread
+            return
+        digest = hashlib.sha256(result).hexdigest()
+        self._writer.put(ResultRow(job_id, result, digest))
+        self._recent_results[job_id] = (result, digest)
+        self._recent_bytes += len(result)
+        while self._recent_bytes > RECENT_RESULTS_BYTES:
+            _, (data, _) = self._recent_results.popitem(last=False)
+            self._recent_bytes -= len(data)
 
     def recent_result(self, job_id: str) -> tuple[bytes, str] | None:
         """A DONE job's serialized JobResult and SHA-256 if it is among the recent small ones
@@ -481,7 +484,7 @@ class Runtime:
                         job = self.scheduler.next_job(name)
                         if job is not None:
                             qpu.running = job.id
-                            qpu.stop.clear()
+                            qpu.cancelled = False
                             task = asyncio.create_task(
                                 self._execute(qpu, job), name=f"job-{job.id}"
                             )
@@ -528,7 +531,7 @@ class Runtime:
                     f"the job reached its max_execution_time of {limit:g} s and was stopped",
                 )
             except asyncio.CancelledError:
-                if not qpu.stop.is_set():
+                if not qpu.cancelled:
                     raise  # shutdown: see below
                 asyncio.current_task().uncancel()  # cancelled by the user: the scheduler
                 # ends it CANCELLED
@@ -851,7 +854,7 @@ class Runtime:
         job = self.scheduler.cancel_job(job_id)
         qpu = self.qpus[job.backend]
         if qpu.running == job_id:
-            qpu.stop.set()
+            qpu.cancelled = True
             if qpu.execution is not None:
                 qpu.execution.cancel()  # stops the worker (see _execute)
         return job

@@ -89,10 +89,12 @@ class ChangeRow:
 
 @dataclass(frozen=True)
 class ResultRow:
-    """A job's serialized JobResult, to persist (its SHA-256 is computed on write)."""
+    """A job's serialized JobResult, to persist, with its SHA-256 if the caller already has
+    it (else it is computed on write)."""
 
     job_id: str
     data: bytes
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,7 @@ class Store:
                 if isinstance(row, ResultRow):
                     db.execute(
                         "INSERT OR REPLACE INTO results (job_id, data, sha256) VALUES (?,?,?)",
-                        (row.job_id, row.data, hashlib.sha256(row.data).hexdigest()),
+                        (row.job_id, row.data, row.sha256 or hashlib.sha256(row.data).hexdigest()),
                     )
                 else:
                     self._write_change(db, row)

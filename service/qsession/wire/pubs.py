@@ -139,78 +139,6 @@ def encode_estimator_pub(pub: EstimatorPub) -> types_pb2.EstimatorPub:
     return message
 
 
-def decode_estimator_pub(
-    message: types_pb2.EstimatorPub,
-    index: int,
-    default_precision: float,
-    circuits: CircuitDecoder = decode_circuit,
-    observables: ObservablesDecoder | None = None,
-) -> EstimatorPub:
-    """The EstimatorPub of ``estimator_pubs[index]``, with ``default_precision`` where unset.
-    ``circuits`` and ``observables`` decode its circuit and observables (default:
-    :func:`decode_circuit`, :func:`decode_observables`).
-
-    Raises:
-        WireError: a malformed circuit, observables, parameter values or precision (> 0), or
-            shapes that do not broadcast.
-    """
-    field = f"estimator_pubs[{index}]"
-    circuit = circuits(message.circuit, f"{field}.circuit")
-    observables = (observables or decode_observables)(
-        message.observables, circuit, f"{field}.observables"
-    )
-    bindings = _decode_bindings(message, circuit, field)
-    precision = message.precision if message.HasField("precision") else default_precision
-    if not precision > 0:
-        raise WireError(f"{field}.precision", f"must be a positive standard error, got {precision}")
-    try:
-        return EstimatorPub.coerce((circuit, observables, bindings, precision))
-    except (ValueError, TypeError) as exc:
-        raise WireError(field, str(exc)) from exc
-
-
-def decode_job_pubs(
-    program: job_pb2.Program,
-    pubs: job_pb2.CreateJobRequest | job_pb2.JobInputs,
-    options: job_pb2.JobOptions,
-    circuits: CircuitDecoder = decode_circuit,
-    observables: ObservablesDecoder | None = None,
-) -> list[SamplerPub] | list[EstimatorPub]:
-    """The PUBs of a job (its request, or the inputs GetJob returns), with the options'
-    ``default_shots`` / ``default_precision`` (else the defaults above) where a PUB sets none.
-    ``circuits`` and ``observables`` decode each circuit and observables message (the server
-    and its workers pass a :class:`~qsession.execution.memo.Memo`'s, which remember them).
-
-    Raises:
-        WireError: as :func:`decode_sampler_pub` / :func:`decode_estimator_pub`.
-    """
-    if program == job_pb2.PROGRAM_SAMPLER:
-        shots = options.default_shots if options.HasField("default_shots") else DEFAULT_SHOTS
-        return [decode_sampler_pub(m, i, shots, circuits) for i, m in enumerate(pubs.sampler_pubs)]
-    precision = (
-        options.default_precision if options.HasField("default_precision") else DEFAULT_PRECISION
-    )
-    return [
-        decode_estimator_pub(m, i, precision, circuits, observables)
-        for i, m in enumerate(pubs.estimator_pubs)
-    ]
-
-
-def _decode_bindings(
-    message: types_pb2.SamplerPub | types_pb2.EstimatorPub, circuit: QuantumCircuit, field: str
-) -> BindingsArray:
-    if message.HasField("parameter_values"):
-        return decode_parameter_values(
-            message.parameter_values, circuit, f"{field}.parameter_values"
-        )
-    if circuit.num_parameters:
-        names = sorted(p.name for p in circuit.parameters)
-        raise WireError(
-            f"{field}.parameter_values", f"required: the circuit has parameters {names}"
-        )
-    return BindingsArray()
-
-
 _PAULI_LETTERS = frozenset("IXYZ")
 
 
@@ -250,3 +178,72 @@ def decode_observables(
             terms[label] = terms.get(label, 0.0) + term.coefficient
         flat[i] = terms
     return ObservablesArray(flat.reshape(shape))
+
+
+def decode_estimator_pub(
+    message: types_pb2.EstimatorPub,
+    index: int,
+    default_precision: float,
+    circuits: CircuitDecoder = decode_circuit,
+    observables: ObservablesDecoder = decode_observables,
+) -> EstimatorPub:
+    """The EstimatorPub of ``estimator_pubs[index]``, with ``default_precision`` where unset.
+    ``circuits`` and ``observables`` decode its circuit and observables.
+
+    Raises:
+        WireError: a malformed circuit, observables, parameter values or precision (> 0), or
+            shapes that do not broadcast.
+    """
+    field = f"estimator_pubs[{index}]"
+    circuit = circuits(message.circuit, f"{field}.circuit")
+    observables = observables(message.observables, circuit, f"{field}.observables")
+    bindings = _decode_bindings(message, circuit, field)
+    precision = message.precision if message.HasField("precision") else default_precision
+    if not precision > 0:
+        raise WireError(f"{field}.precision", f"must be a positive standard error, got {precision}")
+    try:
+        return EstimatorPub.coerce((circuit, observables, bindings, precision))
+    except (ValueError, TypeError) as exc:
+        raise WireError(field, str(exc)) from exc
+
+
+def decode_job_pubs(
+    program: job_pb2.Program,
+    pubs: job_pb2.CreateJobRequest | job_pb2.JobInputs,
+    options: job_pb2.JobOptions,
+    circuits: CircuitDecoder = decode_circuit,
+    observables: ObservablesDecoder = decode_observables,
+) -> list[SamplerPub] | list[EstimatorPub]:
+    """The PUBs of a job (its request, or the inputs GetJob returns), with the options'
+    ``default_shots`` / ``default_precision`` (else the defaults above) where a PUB sets none.
+    ``circuits`` and ``observables`` decode each circuit and observables message (the server
+    and its workers pass a :class:`~qsession.execution.memo.Memo`'s, which remember them).
+
+    Raises:
+        WireError: as :func:`decode_sampler_pub` / :func:`decode_estimator_pub`.
+    """
+    if program == job_pb2.PROGRAM_SAMPLER:
+        shots = options.default_shots if options.HasField("default_shots") else DEFAULT_SHOTS
+        return [decode_sampler_pub(m, i, shots, circuits) for i, m in enumerate(pubs.sampler_pubs)]
+    precision = (
+        options.default_precision if options.HasField("default_precision") else DEFAULT_PRECISION
+    )
+    return [
+        decode_estimator_pub(m, i, precision, circuits, observables)
+        for i, m in enumerate(pubs.estimator_pubs)
+    ]
+
+
+def _decode_bindings(
+    message: types_pb2.SamplerPub | types_pb2.EstimatorPub, circuit: QuantumCircuit, field: str
+) -> BindingsArray:
+    if message.HasField("parameter_values"):
+        return decode_parameter_values(
+            message.parameter_values, circuit, f"{field}.parameter_values"
+        )
+    if circuit.num_parameters:
+        names = sorted(p.name for p in circuit.parameters)
+        raise WireError(
+            f"{field}.parameter_values", f"required: the circuit has parameters {names}"
+        )
+    return BindingsArray()
