@@ -103,14 +103,13 @@ def test_the_sdk_sends_a_repeated_circuit_by_digest_and_whole_again_when_the_ser
 ):
     circuit = rotation(ideal)
     sent = []
-    original = service._connection.call
+    original = service._send_job
 
-    def spy(method, request, **kwargs):
-        if isinstance(request, job_pb2.CreateJobRequest):
-            sent.append(request.sampler_pubs[0].circuit.WhichOneof("format"))
-        return original(method, request, **kwargs)
+    def spy(request):
+        sent.append(request.sampler_pubs[0].circuit.WhichOneof("format"))
+        return original(request)
 
-    service._connection.call = spy
+    service._send_job = spy
     try:
         with Session(backend=ideal) as session:
             sampler = SamplerV2(mode=session, options={"simulator": {"seed_simulator": 4}})
@@ -128,7 +127,7 @@ def test_the_sdk_sends_a_repeated_circuit_by_digest_and_whole_again_when_the_ser
             }
             assert sent == ["sha256", "qpy"]
     finally:
-        service._connection.call = original
+        del service._send_job
     for result in results[1:]:
         np.testing.assert_array_equal(result[0].data.meas.array, results[0][0].data.meas.array)
 

@@ -72,15 +72,16 @@ def test_metrics_count_the_jobs_sessions_and_rpcs_run(server):
     revision = server.running.runtime.events.last_revision
     assert value(after, "qsession_event_log_revision") == revision
     assert value(after, "qsession_watchers") >= 0
-    create = value(
-        after, "qsession_rpc_requests_total", method="/qsession.v1.JobService/CreateJob", code="OK"
+    # the SDK submits each job and receives its result with one RunJob call
+    submitted = value(
+        after, "qsession_rpc_requests_total", method="/qsession.v1.JobService/RunJob", code="OK"
     )
-    assert create == total
+    assert submitted == total
     assert (
         value(
             after,
             "qsession_rpc_duration_seconds_count",
-            method="/qsession.v1.JobService/CreateJob",
+            method="/qsession.v1.JobService/RunJob",
             code="OK",
         )
         == total

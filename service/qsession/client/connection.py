@@ -70,8 +70,9 @@ IDEMPOTENT_METHODS = frozenset(
 )
 """The RPCs :meth:`Connection.call` retries on any transient failure, as ``Service.Method``.
 
-``JobService.CreateJob`` is retried too when its request carries a ``request_id`` (the SDK
-always sets one): the server answers a repeat with the job the first call created.
+``JobService.CreateJob`` and ``JobService.RunJob`` are retried too when their request
+carries a ``request_id`` (the SDK always sets one): the server answers a repeat with the job
+the first call created.
 ``SessionService.CreateSession`` carries no such id, so it is retried only when the request
 never reached the server (:func:`never_sent`): a repeat could open a second session.
 
@@ -94,7 +95,7 @@ _CHANNEL_OPTIONS = [
     # Cancelling from another thread still works (watch.close(), tests/e2e/test_sdk_watch).
     (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1),
 ]
-_IDEMPOTENT_WITH_REQUEST_ID = "JobService.CreateJob"
+_IDEMPOTENT_WITH_REQUEST_ID = frozenset({"JobService.CreateJob", "JobService.RunJob"})
 # Words of the messages gRPC gives a call whose connection broke (rather than an answer of
 # the server): lower case, matched anywhere in the details.
 _TRANSPORT_WORDS = (
@@ -283,7 +284,7 @@ class Connection:
     def is_idempotent(self, method: Callable[..., Any], request: Any) -> bool:
         """Whether making this call twice has the effect of making it once."""
         name = self._method_names.get(id(method), "")
-        if name == _IDEMPOTENT_WITH_REQUEST_ID:
+        if name in _IDEMPOTENT_WITH_REQUEST_ID:
             return bool(getattr(request, "request_id", ""))
         return name in IDEMPOTENT_METHODS
 
@@ -368,16 +369,20 @@ class Connection:
         first message is started again as :meth:`call` would; a failure after it is raised,
         since the messages already yielded cannot be taken back. ``retry=False`` suits a
         stream that may rightly wait long for its first message (a result wait): the caller
-        decides what to do.
+        decides what to do. Closing the iterator before the stream ends cancels the call.
         """
         backoff: Backoff | None = None
         while True:
             started = False
+            call = self.stream(method, request, timeout=timeout)
             try:
-                for message in self.stream(method, request, timeout=timeout):
+                for message in call:
                     started = self.reached = True
                     yield message
                 return
+            except GeneratorExit:
+                call.cancel()  # the caller stopped reading: free the stream now, not at GC
+                raise
             except grpc.RpcError as exc:
                 if retry and not started and self.may_retry(exc):
                     if self.is_idempotent(method, request) or never_sent(exc):

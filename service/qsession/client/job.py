@@ -6,7 +6,9 @@ import hashlib
 import math
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 from google.protobuf import field_mask_pb2
@@ -40,6 +42,23 @@ _PROGRAM_IDS = {job_pb2.PROGRAM_SAMPLER: "sampler", job_pb2.PROGRAM_ESTIMATOR: "
 _WAIT_INTERRUPTIONS = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.OUT_OF_RANGE)
 
 
+class HeldResult(NamedTuple):
+    """The rest of the RunJob stream that created a job (its result's chunks, once the job is
+    DONE), and how to give the stream's place back once it is closed (see
+    ``RuntimeService._send_job``)."""
+
+    stream: Iterator[job_pb2.RunJobResponse]
+    release: Callable[[], None]
+
+
+def _close_held(held: HeldResult) -> None:
+    """Cancel a held stream if it is still open, and give its place back."""
+    try:
+        held.stream.close()
+    finally:
+        held.release()
+
+
 def _interrupted(exc: QSessionError) -> bool:
     """Whether a result wait failed for a reason that waiting again can get past: a
     restarting server or broken connection (see ``is_transient``), or the server ending its
@@ -61,7 +80,13 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
 
     JOB_FINAL_STATES: tuple[str, ...] = ("DONE", "CANCELLED", "ERROR")
 
-    def __init__(self, message: job_pb2.Job, service: RuntimeService, revision: int | None = None):
+    def __init__(
+        self,
+        message: job_pb2.Job,
+        service: RuntimeService,
+        revision: int | None = None,
+        held: HeldResult | None = None,
+    ):
         super().__init__(job_id=message.id)
         self._service = service
         self._message = message
@@ -69,6 +94,10 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         self._lock = threading.Lock()
         self._download_lock = threading.Lock()
         self._result: PrimitiveResult | None = None
+        # The RunJob stream that created this job, until result() reads it; closed at the
+        # latest when this object is garbage collected.
+        self._held = held
+        self._close_held = None if held is None else weakref.finalize(self, _close_held, held)
 
     def __repr__(self) -> str:
         return f"<RuntimeJobV2('{self._job_id}', '{self.primitive_id}')>"
@@ -232,8 +261,10 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
     def result(self, timeout: float | None = None) -> PrimitiveResult:
         """Wait for the job and return its result.
 
-        One call does both: GetJobResult with ``wait`` streams the result as soon as the job
-        is DONE. The wait rides out server restarts and dropped connections, however many
+        A job submitted by ``run`` usually gets its result on the stream that created it
+        (RunJob): nothing more is sent. Otherwise, or if that stream fails, one call does
+        both: GetJobResult with ``wait`` streams the result as soon as the job is DONE. The
+        wait rides out server restarts and dropped connections, however many
         events pass meanwhile: after a transient failure it pauses (exponential backoff with
         jitter), reads the job again and, unless it ended in ERROR or CANCELLED, waits again.
         While the server is unreachable, each read is retried for up to the service's
@@ -255,9 +286,26 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             IBMApiError: the server stayed unreachable for longer than ``retry_timeout``.
         """
         with self._download_lock:
+            if self._result is None and self._held is not None:
+                self._result = self._result_from_held(timeout)
             if self._result is None:
                 self._result = self._wait_for_result(timeout)
             return self._result
+
+    def _result_from_held(self, timeout: float | None) -> PrimitiveResult | None:
+        """The result from the RunJob stream that created this job, or ``None``: the usual
+        wait then keeps a ``timeout`` (the stream has its own deadline), and explains a
+        stream that failed or ended without the result (the job ended in ERROR or CANCELLED).
+        The stream is closed either way."""
+        held, self._held = self._held, None
+        try:
+            if timeout is None:
+                return self._download(response.result for response in held.stream)
+        except QSessionError:
+            pass
+        finally:
+            self._close_held()
+        return None
 
     def _wait_for_result(self, timeout: float | None) -> PrimitiveResult:
         """Loop GetJobResult(wait) until it delivers, reading the job again between tries.
@@ -337,23 +385,27 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         )
 
     def _fetch_result(self, wait: bool = False, timeout: float | None = None) -> PrimitiveResult:
-        """Download the result's chunks, check their offsets and SHA-256, and decode them.
+        """GetJobResult: with ``wait``, the server sends the result once the job is DONE (at
+        most ``timeout`` seconds from now). Without it, a download that fails before its
+        first chunk is retried like any read."""
+        connection = self._service._connection
+        return self._download(
+            connection.iterate(
+                connection.jobs.GetJobResult,
+                job_pb2.GetJobResultRequest(id=self._job_id, wait=wait),
+                not_found=RuntimeJobNotFound,
+                timeout=timeout if wait else DOWNLOAD_TIMEOUT,
+                retry=not wait,  # a wait may rightly be long: result() decides about retrying
+            )
+        )
 
-        With ``wait``, the server sends them once the job is DONE (at most ``timeout``
-        seconds from now); the first chunk's job message becomes this job's state. Without
-        it, a download that fails before its first chunk is retried like any read.
+    def _download(self, chunks: Iterable[job_pb2.GetJobResultResponse]) -> PrimitiveResult:
+        """Receive the result's chunks, check their offsets and SHA-256, and decode them; the
+        first chunk's job message becomes this job's state.
 
         Raises:
             IBMApiError: the chunks do not add up to the announced size or digest.
         """
-        connection = self._service._connection
-        chunks = connection.iterate(
-            connection.jobs.GetJobResult,
-            job_pb2.GetJobResultRequest(id=self._job_id, wait=wait),
-            not_found=RuntimeJobNotFound,
-            timeout=timeout if wait else DOWNLOAD_TIMEOUT,
-            retry=not wait,  # a wait may rightly be long: result() decides about retrying
-        )
         buffer: bytearray | None = None
         expected_digest = ""
         received = 0

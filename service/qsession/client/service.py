@@ -10,16 +10,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import grpc
+
 from qsession.client import accounts
 from qsession.client.backend import QSessionBackend
-from qsession.client.connection import Connection, retry_timeout_setting
+from qsession.client.connection import UNARY_TIMEOUT, Connection, retry_timeout_setting
 from qsession.client.errors import (
     BackendNotFoundError,
+    IBMApiError,
     IBMInputValueError,
     QSessionError,
     RuntimeJobNotFound,
 )
-from qsession.client.job import RuntimeJobV2
+from qsession.client.job import HeldResult, RuntimeJobV2
 from qsession.client.watch import JobWatch
 from qsession.v1 import backend_pb2, instance_pb2, job_pb2, types_pb2
 from qsession.wire import circuit_digest, to_timestamp
@@ -38,6 +41,10 @@ _FILTERABLE = (
 )
 _MAX_PAGE = 1000
 _REMEMBERED_CIRCUITS = 256  # per session: fewer than the server keeps
+HELD_RESULT_STREAMS = 16
+"""How many jobs of one service may hold their RunJob stream open for ``result()`` at once
+(each counts against the instance's ``max_streams_per_instance``); a job submitted beyond
+that is created with CreateJob and its result fetched with GetJobResult."""
 
 
 def _pubs_of(request: job_pb2.CreateJobRequest):
@@ -106,6 +113,8 @@ class RuntimeService:
         self._lock = threading.Lock()
         # per session id ("" in job mode): the SHA-256 of circuits the server accepted
         self._sent_circuits: dict[str, OrderedDict[str, None]] = {}
+        self._held_streams = threading.BoundedSemaphore(HELD_RESULT_STREAMS)
+        self._run_job = True  # False once the server answered RunJob with UNIMPLEMENTED
 
     def __repr__(self) -> str:
         return f"<RuntimeService(url='{self._account.url}')>"
@@ -359,7 +368,7 @@ class RuntimeService:
                 if digest in sent:
                     pub.circuit.CopyFrom(types_pb2.Circuit(sha256=digest))
         try:
-            response = self._send_job(request)
+            response, held = self._send_job(request)
         except QSessionError as exc:
             if exc.reason != "CIRCUIT_NOT_CACHED":
                 raise
@@ -367,7 +376,7 @@ class RuntimeService:
                 pub.circuit.ParseFromString(data)  # the server forgot them: send them whole
             with self._lock:
                 self._sent_circuits[scope].clear()
-            response = self._send_job(request)
+            response, held = self._send_job(request)
         with self._lock:
             sent = self._sent_circuits.setdefault(scope, OrderedDict())
             for digest in digests:
@@ -375,11 +384,39 @@ class RuntimeService:
                 sent.move_to_end(digest)
             while len(sent) > _REMEMBERED_CIRCUITS:
                 sent.popitem(last=False)
-        return RuntimeJobV2(response.job, self, response.revision)
+        return RuntimeJobV2(response.job, self, response.revision, held)
 
-    def _send_job(self, request: job_pb2.CreateJobRequest) -> job_pb2.CreateJobResponse:
-        """CreateJob, retried by the connection for as long as its retry timeout allows."""
-        return self._connection.call(self._connection.jobs.CreateJob, request)
+    def _send_job(
+        self, request: job_pb2.CreateJobRequest
+    ) -> tuple[job_pb2.CreateJobResponse, HeldResult | None]:
+        """Submit the job, retried by the connection for as long as its retry timeout allows.
+
+        With RunJob: the job's result arrives on the same stream, which the job holds for
+        ``result()`` (one call per job instead of two, see the contract). With CreateJob when
+        :data:`HELD_RESULT_STREAMS` jobs already hold theirs, when the server refuses RunJob
+        with RESOURCE_EXHAUSTED (the instance has its ``max_streams_per_instance`` open; any
+        other limit refuses CreateJob just the same), or when the server predates RunJob.
+        """
+        connection = self._connection
+        if not (self._run_job and self._held_streams.acquire(blocking=False)):
+            return connection.call(connection.jobs.CreateJob, request), None
+        stream = connection.iterate(connection.jobs.RunJob, request, timeout=UNARY_TIMEOUT)
+        try:
+            first = next(stream)
+        except StopIteration:
+            self._held_streams.release()
+            raise IBMApiError("RunJob ended without acknowledging the job; retry") from None
+        except QSessionError as exc:
+            self._held_streams.release()
+            if exc.code == grpc.StatusCode.UNIMPLEMENTED:
+                self._run_job = False  # an older server: submit as before
+            elif exc.code != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise
+            return connection.call(connection.jobs.CreateJob, request), None
+        except BaseException:
+            self._held_streams.release()
+            raise
+        return first.created, HeldResult(stream, self._held_streams.release)
 
     def job(self, job_id: str) -> RuntimeJobV2:
         """The job with this id.

@@ -286,17 +286,34 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     @streaming
     async def GetJobResult(self, request, context):
+        async for chunk in self._result_chunks(current_instance().name, request.id, request.wait):
+            yield chunk
+
+    @streaming
+    async def RunJob(self, request, context):
+        self.runtime.check_writable()  # refused before anything changes
         instance = current_instance().name
-        job = await self._until_final(instance, request.id) if request.wait else None
+        job, revision = await self.runtime.create_job(instance, request)
+        yield job_pb2.RunJobResponse(
+            created=job_pb2.CreateJobResponse(job=self.runtime.job_message(job), revision=revision)
+        )
+        async for chunk in self._result_chunks(instance, job.id, wait=True):
+            yield job_pb2.RunJobResponse(result=chunk)
+
+    async def _result_chunks(
+        self, instance: str, job_id: str, wait: bool
+    ) -> AsyncIterator[job_pb2.GetJobResultResponse]:
+        """A DONE job's result as GetJobResult streams it; with ``wait``, once it is DONE."""
+        job = await self._until_final(instance, job_id) if wait else None
         recent = None
         if job is not None and job.state == job_pb2.Job.STATE_DONE:
-            recent = self.runtime.recent_result(request.id)  # its DONE is published: stored
+            recent = self.runtime.recent_result(job_id)  # its DONE is published: stored
         if recent is None:
             await self.runtime.flush(read=True)  # a DONE's result is committed with the DONE
-            recent = await asyncio.to_thread(self.runtime.result, instance, request.id)
+            recent = await asyncio.to_thread(self.runtime.result, instance, job_id)
         data, digest = recent
         if job is None:
-            job = self.runtime.job_message(self.runtime.job(instance, request.id))
+            job = self.runtime.job_message(self.runtime.job(instance, job_id))
         view = memoryview(data)
         for offset in range(0, max(len(data), 1), RESULT_CHUNK):
             yield job_pb2.GetJobResultResponse(

@@ -248,6 +248,14 @@ class GetJobResultResponse(_message.Message):
     job: Job
     def __init__(self, chunk: _Optional[bytes] = ..., offset: _Optional[int] = ..., total_size: _Optional[int] = ..., sha256: _Optional[str] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
+class RunJobResponse(_message.Message):
+    __slots__ = ("created", "result")
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    created: CreateJobResponse
+    result: GetJobResultResponse
+    def __init__(self, created: _Optional[_Union[CreateJobResponse, _Mapping]] = ..., result: _Optional[_Union[GetJobResultResponse, _Mapping]] = ...) -> None: ...
+
 class WatchJobsRequest(_message.Message):
     __slots__ = ("after_revision", "session_id", "job_ids", "tags", "progress_notify", "until_final")
     AFTER_REVISION_FIELD_NUMBER: _ClassVar[int]

@@ -68,6 +68,11 @@ class JobServiceStub:
                 request_serializer=qsession_dot_v1_dot_job__pb2.GetJobResultRequest.SerializeToString,
                 response_deserializer=qsession_dot_v1_dot_job__pb2.GetJobResultResponse.FromString,
                 _registered_method=True)
+        self.RunJob = channel.unary_stream(
+                '/qsession.v1.JobService/RunJob',
+                request_serializer=qsession_dot_v1_dot_job__pb2.CreateJobRequest.SerializeToString,
+                response_deserializer=qsession_dot_v1_dot_job__pb2.RunJobResponse.FromString,
+                _registered_method=True)
         self.WatchJobs = channel.unary_stream(
                 '/qsession.v1.JobService/WatchJobs',
                 request_serializer=qsession_dot_v1_dot_job__pb2.WatchJobsRequest.SerializeToString,
@@ -88,6 +93,8 @@ class JobServiceServicer:
         backend or session: NOT_FOUND; a session that no longer accepts jobs:
         FAILED_PRECONDITION; a request over the server's limits: RESOURCE_EXHAUSTED.
         Retrying with the same request_id returns the job the first call created.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        (RunJob takes the same request: see there.)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -128,6 +135,26 @@ class JobServiceServicer:
     def GetJobResult(self, request, context):
         """Streams a DONE job's result as a serialized JobResult split into chunks of
         at most 1 MiB. Not DONE yet: FAILED_PRECONDITION; unknown id: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunJob(self, request, context):
+        """Submits a job exactly as CreateJob does and follows it on the same stream:
+        one call per job instead of CreateJob plus GetJobResult(wait), which is what
+        an iterative algorithm (VQE, QAOA) pays for on every step. The first message
+        carries CreateJob's answer, sent once the job is stored; when the job is
+        DONE, the next messages carry its result's chunks as GetJobResult sends
+        them, and the stream ends. A job that ends in ERROR or CANCELLED ends the
+        stream with FAILED_PRECONDITION, as GetJobResult(wait) does. Errors before
+        the first message are CreateJob's, with the same field names, and retrying
+        with the same request_id follows the job the first call created. Closing
+        the stream early leaves the job running; GetJobResult fetches its result.
+        buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        (the request is a CreateJob request, so that its validation, its errors'
+        field names and its request_id mean the same in both calls.)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -176,6 +203,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.GetJobResult,
                     request_deserializer=qsession_dot_v1_dot_job__pb2.GetJobResultRequest.FromString,
                     response_serializer=qsession_dot_v1_dot_job__pb2.GetJobResultResponse.SerializeToString,
+            ),
+            'RunJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.RunJob,
+                    request_deserializer=qsession_dot_v1_dot_job__pb2.CreateJobRequest.FromString,
+                    response_serializer=qsession_dot_v1_dot_job__pb2.RunJobResponse.SerializeToString,
             ),
             'WatchJobs': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchJobs,
@@ -349,6 +381,33 @@ class JobService:
             '/qsession.v1.JobService/GetJobResult',
             qsession_dot_v1_dot_job__pb2.GetJobResultRequest.SerializeToString,
             qsession_dot_v1_dot_job__pb2.GetJobResultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/qsession.v1.JobService/RunJob',
+            qsession_dot_v1_dot_job__pb2.CreateJobRequest.SerializeToString,
+            qsession_dot_v1_dot_job__pb2.RunJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

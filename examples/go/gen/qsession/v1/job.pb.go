@@ -1427,6 +1427,94 @@ func (x *GetJobResultResponse) GetJob() *Job {
 	return nil
 }
 
+// One message of RunJob's stream.
+type RunJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What this message carries: first `created`, then `result` chunks.
+	//
+	// Types that are valid to be assigned to Response:
+	//
+	//	*RunJobResponse_Created
+	//	*RunJobResponse_Result
+	Response      isRunJobResponse_Response `protobuf_oneof:"response"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunJobResponse) Reset() {
+	*x = RunJobResponse{}
+	mi := &file_qsession_v1_job_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunJobResponse) ProtoMessage() {}
+
+func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qsession_v1_job_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunJobResponse.ProtoReflect.Descriptor instead.
+func (*RunJobResponse) Descriptor() ([]byte, []int) {
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RunJobResponse) GetResponse() isRunJobResponse_Response {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *RunJobResponse) GetCreated() *CreateJobResponse {
+	if x != nil {
+		if x, ok := x.Response.(*RunJobResponse_Created); ok {
+			return x.Created
+		}
+	}
+	return nil
+}
+
+func (x *RunJobResponse) GetResult() *GetJobResultResponse {
+	if x != nil {
+		if x, ok := x.Response.(*RunJobResponse_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+type isRunJobResponse_Response interface {
+	isRunJobResponse_Response()
+}
+
+type RunJobResponse_Created struct {
+	// The first message: the stored job, as CreateJob answers.
+	Created *CreateJobResponse `protobuf:"bytes,1,opt,name=created,proto3,oneof"`
+}
+
+type RunJobResponse_Result struct {
+	// Each later message: one chunk of the DONE job's result, as GetJobResult
+	// sends it (the first chunk carries the DONE job).
+	Result *GetJobResultResponse `protobuf:"bytes,2,opt,name=result,proto3,oneof"`
+}
+
+func (*RunJobResponse_Created) isRunJobResponse_Response() {}
+
+func (*RunJobResponse_Result) isRunJobResponse_Response() {}
+
 // Request for WatchJobs. Filters combine with AND.
 type WatchJobsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1460,7 +1548,7 @@ type WatchJobsRequest struct {
 
 func (x *WatchJobsRequest) Reset() {
 	*x = WatchJobsRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[16]
+	mi := &file_qsession_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1560,7 @@ func (x *WatchJobsRequest) String() string {
 func (*WatchJobsRequest) ProtoMessage() {}
 
 func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[16]
+	mi := &file_qsession_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1573,7 @@ func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobsRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobsRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchJobsRequest) GetAfterRevision() uint64 {
@@ -1546,7 +1634,7 @@ type WatchJobsResponse struct {
 
 func (x *WatchJobsResponse) Reset() {
 	*x = WatchJobsResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[17]
+	mi := &file_qsession_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1646,7 @@ func (x *WatchJobsResponse) String() string {
 func (*WatchJobsResponse) ProtoMessage() {}
 
 func (x *WatchJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[17]
+	mi := &file_qsession_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1659,7 @@ func (x *WatchJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobsResponse.ProtoReflect.Descriptor instead.
 func (*WatchJobsResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchJobsResponse) GetRevision() uint64 {
@@ -1608,7 +1696,7 @@ type RegisterSamples struct {
 
 func (x *RegisterSamples) Reset() {
 	*x = RegisterSamples{}
-	mi := &file_qsession_v1_job_proto_msgTypes[18]
+	mi := &file_qsession_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1708,7 @@ func (x *RegisterSamples) String() string {
 func (*RegisterSamples) ProtoMessage() {}
 
 func (x *RegisterSamples) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[18]
+	mi := &file_qsession_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1721,7 @@ func (x *RegisterSamples) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterSamples.ProtoReflect.Descriptor instead.
 func (*RegisterSamples) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RegisterSamples) GetName() string {
@@ -1671,7 +1759,7 @@ type ExecutionSpan struct {
 
 func (x *ExecutionSpan) Reset() {
 	*x = ExecutionSpan{}
-	mi := &file_qsession_v1_job_proto_msgTypes[19]
+	mi := &file_qsession_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1771,7 @@ func (x *ExecutionSpan) String() string {
 func (*ExecutionSpan) ProtoMessage() {}
 
 func (x *ExecutionSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[19]
+	mi := &file_qsession_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +1784,7 @@ func (x *ExecutionSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionSpan.ProtoReflect.Descriptor instead.
 func (*ExecutionSpan) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExecutionSpan) GetStart() *timestamppb.Timestamp {
@@ -1775,7 +1863,7 @@ type PubResult struct {
 
 func (x *PubResult) Reset() {
 	*x = PubResult{}
-	mi := &file_qsession_v1_job_proto_msgTypes[20]
+	mi := &file_qsession_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1875,7 @@ func (x *PubResult) String() string {
 func (*PubResult) ProtoMessage() {}
 
 func (x *PubResult) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[20]
+	mi := &file_qsession_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1888,7 @@ func (x *PubResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PubResult.ProtoReflect.Descriptor instead.
 func (*PubResult) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PubResult) GetShape() []uint32 {
@@ -1895,7 +1983,7 @@ type JobResult struct {
 
 func (x *JobResult) Reset() {
 	*x = JobResult{}
-	mi := &file_qsession_v1_job_proto_msgTypes[21]
+	mi := &file_qsession_v1_job_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1907,7 +1995,7 @@ func (x *JobResult) String() string {
 func (*JobResult) ProtoMessage() {}
 
 func (x *JobResult) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[21]
+	mi := &file_qsession_v1_job_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1920,7 +2008,7 @@ func (x *JobResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobResult.ProtoReflect.Descriptor instead.
 func (*JobResult) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *JobResult) GetPubResults() []*PubResult {
@@ -2063,7 +2151,12 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"total_size\x18\x03 \x01(\x04R\ttotalSize\x12\x16\n" +
 	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12\"\n" +
-	"\x03job\x18\x05 \x01(\v2\x10.qsession.v1.JobR\x03job\"\xe7\x01\n" +
+	"\x03job\x18\x05 \x01(\v2\x10.qsession.v1.JobR\x03job\"\x95\x01\n" +
+	"\x0eRunJobResponse\x12:\n" +
+	"\acreated\x18\x01 \x01(\v2\x1e.qsession.v1.CreateJobResponseH\x00R\acreated\x12;\n" +
+	"\x06result\x18\x02 \x01(\v2!.qsession.v1.GetJobResultResponseH\x00R\x06resultB\n" +
+	"\n" +
+	"\bresponse\"\xe7\x01\n" +
 	"\x10WatchJobsRequest\x12*\n" +
 	"\x0eafter_revision\x18\x01 \x01(\x04H\x00R\rafterRevision\x88\x01\x01\x12\x1d\n" +
 	"\n" +
@@ -2115,7 +2208,7 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\aJobView\x12\x18\n" +
 	"\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eJOB_VIEW_BASIC\x10\x01\x12\x11\n" +
-	"\rJOB_VIEW_FULL\x10\x022\xa1\x04\n" +
+	"\rJOB_VIEW_FULL\x10\x022\xe9\x04\n" +
 	"\n" +
 	"JobService\x12J\n" +
 	"\tCreateJob\x12\x1d.qsession.v1.CreateJobRequest\x1a\x1e.qsession.v1.CreateJobResponse\x12A\n" +
@@ -2123,7 +2216,8 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\bListJobs\x12\x1c.qsession.v1.ListJobsRequest\x1a\x1d.qsession.v1.ListJobsResponse\x12J\n" +
 	"\tCancelJob\x12\x1d.qsession.v1.CancelJobRequest\x1a\x1e.qsession.v1.CancelJobResponse\x12J\n" +
 	"\tUpdateJob\x12\x1d.qsession.v1.UpdateJobRequest\x1a\x1e.qsession.v1.UpdateJobResponse\x12U\n" +
-	"\fGetJobResult\x12 .qsession.v1.GetJobResultRequest\x1a!.qsession.v1.GetJobResultResponse0\x01\x12L\n" +
+	"\fGetJobResult\x12 .qsession.v1.GetJobResultRequest\x1a!.qsession.v1.GetJobResultResponse0\x01\x12F\n" +
+	"\x06RunJob\x12\x1d.qsession.v1.CreateJobRequest\x1a\x1b.qsession.v1.RunJobResponse0\x01\x12L\n" +
 	"\tWatchJobs\x12\x1d.qsession.v1.WatchJobsRequest\x1a\x1e.qsession.v1.WatchJobsResponse0\x01B\xad\x01\n" +
 	"\x0fcom.qsession.v1B\bJobProtoP\x01ZCgithub.com/qsession/qsession/examples/go/gen/qsession/v1;qsessionv1\xa2\x02\x03QXX\xaa\x02\vQsession.V1\xca\x02\vQsession\\V1\xe2\x02\x17Qsession\\V1\\GPBMetadata\xea\x02\fQsession::V1b\x06proto3"
 
@@ -2140,7 +2234,7 @@ func file_qsession_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_qsession_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_qsession_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_qsession_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_qsession_v1_job_proto_goTypes = []any{
 	(Program)(0),                       // 0: qsession.v1.Program
 	(JobView)(0),                       // 1: qsession.v1.JobView
@@ -2161,92 +2255,97 @@ var file_qsession_v1_job_proto_goTypes = []any{
 	(*UpdateJobResponse)(nil),          // 16: qsession.v1.UpdateJobResponse
 	(*GetJobResultRequest)(nil),        // 17: qsession.v1.GetJobResultRequest
 	(*GetJobResultResponse)(nil),       // 18: qsession.v1.GetJobResultResponse
-	(*WatchJobsRequest)(nil),           // 19: qsession.v1.WatchJobsRequest
-	(*WatchJobsResponse)(nil),          // 20: qsession.v1.WatchJobsResponse
-	(*RegisterSamples)(nil),            // 21: qsession.v1.RegisterSamples
-	(*ExecutionSpan)(nil),              // 22: qsession.v1.ExecutionSpan
-	(*PubResult)(nil),                  // 23: qsession.v1.PubResult
-	(*JobResult)(nil),                  // 24: qsession.v1.JobResult
-	(*ResilienceOptions)(nil),          // 25: qsession.v1.ResilienceOptions
-	(*TwirlingOptions)(nil),            // 26: qsession.v1.TwirlingOptions
-	(*DynamicalDecouplingOptions)(nil), // 27: qsession.v1.DynamicalDecouplingOptions
-	(*ExecutionOptions)(nil),           // 28: qsession.v1.ExecutionOptions
-	(*timestamppb.Timestamp)(nil),      // 29: google.protobuf.Timestamp
-	(*SamplerPub)(nil),                 // 30: qsession.v1.SamplerPub
-	(*EstimatorPub)(nil),               // 31: qsession.v1.EstimatorPub
-	(*fieldmaskpb.FieldMask)(nil),      // 32: google.protobuf.FieldMask
-	(*PackedBits)(nil),                 // 33: qsession.v1.PackedBits
-	(*Float64Array)(nil),               // 34: qsession.v1.Float64Array
-	(*structpb.Struct)(nil),            // 35: google.protobuf.Struct
+	(*RunJobResponse)(nil),             // 19: qsession.v1.RunJobResponse
+	(*WatchJobsRequest)(nil),           // 20: qsession.v1.WatchJobsRequest
+	(*WatchJobsResponse)(nil),          // 21: qsession.v1.WatchJobsResponse
+	(*RegisterSamples)(nil),            // 22: qsession.v1.RegisterSamples
+	(*ExecutionSpan)(nil),              // 23: qsession.v1.ExecutionSpan
+	(*PubResult)(nil),                  // 24: qsession.v1.PubResult
+	(*JobResult)(nil),                  // 25: qsession.v1.JobResult
+	(*ResilienceOptions)(nil),          // 26: qsession.v1.ResilienceOptions
+	(*TwirlingOptions)(nil),            // 27: qsession.v1.TwirlingOptions
+	(*DynamicalDecouplingOptions)(nil), // 28: qsession.v1.DynamicalDecouplingOptions
+	(*ExecutionOptions)(nil),           // 29: qsession.v1.ExecutionOptions
+	(*timestamppb.Timestamp)(nil),      // 30: google.protobuf.Timestamp
+	(*SamplerPub)(nil),                 // 31: qsession.v1.SamplerPub
+	(*EstimatorPub)(nil),               // 32: qsession.v1.EstimatorPub
+	(*fieldmaskpb.FieldMask)(nil),      // 33: google.protobuf.FieldMask
+	(*PackedBits)(nil),                 // 34: qsession.v1.PackedBits
+	(*Float64Array)(nil),               // 35: qsession.v1.Float64Array
+	(*structpb.Struct)(nil),            // 36: google.protobuf.Struct
 }
 var file_qsession_v1_job_proto_depIdxs = []int32{
-	25, // 0: qsession.v1.JobOptions.resilience:type_name -> qsession.v1.ResilienceOptions
-	26, // 1: qsession.v1.JobOptions.twirling:type_name -> qsession.v1.TwirlingOptions
-	27, // 2: qsession.v1.JobOptions.dynamical_decoupling:type_name -> qsession.v1.DynamicalDecouplingOptions
-	28, // 3: qsession.v1.JobOptions.execution:type_name -> qsession.v1.ExecutionOptions
+	26, // 0: qsession.v1.JobOptions.resilience:type_name -> qsession.v1.ResilienceOptions
+	27, // 1: qsession.v1.JobOptions.twirling:type_name -> qsession.v1.TwirlingOptions
+	28, // 2: qsession.v1.JobOptions.dynamical_decoupling:type_name -> qsession.v1.DynamicalDecouplingOptions
+	29, // 3: qsession.v1.JobOptions.execution:type_name -> qsession.v1.ExecutionOptions
 	0,  // 4: qsession.v1.Job.program:type_name -> qsession.v1.Program
 	2,  // 5: qsession.v1.Job.state:type_name -> qsession.v1.Job.State
-	29, // 6: qsession.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	29, // 7: qsession.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	29, // 8: qsession.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	30, // 6: qsession.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	30, // 7: qsession.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	30, // 8: qsession.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	3,  // 9: qsession.v1.Job.options:type_name -> qsession.v1.JobOptions
 	6,  // 10: qsession.v1.Job.inputs:type_name -> qsession.v1.JobInputs
 	5,  // 11: qsession.v1.Job.executor:type_name -> qsession.v1.Executor
-	30, // 12: qsession.v1.JobInputs.sampler_pubs:type_name -> qsession.v1.SamplerPub
-	31, // 13: qsession.v1.JobInputs.estimator_pubs:type_name -> qsession.v1.EstimatorPub
+	31, // 12: qsession.v1.JobInputs.sampler_pubs:type_name -> qsession.v1.SamplerPub
+	32, // 13: qsession.v1.JobInputs.estimator_pubs:type_name -> qsession.v1.EstimatorPub
 	0,  // 14: qsession.v1.CreateJobRequest.program:type_name -> qsession.v1.Program
-	30, // 15: qsession.v1.CreateJobRequest.sampler_pubs:type_name -> qsession.v1.SamplerPub
-	31, // 16: qsession.v1.CreateJobRequest.estimator_pubs:type_name -> qsession.v1.EstimatorPub
+	31, // 15: qsession.v1.CreateJobRequest.sampler_pubs:type_name -> qsession.v1.SamplerPub
+	32, // 16: qsession.v1.CreateJobRequest.estimator_pubs:type_name -> qsession.v1.EstimatorPub
 	3,  // 17: qsession.v1.CreateJobRequest.options:type_name -> qsession.v1.JobOptions
 	4,  // 18: qsession.v1.CreateJobResponse.job:type_name -> qsession.v1.Job
 	1,  // 19: qsession.v1.GetJobRequest.view:type_name -> qsession.v1.JobView
 	4,  // 20: qsession.v1.GetJobResponse.job:type_name -> qsession.v1.Job
 	2,  // 21: qsession.v1.ListJobsRequest.states:type_name -> qsession.v1.Job.State
-	29, // 22: qsession.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	29, // 23: qsession.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	30, // 22: qsession.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	30, // 23: qsession.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
 	4,  // 24: qsession.v1.ListJobsResponse.jobs:type_name -> qsession.v1.Job
 	4,  // 25: qsession.v1.CancelJobResponse.job:type_name -> qsession.v1.Job
 	4,  // 26: qsession.v1.UpdateJobRequest.job:type_name -> qsession.v1.Job
-	32, // 27: qsession.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	33, // 27: qsession.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
 	4,  // 28: qsession.v1.UpdateJobResponse.job:type_name -> qsession.v1.Job
 	4,  // 29: qsession.v1.GetJobResultResponse.job:type_name -> qsession.v1.Job
-	4,  // 30: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
-	29, // 31: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
-	33, // 32: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
-	29, // 33: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
-	29, // 34: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
-	21, // 35: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
-	34, // 36: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
-	34, // 37: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
-	34, // 38: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
-	35, // 39: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
-	34, // 40: qsession.v1.PubResult.evs_noise_factors:type_name -> qsession.v1.Float64Array
-	34, // 41: qsession.v1.PubResult.stds_noise_factors:type_name -> qsession.v1.Float64Array
-	34, // 42: qsession.v1.PubResult.ensemble_stds_noise_factors:type_name -> qsession.v1.Float64Array
-	34, // 43: qsession.v1.PubResult.evs_extrapolated:type_name -> qsession.v1.Float64Array
-	34, // 44: qsession.v1.PubResult.stds_extrapolated:type_name -> qsession.v1.Float64Array
-	23, // 45: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
-	35, // 46: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
-	22, // 47: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
-	7,  // 48: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
-	9,  // 49: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
-	11, // 50: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
-	13, // 51: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
-	15, // 52: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
-	17, // 53: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
-	19, // 54: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
-	8,  // 55: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
-	10, // 56: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
-	12, // 57: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
-	14, // 58: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
-	16, // 59: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
-	18, // 60: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
-	20, // 61: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
-	55, // [55:62] is the sub-list for method output_type
-	48, // [48:55] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	8,  // 30: qsession.v1.RunJobResponse.created:type_name -> qsession.v1.CreateJobResponse
+	18, // 31: qsession.v1.RunJobResponse.result:type_name -> qsession.v1.GetJobResultResponse
+	4,  // 32: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
+	30, // 33: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
+	34, // 34: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
+	30, // 35: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
+	30, // 36: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
+	22, // 37: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
+	35, // 38: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
+	35, // 39: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
+	35, // 40: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
+	36, // 41: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
+	35, // 42: qsession.v1.PubResult.evs_noise_factors:type_name -> qsession.v1.Float64Array
+	35, // 43: qsession.v1.PubResult.stds_noise_factors:type_name -> qsession.v1.Float64Array
+	35, // 44: qsession.v1.PubResult.ensemble_stds_noise_factors:type_name -> qsession.v1.Float64Array
+	35, // 45: qsession.v1.PubResult.evs_extrapolated:type_name -> qsession.v1.Float64Array
+	35, // 46: qsession.v1.PubResult.stds_extrapolated:type_name -> qsession.v1.Float64Array
+	24, // 47: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
+	36, // 48: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
+	23, // 49: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
+	7,  // 50: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
+	9,  // 51: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
+	11, // 52: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
+	13, // 53: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
+	15, // 54: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
+	17, // 55: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
+	7,  // 56: qsession.v1.JobService.RunJob:input_type -> qsession.v1.CreateJobRequest
+	20, // 57: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
+	8,  // 58: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
+	10, // 59: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
+	12, // 60: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
+	14, // 61: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
+	16, // 62: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
+	18, // 63: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
+	19, // 64: qsession.v1.JobService.RunJob:output_type -> qsession.v1.RunJobResponse
+	21, // 65: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
+	58, // [58:66] is the sub-list for method output_type
+	50, // [50:58] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_qsession_v1_job_proto_init() }
@@ -2257,14 +2356,18 @@ func file_qsession_v1_job_proto_init() {
 	file_qsession_v1_options_proto_init()
 	file_qsession_v1_types_proto_init()
 	file_qsession_v1_job_proto_msgTypes[0].OneofWrappers = []any{}
-	file_qsession_v1_job_proto_msgTypes[16].OneofWrappers = []any{}
+	file_qsession_v1_job_proto_msgTypes[16].OneofWrappers = []any{
+		(*RunJobResponse_Created)(nil),
+		(*RunJobResponse_Result)(nil),
+	}
+	file_qsession_v1_job_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qsession_v1_job_proto_rawDesc), len(file_qsession_v1_job_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

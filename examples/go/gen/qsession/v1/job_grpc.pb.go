@@ -25,6 +25,7 @@ const (
 	JobService_CancelJob_FullMethodName    = "/qsession.v1.JobService/CancelJob"
 	JobService_UpdateJob_FullMethodName    = "/qsession.v1.JobService/UpdateJob"
 	JobService_GetJobResult_FullMethodName = "/qsession.v1.JobService/GetJobResult"
+	JobService_RunJob_FullMethodName       = "/qsession.v1.JobService/RunJob"
 	JobService_WatchJobs_FullMethodName    = "/qsession.v1.JobService/WatchJobs"
 )
 
@@ -42,6 +43,8 @@ type JobServiceClient interface {
 	// backend or session: NOT_FOUND; a session that no longer accepts jobs:
 	// FAILED_PRECONDITION; a request over the server's limits: RESOURCE_EXHAUSTED.
 	// Retrying with the same request_id returns the job the first call created.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// (RunJob takes the same request: see there.)
 	CreateJob(ctx context.Context, in *CreateJobRequest, opts ...grpc.CallOption) (*CreateJobResponse, error)
 	// Returns one job; with view JOB_VIEW_FULL also the PUBs it was submitted
 	// with. Unknown id, or another instance's: NOT_FOUND.
@@ -58,6 +61,21 @@ type JobServiceClient interface {
 	// Streams a DONE job's result as a serialized JobResult split into chunks of
 	// at most 1 MiB. Not DONE yet: FAILED_PRECONDITION; unknown id: NOT_FOUND.
 	GetJobResult(ctx context.Context, in *GetJobResultRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetJobResultResponse], error)
+	// Submits a job exactly as CreateJob does and follows it on the same stream:
+	// one call per job instead of CreateJob plus GetJobResult(wait), which is what
+	// an iterative algorithm (VQE, QAOA) pays for on every step. The first message
+	// carries CreateJob's answer, sent once the job is stored; when the job is
+	// DONE, the next messages carry its result's chunks as GetJobResult sends
+	// them, and the stream ends. A job that ends in ERROR or CANCELLED ends the
+	// stream with FAILED_PRECONDITION, as GetJobResult(wait) does. Errors before
+	// the first message are CreateJob's, with the same field names, and retrying
+	// with the same request_id follows the job the first call created. Closing
+	// the stream early leaves the job running; GetJobResult fetches its result.
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// (the request is a CreateJob request, so that its validation, its errors'
+	// field names and its request_id mean the same in both calls.)
+	RunJob(ctx context.Context, in *CreateJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RunJobResponse], error)
 	// Streams job state changes in revision order. A revision no longer
 	// retained: OUT_OF_RANGE (re-list, then watch from "now"). A subscriber that
 	// falls too far behind is ended with RESOURCE_EXHAUSTED and may resume after
@@ -143,9 +161,28 @@ func (c *jobServiceClient) GetJobResult(ctx context.Context, in *GetJobResultReq
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type JobService_GetJobResultClient = grpc.ServerStreamingClient[GetJobResultResponse]
 
+func (c *jobServiceClient) RunJob(ctx context.Context, in *CreateJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RunJobResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[1], JobService_RunJob_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CreateJobRequest, RunJobResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type JobService_RunJobClient = grpc.ServerStreamingClient[RunJobResponse]
+
 func (c *jobServiceClient) WatchJobs(ctx context.Context, in *WatchJobsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[1], JobService_WatchJobs_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[2], JobService_WatchJobs_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +213,8 @@ type JobServiceServer interface {
 	// backend or session: NOT_FOUND; a session that no longer accepts jobs:
 	// FAILED_PRECONDITION; a request over the server's limits: RESOURCE_EXHAUSTED.
 	// Retrying with the same request_id returns the job the first call created.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// (RunJob takes the same request: see there.)
 	CreateJob(context.Context, *CreateJobRequest) (*CreateJobResponse, error)
 	// Returns one job; with view JOB_VIEW_FULL also the PUBs it was submitted
 	// with. Unknown id, or another instance's: NOT_FOUND.
@@ -192,6 +231,21 @@ type JobServiceServer interface {
 	// Streams a DONE job's result as a serialized JobResult split into chunks of
 	// at most 1 MiB. Not DONE yet: FAILED_PRECONDITION; unknown id: NOT_FOUND.
 	GetJobResult(*GetJobResultRequest, grpc.ServerStreamingServer[GetJobResultResponse]) error
+	// Submits a job exactly as CreateJob does and follows it on the same stream:
+	// one call per job instead of CreateJob plus GetJobResult(wait), which is what
+	// an iterative algorithm (VQE, QAOA) pays for on every step. The first message
+	// carries CreateJob's answer, sent once the job is stored; when the job is
+	// DONE, the next messages carry its result's chunks as GetJobResult sends
+	// them, and the stream ends. A job that ends in ERROR or CANCELLED ends the
+	// stream with FAILED_PRECONDITION, as GetJobResult(wait) does. Errors before
+	// the first message are CreateJob's, with the same field names, and retrying
+	// with the same request_id follows the job the first call created. Closing
+	// the stream early leaves the job running; GetJobResult fetches its result.
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	// (the request is a CreateJob request, so that its validation, its errors'
+	// field names and its request_id mean the same in both calls.)
+	RunJob(*CreateJobRequest, grpc.ServerStreamingServer[RunJobResponse]) error
 	// Streams job state changes in revision order. A revision no longer
 	// retained: OUT_OF_RANGE (re-list, then watch from "now"). A subscriber that
 	// falls too far behind is ended with RESOURCE_EXHAUSTED and may resume after
@@ -225,6 +279,9 @@ func (UnimplementedJobServiceServer) UpdateJob(context.Context, *UpdateJobReques
 }
 func (UnimplementedJobServiceServer) GetJobResult(*GetJobResultRequest, grpc.ServerStreamingServer[GetJobResultResponse]) error {
 	return status.Error(codes.Unimplemented, "method GetJobResult not implemented")
+}
+func (UnimplementedJobServiceServer) RunJob(*CreateJobRequest, grpc.ServerStreamingServer[RunJobResponse]) error {
+	return status.Error(codes.Unimplemented, "method RunJob not implemented")
 }
 func (UnimplementedJobServiceServer) WatchJobs(*WatchJobsRequest, grpc.ServerStreamingServer[WatchJobsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchJobs not implemented")
@@ -351,6 +408,17 @@ func _JobService_GetJobResult_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type JobService_GetJobResultServer = grpc.ServerStreamingServer[GetJobResultResponse]
 
+func _JobService_RunJob_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(CreateJobRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(JobServiceServer).RunJob(m, &grpc.GenericServerStream[CreateJobRequest, RunJobResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type JobService_RunJobServer = grpc.ServerStreamingServer[RunJobResponse]
+
 func _JobService_WatchJobs_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchJobsRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -394,6 +462,11 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "GetJobResult",
 			Handler:       _JobService_GetJobResult_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "RunJob",
+			Handler:       _JobService_RunJob_Handler,
 			ServerStreams: true,
 		},
 		{
