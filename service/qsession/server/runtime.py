@@ -478,18 +478,7 @@ class Runtime:
                 self._forget_finished()
                 self.scheduler.poll()
                 for name, qpu in self.qpus.items():
-                    # A worker not ready (a Ray actor with no node yet) gets no job: its
-                    # jobs wait in the queue; the worker wakes us when it becomes ready.
-                    if qpu.running is None and self.storage_fault is None and qpu.worker.ready:
-                        job = self.scheduler.next_job(name)
-                        if job is not None:
-                            qpu.running = job.id
-                            qpu.cancelled = False
-                            task = asyncio.create_task(
-                                self._execute(qpu, job), name=f"job-{job.id}"
-                            )
-                            self._executions.add(task)
-                            task.add_done_callback(self._executions.discard)
+                    self._start_next(name, qpu)
             except Exception:  # a bug must not stop the QPUs: log it and keep coordinating
                 log.exception("coordinator step failed")
             deadline = self.scheduler.next_deadline()
@@ -498,6 +487,19 @@ class Runtime:
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
             except TimeoutError:
                 pass
+
+    def _start_next(self, name: str, qpu: Qpu) -> None:
+        """Start the QPU's next job if it is idle and has one."""
+        # A worker not ready (a Ray actor with no node yet) gets no job: its jobs wait in
+        # the queue; the worker wakes the coordinator when it becomes ready.
+        if qpu.running is None and self.storage_fault is None and qpu.worker.ready:
+            job = self.scheduler.next_job(name)
+            if job is not None:
+                qpu.running = job.id
+                qpu.cancelled = False
+                task = asyncio.create_task(self._execute(qpu, job), name=f"job-{job.id}")
+                self._executions.add(task)
+                task.add_done_callback(self._executions.discard)
 
     async def _execute(self, qpu: Qpu, job: Job) -> None:
         """Run one job on its QPU's worker and report how it ended to the scheduler.
@@ -716,6 +718,13 @@ class Runtime:
             self._new_job_requests.pop(job.id, None)
             raise
         revision = self._assigned  # the job as returned is the job at this revision
+        try:
+            # An idle QPU starts the job now rather than on the coordinator's next turn: its
+            # request leaves sooner, and RUNNING is committed together with QUEUED.
+            self._start_next(backend, qpu)
+        except Exception:  # a bug must not fail a stored job's CreateJob: the coordinator
+            log.exception("starting job %s failed", job.id)  # tries again
+            self._wakeup.set()
         await self.durable(revision)  # acknowledged only once stored
         return job, revision
 
