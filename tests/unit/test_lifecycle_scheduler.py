@@ -26,7 +26,7 @@ from qsession.lifecycle.model import (
     SessionMode,
     SessionState,
 )
-from qsession.lifecycle.scheduler import Change, Scheduler
+from qsession.lifecycle.scheduler import MAX_TRANSITIONS, Change, Scheduler
 
 PREMIUM = Plan(
     "premium", interactive_ttl=60, max_ttl=8 * 3600, min_max_ttl=300, allows_dedicated=True
@@ -550,6 +550,23 @@ def test_batch_jobs_go_through_the_normal_queue_with_no_hold() -> None:
     assert batch.interactive_ttl == 0
     assert batch.state is INACTIVE
     assert [t.state for t in batch.transitions] == [OPEN, ACTIVE, INACTIVE]
+
+
+def test_a_batch_fed_one_job_at_a_time_keeps_its_first_and_newest_transitions() -> None:
+    """Each job makes such a batch active then inactive; every change of the session is
+    stored and published whole, so its transitions must not grow with its jobs."""
+    w = World()
+    b = w.open_session(mode=BATCH)
+    for _ in range(MAX_TRANSITIONS):
+        w.submit(b)
+        w.run(1)
+    transitions = w.session(b).transitions
+    assert len(transitions) == MAX_TRANSITIONS
+    assert transitions[0].state is OPEN
+    assert [t.state for t in transitions[-2:]] == [ACTIVE, INACTIVE]
+    times = [t.time for t in transitions]
+    assert times == sorted(times)
+    assert w.rel(times[-1]) == MAX_TRANSITIONS  # the newest: the last job's end (1 s each)
 
 
 def test_batch_max_ttl_fails_its_queued_jobs() -> None:

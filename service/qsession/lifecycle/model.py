@@ -172,7 +172,8 @@ class Session:
         last_job_completed: when its most recent job finished; None before.
         usage: seconds of usage accounted so far (see ``Scheduler``); while a session is
             active, ``details()`` adds the time since ``activated_at``.
-        transitions: every change of state or accepting_jobs, oldest first.
+        transitions: changes of state or accepting_jobs, oldest first: the first and the
+            newest, MAX_TRANSITIONS in all (see ``Scheduler._record_transition``).
         close_reason: "closed", "cancelled", "max_ttl" or "idle_timeout"; None while open.
     """
 

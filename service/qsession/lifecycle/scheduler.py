@@ -109,6 +109,9 @@ OPEN, ACTIVE, INACTIVE, CLOSED = (
 DEDICATED, BATCH = SessionMode.DEDICATED, SessionMode.BATCH
 
 # Why a session refuses new jobs, by close_reason (None: closed, still running its jobs).
+MAX_TRANSITIONS = 100
+"""A session keeps its first transition and its newest ones, this many in all."""
+
 _WHY_NOT_ACCEPTING = {
     None: "it was closed and is finishing the jobs already submitted",
     "closed": "it was closed",
@@ -841,6 +844,12 @@ class Scheduler:
         if state is not None:
             session.state = state
         session.transitions.append(Transition(session.state, session.accepting_jobs, at))
+        # A batch fed one job at a time turns active and inactive with every job: keep the
+        # first transition and the newest ones, so that a session's every change costs the
+        # same after 10 jobs as after 100,000 (each is stored and published whole).
+        excess = len(session.transitions) - MAX_TRANSITIONS
+        if excess > 0:
+            del session.transitions[1 : 1 + excess]
 
     @staticmethod
     def _window_start(session: Session) -> float:

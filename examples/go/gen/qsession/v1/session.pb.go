@@ -173,7 +173,8 @@ type Session struct {
 	// Usage in seconds: for a session, the wall time it held the QPU (first job
 	// start until inactive, closed or last job end); for a batch, its jobs' QPU time.
 	UsageSeconds float64 `protobuf:"fixed64,15,opt,name=usage_seconds,json=usageSeconds,proto3" json:"usage_seconds,omitempty"`
-	// Every state change, oldest first.
+	// State changes, oldest first: the first one and the newest, at most 100 in
+	// all (a batch fed one job at a time changes state twice per job).
 	Transitions []*SessionTransition `protobuf:"bytes,16,rep,name=transitions,proto3" json:"transitions,omitempty"`
 	// Why the session closed: "closed", "cancelled", "max_ttl", "idle_timeout".
 	CloseReason string `protobuf:"bytes,17,opt,name=close_reason,json=closeReason,proto3" json:"close_reason,omitempty"`
