@@ -409,6 +409,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         buffer: bytearray | None = None
         expected_digest = ""
         received = 0
+        chunks = iter(chunks)
         for chunk in chunks:
             if buffer is None:
                 buffer = bytearray(chunk.total_size)
@@ -423,11 +424,16 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
                 )
             buffer[chunk.offset : end] = chunk.chunk
             received = end
+            if received == len(buffer):
+                break  # the last chunk: decode now, the stream's end arrives meanwhile
         if buffer is None or received != len(buffer):
             raise IBMApiError(f"result of job {self._job_id}: the stream ended early")
         if hashlib.sha256(buffer).hexdigest() != expected_digest:
             raise IBMApiError(f"result of job {self._job_id}: SHA-256 does not match; retry")
-        return decode_result(job_pb2.JobResult.FromString(buffer), BitArray)
+        result = decode_result(job_pb2.JobResult.FromString(buffer), BitArray)
+        for _ in chunks:  # read the stream's end (its status)
+            raise IBMApiError(f"result of job {self._job_id}: more than {received} bytes")
+        return result
 
     # ------------------------------------------------------------------ control and accounting
 
