@@ -8,6 +8,7 @@ test at a false-failure rate of 1e-6, so the tolerance follows from the shot cou
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from unittest import mock
@@ -18,7 +19,7 @@ from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 from qiskit.circuit import Parameter
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
-from qiskit.quantum_info import SparsePauliOp
+from qiskit.quantum_info import SparsePauliOp, random_density_matrix, random_statevector
 from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_aer import AerSimulator
 from scipy import stats
@@ -364,3 +365,21 @@ def test_noisy_estimates_from_one_density_matrix_agree_with_shot_by_shot_bases(
         per_shot = executor.run_estimator([pub], seed=3)[0].data
     assert np.all(single.evs[:2] < 1 - 5 * single.stds[:2])  # the noise shows
     assert np.all(np.abs(single.evs - per_shot.evs) <= 5 * np.hypot(single.stds, per_shot.stds))
+
+
+@pytest.mark.parametrize("num_qubits", [1, 2, 3])
+@pytest.mark.parametrize("mixed", [False, True], ids=["statevector", "density matrix"])
+def test_basis_probabilities_equal_qiskits_evolve_then_probabilities(num_qubits, mixed):
+    """Every basis on every ordered subset of qubits, as Qiskit computes it."""
+    make = random_density_matrix if mixed else random_statevector
+    state = make(2**num_qubits, seed=num_qubits)
+    for count in range(1, num_qubits + 1):
+        for qubits in itertools.permutations(range(num_qubits), count):
+            for paulis in map("".join, itertools.product("XYZ", repeat=count)):
+                change = distribution._basis_change(paulis)
+                evolved = state if change is None else state.evolve(change, qargs=list(qubits))
+                np.testing.assert_allclose(
+                    distribution.basis_probabilities(state, qubits, paulis),
+                    evolved.probabilities(qargs=list(qubits)),
+                    atol=1e-14,
+                )
