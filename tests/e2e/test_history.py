@@ -138,9 +138,8 @@ def test_a_filtered_watch_gets_progress_notifications_that_advance_its_resume_po
     assert progress == current.revision  # nothing newer happened: resume from the newest
 
 
-def test_result_waits_on_the_submitting_stream_without_replaying_events(server):
-    service = RuntimeService(url=server.address, token=server.token)
-    sampler = SamplerV2(mode=service.backend("ideal_24"))
+def record_streams(service):
+    """The names of the streaming RPCs the SDK opens from now on, in order."""
     connection = service._connection
     streams = []
     original = connection.stream
@@ -150,6 +149,13 @@ def test_result_waits_on_the_submitting_stream_without_replaying_events(server):
         return original(method, request, **kwargs)
 
     connection.stream = recording
+    return streams
+
+
+def test_result_waits_on_the_submitting_stream_without_replaying_events(server):
+    service = RuntimeService(url=server.address, token=server.token)
+    sampler = SamplerV2(mode=service.backend("ideal_24"))
+    streams = record_streams(service)
     job = sampler.run([flip()], shots=7)
     assert job.result()[0].data.meas.get_counts() == {"1": 7}
     # one call submits and delivers: no WatchJobs, no replay of the event log
@@ -161,15 +167,7 @@ def test_a_job_created_with_create_job_waits_in_one_get_job_result_call(server):
     service = RuntimeService(url=server.address, token=server.token)
     service._run_job = False  # as with a server that predates RunJob
     job = SamplerV2(mode=service.backend("ideal_24")).run([flip()], shots=7)
-    connection = service._connection
-    streams = []
-    original = connection.stream
-
-    def recording(method, request, **kwargs):
-        streams.append(connection._method_names[id(method)])
-        return original(method, request, **kwargs)
-
-    connection.stream = recording
+    streams = record_streams(service)
     assert job.result()[0].data.meas.get_counts() == {"1": 7}
     assert streams == ["JobService.GetJobResult"]  # no WatchJobs, no replay of the event log
     assert job.status() == "DONE"
