@@ -8,14 +8,12 @@ from functools import lru_cache
 from typing import NoReturn
 
 import numpy as np
+from qiskit.circuit import Instruction
 from qiskit.providers import BackendV2, Options
 from qiskit.quantum_info import Kraus
 from qiskit.transpiler import Target
-from qiskit_aer.noise import NoiseModel, QuantumError
+from qiskit_aer.noise import NoiseModel
 from qiskit_aer.noise.device import basic_device_gate_errors, basic_device_readout_errors
-
-Instruction = tuple[str, tuple[int, ...]]
-"""An instruction name and the qubits it acts on."""
 
 
 class DeviceNoise:
@@ -23,14 +21,12 @@ class DeviceNoise:
     depolarizing errors composed with T1/T2 thermal relaxation over the gate's duration, delays
     relax, and each measurement reads wrong with the target's readout error.
 
-    Three views of the same noise, for subsets of the device's qubits renumbered
-    ``0..len(qubits)-1`` (device qubit ``qubits[j]`` is ``j``):
+    Three views of the same noise:
 
-    * :meth:`model_for`: Aer's whole noise model, for sampling shot by shot.
-    * :meth:`channel_model`: the gate errors of a circuit's instructions only, each as one Kraus
-      channel, for one exact density-matrix run. Aer serializes a noise model and rebuilds its
-      errors on every run (about 20 ms for two fake_torino qubits' mixed-unitary model, against
-      2 ms for this one); the channels are the same.
+    * :meth:`model_for`: Aer's whole noise model of some device qubits, renumbered
+      ``0..len(qubits)-1`` (device qubit ``qubits[j]`` is ``j``), for sampling shot by shot.
+    * :meth:`gate_error`: one instruction's gate error as a Kraus instruction, to follow the
+      instruction in a circuit for one exact density-matrix run.
     * :meth:`readout_assignment`: the readout errors as per-qubit assignment matrices.
     """
 
@@ -40,8 +36,7 @@ class DeviceNoise:
         for (qubit,), error in basic_device_readout_errors(target=target):
             self._assignment[qubit] = error.probabilities
         self.model_for = lru_cache(maxsize=64)(self._model_for)
-        self.channel_model = lru_cache(maxsize=64)(self._channel_model)
-        self._gate_channel = lru_cache(maxsize=4096)(self._gate_channel_of)
+        self.gate_error = lru_cache(maxsize=4096)(self._gate_error)
 
     def readout_assignment(self, qubits: Iterable[int]) -> np.ndarray:
         """float64 ``(len(qubits), 2, 2)``: entry ``[j, s, r]`` is the probability that a
@@ -58,26 +53,10 @@ class DeviceNoise:
             )
             return NoiseModel.from_backend(backend)
 
-    def _channel_model(
-        self, qubits: tuple[int, ...], instructions: frozenset[Instruction]
-    ) -> NoiseModel:
-        """The gate errors of ``instructions`` (names and renumbered qubits) on device qubits
-        ``qubits``, each one Kraus channel; no readout or delay errors (cached per
-        argument pair).
-
-        Only for a circuit whose instructions are all in ``instructions``: Aer adds the errors
-        of others, and relaxation during delays, to :meth:`model_for` only.
-        """
-        model = NoiseModel(basis_gates=list(self._target.operation_names))
-        for name, qargs in sorted(instructions):
-            error = self._gate_channel(name, tuple(qubits[q] for q in qargs))
-            if error is not None:
-                model.add_quantum_error(error, name, list(qargs))
-        return model
-
-    def _gate_channel_of(self, name: str, qubits: tuple[int, ...]) -> QuantumError | None:
-        """Aer's error of instruction ``name`` on device qubits ``qubits`` as one Kraus channel,
-        or ``None`` if it has none (cached per instruction)."""
+    def _gate_error(self, name: str, qubits: tuple[int, ...]) -> Instruction | None:
+        """Aer's error of instruction ``name`` on device qubits ``qubits`` (depolarizing
+        composed with thermal relaxation, as :meth:`model_for` has it) as one Kraus
+        instruction, or ``None`` if it has none (cached per instruction)."""
         local = tuple(range(len(qubits)))
         with warnings.catch_warnings():
             warnings.filterwarnings(
@@ -86,7 +65,7 @@ class DeviceNoise:
             errors = basic_device_gate_errors(target=restrict_target(self._target, qubits))
         for error_name, error_qubits, error in errors:
             if error_name == name and tuple(error_qubits) == local:
-                return QuantumError(Kraus(error))
+                return Kraus(error).to_instruction()
         return None
 
 
