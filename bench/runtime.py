@@ -257,6 +257,16 @@ class HistoryServer:
         self.history += submit_pipelined(self.client, count)
         return (self.server.cpu_seconds() - cpu) / count * 1e3
 
+    def create_on_idle_backend(self) -> float:
+        """Seconds one CreateJob of the small job takes on an idle backend; its job is then
+        waited for (untimed), so the next call finds the backend idle again."""
+        start = time.perf_counter()
+        job_id = self.client.create()
+        seconds = time.perf_counter() - start
+        self.history.append(job_id)
+        wait_finished(self.client, [job_id])
+        return seconds
+
     def calls(self) -> dict[str, Callable[[], object]]:
         """The calls whose latency is measured, by HISTORY_FIGURES name."""
         jobs, metadata = self.client.jobs, METADATA
@@ -266,7 +276,7 @@ class HistoryServer:
         )
         circuit = x_circuit()
         return {
-            "create": lambda: self.history.append(self.client.create()),
+            "create": self.create_on_idle_backend,
             "get": lambda: jobs.GetJob(
                 job_pb2.GetJobRequest(id=self._rng.choice(self.history)), metadata=metadata
             ),
@@ -285,29 +295,44 @@ class HistoryServer:
 
 
 HISTORY_FIGURES = {
-    "create": ("CreateJob latency", 50),
+    "create": ("CreateJob latency (idle backend)", 30),
     "get": ("GetJob latency (random history jobs)", 50),
     "list": ("ListJobs page_size=50, first page", 50),
     "list_unfinished": ("ListJobs states=QUEUED|RUNNING (none match)", 20),
     "sdk": ("SDK run().result()", 10),
     "get_backend": ("GetBackend latency (control: no history)", 50),
 }
-"""The latencies of the history scenario: name -> (metric, calls per median)."""
+"""The latencies of the history scenario: name -> (metric, calls per side per round)."""
+
+
+def alternating(sides: Sequence[Callable[[], object]], calls: int) -> list[list[float]]:
+    """Seconds of ``calls`` calls of each of ``sides``, made in turns call by call (the first
+    side first on even calls, last on odd ones), so that a slow spell of the shared cores
+    falls on every side alike. A call returning a float reports its own seconds."""
+    times: list[list[float]] = [[] for _ in sides]
+    for i in range(calls):
+        order = range(len(sides)) if i % 2 == 0 else reversed(range(len(sides)))
+        for j in order:
+            start = time.perf_counter()
+            reported = sides[j]()
+            spent = time.perf_counter() - start
+            times[j].append(reported if isinstance(reported, float) else spent)
+    return times
 
 
 def history_growth(
-    small: int = 1_000, large: int = 20_000, cpu_window: int = 200, rounds: int = 3
+    small: int = 1_000, large: int = 20_000, cpu_window: int = 50, rounds: int = 5
 ) -> list[Row]:
     """Per-request cost at ``small`` and at ``large`` finished jobs of history.
 
     Two servers, filled with the small job on ideal_24 by :func:`submit_pipelined` (the
     backend, which runs one job at a time, is the bottleneck, so one submitting thread
     suffices) to ``small`` and ``large`` jobs, all of which must end DONE, then measured
-    alternately so that other load on the shared cores weighs on both alike: server CPU per
-    job over ``cpu_window`` more jobs; each latency of :data:`HISTORY_FIGURES` as the lowest
-    of ``rounds`` medians of sequential calls (rounds alternate between the servers);
-    GetBackend's does not depend on the history and shows how alike the load was; last,
-    each server's RSS.
+    in turns so that other load on the shared cores weighs on both alike: server CPU per
+    job, the median of ``rounds`` windows of ``cpu_window`` more jobs each, the windows
+    alternating between the servers; each latency of :data:`HISTORY_FIGURES` as the lowest
+    of ``rounds`` medians of calls alternating call by call between the servers. GetBackend's
+    does not depend on the history and shows how alike the load was; last, each server's RSS.
     """
     rng = random.Random(11)
     with (
@@ -316,34 +341,42 @@ def history_growth(
     ):
         sides = [HistoryServer(small_server, rng), HistoryServer(large_server, rng)]
         fills = [side.fill(size) for side, size in zip(sides, (small, large), strict=True)]
-        cpu = [side.cpu_ms_per_job(cpu_window) for side in sides]
+        cpu: list[list[float]] = [[], []]
+        for _ in range(rounds):
+            for side, found in zip(sides, cpu, strict=True):
+                found.append(side.cpu_ms_per_job(cpu_window))
         calls = [side.calls() for side in sides]
         medians: dict[str, list[list[float]]] = {name: [[], []] for name in HISTORY_FIGURES}
         for _ in range(rounds):
             for name, (_, count) in HISTORY_FIGURES.items():
-                for side, side_calls, found in zip(sides, calls, medians[name], strict=True):
-                    call = side_calls[name]
-                    found.append(statistics.median(timed(call) for _ in range(count)) * 1e3)
-                    if name == "create":  # let the new jobs run before the next measurement
-                        drain(side.client, side.history[-count:])
+                times = alternating([side_calls[name] for side_calls in calls], count)
+                for found, spent in zip(medians[name], times, strict=True):
+                    found.append(statistics.median(spent) * 1e3)
         rss = [side.server.rss_bytes() / 1e6 for side in sides]
         for side in sides:
             side.close()
     note = (
         f"ref = a server with {small:,} finished jobs, ours = one with {large:,} (each plus the "
-        "few hundred the measurements add), measured alternately. History: the small job "
+        "few hundred the measurements add), measured in turns. History: the small job "
         "(1-qubit X + measure as QPY, 10 shots) on ideal_24, CreateJob futures from one thread "
         f"on one channel, <= ~64 queued, all ended DONE (fills: {'; '.join(fills)}). "
-        f"Latencies: sequential calls on the drained server, the lowest of {rounds} medians, "
-        "each of 10 to 50 calls. CPU: server process utime+stime over the window's jobs "
-        "(submitted like the fill)."
+        f"Latencies: sequential calls on the drained servers, alternating call by call between "
+        f"them, the lowest of {rounds} medians of 10 to 50 calls each; CreateJob on an idle "
+        "backend (each job is waited for before the next call). CPU: server process "
+        f"utime+stime per job, the median of {rounds} windows of {cpu_window} jobs (submitted "
+        "like the fill), alternating between the servers."
     )
     figures = [
         (metric, "ms", *(min(m) for m in medians[name]), name != "get_backend")
         for name, (metric, _) in HISTORY_FIGURES.items()
     ]
     figures[-1:-1] = [
-        (f"server CPU per job ({cpu_window}-job window)", "ms", *cpu, True),
+        (
+            f"server CPU per job ({cpu_window}-job windows)",
+            "ms",
+            *(statistics.median(c) for c in cpu),
+            True,
+        ),
         ("server RSS", "MB", *rss, True),
     ]
     return [
