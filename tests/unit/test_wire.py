@@ -150,3 +150,20 @@ def test_qasm3_semantic_errors_name_line_and_column_too():
 def test_empty_qasm3_says_what_to_send():
     with pytest.raises(WireError, match="is empty"):
         decode_circuit(types_pb2.Circuit(qasm3="  \n"), "c")
+
+
+def test_result_metadata_round_trips_nested_values_ints_and_non_finite_numbers():
+    metadata = {
+        "shots": 4096,
+        "fit": {"slope": float("nan"), "bound": float("inf"), "ok": False, "note": None},
+        "noise_factors": [1, 3.5, 5],
+        "nested": [{"label": "zne", "order": [2, 1]}],
+    }
+    result = PrimitiveResult(
+        [PubResult(DataBin(evs=np.zeros(2), shape=(2,)), metadata=metadata)], metadata=metadata
+    )
+    back = decode_result(encode_result(result), BitArray)
+    for got in (back.metadata, back[0].metadata):
+        assert np.isnan(got["fit"].pop("slope"))
+        assert got == {**metadata, "fit": {"bound": float("inf"), "ok": False, "note": None}}
+        assert isinstance(got["shots"], int) and isinstance(got["noise_factors"][1], float)
