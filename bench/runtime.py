@@ -206,13 +206,6 @@ def check_all_done(client: Client) -> None:
         raise RuntimeError(f"jobs did not end DONE: {[(j.id, j.error_message) for j in jobs]}")
 
 
-def timed(call: Callable[[], object]) -> float:
-    """Seconds one call of ``call`` takes."""
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
-
-
 def percentiles_ms(
     call: Callable[[], object], repeats: int, interval: float
 ) -> tuple[float, float]:

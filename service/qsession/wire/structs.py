@@ -53,6 +53,6 @@ def struct_to_dict(struct: Struct) -> dict[str, Any]:
     """The dict a Struct holds, with integral numbers as ``int``.
 
     Read value by value rather than with ``json_format.MessageToDict``, which refuses NaN and
-    infinities (JSON has none) and costs several times more for the same dict.
+    infinities (JSON has none) and needed a second pass to restore the ints.
     """
     return {key: _from_value(value) for key, value in struct.fields.items()}
