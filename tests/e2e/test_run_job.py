@@ -18,6 +18,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession import RuntimeService, SamplerV2
 from qsession.client.errors import RuntimeInvalidStateError
+from qsession.server.runtime import job_seed
 from qsession.v1 import job_pb2
 from qsession.wire import decode_result, encode_sampler_pub
 from tests.conftest import base_config, start_server
@@ -85,6 +86,34 @@ def test_run_job_refuses_bad_input_as_create_job_does_and_creates_nothing(server
         job_pb2.ListJobsRequest(tags=["run-job-bad"]), metadata=client.metadata
     )
     assert list(listed.jobs) == []
+
+
+def test_an_unseeded_job_streams_the_shots_of_its_ids_seed_and_stores_the_same(server):
+    """RunJob sends the result as soon as the job is DONE, while its DONE commits; it can,
+    because a job without seed_simulator runs with the seed derived from its id (on every
+    attempt, so a run again after a crash gives the delivered result)."""
+    client = RawClient(server)
+    coin = QuantumCircuit(8)
+    coin.h(range(8))
+    coin.measure_all()
+    pub = encode_sampler_pub(SamplerPub.coerce((coin, None, 64)))
+    unseeded = job_pb2.CreateJobRequest(
+        backend="ideal_24", program=job_pb2.PROGRAM_SAMPLER, sampler_pubs=[pub]
+    )
+    responses = list(client.jobs.RunJob(unseeded, metadata=client.metadata, timeout=60))
+    job_id = responses[0].created.job.id
+    streamed = result_bytes(message.result for message in responses[1:])
+    assert streamed == result_bytes(
+        client.jobs.GetJobResult(job_pb2.GetJobResultRequest(id=job_id), metadata=client.metadata)
+    )
+    seeded = job_pb2.CreateJobRequest()
+    seeded.CopyFrom(unseeded)
+    seeded.options.seed_simulator = job_seed(job_id)
+    again = list(client.jobs.RunJob(seeded, metadata=client.metadata, timeout=60))
+    shots = decode_result(job_pb2.JobResult.FromString(streamed))[0].data.meas
+    same = decode_result(job_pb2.JobResult.FromString(result_bytes(m.result for m in again[1:])))
+    assert len(shots.get_counts()) > 8  # random shots (64 of 256 outcomes)...
+    assert (same[0].data.meas.array == shots.array).all()  # ...drawn from its id's seed
 
 
 def test_run_job_retried_with_its_request_id_follows_the_job_the_first_call_created(server):

@@ -20,6 +20,7 @@ from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession.execution import load_profile
+from qsession.server.runtime import job_seed
 from qsession.v1 import backend_pb2, job_pb2
 from tests.circuits import bell, mid_circuit_measured
 from tests.conftest import base_config, start_server
@@ -104,8 +105,10 @@ def test_max_execution_time_stops_a_running_job_with_an_error_naming_it(client):
     assert 3 <= ended.usage_seconds < 8
 
 
-def test_a_worker_killed_mid_job_runs_the_job_again_and_it_finishes_once(server, client):
-    job = client.create_job([(heavy(20), None, 4)], backend="ideal_24", seed_simulator=3)
+def test_a_worker_killed_mid_job_runs_the_job_again_with_its_seed_and_it_finishes_once(
+    server, client
+):
+    job = client.create_job([(heavy(20), None, 4)], backend="ideal_24")  # no seed_simulator
     wait_for_state(client, job.id, job_pb2.Job.STATE_RUNNING)
     time.sleep(0.5)
     os.kill(worker_pid(server), signal.SIGKILL)
@@ -114,8 +117,10 @@ def test_a_worker_killed_mid_job_runs_the_job_again_and_it_finishes_once(server,
     assert ended.attempts == 2
     result = client.result(job.id)
     assert result[0].data.c.num_shots == 4
-    again = client.run([(heavy(20), None, 4)], backend="ideal_24", seed_simulator=3)
-    assert (again[0].data.c.array == result[0].data.c.array).all()  # same seed, same shots
+    # The second attempt drew the shots of the seed derived from the job's id, as every
+    # attempt does: a result delivered before a crash is the one the job gives again.
+    again = client.run([(heavy(20), None, 4)], backend="ideal_24", seed_simulator=job_seed(job.id))
+    assert (again[0].data.c.array == result[0].data.c.array).all()
 
 
 def test_a_job_that_keeps_killing_its_worker_ends_in_error_after_the_attempt_limit(server, client):

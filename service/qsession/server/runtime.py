@@ -11,7 +11,11 @@ user cancels it, when it reaches its ``max_execution_time``, or at shutdown. A w
 on its own (or with its node) makes the job run again (``Scheduler.retry``).
 
 Every change the scheduler reports is committed to SQLite together with its watch event, and
-only then published to subscribers (commit, then publish).
+only then published to subscribers (commit, then publish). The one thing told before its commit
+is the stream that created a job (``RunJob``), which gets the job's result as soon as the job
+is DONE in memory (``until_finished``): a job runs with a seed derived from its id
+(``job_seed``), so if the server stops before that DONE is stored, the job runs again and gives
+the same result.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import dataclasses
 import hashlib
 import heapq
 import logging
-import secrets
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -69,6 +72,13 @@ RECENT_RESULTS_BYTES = 16 * 1024 * 1024
 """Results up to RECENT_RESULT_BYTES are also kept in memory, the newest up to
 RECENT_RESULTS_BYTES in all, so that the client waiting for one gets it without a read of
 the store (see ``Runtime.recent_result``)."""
+
+
+def job_seed(job_id: str) -> int:
+    """The simulator seed of a job that sets no ``seed_simulator``: drawn from its random id,
+    so each job's shots are random, and the same on every attempt of the job (a job that runs
+    again after a restart gives the result its first run may already have delivered)."""
+    return int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:8], "big") >> 1
 
 
 @dataclass
@@ -136,6 +146,8 @@ class Runtime:
         self._unstored_requests: dict[str, bytes] = {}  # inserted, not yet committed
         self._recent_results: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
         self._recent_bytes = 0
+        # Who waits for an unfinished job to finish in memory (see until_finished).
+        self._finish_waiters: dict[str, list[asyncio.Future]] = {}
         self._loop = asyncio.get_running_loop()
         self._unpublished: deque[_Unpublished | None] = deque()  # None: a result row
         # (revision, tiebreak, future, is_read): a read's waiter fails at once on a storage
@@ -261,7 +273,8 @@ class Runtime:
         """Commit a lifecycle change with its event, then publish it (called by the scheduler)."""
         if change.kind == "job":
             job: Job = self._placed(change.record)
-            payload = self.job_message(job).SerializeToString()
+            message = self.job_message(job)
+            payload = message.SerializeToString()
             keys = EventKeys(
                 instance=job.instance,
                 job_id=job.id,
@@ -292,6 +305,10 @@ class Runtime:
             _Unpublished(stored, keys, new_request is not None, finished, record["id"])
         )
         self._writer.put(ChangeRow(change.kind, record, stored, new_request))
+        if finished:
+            for future in self._finish_waiters.pop(record["id"], ()):
+                if not future.done():
+                    future.set_result(message)
         for listener in self.change_listeners:
             try:
                 listener(change)
@@ -355,8 +372,34 @@ class Runtime:
     def recent_result(self, job_id: str) -> tuple[bytes, str] | None:
         """A DONE job's serialized JobResult and SHA-256 if it is among the recent small ones
         kept in memory, else ``None`` (read it with ``result``). The caller has checked the
-        job is DONE and the caller's, and that its DONE is published (so stored)."""
+        job is DONE and the caller's: its DONE is published (so stored), or the caller created
+        the job (see ``until_finished``)."""
         return self._recent_results.get(job_id)
+
+    async def until_finished(self, job_id: str) -> job_pb2.Job | None:
+        """The job as it ends (DONE, ERROR or CANCELLED), as soon as it ends in memory, before
+        that is stored; ``None`` when it is no longer in memory (then read its stored state).
+
+        Only for the caller that created the job (RunJob): a DONE result it gets this way
+        may not be stored yet, and a job that then runs again after a restart gives the same
+        result (``job_seed``). Everyone else learns of the end once it is committed.
+        """
+        try:
+            job = self.scheduler.job(job_id)
+        except NotFound:
+            return None  # finished, stored and forgotten
+        if job.status.finished:
+            return self.job_message(job)
+        future = self._loop.create_future()
+        waiters = self._finish_waiters.setdefault(job_id, [])
+        waiters.append(future)
+        try:
+            return await future
+        finally:  # cancelled (the stream closed): stop waiting
+            if self._finish_waiters.get(job_id) is waiters and future in waiters:
+                waiters.remove(future)
+                if not waiters:
+                    del self._finish_waiters[job_id]
 
     async def durable(self, revision: int, read: bool = False) -> None:
         """Wait until every change up to ``revision`` is committed and published.
@@ -512,7 +555,7 @@ class Runtime:
         started = time.monotonic()
         options = self._inputs[job.id].options
         limit = options.max_execution_time if options.HasField("max_execution_time") else None
-        seed = options.seed_simulator if options.HasField("seed_simulator") else None
+        seed = options.seed_simulator if options.HasField("seed_simulator") else job_seed(job.id)
         status, error = JobStatus.DONE, None
         qpu.execution = asyncio.current_task()
         try:
@@ -524,9 +567,7 @@ class Runtime:
                     request = self._unstored_requests.get(job.id) or await asyncio.to_thread(
                         self.store.job_request, job.id
                     )
-                    result, placement = await self._run_on_qpu(
-                        qpu, request, secrets.randbits(63) if seed is None else seed
-                    )
+                    result, placement = await self._run_on_qpu(qpu, request, seed)
             except TimeoutError:
                 status, error = (
                     JobStatus.ERROR,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TypeVar
 
 from qsession.lifecycle.errors import InvalidArgument, NotFound, ResourceExhausted
@@ -297,6 +297,16 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         yield job_pb2.RunJobResponse(
             created=job_pb2.CreateJobResponse(job=self.runtime.job_message(job), revision=revision)
         )
+        # The job's creator gets its result as soon as it is DONE, while the DONE commits
+        # (see Runtime.until_finished); a large result, or a job that failed, once committed.
+        final = await self.runtime.until_finished(job.id)
+        recent = None
+        if final is not None and final.state == job_pb2.Job.STATE_DONE:
+            recent = self.runtime.recent_result(job.id)
+        if recent is not None:
+            for chunk in self._chunks(*recent, final):
+                yield job_pb2.RunJobResponse(result=chunk)
+            return
         async for chunk in self._result_chunks(instance, job.id, wait=True):
             yield job_pb2.RunJobResponse(result=chunk)
 
@@ -311,9 +321,16 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         if recent is None:
             await self.runtime.flush(read=True)  # a DONE's result is committed with the DONE
             recent = await asyncio.to_thread(self.runtime.result, instance, job_id)
-        data, digest = recent
         if job is None:
             job = self.runtime.job_message(self.runtime.job(instance, job_id))
+        for chunk in self._chunks(*recent, job):
+            yield chunk
+
+    @staticmethod
+    def _chunks(
+        data: bytes, digest: str, job: job_pb2.Job
+    ) -> Iterator[job_pb2.GetJobResultResponse]:
+        """A result as GetJobResult's messages: RESULT_CHUNK bytes each, the job in the first."""
         view = memoryview(data)
         for offset in range(0, max(len(data), 1), RESULT_CHUNK):
             yield job_pb2.GetJobResultResponse(
