@@ -148,6 +148,7 @@ class Runtime:
         self._recent_bytes = 0
         # Who waits for an unfinished job to finish in memory (see until_finished).
         self._finish_waiters: dict[str, list[asyncio.Future]] = {}
+        self._deferred: list[Callable[[], None]] = []  # see _after_due
         self._loop = asyncio.get_running_loop()
         self._unpublished: deque[_Unpublished | None] = deque()  # None: a result row
         # (revision, tiebreak, future, is_read): a read's waiter fails at once on a storage
@@ -265,16 +266,44 @@ class Runtime:
         await asyncio.gather(*(qpu.worker.stop() for qpu in self.qpus.values()))
         await self.engine.stop()
         await asyncio.to_thread(self.sandbox.close)
+        self._run_deferred()  # the changes not yet handed to the writer
         await asyncio.to_thread(self._writer.close)  # writes what is queued
 
     # ------------------------------------------------------------------ changes and events
 
     def _on_change(self, change: Change) -> None:
-        """Commit a lifecycle change with its event, then publish it (called by the scheduler)."""
+        """A lifecycle change (called by the scheduler): it takes the next revision now, and
+        is committed with its event, then published, by ``_record_change``.
+
+        Only what the job's next step needs happens here: a new job's request is kept for its
+        execution, and a job that ended is handed to whoever waits for it in memory
+        (``until_finished``). The rest (the row, the event, the listeners) waits for the
+        callbacks already due on the loop (``_after_due``), so that a job's request leaves for
+        its worker, and its result for its client, before the bookkeeping of the changes that
+        made them so.
+        """
+        self._assigned += 1
+        new_request = None
         if change.kind == "job":
-            job: Job = self._placed(change.record)
-            message = self.job_message(job)
-            payload = message.SerializeToString()
+            job = self._placed(change.record)  # where it runs as of now, not of later
+            new_request = self._new_job_requests.pop(job.id, None)
+            if new_request is not None:
+                self._unstored_requests[job.id] = new_request
+            waiters = self._finish_waiters.pop(job.id, ()) if job.status.finished else ()
+            if waiters:
+                message = self.job_message(job)
+                for future in waiters:
+                    if not future.done():
+                        future.set_result(message)
+        revision = self._assigned
+        self._after_due(lambda: self._record_change(change, revision, new_request))
+
+    def _record_change(self, change: Change, revision: int, new_request: bytes | None) -> None:
+        """Hand a change to the writer with its event (to publish once committed), and tell
+        the listeners."""
+        if change.kind == "job":
+            job: Job = change.record
+            payload = self.job_message(job).SerializeToString()
             keys = EventKeys(
                 instance=job.instance,
                 job_id=job.id,
@@ -287,34 +316,40 @@ class Runtime:
             payload = self.session_message(session).SerializeToString()
             keys = EventKeys(instance=session.instance, job_id=None, session_id=session.id, tags=())
             record = records.session_record(session)
-        self._assigned += 1
         stored = StoredEvent(
-            revision=self._assigned,
+            revision=revision,
             kind=change.kind,
             instance=keys.instance,
             time=change.time,
             payload=payload,
         )
-        new_request = (
-            self._new_job_requests.pop(record["id"], None) if change.kind == "job" else None
-        )
-        if new_request is not None:
-            self._unstored_requests[record["id"]] = new_request
         finished = change.kind == "job" and change.record.status.finished
         self._unpublished.append(
             _Unpublished(stored, keys, new_request is not None, finished, record["id"])
         )
         self._writer.put(ChangeRow(change.kind, record, stored, new_request))
-        if finished:
-            for future in self._finish_waiters.pop(record["id"], ()):
-                if not future.done():
-                    future.set_result(message)
         for listener in self.change_listeners:
             try:
                 listener(change)
             except Exception:  # an observer's bug must not stop the lifecycle
                 log.exception("change listener failed")
         self._wakeup.set()
+
+    def _after_due(self, step: Callable[[], None]) -> None:
+        """Run ``step`` once the loop has run the callbacks due now (in the order they were
+        deferred). Deferred steps run as one timer with no delay: asyncio runs due timers
+        after the callbacks already scheduled (a task woken now, a stream's next message)."""
+        if not self._deferred:
+            self._loop.call_later(0, self._run_deferred)
+        self._deferred.append(step)
+
+    def _run_deferred(self) -> None:
+        steps, self._deferred = self._deferred, []
+        for step in steps:
+            try:
+                step()
+            except Exception:  # a bug must not lose the changes after it
+                log.exception("recording a change failed")
 
     def _on_commit(self, count: int, error: Exception | None) -> None:
         """The writer stored (or failed to store) the ``count`` oldest unpublished rows."""
@@ -357,17 +392,20 @@ class Runtime:
     def _store_result(self, job_id: str, result: bytes) -> None:
         """Queue a job's result for the store; it is committed before any later change. A
         small one is also kept in memory for a while (``recent_result``)."""
-        self._unpublished.append(None)
         if len(result) > RECENT_RESULT_BYTES:
-            self._writer.put(ResultRow(job_id, result))  # hashed on the writer's thread
-            return
+            self._after_due(lambda: self._put_result(ResultRow(job_id, result)))  # hashed on
+            return  # the writer's thread
         digest = hashlib.sha256(result).hexdigest()
-        self._writer.put(ResultRow(job_id, result, digest))
+        self._after_due(lambda: self._put_result(ResultRow(job_id, result, digest)))
         self._recent_results[job_id] = (result, digest)
         self._recent_bytes += len(result)
         while self._recent_bytes > RECENT_RESULTS_BYTES:
             _, (data, _) = self._recent_results.popitem(last=False)
             self._recent_bytes -= len(data)
+
+    def _put_result(self, row: ResultRow) -> None:
+        self._unpublished.append(None)
+        self._writer.put(row)
 
     def recent_result(self, job_id: str) -> tuple[bytes, str] | None:
         """A DONE job's serialized JobResult and SHA-256 if it is among the recent small ones
