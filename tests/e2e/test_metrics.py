@@ -51,7 +51,10 @@ def test_metrics_count_the_jobs_sessions_and_rpcs_run(server):
         active = scrape(server)
         assert value(active, "qsession_sessions", mode="dedicated", state="active") == 1
     sampler_job_mode = SamplerV2(mode=backend)
-    sampler_job_mode.run([bell()], shots=10).result()
+    last = sampler_job_mode.run([bell()], shots=10)
+    last.result()
+    # result() may come before the job's DONE is stored; a read answers once it is
+    service.job(last.job_id())
 
     after = scrape(server)
     total = JOBS + 1

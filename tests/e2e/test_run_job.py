@@ -133,6 +133,21 @@ def test_the_sdk_gets_each_result_once_whatever_order_they_are_read_in(service):
         assert jobs[index].status() == "DONE"
 
 
+def test_once_result_returns_every_read_shows_the_job_done(service, server):
+    """The result comes on RunJob as soon as the job is DONE, possibly before that is stored;
+    reads wait for what is not stored yet, so none shows the job still running."""
+    client = RawClient(server)
+    sampler = SamplerV2(mode=service.backend("ideal_24"))
+    for _ in range(20):  # each time, the reads race the DONE's commit
+        job = sampler.run([(flip(), None, 16)])
+        job.result()
+        listed = client.jobs.ListJobs(
+            job_pb2.ListJobsRequest(page_size=1), metadata=client.metadata
+        ).jobs
+        assert [(j.id, j.state) for j in listed] == [(job.job_id(), job_pb2.Job.STATE_DONE)]
+        assert service.job(job.job_id()).status() == "DONE"
+
+
 @pytest.fixture(scope="module")
 def two_streams(tmp_path_factory):
     """A server whose instances may hold 2 streams, with a backend whose jobs take 60 s."""

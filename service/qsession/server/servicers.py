@@ -262,7 +262,8 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             if request.HasField("created_before")
             else None,
         )
-        revision = self.runtime.events.last_revision
+        revision = await self.runtime.flush(read=True)  # show only committed state, all of it:
+        # a job whose result its creator already has is listed DONE (see RunJob)
         page = await self.runtime.list_jobs(
             current_instance().name,
             where,
