@@ -9,6 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from qsession import RuntimeService, SamplerV2, Session
+from qsession.client.service import HELD_RESULT_STREAMS
 from tests.circuits import bell
 from tests.conftest import base_config, start_server
 
@@ -102,3 +103,26 @@ def test_metrics_count_refused_calls_by_code(server):
         if dict(labels)["code"] == "UNAUTHENTICATED" and count >= 1
     ]
     assert refused, samples["qsession_rpc_requests_total"]
+
+
+def test_the_sdk_submits_every_job_with_run_job_however_many_results_it_reads(server):
+    """result() returns once the result is in and leaves the stream's end (the server's
+    status) to be read in the background; each stream's place is given back then, so jobs
+    read one after another never run out of places (HELD_RESULT_STREAMS) and fall back to
+    CreateJob."""
+    run_job = "/qsession.v1.JobService/RunJob"
+    create_job = "/qsession.v1.JobService/CreateJob"
+    before = scrape(server)
+    service = RuntimeService(url=server.address, token=server.token)
+    sampler = SamplerV2(mode=service.backend("ideal_24"))
+    jobs = 3 * HELD_RESULT_STREAMS
+    for _ in range(jobs):
+        job = sampler.run([bell()], shots=10)
+        assert job.result()[0].data.meas.num_shots == 10
+    service.job(job.job_id())  # a read: every change so far is stored
+    after = scrape(server)
+    for method, sent in ((run_job, jobs), (create_job, 0)):
+        count = value(after, "qsession_rpc_requests_total", method=method, code="OK")
+        assert (
+            count - value(before, "qsession_rpc_requests_total", method=method, code="OK") == sent
+        )

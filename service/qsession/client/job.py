@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import queue
 import threading
 import time
 import weakref
@@ -49,6 +50,41 @@ class HeldResult(NamedTuple):
 
     stream: Iterator[job_pb2.RunJobResponse]
     release: Callable[[], None]
+
+
+class _StreamEnds:
+    """Reads the ends of RunJob streams whose result is in, on one daemon thread: the
+    server's status follows the last chunk, and ``result()`` need not wait for it. Each
+    stream's place is given back once its end is read (or the stream fails: the result was
+    already checked, by size and SHA-256, so its status no longer matters)."""
+
+    def __init__(self):
+        self._queue: queue.SimpleQueue[HeldResult] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def read(self, held: HeldResult) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="qsession-stream-ends", daemon=True
+                )
+                self._thread.start()
+        self._queue.put(held)
+
+    def _run(self) -> None:
+        while True:
+            held = self._queue.get()
+            try:
+                for _ in held.stream:  # nothing follows a whole result; were it so, ignored
+                    pass
+            except Exception:  # noqa: BLE001, S110 - see the class docstring
+                pass
+            finally:
+                held.release()
+
+
+_STREAM_ENDS = _StreamEnds()
 
 
 def _close_held(held: HeldResult) -> None:
@@ -300,11 +336,18 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         held, self._held = self._held, None
         try:
             if timeout is None:
-                return self._download(response.result for response in held.stream)
+                result = self._download(
+                    (response.result for response in held.stream), read_end=False
+                )
+                # The stream's end (the server's status) follows the last chunk: it is read
+                # in the background, so that this returns as soon as the result is in.
+                self._close_held.detach()
+                _STREAM_ENDS.read(held)
+                return result
         except QSessionError:
             pass
         finally:
-            self._close_held()
+            self._close_held()  # (once detached, does nothing)
         return None
 
     def _wait_for_result(self, timeout: float | None) -> PrimitiveResult:
@@ -399,9 +442,12 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             )
         )
 
-    def _download(self, chunks: Iterable[job_pb2.GetJobResultResponse]) -> PrimitiveResult:
+    def _download(
+        self, chunks: Iterable[job_pb2.GetJobResultResponse], read_end: bool = True
+    ) -> PrimitiveResult:
         """Receive the result's chunks, check their offsets and SHA-256, and decode them; the
-        first chunk's job message becomes this job's state.
+        first chunk's job message becomes this job's state. Then read the stream's end,
+        unless ``read_end`` is false (the caller has it read).
 
         Raises:
             IBMApiError: the chunks do not add up to the announced size or digest.
@@ -431,7 +477,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         if hashlib.sha256(buffer).hexdigest() != expected_digest:
             raise IBMApiError(f"result of job {self._job_id}: SHA-256 does not match; retry")
         result = decode_result(job_pb2.JobResult.FromString(buffer), BitArray)
-        for _ in chunks:  # read the stream's end (its status)
+        for _ in chunks if read_end else ():  # read the stream's end (its status)
             raise IBMApiError(f"result of job {self._job_id}: more than {received} bytes")
         return result
 
