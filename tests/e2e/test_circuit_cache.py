@@ -79,6 +79,30 @@ def test_a_circuit_sent_once_runs_by_its_digest_with_the_same_result(server, ide
     assert stored.job.inputs.sampler_pubs[0].circuit == whole.circuit  # stored whole
 
 
+def test_a_circuit_sent_whole_again_is_not_parsed_again(server, ideal, monkeypatch):
+    """Clients that do not send digests (grpcurl, a Go client) send the same circuit whole
+    with every job: its bytes passed the sandbox once, so later jobs skip it; a circuit
+    never parsed still goes there."""
+    runtime = server.running.runtime
+    parsed = []
+    widths = runtime.sandbox.widths
+    monkeypatch.setattr(
+        runtime.sandbox, "widths", lambda circuits: parsed.extend(circuits) or widths(circuits)
+    )
+    client = RawClient(server)
+    circuit = rotation(ideal)
+    first = submit(client, pub_message(circuit, 0.3))
+    assert len(parsed) == 1
+    again = [submit(client, pub_message(circuit, value)) for value in (0.4, 0.5)]
+    assert len(parsed) == 1  # the same bytes: not parsed again
+    for job in (first, *again):
+        assert client.wait(job.id).state == job_pb2.Job.STATE_DONE
+    other = rotation(ideal)
+    other.x(1)
+    submit(client, pub_message(other, 0.3))
+    assert len(parsed) == 2  # new bytes: parsed in the sandbox
+
+
 @pytest.mark.parametrize("where", ["never sent", "another session", "another instance"])
 def test_a_digest_the_server_does_not_hold_for_this_session_is_failed_precondition(
     server, ideal, where

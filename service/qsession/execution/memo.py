@@ -69,6 +69,16 @@ class Memo:
         """Whether the circuit whose message has SHA-256 ``digest`` is held parsed."""
         return self.holds(("circuit", digest))
 
+    def held_circuit(self, digest: str) -> QuantumCircuit | None:
+        """The circuit whose message has SHA-256 ``digest`` if it is held parsed, else
+        ``None`` (nothing is parsed). Callers must not modify it."""
+        with self._lock:
+            entry = self._entries.get(("circuit", digest))
+            if entry is None:
+                return None
+            self._entries.move_to_end(("circuit", digest))
+            return entry[1]
+
     def circuit(self, message: types_pb2.Circuit, field: str) -> QuantumCircuit:
         """``decode_circuit``, parsed once per distinct message.
 

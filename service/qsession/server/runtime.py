@@ -45,7 +45,7 @@ from qsession.lifecycle.model import Job, JobStatus, Placement, Plan, Session
 from qsession.lifecycle.scheduler import Change, Scheduler, nothing_to_cancel
 from qsession.server import admission, convert, records
 from qsession.server.circuit_cache import CircuitCache
-from qsession.server.circuit_sandbox import CircuitSandbox
+from qsession.server.circuit_sandbox import CircuitSandbox, CircuitWidth
 from qsession.server.config import BackendConfig, Config, ConfigError
 from qsession.server.errors import LimitExceeded, RpcError
 from qsession.server.fairness import admission_of
@@ -54,7 +54,7 @@ from qsession.store import Store
 from qsession.store.sqlite import ChangeRow, JobFilter, ResultRow, StoredEvent
 from qsession.store.writer import Writer
 from qsession.v1 import backend_pb2, job_pb2, session_pb2
-from qsession.wire import decode_job_pubs
+from qsession.wire import circuit_digest, decode_job_pubs
 from qsession.wire.backends import encode_target
 from qsession.workers import EngineUnavailable, JobFailed, Worker, WorkerLost, engine_for
 
@@ -66,7 +66,7 @@ EVENTS_RETAINED = 10_000
 UNFINISHED = {JobStatus.QUEUED.value, JobStatus.RUNNING.value}
 PRUNE_INTERVAL = 60.0  # seconds between retention passes
 INLINE_ADMISSION_BYTES = 64 * 1024
-"""The largest CreateJob admitted on the event loop (see ``Runtime._admits_inline``)."""
+"""The largest CreateJob admitted on the event loop (see ``Runtime._inline_widths``)."""
 RECENT_RESULT_BYTES = 64 * 1024
 RECENT_RESULTS_BYTES = 16 * 1024 * 1024
 """Results up to RECENT_RESULT_BYTES are also kept in memory, the newest up to
@@ -149,6 +149,7 @@ class Runtime:
         # Who waits for an unfinished job to finish in memory (see until_finished).
         self._finish_waiters: dict[str, list[asyncio.Future]] = {}
         self._deferred: list[Callable[[], None]] = []  # see _after_due
+        self._deferring = True  # until stop()
         self._loop = asyncio.get_running_loop()
         self._unpublished: deque[_Unpublished | None] = deque()  # None: a result row
         # (revision, tiebreak, future, is_read): a read's waiter fails at once on a storage
@@ -249,6 +250,8 @@ class Runtime:
         A job still running after that is stopped (its worker is killed): it stays RUNNING in
         the store and runs again after a restart.
         """
+        self._run_deferred()
+        self._deferring = False  # from now on each change goes to the writer at once
         for task in (self._coordinator, self._pruner):
             if task is not None:
                 task.cancel()
@@ -266,7 +269,6 @@ class Runtime:
         await asyncio.gather(*(qpu.worker.stop() for qpu in self.qpus.values()))
         await self.engine.stop()
         await asyncio.to_thread(self.sandbox.close)
-        self._run_deferred()  # the changes not yet handed to the writer
         await asyncio.to_thread(self._writer.close)  # writes what is queued
 
     # ------------------------------------------------------------------ changes and events
@@ -337,8 +339,12 @@ class Runtime:
 
     def _after_due(self, step: Callable[[], None]) -> None:
         """Run ``step`` once the loop has run the callbacks due now (in the order they were
-        deferred). Deferred steps run as one timer with no delay: asyncio runs due timers
-        after the callbacks already scheduled (a task woken now, a stream's next message)."""
+        deferred; at once when the runtime stops). Deferred steps run as one timer with no
+        delay: asyncio runs due timers after the callbacks already scheduled (a task woken
+        now, a stream's next message)."""
+        if not self._deferring:
+            step()
+            return
         if not self._deferred:
             self._loop.call_later(0, self._run_deferred)
         self._deferred.append(step)
@@ -769,8 +775,9 @@ class Runtime:
         backend = self._job_backend(instance, request)
         qpu = self.qpus[backend]
         scope = (instance, request.session_id)
-        if self._admits_inline(request):
-            pubs = self._admit_pubs(qpu, request, scope)
+        held = self._inline_widths(request)
+        if held is not None:
+            pubs = self._admit_pubs(qpu, request, scope, held)
         else:
             pubs = await admission_of(self).run(instance, self._admit_pubs, qpu, request, scope)
         # From here to submit there is no await: request_id and queue checks cannot race.
@@ -838,35 +845,58 @@ class Runtime:
             return session.backend
         return self._qpu(request.backend, "backend").config.name
 
-    def _admits_inline(self, request: job_pb2.CreateJobRequest) -> bool:
+    def _inline_widths(self, request: job_pb2.CreateJobRequest) -> dict[str, CircuitWidth] | None:
         """Whether to admit ``request`` on the event loop rather than in an admission thread:
-        a small request (at most INLINE_ADMISSION_BYTES) whose every circuit is a reference to
-        one held parsed. Its admission is then memo look-ups and a small decode, which costs
-        less than the hop to a thread and back (an iterative algorithm's jobs, one after
-        another). A circuit sent whole, or not held parsed, goes to a thread: parsing it may
-        take long, and an instance's turns (``fairness``) bound that work."""
+        a small request (at most INLINE_ADMISSION_BYTES) whose every circuit is held parsed,
+        sent by its SHA-256 or whole (the same bytes passed the sandbox before). Its admission
+        is then memo look-ups and a small decode, which costs less than the hop to a thread
+        and back (an iterative algorithm's jobs, or any client's repeated circuit). A circuit
+        not held parsed goes to a thread: parsing it may take long, and an instance's turns
+        (``fairness``) bound that work.
+
+        Returns:
+            ``None`` to admit in a thread; else the widths of the circuits sent whole, by
+            SHA-256 (taken now: the memo may drop them before ``_admit_pubs`` runs).
+        """
         if request.ByteSize() > INLINE_ADMISSION_BYTES:
-            return False
-        return all(
-            circuit.WhichOneof("format") == "sha256" and self.memo.holds_circuit(circuit.sha256)
-            for _, circuit in admission.circuits(request)
-        )
+            return None
+        widths = {}
+        for _, circuit in admission.circuits(request):
+            if circuit.WhichOneof("format") == "sha256":
+                if not self.memo.holds_circuit(circuit.sha256):
+                    return None
+                continue
+            digest = circuit_digest(circuit.SerializeToString())
+            parsed = self.memo.held_circuit(digest)
+            if parsed is None:
+                return None
+            widths[digest] = CircuitWidth(parsed.num_qubits, parsed.num_clbits)
+        return widths
 
     def _admit_pubs(
-        self, qpu: Qpu, request: job_pb2.CreateJobRequest, scope: tuple[str, str]
+        self,
+        qpu: Qpu,
+        request: job_pb2.CreateJobRequest,
+        scope: tuple[str, str],
+        held: dict[str, CircuitWidth] | None = None,
     ) -> list:
         """Parse the circuits in the sandbox (a circuit sent by its SHA-256 is taken from the
-        ``scope``'s circuit cache instead, and put in place in ``request``), check their
-        widths, decode and validate the PUBs, and check their shots and samples. Runs in an
-        admission thread (see ``fairness.FairAdmission``), which has a sandbox process to
-        itself, or on the loop for a small request of circuits held parsed
-        (``_admits_inline``).
+        ``scope``'s circuit cache instead, and put in place in ``request``; one sent whole
+        whose bytes are ``held`` parsed is not parsed again), check their widths, decode and
+        validate the PUBs, and check their shots and samples. Runs in an admission thread (see
+        ``fairness.FairAdmission``), which has a sandbox process to itself, or on the loop for
+        a small request of circuits held parsed (``_inline_widths``).
 
         Raises:
             WireError, InvalidPub, LimitExceeded: naming the offending field.
         """
         named = admission.circuits(request)
         known = self.circuits.resolve(scope, named)  # sha256 references -> kept circuits
+        if held:
+            known = [
+                held[circuit_digest(circuit.SerializeToString())] if width is None else width
+                for (_, circuit), width in zip(named, known, strict=True)
+            ]
         fields, circuits = zip(*named, strict=True)
         sent = [pair for pair, width in zip(named, known, strict=True) if width is None]
         parsed = iter(self.sandbox.widths(sent) if sent else [])
