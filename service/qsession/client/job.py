@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import queue
 import threading
 import time
@@ -85,6 +86,8 @@ class _StreamEnds:
 
 
 _STREAM_ENDS = _StreamEnds()
+# A forked child has none of its parent's threads: it starts its own reader when it needs one.
+os.register_at_fork(after_in_child=lambda: _STREAM_ENDS.__init__())
 
 
 def _close_held(held: HeldResult) -> None:

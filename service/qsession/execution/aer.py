@@ -29,6 +29,9 @@ from qsession.execution.errors import ExecutionFailed
 
 log = logging.getLogger(__name__)
 
+MAX_CONFIGS = 8
+"""Aer configurations a prepared circuit keeps (one per shots and memory it ran with)."""
+
 
 def run_points(
     simulator: AerSimulator, circuit: QuantumCircuit, values: np.ndarray, shots: int, memory: bool
@@ -102,17 +105,12 @@ class _NativeRun:
         self._circuits = circuits
         self._aer_circuits = aer_circuits
         self._noise = noise_model.to_dict(serializable=True) if noise_model else {}
+        self._configs: dict[tuple[int, bool], object] = {}  # (shots, memory) -> AerConfig
 
     def run(self, values: np.ndarray, shots: int, memory: bool) -> Result:
-        from qiskit_aer.backends.aer_compiler import generate_aer_config
-
-        run_options: dict = {"shots": shots, "memory": memory}
+        config = self._config(shots, memory)
         if self._slots:
-            run_options["parameterizations"] = [
-                _parameterization(self._slots, self._circuits[0], values)
-            ]
-        config = generate_aer_config(self._circuits, self._simulator.options, **run_options)
-        config.library_dir = self._library_dir
+            config.parameterizations = [_parameterization(self._slots, self._circuits[0], values)]
         output = self._simulator._controller.execute(self._aer_circuits, self._noise, config)
         if not isinstance(output, dict):
             raise RuntimeError(f"no result: {output}")  # PreparedRun.run: ExecutionFailed
@@ -122,6 +120,22 @@ class _NativeRun:
                 result["header"]["metadata"] = self._circuits[0].metadata
                 result.pop("circ_id", None)
         return self._simulator._format_results(output)
+
+    def _config(self, shots: int, memory: bool):
+        """Aer's configuration of a run, built once per shots and memory (from the simulator's
+        options, as ``generate_aer_config`` does); each run sets only its parameter values."""
+        from qiskit_aer.backends.aer_compiler import generate_aer_config
+
+        config = self._configs.get((shots, memory))
+        if config is None:
+            if len(self._configs) >= MAX_CONFIGS:
+                self._configs.clear()
+            config = generate_aer_config(
+                self._circuits, self._simulator.options, shots=shots, memory=memory
+            )
+            config.library_dir = self._library_dir
+            self._configs[shots, memory] = config
+        return config
 
 
 def _parameter_slots(circuit: QuantumCircuit, index_map) -> list[tuple[list[int], object]]:

@@ -243,7 +243,7 @@ class Executor:
                 an option that cannot be emulated.
             ExecutionFailed: the emulator cannot run a circuit.
         """
-        settings = UNMITIGATED if options is None else mitigation.estimator_settings(options)
+        settings = UNMITIGATED if options is None else self._estimator_settings(options)
         if settings.seed is not None:
             seed = settings.seed
         seeds = np.random.SeedSequence(seed).spawn(len(pubs))
@@ -286,6 +286,16 @@ class Executor:
         if options is not None:
             result.metadata.update(settings.job_metadata())
         return result
+
+    def _estimator_settings(self, options: job_pb2.JobOptions) -> mitigation.EstimatorSettings:
+        """``mitigation.estimator_settings``, once per distinct options (an iterative
+        algorithm's jobs all send the same)."""
+        if self.memo is None:
+            return mitigation.estimator_settings(options)
+        return self.memo.get(
+            ("estimator settings", options.SerializeToString()),
+            lambda: mitigation.estimator_settings(options),
+        )
 
     def _estimate_mitigated(
         self,
@@ -400,8 +410,9 @@ class Executor:
         values = _points(pub.parameter_values, pub.circuit)
         own = circuits is None or (len(circuits) == 1 and circuits[0] is pub.circuit)
         circuits = [pub.circuit] if circuits is None else circuits
+        observables = derive(self.memo, pub.observables, "key", lambda: _observables_key(pub))
         plan, measured_bases = derive(
-            self.memo, pub.circuit, "bases", lambda: _measured_bases(pub), _observables_key(pub)
+            self.memo, pub.circuit, "bases", lambda: _measured_bases(pub), observables
         )
         if own:
             instance_bases = [measured_bases]
