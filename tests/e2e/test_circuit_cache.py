@@ -198,3 +198,24 @@ def test_a_waited_result_equals_the_stored_one(server, ideal):
     assert final.state == job_pb2.Job.STATE_DONE and final.id == job.id
     stored, stored_digest, _ = download(wait=False)
     assert (waited, waited_digest) == (stored, stored_digest)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [(np.array([np.nan]), "finite"), (np.array([0.1, 0.2]), "bytes")],
+)
+def test_a_pub_admitted_before_but_for_its_values_still_has_its_values_checked(
+    server, ideal, values, message
+):
+    """The second job of an iterative algorithm is not decoded again (same circuit, names,
+    shapes, shots), but its parameter values are checked as the first job's were."""
+    client = RawClient(server)
+    circuit = rotation(ideal)
+    client.wait(submit(client, pub_message(circuit, 0.25)).id)
+    bad = pub_message(circuit, 0.5)
+    bad.parameter_values.values.data = values.astype("<f8").tobytes()
+    with pytest.raises(grpc.RpcError) as info:
+        submit(client, bad)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "sampler_pubs[0].parameter_values.values" in info.value.details()
+    assert message in info.value.details()

@@ -151,17 +151,28 @@ def check_widths(
             )
 
 
-def check_samples(pubs: Sequence[SamplerPub | EstimatorPub], field: str, limits: Limits) -> None:
-    """Check the decoded PUBs, defaults applied: each PUB's shots (an Estimator PUB's are
-    ``ceil(1 / precision**2)``) against the per-PUB limit, and the job's samples (shots times
-    parameter points, summed over its PUBs) against the per-job limit.
+def pub_sizes(pubs: Sequence[SamplerPub | EstimatorPub]) -> tuple[tuple[int, int], ...]:
+    """Each decoded PUB's shots (an Estimator PUB's are ``ceil(1 / precision**2)``) and
+    number of parameter points, defaults applied: what ``check_samples`` checks."""
+    return tuple(
+        (
+            pub.shots if isinstance(pub, SamplerPub) else math.ceil(1.0 / pub.precision**2),
+            math.prod(pub.shape),
+        )
+        for pub in pubs
+    )
+
+
+def check_samples(sizes: Sequence[tuple[int, int]], field: str, limits: Limits) -> None:
+    """Check each PUB's shots against the per-PUB limit, and the job's samples (shots times
+    parameter points, summed over its PUBs) against the per-job limit (``sizes`` as
+    ``pub_sizes`` gives them).
 
     Raises:
         LimitExceeded: INVALID_ARGUMENT naming a PUB, or RESOURCE_EXHAUSTED naming ``field``.
     """
     total = 0
-    for i, pub in enumerate(pubs):
-        shots = pub.shots if isinstance(pub, SamplerPub) else math.ceil(1.0 / pub.precision**2)
+    for i, (shots, points) in enumerate(sizes):
         if shots > limits.max_shots_per_pub:
             raise LimitExceeded(
                 INVALID,
@@ -171,7 +182,7 @@ def check_samples(pubs: Sequence[SamplerPub | EstimatorPub], field: str, limits:
                 "max_shots_per_pub",
                 limits.max_shots_per_pub,
             )
-        total += shots * math.prod(pub.shape)
+        total += shots * points
     if total > limits.max_samples_per_job:
         raise LimitExceeded(
             RESOURCE,

@@ -56,6 +56,7 @@ from qsession.store.writer import Writer
 from qsession.v1 import backend_pb2, job_pb2, session_pb2
 from qsession.wire import circuit_digest, decode_job_pubs
 from qsession.wire.backends import encode_target
+from qsession.wire.pubs import check_parameter_values
 from qsession.workers import EngineUnavailable, JobFailed, Worker, WorkerLost, engine_for
 
 log = logging.getLogger("qsession.runtime")
@@ -777,9 +778,9 @@ class Runtime:
         scope = (instance, request.session_id)
         held = self._inline_widths(request)
         if held is not None:
-            pubs = self._admit_pubs(qpu, request, scope, held)
+            sizes = self._admit_pubs(qpu, request, scope, held)
         else:
-            pubs = await admission_of(self).run(instance, self._admit_pubs, qpu, request, scope)
+            sizes = await admission_of(self).run(instance, self._admit_pubs, qpu, request, scope)
         # From here to submit there is no await: request_id and queue checks cannot race.
         self.check_writable()  # the store may have started refusing writes meanwhile
         existing = self._job_for_request(instance, request.request_id)
@@ -795,7 +796,7 @@ class Runtime:
             tags=list(request.tags),
             request_id=request.request_id or None,
         )
-        self._inputs[job.id] = JobInputs(options=request.options, num_pubs=len(pubs))
+        self._inputs[job.id] = JobInputs(options=request.options, num_pubs=len(sizes))
         self._new_job_requests[job.id] = request.SerializeToString()
         try:
             job = self.scheduler.submit(job)
@@ -879,11 +880,12 @@ class Runtime:
         request: job_pb2.CreateJobRequest,
         scope: tuple[str, str],
         held: dict[str, CircuitWidth] | None = None,
-    ) -> list:
+    ) -> tuple[tuple[int, int], ...]:
         """Parse the circuits in the sandbox (a circuit sent by its SHA-256 is taken from the
         ``scope``'s circuit cache instead, and put in place in ``request``; one sent whole
         whose bytes are ``held`` parsed is not parsed again), check their widths, decode and
-        validate the PUBs, and check their shots and samples. Runs in an admission thread (see
+        validate the PUBs, and check their shots and samples; return each PUB's shots and
+        parameter points. Runs in an admission thread (see
         ``fairness.FairAdmission``), which has a sandbox process to itself, or on the loop for
         a small request of circuits held parsed (``_inline_widths``).
 
@@ -905,10 +907,10 @@ class Runtime:
         admission.check_widths(
             widths, fields, qpu.config.name, qpu.profile.target.num_qubits, limits
         )
-        pubs = self._decode_pubs(qpu, request)
-        admission.check_samples(pubs, admission.pubs_field(request), limits)
+        sizes = self._decode_pubs(qpu, request)
+        admission.check_samples(sizes, admission.pubs_field(request), limits)
         self.circuits.remember(scope, circuits, widths)
-        return pubs
+        return sizes
 
     def _check_queue(self, instance: str) -> None:
         limit = self.config.limits.max_queued_jobs_per_instance
@@ -923,17 +925,53 @@ class Runtime:
                 limit,
             )
 
-    def _decode_pubs(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> list:
-        """Decode and validate every PUB for the QPU, and the options it can apply (raises
-        WireError / InvalidPub / InvalidOption, naming the field)."""
-        settings = (
-            mitigation.sampler_settings
-            if request.program == job_pb2.PROGRAM_SAMPLER
-            else mitigation.estimator_settings
-        )
+    def _decode_pubs(
+        self, qpu: Qpu, request: job_pb2.CreateJobRequest
+    ) -> tuple[tuple[int, int], ...]:
+        """Decode and validate every PUB for the QPU, and the options it can apply; return
+        each PUB's shots and parameter points (``admission.pub_sizes``).
+
+        A request like one admitted before but for its parameter values (an iterative
+        algorithm's next job: same circuits, observables, names, shapes, precision or shots,
+        options and device) is not decoded again: only its values are checked (their size,
+        and that each is finite), as the decode would.
+
+        Raises:
+            WireError, InvalidPub, InvalidOption: naming the field.
+        """
+        options = request.options.SerializeToString()
         # Checked once per distinct options (a VQE sends the same ones every iteration).
-        key = ("options", request.program, request.options.SerializeToString())
-        self.memo.get(key, lambda: settings(request.options))
+        self.memo.get(("options", request.program, options), lambda: self._settings(request))
+        field = admission.pubs_field(request)
+        estimator = request.program == job_pb2.PROGRAM_ESTIMATOR
+        count = "precision" if estimator else "shots"
+        structure: tuple = ("admitted", qpu.config.name, request.program, options)
+        for pub in getattr(request, field):
+            values = pub.parameter_values
+            structure += (
+                circuit_digest(pub.circuit.SerializeToString()),
+                pub.observables.SerializeToString() if estimator else b"",
+                pub.HasField("parameter_values"),
+                tuple(values.parameters),
+                tuple(values.values.shape),
+                getattr(pub, count) if pub.HasField(count) else None,
+            )
+        sizes = self.memo.get(structure, lambda: self._decoded_pub_sizes(qpu, request))
+        for i, pub in enumerate(getattr(request, field)):
+            if pub.parameter_values.parameters:  # (the decode reads values only then)
+                check_parameter_values(pub.parameter_values, f"{field}[{i}].parameter_values")
+        return sizes
+
+    @staticmethod
+    def _settings(request: job_pb2.CreateJobRequest) -> object:
+        if request.program == job_pb2.PROGRAM_SAMPLER:
+            return mitigation.sampler_settings(request.options)
+        return mitigation.estimator_settings(request.options)
+
+    def _decoded_pub_sizes(
+        self, qpu: Qpu, request: job_pb2.CreateJobRequest
+    ) -> tuple[tuple[int, int], ...]:
+        """Every PUB decoded (with Qiskit's containers) and validated for the QPU."""
         pubs = decode_job_pubs(
             request.program, request, request.options, self.memo.circuit, self.memo.observables
         )
@@ -944,7 +982,7 @@ class Runtime:
         )
         for i, pub in enumerate(pubs):
             validate(pub, i)
-        return pubs
+        return admission.pub_sizes(pubs)
 
     def job_inputs(self, instance: str, job_id: str) -> job_pb2.JobInputs:
         """The PUBs a job of ``instance`` was submitted with, as its request carried them."""

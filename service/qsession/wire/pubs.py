@@ -70,13 +70,22 @@ def decode_parameter_values(
         )
     if not names:
         return BindingsArray()
+    return BindingsArray(data={tuple(names): check_parameter_values(message, field)})
+
+
+def check_parameter_values(message: types_pb2.ParameterValues, field: str) -> np.ndarray:
+    """The message's values, float64 of their shape: decoded and checked (size against the
+    shape and the number of names, every value finite), without a BindingsArray.
+
+    Raises:
+        WireError: (``field.values``) what does not hold.
+    """
     try:
-        values = _native.decode_parameter_values(
-            message.values.data, list(message.values.shape), len(names)
+        return _native.decode_parameter_values(
+            message.values.data, list(message.values.shape), len(message.parameters)
         )
     except ValueError as exc:
         raise WireError(f"{field}.values", str(exc)) from exc
-    return BindingsArray(data={tuple(names): values})
 
 
 def encode_sampler_pub(pub: SamplerPub) -> types_pb2.SamplerPub:
