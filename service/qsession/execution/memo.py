@@ -60,15 +60,6 @@ class Memo:
         objects nobody modifies: the circuits this memo decoded and what it derived."""
         return self.get((kind, id(obj), *key), build, pin=obj)
 
-    def holds(self, key: Hashable) -> bool:
-        """Whether ``key`` has a value now (it may be evicted right after)."""
-        with self._lock:
-            return key in self._entries
-
-    def holds_circuit(self, digest: str) -> bool:
-        """Whether the circuit whose message has SHA-256 ``digest`` is held parsed."""
-        return self.holds(("circuit", digest))
-
     def held_circuit(self, digest: str) -> QuantumCircuit | None:
         """The circuit whose message has SHA-256 ``digest`` if it is held parsed, else
         ``None`` (nothing is parsed). Callers must not modify it."""

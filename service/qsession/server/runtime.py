@@ -286,7 +286,7 @@ class Runtime:
         made them so.
         """
         self._assigned += 1
-        new_request = None
+        new_request = message = None
         if change.kind == "job":
             job = self._placed(change.record)  # where it runs as of now, not of later
             new_request = self._new_job_requests.pop(job.id, None)
@@ -299,14 +299,20 @@ class Runtime:
                     if not future.done():
                         future.set_result(message)
         revision = self._assigned
-        self._after_due(lambda: self._record_change(change, revision, new_request))
+        self._after_due(lambda: self._record_change(change, revision, new_request, message))
 
-    def _record_change(self, change: Change, revision: int, new_request: bytes | None) -> None:
+    def _record_change(
+        self,
+        change: Change,
+        revision: int,
+        new_request: bytes | None,
+        message: job_pb2.Job | None = None,
+    ) -> None:
         """Hand a change to the writer with its event (to publish once committed), and tell
-        the listeners."""
+        the listeners. ``message``: the job's message if ``_on_change`` already built it."""
         if change.kind == "job":
             job: Job = change.record
-            payload = self.job_message(job).SerializeToString()
+            payload = (message or self.job_message(job)).SerializeToString()
             keys = EventKeys(
                 instance=job.instance,
                 job_id=job.id,
@@ -863,15 +869,13 @@ class Runtime:
             return None
         widths = {}
         for _, circuit in admission.circuits(request):
-            if circuit.WhichOneof("format") == "sha256":
-                if not self.memo.holds_circuit(circuit.sha256):
-                    return None
-                continue
-            digest = circuit_digest(circuit.SerializeToString())
+            by_digest = circuit.WhichOneof("format") == "sha256"
+            digest = circuit.sha256 if by_digest else circuit_digest(circuit.SerializeToString())
             parsed = self.memo.held_circuit(digest)
             if parsed is None:
                 return None
-            widths[digest] = CircuitWidth(parsed.num_qubits, parsed.num_clbits)
+            if not by_digest:
+                widths[digest] = CircuitWidth(parsed.num_qubits, parsed.num_clbits)
         return widths
 
     def _admit_pubs(
@@ -964,6 +968,7 @@ class Runtime:
 
     @staticmethod
     def _settings(request: job_pb2.CreateJobRequest) -> object:
+        """The request's mitigation settings (raises InvalidOption, naming the option)."""
         if request.program == job_pb2.PROGRAM_SAMPLER:
             return mitigation.sampler_settings(request.options)
         return mitigation.estimator_settings(request.options)
