@@ -76,8 +76,8 @@ class ServerHandle:
 @contextmanager
 def start_server(config: dict[str, Any]) -> Iterator[ServerHandle]:
     """Run a server for ``config`` in a background thread with its own event loop."""
+    from qsession.config import parse_config
     from qsession.server.app import start_server as _start
-    from qsession.server.config import parse_config
 
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="qsession-test-server", daemon=True)

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "serve":
         return args.run(args)
 
-    from qsession.server.config import ConfigError, load_config
+    from qsession.config import ConfigError, load_config
 
     try:
         config = load_config(args.config)
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dashboard is not None:
         from dataclasses import replace
 
-        from qsession.server.config import optional_address
+        from qsession.config import optional_address
 
         try:
             listen = optional_address("--dashboard", args.dashboard)

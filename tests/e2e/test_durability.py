@@ -457,7 +457,7 @@ def test_a_result_that_fails_its_checksum_is_data_loss_never_served(tmp_path):
 
 
 def test_a_data_dir_needing_a_backend_the_config_dropped_is_a_clear_config_error(tmp_path):
-    from qsession.server.config import ConfigError
+    from qsession.config import ConfigError
 
     flip = QuantumCircuit(1)
     flip.x(0)

@@ -245,7 +245,7 @@ def test_a_circuit_bomb_is_invalid_argument_and_the_server_keeps_serving(client,
 
 
 def test_a_limit_above_what_the_executor_runs_is_a_config_error():
-    from qsession.server.config import ConfigError, parse_config
+    from qsession.config import ConfigError, parse_config
 
     with pytest.raises(ConfigError, match="max_shots_per_pub"):
         parse_config({"limits": {"max_shots_per_pub": 10_000_001}})

@@ -105,7 +105,7 @@ def test_a_tls_client_that_does_not_trust_the_certificate_is_refused(tls_server)
 
 
 def test_a_certificate_without_its_key_is_a_config_error(certificate):
-    from qsession.server.config import ConfigError, parse_config
+    from qsession.config import ConfigError, parse_config
 
     with pytest.raises(ConfigError, match="tls_key"):
         parse_config({"server": {"tls_cert": str(certificate[0])}})

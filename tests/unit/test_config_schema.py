@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from qsession.server import config as config_module
-from qsession.server.config import (
+from qsession import config as config_module
+from qsession.config import (
     DEFAULT_BACKENDS,
     BackendConfig,
     ConfigError,

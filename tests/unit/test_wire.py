@@ -13,7 +13,6 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.quantum_info import SparsePauliOp
 
-from qsession.execution_span import ExecutionSpans, SliceSpan
 from qsession.v1 import job_pb2, types_pb2
 from qsession.wire import (
     WireError,
@@ -27,6 +26,7 @@ from qsession.wire import (
     encode_result,
     encode_sampler_pub,
 )
+from qsession.wire.spans import ExecutionSpans, SliceSpan
 
 
 def parametrized() -> QuantumCircuit:

@@ -37,8 +37,8 @@ from qsession.execution.validation import (
     validate_estimator_pub,
     validate_sampler_pub,
 )
-from qsession.execution_span import ExecutionSpans, SliceSpan
 from qsession.v1 import job_pb2
+from qsession.wire.spans import ExecutionSpans, SliceSpan
 
 ESTIMATOR_STATE_MAX_QUBITS = 16
 """Widest ideal state the Estimator simulates once for all its bases (2**16 amplitudes = 1 MiB

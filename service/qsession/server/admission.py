@@ -19,9 +19,9 @@ import grpc
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
+from qsession.config import Limits
 from qsession.lifecycle.errors import InvalidArgument
 from qsession.server.circuit_sandbox import CircuitWidth
-from qsession.server.config import Limits
 from qsession.server.errors import LimitExceeded
 from qsession.v1 import job_pb2, types_pb2
 

@@ -33,9 +33,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from qsession.config import Config, Limits
+from qsession.dashboard import Dashboard, start_dashboard
 from qsession.server.auth import AuthInterceptor, Instance, token_hash
-from qsession.server.config import Config, Limits
-from qsession.server.dashboard import Dashboard, start_dashboard
 from qsession.server.descriptors import reflection_pool
 from qsession.server.dev_account import dev_token
 from qsession.server.dev_account import save_dev_account as save_dev_account_file

@@ -46,8 +46,8 @@ from urllib.parse import unquote
 
 import grpc
 
+from qsession.config import Limits
 from qsession.lifecycle.model import Plan
-from qsession.server.config import Limits
 from qsession.server.errors import LimitExceeded, status_of, to_status
 from qsession.server.fairness import InFlight
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from qsession.config import BackendConfig, Config, ConfigError
 from qsession.execution import mitigation
 from qsession.execution.executor import Executor
 from qsession.execution.memo import Memo
@@ -46,7 +47,6 @@ from qsession.lifecycle.scheduler import Change, Scheduler, nothing_to_cancel
 from qsession.server import admission, convert, records
 from qsession.server.circuit_cache import CircuitCache
 from qsession.server.circuit_sandbox import CircuitSandbox, CircuitWidth
-from qsession.server.config import BackendConfig, Config, ConfigError
 from qsession.server.errors import LimitExceeded, RpcError
 from qsession.server.fairness import admission_of
 from qsession.server.records import JobInputs

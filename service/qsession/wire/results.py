@@ -3,7 +3,7 @@
 A Sampler PUB result carries one packed register per classical register; an Estimator PUB
 result carries evs, stds and ensemble_standard_error as float64 buffers, and with ZNE also
 IBM's evs/stds at each noise factor and extrapolated. Execution spans travel
-as typed messages and come back as :class:`qsession.execution_span.ExecutionSpans`.
+as typed messages and come back as :class:`qsession.wire.spans.ExecutionSpans`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import math
 
 from qiskit.primitives import BitArray, DataBin, PrimitiveResult, PubResult, SamplerPubResult
 
-from qsession.execution_span import ExecutionSpans, SliceSpan
 from qsession.v1 import job_pb2
 from qsession.wire.arrays import decode_bits, decode_float64, encode_bits, encode_float64
+from qsession.wire.spans import ExecutionSpans, SliceSpan
 from qsession.wire.structs import dict_to_struct, struct_to_dict
 from qsession.wire.times import to_datetime, to_timestamp
 

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 from google.protobuf.json_format import MessageToDict
 
+from qsession.dashboard.activity import QpuActivity
 from qsession.lifecycle.errors import InvalidArgument, NotFound
 from qsession.lifecycle.model import Session, SessionMode, SessionState
 from qsession.server.convert import JOB_STATUSES, PROGRAM_NAMES
-from qsession.server.dashboard.activity import QpuActivity
 from qsession.store.sqlite import JobFilter
 from qsession.v1 import job_pb2
 from qsession.wire import decode_result, from_timestamp

@@ -8,6 +8,6 @@ instances so that a session's timeline can show other instances' work as anonymo
 and ``static/`` holds the page itself: plain HTML, CSS and JavaScript, no build step, no CDN.
 """
 
-from qsession.server.dashboard.server import Dashboard, start_dashboard
+from qsession.dashboard.server import Dashboard, start_dashboard
 
 __all__ = ["Dashboard", "start_dashboard"]

@@ -34,6 +34,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from qsession.dashboard import views
+from qsession.dashboard.activity import QpuActivity
 from qsession.lifecycle.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -43,8 +45,6 @@ from qsession.lifecycle.errors import (
     ResourceExhausted,
 )
 from qsession.server.auth import AuthFailures, Instance, peer_key, token_hash
-from qsession.server.dashboard import views
-from qsession.server.dashboard.activity import QpuActivity
 from qsession.server.errors import RpcError
 from qsession.server.metrics import CONTENT_TYPE, ServerMetrics
 from qsession.v1 import job_pb2, session_pb2
