@@ -175,7 +175,7 @@ def _client_command(run):
 def _job_dict(message) -> dict:
     """A Job message as the commands print it (times: ISO 8601 UTC, or None)."""
     from qsession.client.times import iso
-    from qsession.server.convert import JOB_STATUSES, PROGRAM_NAMES
+    from qsession.wire.states import JOB_STATUSES, PROGRAM_NAMES
 
     return {
         "id": message.id,
@@ -194,7 +194,7 @@ def _job_dict(message) -> dict:
 
 def _session_dict(message) -> dict:
     from qsession.client.times import iso
-    from qsession.server.convert import MODE_NAMES, SESSION_STATE_NAMES
+    from qsession.wire.states import MODE_NAMES, SESSION_STATE_NAMES
 
     return {
         "id": message.id,

@@ -94,6 +94,7 @@ from qsession.execution.validation import MAX_SHOTS
 from qsession.lifecycle.durations import parse_config_duration
 from qsession.lifecycle.model import Plan
 from qsession.store.sqlite import SYNCHRONOUS
+from qsession.workers.protocol import ENGINES
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_PLANS = {
@@ -101,9 +102,6 @@ DEFAULT_PLANS = {
     "open": {"interactive_ttl": 60.0, "max_ttl": 8 * 3600.0, "min_max_ttl": 300.0},
 }
 """The known plans (``[plans.X]``, ``instances[].plan``) and their defaults in seconds."""
-
-ENGINES = ("local", "ray")
-"""Where jobs run (``[execution] engine``)."""
 
 
 class ConfigError(ValueError):

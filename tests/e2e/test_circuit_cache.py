@@ -83,11 +83,11 @@ def test_a_circuit_sent_whole_again_is_not_parsed_again(server, ideal, monkeypat
     """Clients that do not send digests (grpcurl, a Go client) send the same circuit whole
     with every job: its bytes passed the sandbox once, so later jobs skip it; a circuit
     never parsed still goes there."""
-    runtime = server.running.runtime
+    sandbox = server.running.runtime._admission.sandbox
     parsed = []
-    widths = runtime.sandbox.widths
+    widths = sandbox.widths
     monkeypatch.setattr(
-        runtime.sandbox, "widths", lambda circuits: parsed.extend(circuits) or widths(circuits)
+        sandbox, "widths", lambda circuits: parsed.extend(circuits) or widths(circuits)
     )
     client = RawClient(server)
     circuit = rotation(ideal)

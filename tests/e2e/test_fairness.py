@@ -31,7 +31,7 @@ import pytest
 from qiskit import QuantumCircuit, qpy
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
-from qsession.server.fairness import FairAdmission, admission_sizes
+from qsession.runtime.fairness import FairAdmission, admission_sizes
 from qsession.v1 import backend_pb2, backend_pb2_grpc, job_pb2, job_pb2_grpc, types_pb2
 from qsession.wire import encode_sampler_pub
 from tests.conftest import OPEN_TOKEN, PREMIUM_TOKEN, base_config, start_server

@@ -58,9 +58,9 @@ def finished(client) -> list[str]:
 
 def test_finished_jobs_leave_the_servers_memory_and_are_still_served(server, client, finished):
     runtime = server.running.runtime
-    runtime._forget_finished()  # what the coordinator does on its next step
-    assert not set(finished) & {job.id for job in runtime.scheduler.jobs()}
-    assert not set(finished) & set(runtime._inputs)
+    runtime._dispatch.forget(runtime._ledger.take_finished())  # the coordinator's next step
+    assert not set(finished) & {job.id for job in runtime.live_jobs()}
+    assert not set(finished) & set(runtime._ledger.inputs)
     oldest = client.jobs.GetJob(job_pb2.GetJobRequest(id=finished[0]), metadata=client.metadata)
     assert oldest.job.state == job_pb2.Job.STATE_DONE and oldest.job.num_pubs == 1
     assert client.result(finished[0])[0].data.meas.get_counts() == {"1": 5}

@@ -73,7 +73,7 @@ def test_metrics_count_the_jobs_sessions_and_rpcs_run(server):
     assert value(after, "qsession_sessions", mode="dedicated", state="active") == 0
     # leaving the with-block closes the session; it ends once drained
     assert value(after, "qsession_sessions_closed_total", mode="dedicated", reason="closed") == 1
-    revision = server.running.runtime.events.last_revision
+    revision = server.running.runtime.revision
     assert value(after, "qsession_event_log_revision") == revision
     assert value(after, "qsession_watchers") >= 0
     # the SDK submits each job and receives its result with one RunJob call

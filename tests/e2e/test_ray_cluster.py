@@ -295,7 +295,7 @@ def test_max_execution_time_stops_a_ray_job_with_an_error_naming_it(client):
 
 def test_a_job_record_keeps_where_it_ran_and_rows_stored_before_load_without_it():
     from qsession.lifecycle.model import Job, Placement, Program
-    from qsession.server import records
+    from qsession.runtime import records
 
     inputs = records.JobInputs(options=job_pb2.JobOptions(), num_pubs=1)
     job = Job(id="j", instance="lab", backend="fake_torino", program=Program.SAMPLER)

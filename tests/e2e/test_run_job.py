@@ -18,7 +18,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession import RuntimeService, SamplerV2
 from qsession.client.errors import RuntimeInvalidStateError
-from qsession.server.runtime import job_seed
+from qsession.runtime import job_seed
 from qsession.v1 import job_pb2
 from qsession.wire import decode_result, encode_sampler_pub
 from tests.conftest import base_config, start_server

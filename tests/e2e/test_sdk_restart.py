@@ -26,11 +26,12 @@ from qiskit import QuantumCircuit
 
 from qsession import RuntimeService, SamplerV2
 from qsession.client.errors import IBMApiError, IBMInputValueError
-from qsession.server.runtime import EVENTS_RETAINED
+from qsession.runtime import EVENTS_RETAINED
+from qsession.testing import to_toml
 from qsession.v1 import job_pb2
 from tests.conftest import base_config
 from tests.e2e.conftest import RawClient
-from tests.e2e.server_process import ServerProcess, to_toml
+from tests.e2e.server_process import ServerProcess
 
 DOWN_SECONDS = 3.0  # how long the server stays stopped in the submission test
 IN_FLIGHT = 64  # tag updates sent at once while generating events

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from qsession.testing import free_port, to_toml
 from tests.conftest import base_config
-from tests.e2e.server_process import free_port, to_toml
 
 
 def serve(config: dict, tmp_path: Path) -> subprocess.CompletedProcess:

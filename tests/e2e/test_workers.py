@@ -20,7 +20,7 @@ from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession.execution import load_profile
-from qsession.server.runtime import job_seed
+from qsession.runtime import job_seed
 from qsession.v1 import backend_pb2, job_pb2
 from tests.circuits import bell, mid_circuit_measured
 from tests.conftest import base_config, start_server
@@ -62,7 +62,7 @@ def wait_for_state(client: RawClient, job_id: str, state: int, timeout: float = 
 
 
 def worker_pid(server, backend: str = "ideal_24") -> int:
-    return server.running.runtime.qpus[backend].worker.pid
+    return server.running.runtime._dispatch.qpus[backend].worker.pid
 
 
 def test_a_heavy_job_leaves_the_server_answering_and_other_backends_running(server, client):

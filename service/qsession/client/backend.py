@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -22,6 +22,7 @@ from qsession.v1 import backend_pb2
 from qsession.wire.backends import decode_target
 
 if TYPE_CHECKING:
+    from qsession.client.operations import Operations
     from qsession.client.service import RuntimeService
 
 
@@ -56,15 +57,30 @@ class QSessionBackend(BackendV2):
 
     Obtain backends from :meth:`RuntimeService.backend`, :meth:`RuntimeService.backends` or
     :meth:`RuntimeService.least_busy`; do not construct them directly.
+
+    Args:
+        message: The backend as the server describes it.
+        service: The :class:`RuntimeService` the backend belongs to.
+        operations: The service's operations on the server, which sessions and primitives on
+            this backend use too.
+        sampler: The Sampler class :meth:`run` submits with (``SamplerV2``).
     """
 
-    def __init__(self, message: backend_pb2.Backend, service: RuntimeService):
+    def __init__(
+        self,
+        message: backend_pb2.Backend,
+        service: RuntimeService,
+        operations: Operations,
+        sampler: Callable[..., Any],
+    ):
         super().__init__(
             name=message.name,
             description=f"qsession emulation of {message.profile}",
             backend_version=message.profile,
         )
         self._service = service
+        self._operations = operations
+        self._sampler = sampler
         self._message = message
         self._target: Target = decode_target(message)
         self._read_at = datetime.now(UTC)
@@ -156,7 +172,7 @@ class QSessionBackend(BackendV2):
 
     def status(self) -> BackendStatus:
         """The backend's current status, fetched from the server (``pending_jobs`` changes)."""
-        message = self._service._fetch_backend(self.name)
+        message = self._operations.backends.get(self.name)
         self._message = message
         return BackendStatus(
             backend_name=message.name,
@@ -199,7 +215,7 @@ class QSessionBackend(BackendV2):
             raise IBMInputValueError(
                 f"backend.run() got unknown option(s) {unknown}; the options are {sorted(known)}"
             )
-        return run_circuits(self, circuits, {**known, **options})
+        return run_circuits(self, circuits, {**known, **options}, self._sampler)
 
     def __repr__(self) -> str:
         return f"<QSessionBackend('{self.name}')>"

@@ -22,7 +22,7 @@ Run options (``backend.set_options`` or keywords of ``run``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -59,6 +59,7 @@ def run_circuits(
     backend: QSessionBackend,
     circuits: QuantumCircuit | Sequence[QuantumCircuit],
     options: Mapping[str, Any],
+    sampler: Callable[..., Any],
 ) -> BackendRunJob:
     """Submit ``circuits`` as one Sampler job on ``backend``.
 
@@ -67,6 +68,8 @@ def run_circuits(
         circuits: ISA circuits for the backend, each with every classical bit in a
             classical register and at least one such bit.
         options: The run options, every name of :func:`default_run_options`.
+        sampler: The Sampler class (``SamplerV2``), called as
+            ``sampler(mode=backend, options={...})``.
 
     Returns:
         The submitted job.
@@ -78,8 +81,6 @@ def run_circuits(
         TypeError, ValueError: ``shots`` is not a positive integer (Qiskit's PUB check).
         SessionClosedError: the enclosing session does not accept jobs any more.
     """
-    from qsession.client.primitives import SamplerV2  # primitives -> backend -> this module
-
     batch = [circuits] if isinstance(circuits, QuantumCircuit) else list(circuits)
     for index, circuit in enumerate(batch):
         _check_circuit(index, circuit)
@@ -92,14 +93,13 @@ def run_circuits(
         )
     if not isinstance(options["memory"], bool):
         raise IBMInputValueError(f"memory must be True or False, got {options['memory']!r}")
-    sampler = SamplerV2(
+    job = sampler(
         mode=backend,
         options={
             "environment": {"job_tags": options["job_tags"]},
             "simulator": {"seed_simulator": options["seed_simulator"]},
         },
-    )
-    job = sampler.run(batch, shots=options["shots"])
+    ).run(batch, shots=options["shots"])
     return BackendRunJob(backend, job, batch, memory=options["memory"])
 
 

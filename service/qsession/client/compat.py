@@ -22,6 +22,10 @@ Each old shape emits a ``DeprecationWarning`` at the user's line that names the 
 
 What qsession cannot honour (error mitigation, zero-noise extrapolation, custom noise models,
 job logs, interim-result callbacks) raises :class:`IBMInputValueError` naming the option.
+
+This module is an adapter on top of the V2 SDK: its :class:`Session`, :class:`Batch`,
+:class:`SamplerV2` and :class:`EstimatorV2` are the classes :mod:`qsession` exports, subclasses
+of the V2 ones that translate the old shapes and hand everything else to them unchanged.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from qiskit.circuit import QuantumCircuit
@@ -44,15 +48,14 @@ from qiskit.quantum_info.operators.base_operator import BaseOperator
 from qiskit.result import QuasiDistribution
 from qiskit.transpiler import generate_preset_pass_manager
 
+from qsession.client import primitives
+from qsession.client import session as sessions
 from qsession.client.errors import IBMInputValueError
 from qsession.client.job import RuntimeJobV2
-from qsession.client.options import shots_to_precision
+from qsession.client.options import EstimatorOptions, SamplerOptions
 from qsession.client.service import RuntimeService
 from qsession.wire import encode_estimator_pub, encode_sampler_pub
-
-if TYPE_CHECKING:
-    from qsession.client.primitives import EstimatorV2, SamplerV2, _Primitive
-    from qsession.client.session import Session
+from qsession.wire.shots import precision_for_shots
 
 DEFAULT_OPTIMIZATION_LEVEL = 3
 """The V1 primitives' transpilation level when :class:`Options` set none."""
@@ -66,7 +69,7 @@ def _deprecated(message: str) -> None:
     warnings.warn(message, DeprecationWarning, stacklevel=level + 1)
 
 
-def _name(primitive: _Primitive) -> str:
+def _name(primitive: SamplerV2 | EstimatorV2) -> str:
     """The primitive's qiskit-ibm-runtime name: ``"Sampler"`` or ``"Estimator"``."""
     return type(primitive).__name__.removesuffix("V2")
 
@@ -231,7 +234,7 @@ _V1_ONLY_KEYS = frozenset({"optimization_level", "transpilation"})
 
 
 def primitive_args(
-    primitive: _Primitive, mode: Any, options: Any, session: Any
+    primitive: SamplerV2 | EstimatorV2, mode: Any, options: Any, session: Any
 ) -> tuple[Any, Any, Options | None]:
     """The ``(mode, options, v1_options)`` a primitive built the old way means.
 
@@ -271,7 +274,9 @@ def primitive_args(
     return mode, options, None
 
 
-def is_v1_call(primitive: _Primitive, pubs: Any, args: tuple, kwargs: dict[str, Any]) -> bool:
+def is_v1_call(
+    primitive: SamplerV2 | EstimatorV2, pubs: Any, args: tuple, kwargs: dict[str, Any]
+) -> bool:
     """Whether a ``run`` call has a V1 shape.
 
     It does when it passes a bare circuit, more positional arguments than ``pubs`` or keywords
@@ -289,7 +294,7 @@ class V1Job(RuntimeJobV2):
     """A job submitted by a V1 call: :meth:`result` returns the V1 result."""
 
     def __init__(self, job: RuntimeJobV2, convert: Callable[[PrimitiveResult], Any]):
-        super().__init__(job._message, job._service)
+        super().__init__(job._message, job._service, job._operations)
         self._convert = convert
 
     def result(self, timeout: float | None = None) -> Any:  # type: ignore[override]
@@ -356,7 +361,7 @@ def _parameter_values(values: Any, circuits: list[QuantumCircuit]) -> list[np.nd
 
 
 def _isa(
-    primitive: _Primitive, circuits: list[QuantumCircuit]
+    primitive: SamplerV2 | EstimatorV2, circuits: list[QuantumCircuit]
 ) -> list[tuple[QuantumCircuit, np.ndarray]]:
     """Each circuit transpiled for the primitive's backend, with the order of its parameters.
 
@@ -497,7 +502,7 @@ def estimator_run(
     if shots is not None and precision is not None:
         raise IBMInputValueError("give shots= or precision=, not both")
     if shots is not None:
-        precision = shots_to_precision(shots)
+        precision = precision_for_shots(shots)
     return _estimator_job(primitive, circuits, observables, parameter_values, precision)
 
 
@@ -576,8 +581,6 @@ def session_run(
         IBMInputValueError: an unknown program id, input key or runtime option, a callback or
             result decoder, or what the primitive's ``run`` raises.
     """
-    from qsession.client.primitives import EstimatorV2, SamplerV2  # primitives imports compat
-
     classes: dict[str, type[SamplerV2 | EstimatorV2]] = {
         "sampler": SamplerV2,
         "estimator": EstimatorV2,
@@ -635,3 +638,138 @@ def session_run(
     return _estimator_job(
         primitive, circuits, inputs.get("observables"), inputs.get("parameter_values"), None
     )
+
+
+# ---------------------------------------------------------------------- the exported classes
+
+
+class Session(sessions.Session):
+    """A Qiskit Runtime session (see :class:`qsession.client.session.Session`), that also takes
+    the old call shapes: a backend name, ``service=`` or ``Session(service, backend)``
+    (:func:`session_args`), and ``session.run(program_id, inputs)`` (:func:`session_run`).
+
+    Args:
+        backend: A backend from :class:`RuntimeService` (deprecated: its name).
+        max_time: The max TTL: seconds (int) or a duration such as ``"25m"``; ``None`` takes
+            the instance plan's maximum.
+        create_new: Create the session on the server (``False`` is used by :meth:`from_id`).
+        service: Deprecated: the service to look a backend name up on.
+
+    Raises:
+        As :class:`qsession.client.session.Session`, and as :func:`session_args`.
+    """
+
+    def __init__(
+        self,
+        backend: Any,
+        max_time: int | str | None = None,
+        *,
+        create_new: bool | None = True,
+        service: RuntimeService | None = None,
+    ):
+        backend, max_time = session_args(type(self).__name__, backend, max_time, service)
+        super().__init__(backend, max_time, create_new=create_new)
+
+    def run(
+        self,
+        program_id: str,
+        inputs: dict[str, Any],
+        options: dict[str, Any] | None = None,
+        callback: Any = None,
+        result_decoder: Any = None,
+    ) -> RuntimeJobV2:
+        """Deprecated: run the ``"sampler"`` or ``"estimator"`` program with old-style inputs.
+
+        Use ``SamplerV2(mode=session).run(pubs)`` instead; see :func:`session_run` for the
+        inputs, result and errors.
+        """
+        return session_run(self, program_id, inputs, options, callback, result_decoder)
+
+
+class Batch(Session, sessions.Batch):
+    """A Qiskit Runtime batch (see :class:`qsession.client.session.Batch`), that also takes the
+    old call shapes, as :class:`Session` does."""
+
+
+class SamplerV2(primitives.SamplerV2):
+    """The Sampler primitive (see :class:`qsession.client.primitives.SamplerV2`), that also
+    takes the old call shapes.
+
+    Args:
+        mode: A :class:`Session` or :class:`Batch`, a backend (job mode), or ``None`` for the
+            session of the enclosing ``with Session(...)`` block.
+        options: A dict or :class:`~qsession.client.options.SamplerOptions`; deprecated:
+            ``{"shots": n}`` or V1 :class:`Options`.
+        session: Deprecated name of ``mode``.
+
+    Raises:
+        As :class:`qsession.client.primitives.SamplerV2`, and as :func:`primitive_args`.
+    """
+
+    def __init__(
+        self,
+        mode: Any = None,
+        options: dict | SamplerOptions | Options | None = None,
+        *,
+        session: sessions.Session | None = None,
+    ):
+        mode, options, self._v1_options = primitive_args(self, mode, options, session)
+        super().__init__(mode, options)
+
+    def run(
+        self,
+        pubs: Any,
+        *legacy_args: Any,
+        shots: int | None = None,
+        **legacy_kwargs: Any,
+    ) -> RuntimeJobV2:
+        """Submit a Sampler job: see :meth:`qsession.client.primitives.SamplerV2.run`.
+
+        The V1 call ``run(circuits, parameter_values, shots=...)`` is deprecated; see
+        :func:`sampler_run`.
+        """
+        if is_v1_call(self, pubs, legacy_args, legacy_kwargs):
+            return sampler_run(self, pubs, *legacy_args, shots=shots, **legacy_kwargs)
+        return super().run(pubs, shots=shots)
+
+
+class EstimatorV2(primitives.EstimatorV2):
+    """The Estimator primitive (see :class:`qsession.client.primitives.EstimatorV2`), that also
+    takes the old call shapes.
+
+    Args:
+        mode: A :class:`Session` or :class:`Batch`, a backend (job mode), or ``None`` for the
+            session of the enclosing ``with Session(...)`` block.
+        options: A dict or :class:`~qsession.client.options.EstimatorOptions`; deprecated:
+            ``{"shots": n}`` or V1 :class:`Options`.
+        session: Deprecated name of ``mode``.
+
+    Raises:
+        As :class:`qsession.client.primitives.EstimatorV2`, and as :func:`primitive_args`.
+    """
+
+    def __init__(
+        self,
+        mode: Any = None,
+        options: dict | EstimatorOptions | Options | None = None,
+        *,
+        session: sessions.Session | None = None,
+    ):
+        mode, options, self._v1_options = primitive_args(self, mode, options, session)
+        super().__init__(mode, options)
+
+    def run(
+        self,
+        pubs: Any,
+        *legacy_args: Any,
+        precision: float | None = None,
+        **legacy_kwargs: Any,
+    ) -> RuntimeJobV2:
+        """Submit an Estimator job: see :meth:`qsession.client.primitives.EstimatorV2.run`.
+
+        The V1 call ``run(circuits, observables, parameter_values)`` is deprecated; see
+        :func:`estimator_run`.
+        """
+        if is_v1_call(self, pubs, legacy_args, legacy_kwargs):
+            return estimator_run(self, pubs, *legacy_args, precision=precision, **legacy_kwargs)
+        return super().run(pubs, precision=precision)

@@ -13,31 +13,30 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
-from google.protobuf import field_mask_pb2
-from google.protobuf.json_format import MessageToDict
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.base.base_primitive_job import BasePrimitiveJob
 
 from qsession.bitarray import BitArray
-from qsession.client.connection import DOWNLOAD_TIMEOUT, Backoff, is_transient
+from qsession.client.connection import Backoff, is_transient
 from qsession.client.errors import (
     IBMApiError,
     IBMInputValueError,
     QSessionError,
     RuntimeInvalidStateError,
     RuntimeJobFailureError,
-    RuntimeJobNotFound,
     RuntimeJobTimeoutError,
 )
 from qsession.client.times import iso, utc
 from qsession.client.watch import FINAL_STATES, JOB_STATUS, JobEventStream
 from qsession.v1 import job_pb2
 from qsession.wire import decode_job_pubs, decode_result
+from qsession.wire.options import job_options_dict
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from qsession.client.backend import QSessionBackend
+    from qsession.client.operations import Operations
     from qsession.client.service import RuntimeService
 
 _PROGRAM_IDS = {job_pb2.PROGRAM_SAMPLER: "sampler", job_pb2.PROGRAM_ESTIMATOR: "estimator"}
@@ -115,6 +114,13 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
     Jobs are created by ``SamplerV2.run`` / ``EstimatorV2.run`` and looked up with
     :meth:`RuntimeService.job` / :meth:`RuntimeService.jobs`; do not construct them directly.
     A job object may be shared between threads.
+
+    Args:
+        message: The job as the server last reported it.
+        service: The :class:`RuntimeService` the job belongs to (for :meth:`backend`).
+        operations: The service's operations on the server.
+        revision: The event revision ``message`` was read at, if known.
+        held: The rest of the RunJob stream that created the job, if any.
     """
 
     JOB_FINAL_STATES: tuple[str, ...] = ("DONE", "CANCELLED", "ERROR")
@@ -123,11 +129,13 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         self,
         message: job_pb2.Job,
         service: RuntimeService,
+        operations: Operations,
         revision: int | None = None,
         held: HeldResult | None = None,
     ):
         super().__init__(job_id=message.id)
         self._service = service
+        self._operations = operations
         self._message = message
         self._revision = revision  # the event revision ``message`` was read at, used once
         self._lock = threading.Lock()
@@ -172,15 +180,11 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         Raises:
             RuntimeJobNotFound: the job no longer exists.
         """
-        message = self._service._connection.call(
-            self._service._connection.jobs.GetJob,
-            job_pb2.GetJobRequest(id=self._job_id, view=job_pb2.JOB_VIEW_FULL),
-            not_found=RuntimeJobNotFound,
-        ).job
+        message = self._operations.jobs.get(self._job_id, full=True).job
         options = message.options
         return {
             "pubs": decode_job_pubs(message.program, message.inputs, options),
-            "options": _options_dict(options),
+            "options": job_options_dict(options),
             "version": 2,
         }
 
@@ -201,11 +205,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             message = self._message
         if message.state in FINAL_STATES:
             return message
-        fresh = self._service._connection.call(
-            self._service._connection.jobs.GetJob,
-            job_pb2.GetJobRequest(id=self._job_id),
-            not_found=RuntimeJobNotFound,
-        ).job
+        fresh = self._operations.jobs.get(self._job_id).job
         return self._update(fresh)
 
     def _update(self, message: job_pb2.Job) -> job_pb2.Job:
@@ -270,14 +270,13 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         with self._lock:
             message, revision, self._revision = self._message, self._revision, None
         deadline = None if timeout is None else time.monotonic() + timeout
-        connection = self._service._connection
         while message.state not in FINAL_STATES:
             if revision is None:
                 response = self._read_again(deadline, timeout)
                 message, revision = self._update(response.job), response.revision
                 continue
             stream = JobEventStream(
-                connection,
+                self._operations.jobs,
                 job_pb2.WatchJobsRequest(
                     job_ids=[self._job_id], after_revision=revision, progress_notify=True
                 ),
@@ -359,7 +358,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         No revision is involved, so an outage during which the server's event log moved on
         by any amount cannot make the wait fail.
         """
-        connection = self._service._connection
+        connection = self._operations.connection
         deadline = None if timeout is None else time.monotonic() + timeout
         # how long to keep trying is bounded by the user's deadline and by the re-reads,
         # which give up once the server has been unreachable for retry_timeout
@@ -392,14 +391,8 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         Raises:
             RuntimeJobTimeoutError: the deadline passed first (``timeout``: for the message).
         """
-        connection = self._service._connection
         try:
-            return connection.call(
-                connection.jobs.GetJob,
-                job_pb2.GetJobRequest(id=self._job_id),
-                not_found=RuntimeJobNotFound,
-                deadline=deadline,
-            )
+            return self._operations.jobs.get(self._job_id, deadline=deadline)
         except QSessionError as exc:
             past = deadline is not None and time.monotonic() >= deadline
             if past and is_transient(exc.code, str(exc)):
@@ -434,16 +427,9 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         """GetJobResult: with ``wait``, the server sends the result once the job is DONE (at
         most ``timeout`` seconds from now). Without it, a download that fails before its
         first chunk is retried like any read."""
-        connection = self._service._connection
-        return self._download(
-            connection.iterate(
-                connection.jobs.GetJobResult,
-                job_pb2.GetJobResultRequest(id=self._job_id, wait=wait),
-                not_found=RuntimeJobNotFound,
-                timeout=timeout if wait else DOWNLOAD_TIMEOUT,
-                retry=not wait,  # a wait may rightly be long: result() decides about retrying
-            )
-        )
+        # a wait may rightly be long: result() decides about retrying
+        chunks = self._operations.jobs.result(self._job_id, wait=wait, timeout=timeout)
+        return self._download(chunks)
 
     def _download(
         self, chunks: Iterable[job_pb2.GetJobResultResponse], read_end: bool = True
@@ -492,14 +478,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         Raises:
             RuntimeInvalidStateError: the job already finished.
         """
-        connection = self._service._connection
-        self._update(
-            connection.call(
-                connection.jobs.CancelJob,
-                job_pb2.CancelJobRequest(id=self._job_id),
-                not_found=RuntimeJobNotFound,
-            ).job
-        )
+        self._update(self._operations.jobs.cancel(self._job_id))
 
     def update_tags(self, new_tags: list[str]) -> list[str]:
         """Replace the job's tags (duplicates dropped, order kept); the change is published to
@@ -514,15 +493,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         """
         if isinstance(new_tags, str) or not all(isinstance(tag, str) for tag in new_tags):
             raise IBMInputValueError(f"new_tags must be a list of strings, got {new_tags!r}")
-        connection = self._service._connection
-        message = connection.call(
-            connection.jobs.UpdateJob,
-            job_pb2.UpdateJobRequest(
-                job=job_pb2.Job(id=self._job_id, tags=list(dict.fromkeys(new_tags))),
-                update_mask=field_mask_pb2.FieldMask(paths=["tags"]),
-            ),
-            not_found=RuntimeJobNotFound,
-        ).job
+        message = self._operations.jobs.update_tags(self._job_id, list(dict.fromkeys(new_tags)))
         with self._lock:
             self._message = message  # the server's answer is the newest state there is
         return list(message.tags)
@@ -597,15 +568,3 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         if message.state not in FINAL_STATES and not partial:
             return 0.0
         return message.usage_seconds
-
-
-def _options_dict(options: job_pb2.JobOptions) -> dict[str, Any]:
-    """The options a job was submitted with, as a dict of what was set: scalars as they are,
-    option groups as dicts (groups left empty are omitted)."""
-    values: dict[str, Any] = {}
-    for field, value in options.ListFields():
-        if field.message_type is None:
-            values[field.name] = value
-        elif value.ByteSize():
-            values[field.name] = MessageToDict(value, preserving_proto_field_name=True)
-    return values

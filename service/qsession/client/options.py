@@ -27,13 +27,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 import numpy as np
 
 from qsession.client.errors import IBMInputValueError
-from qsession.v1 import job_pb2, options_pb2
+from qsession.v1 import job_pb2
+from qsession.wire import options as wire
+from qsession.wire.options import EXTRAPOLATOR_MIN_FACTORS, EXTRAPOLATORS
+from qsession.wire.shots import precision_for_shots
 
 Validator = Callable[[str, Any], Any]
 
@@ -200,25 +203,6 @@ def _extrapolated_noise_factors(name: str, value: Any) -> tuple[float, ...] | No
     return _finite_floats(name, value, 0.0)
 
 
-EXTRAPOLATORS = (
-    "linear",
-    "exponential",
-    "double_exponential",
-    *(f"polynomial_degree_{k}" for k in range(1, 8)),
-    "fallback",
-)
-"""qiskit-ibm-runtime 0.43's ``ZneOptions.extrapolator`` names."""
-
-EXTRAPOLATOR_MIN_FACTORS = {
-    "linear": 2,
-    "exponential": 2,
-    "double_exponential": 4,
-    "fallback": 2,
-    **{f"polynomial_degree_{k}": k + 1 for k in range(1, 8)},
-}
-"""How many noise factors each extrapolator needs (qiskit-ibm-runtime's ``ZneOptions``)."""
-
-
 def _extrapolator(name: str, value: Any) -> str | tuple[str, ...] | None:
     if value is None:
         return None
@@ -325,14 +309,15 @@ class TwirlingOptions(_Options):
     shots_per_randomization: int | str | None = None
     strategy: str | None = None
 
-    def message(self) -> options_pb2.TwirlingOptions:
+    def wire(self) -> wire.TwirlingOptions:
         """The wire form (``"auto"`` and unset both left unset)."""
-        message = options_pb2.TwirlingOptions()
-        _copy_set(self, message, ("enable_gates", "enable_measure", "strategy"))
-        for name in ("num_randomizations", "shots_per_randomization"):
-            if isinstance(getattr(self, name), int):
-                setattr(message, name, getattr(self, name))
-        return message
+        return wire.TwirlingOptions(
+            enable_gates=self.enable_gates,
+            enable_measure=self.enable_measure,
+            num_randomizations=_count(self.num_randomizations),
+            shots_per_randomization=_count(self.shots_per_randomization),
+            strategy=self.strategy,
+        )
 
 
 @dataclass(slots=True)
@@ -361,11 +346,15 @@ class DynamicalDecouplingOptions(_Options):
     scheduling_method: str | None = None
     skip_reset_qubits: bool | None = None
 
-    def message(self) -> options_pb2.DynamicalDecouplingOptions:
+    def wire(self) -> wire.DynamicalDecouplingOptions:
         """The wire form."""
-        message = options_pb2.DynamicalDecouplingOptions()
-        _copy_set(self, message, [f.name for f in fields(self)])
-        return message
+        return wire.DynamicalDecouplingOptions(
+            enable=self.enable,
+            sequence_type=self.sequence_type,
+            extra_slack_distribution=self.extra_slack_distribution,
+            scheduling_method=self.scheduling_method,
+            skip_reset_qubits=self.skip_reset_qubits,
+        )
 
 
 @dataclass(slots=True)
@@ -385,11 +374,9 @@ class ExecutionOptions(_Options):
     init_qubits: bool | None = None
     rep_delay: float | None = None
 
-    def message(self) -> options_pb2.ExecutionOptions:
+    def wire(self) -> wire.ExecutionOptions:
         """The wire form."""
-        message = options_pb2.ExecutionOptions()
-        _copy_set(self, message, [f.name for f in fields(self)])
-        return message
+        return wire.ExecutionOptions(init_qubits=self.init_qubits, rep_delay=self.rep_delay)
 
 
 @dataclass(slots=True)
@@ -406,6 +393,12 @@ class SamplerExecutionOptions(ExecutionOptions):
         "meas_type": _one_of("classified", "kerneled", "avg_kerneled"),
     }
     meas_type: str | None = None
+
+    def wire(self) -> wire.ExecutionOptions:
+        """The wire form."""
+        return wire.ExecutionOptions(
+            init_qubits=self.init_qubits, rep_delay=self.rep_delay, meas_type=self.meas_type
+        )
 
 
 @dataclass(slots=True)
@@ -424,14 +417,12 @@ class MeasureNoiseLearningOptions(_Options):
     num_randomizations: int | None = None
     shots_per_randomization: int | str | None = None
 
-    def message(self) -> options_pb2.MeasureNoiseLearningOptions:
+    def wire(self) -> wire.MeasureNoiseLearningOptions:
         """The wire form (``"auto"`` left unset)."""
-        message = options_pb2.MeasureNoiseLearningOptions()
-        if self.num_randomizations is not None:
-            message.num_randomizations = self.num_randomizations
-        if isinstance(self.shots_per_randomization, int):
-            message.shots_per_randomization = self.shots_per_randomization
-        return message
+        return wire.MeasureNoiseLearningOptions(
+            num_randomizations=self.num_randomizations,
+            shots_per_randomization=_count(self.shots_per_randomization),
+        )
 
 
 @dataclass(slots=True)
@@ -473,18 +464,15 @@ class ZneOptions(_Options):
                     f"{where}.extrapolator: {extrapolator} requires at least {needed} noise_factors"
                 )
 
-    def message(self) -> options_pb2.ZneOptions:
+    def wire(self) -> wire.ZneOptions:
         """The wire form."""
-        message = options_pb2.ZneOptions()
-        if self.amplifier is not None:
-            message.amplifier = self.amplifier
-        message.noise_factors.extend(self.noise_factors or ())
-        if self.extrapolator is not None:
-            message.extrapolator.extend(
-                [self.extrapolator] if isinstance(self.extrapolator, str) else self.extrapolator
-            )
-        message.extrapolated_noise_factors.extend(self.extrapolated_noise_factors or ())
-        return message
+        extrapolator = self.extrapolator or ()
+        return wire.ZneOptions(
+            amplifier=self.amplifier,
+            noise_factors=self.noise_factors or (),
+            extrapolator=(extrapolator,) if isinstance(extrapolator, str) else extrapolator,
+            extrapolated_noise_factors=self.extrapolated_noise_factors or (),
+        )
 
 
 @dataclass(slots=True)
@@ -578,13 +566,15 @@ class ResilienceOptions(_Options):
             )
         self.zne.check("resilience.zne")
 
-    def message(self) -> options_pb2.ResilienceOptions:
+    def wire(self) -> wire.ResilienceOptions:
         """The wire form."""
-        message = options_pb2.ResilienceOptions(
-            measure_noise_learning=self.measure_noise_learning.message(), zne=self.zne.message()
+        return wire.ResilienceOptions(
+            measure_mitigation=self.measure_mitigation,
+            zne_mitigation=self.zne_mitigation,
+            pec_mitigation=self.pec_mitigation,
+            measure_noise_learning=self.measure_noise_learning.wire(),
+            zne=self.zne.wire(),
         )
-        _copy_set(self, message, ("measure_mitigation", "zne_mitigation", "pec_mitigation"))
-        return message
 
 
 _COMMON_NESTED: dict[str, type[_Options]] = {
@@ -637,7 +627,7 @@ class SamplerOptions(_Options):
         Raises:
             IBMInputValueError: an option qsession cannot send (see the module's doc).
         """
-        return _common_job_options(self, default_shots=self.default_shots)
+        return wire.encode_job_options(_common_job_options(self, default_shots=self.default_shots))
 
 
 @dataclass(slots=True)
@@ -699,7 +689,7 @@ class EstimatorOptions(_Options):
         """
         precision = self.default_precision
         if self.default_shots is not None:
-            precision = shots_to_precision(self.default_shots)
+            precision = precision_for_shots(self.default_shots)
         resilience = self.resilience
         _refuse_set(resilience.pec, "resilience.pec", "PEC is not emulated")
         _refuse_set(
@@ -713,29 +703,22 @@ class EstimatorOptions(_Options):
                 "noise; the emulated device's noise is its calibration's)"
             )
         resilience.check()
-        message = _common_job_options(self, default_precision=precision)
-        if self.resilience_level is not None:
-            message.resilience_level = self.resilience_level
-        if self.seed_estimator is not None:
-            message.seed_estimator = self.seed_estimator
-        message.resilience.CopyFrom(resilience.message())
-        return message
-
-
-def shots_to_precision(shots: int) -> float:
-    """The precision whose shot count ``ceil(1 / precision**2)`` is exactly ``shots``.
-
-    ``1/sqrt(shots)`` can round so that the server's ``ceil`` gives ``shots + 1``; a relative
-    nudge of 1e-12 keeps ``1/precision**2`` just under ``shots`` for any realistic count.
-    """
-    return (1.0 + 1e-12) / math.sqrt(shots)
+        common = _common_job_options(self, default_precision=precision)
+        return wire.encode_job_options(
+            replace(
+                common,
+                resilience_level=self.resilience_level,
+                seed_estimator=self.seed_estimator,
+                resilience=resilience.wire(),
+            )
+        )
 
 
 def _common_job_options(
     options: SamplerOptions | EstimatorOptions,
     default_shots: int | None = None,
     default_precision: float | None = None,
-) -> job_pb2.JobOptions:
+) -> wire.JobOptions:
     """What both primitives send: shots or precision, seeds, limits, twirling, DD,
     execution and the log level; refuses what cannot be sent (see the module's doc)."""
     if options.experimental:
@@ -754,28 +737,22 @@ def _common_job_options(
             "environment.private: qsession keeps every job's inputs and results for its "
             "instance; private jobs are not supported"
         )
-    message = job_pb2.JobOptions()
-    if default_shots is not None:
-        message.default_shots = default_shots
-    if default_precision is not None:
-        message.default_precision = default_precision
-    if simulator.seed_simulator is not None:
-        message.seed_simulator = simulator.seed_simulator
-    if options.max_execution_time is not None:
-        message.max_execution_time = float(options.max_execution_time)
-    message.twirling.CopyFrom(options.twirling.message())
-    message.dynamical_decoupling.CopyFrom(options.dynamical_decoupling.message())
-    message.execution.CopyFrom(options.execution.message())
-    message.log_level = options.environment.log_level
-    return message
+    max_execution_time = options.max_execution_time
+    return wire.JobOptions(
+        default_shots=default_shots,
+        default_precision=default_precision,
+        seed_simulator=simulator.seed_simulator,
+        max_execution_time=None if max_execution_time is None else float(max_execution_time),
+        log_level=options.environment.log_level,
+        twirling=options.twirling.wire(),
+        dynamical_decoupling=options.dynamical_decoupling.wire(),
+        execution=options.execution.wire(),
+    )
 
 
-def _copy_set(options: _Options, message: Any, names: Sequence[str]) -> None:
-    """Copy the options ``names`` that are set (not ``None``) into ``message``."""
-    for name in names:
-        value = getattr(options, name)
-        if value is not None:
-            setattr(message, name, value)
+def _count(value: int | str | None) -> int | None:
+    """A randomization count as sent: ``"auto"`` (and unset) is left unset."""
+    return value if isinstance(value, int) else None
 
 
 def _refuse_set(options: _Options, where: str, why: str) -> None:

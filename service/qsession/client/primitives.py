@@ -1,4 +1,9 @@
-"""SamplerV2 and EstimatorV2: Qiskit's primitive interfaces, run on a qsession server."""
+"""SamplerV2 and EstimatorV2: Qiskit's primitive interfaces, run on a qsession server.
+
+These are the V2 primitives alone. The ``SamplerV2`` and ``EstimatorV2`` that :mod:`qsession`
+exports are their subclasses in :mod:`qsession.client.compat`, which also take the call shapes
+of older qiskit-ibm-runtime releases.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,6 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub, EstimatorPu
 from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
 from qiskit.providers import BackendV2
 
-from qsession.client import compat
 from qsession.client.backend import QSessionBackend
 from qsession.client.options import EstimatorOptions, SamplerOptions
 from qsession.client.session import Session, current_session
@@ -74,8 +78,7 @@ class _Primitive:
     _program: int
     version = 2
 
-    def __init__(self, mode: Any = None, options: dict | Any | None = None, session: Any = None):
-        mode, options, self._v1_options = compat.primitive_args(self, mode, options, session)
+    def __init__(self, mode: Any = None, options: dict | Any | None = None):
         self._mode, self._backend = resolve_mode(mode)
         self._service: RuntimeService = self._backend.service
         if options is None:
@@ -125,9 +128,6 @@ class SamplerV2(_Primitive, BaseSamplerV2):
             session of the enclosing ``with Session(...)`` block.
         options: A dict or :class:`SamplerOptions`: ``default_shots``,
             ``max_execution_time``, ``environment.job_tags``, ``simulator.seed_simulator``.
-        session: Deprecated name of ``mode``. The old ``options={"shots": n}`` and V1
-            :class:`~qsession.client.compat.Options` are deprecated too (see
-            :mod:`qsession.client.compat`).
 
     Raises:
         ValueError: no mode can be determined (see :func:`resolve_mode`).
@@ -140,29 +140,18 @@ class SamplerV2(_Primitive, BaseSamplerV2):
     def __init__(
         self,
         mode: Any = None,
-        options: dict | SamplerOptions | compat.Options | None = None,
-        *,
-        session: Session | None = None,
+        options: dict | SamplerOptions | None = None,
     ):
         BaseSamplerV2.__init__(self)
-        _Primitive.__init__(self, mode, options, session)
+        _Primitive.__init__(self, mode, options)
 
     @property
     def options(self) -> SamplerOptions:
         """The sampler's options; set attributes on it to change them."""
         return self._options
 
-    def run(
-        self,
-        pubs: Iterable[SamplerPubLike],
-        *legacy_args: Any,
-        shots: int | None = None,
-        **legacy_kwargs: Any,
-    ) -> RuntimeJobV2:
+    def run(self, pubs: Iterable[SamplerPubLike], *, shots: int | None = None) -> RuntimeJobV2:
         """Submit a Sampler job.
-
-        The V1 call ``run(circuits, parameter_values, shots=...)`` is deprecated; see
-        :func:`qsession.client.compat.sampler_run`.
 
         Args:
             pubs: Sampler PUBs: circuits, or tuples ``(circuit, parameter_values)`` or
@@ -180,8 +169,6 @@ class SamplerV2(_Primitive, BaseSamplerV2):
             IBMInputValueError: the server rejected a PUB or option (the error names it).
             SessionClosedError: the session does not accept jobs any more.
         """
-        if compat.is_v1_call(self, pubs, legacy_args, legacy_kwargs):
-            return compat.sampler_run(self, pubs, *legacy_args, shots=shots, **legacy_kwargs)
         coerced = [SamplerPub.coerce(pub, shots) for pub in pubs]
         return self._submit(sampler_pubs=[encode_sampler_pub(pub) for pub in coerced])
 
@@ -195,9 +182,6 @@ class EstimatorV2(_Primitive, BaseEstimatorV2):
         options: A dict or :class:`EstimatorOptions`: ``default_precision``,
             ``default_shots``, ``max_execution_time``, ``environment.job_tags``,
             ``simulator.seed_simulator``.
-        session: Deprecated name of ``mode``. The old ``options={"shots": n}`` and V1
-            :class:`~qsession.client.compat.Options` are deprecated too (see
-            :mod:`qsession.client.compat`).
 
     Raises:
         ValueError: no mode can be determined (see :func:`resolve_mode`).
@@ -210,12 +194,10 @@ class EstimatorV2(_Primitive, BaseEstimatorV2):
     def __init__(
         self,
         mode: Any = None,
-        options: dict | EstimatorOptions | compat.Options | None = None,
-        *,
-        session: Session | None = None,
+        options: dict | EstimatorOptions | None = None,
     ):
         BaseEstimatorV2.__init__(self)
-        _Primitive.__init__(self, mode, options, session)
+        _Primitive.__init__(self, mode, options)
 
     @property
     def options(self) -> EstimatorOptions:
@@ -223,16 +205,9 @@ class EstimatorV2(_Primitive, BaseEstimatorV2):
         return self._options
 
     def run(
-        self,
-        pubs: Iterable[EstimatorPubLike],
-        *legacy_args: Any,
-        precision: float | None = None,
-        **legacy_kwargs: Any,
+        self, pubs: Iterable[EstimatorPubLike], *, precision: float | None = None
     ) -> RuntimeJobV2:
         """Submit an Estimator job.
-
-        The V1 call ``run(circuits, observables, parameter_values)`` is deprecated; see
-        :func:`qsession.client.compat.estimator_run`.
 
         Args:
             pubs: Estimator PUBs: tuples ``(circuit, observables)``,
@@ -252,10 +227,8 @@ class EstimatorV2(_Primitive, BaseEstimatorV2):
             IBMInputValueError: the server rejected a PUB or option (the error names it).
             SessionClosedError: the session does not accept jobs any more.
         """
-        if compat.is_v1_call(self, pubs, legacy_args, legacy_kwargs):
-            return compat.estimator_run(
-                self, pubs, *legacy_args, precision=precision, **legacy_kwargs
-            )
+        # qiskit-ibm-runtime's own check, message and all (a NaN passes it, as there: the
+        # server then refuses it with the wire rule, wire.shots.precision_problem)
         if precision is not None and precision <= 0:
             raise ValueError("The precision value must be strictly greater than 0.")
         coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]

@@ -14,15 +14,16 @@ import grpc
 
 from qsession.client import accounts
 from qsession.client.backend import QSessionBackend
-from qsession.client.connection import UNARY_TIMEOUT, Connection, retry_timeout_setting
+from qsession.client.connection import Connection, retry_timeout_setting
 from qsession.client.errors import (
     BackendNotFoundError,
     IBMApiError,
     IBMInputValueError,
     QSessionError,
-    RuntimeJobNotFound,
 )
 from qsession.client.job import HeldResult, RuntimeJobV2
+from qsession.client.operations import Operations
+from qsession.client.primitives import SamplerV2
 from qsession.client.watch import JobWatch
 from qsession.v1 import backend_pb2, instance_pb2, job_pb2, types_pb2
 from qsession.wire import circuit_digest, to_timestamp
@@ -109,6 +110,7 @@ class RuntimeService:
             ca_cert=ca_cert,
             retry_timeout=retry_timeout_setting(retry_timeout),
         )
+        self._operations = Operations(self._connection)
         self._backends: dict[str, QSessionBackend] = {}
         self._lock = threading.Lock()
         # per session id ("" in job mode): the SHA-256 of circuits the server accepted
@@ -183,9 +185,7 @@ class RuntimeService:
     # ------------------------------------------------------------------ instance
 
     def _instance(self) -> instance_pb2.Instance:
-        return self._connection.call(
-            self._connection.instances.GetInstance, instance_pb2.GetInstanceRequest()
-        ).instance
+        return self._operations.instance.get()
 
     def instances(self) -> list[dict[str, Any]]:
         """The instances this account can use: its token's own instance, the only one.
@@ -223,19 +223,14 @@ class RuntimeService:
 
     # ------------------------------------------------------------------ backends
 
-    def _fetch_backend(self, name: str) -> backend_pb2.Backend:
-        return self._connection.call(
-            self._connection.backends.GetBackend,
-            backend_pb2.GetBackendRequest(name=name),
-            not_found=BackendNotFoundError,
-        ).backend
-
     def _backend_object(self, message: backend_pb2.Backend) -> QSessionBackend:
         """The cached backend for ``message`` (one object per name), with fresh status."""
         with self._lock:
             backend = self._backends.get(message.name)
             if backend is None:
-                backend = self._backends[message.name] = QSessionBackend(message, self)
+                backend = self._backends[message.name] = QSessionBackend(
+                    message, self, self._operations, SamplerV2
+                )
             else:
                 backend._message = message
             return backend
@@ -251,7 +246,7 @@ class RuntimeService:
             cached = self._backends.get(name)
         if cached is not None:
             return cached
-        return self._backend_object(self._fetch_backend(name))
+        return self._backend_object(self._operations.backends.get(name))
 
     def backends(
         self,
@@ -289,9 +284,7 @@ class RuntimeService:
                 f"instance {instance!r} is not available to this account; its instance is "
                 f"{own!r} (see instances())"
             )
-        messages = self._connection.call(
-            self._connection.backends.ListBackends, backend_pb2.ListBackendsRequest()
-        ).backends
+        messages = self._operations.backends.list()
         selected = []
         for message in messages:
             attributes = {
@@ -344,7 +337,7 @@ class RuntimeService:
     # ------------------------------------------------------------------ jobs
 
     def _job_from_message(self, message: job_pb2.Job) -> RuntimeJobV2:
-        return RuntimeJobV2(message, self)
+        return RuntimeJobV2(message, self, self._operations)
 
     def _create_job(self, request: job_pb2.CreateJobRequest) -> RuntimeJobV2:
         """Submit a job with a fresh request id, which every attempt carries.
@@ -384,7 +377,7 @@ class RuntimeService:
                 sent.move_to_end(digest)
             while len(sent) > _REMEMBERED_CIRCUITS:
                 sent.popitem(last=False)
-        return RuntimeJobV2(response.job, self, response.revision, held)
+        return RuntimeJobV2(response.job, self, self._operations, response.revision, held)
 
     def _send_job(
         self, request: job_pb2.CreateJobRequest
@@ -397,10 +390,10 @@ class RuntimeService:
         with RESOURCE_EXHAUSTED (the instance has its ``max_streams_per_instance`` open; any
         other limit refuses CreateJob just the same), or when the server predates RunJob.
         """
-        connection = self._connection
+        jobs = self._operations.jobs
         if not (self._run_job and self._held_streams.acquire(blocking=False)):
-            return connection.call(connection.jobs.CreateJob, request), None
-        stream = connection.iterate(connection.jobs.RunJob, request, timeout=UNARY_TIMEOUT)
+            return jobs.create(request), None
+        stream = jobs.run(request)
         try:
             first = next(stream)
         except StopIteration:
@@ -412,7 +405,7 @@ class RuntimeService:
                 self._run_job = False  # an older server: submit as before
             elif exc.code != grpc.StatusCode.RESOURCE_EXHAUSTED:
                 raise
-            return connection.call(connection.jobs.CreateJob, request), None
+            return jobs.create(request), None
         except BaseException:
             self._held_streams.release()
             raise
@@ -424,12 +417,7 @@ class RuntimeService:
         Raises:
             RuntimeJobNotFound: no such job on this instance.
         """
-        message = self._connection.call(
-            self._connection.jobs.GetJob,
-            job_pb2.GetJobRequest(id=job_id),
-            not_found=RuntimeJobNotFound,
-        ).job
-        return self._job_from_message(message)
+        return self._job_from_message(self._operations.jobs.get(job_id).job)
 
     def jobs(
         self,
@@ -480,7 +468,7 @@ class RuntimeService:
             request.page_size = (
                 _MAX_PAGE if wanted is None else min(_MAX_PAGE, wanted - len(messages))
             )
-            response = self._connection.call(self._connection.jobs.ListJobs, request)
+            response = self._operations.jobs.list(request)
             messages.extend(response.jobs)
             if not response.next_page_token:
                 break
@@ -524,7 +512,7 @@ class RuntimeService:
         )
         if after_revision is not None:
             request.after_revision = after_revision
-        return JobWatch(self, request)
+        return JobWatch(self._operations.jobs, self._job_from_message, request)
 
     def close(self) -> None:
         """Close the service's channel; objects made from it stop working."""

@@ -12,14 +12,12 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from qsession.client import compat
 from qsession.client.backend import QSessionBackend
-from qsession.client.errors import IBMInputValueError, SessionClosedError, SessionNotFoundError
+from qsession.client.errors import IBMInputValueError, SessionClosedError
 from qsession.client.times import iso
 from qsession.v1 import session_pb2
 
 if TYPE_CHECKING:
-    from qsession.client.job import RuntimeJobV2
     from qsession.client.service import RuntimeService
 
 _CURRENT: ContextVar[Session | None] = ContextVar("qsession_current_session", default=None)
@@ -71,8 +69,9 @@ class Session:
         max_time: The max TTL: seconds (int) or a duration such as ``"25m"`` or
             ``"2h 30m 40s"``; ``None`` takes the instance plan's maximum.
         create_new: Create the session on the server (``False`` is used by :meth:`from_id`).
-        service: Deprecated (with a backend name, or ``Session(service, backend)``): see
-            :mod:`qsession.client.compat`.
+
+    The ``Session`` and ``Batch`` that :mod:`qsession` exports also take the old call shapes
+    (a backend name, ``service=``, ``session.run(...)``): see :mod:`qsession.client.compat`.
 
     Raises:
         ValueError: ``backend`` is not a qsession backend.
@@ -88,9 +87,7 @@ class Session:
         max_time: int | str | None = None,
         *,
         create_new: bool | None = True,
-        service: RuntimeService | None = None,
     ):
-        backend, max_time = compat.session_args(type(self).__name__, backend, max_time, service)
         if not isinstance(backend, QSessionBackend):
             raise ValueError(  # noqa: TRY004 - qiskit-ibm-runtime raises ValueError here
                 f"Invalid backend type {type(backend)}: use a backend from "
@@ -102,21 +99,15 @@ class Session:
             )
         self._backend = backend
         self._service = backend.service
+        self._operations = backend._operations
         self._max_time = max_time
         self._active = True
         self._session_id: str | None = None
         self._entered = threading.local()  # per thread: the ContextVar tokens of open blocks
         if create_new:
-            connection = self._service._connection
-            created = connection.call(
-                connection.sessions.CreateSession,
-                session_pb2.CreateSessionRequest(
-                    backend=backend.name,
-                    mode=self._mode,
-                    max_ttl="" if max_time is None else str(max_time),
-                ),
-            ).session
-            self._session_id = created.id
+            self._session_id = self._operations.sessions.create(
+                backend.name, self._mode, "" if max_time is None else str(max_time)
+            ).id
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}('{self._session_id}', backend='{self._backend.name}')>"
@@ -136,12 +127,7 @@ class Session:
         return self._backend.name
 
     def _fetch(self) -> session_pb2.Session:
-        connection = self._service._connection
-        return connection.call(
-            connection.sessions.GetSession,
-            session_pb2.GetSessionRequest(id=self._session_id),
-            not_found=SessionNotFoundError,
-        ).session
+        return self._operations.sessions.get(self._session_id)
 
     def details(self) -> dict[str, Any]:
         """The session's configuration and state, as qiskit-ibm-runtime returns them.
@@ -225,38 +211,13 @@ class Session:
         """
         self._active = False
         if self._session_id:
-            connection = self._service._connection
-            connection.call(
-                connection.sessions.CloseSession,
-                session_pb2.CloseSessionRequest(id=self._session_id),
-                not_found=SessionNotFoundError,
-            )
+            self._operations.sessions.close(self._session_id)
 
     def cancel(self) -> None:
         """Cancel the session's queued jobs and close it; a running job completes."""
         self._active = False
         if self._session_id:
-            connection = self._service._connection
-            connection.call(
-                connection.sessions.CancelSession,
-                session_pb2.CancelSessionRequest(id=self._session_id),
-                not_found=SessionNotFoundError,
-            )
-
-    def run(
-        self,
-        program_id: str,
-        inputs: dict[str, Any],
-        options: dict[str, Any] | None = None,
-        callback: Any = None,
-        result_decoder: Any = None,
-    ) -> RuntimeJobV2:
-        """Deprecated: run the ``"sampler"`` or ``"estimator"`` program with old-style inputs.
-
-        Use ``SamplerV2(mode=session).run(pubs)`` instead; see
-        :func:`qsession.client.compat.session_run` for the inputs, result and errors.
-        """
-        return compat.session_run(self, program_id, inputs, options, callback, result_decoder)
+            self._operations.sessions.cancel(self._session_id)
 
     def _check_accepting(self) -> None:
         """Raise before submitting through a session this object closed or cancelled.
@@ -283,12 +244,7 @@ class Session:
             IBMInputValueError: the id names a batch and ``cls`` is ``Session``, or the
                 other way round.
         """
-        connection = service._connection
-        message = connection.call(
-            connection.sessions.GetSession,
-            session_pb2.GetSessionRequest(id=session_id),
-            not_found=SessionNotFoundError,
-        ).session
+        message = service._operations.sessions.get(session_id)
         if message.mode != cls._mode:
             raise IBMInputValueError(
                 f"Input ID {session_id} has execution mode {_MODE_NAMES.get(message.mode)} "

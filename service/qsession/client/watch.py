@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Self
@@ -17,9 +17,8 @@ from qsession.client.times import utc
 from qsession.v1 import job_pb2
 
 if TYPE_CHECKING:
-    from qsession.client.connection import Connection
     from qsession.client.job import RuntimeJobV2
-    from qsession.client.service import RuntimeService
+    from qsession.client.operations import JobOperations
 
 JOB_STATUS = {
     job_pb2.Job.STATE_QUEUED: "QUEUED",
@@ -50,7 +49,7 @@ class JobEventStream:
     :meth:`cancel` may be called from any thread and ends the iteration.
 
     Args:
-        connection: The service's connection.
+        jobs: The service's job operations.
         request: The filters and the revision to start after (copied).
         deadline: ``time.monotonic()`` value after which to stop waiting, or ``None``.
 
@@ -63,11 +62,12 @@ class JobEventStream:
 
     def __init__(
         self,
-        connection: Connection,
+        jobs: JobOperations,
         request: job_pb2.WatchJobsRequest,
         deadline: float | None = None,
     ):
-        self._connection = connection
+        self._jobs = jobs
+        self._connection = jobs.connection
         self._request = job_pb2.WatchJobsRequest.FromString(request.SerializeToString())
         self._deadline = deadline
         self._lock = threading.Lock()
@@ -105,9 +105,7 @@ class JobEventStream:
         with self._lock:
             if self._cancelled:
                 return None
-            self._call = self._connection.stream(
-                self._connection.jobs.WatchJobs, self._request, timeout=remaining
-            )
+            self._call = self._jobs.watch(self._request, timeout=remaining)
             return self._call
 
     def _resumable(self, exc: grpc.RpcError) -> bool:
@@ -195,15 +193,25 @@ class JobWatch:
     point is yielded once, in revision order. A watch "from now" starts after the newest
     revision when it is created, and asks for progress notifications, so that it always has
     a revision to resume from.
+
+    Args:
+        jobs: The service's job operations.
+        job: Makes the job object of an event's job message.
+        request: The filters and the revision to start after (copied).
     """
 
-    def __init__(self, service: RuntimeService, request: job_pb2.WatchJobsRequest):
-        self._service = service
+    def __init__(
+        self,
+        jobs: JobOperations,
+        job: Callable[[job_pb2.Job], RuntimeJobV2],
+        request: job_pb2.WatchJobsRequest,
+    ):
+        self._job = job
         request = job_pb2.WatchJobsRequest.FromString(request.SerializeToString())
         request.progress_notify = True
         if not request.HasField("after_revision"):
-            request.after_revision = _newest_revision(service._connection)
-        self._stream = JobEventStream(service._connection, request)
+            request.after_revision = jobs.newest_revision()
+        self._stream = JobEventStream(jobs, request)
         self._stream.open()
         self._events = iter(self._stream)
 
@@ -220,7 +228,7 @@ class JobWatch:
             status=JOB_STATUS.get(job.state, "UNKNOWN"),
             timestamp=utc(message.time),
             tags=tuple(job.tags),
-            job=self._service._job_from_message(job),
+            job=self._job(job),
         )
 
     def close(self) -> None:
@@ -232,14 +240,3 @@ class JobWatch:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _newest_revision(connection: Connection) -> int:
-    """The newest event revision on the server: where a watch "from now" starts.
-
-    Read from a one-job page of the running jobs, which the server answers from memory.
-    """
-    return connection.call(
-        connection.jobs.ListJobs,
-        job_pb2.ListJobsRequest(page_size=1, states=[job_pb2.Job.STATE_RUNNING]),
-    ).revision

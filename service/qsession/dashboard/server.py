@@ -35,7 +35,6 @@ from pathlib import Path
 from aiohttp import web
 
 from qsession.dashboard import views
-from qsession.dashboard.activity import QpuActivity
 from qsession.lifecycle.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -43,9 +42,10 @@ from qsession.lifecycle.errors import (
     NotFound,
     PermissionDenied,
     ResourceExhausted,
+    Unavailable,
 )
+from qsession.runtime import Runtime
 from qsession.server.auth import AuthFailures, Instance, peer_key, token_hash
-from qsession.server.errors import RpcError
 from qsession.server.metrics import CONTENT_TYPE, ServerMetrics
 from qsession.v1 import job_pb2, session_pb2
 
@@ -71,7 +71,17 @@ HTTP_STATUS = {
     FailedPrecondition: 409,
     PermissionDenied: 403,
     ResourceExhausted: 429,
+    Unavailable: 503,
 }
+STORAGE_REASONS = frozenset({"STORAGE_FULL", "STORAGE_UNAVAILABLE"})
+
+
+def _http_status(error: LifecycleError) -> int:
+    """The page's one mapping of the runtime's errors to HTTP: a store that refuses writes
+    is 503, whatever the class."""
+    if error.reason in STORAGE_REASONS:
+        return 503
+    return next((code for cls, code in HTTP_STATUS.items() if isinstance(error, cls)), 400)
 
 
 class SignIns:
@@ -106,14 +116,13 @@ class Dashboard:
 
     def __init__(
         self,
-        runtime,
+        runtime: Runtime,
         metrics: ServerMetrics,
         instances: Mapping[str, Instance],
         auth_failures_per_minute: int,
     ) -> None:
         self.runtime = runtime
         self.metrics = metrics
-        self.activity = QpuActivity(runtime)
         self.instances = dict(instances)  # token SHA-256 -> instance
         self.failures = AuthFailures(auth_failures_per_minute)
         self.sign_ins = SignIns()
@@ -171,9 +180,7 @@ class Dashboard:
         try:
             response = await handler(request)
         except LifecycleError as exc:
-            response = _error(HTTP_STATUS.get(type(exc), 400), exc.message)
-        except RpcError as exc:  # the store refuses writes
-            response = _error(503, str(exc))
+            response = _error(_http_status(exc), exc.message)
         if not response.prepared:
             response.headers.update(SECURITY_HEADERS)
         return response
@@ -223,8 +230,8 @@ class Dashboard:
             {
                 "instance": instance.name,
                 "plan": instance.plan.name,
-                "usage_seconds": self.runtime.scheduler.instance_usage(instance.name),
-                "backends": list(self.runtime.qpus),
+                "usage_seconds": self.runtime.instance_usage(instance.name),
+                "backends": self.runtime.backend_names(),
             }
         )
 
@@ -242,31 +249,26 @@ class Dashboard:
         )
         offset = _integer(query.get("offset", "0"), "offset")
         size = _integer(query.get("page_size", "25"), "page_size")
-        await self.runtime.flush(read=True)  # show only committed state, as gRPC does
         page = await views.workloads(self.runtime, request[INSTANCE].name, where, offset, size)
         return web.json_response(page)
 
     async def _session(self, request: web.Request) -> web.Response:
-        await self.runtime.flush(read=True)
         page = await views.session_page(
-            self.runtime, self.activity, request[INSTANCE].name, request.match_info["id"]
+            self.runtime, request[INSTANCE].name, request.match_info["id"]
         )
         return web.json_response(page)
 
     async def _job(self, request: web.Request) -> web.Response:
-        await self.runtime.flush(read=True)
         page = await views.job_page(self.runtime, request[INSTANCE].name, request.match_info["id"])
         return web.json_response(page)
 
     async def _cancel(self, request: web.Request) -> web.Response:
-        self.runtime.check_writable()
-        job = self.runtime.cancel_job(request[INSTANCE].name, request.match_info["id"])
-        await self.runtime.flush()  # answered once stored, as CancelJob is
-        return web.json_response(views.job_row(self.runtime.job_message(job)))
+        job = await self.runtime.cancel_job(request[INSTANCE].name, request.match_info["id"])
+        return web.json_response(views.job_row(job))
 
     async def _backends(self, request: web.Request) -> web.Response:
         return web.json_response(
-            views.backends(self.runtime, self.activity, request[INSTANCE].name)
+            views.backends(self.runtime, request[INSTANCE].name)
         )
 
     async def _metrics(self, request: web.Request) -> web.Response:
@@ -297,12 +299,12 @@ class Dashboard:
             wake.set()
 
         subscriptions = [
-            self.runtime.subscribe(instance, None, "job"),
-            self.runtime.subscribe(instance, None, "session"),
+            self.runtime.subscribe(instance, "job"),
+            self.runtime.subscribe(instance, "session"),
         ]
         for subscription in subscriptions:
             subscription.notify = wake.set
-        self.activity.listeners.add(nudge)
+        stop_nudging = self.runtime.on_qpu_activity(nudge)
         self._streams.add(wake)
         self.metrics.watchers += 1
         try:
@@ -328,7 +330,7 @@ class Dashboard:
         finally:
             for subscription in subscriptions:
                 subscription.close()
-            self.activity.listeners.discard(nudge)
+            stop_nudging()
             self._streams.discard(wake)
             self.metrics.watchers -= 1
         return response

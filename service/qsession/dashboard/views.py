@@ -1,33 +1,36 @@
 """What each page of the dashboard shows, as JSON-ready dicts, for one instance.
 
-Everything is read through the Runtime's per-instance queries (``list_sessions``,
-``session``, ``list_jobs``, ``job``, ``job_message``, ``result``, ``backend_message``), the
-same code paths the gRPC services use, so a browser sees exactly what its instance sees
-through gRPC. The one cross-instance view, other work on a session's QPU, comes from
-``QpuActivity`` and is anonymous (start and end times only). Times are unix seconds.
+Everything is read through the runtime façade's per-instance queries (``list_sessions``,
+``get_session``, ``list_jobs``, ``get_job``, ``job_result``, ``backends``), the same calls
+the gRPC services make, so a browser sees exactly what its instance sees through gRPC. The
+one cross-instance view, other work on a session's QPU, comes from ``Runtime.qpu_busy`` and
+is anonymous (start and end times only). Times are unix seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from google.protobuf.json_format import MessageToDict
 
-from qsession.dashboard.activity import QpuActivity
-from qsession.lifecycle.errors import InvalidArgument, NotFound
+from qsession.lifecycle.errors import InvalidArgument
 from qsession.lifecycle.model import Session, SessionMode, SessionState
-from qsession.server.convert import JOB_STATUSES, PROGRAM_NAMES
+from qsession.runtime import Runtime
 from qsession.store.sqlite import JobFilter
 from qsession.v1 import job_pb2
 from qsession.wire import decode_result, from_timestamp
+from qsession.wire.states import JOB_STATUSES, PROGRAM_NAMES
 
 JOB_STATES = ("QUEUED", "RUNNING", "DONE", "ERROR", "CANCELLED")
 SESSION_STATES = tuple(state.value for state in SessionState)
 MODES = ("session", "batch", "job")
 MAX_PAGE_SIZE = 200
+BusyTimes = Callable[[str, float, float, str], list[tuple[float, float]]]
+"""(backend, start, end, except_session) -> the QPU's anonymous busy intervals."""
 SCAN_PAGE = 500  # jobs read per store query while looking for job-mode jobs
 MAX_SESSION_JOBS = 1000  # jobs shown on a session's page
 TOP_OUTCOMES = 16  # bars of a counts histogram
@@ -94,7 +97,7 @@ def session_row(session: Session, now: float) -> dict[str, Any]:
 
 
 async def workloads(
-    runtime, instance: str, where: WorkloadFilter, offset: int, size: int
+    runtime: Runtime, instance: str, where: WorkloadFilter, offset: int, size: int
 ) -> dict[str, Any]:
     """One page of the Workloads table: sessions, batches and job-mode jobs, newest first.
 
@@ -105,11 +108,12 @@ async def workloads(
     if not 1 <= size <= MAX_PAGE_SIZE or offset < 0:
         raise InvalidArgument(f"page_size: 1 to {MAX_PAGE_SIZE}; offset: not negative")
     wanted = offset + size + 1  # one more tells whether there is a next page
-    now = runtime.clock.now()
+    now = runtime.now()
     rows = []
     if where.mode != "job" and where.status not in JOB_STATES:
         tagged = await _sessions_with_tag(runtime, instance, where.tag) if where.tag else None
-        for session in runtime.list_sessions(instance):
+        sessions, _ = await runtime.list_sessions(instance)
+        for session in sessions:
             row = session_row(session, now)
             if _keeps(row, where) and (tagged is None or session.id in tagged):
                 rows.append(row)
@@ -130,13 +134,13 @@ def _keeps(row: dict[str, Any], where: WorkloadFilter) -> bool:
     )
 
 
-async def _sessions_with_tag(runtime, instance: str, tag: str) -> set[str]:
-    page = await runtime.list_jobs(instance, JobFilter(tags=(tag,)), None, 10 * SCAN_PAGE)
+async def _sessions_with_tag(runtime: Runtime, instance: str, tag: str) -> set[str]:
+    page, _ = await runtime.list_jobs(instance, JobFilter(tags=(tag,)), None, 10 * SCAN_PAGE)
     return {message.session_id for _, message in page if message.session_id}
 
 
 async def _job_mode_jobs(
-    runtime, instance: str, where: WorkloadFilter, wanted: int
+    runtime: Runtime, instance: str, where: WorkloadFilter, wanted: int
 ) -> list[dict[str, Any]]:
     """Up to ``wanted`` of the newest job-mode jobs (no session) that pass the filters."""
     store_filter = JobFilter(
@@ -149,7 +153,7 @@ async def _job_mode_jobs(
     found: list[dict[str, Any]] = []
     before = None
     while len(found) < wanted:
-        page = await runtime.list_jobs(instance, store_filter, before, SCAN_PAGE)
+        page, _ = await runtime.list_jobs(instance, store_filter, before, SCAN_PAGE)
         found.extend(job_row(message) for _, message in page if not message.session_id)
         if len(page) < SCAN_PAGE:
             break
@@ -161,12 +165,12 @@ async def _job_mode_jobs(
 
 
 async def session_page(
-    runtime, activity: QpuActivity, instance: str, session_id: str
+    runtime: Runtime, instance: str, session_id: str
 ) -> dict[str, Any]:
     """A session's details(), its jobs (oldest first) and its timeline."""
-    session = runtime.session(instance, session_id)  # NotFound for another instance's
-    now = runtime.clock.now()
-    page = await runtime.list_jobs(
+    session = await runtime.get_session(instance, session_id)  # NotFound for others'
+    now = runtime.now()
+    page, _ = await runtime.list_jobs(
         instance, JobFilter(session_id=session_id), None, MAX_SESSION_JOBS
     )
     jobs = sorted((job_row(message) for _, message in page), key=lambda j: j["created"])
@@ -174,12 +178,12 @@ async def session_page(
         "row": session_row(session, now),
         "details": session.details(now),
         "jobs": jobs,
-        "timeline": timeline(session, jobs, activity, now),
+        "timeline": timeline(session, jobs, runtime.qpu_busy, now),
     }
 
 
 def timeline(
-    session: Session, jobs: list[dict[str, Any]], activity: QpuActivity, now: float
+    session: Session, jobs: list[dict[str, Any]], busy_times: BusyTimes, now: float
 ) -> dict[str, Any]:
     """The intervals a session's timeline draws, from its creation to its close (or now).
 
@@ -216,7 +220,7 @@ def timeline(
     max_ttl = None
     if session.started_at is not None:
         max_ttl = [session.started_at, session.started_at + session.max_ttl]
-    busy = activity.busy(session.backend, session.created, end, session.id)
+    busy = busy_times(session.backend, session.created, end, session.id)
     return {
         "start": session.created,
         "end": end,
@@ -247,13 +251,13 @@ def _minus(start: float, end: float, taken: list[tuple[float, float]]) -> list[t
 # ----------------------------------------------------------------------------- job page
 
 
-async def job_page(runtime, instance: str, job_id: str) -> dict[str, Any]:
+async def job_page(runtime: Runtime, instance: str, job_id: str) -> dict[str, Any]:
     """A job's fields, logs, metrics, options and, when DONE, a summary of its result."""
-    message = runtime.job_message(runtime.job(instance, job_id))  # NotFound for others'
+    message, _ = await runtime.get_job(instance, job_id)  # NotFound for others'
     row = job_row(message)
     result = None
     if row["status"] == "DONE":
-        data, _ = await asyncio.to_thread(runtime.result, instance, job_id)
+        data, _, _ = await runtime.job_result(instance, job_id)
         result = await asyncio.to_thread(summarize_result, data, row["program"])
     return {
         "job": row,
@@ -349,27 +353,23 @@ def summarize_result(data: bytes, program: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- backends
 
 
-def backends(runtime, activity: QpuActivity, instance: str) -> list[dict[str, Any]]:
+def backends(runtime: Runtime, instance: str) -> list[dict[str, Any]]:
     """Every backend: status, queue length, the job it runs and the session holding it,
     named only when they are the instance's own."""
     shown = []
-    for name, qpu in runtime.qpus.items():
-        message = runtime.backend_message(name)
+    for message in runtime.backends():
+        name = message.name
         running = None
-        if qpu.running is not None:
-            try:
-                job = runtime.scheduler.job(qpu.running)
-            except NotFound:
-                job = None
-            if job is not None:
-                mine = job.instance == instance
-                running = {
-                    "yours": mine,
-                    "id": job.id if mine else None,
-                    "session_id": job.session_id if mine else None,
-                    "since": job.started,
-                }
-        holder = activity.holders.get(name)
+        job = runtime.running_job(name)
+        if job is not None:
+            mine = job.instance == instance
+            running = {
+                "yours": mine,
+                "id": job.id if mine else None,
+                "session_id": job.session_id if mine else None,
+                "since": job.started,
+            }
+        holder = runtime.qpu_holder(name)
         held = None
         if holder is not None:
             mine = holder[1] == instance

@@ -33,11 +33,11 @@ from qsession.execution.profiles import DeviceProfile
 from qsession.execution.reduction import ReducedCircuit, reduce_circuit
 from qsession.execution.sampling import sample_registers
 from qsession.execution.validation import (
-    estimator_shots,
     validate_estimator_pub,
     validate_sampler_pub,
 )
 from qsession.v1 import job_pb2
+from qsession.wire.shots import shots_for_precision
 from qsession.wire.spans import ExecutionSpans, SliceSpan
 
 ESTIMATOR_STATE_MAX_QUBITS = 16
@@ -260,7 +260,7 @@ class Executor:
                     pub.precision,
                     validate=False,
                 )
-            shots = estimator_shots(pub.precision)
+            shots = shots_for_precision(pub.precision)
             randomizations = 1
             twirling = settings.twirling
             if twirling.enable_measure or twirling.enable_gates:

@@ -42,18 +42,20 @@ from qsession.execution.dd import (
 )
 from qsession.execution.errors import InvalidPub
 from qsession.v1 import job_pb2
+from qsession.wire.options import (
+    DEFAULT_EXTRAPOLATORS,
+    DEFAULT_NOISE_FACTORS,
+    EXTRAPOLATOR_MIN_FACTORS,
+    DynamicalDecouplingOptions,
+    ExecutionOptions,
+    JobOptions,
+    MeasureNoiseLearningOptions,
+    ResilienceOptions,
+    TwirlingOptions,
+    decode_job_options,
+)
 
-DEFAULT_NOISE_FACTORS = (1.0, 3.0, 5.0)
-DEFAULT_EXTRAPOLATORS = ("exponential", "linear")
 DEFAULT_LEARNING_RANDOMIZATIONS = 32
-EXTRAPOLATOR_MIN_FACTORS = {
-    "linear": 2,
-    "exponential": 2,
-    "double_exponential": 4,
-    "fallback": 2,
-    **{f"polynomial_degree_{k}": k + 1 for k in range(1, 8)},
-}
-"""Each extrapolator qiskit-ibm-runtime 0.43 knows, and how many noise factors it needs."""
 TWIRLING_STRATEGIES = ("active", "active-accum", "active-circuit", "all")
 """IBM's twirling strategies. They differ in which idle qubits of a layer get a random Pauli;
 the emulated device has no idle gate errors (idle windows relax and precess, :mod:`.dd`, which
@@ -150,18 +152,18 @@ def _refuse(path: str, why: str) -> InvalidOption:
     return InvalidOption(f"options.{path}", why)
 
 
-def _common_checks(options: job_pb2.JobOptions) -> None:
+def _common_checks(options: JobOptions) -> None:
     """Refusals both primitives share: init_qubits=False, DD values, gate-twirl strategies."""
-    execution = options.execution
-    if execution.HasField("init_qubits") and not execution.init_qubits:
+    execution = options.execution or ExecutionOptions()
+    if execution.init_qubits is False:
         raise _refuse(
             "execution.init_qubits",
             "False cannot be emulated: every emulated shot starts from |0...0>",
         )
-    if execution.HasField("rep_delay") and not execution.rep_delay > 0:
+    if execution.rep_delay is not None and not execution.rep_delay > 0:
         raise _refuse("execution.rep_delay", "must be > 0 seconds")
-    dynamical_decoupling_settings(options)
-    if options.HasField("log_level") and options.log_level not in {
+    _dynamical_decoupling(options)
+    if options.log_level is not None and options.log_level not in {
         "DEBUG",
         "INFO",
         "WARNING",
@@ -169,25 +171,23 @@ def _common_checks(options: job_pb2.JobOptions) -> None:
         "CRITICAL",
     }:
         raise _refuse("log_level", f"unknown log level {options.log_level!r}")
+    twirling = options.twirling or TwirlingOptions()
     for name in ("num_randomizations", "shots_per_randomization"):
-        if options.twirling.HasField(name) and getattr(options.twirling, name) < 1:
+        count = getattr(twirling, name)
+        if count is not None and count < 1:
             raise _refuse(f"twirling.{name}", "must be >= 1")
-    strategy = options.twirling.strategy
-    if options.twirling.HasField("strategy") and strategy not in TWIRLING_STRATEGIES:
-        raise _refuse("twirling.strategy", f"unknown strategy {strategy!r}")
+    if twirling.strategy is not None and twirling.strategy not in TWIRLING_STRATEGIES:
+        raise _refuse("twirling.strategy", f"unknown strategy {twirling.strategy!r}")
 
 
-def _twirling(options: job_pb2.TwirlingOptions, gates: bool, measure: bool) -> Twirling:
+def _twirling(options: TwirlingOptions | None, gates: bool, measure: bool) -> Twirling:
+    options = options or TwirlingOptions()
     return Twirling(
-        enable_gates=options.enable_gates if options.HasField("enable_gates") else gates,
-        enable_measure=options.enable_measure if options.HasField("enable_measure") else measure,
-        num_randomizations=options.num_randomizations
-        if options.HasField("num_randomizations")
-        else None,
-        shots_per_randomization=options.shots_per_randomization
-        if options.HasField("shots_per_randomization")
-        else None,
-        strategy=options.strategy if options.HasField("strategy") else "active-accum",
+        enable_gates=gates if options.enable_gates is None else options.enable_gates,
+        enable_measure=measure if options.enable_measure is None else options.enable_measure,
+        num_randomizations=options.num_randomizations,
+        shots_per_randomization=options.shots_per_randomization,
+        strategy="active-accum" if options.strategy is None else options.strategy,
     )
 
 
@@ -198,22 +198,26 @@ def dynamical_decoupling_settings(options: job_pb2.JobOptions) -> DynamicalDecou
         InvalidOption: an unknown ``sequence_type``, ``extra_slack_distribution`` or
             ``scheduling_method``.
     """
-    dd = options.dynamical_decoupling
+    return _dynamical_decoupling(decode_job_options(options))
+
+
+def _dynamical_decoupling(options: JobOptions) -> DynamicalDecoupling:
+    dd = options.dynamical_decoupling or DynamicalDecouplingOptions()
     allowed = {
         "sequence_type": SEQUENCE_TYPES,
         "extra_slack_distribution": SLACK_DISTRIBUTIONS,
         "scheduling_method": SCHEDULING_METHODS,
     }
     for name, values in allowed.items():
-        if dd.HasField(name) and getattr(dd, name) not in values:
+        value = getattr(dd, name)
+        if value is not None and value not in values:
             raise _refuse(
-                f"dynamical_decoupling.{name}",
-                f"{getattr(dd, name)!r} is not one of {', '.join(values)}",
+                f"dynamical_decoupling.{name}", f"{value!r} is not one of {', '.join(values)}"
             )
     default = DynamicalDecoupling()
     return DynamicalDecoupling(
         **{
-            name: getattr(dd, name) if dd.HasField(name) else getattr(default, name)
+            name: getattr(default, name) if getattr(dd, name) is None else getattr(dd, name)
             for name in (
                 "enable",
                 "sequence_type",
@@ -232,19 +236,19 @@ def sampler_settings(options: job_pb2.JobOptions) -> Twirling:
         InvalidOption: an Estimator-only option, ``execution.meas_type`` other than
             ``"classified"``, or a common refusal (see :func:`_common_checks`).
     """
-    _common_checks(options)
+    decoded = decode_job_options(options)
+    _common_checks(decoded)
     for name in ("resilience_level", "seed_estimator", "resilience"):
-        if options.HasField(name):
+        if getattr(decoded, name) is not None:
             raise _refuse(name, "is an Estimator option")
-    meas_type = options.execution.meas_type
-    if options.execution.HasField("meas_type") and meas_type != "classified":
+    meas_type = (decoded.execution or ExecutionOptions()).meas_type
+    if meas_type is not None and meas_type != "classified":
         raise _refuse(
             "execution.meas_type",
             f"{meas_type!r} cannot be emulated: the emulator has no IQ (kerneled) data, only "
             "classified bits; use 'classified'",
         )
-    twirling = _twirling(options.twirling, gates=False, measure=False)
-    return twirling
+    return _twirling(decoded.twirling, gates=False, measure=False)
 
 
 def estimator_settings(options: job_pb2.JobOptions) -> EstimatorSettings:
@@ -257,13 +261,14 @@ def estimator_settings(options: job_pb2.JobOptions) -> EstimatorSettings:
             needs more noise factors, ``execution.meas_type`` (Sampler only), or a common
             refusal.
     """
-    _common_checks(options)
-    level = options.resilience_level if options.HasField("resilience_level") else 1
+    decoded = decode_job_options(options)
+    _common_checks(decoded)
+    level = 1 if decoded.resilience_level is None else decoded.resilience_level
     if level not in (0, 1, 2):
         raise _refuse("resilience_level", f"must be 0, 1 or 2, got {level}")
-    if options.execution.HasField("meas_type"):
+    if (decoded.execution or ExecutionOptions()).meas_type is not None:
         raise _refuse("execution.meas_type", "is a Sampler option")
-    resilience = options.resilience
+    resilience = decoded.resilience or ResilienceOptions()
     if resilience.pec_mitigation:
         raise _refuse(
             "resilience.pec_mitigation",
@@ -271,17 +276,18 @@ def estimator_settings(options: job_pb2.JobOptions) -> EstimatorSettings:
             "zne_mitigation or measure_mitigation",
         )
 
-    def flag(name: str, default: bool) -> bool:
-        return getattr(resilience, name) if resilience.HasField(name) else default
+    def flag(value: bool | None, default: bool) -> bool:
+        return default if value is None else value
 
-    measure = flag("measure_mitigation", level >= 1)
-    zne = flag("zne_mitigation", level >= 2)
-    learning = resilience.measure_noise_learning
+    measure = flag(resilience.measure_mitigation, level >= 1)
+    zne = flag(resilience.zne_mitigation, level >= 2)
+    learning: MeasureNoiseLearningOptions = resilience.measure_noise_learning
     for name in ("num_randomizations", "shots_per_randomization"):
-        if learning.HasField(name) and getattr(learning, name) < 1:
+        count = getattr(learning, name)
+        if count is not None and count < 1:
             raise _refuse(f"resilience.measure_noise_learning.{name}", "must be >= 1")
     zne_options = resilience.zne
-    amplifier = zne_options.amplifier if zne_options.HasField("amplifier") else "gate_folding"
+    amplifier = "gate_folding" if zne_options.amplifier is None else zne_options.amplifier
     if amplifier == "pea":
         raise _refuse(
             "resilience.zne.amplifier",
@@ -289,10 +295,10 @@ def estimator_settings(options: job_pb2.JobOptions) -> EstimatorSettings:
         )
     if amplifier not in {"gate_folding", "gate_folding_front", "gate_folding_back"}:
         raise _refuse("resilience.zne.amplifier", f"unknown amplifier {amplifier!r}")
-    factors = tuple(zne_options.noise_factors) or DEFAULT_NOISE_FACTORS
+    factors = zne_options.noise_factors or DEFAULT_NOISE_FACTORS
     if any(not (math.isfinite(f) and f >= 1) for f in factors):
         raise _refuse("resilience.zne.noise_factors", "each must be >= 1")
-    extrapolators = tuple(zne_options.extrapolator) or DEFAULT_EXTRAPOLATORS
+    extrapolators = zne_options.extrapolator or DEFAULT_EXTRAPOLATORS
     for name in extrapolators:
         needed = EXTRAPOLATOR_MIN_FACTORS.get(name)
         if needed is None:
@@ -301,30 +307,23 @@ def estimator_settings(options: job_pb2.JobOptions) -> EstimatorSettings:
             raise _refuse(
                 "resilience.zne.extrapolator", f"{name} requires at least {needed} noise_factors"
             )
-    evaluated = tuple(zne_options.extrapolated_noise_factors) or (0.0, *factors)
-    twirling = _twirling(options.twirling, gates=level >= 2, measure=level >= 1)
-    seed = None
-    if options.HasField("seed_estimator"):
-        seed = options.seed_estimator
-    elif options.HasField("seed_simulator"):
-        seed = options.seed_simulator
+    evaluated = zne_options.extrapolated_noise_factors or (0.0, *factors)
+    seed = decoded.seed_simulator if decoded.seed_estimator is None else decoded.seed_estimator
     return EstimatorSettings(
         resilience_level=level,
         measure_mitigation=measure,
-        learning_randomizations=learning.num_randomizations
-        if learning.HasField("num_randomizations")
-        else DEFAULT_LEARNING_RANDOMIZATIONS,
-        learning_shots=learning.shots_per_randomization
-        if learning.HasField("shots_per_randomization")
-        else None,
+        learning_randomizations=DEFAULT_LEARNING_RANDOMIZATIONS
+        if learning.num_randomizations is None
+        else learning.num_randomizations,
+        learning_shots=learning.shots_per_randomization,
         zne_mitigation=zne,
         noise_factors=factors,
         extrapolators=extrapolators,
         extrapolated_noise_factors=evaluated,
         amplifier=amplifier,
-        twirling=twirling,
+        twirling=_twirling(decoded.twirling, gates=level >= 2, measure=level >= 1),
         seed=seed,
-        dynamical_decoupling=dynamical_decoupling_settings(options),
+        dynamical_decoupling=_dynamical_decoupling(decoded),
     )
 
 

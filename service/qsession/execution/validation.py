@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -14,6 +13,7 @@ from qiskit.transpiler import Target
 
 from qsession.execution.errors import InvalidPub
 from qsession.execution.memo import Memo, derive
+from qsession.wire.shots import precision_problem, shots_for_precision, smallest_precision
 
 MAX_SHOTS = 10_000_000
 """The most shots one PUB may take (Sampler ``shots``; Estimator ``ceil(1/precision**2)``)."""
@@ -22,11 +22,6 @@ TRANSPILE_HINT = (
     "transpile it for the backend with the TranspilerService.Transpile RPC (in Python: "
     "generate_preset_pass_manager(backend=backend).run(circuit))"
 )
-
-
-def estimator_shots(precision: float) -> int:
-    """Shots per measurement basis for a target ``precision``: ``ceil(1 / precision**2)``."""
-    return math.ceil(1.0 / precision**2)
 
 
 def validate_sampler_pub(
@@ -88,10 +83,14 @@ def validate_estimator_pub(
             "(observable.apply_layout(isa_circuit.layout))",
         )
     precision = pub.precision
-    if precision is None or not precision > 0 or estimator_shots(precision) > MAX_SHOTS:
+    if (
+        precision is None
+        or precision_problem(precision) is not None
+        or shots_for_precision(precision) > MAX_SHOTS
+    ):
         raise InvalidPub(
             f"{field}.precision",
-            f"precision must be positive and at least {1 / math.sqrt(MAX_SHOTS):.3g} "
+            f"precision must be positive and at least {smallest_precision(MAX_SHOTS):.3g} "
             f"(at most {MAX_SHOTS} shots), got {precision}",
         )
     _check_parameter_values(pub.parameter_values, circuit, f"{field}.parameter_values")

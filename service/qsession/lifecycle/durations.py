@@ -146,8 +146,7 @@ def format_duration(seconds: float) -> str:
     parts = []
     for unit, size in _UNIT_SECONDS.items():
         amount, whole = divmod(whole, size)
-        if unit == "s":
-            amount += fraction
-        if amount:
-            parts.append(f"{amount:g}{unit}")
+        shown: float = amount + fraction if unit == "s" else amount
+        if shown:
+            parts.append(f"{shown:g}{unit}")
     return " ".join(parts) or "0s"

@@ -1,4 +1,5 @@
-"""Errors the lifecycle raises; the server maps each class to one gRPC status code.
+"""Errors the lifecycle and the runtime raise: transport-free; each front end maps each class
+to its protocol (``server.errors``: one gRPC status code per class).
 
 Every error carries ``field`` (the request field at fault, or ``None``), a message that
 names the field and says how to fix the request, and ``reason``: one of the ``ErrorReason``
@@ -15,7 +16,14 @@ class                  gRPC code
 ``PermissionDenied``   PERMISSION_DENIED
 ``ResourceExhausted``  RESOURCE_EXHAUSTED
 ``OutOfRange``         OUT_OF_RANGE
+``Unavailable``        UNAVAILABLE
+``LimitExceeded``      RESOURCE_EXHAUSTED
+``ValueOverLimit``     INVALID_ARGUMENT
 =====================  ===================
+
+``LimitExceeded`` (more work than a [limits] entry allows) and ``ValueOverLimit`` (a value no
+job may have under [limits]) carry ``metadata`` naming the limit and its value (``limit``,
+``max``), sent as ErrorInfo metadata.
 """
 
 from __future__ import annotations
@@ -71,3 +79,45 @@ class OutOfRange(LifecycleError):
     """A watch revision is no longer retained (or not yet written)."""
 
     default_reason = "REVISION_OUT_OF_RANGE"
+
+
+class Unavailable(LifecycleError):
+    """The server cannot serve the request now (its store refuses writes, a sandbox could
+    not start, it is shutting down); the same request may succeed later."""
+
+    default_reason = "STORAGE_UNAVAILABLE"
+
+
+class _OverLimit(LifecycleError):
+    """A request over the configured limit ``limit`` of ``maximum``."""
+
+    def __init__(
+        self,
+        message: str,
+        field: str | None,
+        limit: str,
+        maximum: int,
+        reason: str = "LIMIT_EXCEEDED",
+    ) -> None:
+        super().__init__(message, field, reason)
+        self.limit = limit
+        self.maximum = maximum
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {"limit": self.limit, "max": str(self.maximum)}
+
+
+class LimitExceeded(_OverLimit, ResourceExhausted):
+    """More work than a [limits] entry allows (PUBs or samples per job, queued jobs, calls
+    in flight); the reason is LIMIT_EXCEEDED."""
+
+
+class ValueOverLimit(_OverLimit, InvalidArgument):
+    """A value no job may have under [limits] (shots per PUB, classical bits); a circuit
+    wider than its backend has the reason CIRCUIT_TOO_WIDE."""
+
+
+def metadata_of(error: LifecycleError) -> dict[str, str]:
+    """The error's ErrorInfo metadata (the limit an over-limit error names; else none)."""
+    return error.metadata if isinstance(error, _OverLimit) else {}

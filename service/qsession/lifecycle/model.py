@@ -173,7 +173,7 @@ class Session:
         usage: seconds of usage accounted so far (see ``Scheduler``); while a session is
             active, ``details()`` adds the time since ``activated_at``.
         transitions: changes of state or accepting_jobs, oldest first: the first and the
-            newest, MAX_TRANSITIONS in all (see ``Scheduler._record_transition``).
+            newest, MAX_TRANSITIONS in all (see ``sessions.record_transition``).
         close_reason: "closed", "cancelled", "max_ttl" or "idle_timeout"; None while open.
     """
 

@@ -1,6 +1,10 @@
 """The scheduler: job mode, sessions and batches on every backend, as Qiskit Runtime documents.
 
-This module is the one place the documented rules live. It is plain Python: no I/O, no
+This docstring is the one place the documented rules are written; the ``Scheduler`` applies
+them with one lifecycle module per concern: ``sessions`` (what a plan allows, which jobs a
+session accepts, its transitions and usage clock), ``queues`` (a QPU and the order its jobs
+run in), ``timers`` (ITTL, max TTL, idle timeout), ``bookkeeping`` (the records and running
+counts) and ``restore`` (the records after a restart). It is plain Python: no I/O, no
 threads, no asyncio. Time comes from the injected ``Clock``; timers (interactive TTL, max
 TTL, idle timeout) fire when the caller calls ``poll()`` (ask ``next_deadline()`` when), and
 before every request, so the state always matches ``clock.now()``.
@@ -74,21 +78,13 @@ Decisions where the documentation is silent:
 
 from __future__ import annotations
 
-import heapq
-import itertools
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
+from qsession.lifecycle.bookkeeping import Bookkeeping
 from qsession.lifecycle.clock import Clock
-from qsession.lifecycle.durations import format_duration
-from qsession.lifecycle.errors import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-)
+from qsession.lifecycle.errors import FailedPrecondition
 from qsession.lifecycle.model import (
     Job,
     JobStatus,
@@ -98,6 +94,21 @@ from qsession.lifecycle.model import (
     SessionState,
     Transition,
 )
+from qsession.lifecycle.queues import Qpu
+from qsession.lifecycle.restore import rebuild
+from qsession.lifecycle.sessions import (
+    MAX_TRANSITIONS,
+    check_accepting,
+    job_backend,
+    max_ttl_error,
+    record_transition,
+    session_max_ttl,
+    stop_usage_clock,
+    window_start,
+)
+from qsession.lifecycle.timers import TimerKind, Timers
+
+__all__ = ["MAX_TRANSITIONS", "Change", "Scheduler", "nothing_to_cancel"]
 
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
 OPEN, ACTIVE, INACTIVE, CLOSED = (
@@ -107,21 +118,6 @@ OPEN, ACTIVE, INACTIVE, CLOSED = (
     SessionState.CLOSED,
 )
 DEDICATED, BATCH = SessionMode.DEDICATED, SessionMode.BATCH
-
-# Why a session refuses new jobs, by close_reason (None: closed, still running its jobs).
-MAX_TRANSITIONS = 100
-"""A session keeps its first transition and its newest ones, this many in all."""
-
-_WHY_NOT_ACCEPTING = {
-    None: "it was closed and is finishing the jobs already submitted",
-    "closed": "it was closed",
-    "cancelled": "it was cancelled",
-    "max_ttl": "it reached its max TTL",
-    "idle_timeout": "it closed after the idle timeout, as no job was submitted",
-}
-
-# The timers, keyed by what they watch: a backend's QPU (ITTL) or a session (the others).
-ITTL, MAX_TTL, IDLE_TIMEOUT = "interactive TTL", "max TTL", "idle timeout"
 
 
 @dataclass(frozen=True)
@@ -137,30 +133,6 @@ class Change:
     kind: Literal["job", "session"]
     record: Job | Session
     time: float
-
-
-@dataclass
-class _Qpu:
-    """A backend's QPU: the job running on it, the session holding it, its normal queue."""
-
-    name: str
-    running: str | None = None
-    holder: str | None = None
-    ittl_deadline: float | None = None
-    normal_queue: list[tuple[int, str]] = field(default_factory=list)
-    reruns: deque[str] = field(default_factory=deque)
-    queued: int = 0
-
-
-@dataclass
-class _SessionJobs:
-    """A session's jobs in the scheduler: queued ids in submission order (finished ids are
-    skipped lazily), how many are queued or running, and since when an open session has
-    had nothing pending (for the idle timeout)."""
-
-    idle_since: float
-    queue: deque[str] = field(default_factory=deque)
-    pending: int = 0
 
 
 def nothing_to_cancel(job: Job) -> FailedPrecondition:
@@ -196,19 +168,9 @@ class Scheduler:
     ) -> None:
         self._clock = clock
         self._max_attempts = max_attempts
-        self._idle_timeout = float(idle_timeout)
         self._on_change = on_change
-        self._qpus = {name: _Qpu(name) for name in backends}
-        self._jobs: dict[str, Job] = {}
-        self._sessions: dict[str, Session] = {}
-        self._session_jobs: dict[str, _SessionJobs] = {}
-        self._live: dict[str, Session] = {}
-        self._request_ids: dict[tuple[str, str], str] = {}
-        self._usage: dict[str, float] = {}  # instance -> QPU seconds of its finished jobs
-        self._queued_by_instance: dict[str, int] = {}
-        self._next_seq = 1
-        self._timers: list[tuple[float, int, str, str]] = []
-        self._timer_order = itertools.count()
+        self._book = Bookkeeping(backends)
+        self._timers = Timers(self._book, idle_timeout)
 
     # ----------------------------------------------------------------- sessions
 
@@ -241,28 +203,10 @@ class Scheduler:
             ValueError: the id is already taken (a caller bug).
         """
         self._fire_due_timers()
-        self._qpu(backend)
+        self._book.qpu(backend)
         mode = SessionMode(mode)
-        if mode is DEDICATED and not plan.allows_dedicated:
-            plan_name = plan.name.capitalize()
-            raise PermissionDenied(
-                f"The {plan_name} Plan cannot open a session (mode dedicated): the "
-                f"{plan_name} Plan runs only job and batch mode. Submit jobs without a "
-                "session (job mode) or create a batch (mode batch).",
-                field="mode",
-                reason="OPEN_PLAN_SESSION",
-            )
-        ttl = plan.max_ttl if max_ttl is None else float(max_ttl)
-        if not plan.min_max_ttl <= ttl <= plan.max_ttl:
-            raise InvalidArgument(
-                f"max_ttl {format_duration(ttl)} ({ttl:g} s) is outside the {plan.name} "
-                f"plan's range: choose between {format_duration(plan.min_max_ttl)} "
-                f"({plan.min_max_ttl:g} s) and {format_duration(plan.max_ttl)} "
-                f"({plan.max_ttl:g} s), or omit it for the maximum.",
-                field="max_ttl",
-                reason="MAX_TTL_INVALID",
-            )
-        if session_id in self._sessions:
+        ttl = session_max_ttl(plan, mode, max_ttl)
+        if session_id in self._book.sessions:
             raise ValueError(f"session id {session_id!r} is already taken")
         now = self._clock.now()
         session = Session(
@@ -275,10 +219,8 @@ class Scheduler:
             created=now,
             transitions=[Transition(OPEN, True, now)],
         )
-        self._sessions[session_id] = session
-        self._session_jobs[session_id] = _SessionJobs(idle_since=now)
-        self._live[session_id] = session
-        self._set_timer(IDLE_TIMEOUT, session_id, now + self._idle_timeout)
+        self._book.add_session(session, idle_since=now)
+        self._timers.arm_idle_timeout(session_id, now)
         self._emit_session(session, now)
         return session.snapshot()
 
@@ -293,14 +235,14 @@ class Scheduler:
             NotFound: (session_id) unknown session.
         """
         self._fire_due_timers()
-        session = self._session(session_id)
+        session = self._book.session(session_id)
         if session.accepting_jobs:
             now = self._clock.now()
             session.accepting_jobs = False
-            if self._session_jobs[session_id].pending == 0:
+            if self._book.session_jobs[session_id].pending == 0:
                 self._close(session, "closed", now)
             else:
-                self._record_transition(session, now)
+                record_transition(session, now)
             self._emit_session(session, now)
         return session.snapshot()
 
@@ -315,10 +257,10 @@ class Scheduler:
             NotFound: (session_id) unknown session.
         """
         self._fire_due_timers()
-        session = self._session(session_id)
+        session = self._book.session(session_id)
         if session.state is not CLOSED:
             now = self._clock.now()
-            for job in self._queued_jobs_of(session):
+            for job in self._book.queued_jobs_of(session):
                 self._end_queued_job(
                     job, JobStatus.CANCELLED, f"Cancelled: session {session_id} was cancelled.", now
                 )
@@ -349,49 +291,24 @@ class Scheduler:
         """
         self._fire_due_timers()
         if job.request_id is not None:
-            first = self._request_ids.get((job.instance, job.request_id))
+            first = self._book.first_request(job.instance, job.request_id)
             if first is not None:
-                return self._jobs[first].snapshot()
-        if job.id in self._jobs:
+                return first.snapshot()
+        if job.id in self._book.jobs:
             raise ValueError(f"job id {job.id!r} is already taken")
         job = job.snapshot()
         session = None
         if job.session_id is not None:
-            session = self._sessions.get(job.session_id)
-            if session is None or session.instance != job.instance:
-                raise NotFound(
-                    f"session_id {job.session_id!r} does not name one of your sessions; "
-                    "create a session first, or omit session_id for job mode.",
-                    field="session_id",
-                    reason="SESSION_NOT_FOUND",
-                )
-            if not session.accepting_jobs:
-                why = _WHY_NOT_ACCEPTING[session.close_reason]
-                raise FailedPrecondition(
-                    f"session {session.id} no longer accepts jobs: {why}. Create a new "
-                    "session to submit more jobs.",
-                    field="session_id",
-                    reason="SESSION_NOT_ACCEPTING_JOBS",
-                )
-            if not job.backend:
-                job.backend = session.backend
-            elif job.backend != session.backend:
-                raise InvalidArgument(
-                    f"backend {job.backend!r} is not session {session.id}'s backend "
-                    f"{session.backend!r}; omit backend or use {session.backend!r}.",
-                    field="backend",
-                    reason="BACKEND_MISMATCH",
-                )
-        qpu = self._qpu(job.backend)
+            session = self._book.session_of(job.instance, job.session_id)
+            check_accepting(session)
+            job.backend = job_backend(session, job.backend)
+        qpu = self._book.qpu(job.backend)
         now = self._clock.now()
-        job.seq = self._next_seq
-        self._next_seq += 1
+        job.seq = self._book.take_seq()
         job.status = QUEUED
         job.created = now
-        self._jobs[job.id] = job
-        if job.request_id is not None:
-            self._request_ids[(job.instance, job.request_id)] = job.id
-        self._enqueue(job)
+        self._book.add_job(job)
+        self._book.enqueue(job)
         if session is not None and qpu.holder == session.id:
             qpu.ittl_deadline = None  # a session job inside the ITTL window runs at once
         self._emit_job(job, now)
@@ -413,10 +330,10 @@ class Scheduler:
             NotFound: (backend) unknown backend.
         """
         self._fire_due_timers()
-        qpu = self._qpu(backend)
+        qpu = self._book.qpu(backend)
         if qpu.running is not None:
             return None
-        job = self._choose(qpu)
+        job = self._book.next_in_line(qpu)
         if job is None:
             return None
         self._start(job, qpu, self._clock.now())
@@ -442,11 +359,11 @@ class Scheduler:
         self._fire_due_timers()
         if status not in (JobStatus.DONE, JobStatus.ERROR):
             raise ValueError(f"a job finishes DONE or ERROR, not {status}")
-        job = self._job(job_id)
+        job = self._book.job(job_id)
         if job.status is not RUNNING:
             raise FailedPrecondition(f"job {job_id} is {job.status}, not RUNNING", field="job_id")
         now = self._clock.now()
-        self._qpus[job.backend].running = None
+        self._book.qpus[job.backend].running = None
         if job.cancel_requested:
             job.status = JobStatus.CANCELLED
             job.error = "Cancelled by the user while running; its execution was stopped."
@@ -455,10 +372,10 @@ class Scheduler:
             job.error = error
         job.finished = now
         job.usage = float(usage)
-        self._usage[job.instance] = self._usage.get(job.instance, 0.0) + job.usage
+        self._book.charge(job)
         self._emit_job(job, now)
         if job.session_id is not None:
-            self._session_job_ended(self._sessions[job.session_id], job, now)
+            self._session_job_ended(self._book.sessions[job.session_id], job, now)
         self._fire_due_timers()
         return job.snapshot()
 
@@ -476,29 +393,15 @@ class Scheduler:
             FailedPrecondition: (job_id) the job is not running.
         """
         self._fire_due_timers()
-        job = self._job(job_id)
+        job = self._book.job(job_id)
         if job.status is not RUNNING:
             raise FailedPrecondition(f"job {job_id} is {job.status}, not RUNNING", field="job_id")
         if job.attempts >= self._max_attempts:
             return self.finish(job_id, JobStatus.ERROR, 0.0, self._gave_up(job, reason))
-        qpu = self._qpus[job.backend]
-        qpu.running = None
-        self._requeue_first(job, qpu)
+        self._book.qpus[job.backend].running = None
+        self._book.requeue_first(job)
         self._emit_job(job, self._clock.now())
         return job.snapshot()
-
-    def _gave_up(self, job: Job, reason: str) -> str:
-        return (
-            f"{reason}; the job was given up after {job.attempts} attempts "
-            f"(the server's [execution] max_attempts is {self._max_attempts})"
-        )
-
-    def _requeue_first(self, job: Job, qpu: _Qpu) -> None:
-        job.status = QUEUED
-        job.started = None
-        qpu.queued += 1
-        self._count_queued(job, 1)
-        qpu.reruns.appendleft(job.id)
 
     def cancel_job(self, job_id: str) -> Job:
         """Cancel a job: a queued job ends CANCELLED at once; a running job is stopped (the
@@ -512,7 +415,7 @@ class Scheduler:
             FailedPrecondition: (job_id) the job already finished.
         """
         self._fire_due_timers()
-        job = self._job(job_id)
+        job = self._book.job(job_id)
         if job.status.finished:
             raise nothing_to_cancel(job)
         now = self._clock.now()
@@ -525,7 +428,7 @@ class Scheduler:
             job, JobStatus.CANCELLED, "Cancelled by the user before it started.", now
         )
         if job.session_id is not None:
-            self._session_lost_queued_job(self._sessions[job.session_id], now)
+            self._session_lost_queued_job(self._book.sessions[job.session_id], now)
         self._fire_due_timers()
         return job.snapshot()
 
@@ -538,7 +441,7 @@ class Scheduler:
         Raises:
             NotFound: (job_id) unknown job.
         """
-        job = self._job(job_id)
+        job = self._book.job(job_id)
         job.tags = list(tags)
         self._emit_job(job, self._clock.now())
         return job.snapshot()
@@ -551,24 +454,24 @@ class Scheduler:
 
     def next_deadline(self) -> float | None:
         """When the next timer is due (unix seconds), or None if no timer is pending."""
-        earliest = self._earliest_timer()
+        earliest = self._timers.earliest()
         return None if earliest is None else earliest[0]
 
     # ------------------------------------------------------------------ lookups
 
     def job(self, job_id: str) -> Job:
         """A snapshot of a job. Raises NotFound (job_id)."""
-        return self._job(job_id).snapshot()
+        return self._book.job(job_id).snapshot()
 
     def session(self, session_id: str) -> Session:
         """A snapshot of a session. Raises NotFound (session_id)."""
-        return self._session(session_id).snapshot()
+        return self._book.session(session_id).snapshot()
 
     def job_for_request(self, instance: str, request_id: str) -> Job | None:
         """A snapshot of the job ``instance`` submitted with ``request_id``, or None (also
         when that job was forgotten)."""
-        job_id = self._request_ids.get((instance, request_id))
-        return None if job_id is None else self._jobs[job_id].snapshot()
+        job = self._book.first_request(instance, request_id)
+        return None if job is None else job.snapshot()
 
     def forget(self, job_id: str) -> None:
         """Drop a finished job from memory; it no longer changes (its record lives on in the
@@ -577,40 +480,37 @@ class Scheduler:
         Raises:
             FailedPrecondition: (job_id) the job has not finished.
         """
-        job = self._jobs.get(job_id)
-        if job is None:
-            return
-        if not job.status.finished:
+        job = self._book.jobs.get(job_id)
+        if job is not None and not job.status.finished:
             raise FailedPrecondition(
                 f"job {job_id} is {job.status}; only finished jobs are forgotten", field="job_id"
             )
-        del self._jobs[job_id]
-        if job.request_id is not None:
-            self._request_ids.pop((job.instance, job.request_id), None)
+        self._book.forget(job_id)
 
     def queued_of(self, instance: str) -> int:
         """How many jobs of ``instance`` are queued, over all backends (a running count)."""
-        return self._queued_by_instance.get(instance, 0)
+        return self._book.queued_by_instance.get(instance, 0)
 
     def queued(self, backend: str) -> int:
         """How many jobs are queued on a backend. Raises NotFound (backend)."""
-        return self._qpu(backend).queued
+        return self._book.qpu(backend).queued
 
     def pending_jobs(self, session_id: str) -> int:
         """How many of a session's jobs are queued or running. Raises NotFound (session_id)."""
-        return self._session_jobs[self._session(session_id).id].pending
+        return self._book.session_jobs[self._book.session(session_id).id].pending
 
     def jobs(self) -> Iterator[Job]:
         """Snapshots of every job the scheduler knows, in submission order."""
-        return (job.snapshot() for job in sorted(self._jobs.values(), key=lambda j: j.seq))
+        ordered = sorted(self._book.jobs.values(), key=lambda j: j.seq)
+        return (job.snapshot() for job in ordered)
 
     def instance_usage(self, instance: str) -> float:
         """QPU seconds used by ``instance``'s finished jobs (kept as a running sum)."""
-        return self._usage.get(instance, 0.0)
+        return self._book.usage.get(instance, 0.0)
 
     def sessions(self) -> Iterator[Session]:
         """Snapshots of every session the scheduler knows, oldest first."""
-        return (session.snapshot() for session in self._sessions.values())
+        return (session.snapshot() for session in self._book.sessions.values())
 
     # ------------------------------------------------------------------ restore
 
@@ -640,51 +540,9 @@ class Scheduler:
             ValueError: the scheduler already has sessions or jobs.
             NotFound: (backend) a record names a backend that is not configured.
         """
-        if self._sessions or self._jobs:
+        if self._book.sessions or self._book.jobs:
             raise ValueError("restore needs an empty scheduler")
-        self._next_seq = last_seq + 1
-        if usage is not None:
-            self._usage = dict(usage)
-        for record in sessions:
-            session = record.snapshot()
-            self._qpu(session.backend)
-            self._sessions[session.id] = session
-            self._session_jobs[session.id] = _SessionJobs(idle_since=session.created)
-            if session.state is not CLOSED:
-                self._live[session.id] = session
-        requeued: list[Job] = []
-        for record in sorted(jobs, key=lambda j: j.seq):
-            job = record.snapshot()
-            qpu = self._qpu(job.backend)
-            self._jobs[job.id] = job
-            self._next_seq = max(self._next_seq, job.seq + 1)
-            if usage is None:
-                self._usage[job.instance] = self._usage.get(job.instance, 0.0) + job.usage
-            if job.request_id is not None:
-                self._request_ids[(job.instance, job.request_id)] = job.id
-            if job.session_id is not None:
-                jobs_of = self._session_jobs[job.session_id]
-                jobs_of.idle_since = max(jobs_of.idle_since, job.finished or job.created)
-            if job.status is RUNNING:
-                job.status = QUEUED
-                job.started = None
-                qpu.reruns.append(job.id)
-                requeued.append(job)
-            if job.status is QUEUED:
-                self._enqueue(job)
-        for session in self._live.values():
-            jobs_of = self._session_jobs[session.id]
-            deadline = session.max_ttl_deadline()
-            if deadline is not None:
-                self._set_timer(MAX_TTL, session.id, deadline)
-            elif jobs_of.pending == 0:
-                self._set_timer(IDLE_TIMEOUT, session.id, jobs_of.idle_since + self._idle_timeout)
-            if session.mode is DEDICATED and session.state is ACTIVE:
-                qpu = self._qpus[session.backend]
-                qpu.holder = session.id
-                if jobs_of.pending == 0:
-                    window_end = self._window_start(session) + session.interactive_ttl
-                    self._open_ittl_window(qpu, window_end)
+        requeued = rebuild(self._book, self._timers, sessions, jobs, usage, last_seq)
         self._fire_due_timers()
         now = self._clock.now()
         for job in requeued:
@@ -692,52 +550,30 @@ class Scheduler:
                 reason = "the server stopped while the job ran"
                 self._end_queued_job(job, JobStatus.ERROR, self._gave_up(job, reason), now)
                 if job.session_id is not None:
-                    self._session_lost_queued_job(self._sessions[job.session_id], now)
+                    self._session_lost_queued_job(self._book.sessions[job.session_id], now)
             else:
                 self._emit_job(job, now)
 
     # ---------------------------------------------------------- the rules, inside
 
-    def _choose(self, qpu: _Qpu) -> Job | None:
-        """The queued job that runs next on an idle QPU; None keeps the QPU idle."""
-        while qpu.reruns:
-            job = self._queued(qpu.reruns[0])
-            if job is not None:
-                return job  # its execution was lost: it runs again first
-            qpu.reruns.popleft()
-        if qpu.holder is not None:
-            # An active session holds the QPU: only its jobs run; none queued -> ITTL hold.
-            return self._first_queued(self._session_jobs[qpu.holder].queue)
-        while qpu.normal_queue:
-            job = self._queued(qpu.normal_queue[0][1])
-            if job is not None:
-                return job
-            heapq.heappop(qpu.normal_queue)
-        return None
-
-    def _queued(self, job_id: str) -> Job | None:
-        """The job if it is still QUEUED (queues drop finished and forgotten ids lazily)."""
-        job = self._jobs.get(job_id)
-        return job if job is not None and job.status is QUEUED else None
-
-    def _start(self, job: Job, qpu: _Qpu, now: float) -> None:
+    def _start(self, job: Job, qpu: Qpu, now: float) -> None:
         job.status = RUNNING
         job.started = now
         job.attempts += 1
         qpu.running = job.id
         qpu.queued -= 1
-        self._count_queued(job, -1)
+        self._book.count_queued(job, -1)
         self._emit_job(job, now)
         if job.session_id is None:
             return
-        session = self._sessions[job.session_id]
+        session = self._book.sessions[job.session_id]
         session.last_job_started = now
         if session.started_at is None:
             session.started_at = now  # the session starts: the max TTL clock starts
-            self._set_timer(MAX_TTL, session.id, now + session.max_ttl)
+            self._timers.arm(TimerKind.MAX_TTL, session.id, now + session.max_ttl)
         if session.state in (OPEN, INACTIVE):
             session.activated_at = now
-            self._record_transition(session, now, ACTIVE)
+            record_transition(session, now, ACTIVE)
         if session.mode is DEDICATED and session.state is ACTIVE:
             qpu.holder = session.id  # an active session holds the QPU
             qpu.ittl_deadline = None
@@ -746,7 +582,7 @@ class Scheduler:
     def _session_job_ended(self, session: Session, job: Job, now: float) -> None:
         """A session job finished: count usage, then drain-close, open the ITTL window, or
         (a batch with nothing left) go inactive."""
-        jobs_of = self._session_jobs[session.id]
+        jobs_of = self._book.session_jobs[session.id]
         jobs_of.pending -= 1
         session.last_job_completed = now
         if session.mode is BATCH:
@@ -759,7 +595,8 @@ class Scheduler:
             self._close(session, "closed", now)  # closed and drained: no ITTL wait
         elif jobs_of.pending == 0:
             if session.mode is DEDICATED:
-                self._open_ittl_window(self._qpus[session.backend], now + session.interactive_ttl)
+                qpu = self._book.qpus[session.backend]
+                self._timers.open_ittl_window(qpu, now + session.interactive_ttl)
             else:
                 self._deactivate(session, now)
         self._emit_session(session, now)
@@ -768,39 +605,36 @@ class Scheduler:
         """A queued session job was cancelled and none is left: a session that no longer
         accepts jobs closes; an open one restarts its idle timeout; one holding the QPU
         resumes its ITTL window; an active batch goes inactive."""
-        if self._session_jobs[session.id].pending > 0 or session.state is CLOSED:
+        jobs_of = self._book.session_jobs[session.id]
+        if jobs_of.pending > 0 or session.state is CLOSED:
             return
-        qpu = self._qpus[session.backend]
+        qpu = self._book.qpus[session.backend]
         if not session.accepting_jobs:
             self._close(session, "closed", now)
             self._emit_session(session, now)
         elif session.state is OPEN:
-            self._session_jobs[session.id].idle_since = now
-            self._set_timer(IDLE_TIMEOUT, session.id, now + self._idle_timeout)
+            jobs_of.idle_since = now
+            self._timers.arm_idle_timeout(session.id, now)
         elif qpu.holder == session.id and qpu.running is None:
-            window_end = self._window_start(session) + session.interactive_ttl
-            self._open_ittl_window(qpu, max(window_end, now))
+            window_end = window_start(session) + session.interactive_ttl
+            self._timers.open_ittl_window(qpu, max(window_end, now))
         elif session.mode is BATCH and session.state is ACTIVE:
             self._deactivate(session, now)
             self._emit_session(session, now)
 
-    def _ittl_expired(self, qpu: _Qpu, at: float) -> None:
+    def _ittl_expired(self, qpu: Qpu, at: float) -> None:
         """The ITTL window passed with no session job queued: the session goes inactive
         and the QPU returns to the normal queue."""
         assert qpu.holder is not None
-        session = self._sessions[qpu.holder]
+        session = self._book.sessions[qpu.holder]
         self._deactivate(session, at)
         self._emit_session(session, at)
 
     def _max_ttl_reached(self, session: Session, at: float) -> None:
         """Max TTL: queued session jobs fail naming the max TTL; the session closes; a
         running job (or one that was running before a restart) runs to completion."""
-        message = (
-            f"The job did not run: session {session.id} reached its max TTL of "
-            f"{format_duration(session.max_ttl)} ({session.max_ttl:g} s) before the job "
-            "started. Create a new session (with a larger max_ttl) and submit it again."
-        )
-        for job in self._queued_jobs_of(session):
+        message = max_ttl_error(session)
+        for job in self._book.queued_jobs_of(session):
             if job.attempts == 0:
                 self._end_queued_job(job, JobStatus.ERROR, message, at)
         self._close(session, "max_ttl", at)
@@ -812,159 +646,51 @@ class Scheduler:
         self._emit_session(session, at)
 
     def _deactivate(self, session: Session, at: float) -> None:
-        self._stop_usage_clock(session, at)
-        self._record_transition(session, at, INACTIVE)
+        stop_usage_clock(session, at)
+        record_transition(session, at, INACTIVE)
         self._release_qpu(session)
 
     def _close(self, session: Session, reason: str, at: float) -> None:
-        self._stop_usage_clock(session, at)
+        stop_usage_clock(session, at)
         session.accepting_jobs = False
         session.closed_at = at
         session.close_reason = reason
-        self._record_transition(session, at, CLOSED)
-        self._live.pop(session.id, None)
+        record_transition(session, at, CLOSED)
+        self._book.live.pop(session.id, None)
         self._release_qpu(session)
 
-    def _stop_usage_clock(self, session: Session, at: float) -> None:
-        if (
-            session.mode is DEDICATED
-            and session.state is ACTIVE
-            and session.activated_at is not None
-        ):
-            session.usage += max(0.0, at - session.activated_at)
-
     def _release_qpu(self, session: Session) -> None:
-        qpu = self._qpus[session.backend]
+        qpu = self._book.qpus[session.backend]
         if qpu.holder == session.id:
             qpu.holder = None
             qpu.ittl_deadline = None
-
-    @staticmethod
-    def _record_transition(session: Session, at: float, state: SessionState | None = None) -> None:
-        if state is not None:
-            session.state = state
-        session.transitions.append(Transition(session.state, session.accepting_jobs, at))
-        # A batch fed one job at a time turns active and inactive with every job: keep the
-        # first transition and the newest ones, so that a session's every change costs the
-        # same after 10 jobs as after 100,000 (each is stored and published whole).
-        excess = len(session.transitions) - MAX_TRANSITIONS
-        if excess > 0:
-            del session.transitions[1 : 1 + excess]
-
-    @staticmethod
-    def _window_start(session: Session) -> float:
-        """The ITTL window runs from the session's last job's completion."""
-        return session.last_job_completed or session.activated_at or session.created
-
-    # ------------------------------------------------------------ bookkeeping
-
-    def _enqueue(self, job: Job) -> None:
-        qpu = self._qpus[job.backend]
-        heapq.heappush(qpu.normal_queue, (job.seq, job.id))
-        qpu.queued += 1
-        self._count_queued(job, 1)
-        if job.session_id is not None:
-            jobs_of = self._session_jobs[job.session_id]
-            jobs_of.queue.append(job.id)
-            jobs_of.pending += 1
 
     def _end_queued_job(self, job: Job, status: JobStatus, error: str, at: float) -> None:
         job.status = status
         job.error = error
         job.finished = at
-        self._qpus[job.backend].queued -= 1
-        self._count_queued(job, -1)
+        self._book.qpus[job.backend].queued -= 1
+        self._book.count_queued(job, -1)
         if job.session_id is not None:
-            self._session_jobs[job.session_id].pending -= 1
+            self._book.session_jobs[job.session_id].pending -= 1
         self._emit_job(job, at)
 
-    def _count_queued(self, job: Job, delta: int) -> None:
-        self._queued_by_instance[job.instance] = (
-            self._queued_by_instance.get(job.instance, 0) + delta
+    def _gave_up(self, job: Job, reason: str) -> str:
+        return (
+            f"{reason}; the job was given up after {job.attempts} attempts "
+            f"(the server's [execution] max_attempts is {self._max_attempts})"
         )
-
-    def _queued_jobs_of(self, session: Session) -> list[Job]:
-        queued = (self._queued(job_id) for job_id in self._session_jobs[session.id].queue)
-        return [job for job in queued if job is not None]
-
-    def _first_queued(self, queue: deque[str]) -> Job | None:
-        while queue:
-            job = self._queued(queue[0])
-            if job is not None:
-                return job
-            queue.popleft()
-        return None
-
-    def _open_ittl_window(self, qpu: _Qpu, deadline: float) -> None:
-        qpu.ittl_deadline = deadline
-        self._set_timer(ITTL, qpu.name, deadline)
-
-    def _set_timer(self, kind: str, key: str, deadline: float) -> None:
-        heapq.heappush(self._timers, (deadline, next(self._timer_order), kind, key))
-
-    def _timer_deadline(self, kind: str, key: str) -> float | None:
-        """The deadline the timer has now (None: not armed); heap entries that disagree
-        are stale and dropped."""
-        if kind == ITTL:
-            return self._qpus[key].ittl_deadline
-        session = self._live.get(key)
-        if session is None:
-            return None
-        if kind == MAX_TTL:
-            return session.max_ttl_deadline()
-        jobs_of = self._session_jobs[key]
-        if session.state is OPEN and jobs_of.pending == 0:
-            return jobs_of.idle_since + self._idle_timeout
-        return None
-
-    def _earliest_timer(self) -> tuple[float, str, str] | None:
-        while self._timers:
-            deadline, _, kind, key = self._timers[0]
-            if self._timer_deadline(kind, key) == deadline:
-                return deadline, kind, key
-            heapq.heappop(self._timers)
-        return None
 
     def _fire_due_timers(self) -> None:
         now = self._clock.now()
-        while (timer := self._earliest_timer()) is not None and timer[0] <= now:
-            heapq.heappop(self._timers)
+        while (timer := self._timers.pop_due(now)) is not None:
             deadline, kind, key = timer
-            if kind == ITTL:
-                self._ittl_expired(self._qpus[key], deadline)
-            elif kind == MAX_TTL:
-                self._max_ttl_reached(self._live[key], deadline)
+            if kind is TimerKind.ITTL:
+                self._ittl_expired(self._book.qpus[key], deadline)
+            elif kind is TimerKind.MAX_TTL:
+                self._max_ttl_reached(self._book.live[key], deadline)
             else:
-                self._idle_timeout_reached(self._live[key], deadline)
-
-    def _qpu(self, backend: str) -> _Qpu:
-        qpu = self._qpus.get(backend)
-        if qpu is None:
-            raise NotFound(
-                f"backend {backend!r} is not one of this server's backends "
-                f"({', '.join(sorted(self._qpus))}); list them with ListBackends.",
-                field="backend",
-                reason="BACKEND_NOT_FOUND",
-            )
-        return qpu
-
-    def _job(self, job_id: str) -> Job:
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise NotFound(
-                f"job_id {job_id!r} names no job.", field="job_id", reason="JOB_NOT_FOUND"
-            )
-        return job
-
-    def _session(self, session_id: str) -> Session:
-        session = self._sessions.get(session_id)
-        if session is None:
-            raise NotFound(
-                f"session_id {session_id!r} names no session.",
-                field="session_id",
-                reason="SESSION_NOT_FOUND",
-            )
-        return session
+                self._idle_timeout_reached(self._book.live[key], deadline)
 
     def _emit_job(self, job: Job, at: float) -> None:
         self._on_change(Change("job", job.snapshot(), at))

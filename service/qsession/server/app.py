@@ -35,21 +35,20 @@ from grpc_reflection.v1alpha import reflection
 
 from qsession.config import Config, Limits
 from qsession.dashboard import Dashboard, start_dashboard
+from qsession.runtime import EVENTS_RETAINED, Runtime
 from qsession.server.auth import AuthInterceptor, Instance, token_hash
 from qsession.server.descriptors import reflection_pool
 from qsession.server.dev_account import dev_token
 from qsession.server.dev_account import save_dev_account as save_dev_account_file
-from qsession.server.fairness import admission_of
 from qsession.server.metrics import ServerMetrics
 from qsession.server.parsing import ParseErrorInterceptor
-from qsession.server.runtime import EVENTS_RETAINED, Runtime
 from qsession.server.servicers import (
     BackendServicer,
     InstanceServicer,
     JobServicer,
     SessionServicer,
+    TranspilerServicer,
 )
-from qsession.server.transpiler import TranspilerServicer
 from qsession.store import Store
 from qsession.v1 import (
     backend_pb2,
@@ -231,10 +230,9 @@ class RunningServer:
             await self.dashboard.stop()
         for name in (*SERVICE_NAMES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        await self.runtime.stop(self.runtime.config.shutdown_grace if grace is None else grace)
+        await self.runtime.stop(grace)
         await self.server.stop(grace=1.0)
-        admission_of(self.runtime).close()
-        self.runtime.store.close()
+        self.runtime.close()
 
 
 async def start_server(config: Config, save_dev_account: bool | None = None) -> RunningServer:
@@ -255,7 +253,6 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     tls = _check_startup(config)
     store = _open_store(config)
     runtime = Runtime(config, store)
-    admission = admission_of(runtime)  # grows the circuit sandbox before the runtime starts
     limits = config.limits
     connections = max_connections(open_files)
     options = [
@@ -300,8 +297,7 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
         port = 0
     if port == 0:
         await runtime.stop(0)
-        admission.close()
-        store.close()
+        runtime.close()
         raise StartupError(f"server.listen = {config.listen!r}: cannot listen there")
     await server.start()
     try:
@@ -311,7 +307,7 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
         raise
     for name in (*SERVICE_NAMES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    runtime.health_listeners.append(lambda serving: _report_health(health_servicer, serving))
+    runtime.on_health(lambda serving: _report_health(health_servicer, serving))
     dashboard = None
     if config.dashboard_listen:
         dashboard = await start_dashboard(
@@ -320,13 +316,15 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     if dev is not None and save_dev_account is not False:
         save_dev_account_file(f"{config.listen.rsplit(':', 1)[0]}:{port}", dev)
     log.info(
-        "qsession listening on %s (port %d), backends %s", config.listen, port, list(runtime.qpus)
+        "qsession listening on %s (port %d), backends %s",
+        config.listen,
+        port,
+        runtime.backend_names(),
     )
     log.info(
         "at most %d connections; %d circuit admissions at once, %d per instance",
         connections,
-        admission.slots,
-        admission.per_instance,
+        *runtime.admission_slots(),
     )
     return RunningServer(
         server=server,

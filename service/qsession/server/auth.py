@@ -16,7 +16,7 @@ Every qsession.v1 call passes through ``AuthInterceptor``, which, in order:
    while throttled) were not logged;
 3. counts the call against its instance's ``max_concurrent_requests_per_instance`` (unary
    calls) or ``max_streams_per_instance`` (server streams) and refuses the one over the limit
-   with RESOURCE_EXHAUSTED naming it (see ``fairness.InFlight``);
+   with RESOURCE_EXHAUSTED naming it (see ``inflight.InFlight``);
 4. runs the call with ``current_instance()`` set.
 
 A throttled peer gets UNAUTHENTICATED, not RESOURCE_EXHAUSTED: its call is not authenticated,
@@ -47,9 +47,10 @@ from urllib.parse import unquote
 import grpc
 
 from qsession.config import Limits
+from qsession.lifecycle.errors import LimitExceeded
 from qsession.lifecycle.model import Plan
-from qsession.server.errors import LimitExceeded, status_of, to_status
-from qsession.server.fairness import InFlight
+from qsession.server.errors import status_of, to_status
+from qsession.server.inflight import InFlight
 
 QSESSION_PREFIX = "/qsession.v1."
 WINDOW = 60.0  # seconds: auth_failures_per_minute counts failures in a window this long

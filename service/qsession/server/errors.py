@@ -1,4 +1,5 @@
-"""Domain errors -> canonical gRPC status with google.rpc.Status details.
+"""Domain errors -> canonical gRPC status with google.rpc.Status details: the gRPC front
+end's one place for mapping the runtime's transport-free errors.
 
 Every error carries an ErrorInfo (domain ``qsession.v1``) whose reason is one of the
 ``ErrorReason`` values of proto/qsession/v1/errors.proto, e.g. ``NOT_ISA`` (AIP-193), so that
@@ -8,7 +9,8 @@ with the same reason.
 
 Where the reason comes from:
 
-* ``RpcError`` and ``LimitExceeded`` (raised by the server) and the lifecycle errors carry it;
+* the lifecycle's and the runtime's errors (``qsession.lifecycle.errors``) carry it, and
+  the limits they name (ErrorInfo metadata ``limit`` and ``max``);
 * ``WireError`` and ``InvalidPub`` (raised by the decoders and the executor, which know
   nothing of gRPC) get theirs from the field they name and, for a circuit, from what the
   message says (``pub_reason``);
@@ -60,52 +62,8 @@ _LIFECYCLE_CODES: dict[type[lifecycle_errors.LifecycleError], grpc.StatusCode] =
     lifecycle_errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     lifecycle_errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     lifecycle_errors.OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
+    lifecycle_errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
-
-
-class RpcError(Exception):
-    """An error the server raises itself, with the gRPC code to answer.
-
-    Attributes:
-        code: the status code.
-        field: the request field at fault (a BadRequest field violation), if one is.
-        metadata: ErrorInfo metadata, e.g. which limit was exceeded.
-        reason: the ErrorInfo reason, an ErrorReason value name such as ``"NOT_ISA"``
-            (None: the code's fallback).
-    """
-
-    def __init__(
-        self,
-        code: grpc.StatusCode,
-        message: str,
-        field: str | None = None,
-        metadata: dict[str, str] | None = None,
-        reason: str | None = None,
-    ):
-        super().__init__(message)
-        self.code = code
-        self.field = field
-        self.metadata = metadata or {}
-        self.reason = reason
-
-
-class LimitExceeded(RpcError):
-    """A request over one of the configured ``[limits]``; ErrorInfo metadata carries the
-    limit's name (``limit``) and value (``max``); the reason is LIMIT_EXCEEDED unless a more
-    specific one is given (a circuit wider than the backend: CIRCUIT_TOO_WIDE)."""
-
-    def __init__(
-        self,
-        code: grpc.StatusCode,
-        message: str,
-        field: str | None,
-        limit: str,
-        maximum: int,
-        reason: str = "LIMIT_EXCEEDED",
-    ):
-        super().__init__(code, message, field, {"limit": limit, "max": str(maximum)}, reason)
-        self.limit = limit
-        self.maximum = maximum
 
 
 def to_status(
@@ -142,10 +100,12 @@ def to_status(
     return rpc_status.to_status(status)
 
 
-def status_of(error: RpcError) -> grpc.Status:
+def status_of(error: lifecycle_errors.LifecycleError) -> grpc.Status:
     """The status that answers ``error`` (for code that aborts a call itself, outside the
     ``unary``/``streaming`` wrappers, e.g. the auth interceptor)."""
-    return to_status(error.code, str(error), error.field, error.metadata, error.reason)
+    known = classify(error)
+    assert known is not None  # every LifecycleError is known
+    return to_status(*known)
 
 
 _LABEL_FIELD = re.compile(r"\.observables(\[\d+\]\.terms\[\d+\]\.label)?$")
@@ -185,9 +145,6 @@ def classify(
 ) -> tuple[grpc.StatusCode, str, str | None, dict[str, str], str] | None:
     """The (code, message, field, ErrorInfo metadata, reason) for a known error, or None for
     a bug."""
-    if isinstance(exc, RpcError):
-        reason = exc.reason or FALLBACK_REASONS.get(exc.code, exc.code.name)
-        return exc.code, str(exc), exc.field, exc.metadata, reason
     if isinstance(exc, WireError):
         return (
             grpc.StatusCode.INVALID_ARGUMENT,
@@ -204,7 +161,7 @@ def classify(
         return grpc.StatusCode.DATA_LOSS, str(exc), None, {}, "RESULT_CORRUPT"
     for cls, code in _LIFECYCLE_CODES.items():
         if isinstance(exc, cls):
-            return code, str(exc), exc.field, {}, exc.reason
+            return code, str(exc), exc.field, lifecycle_errors.metadata_of(exc), exc.reason
     return None
 
 

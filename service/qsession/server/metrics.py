@@ -2,7 +2,7 @@
 
 Every number costs O(1) per lifecycle change or RPC, never a scan of the history:
 
-* job and session counts follow the Runtime's changes (``Runtime.change_listeners``): the
+* job and session counts follow the Runtime's changes (``Runtime.on_change``): the
   metrics remember the state of each *unfinished* job and each open session only, and count
   the transition a change makes;
 * what the Runtime already keeps as a running figure (queue length per backend, the event
@@ -43,6 +43,7 @@ from prometheus_client.registry import Collector
 
 from qsession.lifecycle.model import Job, JobStatus, Session, SessionState
 from qsession.lifecycle.scheduler import Change
+from qsession.runtime import Runtime
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WATCH_METHODS = ("/WatchJobs", "/WatchSessions")
@@ -54,7 +55,7 @@ class ServerMetrics:
     """The metrics of one Runtime, in a registry of their own (several servers may share a
     process, as the tests do)."""
 
-    def __init__(self, runtime) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.registry = CollectorRegistry()
         self.watchers = 0  # open WatchJobs/WatchSessions streams and dashboard event streams
@@ -111,19 +112,19 @@ class ServerMetrics:
             registry=r,
         )
         r.register(_ScrapeTimeCollector(self))
-        for name in runtime.qpus:  # every backend appears from the start, with zeros
+        for name in runtime.backend_names():  # every backend appears from the start, zeros
             for state in (JobStatus.QUEUED, JobStatus.RUNNING):
                 self.jobs_now.labels(name, state.value)
         self._seed()
-        runtime.change_listeners.append(self.on_change)
+        runtime.on_change(self.on_change)
 
     def _seed(self) -> None:
         """Start the gauges from what the Runtime restored (once, at start)."""
-        for job in self.runtime.scheduler.jobs():
+        for job in self.runtime.live_jobs():
             if not job.status.finished:
                 self._job_states[job.id] = (job.backend, job.status.value)
                 self.jobs_now.labels(job.backend, job.status.value).inc()
-        for session in self.runtime.scheduler.sessions():
+        for session in self.runtime.live_sessions():
             if session.state is not SessionState.CLOSED:
                 key = (session.mode.value, session.state.value)
                 self._session_states[session.id] = key
@@ -205,15 +206,15 @@ class _ScrapeTimeCollector(Collector):
             "1 while the backend's worker is ready to run jobs.",
             labels=["backend"],
         )
-        for name, qpu in runtime.qpus.items():
-            queue.add_metric([name], runtime.scheduler.queued(name))
-            operational.add_metric([name], 1 if qpu.worker.ready else 0)
+        for name, (queued, ready) in runtime.queue_lengths().items():
+            queue.add_metric([name], queued)
+            operational.add_metric([name], 1 if ready else 0)
         yield queue
         yield operational
         yield GaugeMetricFamily(
             "qsession_event_log_revision",
             "The newest revision of the event log (job and session changes).",
-            value=runtime.events.last_revision,
+            value=runtime.revision,
         )
         yield GaugeMetricFamily(
             "qsession_watchers",

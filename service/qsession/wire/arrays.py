@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 from qiskit.primitives import BitArray
 
 from qsession.v1 import types_pb2
@@ -17,7 +18,7 @@ def encode_float64(array: np.typing.ArrayLike) -> types_pb2.Float64Array:
     return types_pb2.Float64Array(data=values.tobytes(), shape=values.shape)
 
 
-def decode_float64(message: types_pb2.Float64Array, field: str) -> np.ndarray:
+def decode_float64(message: types_pb2.Float64Array, field: str) -> npt.NDArray[np.float64]:
     """A read-only float64 array viewing the message's bytes (no copy).
 
     Raises:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 from qiskit import QuantumCircuit
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
@@ -20,6 +21,7 @@ from qsession.v1 import job_pb2, types_pb2
 from qsession.wire.arrays import encode_float64
 from qsession.wire.circuits import decode_circuit, encode_circuit
 from qsession.wire.errors import WireError
+from qsession.wire.shots import precision_problem, shots_problem
 
 CircuitDecoder = Callable[[types_pb2.Circuit, str], QuantumCircuit]
 """Turns a circuit message (and its field name, for errors) into a circuit."""
@@ -73,7 +75,9 @@ def decode_parameter_values(
     return BindingsArray(data={tuple(names): check_parameter_values(message, field)})
 
 
-def check_parameter_values(message: types_pb2.ParameterValues, field: str) -> np.ndarray:
+def check_parameter_values(
+    message: types_pb2.ParameterValues, field: str
+) -> npt.NDArray[np.float64]:
     """The message's values, float64 of their shape: decoded and checked (size against the
     shape and the number of names, every value finite), without a BindingsArray.
 
@@ -114,8 +118,9 @@ def decode_sampler_pub(
     circuit = circuits(message.circuit, f"{field}.circuit")
     bindings = _decode_bindings(message, circuit, field)
     shots = message.shots if message.HasField("shots") else default_shots
-    if shots <= 0:
-        raise WireError(f"{field}.shots", f"must be a positive number of shots, got {shots}")
+    problem = shots_problem(shots)
+    if problem is not None:
+        raise WireError(f"{field}.shots", problem)
     try:
         return SamplerPub.coerce((circuit, bindings, shots))
     except (ValueError, TypeError) as exc:
@@ -208,8 +213,9 @@ def decode_estimator_pub(
     observables = observables(message.observables, circuit, f"{field}.observables")
     bindings = _decode_bindings(message, circuit, field)
     precision = message.precision if message.HasField("precision") else default_precision
-    if not precision > 0:
-        raise WireError(f"{field}.precision", f"must be a positive standard error, got {precision}")
+    problem = precision_problem(precision)
+    if problem is not None:
+        raise WireError(f"{field}.precision", problem)
     try:
         return EstimatorPub.coerce((circuit, observables, bindings, precision))
     except (ValueError, TypeError) as exc:

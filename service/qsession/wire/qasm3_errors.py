@@ -43,7 +43,15 @@ def parse_error_location(text: str) -> str:
         def __init__(self) -> None:
             self.where = ""
 
-        def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802
+        def syntaxError(  # noqa: N802 - antlr4's name
+            self,
+            recognizer: object,
+            offendingSymbol: object,  # noqa: N803 - antlr4's name
+            line: int,
+            column: int,
+            msg: str,
+            e: Exception | None,
+        ) -> None:
             if not self.where:
                 self.where = f"line {line}, column {column + 1}: {msg}"
 

@@ -19,8 +19,8 @@ import sys
 from collections.abc import Callable
 
 from qsession.lifecycle.model import Placement
-from qsession.workers import JobFailed, WorkerLost
 from qsession.workers.process import HEADER, READY, frame
+from qsession.workers.protocol import JobFailed, WorkerLost
 
 __all__ = ["JobFailed", "LocalEngine", "LocalWorker", "WorkerLost"]
 

@@ -30,8 +30,8 @@ import ray
 from ray.exceptions import RayError, RayTaskError
 
 from qsession.lifecycle.model import Placement
-from qsession.workers import EngineUnavailable, JobFailed, WorkerLost
 from qsession.workers.process import answer, build_executor
+from qsession.workers.protocol import EngineUnavailable, JobFailed, WorkerLost
 
 log = logging.getLogger("qsession.workers")
 

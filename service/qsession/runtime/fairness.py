@@ -1,4 +1,4 @@
-"""Sharing the server between instances: admission in turns, and caps on calls in flight.
+"""Sharing admission between instances: each instance's CreateJobs and Transpiles in turns.
 
 One busy instance must not be able to take the server from the others.
 
@@ -15,10 +15,6 @@ So a flooding instance keeps at most ``per_instance`` slots busy and another ins
 request starts at once on a spare slot; with several instances flooding, each gets a slot in
 turn. Admission no longer uses the default thread pool, which stays free for the short store
 reads and the job round trips that use it.
-
-**Calls in flight.** ``InFlight`` counts an instance's unary calls (or its open streams) and
-refuses the one over ``max_concurrent_requests_per_instance`` (``max_streams_per_instance``)
-with RESOURCE_EXHAUSTED naming the limit, before the call does any work.
 """
 
 from __future__ import annotations
@@ -26,18 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
-import weakref
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, TypeVar
-
-import grpc
-
-from qsession.server.errors import LimitExceeded
-
-if TYPE_CHECKING:
-    from qsession.server.runtime import Runtime
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -155,67 +143,11 @@ class FairAdmission:
             del self._waiting[instance]
 
 
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args) -> None:
+def _call_soon(
+    loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: object
+) -> None:
     """``callback(*args)`` on ``loop`` (from any thread); nothing if the loop is closed."""
     try:
         loop.call_soon_threadsafe(callback, *args)
     except RuntimeError:  # the loop closed: nobody waits any more
         pass
-
-
-_admissions: weakref.WeakKeyDictionary[Runtime, FairAdmission] = weakref.WeakKeyDictionary()
-
-
-def admission_of(runtime: Runtime) -> FairAdmission:
-    """The runtime's FairAdmission, made on first use (``app.start_server`` makes it before the
-    runtime starts): sized by ``[limits] max_concurrent_admissions_per_instance``, with the
-    circuit sandbox grown to one process per slot, so that a running admission never waits
-    for a sandbox."""
-    admission = _admissions.get(runtime)
-    if admission is None:
-        slots, per_instance = admission_sizes(
-            runtime.config.limits.max_concurrent_admissions_per_instance
-        )
-        runtime.sandbox.grow(slots)
-        admission = _admissions[runtime] = FairAdmission(slots, per_instance)
-    return admission
-
-
-class InFlight:
-    """How many calls (or streams) each instance has in flight, capped per instance.
-
-    Args:
-        limit_name: the ``[limits]`` key, named in refusals.
-        maximum: the cap per instance.
-        what: what is counted, for messages (e.g. "unary calls").
-    """
-
-    def __init__(self, limit_name: str, maximum: int, what: str):
-        self.limit_name = limit_name
-        self.maximum = maximum
-        self.what = what
-        self._counts: Counter[str] = Counter()
-
-    def enter(self, instance: str) -> None:
-        """Count one more call of ``instance``.
-
-        Raises:
-            LimitExceeded: (RESOURCE_EXHAUSTED) the instance already has ``maximum`` in flight;
-                nothing is counted.
-        """
-        if self._counts[instance] >= self.maximum:
-            raise LimitExceeded(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"the instance has {self._counts[instance]} {self.what} in flight, the limit "
-                f"{self.limit_name} is {self.maximum}; wait for some to finish, then retry",
-                None,
-                self.limit_name,
-                self.maximum,
-            )
-        self._counts[instance] += 1
-
-    def leave(self, instance: str) -> None:
-        """One call of ``instance`` ended."""
-        self._counts[instance] -= 1
-        if self._counts[instance] <= 0:
-            del self._counts[instance]

@@ -12,11 +12,11 @@ parsed in the sandbox and whose width fits the backend.
 The same workers transpile circuits for TranspilerService.Transpile (``CircuitSandbox.transpile``):
 the circuit is a client's, so it is parsed and transpiled under the same memory and time limits.
 
-A worker is a fresh interpreter (``python -m qsession.server.circuit_sandbox FD MEMORY``) that
+A worker is a fresh interpreter (``python -m qsession.sandbox.circuits FD MEMORY``) that
 talks over an inherited socket, so it never re-imports the program that embeds the server.
 Its protocol, one request at a time: a list of ``(field, serialized Circuit)`` is answered
 with one ``("ok", num_qubits, num_clbits)`` or ``("error", field, message)`` per circuit; a
-``("transpile", request)`` (a dict, see ``transpiler.transpile_in_sandbox``) is answered with
+``("transpile", request)`` (a dict, see ``sandbox.transpile.transpile_in_sandbox``) is answered with
 one ``("ok", result)`` or ``("error", field, message, reason)``.
 """
 
@@ -33,9 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-import grpc
-
-from qsession.server.errors import RpcError
+from qsession.lifecycle.errors import InvalidArgument, NotFound, Unavailable
 from qsession.v1 import types_pb2
 from qsession.wire import WireError
 
@@ -76,7 +74,7 @@ def _worker_main(connection: Connection, memory_bytes: int) -> None:
     transpile the circuit of a "transpile" request."""
     import qiskit_qasm3_import  # noqa: F401 - loaded before the memory limit applies
 
-    from qsession.server.transpiler import transpile_in_sandbox
+    from qsession.sandbox.transpile import transpile_in_sandbox
     from qsession.wire.circuits import decode_circuit
 
     _limit_memory(memory_bytes)
@@ -119,7 +117,7 @@ class _Worker:
         """Block until the worker has started (imported its parser).
 
         Raises:
-            RpcError: (UNAVAILABLE) the worker could not start.
+            Unavailable: the worker could not start.
         """
         if self._ready:
             return
@@ -128,8 +126,7 @@ class _Worker:
         except (EOFError, OSError):
             started = False
         if not started:
-            raise RpcError(
-                grpc.StatusCode.UNAVAILABLE,
+            raise Unavailable(
                 "the circuit sandbox could not start; retry",
                 reason="SANDBOX_UNAVAILABLE",
             )
@@ -141,7 +138,7 @@ class _Worker:
         Raises:
             _WorkerLost: the worker died, or its answers took longer than ``timeout`` in total
                 (``verb`` says what it was doing, e.g. "parse").
-            RpcError: (UNAVAILABLE) the worker could not start.
+            Unavailable: the worker could not start.
         """
         self.wait_ready()
         deadline = time.monotonic() + timeout
@@ -168,7 +165,7 @@ class CircuitSandbox:
     """A small pool of sandbox processes (see the module docstring).
 
     A request waits here when every worker is busy, first come first served; the server's
-    ``fairness.FairAdmission`` grows the pool to one worker per admission slot, so a request
+    ``runtime.admission.Admission`` grows the pool to one worker per admission slot, so a request
     it lets run never waits here, and the turns between instances are its to decide.
 
     Args:
@@ -206,22 +203,18 @@ class CircuitSandbox:
 
     def transpile(self, request: dict) -> dict:
         """Transpile in a sandbox: ``request`` and the result are those of
-        ``transpiler.transpile_in_sandbox``. Blocks (call it from a worker thread).
+        ``sandbox.transpile.transpile_in_sandbox``. Blocks (call it from a worker thread).
 
         Raises:
-            RpcError: what the worker refused (its field, message and reason).
+            NotFound, InvalidArgument: what the worker refused (its field, message and reason).
             WireError: (field ``circuit``) the circuit made the sandbox run out of memory or
                 time.
         """
         answer = self._ask((TRANSPILE, request), ["circuit"], "transpile")[0]
         if answer[0] == "error":
             _, field, message, reason = answer
-            code = (
-                grpc.StatusCode.NOT_FOUND
-                if reason == "BACKEND_NOT_FOUND"
-                else grpc.StatusCode.INVALID_ARGUMENT
-            )
-            raise RpcError(code, message, field, reason=reason)
+            refusal = NotFound if reason == "BACKEND_NOT_FOUND" else InvalidArgument
+            raise refusal(message, field, reason)
         return answer[1]
 
     def _ask(self, request: object, fields: list[str], verb: str) -> list[tuple]:
@@ -236,7 +229,7 @@ class CircuitSandbox:
             field = fields[lost.index]
             log.warning("replaced the circuit sandbox: %s %s", field, lost.why)
             raise WireError(field, f"{lost.why}; send a smaller circuit") from None
-        except RpcError:
+        except Unavailable:
             worker.stop()
             worker = _Worker(self._memory_bytes)
             raise
@@ -257,7 +250,7 @@ class CircuitSandbox:
         """Block until every worker has started, so the first request does not wait for it.
 
         Raises:
-            RpcError: (UNAVAILABLE) a worker could not start.
+            Unavailable: a worker could not start.
         """
         workers = [self._idle.get() for _ in range(self._workers)]
         try:
@@ -271,15 +264,14 @@ class CircuitSandbox:
         """An idle worker; waits for one, but not past ``close()``.
 
         Raises:
-            RpcError: (UNAVAILABLE) the server is shutting down.
+            Unavailable: the server is shutting down.
         """
         while True:
             try:
                 return self._idle.get(timeout=0.5)
             except queue.Empty:
                 if self._closed:
-                    raise RpcError(
-                        grpc.StatusCode.UNAVAILABLE,
+                    raise Unavailable(
                         "the server is shutting down; send the request again when it is back",
                         reason="SHUTTING_DOWN",
                     ) from None

@@ -1,9 +1,9 @@
 """What a CreateJobRequest must satisfy to be queued, besides parsing: the configured [limits].
 
 Every check names the offending field. A request over a configured limit gets a
-``LimitExceeded`` (RESOURCE_EXHAUSTED for how much work a job or an instance asks for:
-PUBs per job, samples per job, queued jobs; INVALID_ARGUMENT for a value no job may have:
-shots or precision beyond the per-PUB limit, a circuit wider than the backend), whose
+``LimitExceeded`` for how much work a job or an instance asks for (PUBs per job, samples per
+job, queued jobs), or a ``ValueOverLimit`` for a value no job may have (shots or precision
+beyond the per-PUB limit, a circuit wider than the backend), whose
 ErrorInfo metadata names the limit and its value.
 
 Checks run in three steps: on the message (``check_request``), on the circuits' widths once
@@ -15,22 +15,23 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import grpc
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession.config import Limits
-from qsession.lifecycle.errors import InvalidArgument
-from qsession.server.circuit_sandbox import CircuitWidth
-from qsession.server.errors import LimitExceeded
+from qsession.lifecycle.errors import InvalidArgument, LimitExceeded, ValueOverLimit
+from qsession.sandbox.circuits import CircuitWidth
 from qsession.v1 import job_pb2, types_pb2
+from qsession.wire.shots import (
+    precision_problem,
+    shots_for_precision,
+    shots_problem,
+    smallest_precision,
+)
 
 MAX_REQUEST_ID = 128
 MAX_TAGS = 100
 MAX_TAG_LENGTH = 256
-
-RESOURCE = grpc.StatusCode.RESOURCE_EXHAUSTED
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 
 def pubs_field(request: job_pb2.CreateJobRequest) -> str:
@@ -59,7 +60,7 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
 
     Raises:
         InvalidArgument: a malformed field.
-        LimitExceeded: a field over a configured limit.
+        LimitExceeded, ValueOverLimit: a field over a configured limit.
     """
     if request.program not in (job_pb2.PROGRAM_SAMPLER, job_pb2.PROGRAM_ESTIMATOR):
         raise InvalidArgument(
@@ -85,7 +86,6 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
         )
     if len(pubs) > limits.max_pubs_per_job:
         raise LimitExceeded(
-            RESOURCE,
             f"{field}: {len(pubs)} PUBs is over the limit of {limits.max_pubs_per_job} per job; "
             "split the work into several jobs",
             field,
@@ -101,9 +101,9 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
         )
     if options.HasField("default_shots"):
         _check_shots(options.default_shots, "options.default_shots", limits)
-    for i, pub in enumerate(request.sampler_pubs):
-        if pub.HasField("shots"):
-            _check_shots(pub.shots, f"sampler_pubs[{i}].shots", limits)
+    for i, sampler_pub in enumerate(request.sampler_pubs):
+        if sampler_pub.HasField("shots"):
+            _check_shots(sampler_pub.shots, f"sampler_pubs[{i}].shots", limits)
     if options.HasField("default_precision"):
         _check_precision(options.default_precision, "options.default_precision", limits)
     for i, pub in enumerate(request.estimator_pubs):
@@ -127,12 +127,11 @@ def check_widths(
     """Check each circuit's width against the backend's qubits and the classical-bit limit.
 
     Raises:
-        LimitExceeded: (INVALID_ARGUMENT) naming the circuit's field.
+        ValueOverLimit: naming the circuit's field.
     """
     for width, field in zip(widths, fields, strict=True):
         if width.num_qubits > num_qubits:
-            raise LimitExceeded(
-                INVALID,
+            raise ValueOverLimit(
                 f"{field}: circuit has {width.num_qubits} qubits but {backend} has {num_qubits}; "
                 "transpile it for the backend (TranspilerService.Transpile)",
                 field,
@@ -141,8 +140,7 @@ def check_widths(
                 reason="CIRCUIT_TOO_WIDE",
             )
         if width.num_clbits > limits.max_clbits_per_circuit:
-            raise LimitExceeded(
-                INVALID,
+            raise ValueOverLimit(
                 f"{field}: circuit has {width.num_clbits} classical bits, over the limit of "
                 f"{limits.max_clbits_per_circuit}",
                 field,
@@ -156,7 +154,7 @@ def pub_sizes(pubs: Sequence[SamplerPub | EstimatorPub]) -> tuple[tuple[int, int
     number of parameter points, defaults applied: what ``check_samples`` checks."""
     return tuple(
         (
-            pub.shots if isinstance(pub, SamplerPub) else math.ceil(1.0 / pub.precision**2),
+            pub.shots if isinstance(pub, SamplerPub) else shots_for_precision(pub.precision),
             math.prod(pub.shape),
         )
         for pub in pubs
@@ -169,13 +167,12 @@ def check_samples(sizes: Sequence[tuple[int, int]], field: str, limits: Limits) 
     ``pub_sizes`` gives them).
 
     Raises:
-        LimitExceeded: INVALID_ARGUMENT naming a PUB, or RESOURCE_EXHAUSTED naming ``field``.
+        ValueOverLimit naming a PUB, or LimitExceeded naming ``field``.
     """
     total = 0
     for i, (shots, points) in enumerate(sizes):
         if shots > limits.max_shots_per_pub:
-            raise LimitExceeded(
-                INVALID,
+            raise ValueOverLimit(
                 f"{field}[{i}]: runs {shots} shots (with the job's defaults), over the limit of "
                 f"{limits.max_shots_per_pub} per PUB; set fewer shots or a larger precision",
                 f"{field}[{i}]",
@@ -185,7 +182,6 @@ def check_samples(sizes: Sequence[tuple[int, int]], field: str, limits: Limits) 
         total += shots * points
     if total > limits.max_samples_per_job:
         raise LimitExceeded(
-            RESOURCE,
             f"{field}: the job asks for {total} samples (shots x parameter points, over all PUBs), "
             f"over the limit of {limits.max_samples_per_job}; split it into several jobs",
             field,
@@ -195,15 +191,11 @@ def check_samples(sizes: Sequence[tuple[int, int]], field: str, limits: Limits) 
 
 
 def _check_shots(shots: int, field: str, limits: Limits) -> None:
-    if shots <= 0:
-        raise InvalidArgument(
-            f"{field}: must be a positive number of shots, got {shots}",
-            field=field,
-            reason=_value_reason(field),
-        )
+    problem = shots_problem(shots)
+    if problem is not None:
+        raise InvalidArgument(f"{field}: {problem}", field=field, reason=_value_reason(field))
     if shots > limits.max_shots_per_pub:
-        raise LimitExceeded(
-            INVALID,
+        raise ValueOverLimit(
             f"{field}: {shots} is over the limit of {limits.max_shots_per_pub} shots per PUB",
             field,
             "max_shots_per_pub",
@@ -213,16 +205,12 @@ def _check_shots(shots: int, field: str, limits: Limits) -> None:
 
 def _check_precision(precision: float, field: str, limits: Limits) -> None:
     """A precision must be positive and need at most the per-PUB shots (ceil(1/precision**2))."""
-    if not precision > 0 or not math.isfinite(precision):
-        raise InvalidArgument(
-            f"{field}: must be a positive finite standard error, got {precision}",
-            field=field,
-            reason=_value_reason(field),
-        )
-    smallest = 1 / math.sqrt(limits.max_shots_per_pub)
+    problem = precision_problem(precision, finite=True)
+    if problem is not None:
+        raise InvalidArgument(f"{field}: {problem}", field=field, reason=_value_reason(field))
+    smallest = smallest_precision(limits.max_shots_per_pub)
     if precision < smallest:
-        raise LimitExceeded(
-            INVALID,
+        raise ValueOverLimit(
             f"{field}: {precision:g} needs more than {limits.max_shots_per_pub} shots per PUB; "
             f"use at least {smallest:.3g}",
             field,

@@ -21,7 +21,7 @@ from qsession.lifecycle.model import (
     Transition,
 )
 from qsession.store.sqlite import StoredEvent
-from qsession.v1 import job_pb2
+from qsession.v1 import job_pb2, session_pb2
 
 _JOB_FIELDS = tuple(f.name for f in dataclasses.fields(Job))
 _SESSION_FIELDS = tuple(f.name for f in dataclasses.fields(Session) if f.name != "transitions")
@@ -58,7 +58,8 @@ class JobInputs:
     @functools.cached_property
     def options_dict(self) -> dict[str, Any]:
         """``options`` as the JSON-able dict a row holds (built once per job)."""
-        return MessageToDict(self.options)
+        options: dict[str, Any] = MessageToDict(self.options)
+        return options
 
 
 def inputs_from_record(record: dict[str, Any]) -> JobInputs:
@@ -99,3 +100,17 @@ def event_from_stored(event: StoredEvent, keys: EventKeys) -> Event:
     return Event(
         revision=event.revision, kind=event.kind, payload=event.payload, time=event.time, keys=keys
     )
+
+
+def event_keys_of(event: StoredEvent) -> EventKeys:
+    """The watch keys of a persisted event, read from its payload."""
+    if event.kind == "job":
+        job = job_pb2.Job.FromString(event.payload)
+        return EventKeys(
+            instance=event.instance,
+            job_id=job.id,
+            session_id=job.session_id or None,
+            tags=tuple(job.tags),
+        )
+    session = session_pb2.Session.FromString(event.payload)
+    return EventKeys(instance=event.instance, job_id=None, session_id=session.id, tags=())

@@ -17,10 +17,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
-import grpc
-
-from qsession.server.circuit_sandbox import CircuitWidth
-from qsession.server.errors import RpcError
+from qsession.lifecycle.errors import FailedPrecondition
+from qsession.sandbox.circuits import CircuitWidth
 from qsession.v1 import types_pb2
 from qsession.wire import circuit_digest
 
@@ -48,7 +46,7 @@ class CircuitCache:
         themselves) and return its width; ``None`` for circuits sent whole.
 
         Raises:
-            RpcError: (FAILED_PRECONDITION) a reference the cache does not hold, naming its
+            FailedPrecondition: a reference the cache does not hold, naming its
                 field; the client sends the circuit itself again.
         """
         widths: list[CircuitWidth | None] = []
@@ -61,12 +59,11 @@ class CircuitCache:
                 if entry is not None:
                     self._entries.move_to_end((*scope, circuit.sha256))
             if entry is None:
-                raise RpcError(
-                    grpc.StatusCode.FAILED_PRECONDITION,
+                raise FailedPrecondition(
                     f"{field}.sha256: the server does not hold circuit {circuit.sha256[:16]}… "
                     "for this session (it was never sent here, or was evicted); send the "
                     "circuit itself (qpy or qasm3) again",
-                    f"{field}.sha256",
+                    field=f"{field}.sha256",
                     reason="CIRCUIT_NOT_CACHED",
                 )
             data, width = entry

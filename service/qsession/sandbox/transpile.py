@@ -1,104 +1,18 @@
-"""TranspilerService: a client's logical circuit -> the backend's ISA circuit, on the server.
+"""Transpile in a sandbox: a client's logical circuit -> the backend's ISA circuit.
 
-A backend such as fake_torino runs only ISA circuits (every instruction one it supports on the
-physical qubits it names) and refuses others with NOT_ISA. In Python one transpiles with
-Qiskit's preset pass managers; a client in another language has no Qiskit, so Transpile runs
-``generate_preset_pass_manager(target=..., optimization_level=..., initial_layout=...,
-seed_transpiler=...)`` for it, on the backend's own Target.
-
-The circuit is a client's, so it is parsed and transpiled in a circuit sandbox process (see
-``circuit_sandbox``), under the same memory and time limits as CreateJob's circuits, and the
-call is admitted in turns between instances like CreateJob (``fairness.FairAdmission``).
-``transpile_in_sandbox`` is the part that runs in the sandbox; ``TranspilerServicer`` the part
-on the server.
+Runs in a circuit sandbox process (``sandbox.circuits``): the circuit is a client's, so it is
+parsed and transpiled there under the same memory and time limits as CreateJob's circuits.
+``transpile_in_sandbox`` runs ``generate_preset_pass_manager(target=..., optimization_level=...,
+initial_layout=..., seed_transpiler=...)`` on the backend's own Target.
 """
 
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
 
-from qsession.lifecycle.errors import InvalidArgument, NotFound
-from qsession.server.auth import current_instance
-from qsession.server.errors import unary
-from qsession.server.fairness import admission_of
-from qsession.v1 import transpiler_pb2, transpiler_pb2_grpc, types_pb2
+from qsession.v1 import types_pb2
 
-if TYPE_CHECKING:  # the sandbox worker imports this module: keep the runtime out of it
-    from qsession.server.runtime import Runtime
-
-MAX_OPTIMIZATION_LEVEL = 3
-DEFAULT_OPTIMIZATION_LEVEL = 2  # Qiskit's default for generate_preset_pass_manager
 PAULI_LETTERS = frozenset("IXYZ")
-
-
-class TranspilerServicer(transpiler_pb2_grpc.TranspilerServiceServicer):
-    """TranspilerService: checks what the request alone tells, then transpiles in a sandbox."""
-
-    def __init__(self, runtime: Runtime):
-        self.runtime = runtime
-
-    @unary
-    async def Transpile(self, request, context):
-        form = request.circuit.WhichOneof("format")
-        if form is None:
-            raise InvalidArgument(
-                "circuit: required; set circuit.qasm3 (OpenQASM 3 text) or circuit.qpy",
-                field="circuit",
-                reason="FIELD_REQUIRED",
-            )
-        if form not in ("qpy", "qasm3"):
-            raise InvalidArgument(
-                f"circuit.{form}: Transpile takes the circuit itself; set circuit.qasm3 or "
-                "circuit.qpy",
-                field=f"circuit.{form}",
-                reason="FIELD_INVALID",
-            )
-        if not request.backend:
-            raise InvalidArgument(
-                "backend: required; ListBackends gives the names",
-                field="backend",
-                reason="FIELD_REQUIRED",
-            )
-        qpu = self.runtime.qpus.get(request.backend)
-        if qpu is None:
-            raise NotFound(
-                f"backend: backend {request.backend!r} does not exist; use one of "
-                f"{sorted(self.runtime.qpus)}",
-                field="backend",
-                reason="BACKEND_NOT_FOUND",
-            )
-        level = (
-            request.optimization_level
-            if request.HasField("optimization_level")
-            else DEFAULT_OPTIMIZATION_LEVEL
-        )
-        if level > MAX_OPTIMIZATION_LEVEL:
-            raise InvalidArgument(
-                f"optimization_level: must be 0 to {MAX_OPTIMIZATION_LEVEL}, got {level}",
-                field="optimization_level",
-                reason="FIELD_INVALID",
-            )
-        job = {
-            "circuit": request.circuit.SerializeToString(),
-            "backend": request.backend,
-            "profile": qpu.config.profile,
-            "optimization_level": level,
-            "initial_layout": list(request.initial_layout) or None,
-            "seed_transpiler": (
-                request.seed_transpiler if request.HasField("seed_transpiler") else None
-            ),
-            "pauli_labels": list(request.pauli_labels),
-        }
-        admission = admission_of(self.runtime)
-        result = await admission.run(current_instance().name, self.runtime.sandbox.transpile, job)
-        return transpiler_pb2.TranspileResponse(
-            circuit=types_pb2.Circuit.FromString(result["circuit"]),
-            num_qubits=result["num_qubits"],
-            initial_layout=result["initial_layout"],
-            final_layout=result["final_layout"],
-            pauli_labels=result["pauli_labels"],
-        )
 
 
 class _Refused(Exception):

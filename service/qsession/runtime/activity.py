@@ -2,7 +2,7 @@
 
 A session's timeline shows the other work on its QPU only as anonymous busy time, and the
 Backends page shows which session holds each QPU. Neither can come from the per-instance
-queries, so ``QpuActivity`` follows the Runtime's changes (``Runtime.change_listeners``) at
+queries, so ``QpuActivity`` follows the lifecycle's changes (a ledger change listener) at
 O(1) per change and keeps the newest KEPT_INTERVALS executions per backend in memory (older
 ones, and those from before a restart, are not shown).
 """
@@ -10,11 +10,12 @@ ones, and those from before a restart, are not shown).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from qsession.lifecycle.clock import Clock
 from qsession.lifecycle.model import Job, JobStatus, Session, SessionMode, SessionState
-from qsession.lifecycle.scheduler import Change
+from qsession.lifecycle.scheduler import Change, Scheduler
 
 KEPT_INTERVALS = 5000
 
@@ -31,27 +32,40 @@ class Execution:
 
 
 class QpuActivity:
-    """Executions and session holds per backend, and a nudge to whoever shows them."""
+    """Executions and session holds per backend, and a nudge to whoever shows them.
 
-    def __init__(self, runtime) -> None:
-        self.runtime = runtime
+    Args:
+        clock: the runtime's clock.
+        backends: the backends' names.
+        scheduler: the lifecycle, read once for what runs and holds now.
+        running_job: the job a backend's QPU runs now, if any.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        backends: Iterable[str],
+        scheduler: Scheduler,
+        running_job: Callable[[str], Job | None],
+    ) -> None:
+        self.clock = clock
+        self._running_job = running_job
         self.executions: dict[str, deque[Execution]] = {
-            name: deque(maxlen=KEPT_INTERVALS) for name in runtime.qpus
+            name: deque(maxlen=KEPT_INTERVALS) for name in backends
         }
         self.holders: dict[str, tuple[str, str]] = {}  # backend -> (session id, instance)
         self.listeners: set[Callable[[str], None]] = set()  # told the backend that changed
         self._running: set[str] = set()
-        for job in runtime.scheduler.jobs():
+        for job in scheduler.jobs():
             if job.status is JobStatus.RUNNING:
                 self._running.add(job.id)
-        for session in runtime.scheduler.sessions():
+        for session in scheduler.sessions():
             self._session_changed(session)
-        runtime.change_listeners.append(self.on_change)
 
     def on_change(self, change: Change) -> None:
         """Record an execution that ended, or a session that took or left its QPU."""
         record = change.record
-        if change.kind == "job":
+        if isinstance(record, Job):
             self._job_changed(record)
         else:
             self._session_changed(record)
@@ -64,7 +78,7 @@ class QpuActivity:
         elif job.id in self._running:
             self._running.discard(job.id)
             if job.started is not None:
-                end = job.finished if job.finished is not None else self.runtime.clock.now()
+                end = job.finished if job.finished is not None else self.clock.now()
                 self.executions[job.backend].append(
                     Execution(job.started, end, job.instance, job.session_id, job.id)
                 )
@@ -86,12 +100,7 @@ class QpuActivity:
             for e in self.executions.get(backend, ())
             if e.session_id != except_session and e.end > start and e.start < end
         ]
-        running = self.runtime.qpus[backend].running
-        if running is not None:
-            try:
-                job = self.runtime.scheduler.job(running)
-            except Exception:  # noqa: BLE001 - it finished meanwhile
-                job = None
-            if job is not None and job.session_id != except_session and job.started:
-                intervals.append((max(job.started, start), end))
+        job = self._running_job(backend)
+        if job is not None and job.session_id != except_session and job.started:
+            intervals.append((max(job.started, start), end))
         return [(a, b) for a, b in intervals if b > a]

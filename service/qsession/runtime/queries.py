@@ -1,0 +1,206 @@
+"""Queries: jobs, sessions, results and backends as an instance sees them.
+
+Unfinished jobs and every session are read from the scheduler's memory; finished jobs and
+results from the store, by key (never a scan of the history). Another instance's job or
+session answers exactly like a missing one. The façade passes the read barrier before it
+asks (``Ledger.flush(read=True)``), so what is read here is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from qsession.config import Config
+from qsession.lifecycle.clock import Clock
+from qsession.lifecycle.errors import FailedPrecondition, InvalidArgument, NotFound
+from qsession.lifecycle.model import Job, JobStatus, Session
+from qsession.lifecycle.scheduler import Scheduler
+from qsession.runtime import convert, records
+from qsession.runtime.dispatch import Dispatch, Qpu
+from qsession.runtime.ledger import Ledger
+from qsession.store import Store
+from qsession.store.sqlite import JobFilter
+from qsession.v1 import backend_pb2, job_pb2, session_pb2
+from qsession.wire.backends import encode_target
+
+UNFINISHED = {JobStatus.QUEUED.value, JobStatus.RUNNING.value}
+
+
+class Queries:
+    """Reads of the lifecycle's state (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clock: Clock,
+        scheduler: Scheduler,
+        dispatch: Dispatch,
+        ledger: Ledger,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.scheduler = scheduler
+        self.dispatch = dispatch
+        self.ledger = ledger
+
+    # ---------------------------------------------------------------------------- messages
+
+    def job_message(self, job: Job) -> job_pb2.Job:
+        """The Job message of a lifecycle job."""
+        inputs = self.ledger.inputs_of(job.id)
+        return convert.job_message(self.dispatch.placed(job), inputs.options, inputs.num_pubs)
+
+    def session_message(self, session: Session) -> session_pb2.Session:
+        """The Session message of a lifecycle session, now."""
+        pending = self.scheduler.pending_jobs(session.id)
+        return convert.session_message(session, self.clock.now(), pending)
+
+    # ---------------------------------------------------------------------------- backends
+
+    def qpu(self, name: str, field: str) -> Qpu:
+        """The QPU of a configured backend; InvalidArgument if unnamed, NotFound if unknown."""
+        if not name:
+            raise InvalidArgument(
+                f"{field}: required; ListBackends gives the names",
+                field=field,
+                reason="FIELD_REQUIRED",
+            )
+        qpu = self.dispatch.qpus.get(name)
+        if qpu is None:
+            raise NotFound(
+                f"{field}: backend {name!r} does not exist; use one of "
+                f"{sorted(self.dispatch.qpus)}",
+                field=field,
+                reason="BACKEND_NOT_FOUND",
+            )
+        return qpu
+
+    def backend_message(self, name: str) -> backend_pb2.Backend:
+        """The Backend message of a configured backend (NotFound otherwise). A backend whose
+        worker is not ready (a Ray actor waiting for a node) is not operational, and its
+        status message says why; its jobs wait."""
+        qpu = self.qpu(name, "name")
+        ready = qpu.worker.ready
+        message = backend_pb2.Backend(
+            name=name,
+            operational=ready,
+            status_message="active" if ready else qpu.worker.waiting_for,
+            pending_jobs=self.scheduler.queued(name),
+            simulator=False,
+            noisy=qpu.config.noise,
+            max_shots=self.config.limits.max_shots_per_pub,
+            max_pubs=self.config.limits.max_pubs_per_job,
+            profile=qpu.config.profile,
+        )
+        encode_target(qpu.profile.target, message)
+        return message
+
+    # ---------------------------------------------------------------- sessions and jobs
+
+    def session(self, instance: str, session_id: str, field: str = "id") -> Session:
+        """The instance's session; another instance's answers exactly like a missing one
+        (NotFound naming ``field``, with a message that depends only on the id)."""
+        try:
+            session = self.scheduler.session(session_id)
+        except NotFound:
+            session = None
+        if session is None or session.instance != instance:
+            raise NotFound(
+                f"{field}: session {session_id!r} does not exist",
+                field=field,
+                reason="SESSION_NOT_FOUND",
+            )
+        return session
+
+    def sessions(self, instance: str) -> list[Session]:
+        """The instance's sessions, newest first."""
+        return sorted(
+            (s for s in self.scheduler.sessions() if s.instance == instance),
+            key=lambda s: (s.created, s.id),
+            reverse=True,
+        )
+
+    def job(self, instance: str, job_id: str, field: str = "id") -> Job:
+        """The instance's job (from the scheduler while it is unfinished, else from the store);
+        another instance's answers exactly like a missing one (NotFound naming ``field``)."""
+        job: Job | None
+        try:
+            job = self.scheduler.job(job_id)
+        except NotFound:
+            record = self.store.job(job_id)
+            job = None if record is None else records.job_from_record(record)
+        if job is None or job.instance != instance:
+            raise NotFound(
+                f"{field}: job {job_id!r} does not exist", field=field, reason="JOB_NOT_FOUND"
+            )
+        return job
+
+    def job_for_request(self, instance: str, request_id: str, stored: bool = True) -> Job | None:
+        """The job a retried CreateJob already created, if ``request_id`` was seen; only
+        among the unfinished jobs in memory unless ``stored`` (the check just before submit
+        reads the store too; the early one saves admission work for a retry in progress)."""
+        if not request_id:
+            return None
+        job = self.scheduler.job_for_request(instance, request_id)
+        if job is None and stored:
+            record = self.store.job_for_request(instance, request_id)
+            job = None if record is None else records.job_from_record(record)
+        return job
+
+    def job_inputs(self, instance: str, job_id: str) -> job_pb2.JobInputs:
+        """The PUBs a job of ``instance`` was submitted with, as its request carried them."""
+        self.job(instance, job_id)
+        request = job_pb2.CreateJobRequest.FromString(self.store.job_request(job_id))
+        return job_pb2.JobInputs(
+            sampler_pubs=request.sampler_pubs, estimator_pubs=request.estimator_pubs
+        )
+
+    def result(self, instance: str, job_id: str) -> tuple[bytes, str]:
+        """A DONE job's serialized JobResult and SHA-256, read from the store."""
+        job = self.job(instance, job_id)
+        if job.status != JobStatus.DONE:
+            reason = f": {job.error}" if job.error else ""
+            raise FailedPrecondition(
+                f"job {job_id} is {job.status.value}{reason}; results exist only for DONE jobs "
+                "(send GetJobResult with wait = true, or follow WatchJobs until DONE)",
+                field="id",
+                reason="JOB_NOT_DONE",
+            )
+        stored = self.store.get_result(job_id)
+        if stored is None:
+            raise FailedPrecondition(
+                f"job {job_id} has no stored result", field="id", reason="RESULT_MISSING"
+            )
+        return stored
+
+    async def jobs(
+        self, instance: str, where: JobFilter, before_seq: int | None, limit: int
+    ) -> list[tuple[int, job_pb2.Job]]:
+        """A page of the instance's jobs that match ``where``, newest first, read from the
+        store by key: ``(seq, message)`` pairs; the next page starts before the last seq."""
+        if where.states and set(where.states) <= UNFINISHED:
+            return self._unfinished_jobs(instance, where, before_seq, limit)
+        rows = await asyncio.to_thread(self.store.list_jobs, instance, where, before_seq, limit)
+        return [(row["seq"], _row_message(row)) for row in rows]
+
+    def _unfinished_jobs(
+        self, instance: str, where: JobFilter, before_seq: int | None, limit: int
+    ) -> list[tuple[int, job_pb2.Job]]:
+        """``jobs`` for QUEUED and RUNNING jobs only: from the scheduler's memory, which holds
+        every unfinished job, rather than a scan of the whole history."""
+        jobs = [
+            job
+            for job in reversed(list(self.scheduler.jobs()))  # newest first
+            if job.instance == instance
+            and (before_seq is None or job.seq < before_seq)
+            and where.matches(dataclasses.asdict(job))
+        ]
+        return [(job.seq, self.job_message(job)) for job in jobs[:limit]]
+
+
+def _row_message(row: dict[str, object]) -> job_pb2.Job:
+    inputs = records.inputs_from_record(row)
+    return convert.job_message(records.job_from_record(row), inputs.options, inputs.num_pubs)

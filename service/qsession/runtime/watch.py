@@ -1,0 +1,163 @@
+"""Watching: an instance's committed changes as they are published, resumable by revision.
+
+``Watches.follow`` yields a subscription's events (etcd-style: revisioned, in order, a slow watcher
+cut off rather than slowing the writer) and, when asked, a ``Progress`` after every
+PROGRESS_INTERVAL seconds without one. ``Watches.until_final`` follows a few jobs until each
+is DONE, ERROR or CANCELLED: what waiting for a job's result is built on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+from qsession.lifecycle.clock import Clock
+from qsession.lifecycle.errors import InvalidArgument, ResourceExhausted
+from qsession.lifecycle.events import Event
+from qsession.lifecycle.model import Job
+from qsession.runtime.ledger import Ledger
+from qsession.runtime.queries import Queries
+from qsession.v1 import job_pb2
+from qsession.wire.states import JOB_STATUSES
+
+PROGRESS_INTERVAL = 1.0  # seconds without an event before a progress notification
+PARSED_EVENTS = 4096  # recent job events kept parsed, shared among watchers
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress notification: every change up to ``revision`` was delivered (``time``:
+    when, in seconds since the epoch)."""
+
+    revision: int
+    time: float
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    """A job as of ``revision`` (``time``: when it changed, or when it was read)."""
+
+    revision: int
+    job: job_pb2.Job
+    time: float
+
+
+class Watches:
+    """Subscriptions to the ledger's event log, for one instance at a time."""
+
+    def __init__(self, ledger: Ledger, queries: Queries, clock: Clock) -> None:
+        self.ledger = ledger
+        self.queries = queries
+        self.clock = clock
+        self._parsed: OrderedDict[int, job_pb2.Job] = OrderedDict()
+
+    async def follow(
+        self,
+        instance: str,
+        kind: str,
+        after_revision: int | None,
+        progress: bool = False,
+        **filters: object,
+    ) -> AsyncIterator[Event | Progress]:
+        """The instance's events of ``kind`` ("job" or "session") after ``after_revision``
+        (None: from now) that match ``filters`` (see ``EventLog.subscribe``), as they are
+        published; the subscription closes when the caller stops.
+
+        With ``progress``, also a ``Progress`` after every PROGRESS_INTERVAL seconds without
+        an event, when everything up to the log's newest revision was delivered.
+
+        Raises:
+            ResourceExhausted: (WATCHER_TOO_SLOW) the subscriber fell behind its buffer; it
+                can resume after the last revision it received.
+        """
+        subscription = self.ledger.subscribe(instance, after_revision, kind, **filters)
+        arrived = asyncio.Event()
+        subscription.notify = arrived.set
+        try:
+            while True:
+                for event in subscription.drain():
+                    yield event
+                if subscription.overflowed:
+                    raise ResourceExhausted(
+                        "the watcher fell too far behind and was cut off; watch again with "
+                        f"after_revision={subscription.last_revision} to resume without a gap",
+                        reason="WATCHER_TOO_SLOW",
+                    )
+                try:
+                    await asyncio.wait_for(arrived.wait(), PROGRESS_INTERVAL if progress else None)
+                except TimeoutError:
+                    if subscription.caught_up:
+                        yield Progress(self.ledger.revision, self.clock.now())
+                arrived.clear()
+        finally:
+            subscription.close()
+
+    def job_of(self, event: Event) -> job_pb2.Job:
+        """The Job message a job event carries, parsed once for every watcher it goes to."""
+        job = self._parsed.get(event.revision)
+        if job is None:
+            assert isinstance(event.payload, bytes)  # the runtime's events carry bytes
+            job = self._parsed[event.revision] = job_pb2.Job.FromString(event.payload)
+            if len(self._parsed) > PARSED_EVENTS:
+                self._parsed.popitem(last=False)
+        return job
+
+    async def until_final(
+        self,
+        instance: str,
+        job_ids: Iterable[str],
+        after_revision: int | None,
+        progress: bool = False,
+        id_field: str | None = None,
+    ) -> AsyncIterator[JobUpdate | Progress]:
+        """The updates of ``job_ids`` until each is final (DONE, ERROR or CANCELLED).
+
+        Every watched job is looked up first (an unknown id is NOT_FOUND before anything is
+        sent). A job already final is sent once, first, as it is now, and none of its events
+        follow; the others' events follow from ``after_revision`` (or from the newest committed
+        revision, so that no change between the look-up and the subscription is missed) until
+        each has sent a final state. Snapshots carry ``after_revision`` when it is set, else
+        that newest revision, so revisions never go backwards on the stream. ``id_field``
+        names the request field an unknown id came in (default ``job_ids[i]``).
+
+        Raises:
+            InvalidArgument: no job ids. NotFound: an unknown id.
+        """
+        ids = list(dict.fromkeys(job_ids))
+        if not ids:
+            raise InvalidArgument(
+                "job_ids: until_final needs the ids of the jobs to watch",
+                field="job_ids",
+                reason="FIELD_REQUIRED",
+            )
+        revision = await self.ledger.flush(read=True)
+        pending: set[str] = set()
+        final: list[Job] = []
+        for i, job_id in enumerate(ids):
+            job = self.queries.job(instance, job_id, field=id_field or f"job_ids[{i}]")
+            if job.status.finished:
+                final.append(job)
+            else:
+                pending.add(job_id)
+        after = revision if after_revision is None else after_revision
+        now = self.clock.now()
+        for job in final:
+            yield JobUpdate(after, self.queries.job_message(job), now)
+        if not pending:
+            return
+        events = self.follow(instance, "job", after, progress, job_ids=tuple(pending))
+        async for event in events:
+            if isinstance(event, Progress):
+                yield event
+                continue
+            message = self.job_of(event)
+            if message.id not in pending:
+                continue
+            yield JobUpdate(event.revision, message, event.time)
+            if JOB_STATUSES[message.state].finished:
+                pending.discard(message.id)
+                if not pending:
+                    return
+
