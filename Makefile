@@ -35,7 +35,7 @@ install: $(INSTALLED)
 serve: $(INSTALLED)
 	$(VENV)/bin/qsession serve $(if $(CONFIG),--config $(CONFIG),$(if $(DASHBOARD),--dashboard $(DASHBOARD),))
 
-test: $(INSTALLED_TEST)
+test: lint
 	bash scripts/install_browser.sh
 	cargo test --manifest-path native/Cargo.toml --release --quiet
 	bash scripts/buf_check.sh
@@ -52,8 +52,10 @@ bench: $(INSTALLED_TEST)
 bench-mitigation: $(INSTALLED_TEST)
 	$(PY) bench/mitigation.py
 
+# ruff on everything; mypy on the packages pyproject.toml's [tool.mypy] files lists.
 lint: $(INSTALLED_TEST)
 	$(VENV)/bin/ruff check service tests bench scripts
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) target .pytest_cache

@@ -1,0 +1,61 @@
+"""`make bench`'s "Runtime" table: the runtime core under load, one module per scenario; where
+a figure has a reference (the same call on an idle server, with a short history, or a cheaper
+call), both are measured in the same run.
+
+Each scenario is a function returning :class:`harness.Row`\\ s; each starts its own
+``qsession serve`` subprocesses (:func:`harness.server_process`) and talks to them over gRPC
+from this process, with the SDK or the raw stubs:
+
+- ``vqe`` (:mod:`scenarios.vqe`): the session guide's VQE per iteration against Aer's
+  EstimatorV2 and qiskit-ibm-runtime's local testing mode.
+- ``history`` (:mod:`scenarios.history`): per-request cost with 1,000 and with 20,000 finished
+  jobs of history.
+- ``heavy`` (:mod:`scenarios.heavy_job`): API latency and other backends' jobs while one
+  backend simulates a 24-qubit circuit shot by shot; how fast a cancel frees that backend.
+- ``throughput`` (:mod:`scenarios.createjob_rate`): CreateJob/s against GetBackend/s at 1, 8
+  and 32 clients.
+- ``watch`` (:mod:`scenarios.watch_delivery`): WatchJobs delivery latency to 1,000 concurrent
+  subscribers.
+- ``ray`` (:mod:`scenarios.ray_engine`): per-job overhead of ``[execution] engine = "ray"``
+  against the local engine, and the throughput of 2 backends on 2 Ray nodes against 1 (on a
+  local Ray cluster that the scenario starts and stops itself).
+
+Server CPU and memory are the server process's own; its backend workers and circuit
+sandboxes are separate processes and not counted. Client and server share the machine's
+cores, so the throughput and delivery figures include the client's own cost; the notes give
+both processes' CPU use where that matters.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable
+
+from harness import Row
+
+from scenarios.createjob_rate import create_job_throughput
+from scenarios.heavy_job import heavy_job_isolation
+from scenarios.history import history_growth
+from scenarios.ray_engine import ray_engine
+from scenarios.vqe import vqe_iterations
+from scenarios.watch_delivery import watch_delivery
+
+SCENARIOS: dict[str, Callable[[], list[Row]]] = {
+    "vqe": vqe_iterations,
+    "history": history_growth,
+    "heavy": heavy_job_isolation,
+    "throughput": create_job_throughput,
+    "watch": watch_delivery,
+    "ray": ray_engine,
+}
+
+
+def run(names: Iterable[str] = SCENARIOS) -> list[Row]:
+    """Run the named scenarios (all by default), in order; their rows."""
+    rows = []
+    for name in names:
+        start = time.monotonic()
+        rows += SCENARIOS[name]()
+        print(f"runtime bench: {name} took {time.monotonic() - start:.0f} s", file=sys.stderr)
+    return rows
