@@ -234,6 +234,44 @@ def test_no_hand_written_module_is_over_800_lines() -> None:
         pytest.fail(f"modules over {MAX_LINES} lines: {', '.join(oversized)}", pytrace=False)
 
 
+SERVER_SIDE = ("qsession.runtime", "qsession.server", "qsession.dashboard")
+LAYER_RULES: dict[str, tuple[str, ...]] = {
+    "qsession.lifecycle": ("qsession.",),  # the domain: nothing of qsession but itself
+    "qsession.wire": (*SERVER_SIDE, "qsession.client"),
+    "qsession.execution": SERVER_SIDE,
+    "qsession.workers": SERVER_SIDE,
+    "qsession.sandbox": SERVER_SIDE,
+    "qsession.store": SERVER_SIDE,
+    "qsession.runtime": ("qsession.server", "qsession.dashboard", "qsession.client"),
+    "qsession.client": (
+        "qsession.runtime",
+        "qsession.server",
+        "qsession.dashboard",
+        "qsession.lifecycle",
+        "qsession.store",
+        "qsession.execution",
+        "qsession.workers",
+        "qsession.sandbox",
+    ),
+}
+"""Package -> the module prefixes it must not import (docs/architecture.md, "Layers")."""
+
+
+def test_each_layer_imports_only_the_layers_below_it(graph: Graph) -> None:
+    problems = []
+    for module, edges in graph.items():
+        for package, forbidden in LAYER_RULES.items():
+            if module != package and not module.startswith(package + "."):
+                continue
+            for target, line in edges.items():
+                inside = target == package or target.startswith(package + ".")
+                if not inside and target.startswith(forbidden):
+                    problems.append(f"{module} (line {line}) imports {target}")
+    if problems:
+        found = "\n".join(problems)
+        pytest.fail(f"imports against the layering:\n{found}", pytrace=False)
+
+
 FRONT_ENDS = ("qsession.server", "qsession.dashboard", "qsession.ibm_api")
 RUNTIME = "qsession.runtime"
 

@@ -40,6 +40,8 @@ DEFAULT_OPTIMIZATION_LEVEL = 2  # Qiskit's default for generate_preset_pass_mana
 
 Sizes = tuple[tuple[int, int], ...]
 """Each PUB's shots and parameter points (``limits.pub_sizes``)."""
+Named = list[tuple[str, types_pb2.Circuit]]
+"""Each PUB's circuit with its field path (``limits.circuits``)."""
 
 
 class Admission:
@@ -47,21 +49,37 @@ class Admission:
 
     Args:
         limits: the configured [limits].
-        memo: what was parsed and checked already (shared with nothing else).
+        memo: what was parsed and checked already.
+        circuits: the circuits sessions sent before, by SHA-256.
+        sandbox: the processes that parse clients' circuits first.
+        turns: the admission threads, taken in turns between instances.
     """
 
-    def __init__(self, limits: Limits, memo: Memo) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        memo: Memo,
+        circuits: CircuitCache,
+        sandbox: CircuitSandbox,
+        turns: FairAdmission,
+    ) -> None:
         self.limits = limits
         self.memo = memo
-        self.circuits = CircuitCache()
+        self.circuits = circuits
+        self.sandbox = sandbox
+        self.turns = turns
+
+    @classmethod
+    def for_limits(cls, limits: Limits, memo: Memo) -> Admission:
+        """Admission sized by ``[limits] max_concurrent_admissions_per_instance``, with one
+        sandbox process per admission slot, so that a running admission never waits for a
+        sandbox (the processes start in the background: see ``wait_ready``)."""
         slots, per_instance = admission_sizes(limits.max_concurrent_admissions_per_instance)
-        # One sandbox process per admission slot, so that a running admission never waits
-        # for a sandbox.
-        self.sandbox = CircuitSandbox(
+        sandbox = CircuitSandbox(
             CIRCUIT_SANDBOXES, limits.circuit_parse_memory_bytes, CIRCUIT_PARSE_TIMEOUT
         )
-        self.sandbox.grow(slots)
-        self.turns = FairAdmission(slots, per_instance)
+        sandbox.grow(slots)
+        return cls(limits, memo, CircuitCache(), sandbox, FairAdmission(slots, per_instance))
 
     def wait_ready(self) -> None:
         """Block until the sandbox processes have started."""
@@ -92,10 +110,11 @@ class Admission:
         """
         limits.check_request(request, self.limits)
         scope = (instance, request.session_id)
-        held = self._inline_widths(request)
+        named = limits.circuits(request)
+        held = self._inline_widths(request, named)
         if held is not None:
-            return self._admit_pubs(qpu, request, scope, held)
-        return await self.turns.run(instance, self._admit_pubs, qpu, request, scope)
+            return self._admit_pubs(qpu, request, named, scope, held)
+        return await self.turns.run(instance, self._admit_pubs, qpu, request, named, scope)
 
     async def transpile(
         self, instance: str, qpus: dict[str, Qpu], request: transpiler_pb2.TranspileRequest
@@ -167,7 +186,9 @@ class Admission:
             pauli_labels=result["pauli_labels"],
         )
 
-    def _inline_widths(self, request: job_pb2.CreateJobRequest) -> dict[str, CircuitWidth] | None:
+    def _inline_widths(
+        self, request: job_pb2.CreateJobRequest, named: Named
+    ) -> dict[str, CircuitWidth] | None:
         """Whether to admit ``request`` on the event loop rather than in an admission thread:
         a small request (at most INLINE_ADMISSION_BYTES) whose every circuit is held parsed,
         sent by its SHA-256 or whole (the same bytes passed the sandbox before). Its admission
@@ -183,7 +204,7 @@ class Admission:
         if request.ByteSize() > INLINE_ADMISSION_BYTES:
             return None
         widths = {}
-        for _, circuit in limits.circuits(request):
+        for _, circuit in named:
             by_digest = circuit.WhichOneof("format") == "sha256"
             digest = circuit.sha256 if by_digest else circuit_digest(circuit.SerializeToString())
             parsed = self.memo.held_circuit(digest)
@@ -197,21 +218,21 @@ class Admission:
         self,
         qpu: Qpu,
         request: job_pb2.CreateJobRequest,
+        named: Named,
         scope: tuple[str, str],
         held: dict[str, CircuitWidth] | None = None,
     ) -> Sizes:
-        """Parse the circuits in the sandbox (a circuit sent by its SHA-256 is taken from the
-        ``scope``'s circuit cache instead, and put in place in ``request``; one sent whole
-        whose bytes are ``held`` parsed is not parsed again), check their widths, decode and
-        validate the PUBs, and check their shots and samples; return each PUB's shots and
-        parameter points. Runs in an admission thread (see ``fairness.FairAdmission``),
-        which has a sandbox process to itself, or on the loop for a small request of circuits
-        held parsed (``_inline_widths``).
+        """Parse the ``named`` circuits of ``request`` in the sandbox (one sent by its SHA-256
+        is taken from the ``scope``'s circuit cache instead, and put in place in ``request``;
+        one sent whole whose bytes are ``held`` parsed is not parsed again), check their
+        widths, decode and validate the PUBs, and check their shots and samples; return each
+        PUB's shots and parameter points. Runs in an admission thread (see
+        ``fairness.FairAdmission``), which has a sandbox process to itself, or on the loop for
+        a small request of circuits held parsed (``_inline_widths``).
 
         Raises:
             WireError, InvalidPub, ValueOverLimit, LimitExceeded: naming the offending field.
         """
-        named = limits.circuits(request)
         known = self.circuits.resolve(scope, named)  # sha256 references -> kept circuits
         if held:
             known = [

@@ -27,7 +27,7 @@ from qsession.lifecycle.model import Job, JobStatus, Placement
 from qsession.lifecycle.scheduler import Scheduler
 from qsession.runtime.ledger import Ledger
 from qsession.store import Store
-from qsession.workers import EngineUnavailable, JobFailed, Worker, WorkerLost, engine_for
+from qsession.workers import Engine, EngineUnavailable, JobFailed, Worker, WorkerLost, engine_for
 
 log = logging.getLogger("qsession.runtime")
 
@@ -52,7 +52,7 @@ class Qpu:
     cancelled: bool = False  # its running job was cancelled by the user
 
 
-def make_qpus(config: Config) -> tuple[object, dict[str, Qpu]]:
+def make_qpus(config: Config) -> tuple[Engine, dict[str, Qpu]]:
     """The configured execution engine and a QPU per configured backend.
 
     Raises:
@@ -87,7 +87,7 @@ class Dispatch:
 
     def __init__(
         self,
-        engine: object,
+        engine: Engine,
         qpus: dict[str, Qpu],
         scheduler: Scheduler,
         ledger: Ledger,
@@ -113,7 +113,7 @@ class Dispatch:
         Raises:
             EngineUnavailable: the engine cannot run jobs.
         """
-        await self.engine.start(self.wakeup.set)  # type: ignore[attr-defined]
+        await self.engine.start(self.wakeup.set)
         self._coordinator = asyncio.create_task(self._coordinate(), name="qsession-coordinator")
 
     async def stop(self, grace: float) -> None:
@@ -136,7 +136,7 @@ class Dispatch:
             task.cancel()
         await asyncio.gather(*self._executions, return_exceptions=True)
         await asyncio.gather(*(qpu.worker.stop() for qpu in self.qpus.values()))
-        await self.engine.stop()  # type: ignore[attr-defined]
+        await self.engine.stop()
 
     def placed(self, job: Job) -> Job:
         """The job (a snapshot) with where its latest attempt runs or ran: its worker's

@@ -97,7 +97,7 @@ class Runtime:
             self._clock, list(qpus), self._scheduler, self.running_job
         )
         self._ledger.change_listeners.append(self._activity.on_change)
-        self._admission = Admission(config.limits, Memo())
+        self._admission = Admission.for_limits(config.limits, Memo())
 
     def _restore(self, snapshot: Snapshot) -> None:
         """Resume the scheduler from the store's jobs and sessions."""
@@ -153,11 +153,17 @@ class Runtime:
     # --------------------------------------------------------------------------- commands
 
     async def create_session(
-        self, instance: str, plan: Plan, backend: str, mode: int, max_ttl: str
+        self,
+        instance: str,
+        plan: Plan,
+        backend: str,
+        mode: int,
+        max_ttl: str,
     ) -> session_pb2.Session:
         """Create a session or batch (``mode``: a ``Session.Mode`` value); once stored."""
         self._ledger.check_writable()
-        if mode not in MODE_NAMES:
+        session_mode = next((name for value, name in MODE_NAMES.items() if value == mode), None)
+        if session_mode is None:
             raise InvalidArgument(
                 "mode: set MODE_DEDICATED (a session) or MODE_BATCH (a batch)",
                 field="mode",
@@ -166,7 +172,7 @@ class Runtime:
         ttl = parse_max_ttl(max_ttl) if max_ttl.strip() else None
         self._queries.qpu(backend, "backend")
         session = self._scheduler.create_session(
-            str(uuid.uuid4()), instance, plan, backend, MODE_NAMES[mode], ttl  # type: ignore[index]
+            str(uuid.uuid4()), instance, plan, backend, session_mode, ttl
         )
         await self._ledger.flush()
         return self._queries.session_message(session)
@@ -230,6 +236,7 @@ class Runtime:
         return self._queries.job_message(job), revision
 
     async def _stored(self, job: Job) -> tuple[job_pb2.Job, int]:
+        """A job a retried request created before, once every change so far is stored."""
         revision = await self._ledger.flush()
         return self._queries.job_message(job), revision
 
