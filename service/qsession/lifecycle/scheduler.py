@@ -3,11 +3,12 @@
 This docstring is the one place the documented rules are written; the ``Scheduler`` applies
 them with one lifecycle module per concern: ``sessions`` (what a plan allows, which jobs a
 session accepts, its transitions and usage clock), ``queues`` (a QPU and the order its jobs
-run in), ``timers`` (ITTL, max TTL, idle timeout), ``bookkeeping`` (the records and running
-counts) and ``restore`` (the records after a restart). It is plain Python: no I/O, no
-threads, no asyncio. Time comes from the injected ``Clock``; timers (interactive TTL, max
-TTL, idle timeout) fire when the caller calls ``poll()`` (ask ``next_deadline()`` when), and
-before every request, so the state always matches ``clock.now()``.
+run in), ``timers`` (ITTL, max TTL, idle timeout), ``transitions`` (the state changes the
+rules make), ``bookkeeping`` (the records and running counts) and ``restore`` (the records
+after a restart). It is plain Python: no I/O, no threads, no asyncio. Time comes from the
+injected ``Clock``; timers (interactive TTL, max TTL, idle timeout) fire when the caller
+calls ``poll()`` (ask ``next_deadline()`` when), and before every request, so the state
+always matches ``clock.now()``.
 
 The session states (``accepting_jobs`` turns false on close; "Pending" = open or inactive)::
 
@@ -94,30 +95,22 @@ from qsession.lifecycle.model import (
     SessionState,
     Transition,
 )
-from qsession.lifecycle.queues import Qpu
 from qsession.lifecycle.restore import rebuild
 from qsession.lifecycle.sessions import (
     MAX_TRANSITIONS,
     check_accepting,
     job_backend,
-    max_ttl_error,
     record_transition,
     session_max_ttl,
-    stop_usage_clock,
-    window_start,
 )
 from qsession.lifecycle.timers import TimerKind, Timers
+from qsession.lifecycle.transitions import Transitions
 
 __all__ = ["MAX_TRANSITIONS", "Change", "Scheduler", "nothing_to_cancel"]
 
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
-OPEN, ACTIVE, INACTIVE, CLOSED = (
-    SessionState.OPEN,
-    SessionState.ACTIVE,
-    SessionState.INACTIVE,
-    SessionState.CLOSED,
-)
-DEDICATED, BATCH = SessionMode.DEDICATED, SessionMode.BATCH
+OPEN, CLOSED = SessionState.OPEN, SessionState.CLOSED
+DEDICATED = SessionMode.DEDICATED
 
 
 @dataclass(frozen=True)
@@ -171,6 +164,7 @@ class Scheduler:
         self._on_change = on_change
         self._book = Bookkeeping(backends)
         self._timers = Timers(self._book, idle_timeout)
+        self._rules = Transitions(self._book, self._timers, self._emit_job, self._emit_session)
 
     # ----------------------------------------------------------------- sessions
 
@@ -240,7 +234,7 @@ class Scheduler:
             now = self._clock.now()
             session.accepting_jobs = False
             if self._book.session_jobs[session_id].pending == 0:
-                self._close(session, "closed", now)
+                self._rules.close(session, "closed", now)
             else:
                 record_transition(session, now)
             self._emit_session(session, now)
@@ -261,10 +255,10 @@ class Scheduler:
         if session.state is not CLOSED:
             now = self._clock.now()
             for job in self._book.queued_jobs_of(session):
-                self._end_queued_job(
+                self._rules.end_queued_job(
                     job, JobStatus.CANCELLED, f"Cancelled: session {session_id} was cancelled.", now
                 )
-            self._close(session, "cancelled", now)
+            self._rules.close(session, "cancelled", now)
             self._emit_session(session, now)
         return session.snapshot()
 
@@ -336,7 +330,7 @@ class Scheduler:
         job = self._book.next_in_line(qpu)
         if job is None:
             return None
-        self._start(job, qpu, self._clock.now())
+        self._rules.start(job, qpu, self._clock.now())
         return job.snapshot()
 
     def finish(self, job_id: str, status: JobStatus, usage: float, error: str | None = None) -> Job:
@@ -375,7 +369,7 @@ class Scheduler:
         self._book.charge(job)
         self._emit_job(job, now)
         if job.session_id is not None:
-            self._session_job_ended(self._book.sessions[job.session_id], job, now)
+            self._rules.session_job_ended(self._book.sessions[job.session_id], job, now)
         self._fire_due_timers()
         return job.snapshot()
 
@@ -424,11 +418,11 @@ class Scheduler:
                 job.cancel_requested = True
                 self._emit_job(job, now)
             return job.snapshot()
-        self._end_queued_job(
+        self._rules.end_queued_job(
             job, JobStatus.CANCELLED, "Cancelled by the user before it started.", now
         )
         if job.session_id is not None:
-            self._session_lost_queued_job(self._book.sessions[job.session_id], now)
+            self._rules.session_lost_queued_job(self._book.sessions[job.session_id], now)
         self._fire_due_timers()
         return job.snapshot()
 
@@ -548,132 +542,13 @@ class Scheduler:
         for job in requeued:
             if job.status is QUEUED and job.attempts >= self._max_attempts:
                 reason = "the server stopped while the job ran"
-                self._end_queued_job(job, JobStatus.ERROR, self._gave_up(job, reason), now)
+                self._rules.end_queued_job(job, JobStatus.ERROR, self._gave_up(job, reason), now)
                 if job.session_id is not None:
-                    self._session_lost_queued_job(self._book.sessions[job.session_id], now)
+                    self._rules.session_lost_queued_job(self._book.sessions[job.session_id], now)
             else:
                 self._emit_job(job, now)
 
-    # ---------------------------------------------------------- the rules, inside
-
-    def _start(self, job: Job, qpu: Qpu, now: float) -> None:
-        job.status = RUNNING
-        job.started = now
-        job.attempts += 1
-        qpu.running = job.id
-        qpu.queued -= 1
-        self._book.count_queued(job, -1)
-        self._emit_job(job, now)
-        if job.session_id is None:
-            return
-        session = self._book.sessions[job.session_id]
-        session.last_job_started = now
-        if session.started_at is None:
-            session.started_at = now  # the session starts: the max TTL clock starts
-            self._timers.arm(TimerKind.MAX_TTL, session.id, now + session.max_ttl)
-        if session.state in (OPEN, INACTIVE):
-            session.activated_at = now
-            record_transition(session, now, ACTIVE)
-        if session.mode is DEDICATED and session.state is ACTIVE:
-            qpu.holder = session.id  # an active session holds the QPU
-            qpu.ittl_deadline = None
-        self._emit_session(session, now)
-
-    def _session_job_ended(self, session: Session, job: Job, now: float) -> None:
-        """A session job finished: count usage, then drain-close, open the ITTL window, or
-        (a batch with nothing left) go inactive."""
-        jobs_of = self._book.session_jobs[session.id]
-        jobs_of.pending -= 1
-        session.last_job_completed = now
-        if session.mode is BATCH:
-            session.usage += job.usage
-        if session.state is CLOSED:
-            if session.mode is DEDICATED and session.closed_at is not None:
-                # The job ran past max TTL or cancel: the QPU was held until it completed.
-                session.usage += max(0.0, now - max(session.closed_at, job.started or now))
-        elif not session.accepting_jobs and jobs_of.pending == 0:
-            self._close(session, "closed", now)  # closed and drained: no ITTL wait
-        elif jobs_of.pending == 0:
-            if session.mode is DEDICATED:
-                qpu = self._book.qpus[session.backend]
-                self._timers.open_ittl_window(qpu, now + session.interactive_ttl)
-            else:
-                self._deactivate(session, now)
-        self._emit_session(session, now)
-
-    def _session_lost_queued_job(self, session: Session, now: float) -> None:
-        """A queued session job was cancelled and none is left: a session that no longer
-        accepts jobs closes; an open one restarts its idle timeout; one holding the QPU
-        resumes its ITTL window; an active batch goes inactive."""
-        jobs_of = self._book.session_jobs[session.id]
-        if jobs_of.pending > 0 or session.state is CLOSED:
-            return
-        qpu = self._book.qpus[session.backend]
-        if not session.accepting_jobs:
-            self._close(session, "closed", now)
-            self._emit_session(session, now)
-        elif session.state is OPEN:
-            jobs_of.idle_since = now
-            self._timers.arm_idle_timeout(session.id, now)
-        elif qpu.holder == session.id and qpu.running is None:
-            window_end = window_start(session) + session.interactive_ttl
-            self._timers.open_ittl_window(qpu, max(window_end, now))
-        elif session.mode is BATCH and session.state is ACTIVE:
-            self._deactivate(session, now)
-            self._emit_session(session, now)
-
-    def _ittl_expired(self, qpu: Qpu, at: float) -> None:
-        """The ITTL window passed with no session job queued: the session goes inactive
-        and the QPU returns to the normal queue."""
-        assert qpu.holder is not None
-        session = self._book.sessions[qpu.holder]
-        self._deactivate(session, at)
-        self._emit_session(session, at)
-
-    def _max_ttl_reached(self, session: Session, at: float) -> None:
-        """Max TTL: queued session jobs fail naming the max TTL; the session closes; a
-        running job (or one that was running before a restart) runs to completion."""
-        message = max_ttl_error(session)
-        for job in self._book.queued_jobs_of(session):
-            if job.attempts == 0:
-                self._end_queued_job(job, JobStatus.ERROR, message, at)
-        self._close(session, "max_ttl", at)
-        self._emit_session(session, at)
-
-    def _idle_timeout_reached(self, session: Session, at: float) -> None:
-        """An open session got no job within the idle timeout: it closes."""
-        self._close(session, "idle_timeout", at)
-        self._emit_session(session, at)
-
-    def _deactivate(self, session: Session, at: float) -> None:
-        stop_usage_clock(session, at)
-        record_transition(session, at, INACTIVE)
-        self._release_qpu(session)
-
-    def _close(self, session: Session, reason: str, at: float) -> None:
-        stop_usage_clock(session, at)
-        session.accepting_jobs = False
-        session.closed_at = at
-        session.close_reason = reason
-        record_transition(session, at, CLOSED)
-        self._book.live.pop(session.id, None)
-        self._release_qpu(session)
-
-    def _release_qpu(self, session: Session) -> None:
-        qpu = self._book.qpus[session.backend]
-        if qpu.holder == session.id:
-            qpu.holder = None
-            qpu.ittl_deadline = None
-
-    def _end_queued_job(self, job: Job, status: JobStatus, error: str, at: float) -> None:
-        job.status = status
-        job.error = error
-        job.finished = at
-        self._book.qpus[job.backend].queued -= 1
-        self._book.count_queued(job, -1)
-        if job.session_id is not None:
-            self._book.session_jobs[job.session_id].pending -= 1
-        self._emit_job(job, at)
+    # ----------------------------------------------------------------- inside
 
     def _gave_up(self, job: Job, reason: str) -> str:
         return (
@@ -686,11 +561,11 @@ class Scheduler:
         while (timer := self._timers.pop_due(now)) is not None:
             deadline, kind, key = timer
             if kind is TimerKind.ITTL:
-                self._ittl_expired(self._book.qpus[key], deadline)
+                self._rules.ittl_expired(self._book.qpus[key], deadline)
             elif kind is TimerKind.MAX_TTL:
-                self._max_ttl_reached(self._book.live[key], deadline)
+                self._rules.max_ttl_reached(self._book.live[key], deadline)
             else:
-                self._idle_timeout_reached(self._book.live[key], deadline)
+                self._rules.idle_timeout_reached(self._book.live[key], deadline)
 
     def _emit_job(self, job: Job, at: float) -> None:
         self._on_change(Change("job", job.snapshot(), at))

@@ -1,7 +1,7 @@
 """The worker contract: the :class:`Worker` and :class:`Engine` interfaces every engine gives
 the runtime, the errors a run raises, and the engine names.
 
-Typing helpers only: importing it loads no engine (``workers.engine_for`` chooses one).
+It imports no engine and nothing heavy (``workers.engine_for`` chooses an engine).
 """
 
 from __future__ import annotations
