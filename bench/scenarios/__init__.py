@@ -34,20 +34,15 @@ from collections.abc import Callable, Iterable
 
 from harness import Row
 
-from scenarios.createjob_rate import create_job_throughput
-from scenarios.heavy_job import heavy_job_isolation
-from scenarios.history import history_growth
-from scenarios.ray_engine import ray_engine
-from scenarios.vqe import vqe_iterations
-from scenarios.watch_delivery import watch_delivery
+from scenarios import createjob_rate, heavy_job, history, ray_engine, vqe, watch_delivery
 
 SCENARIOS: dict[str, Callable[[], list[Row]]] = {
-    "vqe": vqe_iterations,
-    "history": history_growth,
-    "heavy": heavy_job_isolation,
-    "throughput": create_job_throughput,
-    "watch": watch_delivery,
-    "ray": ray_engine,
+    "vqe": vqe.vqe_iterations,
+    "history": history.history_growth,
+    "heavy": heavy_job.heavy_job_isolation,
+    "throughput": createjob_rate.create_job_throughput,
+    "watch": watch_delivery.watch_delivery,
+    "ray": ray_engine.ray_engine,
 }
 
 
