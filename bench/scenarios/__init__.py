@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable
 
 from harness import Row
@@ -47,10 +48,16 @@ SCENARIOS: dict[str, Callable[[], list[Row]]] = {
 
 
 def run(names: Iterable[str] = SCENARIOS) -> list[Row]:
-    """Run the named scenarios (all by default), in order; their rows."""
+    """Run the named scenarios (all by default), in order; their rows. A scenario that fails
+    (e.g. a local Ray cluster that does not start) is reported and the others still run."""
     rows = []
     for name in names:
         start = time.monotonic()
-        rows += SCENARIOS[name]()
+        try:
+            rows += SCENARIOS[name]()
+        except Exception:  # noqa: BLE001 - reported; the rest of the table still counts
+            traceback.print_exc()
+            print(f"runtime bench: {name} FAILED (above); no rows from it", file=sys.stderr)
+            continue
         print(f"runtime bench: {name} took {time.monotonic() - start:.0f} s", file=sys.stderr)
     return rows

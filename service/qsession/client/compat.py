@@ -691,30 +691,34 @@ class Batch(Session, sessions.Batch):
     old call shapes, as :class:`Session` does."""
 
 
-class SamplerV2(primitives.SamplerV2):
-    """The Sampler primitive (see :class:`qsession.client.primitives.SamplerV2`), that also
-    takes the old call shapes.
+class _OldConstruction:
+    """The old constructor shapes of both primitives, before the V2 class sees them.
 
     Args:
         mode: A :class:`Session` or :class:`Batch`, a backend (job mode), or ``None`` for the
             session of the enclosing ``with Session(...)`` block.
-        options: A dict or :class:`~qsession.client.options.SamplerOptions`; deprecated:
-            ``{"shots": n}`` or V1 :class:`Options`.
+        options: A dict or the primitive's options; deprecated: ``{"shots": n}`` or V1
+            :class:`Options`.
         session: Deprecated name of ``mode``.
 
     Raises:
-        As :class:`qsession.client.primitives.SamplerV2`, and as :func:`primitive_args`.
+        As the V2 primitive, and as :func:`primitive_args`.
     """
 
     def __init__(
         self,
         mode: Any = None,
-        options: dict | SamplerOptions | Options | None = None,
+        options: dict | SamplerOptions | EstimatorOptions | Options | None = None,
         *,
         session: sessions.Session | None = None,
     ):
         mode, options, self._v1_options = primitive_args(self, mode, options, session)
         super().__init__(mode, options)
+
+
+class SamplerV2(_OldConstruction, primitives.SamplerV2):
+    """The Sampler primitive (see :class:`qsession.client.primitives.SamplerV2`), that also
+    takes the old call shapes (see :class:`_OldConstruction`)."""
 
     def run(
         self,
@@ -733,30 +737,9 @@ class SamplerV2(primitives.SamplerV2):
         return super().run(pubs, shots=shots)
 
 
-class EstimatorV2(primitives.EstimatorV2):
+class EstimatorV2(_OldConstruction, primitives.EstimatorV2):
     """The Estimator primitive (see :class:`qsession.client.primitives.EstimatorV2`), that also
-    takes the old call shapes.
-
-    Args:
-        mode: A :class:`Session` or :class:`Batch`, a backend (job mode), or ``None`` for the
-            session of the enclosing ``with Session(...)`` block.
-        options: A dict or :class:`~qsession.client.options.EstimatorOptions`; deprecated:
-            ``{"shots": n}`` or V1 :class:`Options`.
-        session: Deprecated name of ``mode``.
-
-    Raises:
-        As :class:`qsession.client.primitives.EstimatorV2`, and as :func:`primitive_args`.
-    """
-
-    def __init__(
-        self,
-        mode: Any = None,
-        options: dict | EstimatorOptions | Options | None = None,
-        *,
-        session: sessions.Session | None = None,
-    ):
-        mode, options, self._v1_options = primitive_args(self, mode, options, session)
-        super().__init__(mode, options)
+    takes the old call shapes (see :class:`_OldConstruction`)."""
 
     def run(
         self,
