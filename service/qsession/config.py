@@ -45,7 +45,7 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     ray_address = "auto"            # engine "ray": the cluster to join
 
     [retention]
-    finished_jobs = 100000          # keep the newest N jobs; or a duration such as "30d":
+    finished_jobs = 100000          # keep each instance's newest N jobs; or "30d":
                                     # delete jobs that finished longer ago (with results)
 
     [limits]                        # over a limit: RESOURCE_EXHAUSTED or INVALID_ARGUMENT
@@ -158,7 +158,8 @@ class Retention:
     """Which finished jobs (records, requests and results) are kept; older ones are deleted.
 
     Attributes:
-        keep_newest: keep at most this many jobs (unfinished ones are always kept).
+        keep_newest: keep at most this many jobs of each instance (unfinished ones are
+            always kept).
         max_age: delete jobs that finished more than this many seconds ago.
     """
 

@@ -17,7 +17,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qsession import RuntimeService, SamplerV2
 from qsession.v1 import job_pb2
 from qsession.wire import encode_sampler_pub
-from tests.conftest import base_config, start_server
+from tests.conftest import OPEN_TOKEN, base_config, start_server
 from tests.e2e.conftest import RawClient
 
 
@@ -197,3 +197,30 @@ def test_retention_deletes_the_oldest_finished_jobs_and_their_results(tmp_path, 
             with pytest.raises(grpc.RpcError) as info:
                 client.result(job_id)
             assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_retention_keeps_each_instances_newest_jobs(tmp_path):
+    """One instance's volume never prunes another's history: with finished_jobs = 100, the
+    open instance's 5 jobs and their results survive the premium instance's 150."""
+    config = base_config(tmp_path, backends=[{"name": "ideal_24", "profile": "ideal_24"}])
+    with start_server(config) as handle:
+        lab, student = RawClient(handle), RawClient(handle, token=OPEN_TOKEN)
+        theirs = [student.create_job([(flip(), None, 5)]).id for _ in range(5)]
+        ours = [lab.create_job([(flip(), None, 5)]).id for _ in range(150)]
+        for client, ids in ((student, theirs), (lab, ours)):
+            for job_id in ids:
+                client.wait(job_id)
+    with start_server({**config, "retention": {"finished_jobs": 100}}) as handle:
+        lab, student = RawClient(handle), RawClient(handle, token=OPEN_TOKEN)
+
+        def listed(client: RawClient) -> list[str]:
+            request = job_pb2.ListJobsRequest(page_size=1000)
+            return [job.id for job in client.jobs.ListJobs(request, metadata=client.metadata).jobs]
+
+        deadline = time.monotonic() + 30  # the retention pass runs at start-up
+        while len(listed(lab)) > 100 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listed(lab) == ours[::-1][:100]
+        assert listed(student) == theirs[::-1]
+        for job_id in theirs:
+            assert student.result(job_id)[0].data.meas.get_counts() == {"1": 5}

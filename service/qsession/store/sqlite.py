@@ -321,20 +321,26 @@ class Store:
     def prune(
         self, finished_before: float | None, keep_newest: int | None, batch: int = 500
     ) -> int:
-        """Delete finished jobs (their rows, requests and results), oldest first: those
-        beyond the newest ``keep_newest`` jobs, and those that finished before
-        ``finished_before`` (epoch seconds). Unfinished jobs are never deleted. Works in
-        batches, each its own transaction, so other calls wait at most one batch.
+        """Delete finished jobs (their rows, requests and results), oldest first: each
+        instance's beyond its newest ``keep_newest`` jobs (one instance's volume never prunes
+        another's history), and those that finished before ``finished_before`` (epoch
+        seconds). Unfinished jobs are never deleted. Works in batches, each its own
+        transaction, so other calls wait at most one batch.
 
         Returns:
             How many jobs were deleted.
         """
         deleted = 0
         while keep_newest is not None:
-            ((total,),) = self._read("SELECT COUNT(*) FROM jobs")
-            if total <= keep_newest:
-                break
-            removed = self._delete_oldest_finished("", (), min(batch, total - keep_newest))
+            over = self._read(
+                "SELECT instance, COUNT(*) FROM jobs GROUP BY instance HAVING COUNT(*) > ?",
+                (keep_newest,),
+            )
+            removed = 0
+            for instance, total in over:
+                removed += self._delete_oldest_finished(
+                    " AND instance = ?", (instance,), min(batch, total - keep_newest)
+                )
             deleted += removed
             if removed == 0:
                 break  # what is left beyond the count is unfinished
