@@ -58,6 +58,11 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     circuit_parse_memory_bytes = 1073741824  # memory a client's circuit may take to parse
     max_concurrent_requests_per_instance = 256   # unary calls in flight at once
     max_streams_per_instance = 2000              # open streams (watches, result waits)
+    max_watch_job_ids = 1000                     # job ids one WatchJobs may name
+    max_execution_time = 10800                   # seconds a job may run: the default of the
+                                                 # option max_execution_time, and its cap
+    max_noise_factors = 16                       # entries of each ZNE list option
+    max_noise_factor = 20                        # the largest ZNE noise factor (circuit depth x)
     max_concurrent_admissions_per_instance = 2   # CreateJob calls parsed at once; more wait
                                                  # their turn, instances served in turn
     auth_failures_per_minute = 60                # per peer address; more are refused at once
@@ -149,6 +154,10 @@ class Limits:
     circuit_parse_memory_bytes: int = 1024 * 1024 * 1024
     max_concurrent_requests_per_instance: int = 256
     max_streams_per_instance: int = 2000
+    max_watch_job_ids: int = 1000
+    max_execution_time: int = 10_800
+    max_noise_factors: int = 16
+    max_noise_factor: int = 20
     max_concurrent_admissions_per_instance: int = 2
     auth_failures_per_minute: int = 60
 

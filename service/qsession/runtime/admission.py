@@ -20,6 +20,7 @@ from __future__ import annotations
 from qsession.config import Limits
 from qsession.execution import mitigation
 from qsession.execution.memo import Memo
+from qsession.execution.mitigation import EstimatorSettings, Twirling
 from qsession.execution.validation import validate_estimator_pub, validate_sampler_pub
 from qsession.lifecycle.errors import InvalidArgument, NotFound
 from qsession.runtime import limits
@@ -246,14 +247,19 @@ class Admission:
         limits.check_widths(
             widths, fields, qpu.config.name, qpu.profile.target.num_qubits, self.limits
         )
-        sizes = self._decode_pubs(qpu, request)
-        limits.check_samples(sizes, limits.pubs_field(request), self.limits)
+        sizes, settings = self._decode_pubs(qpu, request)
+        field = limits.pubs_field(request)
+        limits.check_samples(sizes, field, self.limits)
+        limits.check_mitigation_cost(settings, sizes, field, self.limits)
         self.circuits.remember(scope, circuits, widths)
         return sizes
 
-    def _decode_pubs(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> Sizes:
+    def _decode_pubs(
+        self, qpu: Qpu, request: job_pb2.CreateJobRequest
+    ) -> tuple[Sizes, Twirling | EstimatorSettings]:
         """Decode and validate every PUB for the QPU, and the options it can apply; return
-        each PUB's shots and parameter points (``limits.pub_sizes``).
+        each PUB's shots and parameter points (``limits.pub_sizes``), and the job's
+        mitigation settings.
 
         A request like one admitted before but for its parameter values (an iterative
         algorithm's next job: same circuits, observables, names, shapes, precision or shots,
@@ -265,7 +271,9 @@ class Admission:
         """
         options = request.options.SerializeToString()
         # Checked once per distinct options (a VQE sends the same ones every iteration).
-        self.memo.get(("options", request.program, options), lambda: _settings(request))
+        settings: Twirling | EstimatorSettings = self.memo.get(
+            ("options", request.program, options), lambda: _settings(request)
+        )
         field = limits.pubs_field(request)
         estimator = request.program == job_pb2.PROGRAM_ESTIMATOR
         count = "precision" if estimator else "shots"
@@ -284,7 +292,7 @@ class Admission:
         for i, pub in enumerate(getattr(request, field)):
             if pub.parameter_values.parameters:  # (the decode reads values only then)
                 check_parameter_values(pub.parameter_values, f"{field}[{i}].parameter_values")
-        return sizes
+        return sizes, settings
 
     def _decoded_pub_sizes(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> Sizes:
         """Every PUB decoded (with Qiskit's containers) and validated for the QPU."""
@@ -300,7 +308,7 @@ class Admission:
         return limits.pub_sizes(pubs)
 
 
-def _settings(request: job_pb2.CreateJobRequest) -> object:
+def _settings(request: job_pb2.CreateJobRequest) -> Twirling | EstimatorSettings:
     """The request's mitigation settings (raises InvalidOption, naming the option)."""
     if request.program == job_pb2.PROGRAM_SAMPLER:
         return mitigation.sampler_settings(request.options)

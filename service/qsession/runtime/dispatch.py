@@ -83,6 +83,7 @@ class Dispatch:
         ledger: where results go, and whether the store can write.
         store: where a job's request is read once it is stored.
         clock: the runtime's clock.
+        default_time_limit: the seconds a job that sets no ``max_execution_time`` may run.
     """
 
     def __init__(
@@ -93,8 +94,10 @@ class Dispatch:
         ledger: Ledger,
         store: Store,
         clock: Clock,
+        default_time_limit: float,
     ) -> None:
         self.engine = engine
+        self.default_time_limit = default_time_limit
         self.qpus = qpus
         self.scheduler = scheduler
         self.ledger = ledger
@@ -216,7 +219,11 @@ class Dispatch:
         """
         started = time.monotonic()
         options = self.ledger.inputs[job.id].options
-        limit = options.max_execution_time if options.HasField("max_execution_time") else None
+        limit = (
+            options.max_execution_time
+            if options.HasField("max_execution_time")
+            else self.default_time_limit
+        )
         seed = options.seed_simulator if options.HasField("seed_simulator") else job_seed(job.id)
         status, error = JobStatus.DONE, None
         qpu.execution = asyncio.current_task()

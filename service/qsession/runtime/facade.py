@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from qsession.config import Config, ConfigError
 from qsession.execution.memo import Memo
@@ -87,7 +87,15 @@ class Runtime:
             session_message=lambda session: self._queries.session_message(session),
             wake=lambda: self._dispatch.wakeup.set(),
         )
-        self._dispatch = Dispatch(engine, qpus, self._scheduler, self._ledger, store, self._clock)
+        self._dispatch = Dispatch(
+            engine,
+            qpus,
+            self._scheduler,
+            self._ledger,
+            store,
+            self._clock,
+            default_time_limit=config.limits.max_execution_time,
+        )
         self._queries = Queries(
             config, store, self._clock, self._scheduler, self._dispatch, self._ledger
         )
@@ -403,18 +411,31 @@ class Runtime:
 
     # ------------------------------------------------------------------------------ watch
 
-    def watch(
+    def watch_jobs(
         self,
         instance: str,
-        kind: str,
         after_revision: int | None = None,
         progress: bool = False,
-        **filters: object,
+        job_ids: Sequence[str] = (),
+        session_id: str | None = None,
+        tags: Sequence[str] = (),
     ) -> AsyncIterator[Event | Progress]:
-        """The instance's committed changes of ``kind`` ("job" or "session") after
-        ``after_revision`` (None: from now), filtered by ``job_ids``, ``session_id``,
-        ``session_ids`` or ``tags``; with ``progress``, progress notifications too."""
-        return self._watches.follow(instance, kind, after_revision, progress, **filters)
+        """The instance's committed job changes after ``after_revision`` (None: from now),
+        of ``job_ids`` (at most ``max_watch_job_ids``, each the instance's: else
+        LimitExceeded or NotFound before anything is sent), of a session, or with all of
+        ``tags``; with ``progress``, progress notifications too."""
+        return self._watches.jobs(
+            instance, after_revision, progress, job_ids, session_id=session_id, tags=tuple(tags)
+        )
+
+    def watch_sessions(
+        self, instance: str, after_revision: int | None = None, session_ids: Sequence[str] = ()
+    ) -> AsyncIterator[Event | Progress]:
+        """The instance's committed session changes after ``after_revision`` (None: from
+        now), of ``session_ids`` if any."""
+        return self._watches.follow(
+            instance, "session", after_revision, session_ids=tuple(session_ids)
+        )
 
     def subscribe(
         self, instance: str, kind: str, after_revision: int | None = None, **filters: object
@@ -426,7 +447,7 @@ class Runtime:
     def watch_until_final(
         self,
         instance: str,
-        job_ids: Iterable[str],
+        job_ids: Sequence[str],
         after_revision: int | None = None,
         progress: bool = False,
     ) -> AsyncIterator[JobUpdate | Progress]:

@@ -19,9 +19,10 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession.config import Limits
+from qsession.execution.mitigation import EstimatorSettings, Twirling
 from qsession.lifecycle.errors import InvalidArgument, LimitExceeded, ValueOverLimit
 from qsession.sandbox.circuits import CircuitWidth
-from qsession.v1 import job_pb2, types_pb2
+from qsession.v1 import job_pb2, options_pb2, types_pb2
 from qsession.wire.shots import (
     precision_problem,
     shots_for_precision,
@@ -99,6 +100,16 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
             field="options.max_execution_time",
             reason="OPTION_INVALID",
         )
+    if options.max_execution_time > limits.max_execution_time:
+        raise ValueOverLimit(
+            f"options.max_execution_time: {options.max_execution_time:g} s is over the limit "
+            f"of {limits.max_execution_time} s; ask for less (a job that sets none gets "
+            f"{limits.max_execution_time} s)",
+            "options.max_execution_time",
+            "max_execution_time",
+            limits.max_execution_time,
+        )
+    _check_zne_lists(options.resilience.zne, limits)
     if options.HasField("default_shots"):
         _check_shots(options.default_shots, "options.default_shots", limits)
     for i, sampler_pub in enumerate(request.sampler_pubs):
@@ -109,6 +120,77 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
     for i, pub in enumerate(request.estimator_pubs):
         if pub.HasField("precision"):
             _check_precision(pub.precision, f"estimator_pubs[{i}].precision", limits)
+
+
+def _check_zne_lists(zne: options_pb2.ZneOptions, limits: Limits) -> None:
+    """ZNE's lists have at most ``max_noise_factors`` entries, and no noise factor is over
+    ``max_noise_factor`` (the folded circuit is that many times deeper)."""
+    for name in ("noise_factors", "extrapolated_noise_factors", "extrapolator"):
+        entries = getattr(zne, name)
+        if len(entries) > limits.max_noise_factors:
+            raise ValueOverLimit(
+                f"options.resilience.zne.{name}: {len(entries)} entries is over the limit of "
+                f"{limits.max_noise_factors}",
+                f"options.resilience.zne.{name}",
+                "max_noise_factors",
+                limits.max_noise_factors,
+            )
+    for i, factor in enumerate(zne.noise_factors):
+        if factor > limits.max_noise_factor:
+            raise ValueOverLimit(
+                f"options.resilience.zne.noise_factors[{i}]: {factor:g} is over the limit of "
+                f"{limits.max_noise_factor} (the folded circuit would be {factor:g} times "
+                "deeper); use smaller factors",
+                f"options.resilience.zne.noise_factors[{i}]",
+                "max_noise_factor",
+                limits.max_noise_factor,
+            )
+
+
+def check_mitigation_cost(
+    settings: Twirling | EstimatorSettings,
+    sizes: Sequence[tuple[int, int]],
+    field: str,
+    limits: Limits,
+) -> None:
+    """What a job's mitigation multiplies its PUBs by stays within [limits]: each PUB's
+    twirled shots (randomizations x shots per randomization) within ``max_shots_per_pub``,
+    and the job's samples, counting twirled shots at every ZNE noise factor, within
+    ``max_samples_per_job`` (``sizes`` as ``pub_sizes`` gives them).
+
+    Raises:
+        ValueOverLimit: naming the twirling option; LimitExceeded: naming ``field``.
+    """
+    if isinstance(settings, Twirling):
+        twirling, factors = settings, 1
+    else:
+        twirling = settings.twirling
+        factors = len(settings.noise_factors) if settings.zne_mitigation else 1
+    total = 0
+    for i, (shots, points) in enumerate(sizes):
+        runs = shots
+        if twirling.enable_gates or twirling.enable_measure:
+            count, per = twirling.split(shots)
+            runs = count * per
+            if runs > limits.max_shots_per_pub:
+                raise ValueOverLimit(
+                    f"options.twirling: {count} randomizations x {per} shots is {runs} shots "
+                    f"for {field}[{i}], over the limit of {limits.max_shots_per_pub} per PUB; "
+                    "set fewer num_randomizations or shots_per_randomization",
+                    "options.twirling.num_randomizations",
+                    "max_shots_per_pub",
+                    limits.max_shots_per_pub,
+                )
+        total += runs * factors * points
+    if total > limits.max_samples_per_job:
+        raise LimitExceeded(
+            f"{field}: with its twirling and {factors} noise factor(s) the job runs {total} "
+            f"samples, over the limit of {limits.max_samples_per_job}; split it into several "
+            "jobs or ask for less mitigation",
+            field,
+            "max_samples_per_job",
+            limits.max_samples_per_job,
+        )
 
 
 def circuits(request: job_pb2.CreateJobRequest) -> list[tuple[str, types_pb2.Circuit]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Sequence
 
 from qsession.config import Config
 from qsession.lifecycle.clock import Clock
@@ -137,6 +138,34 @@ class Queries:
                 f"{field}: job {job_id!r} does not exist", field=field, reason="JOB_NOT_FOUND"
             )
         return job
+
+    async def jobs_named(self, instance: str, job_ids: Sequence[str], field: str) -> list[Job]:
+        """The instance's jobs ``job_ids`` (each named by a request at ``field[i]``):
+        unfinished ones from memory, the others read from the store in one pass off the loop.
+
+        Raises:
+            NotFound: the first id (in request order) that is not a job of ``instance``.
+        """
+        found: dict[str, Job] = {}
+        for job_id in job_ids:
+            try:
+                found[job_id] = self.scheduler.job(job_id)
+            except NotFound:
+                pass
+        stored = [job_id for job_id in job_ids if job_id not in found]
+        if stored:
+            records_by_id = await asyncio.to_thread(self.store.jobs_by_id, stored)
+            for job_id, record in records_by_id.items():
+                found[job_id] = records.job_from_record(record)
+        for i, job_id in enumerate(job_ids):
+            job = found.get(job_id)
+            if job is None or job.instance != instance:
+                raise NotFound(
+                    f"{field}[{i}]: job {job_id!r} does not exist",
+                    field=f"{field}[{i}]",
+                    reason="JOB_NOT_FOUND",
+                )
+        return [found[job_id] for job_id in job_ids]
 
     def job_for_request(self, instance: str, request_id: str, stored: bool = True) -> Job | None:
         """The job a retried CreateJob already created, if ``request_id`` was seen; only

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from qsession.lifecycle.clock import Clock
-from qsession.lifecycle.errors import InvalidArgument, ResourceExhausted
+from qsession.lifecycle.errors import InvalidArgument, LimitExceeded, ResourceExhausted
 from qsession.lifecycle.events import Event
 from qsession.lifecycle.model import Job
 from qsession.runtime.ledger import Ledger
@@ -94,6 +94,42 @@ class Watches:
         finally:
             subscription.close()
 
+    async def jobs(
+        self,
+        instance: str,
+        after_revision: int | None,
+        progress: bool,
+        job_ids: Sequence[str],
+        **filters: object,
+    ) -> AsyncIterator[Event | Progress]:
+        """``follow`` for job events, of ``job_ids`` if any are named: at most
+        ``max_watch_job_ids`` of them, each a job of ``instance``.
+
+        Raises:
+            LimitExceeded: too many ids. NotFound: an unknown id, or another instance's.
+        """
+        ids = self._bounded(job_ids)
+        if ids:
+            await self.queries.jobs_named(instance, ids, "job_ids")
+        async for event in self.follow(
+            instance, "job", after_revision, progress, job_ids=tuple(ids), **filters
+        ):
+            yield event
+
+    def _bounded(self, job_ids: Sequence[str]) -> list[str]:
+        """``job_ids`` without repeats, once their number is checked against the limit (before
+        any other work, so that a huge list is refused at once)."""
+        limit = self.ledger.config.limits.max_watch_job_ids
+        if len(job_ids) > limit:
+            raise LimitExceeded(
+                f"job_ids: {len(job_ids)} job ids is over the limit of {limit} per watch; "
+                "watch fewer, or a session's jobs (session_id) or a tag's (tags)",
+                "job_ids",
+                "max_watch_job_ids",
+                limit,
+            )
+        return list(dict.fromkeys(job_ids))
+
     def job_of(self, event: Event) -> job_pb2.Job:
         """The Job message a job event carries, parsed once for every watcher it goes to."""
         job = self._parsed.get(event.revision)
@@ -107,7 +143,7 @@ class Watches:
     async def until_final(
         self,
         instance: str,
-        job_ids: Iterable[str],
+        job_ids: Sequence[str],
         after_revision: int | None,
         progress: bool = False,
         id_field: str | None = None,
@@ -123,9 +159,10 @@ class Watches:
         names the request field an unknown id came in (default ``job_ids[i]``).
 
         Raises:
-            InvalidArgument: no job ids. NotFound: an unknown id.
+            InvalidArgument: no job ids. LimitExceeded: more than ``max_watch_job_ids``.
+            NotFound: an unknown id, or another instance's.
         """
-        ids = list(dict.fromkeys(job_ids))
+        ids = self._bounded(job_ids)
         if not ids:
             raise InvalidArgument(
                 "job_ids: until_final needs the ids of the jobs to watch",
@@ -135,12 +172,15 @@ class Watches:
         revision = await self.ledger.flush(read=True)
         pending: set[str] = set()
         final: list[Job] = []
-        for i, job_id in enumerate(ids):
-            job = self.queries.job(instance, job_id, field=id_field or f"job_ids[{i}]")
+        if id_field is not None:  # one id, named by a field of its own
+            jobs = [self.queries.job(instance, ids[0], field=id_field)]
+        else:
+            jobs = await self.queries.jobs_named(instance, ids, "job_ids")
+        for job in jobs:
             if job.status.finished:
                 final.append(job)
             else:
-                pending.add(job_id)
+                pending.add(job.id)
         after = revision if after_revision is None else after_revision
         now = self.clock.now()
         for job in final:

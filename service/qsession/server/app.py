@@ -41,7 +41,7 @@ from qsession.server.descriptors import reflection_pool
 from qsession.server.dev_account import dev_token
 from qsession.server.dev_account import save_dev_account as save_dev_account_file
 from qsession.server.metrics import ServerMetrics
-from qsession.server.parsing import ParseErrorInterceptor
+from qsession.server.parsing import ByteBound, ParseErrorInterceptor
 from qsession.server.servicers import (
     BackendServicer,
     InstanceServicer,
@@ -78,6 +78,8 @@ HANDSHAKE_TIMEOUT_MS = 20_000  # a connection must complete its handshake this s
 MIN_STREAMS_PER_CONNECTION = 1024
 GIL_SWITCH_INTERVAL = 0.001  # seconds; see start_server
 IO_THREADS = min(32, (os.cpu_count() or 2) + 4)  # the default pool's size, as asyncio sizes it
+WATCH_ID_BYTES = 40  # one job id (a UUID, 36 characters) as an entry of WatchJobs' job_ids
+WATCH_FILTER_BYTES = 64 * 1024  # the rest of a WatchJobs request: session, tags, revision
 
 
 def _instances_by_token_hash(config: Config) -> tuple[dict[str, Instance], str | None]:
@@ -154,6 +156,20 @@ def streams_per_connection(limits: Limits) -> int:
 class StartupError(Exception):
     """The server cannot start as configured: a port in use, a data directory it cannot use,
     an unreadable or invalid TLS file. The message says which and how to fix it."""
+
+
+def request_bounds(limits: Limits) -> dict[str, ByteBound]:
+    """The methods whose requests have a byte bound below max_request_bytes, refused before
+    they are parsed (see ``parsing``): WatchJobs, by the job ids it may name."""
+    return {
+        "/qsession.v1.JobService/WatchJobs": ByteBound(
+            limits.max_watch_job_ids * WATCH_ID_BYTES + WATCH_FILTER_BYTES,
+            "job_ids",
+            "max_watch_job_ids",
+            limits.max_watch_job_ids,
+            "job ids",
+        )
+    }
 
 
 def _check_startup(config: Config) -> tuple[bytes, bytes] | None:
@@ -267,7 +283,7 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     server = grpc.aio.server(
         interceptors=[
             metrics.interceptor(),
-            ParseErrorInterceptor(),
+            ParseErrorInterceptor(request_bounds(limits)),
             AuthInterceptor(instances, limits),
         ],
         options=options,

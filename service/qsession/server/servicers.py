@@ -165,8 +165,8 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
     @streaming
     async def WatchSessions(self, request, context):
         after = request.after_revision if request.HasField("after_revision") else None
-        events = self.runtime.watch(
-            current_instance().name, "session", after, session_ids=tuple(request.session_ids)
+        events = self.runtime.watch_sessions(
+            current_instance().name, after, session_ids=request.session_ids
         )
         async for event in events:
             assert isinstance(event, Event)  # (no progress notifications were asked for)
@@ -290,14 +290,13 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             async for update in updates:
                 yield self._update_response(update)
             return
-        events = self.runtime.watch(
+        events = self.runtime.watch_jobs(
             instance,
-            "job",
             after,
             request.progress_notify,
-            job_ids=tuple(request.job_ids),
+            job_ids=request.job_ids,
             session_id=request.session_id or None,
-            tags=tuple(request.tags),
+            tags=request.tags,
         )
         async for event in events:
             if isinstance(event, Progress):

@@ -295,6 +295,19 @@ class Store:
         rows = self._read("SELECT record FROM jobs WHERE id = ?", (job_id,))
         return json.loads(rows[0][0]) if rows else None
 
+    def jobs_by_id(self, job_ids: Sequence[str], chunk: int = 500) -> dict[str, dict[str, Any]]:
+        """The records of those of ``job_ids`` that are stored, by id (read ``chunk`` ids
+        a query)."""
+        found = {}
+        for start in range(0, len(job_ids), chunk):
+            ids = job_ids[start : start + chunk]
+            marks = ", ".join("?" * len(ids))
+            for job_id, record in self._read(
+                f"SELECT id, record FROM jobs WHERE id IN ({marks})", tuple(ids)
+            ):
+                found[job_id] = json.loads(record)
+        return found
+
     def job_for_request(self, instance: str, request_id: str) -> dict[str, Any] | None:
         """The record of the job ``instance`` created with ``request_id``, or None."""
         rows = self._read(

@@ -1,0 +1,143 @@
+"""Issue 25: a size a request controls has a bound, and a watch names only the caller's jobs.
+
+Every bound comes from ``[limits]`` and a refusal names the field and the limit (ErrorInfo
+metadata ``limit`` and ``max``): a job's ``max_execution_time`` (also its default), ZNE's
+lists and noise factors, and the shots twirling's randomizations multiply a PUB's by.
+
+``WatchJobs`` names at most ``[limits] max_watch_job_ids`` job ids, and each must be one of
+the caller's jobs: a list over the limit is refused with RESOURCE_EXHAUSTED naming the limit
+before any id is looked up, and an unknown id, or another instance's, with NOT_FOUND naming
+``job_ids[i]`` (as ``until_final`` always did), so a watch never holds made-up ids.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.transpiler import generate_preset_pass_manager
+
+from qsession.execution.profiles import load_profile
+from qsession.v1 import job_pb2, options_pb2
+from tests.circuits import mid_circuit_measured
+from tests.conftest import OPEN_TOKEN, base_config, start_server
+from tests.e2e.conftest import RawClient, error_info_metadata
+from tests.e2e.server_process import ServerProcess
+
+MILLION = 1_000_000
+MANY = "max_noise_factors"
+
+
+def flip() -> QuantumCircuit:
+    circuit = QuantumCircuit(1)
+    circuit.x(0)
+    circuit.measure_all()
+    return circuit
+
+
+def made_up_ids(count: int) -> list[str]:
+    return [str(uuid.UUID(int=i)) for i in range(count)]
+
+
+def refusal(client: RawClient, request: job_pb2.WatchJobsRequest) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        next(iter(client.jobs.WatchJobs(request, metadata=client.metadata, timeout=60)))
+    return info.value
+
+
+@pytest.mark.parametrize("until_final", [False, True])
+def test_a_watch_naming_more_job_ids_than_the_limit_is_refused_naming_it(server, until_final):
+    client = RawClient(server)
+    request = job_pb2.WatchJobsRequest(job_ids=made_up_ids(1001), until_final=until_final)
+    error = refusal(client, request)
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "job_ids: 1001 job ids is over the limit of 1000" in error.details()
+    assert error_info_metadata(error) == {"limit": "max_watch_job_ids", "max": "1000"}
+
+
+def test_a_watch_naming_an_unknown_or_foreign_job_is_refused_naming_it(server):
+    lab, student = RawClient(server), RawClient(server, token=OPEN_TOKEN)
+    theirs = student.create_job([(flip(), None, 5)]).id
+    own = lab.create_job([(flip(), None, 5)]).id
+    for ids, at in (([own, str(uuid.uuid4())], 1), ([own, theirs], 1), ([theirs], 0)):
+        error = refusal(lab, job_pb2.WatchJobsRequest(job_ids=ids, after_revision=0))
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+        assert error.details() == f"job_ids[{at}]: job {ids[at]!r} does not exist"
+
+
+def test_a_million_job_ids_are_refused_at_once_and_leave_memory_flat(tmp_path):
+    """20 WatchJobs calls of 1M made-up ids each (38 MB): each is refused, and the server's
+    resident memory after them stays within 100 MB of before."""
+    config = base_config(tmp_path, backends=[{"name": "ideal_24", "profile": "ideal_24"}])
+    with ServerProcess(tmp_path, config) as server:
+        client = RawClient(server)
+        request = job_pb2.WatchJobsRequest(job_ids=made_up_ids(MILLION))
+        error = refusal(client, request)  # the first one grows gRPC's buffers once
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        before = server.rss_bytes()
+        for _ in range(20):
+            assert refusal(client, request).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert server.rss_bytes() - before < 100 * 1024 * 1024
+
+
+def refused_job(client: RawClient, program: str, **options) -> grpc.RpcError:
+    if program == "sampler":
+        pubs = [(flip(), None, 100)]
+    else:
+        pubs = [(flip().remove_final_measurements(inplace=False), "Z", None, 0.05)]
+    with pytest.raises(grpc.RpcError) as info:
+        client.create_job(pubs, program=program, backend="ideal_24", **options)
+    return info.value
+
+
+def test_a_max_execution_time_over_the_limit_is_refused_naming_it(server):
+    error = refused_job(RawClient(server), "sampler", max_execution_time=1e12)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("options.max_execution_time: 1e+12 s is over the limit")
+    assert error_info_metadata(error) == {"limit": "max_execution_time", "max": "10800"}
+
+
+@pytest.mark.parametrize(
+    ("zne", "field", "limit"),
+    [
+        ({"noise_factors": [1, 1e6]}, "noise_factors[1]", "max_noise_factor"),
+        ({"noise_factors": [1.0] * 500_000}, "noise_factors", MANY),
+        ({"extrapolated_noise_factors": [0.0] * 17}, "extrapolated_noise_factors", MANY),
+    ],
+)
+def test_zne_lists_over_their_bounds_are_refused_naming_them(server, zne, field, limit):
+    resilience = options_pb2.ResilienceOptions(
+        zne_mitigation=True, zne=options_pb2.ZneOptions(**zne)
+    )
+    error = refused_job(RawClient(server), "estimator", resilience=resilience)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(f"options.resilience.zne.{field}: ")
+    assert error_info_metadata(error)["limit"] == limit
+
+
+@pytest.mark.parametrize("program", ["sampler", "estimator"])
+def test_shots_multiplied_by_randomizations_are_bound_by_the_per_pub_limit(server, program):
+    """10^10 shots through twirling's randomizations, against the 10^7 per-PUB limit."""
+    twirling = options_pb2.TwirlingOptions(
+        enable_measure=True, num_randomizations=100_000, shots_per_randomization=100_000
+    )
+    error = refused_job(RawClient(server), program, twirling=twirling)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "100000 randomizations x 100000 shots is 10000000000 shots" in error.details()
+    assert error_info_metadata(error) == {"limit": "max_shots_per_pub", "max": "10000000"}
+
+
+def test_a_job_that_sets_no_max_execution_time_is_stopped_at_the_limit(tmp_path):
+    config = base_config(tmp_path, limits={"max_execution_time": 1})
+    with start_server(config) as handle:
+        client = RawClient(handle)
+        heavy = generate_preset_pass_manager(
+            target=load_profile("ideal_24").target, optimization_level=1
+        ).run(mid_circuit_measured(22))
+        job = client.wait(client.create_job([(heavy, None, 50)], backend="ideal_24").id)
+        assert job.state == job_pb2.Job.STATE_ERROR
+        assert "max_execution_time of 1 s" in job.error_message
+        after = client.wait(client.create_job([(flip(), None, 5)], backend="ideal_24").id)
+        assert after.state == job_pb2.Job.STATE_DONE
