@@ -2,7 +2,8 @@
 
 Every bound comes from ``[limits]`` and a refusal names the field and the limit (ErrorInfo
 metadata ``limit`` and ``max``): a job's ``max_execution_time`` (also its default), ZNE's
-lists and noise factors, and the shots twirling's randomizations multiply a PUB's by.
+lists and noise factors, and the shots twirling's randomizations multiply a PUB's by. A
+write-ahead log deleted after a crash is reported at start-up instead of silently dropped.
 
 ``WatchJobs`` names at most ``[limits] max_watch_job_ids`` job ids, and each must be one of
 the caller's jobs: a list over the limit is refused with RESOURCE_EXHAUSTED naming the limit
@@ -20,6 +21,7 @@ from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession.execution.profiles import load_profile
+from qsession.testing import ServerStartError
 from qsession.v1 import job_pb2, options_pb2
 from tests.circuits import mid_circuit_measured
 from tests.conftest import OPEN_TOKEN, base_config, start_server
@@ -141,3 +143,23 @@ def test_a_job_that_sets_no_max_execution_time_is_stopped_at_the_limit(tmp_path)
         assert "max_execution_time of 1 s" in job.error_message
         after = client.wait(client.create_job([(flip(), None, 5)], backend="ideal_24").id)
         assert after.state == job_pb2.Job.STATE_DONE
+
+
+def test_a_write_ahead_log_deleted_after_kill_9_is_reported_at_start_up(tmp_path):
+    """Acknowledged jobs live in the WAL until a checkpoint: a server that would open the
+    database without it would silently drop them, so it refuses to start, naming the file."""
+    config = base_config(tmp_path / "data", backends=[{"name": "ideal_24", "profile": "ideal_24"}])
+    with ServerProcess(tmp_path, config) as server:
+        client = RawClient(server)
+        for _ in range(5):
+            client.wait(client.create_job([(flip(), None, 5)]).id)
+        server.kill()
+        wal = tmp_path / "data" / "qsession.db-wal"
+        assert wal.exists()
+        wal.unlink()
+        with pytest.raises(ServerStartError) as refused:
+            server.start()
+        assert f"{wal} is missing" in str(refused.value)
+        (tmp_path / "data" / "qsession.db-shm").unlink()  # the operator accepts the loss
+        server.start()
+        RawClient(server).wait(RawClient(server).create_job([(flip(), None, 5)]).id)

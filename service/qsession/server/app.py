@@ -49,7 +49,7 @@ from qsession.server.servicers import (
     SessionServicer,
     TranspilerServicer,
 )
-from qsession.store import Store
+from qsession.store import MissingLog, Store
 from qsession.v1 import (
     backend_pb2,
     backend_pb2_grpc,
@@ -221,6 +221,8 @@ def _open_store(config: Config) -> Store:
             retain_events=EVENTS_RETAINED,
             durability=config.durability,
         )
+    except MissingLog as exc:
+        raise StartupError(f"server.data_dir = {str(config.data_dir)!r}: {exc}") from None
     except (OSError, sqlite3.Error) as exc:
         raise StartupError(
             f"server.data_dir = {str(config.data_dir)!r}: cannot keep the database there "

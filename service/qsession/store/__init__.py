@@ -1,5 +1,5 @@
 """SQLite persistence: what the lifecycle decides, committed before it is acknowledged."""
 
-from qsession.store.sqlite import CorruptResult, Store
+from qsession.store.sqlite import CorruptResult, MissingLog, Store
 
-__all__ = ["CorruptResult", "Store"]
+__all__ = ["CorruptResult", "MissingLog", "Store"]

@@ -175,12 +175,43 @@ class JobFilter:
         return "".join(f" AND {w}" for w in where), params
 
 
+class MissingLog(Exception):
+    """The database's write-ahead log is gone after an unclean stop: what it held is lost."""
+
+
+def check_log(path: Path) -> None:
+    """Refuse a database whose write-ahead log was deleted after the server stopped without
+    closing it (killed, crashed, power lost). SQLite deletes the log and its shared-memory
+    index together when the last connection closes; an index without its log means the log
+    went missing while it may have held committed changes, acknowledged jobs among them, and
+    opening the database would silently start without them.
+
+    Raises:
+        MissingLog: naming the missing file and what to do.
+    """
+    log = path.with_name(path.name + "-wal")
+    index = path.with_name(path.name + "-shm")
+    if index.exists() and not log.exists() and path.exists() and path.stat().st_size > 0:
+        raise MissingLog(
+            f"{log} is missing, but {index} shows the server stopped without closing the "
+            "database: the changes the log held since the last checkpoint, acknowledged jobs "
+            f"among them, are lost. Put {log} back (from a backup), or delete {index} to "
+            f"start from what {path} holds"
+        )
+
+
 class Store:
     """One SQLite database file; safe to call from several threads (one lock, one connection)."""
 
     def __init__(self, path: Path, retain_events: int = 10_000, durability: str = "disk"):
+        """Open (or create) the database at ``path``.
+
+        Raises:
+            MissingLog: its write-ahead log was deleted after an unclean stop.
+        """
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_log(path)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only, as its WAL
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
