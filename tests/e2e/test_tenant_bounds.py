@@ -163,3 +163,24 @@ def test_a_write_ahead_log_deleted_after_kill_9_is_reported_at_start_up(tmp_path
         (tmp_path / "data" / "qsession.db-shm").unlink()  # the operator accepts the loss
         server.start()
         RawClient(server).wait(RawClient(server).create_job([(flip(), None, 5)]).id)
+
+
+@pytest.mark.parametrize("token", ["tok-nobody-0001", None])
+def test_a_request_is_not_parsed_before_its_token_is_known(server, token):
+    """Bytes that do not parse as a CreateJobRequest: with a valid token they are INTERNAL
+    ("does not parse"); with an unknown token, or none, they are refused UNAUTHENTICATED
+    without being parsed."""
+    garbage = b"\xff" * 64
+    metadata = () if token is None else (("authorization", f"Bearer {token}"),)
+    call = server.channel().unary_unary(
+        "/qsession.v1.JobService/CreateJob",
+        request_serializer=lambda data: data,
+        response_deserializer=lambda data: data,
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        call(garbage, metadata=metadata, timeout=30)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as unparsed:
+        call(garbage, metadata=server.metadata(), timeout=30)
+    assert unparsed.value.code() == grpc.StatusCode.INTERNAL
+    assert "does not parse" in unparsed.value.details()

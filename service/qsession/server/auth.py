@@ -321,11 +321,18 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or not details.method.startswith(QSESSION_PREFIX):
             return handler
-        return self._guard(handler, details)
+        digest, _ = _credentials(details.invocation_metadata)
+        known = digest is not None and digest in self._instances
+        return self._guard(handler, details, parse=known)
 
-    def _guard(self, handler: grpc.RpcMethodHandler, details) -> grpc.RpcMethodHandler:
+    def _guard(
+        self, handler: grpc.RpcMethodHandler, details, parse: bool = True
+    ) -> grpc.RpcMethodHandler:
         """The same handler, run only for an admitted call, counted in flight, with
-        ``current_instance()`` set."""
+        ``current_instance()`` set. Unless ``parse`` (the call's token is unknown, so it will
+        be refused), the request's bytes are not parsed: nothing is parsed before it is
+        authenticated."""
+        deserialize = handler.request_deserializer if parse else _unread
         if handler.unary_unary:
             inner = handler.unary_unary
 
@@ -339,7 +346,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                     self.calls.leave(instance.name)
 
             return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer
+                unary_unary, deserialize, handler.response_serializer
             )
         inner_stream = handler.unary_stream
 
@@ -354,8 +361,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 self.streams.leave(instance.name)
 
         return grpc.unary_stream_rpc_method_handler(
-            unary_stream, handler.request_deserializer, handler.response_serializer
+            unary_stream, deserialize, handler.response_serializer
         )
+
+
+def _unread(data: bytes) -> None:
+    """The request of a call that will be refused: its bytes are dropped unparsed."""
+    return None
 
 
 _TOKEN_HELP = (
