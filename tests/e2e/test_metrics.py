@@ -3,6 +3,7 @@ values that match the jobs and sessions this test runs on a server of its own.""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 
 import pytest
@@ -96,12 +97,19 @@ def test_metrics_count_refused_calls_by_code(server):
     service = RuntimeService(url=server.address, token="not-a-token", retry_timeout=0)
     with pytest.raises(Exception):  # noqa: B017 - which SDK error is beside the point here
         service.backends()
-    samples = scrape(server)
-    refused = [
-        labels
-        for labels, count in samples["qsession_rpc_requests_total"].items()
-        if dict(labels)["code"] == "UNAUTHENTICATED" and count >= 1
-    ]
+    # A call is counted when its handler returns on the server, which may be just after the
+    # client has its answer: scrape until it shows, for a few seconds at most.
+    deadline = time.monotonic() + 5
+    while True:
+        samples = scrape(server)
+        refused = [
+            labels
+            for labels, count in samples["qsession_rpc_requests_total"].items()
+            if dict(labels)["code"] == "UNAUTHENTICATED" and count >= 1
+        ]
+        if refused or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert refused, samples["qsession_rpc_requests_total"]
 
 
