@@ -13,6 +13,9 @@ before any id is looked up, and an unknown id, or another instance's, with NOT_F
 
 from __future__ import annotations
 
+import http.client
+import json
+import time
 import uuid
 
 import grpc
@@ -165,22 +168,81 @@ def test_a_write_ahead_log_deleted_after_kill_9_is_reported_at_start_up(tmp_path
         RawClient(server).wait(RawClient(server).create_job([(flip(), None, 5)]).id)
 
 
-@pytest.mark.parametrize("token", ["tok-nobody-0001", None])
-def test_a_request_is_not_parsed_before_its_token_is_known(server, token):
+def test_a_request_is_not_parsed_before_its_token_is_known(tmp_path):
     """Bytes that do not parse as a CreateJobRequest: with a valid token they are INTERNAL
     ("does not parse"); with an unknown token, or none, they are refused UNAUTHENTICATED
-    without being parsed."""
+    without being parsed. (A server of its own: its failed sign-ins are logged.)"""
     garbage = b"\xff" * 64
-    metadata = () if token is None else (("authorization", f"Bearer {token}"),)
-    call = server.channel().unary_unary(
-        "/qsession.v1.JobService/CreateJob",
-        request_serializer=lambda data: data,
-        response_deserializer=lambda data: data,
+    with start_server(base_config(tmp_path)) as handle:
+        call = handle.channel().unary_unary(
+            "/qsession.v1.JobService/CreateJob",
+            request_serializer=lambda data: data,
+            response_deserializer=lambda data: data,
+        )
+        for metadata in ((("authorization", "Bearer tok-nobody-0001"),), ()):
+            with pytest.raises(grpc.RpcError) as refused:
+                call(garbage, metadata=metadata, timeout=30)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as unparsed:
+            call(garbage, metadata=handle.metadata(), timeout=30)
+        assert unparsed.value.code() == grpc.StatusCode.INTERNAL
+        assert "does not parse" in unparsed.value.details()
+
+
+def test_page_event_streams_count_with_grpc_streams_against_the_instances_cap(tmp_path):
+    """With max_streams_per_instance = 2: two of the page's event streams take the instance's
+    budget, so a third is refused 429 and a gRPC watch RESOURCE_EXHAUSTED, both naming the
+    limit; once one closes, a gRPC watch opens again. Another instance is not affected."""
+    config = base_config(
+        tmp_path, dashboard={"listen": "127.0.0.1:0"}, limits={"max_streams_per_instance": 2}
     )
-    with pytest.raises(grpc.RpcError) as refused:
-        call(garbage, metadata=metadata, timeout=30)
-    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    with pytest.raises(grpc.RpcError) as unparsed:
-        call(garbage, metadata=server.metadata(), timeout=30)
-    assert unparsed.value.code() == grpc.StatusCode.INTERNAL
-    assert "does not parse" in unparsed.value.details()
+    with start_server(config) as handle:
+        port = handle.running.dashboard.port
+        cookie = _sign_in(port, handle.token)
+        open_streams = [_event_stream(port, cookie) for _ in range(2)]
+        for _, response in open_streams:
+            assert response.status == 200 and b"event: hello" in response.read1()
+        third, refused = _event_stream(port, cookie)
+        assert refused.status == 429
+        assert "max_streams_per_instance is 2" in json.loads(refused.read())["error"]
+        third.close()
+        lab, student = RawClient(handle), RawClient(handle, token=OPEN_TOKEN)
+        watch = job_pb2.WatchJobsRequest(progress_notify=True)
+        with pytest.raises(grpc.RpcError) as over:
+            next(iter(lab.jobs.WatchJobs(watch, metadata=lab.metadata, timeout=10)))
+        assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error_info_metadata(over.value)["limit"] == "max_streams_per_instance"
+        assert next(iter(student.jobs.WatchJobs(watch, metadata=student.metadata, timeout=10)))
+        open_streams.pop()[0].close()
+        deadline = time.monotonic() + 10
+        while True:  # the page notices the closed stream soon
+            try:
+                next(iter(lab.jobs.WatchJobs(watch, metadata=lab.metadata, timeout=10)))
+                break
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert time.monotonic() < deadline, "the closed page stream kept its place"
+                time.sleep(0.2)
+        for connection, _ in open_streams:
+            connection.close()
+
+
+def _sign_in(port: int, token: str) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(
+        "POST",
+        "/api/login",
+        body=json.dumps({"token": token}),
+        headers={"Content-Type": "application/json", "X-Qsession": "1"},
+    )
+    response = connection.getresponse()
+    assert response.status == 200, response.read()
+    cookie = response.getheader("Set-Cookie").split(";", 1)[0]
+    connection.close()
+    return cookie
+
+
+def _event_stream(port: int, cookie: str):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/api/events", headers={"Cookie": cookie})
+    return connection, connection.getresponse()

@@ -46,6 +46,7 @@ from qsession.lifecycle.errors import (
 )
 from qsession.runtime import Runtime
 from qsession.server.auth import AuthFailures, Instance, peer_key, token_hash
+from qsession.server.inflight import InFlight
 from qsession.server.metrics import CONTENT_TYPE, ServerMetrics
 from qsession.v1 import job_pb2, session_pb2
 
@@ -56,6 +57,8 @@ COOKIE = "qsession_dashboard"
 SIGN_IN_LIFETIME = 12 * 3600.0  # seconds a sign-in lasts
 MAX_SIGN_INS = 10_000  # remembered sign-ins (the oldest are forgotten first)
 KEEP_ALIVE = 15.0  # seconds between SSE comments on a quiet stream
+WRITE_TIMEOUT = 10.0  # seconds a browser may leave an event unread before its stream closes
+BACKENDS_INTERVAL = 1.0  # seconds between two "backends" nudges on one stream, at least
 CSRF_HEADER = "X-Qsession"
 # The signed-in instance of a request (a typed key where aiohttp has them).
 INSTANCE = web.RequestKey("instance", Instance) if hasattr(web, "RequestKey") else "instance"
@@ -120,9 +123,11 @@ class Dashboard:
         metrics: ServerMetrics,
         instances: Mapping[str, Instance],
         auth_failures_per_minute: int,
+        streams: InFlight,
     ) -> None:
         self.runtime = runtime
         self.metrics = metrics
+        self.streams = streams  # shared with the gRPC streams: one budget per instance
         self.instances = dict(instances)  # token SHA-256 -> instance
         self.failures = AuthFailures(auth_failures_per_minute)
         self.sign_ins = SignIns()
@@ -151,7 +156,11 @@ class Dashboard:
 
     async def start(self, listen: str) -> None:
         host, _, port = listen.rpartition(":")
-        self._runner = web.AppRunner(self.application(), access_log=None, shutdown_timeout=1.0)
+        # A browser that goes away cancels its handler: an event stream gives its place back
+        # at once rather than at its next write.
+        self._runner = web.AppRunner(
+            self.application(), access_log=None, shutdown_timeout=1.0, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host.strip("[]"), int(port))
         await site.start()
@@ -278,9 +287,19 @@ class Dashboard:
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         """Server-Sent Events: the instance's job and session changes as they commit, and
-        ``backends`` nudges. A watcher that falls behind is cut off; the browser's
-        EventSource reconnects by itself and the page re-reads everything."""
+        ``backends`` nudges (anonymous QPU activity, at most one per BACKENDS_INTERVAL). A
+        stream counts against the instance's ``max_streams_per_instance`` with its gRPC
+        streams. A watcher that falls behind, or leaves a write unread for WRITE_TIMEOUT, is
+        cut off; the browser's EventSource reconnects by itself and the page re-reads
+        everything."""
         instance = request[INSTANCE].name
+        self.streams.enter(instance)  # LimitExceeded -> 429, naming the limit
+        try:
+            return await self._stream_events(request, instance)
+        finally:
+            self.streams.leave(instance)
+
+    async def _stream_events(self, request: web.Request, instance: str) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -291,12 +310,16 @@ class Dashboard:
         )
         await response.prepare(request)
         wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
         backends_changed = False
+        next_nudge = 0.0  # loop time before which no "backends" nudge is sent
 
         def nudge(_backend: str) -> None:
             nonlocal backends_changed
+            if backends_changed:
+                return  # one is on its way
             backends_changed = True
-            wake.set()
+            loop.call_at(max(next_nudge, loop.time()), wake.set)
 
         subscriptions = [
             self.runtime.subscribe(instance, "job"),
@@ -313,20 +336,23 @@ class Dashboard:
                 chunks = []
                 for subscription in subscriptions:
                     chunks.extend(_sse(event) for event in subscription.drain())
-                if backends_changed:
+                if backends_changed and loop.time() >= next_nudge:
                     backends_changed = False
+                    next_nudge = loop.time() + BACKENDS_INTERVAL
                     chunks.append(b"event: backends\ndata: {}\n\n")
                 if chunks:
-                    await response.write(b"".join(chunks))
+                    await asyncio.wait_for(response.write(b"".join(chunks)), WRITE_TIMEOUT)
                 if any(s.overflowed for s in subscriptions):
                     break
                 try:
                     await asyncio.wait_for(wake.wait(), KEEP_ALIVE)
                 except TimeoutError:
-                    await response.write(b": keep-alive\n\n")
+                    await asyncio.wait_for(response.write(b": keep-alive\n\n"), WRITE_TIMEOUT)
                 wake.clear()
         except (ConnectionResetError, asyncio.CancelledError):
             pass  # the browser went away, or the server stops
+        except TimeoutError:
+            log.info("closed an event stream of %s left unread %g s", instance, WRITE_TIMEOUT)
         finally:
             for subscription in subscriptions:
                 subscription.close()
@@ -374,14 +400,16 @@ def _time(text: str, name: str) -> float | None:
 
 
 async def start_dashboard(
-    runtime,
+    runtime: Runtime,
     metrics: ServerMetrics,
     instances: Mapping[str, Instance],
     listen: str,
     auth_failures_per_minute: int,
+    streams: InFlight,
 ) -> Dashboard:
-    """Serve the dashboard on ``listen`` (``host:port``; port 0: any free one)."""
-    dashboard = Dashboard(runtime, metrics, instances, auth_failures_per_minute)
+    """Serve the dashboard on ``listen`` (``host:port``; port 0: any free one); its event
+    streams count against ``streams``, with the instance's gRPC streams."""
+    dashboard = Dashboard(runtime, metrics, instances, auth_failures_per_minute, streams)
     await dashboard.start(listen)
     host = listen.rpartition(":")[0]
     log.info("dashboard on http://%s:%d/ (metrics at /metrics)", host, dashboard.port)

@@ -36,7 +36,7 @@ from grpc_reflection.v1alpha import reflection
 from qsession.config import Config, Limits
 from qsession.dashboard import Dashboard, start_dashboard
 from qsession.runtime import EVENTS_RETAINED, Runtime
-from qsession.server.auth import AuthInterceptor, Instance, token_hash
+from qsession.server.auth import AuthInterceptor, Instance, open_streams, token_hash
 from qsession.server.descriptors import reflection_pool
 from qsession.server.dev_account import dev_token
 from qsession.server.dev_account import save_dev_account as save_dev_account_file
@@ -282,11 +282,12 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
         ("grpc.max_concurrent_streams", streams_per_connection(limits)),
     ]
     metrics = ServerMetrics(runtime)  # outermost interceptor: refused calls count too
+    streams = open_streams(limits)  # gRPC's and the page's, one budget per instance
     server = grpc.aio.server(
         interceptors=[
             metrics.interceptor(),
             ParseErrorInterceptor(request_bounds(limits)),
-            AuthInterceptor(instances, limits),
+            AuthInterceptor(instances, limits, streams),
         ],
         options=options,
     )
@@ -329,7 +330,12 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     dashboard = None
     if config.dashboard_listen:
         dashboard = await start_dashboard(
-            runtime, metrics, instances, config.dashboard_listen, limits.auth_failures_per_minute
+            runtime,
+            metrics,
+            instances,
+            config.dashboard_listen,
+            limits.auth_failures_per_minute,
+            streams,
         )
     if dev is not None and save_dev_account is not False:
         save_dev_account_file(f"{config.listen.rsplit(':', 1)[0]}:{port}", dev)

@@ -272,15 +272,27 @@ class AuthFailures:
         record.suppressed_failures = record.suppressed_refusals = 0
 
 
+def open_streams(limits: Limits) -> InFlight:
+    """The count of each instance's open streams (gRPC watches and result waits, and the
+    page's event streams), capped by ``max_streams_per_instance``."""
+    return InFlight("max_streams_per_instance", limits.max_streams_per_instance, "open streams")
+
+
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Authenticates, throttles and counts every qsession.v1 call (see the module docstring).
 
     Args:
         instances: hex SHA-256 of each accepted token -> the instance it authenticates.
         limits: the ``[limits]`` whose per-instance and per-peer keys apply.
+        streams: the open-stream count, shared with the page (default: its own).
     """
 
-    def __init__(self, instances: Mapping[str, Instance], limits: Limits | None = None):
+    def __init__(
+        self,
+        instances: Mapping[str, Instance],
+        limits: Limits | None = None,
+        streams: InFlight | None = None,
+    ):
         limits = limits or Limits()
         self._instances = dict(instances)
         self.failures = AuthFailures(limits.auth_failures_per_minute)
@@ -289,9 +301,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             limits.max_concurrent_requests_per_instance,
             "unary calls",
         )
-        self.streams = InFlight(
-            "max_streams_per_instance", limits.max_streams_per_instance, "open streams"
-        )
+        self.streams = streams or open_streams(limits)
 
     async def _admit(self, context: grpc.aio.ServicerContext, details) -> Instance:
         """The call's instance; or the call ends with UNAUTHENTICATED (a throttled peer and a
