@@ -63,6 +63,7 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
                                                  # option max_execution_time, and its cap
     max_noise_factors = 16                       # entries of each ZNE list option
     max_noise_factor = 20                        # the largest ZNE noise factor (circuit depth x)
+    max_result_bytes = 536870912                 # one job's result (SQLite keeps < 1 GB a row)
     max_concurrent_admissions_per_instance = 2   # CreateJob calls parsed at once; more wait
                                                  # their turn, instances served in turn
     auth_failures_per_minute = 60                # per peer address; more are refused at once
@@ -98,7 +99,7 @@ from qsession.execution.profiles.fake_torino import snapshot_files
 from qsession.execution.validation import MAX_SHOTS
 from qsession.lifecycle.durations import parse_config_duration
 from qsession.lifecycle.model import Plan
-from qsession.store.sqlite import SYNCHRONOUS
+from qsession.store.sqlite import MAX_BLOB_BYTES, SYNCHRONOUS
 from qsession.workers.protocol import ENGINES
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -158,6 +159,7 @@ class Limits:
     max_execution_time: int = 10_800
     max_noise_factors: int = 16
     max_noise_factor: int = 20
+    max_result_bytes: int = 512 * 1024 * 1024
     max_concurrent_admissions_per_instance: int = 2
     auth_failures_per_minute: int = 60
 
@@ -503,6 +505,10 @@ LIMIT_KEYS = {
     "max_shots_per_pub": Key(
         positive_integer(at_most=MAX_SHOTS, why=" (what the executor runs)"),
         default=Limits.max_shots_per_pub,
+    ),
+    "max_result_bytes": Key(
+        positive_integer(at_most=MAX_BLOB_BYTES, why=" (what one SQLite row holds)"),
+        default=Limits.max_result_bytes,
     ),
 }
 

@@ -246,3 +246,31 @@ def _event_stream(port: int, cookie: str):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     connection.request("GET", "/api/events", headers={"Cookie": cookie})
     return connection, connection.getresponse()
+
+
+def test_a_result_predicted_over_the_limit_is_refused_at_admission(tmp_path):
+    config = base_config(tmp_path, limits={"max_result_bytes": 1000})
+    with start_server(config) as handle:
+        client = RawClient(handle)
+        wide = QuantumCircuit(10)
+        wide.x(range(10))
+        wide.measure_all()
+        with pytest.raises(grpc.RpcError) as refused:
+            client.create_job([(wide, None, 1000)], backend="ideal_24")  # 1000 x 2 bytes
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "would be at least 2000 bytes" in refused.value.details()
+        assert error_info_metadata(refused.value) == {"limit": "max_result_bytes", "max": "1000"}
+
+
+def test_a_result_over_the_limit_ends_its_job_in_error_and_the_next_job_runs(tmp_path):
+    """A result larger than predicted (its metadata counts too) is never stored: the job
+    ends in ERROR naming the limit, and the next job on the backend runs."""
+    config = base_config(tmp_path, limits={"max_result_bytes": 1000})
+    with start_server(config) as handle:
+        client = RawClient(handle)
+        over = client.wait(client.create_job([(flip(), None, 990)], backend="ideal_24").id)
+        assert over.state == job_pb2.Job.STATE_ERROR
+        assert "over the limit max_result_bytes = 1000" in over.error_message
+        after = client.wait(client.create_job([(flip(), None, 5)], backend="ideal_24").id)
+        assert after.state == job_pb2.Job.STATE_DONE
+        assert client.result(after.id)[0].data.meas.get_counts() == {"1": 5}

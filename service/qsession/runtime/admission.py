@@ -251,6 +251,8 @@ class Admission:
         field = limits.pubs_field(request)
         limits.check_samples(sizes, field, self.limits)
         limits.check_mitigation_cost(settings, sizes, field, self.limits)
+        if request.program == job_pb2.PROGRAM_SAMPLER:
+            limits.check_result_size(sizes, widths, field, self.limits)
         self.circuits.remember(scope, circuits, widths)
         return sizes
 

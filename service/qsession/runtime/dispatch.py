@@ -84,6 +84,8 @@ class Dispatch:
         store: where a job's request is read once it is stored.
         clock: the runtime's clock.
         default_time_limit: the seconds a job that sets no ``max_execution_time`` may run.
+        max_result_bytes: the largest result stored; a job whose result is larger ends in
+            ERROR naming the limit.
     """
 
     def __init__(
@@ -95,9 +97,11 @@ class Dispatch:
         store: Store,
         clock: Clock,
         default_time_limit: float,
+        max_result_bytes: int,
     ) -> None:
         self.engine = engine
         self.default_time_limit = default_time_limit
+        self.max_result_bytes = max_result_bytes
         self.qpus = qpus
         self.scheduler = scheduler
         self.ledger = ledger
@@ -212,9 +216,10 @@ class Dispatch:
     async def _execute(self, qpu: Qpu, job: Job) -> None:
         """Run one job on its QPU's worker and report how it ended to the scheduler.
 
-        The job ends DONE with its stored result; ERROR when it fails, or when it runs past its
-        ``max_execution_time`` (its worker is stopped then); CANCELLED when the user cancels it
-        (likewise). A worker that dies makes the job run again (``Scheduler.retry``).
+        The job ends DONE with its stored result; ERROR when it fails, when its result is over
+        ``max_result_bytes``, or when it runs past its ``max_execution_time`` (its worker is
+        stopped then); CANCELLED when the user cancels it (likewise). A worker that dies makes
+        the job run again (``Scheduler.retry``).
         Cancelling this task (shutdown) stops the worker and leaves the job RUNNING.
         """
         started = time.monotonic()
@@ -250,7 +255,14 @@ class Dispatch:
                 task.uncancel()  # cancelled by the user: the scheduler ends it CANCELLED
             else:
                 self._placements[job.id] = (job.attempts, placement)  # as the worker says
-                self.ledger.store_result(job.id, result)
+                if len(result) > self.max_result_bytes:  # never handed to the store
+                    status, error = JobStatus.ERROR, (
+                        f"the job's result is {len(result)} bytes, over the limit "
+                        f"max_result_bytes = {self.max_result_bytes}; ask for fewer shots or "
+                        "classical bits per job, or split the job"
+                    )
+                else:
+                    self.ledger.store_result(job.id, result)
         except WorkerLost as lost:
             log.warning("job %s: %s; it runs again", job.id, lost)
             self._release(qpu)

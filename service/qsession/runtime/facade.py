@@ -95,6 +95,7 @@ class Runtime:
             store,
             self._clock,
             default_time_limit=config.limits.max_execution_time,
+            max_result_bytes=config.limits.max_result_bytes,
         )
         self._queries = Queries(
             config, store, self._clock, self._scheduler, self._dispatch, self._ledger

@@ -193,6 +193,32 @@ def check_mitigation_cost(
         )
 
 
+def check_result_size(
+    sizes: Sequence[tuple[int, int]],
+    widths: Sequence[CircuitWidth],
+    field: str,
+    limits: Limits,
+) -> None:
+    """A Sampler job's result, predicted from its PUBs (shots x parameter points x the
+    circuit's classical bits, packed 8 to a byte), stays within ``max_result_bytes``.
+
+    Raises:
+        LimitExceeded: naming ``field`` and the limit.
+    """
+    predicted = sum(
+        shots * points * math.ceil(width.num_clbits / 8)
+        for (shots, points), width in zip(sizes, widths, strict=True)
+    )
+    if predicted > limits.max_result_bytes:
+        raise LimitExceeded(
+            f"{field}: the job's result would be at least {predicted} bytes, over the limit of "
+            f"{limits.max_result_bytes}; ask for fewer shots or classical bits, or split it",
+            field,
+            "max_result_bytes",
+            limits.max_result_bytes,
+        )
+
+
 def circuits(request: job_pb2.CreateJobRequest) -> list[tuple[str, types_pb2.Circuit]]:
     """Each PUB's circuit with its field path, e.g. ``("sampler_pubs[0].circuit", ...)``."""
     field = pubs_field(request)

@@ -55,6 +55,11 @@ SYNCHRONOUS = {"disk": "FULL", "process": "NORMAL"}
 """SQLite's synchronous setting for each durability level of the [server] config."""
 
 
+MAX_BLOB_BYTES = 900_000_000
+"""The largest result a row is given: SQLite refuses strings and blobs over 1,000,000,000
+bytes (its default SQLITE_MAX_LENGTH)."""
+
+
 class CorruptResult(RuntimeError):
     """A stored result whose checksum does not match its bytes."""
 
