@@ -274,3 +274,23 @@ def test_a_result_over_the_limit_ends_its_job_in_error_and_the_next_job_runs(tmp
         after = client.wait(client.create_job([(flip(), None, 5)], backend="ideal_24").id)
         assert after.state == job_pb2.Job.STATE_DONE
         assert client.result(after.id)[0].data.meas.get_counts() == {"1": 5}
+
+
+def test_a_circuit_refused_at_admission_is_not_kept_parsed(server):
+    """Refused circuits take no memory: a non-ISA circuit parsed for a refused CreateJob is
+    not held by admission's memo afterwards (an accepted one is)."""
+    from qsession.wire import circuit_digest, encode_circuit
+
+    memo = server.running.runtime._admission.memo
+    not_isa = QuantumCircuit(2)
+    not_isa.t(1)  # fake_torino has no t gate
+    not_isa.measure_all()
+    client = RawClient(server)
+    with pytest.raises(grpc.RpcError) as refused:
+        client.create_job([(not_isa, None, 10)], backend="fake_torino")
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    digest = circuit_digest(encode_circuit(not_isa).SerializeToString())
+    assert memo.held_circuit(digest) is None
+    accepted = flip()
+    client.wait(client.create_job([(accepted, None, 5)], backend="ideal_24").id)
+    assert memo.held_circuit(circuit_digest(encode_circuit(accepted).SerializeToString()))

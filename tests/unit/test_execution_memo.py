@@ -112,3 +112,30 @@ def test_a_circuit_checked_for_one_device_is_checked_again_for_another() -> None
         assert "not supported by fake_torino" in str(refused)
     else:
         raise AssertionError("fake_torino accepted a circuit that is not its ISA")
+
+
+def test_the_memo_keeps_at_most_its_bytes_of_circuits_and_always_the_newest():
+    memo = Memo(max_bytes=100)
+    for i in range(5):
+        memo.get(("circuit", i), lambda i=i: i, weight=40)
+    assert list(memo._entries) == [("circuit", 3), ("circuit", 4)]  # 80 of 100 bytes
+    memo.get(("circuit", "huge"), lambda: "huge", weight=1000)
+    assert list(memo._entries) == [("circuit", "huge")]
+    memo.get("cheap", lambda: 0)  # the budget is still exceeded: the oversized one goes
+    assert list(memo._entries) == ["cheap"] and memo._bytes == 0
+
+
+def test_a_forgotten_circuit_is_parsed_again():
+    from qiskit import QuantumCircuit
+
+    from qsession.wire import encode_circuit
+
+    circuit = QuantumCircuit(1)
+    circuit.x(0)
+    message = encode_circuit(circuit)
+    memo = Memo()
+    first = memo.circuit(message, "circuit")
+    assert memo.circuit(message, "circuit") is first
+    memo.forget_circuit(message)
+    assert memo.circuit(message, "circuit") is not first
+    assert memo._bytes == len(message.SerializeToString())

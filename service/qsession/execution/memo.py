@@ -25,22 +25,31 @@ from qsession.wire import circuit_digest, decode_circuit, decode_observables
 T = TypeVar("T")
 
 CAPACITY = 256
+MAX_BYTES = 256 * 1024 * 1024
+"""The most circuit bytes (as sent; parsed they take several times more) a memo holds."""
 
 
 class Memo:
-    """A bounded least-recently-used map from keys to values built on first use.
+    """A bounded least-recently-used map from keys to values built on first use: at most
+    ``capacity`` entries, and entries given a ``weight`` (a circuit: its message's bytes)
+    weighing at most ``max_bytes`` together (the newest entry is always kept).
 
     Keys may contain ``id(obj)`` of objects passed as ``pin``: the entry keeps them alive,
     so an id is never reused while its entry exists. Safe to use from several threads (two
     that miss the same key at once may both build it; one value is kept).
     """
 
-    def __init__(self, capacity: int = CAPACITY):
+    def __init__(self, capacity: int = CAPACITY, max_bytes: int = MAX_BYTES):
         self._capacity = capacity
+        self._max_bytes = max_bytes
         self._entries: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
+        self._weights: dict[Hashable, int] = {}
+        self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, build: Callable[[], T], pin: object = None) -> T:
+    def get(
+        self, key: Hashable, build: Callable[[], T], pin: object = None, weight: int = 0
+    ) -> T:
         """The value for ``key``, built with ``build()`` if absent (not stored if it raises)."""
         with self._lock:
             entry = self._entries.get(key)
@@ -49,11 +58,27 @@ class Memo:
                 return entry[1]
         value = build()
         with self._lock:
-            entry = self._entries.setdefault(key, (pin, value))
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = (pin, value)
+                if weight:
+                    self._weights[key] = weight
+                    self._bytes += weight
             self._entries.move_to_end(key)
-            if len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
+            while len(self._entries) > self._capacity or (
+                self._bytes > self._max_bytes and len(self._entries) > 1
+            ):
+                oldest, _ = self._entries.popitem(last=False)
+                self._bytes -= self._weights.pop(oldest, 0)
         return entry[1]
+
+    def forget_circuit(self, message: types_pb2.Circuit) -> None:
+        """Drop the parsed circuit of ``message``, if held (a circuit a request was refused
+        for need not take memory)."""
+        key = ("circuit", circuit_digest(message.SerializeToString()))
+        with self._lock:
+            if self._entries.pop(key, None) is not None:
+                self._bytes -= self._weights.pop(key, 0)
 
     def derived(self, obj: object, kind: str, build: Callable[[], T], *key: Hashable) -> T:
         """What ``build()`` derives from ``obj`` (and ``key``), once per object. Only for
@@ -75,8 +100,12 @@ class Memo:
 
         The circuit is shared between the jobs that send it: callers must not modify it.
         """
-        digest = circuit_digest(message.SerializeToString())
-        return self.get(("circuit", digest), lambda: decode_circuit(message, field))
+        data = message.SerializeToString()
+        return self.get(
+            ("circuit", circuit_digest(data)),
+            lambda: decode_circuit(message, field),
+            weight=len(data),
+        )
 
     def observables(
         self, message: types_pb2.ObservableArray, circuit: QuantumCircuit, field: str

@@ -244,15 +244,20 @@ class Admission:
         sent = [pair for pair, width in zip(named, known, strict=True) if width is None]
         parsed = iter(self.sandbox.widths(sent) if sent else [])
         widths = [next(parsed) if width is None else width for width in known]
-        limits.check_widths(
-            widths, fields, qpu.config.name, qpu.profile.target.num_qubits, self.limits
-        )
-        sizes, settings = self._decode_pubs(qpu, request)
-        field = limits.pubs_field(request)
-        limits.check_samples(sizes, field, self.limits)
-        limits.check_mitigation_cost(settings, sizes, field, self.limits)
-        if request.program == job_pb2.PROGRAM_SAMPLER:
-            limits.check_result_size(sizes, widths, field, self.limits)
+        try:
+            limits.check_widths(
+                widths, fields, qpu.config.name, qpu.profile.target.num_qubits, self.limits
+            )
+            sizes, settings = self._decode_pubs(qpu, request)
+            field = limits.pubs_field(request)
+            limits.check_samples(sizes, field, self.limits)
+            limits.check_mitigation_cost(settings, sizes, field, self.limits)
+            if request.program == job_pb2.PROGRAM_SAMPLER:
+                limits.check_result_size(sizes, widths, field, self.limits)
+        except Exception:  # refused: what this request alone sent need not stay parsed
+            for _, circuit in sent:
+                self.memo.forget_circuit(circuit)
+            raise
         self.circuits.remember(scope, circuits, widths)
         return sizes
 
