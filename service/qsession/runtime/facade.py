@@ -351,7 +351,8 @@ class Runtime:
         job = None
         if wait:
             async for update in self._watches.until_final(instance, [job_id], None, id_field="id"):
-                job = update.job  # type: ignore[union-attr]
+                if isinstance(update, JobUpdate):  # (no progress notifications were asked for)
+                    job = update.job
         recent = None
         if job is not None and job.state == job_pb2.Job.STATE_DONE:
             recent = self._ledger.recent_result(job_id)  # its DONE is published: stored
