@@ -294,3 +294,24 @@ def test_a_circuit_refused_at_admission_is_not_kept_parsed(server):
     accepted = flip()
     client.wait(client.create_job([(accepted, None, 5)], backend="ideal_24").id)
     assert memo.held_circuit(circuit_digest(encode_circuit(accepted).SerializeToString()))
+
+
+def test_the_page_answers_only_to_loopback_names_and_its_errors_carry_its_headers(tmp_path):
+    """A page on 127.0.0.1 refuses another Host (DNS rebinding) with 421; the router's own
+    404 carries the Content-Security-Policy too."""
+    config = base_config(tmp_path, dashboard={"listen": "127.0.0.1:0"})
+    with start_server(config) as handle:
+        port = handle.running.dashboard.port
+
+        def get(path: str, host: str) -> http.client.HTTPResponse:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", path, headers={"Host": host})
+            return connection.getresponse()
+
+        assert get("/", f"127.0.0.1:{port}").status == 200
+        assert get("/", f"localhost:{port}").status == 200
+        rebound = get("/", f"attacker.example:{port}")
+        assert rebound.status == 421
+        missing = get("/no-such-page", f"127.0.0.1:{port}")
+        assert missing.status == 404
+        assert "default-src 'self'" in missing.getheader("Content-Security-Policy")

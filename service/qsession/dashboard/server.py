@@ -23,6 +23,7 @@ names, only totals per backend, state and RPC method.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import secrets
@@ -135,6 +136,7 @@ class Dashboard:
         self._streams: set[asyncio.Event] = set()  # wake-ups of the open event streams
         self._closing = False
         self._runner: web.AppRunner | None = None
+        self._hosts: frozenset[str] = frozenset()  # the Host names answered (empty: any)
 
     # ---------------------------------------------------------------------------- app
 
@@ -156,6 +158,7 @@ class Dashboard:
 
     async def start(self, listen: str) -> None:
         host, _, port = listen.rpartition(":")
+        self._hosts = loopback_names(host.strip("[]"))
         # A browser that goes away cancels its handler: an event stream gives its place back
         # at once rather than at its next write.
         self._runner = web.AppRunner(
@@ -176,8 +179,12 @@ class Dashboard:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler):
-        """Security headers everywhere; /api calls (but sign-in) need a signed-in browser,
-        and state-changing ones the CSRF header; lifecycle errors become JSON errors."""
+        """Security headers everywhere (errors of the router included); a page served on a
+        loopback address answers only to loopback host names (no DNS rebinding); /api calls
+        (but sign-in) need a signed-in browser, and state-changing ones the CSRF header;
+        lifecycle errors become JSON errors."""
+        if self._hosts and request.url.host not in self._hosts:
+            return _error(421, f"this page answers to {sorted(self._hosts)} only")
         path = request.path
         if path.startswith("/api/") and path != "/api/login":
             instance = self.sign_ins.instance(request.cookies.get(COOKIE))
@@ -190,6 +197,10 @@ class Dashboard:
             response = await handler(request)
         except LifecycleError as exc:
             response = _error(_http_status(exc), exc.message)
+        except web.HTTPException as exc:  # the router's 404 and 405
+            if exc.status < 400:
+                raise
+            response = _error(exc.status, exc.reason)
         if not response.prepared:
             response.headers.update(SECURITY_HEADERS)
         return response
@@ -372,6 +383,16 @@ def _sse(event) -> bytes:
         data = {"id": session.id, "backend": session.backend}
     data["revision"] = event.revision
     return f"event: {event.kind}\nid: {event.revision}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def loopback_names(host: str) -> frozenset[str]:
+    """The host names a page listening on ``host`` answers to: the loopback names when it
+    listens on a loopback address (a page on another address answers to any name)."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    return frozenset({"localhost", "127.0.0.1", "::1", host}) if loopback else frozenset()
 
 
 def _error(status: int, message: str) -> web.Response:
