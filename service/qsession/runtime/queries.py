@@ -134,9 +134,7 @@ class Queries:
             record = self.store.job(job_id)
             job = None if record is None else records.job_from_record(record)
         if job is None or job.instance != instance:
-            raise NotFound(
-                f"{field}: job {job_id!r} does not exist", field=field, reason="JOB_NOT_FOUND"
-            )
+            raise _job_not_found(field, job_id)
         return job
 
     async def jobs_named(self, instance: str, job_ids: Sequence[str], field: str) -> list[Job]:
@@ -160,11 +158,7 @@ class Queries:
         for i, job_id in enumerate(job_ids):
             job = found.get(job_id)
             if job is None or job.instance != instance:
-                raise NotFound(
-                    f"{field}[{i}]: job {job_id!r} does not exist",
-                    field=f"{field}[{i}]",
-                    reason="JOB_NOT_FOUND",
-                )
+                raise _job_not_found(f"{field}[{i}]", job_id)
         return [found[job_id] for job_id in job_ids]
 
     def job_for_request(self, instance: str, request_id: str, stored: bool = True) -> Job | None:
@@ -228,6 +222,11 @@ class Queries:
             and where.matches(dataclasses.asdict(job))
         ]
         return [(job.seq, self.job_message(job)) for job in jobs[:limit]]
+
+
+def _job_not_found(field: str, job_id: str) -> NotFound:
+    """An unknown job, or another instance's: the same answer, depending only on the id."""
+    return NotFound(f"{field}: job {job_id!r} does not exist", field=field, reason="JOB_NOT_FOUND")
 
 
 def _row_message(row: dict[str, object]) -> job_pb2.Job:

@@ -303,12 +303,18 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         )
         self.streams = streams or open_streams(limits)
 
-    async def _admit(self, context: grpc.aio.ServicerContext, details) -> Instance:
-        """The call's instance; or the call ends with UNAUTHENTICATED (a throttled peer and a
-        token not trusted from it, or a bad token)."""
+    async def _admit(
+        self,
+        context: grpc.aio.ServicerContext,
+        details,
+        digest: str | None,
+        credentials: str,
+    ) -> Instance:
+        """The call's instance (its token's SHA-256 ``digest``, described for a log line by
+        ``credentials``); or the call ends with UNAUTHENTICATED (a throttled peer and a token
+        not trusted from it, or a bad token)."""
         peer = context.peer()
         key = peer_key(peer)
-        digest, credentials = _credentials(details.invocation_metadata)
         wait = self.failures.retry_after(key)
         if wait is not None and not self.failures.trusted(key, digest):
             self.failures.refused(key, peer, details.method)
@@ -331,23 +337,21 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or not details.method.startswith(QSESSION_PREFIX):
             return handler
-        digest, _ = _credentials(details.invocation_metadata)
-        known = digest is not None and digest in self._instances
-        return self._guard(handler, details, parse=known)
+        return self._guard(handler, details)
 
-    def _guard(
-        self, handler: grpc.RpcMethodHandler, details, parse: bool = True
-    ) -> grpc.RpcMethodHandler:
+    def _guard(self, handler: grpc.RpcMethodHandler, details) -> grpc.RpcMethodHandler:
         """The same handler, run only for an admitted call, counted in flight, with
-        ``current_instance()`` set. Unless ``parse`` (the call's token is unknown, so it will
-        be refused), the request's bytes are not parsed: nothing is parsed before it is
-        authenticated."""
-        deserialize = handler.request_deserializer if parse else _unread
+        ``current_instance()`` set. The token is read from the metadata before the request:
+        the bytes of a call whose token is unknown (it will be refused) are not parsed, so
+        nothing is parsed before it is authenticated."""
+        digest, credentials = _credentials(details.invocation_metadata)
+        known = digest is not None and digest in self._instances
+        deserialize = handler.request_deserializer if known else _unread
         if handler.unary_unary:
             inner = handler.unary_unary
 
             async def unary_unary(request, context):
-                instance = await self._admit(context, details)
+                instance = await self._admit(context, details, digest, credentials)
                 await _enter(self.calls, instance, context)
                 try:
                     _current.set(instance)
@@ -361,7 +365,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         inner_stream = handler.unary_stream
 
         async def unary_stream(request, context):
-            instance = await self._admit(context, details)
+            instance = await self._admit(context, details, digest, credentials)
             await _enter(self.streams, instance, context)
             try:
                 _current.set(instance)
