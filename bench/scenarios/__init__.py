@@ -19,6 +19,8 @@ from this process, with the SDK or the raw stubs:
 - ``ray`` (:mod:`scenarios.ray_engine`): per-job overhead of ``[execution] engine = "ray"``
   against the local engine, and the throughput of 2 backends on 2 Ray nodes against 1 (on a
   local Ray cluster that the scenario starts and stops itself).
+- ``flood`` (:mod:`scenarios.request_flood`): another tenant's latency and the server's memory
+  while a client floods it with 60 MB requests, with made-up tokens and with a valid one.
 
 Server CPU and memory are the server process's own; its backend workers and circuit
 sandboxes are separate processes and not counted. Client and server share the machine's
@@ -35,7 +37,15 @@ from collections.abc import Callable, Iterable
 
 from harness import Row
 
-from scenarios import createjob_rate, heavy_job, history, ray_engine, vqe, watch_delivery
+from scenarios import (
+    createjob_rate,
+    heavy_job,
+    history,
+    ray_engine,
+    request_flood,
+    vqe,
+    watch_delivery,
+)
 
 SCENARIOS: dict[str, Callable[[], list[Row]]] = {
     "vqe": vqe.vqe_iterations,
@@ -44,6 +54,7 @@ SCENARIOS: dict[str, Callable[[], list[Row]]] = {
     "throughput": createjob_rate.create_job_throughput,
     "watch": watch_delivery.watch_delivery,
     "ray": ray_engine.ray_engine,
+    "flood": request_flood.request_flood,
 }
 
 

@@ -66,6 +66,8 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     max_result_bytes = 536870912                 # one job's result (SQLite keeps < 1 GB a row)
     max_concurrent_admissions_per_instance = 2   # CreateJob calls parsed at once; more wait
                                                  # their turn, instances served in turn
+    request_bytes_per_second_per_instance = 268435456  # request bytes an instance sends
+                                                 # per second, on average; more wait unread
     auth_failures_per_minute = 60                # per peer address; more are refused at once
 
     [dashboard]
@@ -161,6 +163,7 @@ class Limits:
     max_noise_factor: int = 20
     max_result_bytes: int = 512 * 1024 * 1024
     max_concurrent_admissions_per_instance: int = 2
+    request_bytes_per_second_per_instance: int = 256 * 1024 * 1024
     auth_failures_per_minute: int = 60
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
 import uuid
 
@@ -25,7 +26,7 @@ from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession.execution.profiles import load_profile
 from qsession.testing import ServerStartError
-from qsession.v1 import job_pb2, options_pb2
+from qsession.v1 import backend_pb2, job_pb2, options_pb2
 from tests.circuits import mid_circuit_measured
 from tests.conftest import OPEN_TOKEN, base_config, start_server
 from tests.e2e.conftest import RawClient, error_info_metadata
@@ -187,6 +188,59 @@ def test_a_request_is_not_parsed_before_its_token_is_known(tmp_path):
             call(garbage, metadata=handle.metadata(), timeout=30)
         assert unparsed.value.code() == grpc.StatusCode.INTERNAL
         assert "does not parse" in unparsed.value.details()
+
+
+def test_large_requests_with_unknown_tokens_are_refused_unread_and_leave_memory_flat(tmp_path):
+    """12 connections, each with 2 calls in flight, send 60 MB CreateJob requests with made-up
+    tokens, 3 times each (4.3 GB in all): every call is UNAUTHENTICATED, the server's memory
+    stays within 100 MB of before (a request is read only once its call is admitted), and
+    another tenant's calls are answered throughout."""
+    config = base_config(tmp_path, backends=[{"name": "ideal_24", "profile": "ideal_24"}])
+    payload = b"\xff" * (60 * 1024 * 1024)
+    with ServerProcess(tmp_path, config) as server:
+        backends = server.stubs()[0]
+        ask = backend_pb2.GetBackendRequest(name="ideal_24")
+        backends.GetBackend(ask, metadata=server.metadata(), timeout=30)
+        before = server.rss_bytes()
+        codes: list[grpc.StatusCode] = []
+
+        def connection(number: int) -> None:
+            channel = grpc.insecure_channel(
+                server.address,
+                options=[("grpc.max_send_message_length", 2 * len(payload)), ("n", number)],
+            )
+            call = channel.unary_unary(
+                "/qsession.v1.JobService/CreateJob",
+                request_serializer=lambda data: data,
+                response_deserializer=lambda data: data,
+            )
+            metadata = (("authorization", f"Bearer made-up-{number}"),)
+
+            def caller() -> None:
+                for _ in range(3):
+                    with pytest.raises(grpc.RpcError) as refused:
+                        call(payload, metadata=metadata, timeout=60)
+                    codes.append(refused.value.code())
+
+            callers = [threading.Thread(target=caller) for _ in range(2)]
+            for thread in callers:
+                thread.start()
+            for thread in callers:
+                thread.join()
+            channel.close()
+
+        flood = [threading.Thread(target=connection, args=(n,)) for n in range(12)]
+        for thread in flood:
+            thread.start()
+        peak = before
+        while any(thread.is_alive() for thread in flood):
+            backends.GetBackend(ask, metadata=server.metadata(), timeout=30)
+            peak = max(peak, server.rss_bytes())
+            time.sleep(0.05)
+        for thread in flood:
+            thread.join()
+        assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 72
+        assert peak - before < 100 * 1024 * 1024
 
 
 def test_page_event_streams_count_with_grpc_streams_against_the_instances_cap(tmp_path):

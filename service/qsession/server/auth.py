@@ -17,7 +17,9 @@ Every qsession.v1 call passes through ``AuthInterceptor``, which, in order:
 3. counts the call against its instance's ``max_concurrent_requests_per_instance`` (unary
    calls) or ``max_streams_per_instance`` (server streams) and refuses the one over the limit
    with RESOURCE_EXHAUSTED naming it (see ``inflight.InFlight``);
-4. runs the call with ``current_instance()`` set.
+4. reads the call's request, in the instance's turn (see ``Reads``), and only then, so that
+   the bytes of a call that is refused are never read, let alone parsed;
+5. runs the call with ``current_instance()`` set.
 
 A throttled peer gets UNAUTHENTICATED, not RESOURCE_EXHAUSTED: its call is not authenticated,
 and clients do not retry UNAUTHENTICATED (the SDK resumes a watch cut off with
@@ -32,6 +34,7 @@ share its address, and so share its failure budget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import hashlib
@@ -40,7 +43,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -58,6 +61,7 @@ LOG_INTERVAL = 10.0  # seconds: at most one WARNING per peer this often
 MAX_PEERS = 10_000  # peers remembered (least recently seen forgotten first)
 TRUSTED_PER_PEER = 8  # tokens remembered per peer as having authenticated from it
 TOKEN_PREFIX = 12  # hex digits of a token's SHA-256 in WARNING lines
+READS_AT_ONCE = 2  # requests of one instance received at once (see Reads)
 
 log = logging.getLogger("qsession.server")
 
@@ -302,6 +306,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             "unary calls",
         )
         self.streams = streams or open_streams(limits)
+        self.reads = Reads(limits)
 
     async def _admit(
         self,
@@ -341,47 +346,139 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     def _guard(self, handler: grpc.RpcMethodHandler, details) -> grpc.RpcMethodHandler:
         """The same handler, run only for an admitted call, counted in flight, with
-        ``current_instance()`` set. The token is read from the metadata before the request:
-        the bytes of a call whose token is unknown (it will be refused) are not parsed, so
-        nothing is parsed before it is authenticated."""
+        ``current_instance()`` set.
+
+        The handler is served in gRPC's request-streaming form, so that gRPC reads no request
+        before the handler asks for it: the call is admitted first (peer throttle, token,
+        in-flight count) and its one request read after, in its peer's turn (``Reads``). The
+        bytes of a call that is refused are never read, let alone parsed; the client sees a
+        unary call as before."""
         digest, credentials = _credentials(details.invocation_metadata)
-        known = digest is not None and digest in self._instances
-        deserialize = handler.request_deserializer if known else _unread
+        parse, serialize = handler.request_deserializer, handler.response_serializer
+        read = [0]  # the bytes of the call's request, once read
+
+        def deserialize(data: bytes):
+            read[0] = len(data)
+            return parse(data) if parse is not None else data
+
+        def size() -> int:
+            return read[0]
         if handler.unary_unary:
             inner = handler.unary_unary
 
-            async def unary_unary(request, context):
+            async def unary_unary(requests, context):
                 instance = await self._admit(context, details, digest, credentials)
                 await _enter(self.calls, instance, context)
                 try:
+                    request = await self.reads.one(requests, context, instance.name, size)
                     _current.set(instance)
                     return await inner(request, context)
                 finally:
                     self.calls.leave(instance.name)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, deserialize, handler.response_serializer
-            )
+            return grpc.stream_unary_rpc_method_handler(unary_unary, deserialize, serialize)
         inner_stream = handler.unary_stream
 
-        async def unary_stream(request, context):
+        async def unary_stream(requests, context):
             instance = await self._admit(context, details, digest, credentials)
             await _enter(self.streams, instance, context)
             try:
+                request = await self.reads.one(requests, context, instance.name, size)
                 _current.set(instance)
                 async for item in inner_stream(request, context):
                     yield item
             finally:
                 self.streams.leave(instance.name)
 
-        return grpc.unary_stream_rpc_method_handler(
-            unary_stream, deserialize, handler.response_serializer
-        )
+        return grpc.stream_stream_rpc_method_handler(unary_stream, deserialize, serialize)
 
 
-def _unread(data: bytes) -> None:
-    """The request of a call that will be refused: its bytes are dropped unparsed."""
-    return None
+class Reads:
+    """When a call's request is read.
+
+    - At most ``per_instance`` requests of one instance are received at once. gRPC holds a
+      request's bytes until all have arrived, so this bounds an instance's bytes in flight at
+      ``per_instance`` x ``max_request_bytes`` (plus the HTTP/2 flow-control window of each
+      waiting call, 64 KiB: the server does not grow it), whatever its number of connections
+      and calls. A call is read only once authenticated, so an address that is no instance's
+      has nothing read at all; the turns are per instance rather than per address because
+      one address may carry many tenants (a NAT, a proxy, loopback).
+    - Each instance reads at most ``bytes_per_second`` of requests, on average (a token bucket
+      holding one ``max_request_bytes``: one request of any allowed size starts at once).
+      Receiving and parsing a request costs the server's loop time in proportion to its bytes,
+      so without it one tenant's stream of large requests would slow every other's calls.
+
+    A call that must wait waits unread: its bytes stay with its client.
+    """
+
+    def __init__(
+        self,
+        limits: Limits,
+        per_instance: int = READS_AT_ONCE,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
+        self.rate = limits.request_bytes_per_second_per_instance
+        self.burst = limits.max_request_bytes
+        self._clock = clock
+        self._sleep = sleep
+        self._turns = _Turns(per_instance)
+        self._buckets: dict[str, list[float]] = {}  # instance -> [bytes allowed, as of when]
+
+    async def one(self, requests, context: grpc.aio.ServicerContext, instance: str, size):
+        """The call's one request, read in its instance's turn once the instance's byte budget
+        allows (``size()``: the bytes of the request just read); a call
+        that sent none ends with INVALID_ARGUMENT."""
+        try:
+            async with self._turns.turn(instance):
+                while (owed := -self._allowed(instance)) > 0:
+                    await self._sleep(owed / self.rate)
+                request = await anext(requests)
+                self._spend(instance, size())
+                return request
+        except StopAsyncIteration:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "the call sent no request message; a unary call sends exactly one",
+            )
+
+    def _allowed(self, instance: str) -> float:
+        """The bytes ``instance`` may read now (negative: what it owes)."""
+        bucket = self._buckets.get(instance)
+        if bucket is None:
+            return self.burst
+        now = self._clock()
+        bucket[0] = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+        bucket[1] = now
+        if bucket[0] >= self.burst:  # full again: nothing to remember
+            del self._buckets[instance]
+        return bucket[0]
+
+    def _spend(self, instance: str, size: int) -> None:
+        self._buckets[instance] = [self._allowed(instance) - size, self._clock()]
+
+
+class _Turns:
+    """At most ``per_key`` holders of a turn per key at once; a key's gate is kept only while
+    a call holds or waits for one of its turns."""
+
+    def __init__(self, per_key: int):
+        self.per_key = per_key
+        self._gates: dict[str, list] = {}  # key -> [semaphore, calls holding or waiting]
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str):
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = [asyncio.Semaphore(self.per_key), 0]
+        gate[1] += 1
+        try:
+            async with gate[0]:
+                yield
+        finally:
+            gate[1] -= 1
+            if gate[1] == 0:
+                del self._gates[key]
 
 
 _TOKEN_HELP = (

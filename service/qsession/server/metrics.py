@@ -252,8 +252,10 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
             return None
         method = details.method
         metrics = self.metrics
-        if handler.unary_unary:
-            inner = handler.unary_unary
+        # The auth interceptor serves qsession's unary calls in the request-streaming form
+        # (it reads the request itself, after admission): both forms are counted alike.
+        if handler.unary_unary or handler.stream_unary:
+            inner = handler.unary_unary or handler.stream_unary
 
             async def unary_unary(request, context):
                 started = time.perf_counter()
@@ -271,11 +273,14 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     metrics.observe_rpc(method, code, time.perf_counter() - started)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer
+            make = (
+                grpc.stream_unary_rpc_method_handler
+                if handler.request_streaming
+                else grpc.unary_unary_rpc_method_handler
             )
-        if handler.unary_stream:
-            inner_stream = handler.unary_stream
+            return make(unary_unary, handler.request_deserializer, handler.response_serializer)
+        if handler.unary_stream or handler.stream_stream:
+            inner_stream = handler.unary_stream or handler.stream_stream
             watch = method.endswith(WATCH_METHODS)
 
             async def unary_stream(request, context):
@@ -298,7 +303,10 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
                         metrics.watchers -= 1
                     metrics.observe_rpc(method, code, time.perf_counter() - started)
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer
+            make = (
+                grpc.stream_stream_rpc_method_handler
+                if handler.request_streaming
+                else grpc.unary_stream_rpc_method_handler
             )
-        return handler  # client or bidirectional streams: the server has none
+            return make(unary_stream, handler.request_deserializer, handler.response_serializer)
+        return handler
