@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import sqlite3
 import threading
 import time
 import uuid
@@ -328,6 +329,36 @@ def test_a_result_over_the_limit_ends_its_job_in_error_and_the_next_job_runs(tmp
         after = client.wait(client.create_job([(flip(), None, 5)], backend="ideal_24").id)
         assert after.state == job_pb2.Job.STATE_DONE
         assert client.result(after.id)[0].data.meas.get_counts() == {"1": 5}
+
+
+def test_a_result_the_store_cannot_write_fails_only_its_own_job(tmp_path):
+    """A row SQLite refuses (here a result over its length limit, lowered on the live store
+    so that 60 KB is "too big", as 1 GB is by default) is no storage fault: its job ends in
+    ERROR naming the cause (a watcher may see its DONE first: the DONE was stored with the
+    result's failure unknown), and another tenant's jobs, written in the same batches, are
+    stored and served."""
+    with start_server(base_config(tmp_path)) as handle:
+        handle.running.runtime._ledger.store._db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 60_000)
+        lab, student = RawClient(handle), RawClient(handle, token=OPEN_TOKEN)
+        wide = QuantumCircuit(16)
+        wide.h(range(16))
+        wide.measure_all()
+        big = lab.create_job([(wide, None, 60_000)], backend="ideal_24")  # 120 KB of bits
+        small = [student.create_job([(flip(), None, 5)], backend="fake_torino") for _ in range(5)]
+        lab.wait(big.id)
+        for job in small:
+            assert student.wait(job.id).state == job_pb2.Job.STATE_DONE
+            assert student.result(job.id)[0].data.meas.get_counts() == {"1": 5}
+        deadline = time.monotonic() + 30
+        while True:
+            get = job_pb2.GetJobRequest(id=big.id)
+            failed = lab.jobs.GetJob(get, metadata=lab.metadata).job
+            if failed.state == job_pb2.Job.STATE_ERROR or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert failed.state == job_pb2.Job.STATE_ERROR
+        assert "could not store" in failed.error_message
+        assert "too big" in failed.error_message
 
 
 def test_a_circuit_refused_at_admission_is_not_kept_parsed(server):

@@ -811,3 +811,33 @@ def test_restore_reruns_a_job_that_was_running_when_max_ttl_passed_while_down() 
     assert w.run(5) == running_job  # ahead of the job-mode job queued before it
     assert w.job(running_job).status is DONE
     assert w.run(5) == earlier
+
+
+# ------------------------------------------------------------- a change the store refused
+
+
+def test_a_job_whose_change_could_not_be_stored_ends_in_error_in_any_state() -> None:
+    """Scheduler.fail_unstored: a queued job leaves its queue in ERROR (the next one starts),
+    a running one ends ERROR when its execution finishes, even DONE, and a DONE one (its
+    result was lost) becomes ERROR with one more change; the same reason twice changes
+    nothing."""
+    w = World()
+    running, queued = w.submit(), w.submit()
+    assert w.start() == running
+    w.scheduler.fail_unstored(queued, "no room")
+    w.scheduler.fail_unstored(running, "no room")
+    assert (w.job(queued).status, w.job(queued).error) == (ERROR, "no room")
+    assert w.job(running).status is RUNNING
+    w.scheduler.finish(running, DONE, usage=1.0)
+    assert (w.job(running).status, w.job(running).error) == (ERROR, "no room")
+
+    done = w.submit()
+    w.run(1.0)
+    assert w.job(done).status is DONE
+    before = len(w.changes)
+    w.scheduler.fail_unstored(done, "result lost")
+    assert (w.job(done).status, w.job(done).error) == (ERROR, "result lost")
+    assert len(w.changes) == before + 1
+    w.scheduler.fail_unstored(done, "result lost")
+    assert len(w.changes) == before + 1
+    w.scheduler.fail_unstored("never-seen", "anything")  # not held: nothing to do

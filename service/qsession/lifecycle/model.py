@@ -113,6 +113,8 @@ class Job:
         error: why it failed or was cancelled; None otherwise.
         attempts: how many times it started running (more than 1 after a restart).
         cancel_requested: the user cancelled it while it ran; it ends CANCELLED.
+        unstored: why one of its changes could not be stored, if one could not while it ran:
+            it then ends in ERROR with that reason (see ``Scheduler.fail_unstored``).
         request_id: the client's idempotency key; a retried submit returns the first job.
         placement: where its latest attempt ran (engine, node, host); None before it first
             starts. The runtime records it (the scheduler never sets it).
@@ -133,6 +135,7 @@ class Job:
     error: str | None = None
     attempts: int = 0
     cancel_requested: bool = False
+    unstored: str | None = None
     request_id: str | None = None
     placement: Placement | None = None
 

@@ -85,7 +85,7 @@ from typing import Literal
 
 from qsession.lifecycle.bookkeeping import Bookkeeping
 from qsession.lifecycle.clock import Clock
-from qsession.lifecycle.errors import FailedPrecondition
+from qsession.lifecycle.errors import FailedPrecondition, NotFound
 from qsession.lifecycle.model import (
     Job,
     JobStatus,
@@ -358,7 +358,9 @@ class Scheduler:
             raise FailedPrecondition(f"job {job_id} is {job.status}, not RUNNING", field="job_id")
         now = self._clock.now()
         self._book.qpus[job.backend].running = None
-        if job.cancel_requested:
+        if job.unstored is not None:
+            job.status, job.error = JobStatus.ERROR, job.unstored
+        elif job.cancel_requested:
             job.status = JobStatus.CANCELLED
             job.error = "Cancelled by the user while running; its execution was stopped."
         else:
@@ -396,6 +398,33 @@ class Scheduler:
         self._book.requeue_first(job)
         self._emit_job(job, self._clock.now())
         return job.snapshot()
+
+    def fail_unstored(self, job_id: str, reason: str) -> None:
+        """A change of the job, or its result, could not be stored (a bug, not the disk): the
+        job ends in ERROR with ``reason``, so that no job is left DONE without its result or
+        in a state the store does not hold. A queued job leaves its queue; a running one ends
+        in ERROR when its execution does; a finished one is ERROR from now (its end is stored
+        again). A job no longer held here is left as stored.
+        """
+        self._fire_due_timers()
+        try:
+            job = self._book.job(job_id)
+        except NotFound:
+            return
+        now = self._clock.now()
+        if job.status is RUNNING:
+            job.unstored = reason
+            return
+        if job.status is JobStatus.ERROR and job.error == reason:
+            return  # its ERROR was what could not be stored: once is enough
+        if not job.status.finished:
+            self._rules.end_queued_job(job, JobStatus.ERROR, reason, now)
+            if job.session_id is not None:
+                self._rules.session_lost_queued_job(self._book.sessions[job.session_id], now)
+        else:
+            job.status, job.error = JobStatus.ERROR, reason
+            self._emit_job(job, now)
+        self._fire_due_timers()
 
     def cancel_job(self, job_id: str) -> Job:
         """Cancel a job: a queued job ends CANCELLED at once; a running job is stopped (the

@@ -86,6 +86,7 @@ class Runtime:
             job_message=lambda job: self._queries.job_message(job),
             session_message=lambda session: self._queries.session_message(session),
             wake=lambda: self._dispatch.wakeup.set(),
+            unstored=lambda job_id, reason: self._scheduler.fail_unstored(job_id, reason),
         )
         self._dispatch = Dispatch(
             engine,

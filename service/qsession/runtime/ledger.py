@@ -71,6 +71,8 @@ class Ledger:
         job_message: the Job message of a lifecycle job, as of now.
         session_message: the Session message of a lifecycle session, as of now.
         wake: wakes the coordinator (a change was recorded or published).
+        unstored: told (job id, reason) when a change of a job, or its result, could not be
+            stored (a bad row, not the disk): the job must end in ERROR with the reason.
     """
 
     def __init__(
@@ -83,8 +85,10 @@ class Ledger:
         job_message: Callable[[Job], job_pb2.Job],
         session_message: Callable[[Session], session_pb2.Session],
         wake: Callable[[], None],
+        unstored: Callable[[str, str], None] = lambda job_id, reason: None,
     ) -> None:
         self.config = config
+        self._unstored = unstored
         self.store = store
         self.clock = clock
         self._place = place
@@ -114,7 +118,7 @@ class Ledger:
         self._deferred: list[Callable[[], None]] = []  # see _after_due
         self._deferring = True  # until stop()
         self._loop = asyncio.get_running_loop()
-        self._unpublished: deque[_Unpublished | None] = deque()  # None: a result row
+        self._unpublished: deque[_Unpublished | str] = deque()  # str: a result row's job
         # (revision, tiebreak, future, is_read): a read's waiter fails at once on a storage
         # fault; a change's acknowledgement waits until the change is stored.
         self._durable_waiters: list[tuple[int, int, asyncio.Future[None], bool]] = []
@@ -270,20 +274,31 @@ class Ledger:
             except Exception:  # a bug must not lose the changes after it
                 log.exception("recording a change failed")
 
-    def _on_commit(self, count: int, error: Exception | None) -> None:
-        """The writer stored (or failed to store) the ``count`` oldest unpublished rows."""
-        self._loop.call_soon_threadsafe(self._publish, count, error)
+    def _on_commit(self, count: int, failed: dict[int, Exception]) -> None:
+        """The writer stored the ``count`` oldest unpublished rows, but for those ``failed``
+        (their positions -> why)."""
+        self._loop.call_soon_threadsafe(self._publish, count, failed)
 
-    def _publish(self, count: int, error: Exception | None) -> None:
+    def _publish(self, count: int, failed: dict[int, Exception]) -> None:
         """Publish what was just committed, in order, and wake whoever waited for it.
 
-        A failed write is logged and its changes are published all the same, so that memory
-        and the event log stay in step; their waiters get the error.
+        A row the store could not write (``failed``, a bug in that row) is published all the
+        same, so that memory and the event log stay in step; whoever waits for that change
+        gets the error, and its job ends in ERROR naming it (``unstored``). The other rows of
+        its batch were stored and are acknowledged as usual.
         """
-        for _ in range(count):
+        errors: dict[int, Exception] = {}  # revision -> why it was not stored
+        for position in range(count):
             item = self._unpublished.popleft()
-            if item is None:
-                continue  # a result row
+            exc = failed.get(position)
+            if isinstance(item, str):  # a result row
+                if exc is not None:
+                    self._lost(item, f"its result could not be stored: {exc}")
+                continue
+            if exc is not None:
+                errors[item.event.revision] = exc
+                if item.event.kind == "job":
+                    self._lost(item.id, f"a change of the job could not be stored: {exc}")
             stored = item.event
             event = self.events.append(stored.kind, stored.payload, stored.time, item.keys)
             assert event.revision == stored.revision, "the event log and the store disagree"
@@ -293,18 +308,29 @@ class Ledger:
                 self._finished.append(item.id)  # now readable from the store: forget it
         committed = self.events.last_revision
         while self._durable_waiters and self._durable_waiters[0][0] <= committed:
-            _, _, future, _ = heapq.heappop(self._durable_waiters)
+            revision, _, future, _ = heapq.heappop(self._durable_waiters)
             if future.done():
                 continue
+            error = errors.get(revision)
             if error is None:
                 future.set_result(None)
             else:
                 future.set_exception(
                     Unavailable(
-                        f"the store could not write: {error}", reason="STORAGE_UNAVAILABLE"
+                        f"the store could not write this change: {error}",
+                        reason="STORAGE_UNAVAILABLE",
                     )
                 )
         self._wake()
+
+    def _lost(self, job_id: str, reason: str) -> None:
+        """A job's change or result was not stored: it is not served from memory either,
+        and the job ends in ERROR with ``reason``."""
+        log.error("job %s ends in ERROR: %s", job_id, reason)
+        data = self._recent_results.pop(job_id, None)
+        if data is not None:
+            self._recent_bytes -= len(data[0])
+        self._unstored(job_id, f"The server could not store this job's outcome ({reason}).")
 
     def take_finished(self) -> list[str]:
         """The finished jobs published since the last call (now readable from the store),
@@ -342,7 +368,7 @@ class Ledger:
             self._recent_bytes -= len(data)
 
     def _put_result(self, row: ResultRow) -> None:
-        self._unpublished.append(None)
+        self._unpublished.append(row.job_id)
         self._writer.put(row)
 
     def recent_result(self, job_id: str) -> tuple[bytes, str] | None:

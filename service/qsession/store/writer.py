@@ -10,7 +10,10 @@ A commit the disk refuses (full, read-only, an I/O error: ``sqlite3.OperationalE
 ``OSError``) is rolled back and tried again with backoff until it succeeds: nothing is dropped
 and nothing is reported as stored before it is. The writer reports the fault once when it
 starts and once when it ends, so the server can refuse new changes and report itself not
-serving meanwhile. Any other failure is a bug: it is reported with the rows, as before.
+serving meanwhile. Any other failure is a bug in one row (a value SQLite cannot hold, say):
+the batch is then written again one row per transaction, so that the rows that can be stored
+are, and only the failing rows are reported, each with its exception; a bad row never takes
+the other changes of its batch with it.
 """
 
 from __future__ import annotations
@@ -50,14 +53,20 @@ def storage_fault(exc: BaseException, where: str) -> str | None:
     return None
 
 
+def _describe(row: ChangeRow | ResultRow) -> str:
+    if isinstance(row, ResultRow):
+        return f"the result of job {row.job_id} ({len(row.data)} bytes)"
+    return f"a change of {row.kind} {row.record.get('id')}"
+
+
 class Writer:
     """The store's one writing thread.
 
     Args:
         store: where rows are written.
-        on_commit: called on the writer thread after each transaction with how many of the
-            oldest unreported rows it covered, and the exception if it failed with a bug (those
-            rows are then not stored).
+        on_commit: called on the writer thread after each batch with how many of the oldest
+            unreported rows it covered, and the rows that failed with a bug (their positions in
+            the batch -> the exception; those rows alone are not stored).
         on_fault: called on the writer thread with the operator's reason when the disk starts
             refusing commits, and with ``None`` when a commit succeeds again.
     """
@@ -65,7 +74,7 @@ class Writer:
     def __init__(
         self,
         store: Store,
-        on_commit: Callable[[int, Exception | None], None],
+        on_commit: Callable[[int, dict[int, Exception]], None],
         on_fault: Callable[[str | None], None] = lambda reason: None,
     ):
         self._store = store
@@ -101,12 +110,24 @@ class Writer:
                 continue
             try:
                 stored = self._write_through_faults(batch)
-            except Exception as exc:  # noqa: BLE001 - reported to the caller, which decides
-                log.exception("the store could not write %d rows", len(batch))
-                self._on_commit(len(batch), exc)
+            except Exception:  # noqa: BLE001 - a bad row: find it, store the others
+                log.exception("the store could not write a batch of %d rows", len(batch))
+                self._on_commit(len(batch), self._write_each(batch))
             else:
                 if stored:
-                    self._on_commit(len(batch), None)
+                    self._on_commit(len(batch), {})
+
+    def _write_each(self, batch: list) -> dict[int, Exception]:
+        """Write ``batch`` one row per transaction, in order; the rows that failed (position
+        -> exception)."""
+        failed: dict[int, Exception] = {}
+        for position, row in enumerate(batch):
+            try:
+                self._write_through_faults([row])
+            except Exception as exc:  # noqa: BLE001 - reported with its row
+                log.error("the store could not write %s: %s", _describe(row), exc)
+                failed[position] = exc
+        return failed
 
     def _write_through_faults(self, batch: list) -> bool:
         """Write ``batch``, retrying while the disk refuses it; ``False`` if abandoned at
