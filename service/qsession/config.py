@@ -68,6 +68,8 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
                                                  # their turn, instances served in turn
     request_bytes_per_second_per_instance = 268435456  # request bytes an instance sends
                                                  # per second, on average; more wait unread
+    max_http_connections = 1024                  # the page's connections (of the process's
+                                                 # open files; gRPC has the rest)
     auth_failures_per_minute = 60                # per peer address; more are refused at once
 
     [dashboard]
@@ -164,6 +166,7 @@ class Limits:
     max_result_bytes: int = 512 * 1024 * 1024
     max_concurrent_admissions_per_instance: int = 2
     request_bytes_per_second_per_instance: int = 256 * 1024 * 1024
+    max_http_connections: int = 1024
     auth_failures_per_minute: int = 60
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import sqlite3
 import threading
 import time
@@ -26,7 +27,7 @@ from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession.execution.profiles import load_profile
-from qsession.testing import ServerStartError
+from qsession.testing import ServerStartError, free_port
 from qsession.v1 import backend_pb2, job_pb2, options_pb2
 from tests.circuits import mid_circuit_measured
 from tests.conftest import OPEN_TOKEN, base_config, start_server
@@ -280,6 +281,57 @@ def test_page_event_streams_count_with_grpc_streams_against_the_instances_cap(tm
                 time.sleep(0.2)
         for connection, _ in open_streams:
             connection.close()
+
+
+def test_idle_page_connections_cannot_take_the_servers_descriptors(tmp_path):
+    """With max_http_connections = 100, 1,000 connections to the page that never send a
+    request: the newest take the place of the oldest silent ones (which are closed), so a
+    client that does send its request (/metrics) is answered; gRPC answers; jobs started,
+    cancelled and queued meanwhile end DONE, CANCELLED, DONE; the log says so in a line or
+    two, not one per connection."""
+    page = free_port()
+    config = base_config(
+        tmp_path,
+        dashboard={"listen": f"127.0.0.1:{page}"},
+        limits={"max_http_connections": 100},
+    )
+    with ServerProcess(tmp_path, config) as server:
+        client = RawClient(server)
+        wide = QuantumCircuit(18)
+        wide.h(range(18))
+        wide.measure_all()
+        running = client.create_job([(wide, None, 2_000_000)], backend="ideal_24")
+        cancelled = client.create_job([(flip(), None, 5)], backend="ideal_24")
+        silent = []
+        for _ in range(1000):
+            silent.append(socket.create_connection(("127.0.0.1", page), timeout=10))
+        client.jobs.CancelJob(job_pb2.CancelJobRequest(id=cancelled.id), metadata=client.metadata)
+        following = client.create_job([(flip(), None, 5)], backend="ideal_24")
+        metrics = http.client.HTTPConnection("127.0.0.1", page, timeout=10)
+        metrics.request("GET", "/metrics")
+        assert metrics.getresponse().status == 200
+        backends = server.stubs()[0]
+        backends.GetBackend(
+            backend_pb2.GetBackendRequest(name="ideal_24"), metadata=client.metadata
+        )
+        assert [client.wait(job.id).state for job in (running, cancelled, following)] == [
+            job_pb2.Job.STATE_DONE,
+            job_pb2.Job.STATE_CANCELLED,
+            job_pb2.Job.STATE_DONE,
+        ]
+        closed = 0
+        for connection in silent:
+            connection.setblocking(False)
+            try:
+                closed += connection.recv(1) == b""
+            except BlockingIOError:
+                pass  # still open
+            except ConnectionResetError:
+                closed += 1
+            connection.close()
+        assert closed >= 900
+        lines = [line for line in server.log().splitlines() if "HTTP connections" in line]
+        assert 1 <= len(lines) <= 5
 
 
 def _sign_in(port: int, token: str) -> str:

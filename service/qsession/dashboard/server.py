@@ -47,6 +47,7 @@ from qsession.lifecycle.errors import (
 )
 from qsession.runtime import Runtime
 from qsession.server.auth import AuthFailures, Instance, peer_key, token_hash
+from qsession.server.connections import KEEPALIVE_TIMEOUT, HttpConnections
 from qsession.server.inflight import InFlight
 from qsession.server.metrics import CONTENT_TYPE, ServerMetrics
 from qsession.v1 import job_pb2, session_pb2
@@ -125,8 +126,10 @@ class Dashboard:
         instances: Mapping[str, Instance],
         auth_failures_per_minute: int,
         streams: InFlight,
+        connections: HttpConnections,
     ) -> None:
         self.runtime = runtime
+        self.connections = connections  # the HTTP front ends' share of the process's
         self.metrics = metrics
         self.streams = streams  # shared with the gRPC streams: one budget per instance
         self.instances = dict(instances)  # token SHA-256 -> instance
@@ -136,6 +139,7 @@ class Dashboard:
         self._streams: set[asyncio.Event] = set()  # wake-ups of the open event streams
         self._closing = False
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
         self._hosts: frozenset[str] = frozenset()  # the Host names answered (empty: any)
 
     # ---------------------------------------------------------------------------- app
@@ -162,18 +166,32 @@ class Dashboard:
         # A browser that goes away cancels its handler: an event stream gives its place back
         # at once rather than at its next write.
         self._runner = web.AppRunner(
-            self.application(), access_log=None, shutdown_timeout=1.0, handler_cancellation=True
+            self.application(),
+            access_log=None,
+            shutdown_timeout=1.0,
+            handler_cancellation=True,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host.strip("[]"), int(port))
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        assert self._runner.server is not None
+        # aiohttp's own sites have no cap on connections: the page's are counted in the
+        # process's HTTP budget (see server.connections)
+        self._server = await asyncio.get_running_loop().create_server(
+            self.connections.protocol_factory(self._runner.server),
+            host.strip("[]") or None,
+            int(port),
+            reuse_address=True,
+            backlog=1024,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         """End the event streams, then stop serving."""
         self._closing = True
         for wake in list(self._streams):
             wake.set()
+        if self._server is not None:
+            self._server.close()  # no new connections; the open ones end with the runner
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -183,6 +201,7 @@ class Dashboard:
         loopback address answers only to loopback host names (no DNS rebinding); /api calls
         (but sign-in) need a signed-in browser, and state-changing ones the CSRF header;
         lifecycle errors become JSON errors."""
+        self.connections.spoke(request.transport)
         if self._hosts and request.url.host not in self._hosts:
             return _error(421, f"this page answers to {sorted(self._hosts)} only")
         path = request.path
@@ -427,10 +446,14 @@ async def start_dashboard(
     listen: str,
     auth_failures_per_minute: int,
     streams: InFlight,
+    connections: HttpConnections,
 ) -> Dashboard:
     """Serve the dashboard on ``listen`` (``host:port``; port 0: any free one); its event
-    streams count against ``streams``, with the instance's gRPC streams."""
-    dashboard = Dashboard(runtime, metrics, instances, auth_failures_per_minute, streams)
+    streams count against ``streams``, with the instance's gRPC streams, and its connections
+    against ``connections``."""
+    dashboard = Dashboard(
+        runtime, metrics, instances, auth_failures_per_minute, streams, connections
+    )
     await dashboard.start(listen)
     host = listen.rpartition(":")[0]
     log.info("dashboard on http://%s:%d/ (metrics at /metrics)", host, dashboard.port)

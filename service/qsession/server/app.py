@@ -4,8 +4,10 @@ Connections and file descriptors: grpc.aio has no per-connection hook, so the se
 its soft limit of open files to the hard limit at start, since one idle TCP connection costs
 one descriptor and the common soft limit of 1,024 ran out at ~1,000 connections (then every
 RPC failed); (2) caps connections with ``grpc.max_allowed_incoming_connections`` at that limit
-less FD_RESERVE descriptors kept for the server itself (the store, the workers and sandboxes),
-so a connection flood is refused at the door rather than starving the server; (3) closes a
+less FD_RESERVE descriptors kept for the server itself (the store, the workers and sandboxes)
+and less the HTTP front ends' share (``[limits] max_http_connections``, counted and timed out
+by ``connections.HttpConnections``), so a connection flood on either is refused at the door
+rather than starving the server; (3) closes a
 connection that has not completed its handshake within HANDSHAKE_TIMEOUT_MS (gRPC's default is
 two minutes); (4) caps the streams of one connection with ``grpc.max_concurrent_streams`` at
 what one instance may have in flight (``max_streams_per_instance`` plus
@@ -43,6 +45,7 @@ from qsession.config import Config, Limits
 from qsession.dashboard import Dashboard, start_dashboard
 from qsession.runtime import EVENTS_RETAINED, Runtime
 from qsession.server.auth import AuthInterceptor, Instance, open_streams, token_hash
+from qsession.server.connections import HttpConnections
 from qsession.server.descriptors import reflection_pool
 from qsession.server.dev_account import dev_token
 from qsession.server.dev_account import save_dev_account as save_dev_account_file
@@ -278,7 +281,13 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     store = _open_store(config)
     runtime = Runtime(config, store)
     limits = config.limits
+    # One budget of connections for the process: the HTTP front ends' share, gRPC the rest,
+    # and FD_RESERVE descriptors kept for the server itself
     connections = max_connections(open_files)
+    http = HttpConnections(
+        min(limits.max_http_connections, connections // 2) if config.dashboard_listen else 0
+    )
+    connections -= http.limit
     options = [
         ("grpc.max_receive_message_length", limits.max_request_bytes),
         ("grpc.max_send_message_length", 4 * 1024 * 1024),
@@ -343,6 +352,7 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
             config.dashboard_listen,
             limits.auth_failures_per_minute,
             streams,
+            http,
         )
     if dev is not None and save_dev_account is not False:
         save_dev_account_file(f"{config.listen.rsplit(':', 1)[0]}:{port}", dev)
