@@ -46,7 +46,8 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
 
     [retention]
     finished_jobs = 100000          # keep each instance's newest N jobs; or "30d":
-                                    # delete jobs that finished longer ago (with results)
+                                    # delete jobs that finished longer ago (with results);
+                                    # closed sessions and batches follow the same rule
 
     [limits]                        # over a limit: RESOURCE_EXHAUSTED or INVALID_ARGUMENT
     max_request_bytes = 67108864    # one gRPC message
@@ -68,6 +69,7 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
                                                  # their turn, instances served in turn
     request_bytes_per_second_per_instance = 268435456  # request bytes an instance sends
                                                  # per second, on average; more wait unread
+    max_open_sessions_per_instance = 1000        # sessions and batches not closed
     max_http_connections = 1024                  # the page's connections (of the process's
                                                  # open files; gRPC has the rest)
     auth_failures_per_minute = 60                # per peer address; more are refused at once
@@ -167,6 +169,7 @@ class Limits:
     max_concurrent_admissions_per_instance: int = 2
     request_bytes_per_second_per_instance: int = 256 * 1024 * 1024
     max_http_connections: int = 1024
+    max_open_sessions_per_instance: int = 1000
     auth_failures_per_minute: int = 60
 
 

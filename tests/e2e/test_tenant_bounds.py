@@ -28,7 +28,7 @@ from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession.execution.profiles import load_profile
 from qsession.testing import ServerStartError, free_port
-from qsession.v1 import backend_pb2, job_pb2, options_pb2
+from qsession.v1 import backend_pb2, job_pb2, options_pb2, session_pb2
 from tests.circuits import mid_circuit_measured
 from tests.conftest import OPEN_TOKEN, base_config, start_server
 from tests.e2e.conftest import RawClient, error_info_metadata
@@ -332,6 +332,58 @@ def test_idle_page_connections_cannot_take_the_servers_descriptors(tmp_path):
         assert closed >= 900
         lines = [line for line in server.log().splitlines() if "HTTP connections" in line]
         assert 1 <= len(lines) <= 5
+
+
+def _batch(client: RawClient) -> session_pb2.Session:
+    request = session_pb2.CreateSessionRequest(
+        backend="ideal_24", mode=session_pb2.Session.MODE_BATCH
+    )
+    return client.sessions.CreateSession(request, metadata=client.metadata).session
+
+
+def _session_ids(client: RawClient) -> list[str]:
+    listed = client.sessions.ListSessions(
+        session_pb2.ListSessionsRequest(page_size=100), metadata=client.metadata
+    )
+    return [session.id for session in listed.sessions]
+
+
+def test_sessions_not_closed_are_capped_per_instance_and_closed_ones_follow_retention(
+    tmp_path,
+):
+    """max_open_sessions_per_instance = 2: a third batch is refused naming the limit while
+    another instance opens its own; once one closes, a new one opens. With finished_jobs = 2,
+    a restart's retention pass keeps each instance's newest two sessions (open ones always)."""
+    config = base_config(
+        tmp_path,
+        limits={"max_open_sessions_per_instance": 2},
+        retention={"finished_jobs": 2},
+    )
+    with start_server(config) as handle:
+        lab, student = RawClient(handle), RawClient(handle, token=OPEN_TOKEN)
+        first, second = _batch(lab), _batch(lab)
+        with pytest.raises(grpc.RpcError) as over:
+            _batch(lab)
+        assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error_info_metadata(over.value)["limit"] == "max_open_sessions_per_instance"
+        theirs = _batch(student)
+        lab.sessions.CloseSession(
+            session_pb2.CloseSessionRequest(id=first.id), metadata=lab.metadata
+        )
+        third = _batch(lab)
+        for session in (second, third):
+            lab.sessions.CloseSession(
+                session_pb2.CloseSessionRequest(id=session.id), metadata=lab.metadata
+            )
+        fourth = _batch(lab)
+        assert set(_session_ids(lab)) == {first.id, second.id, third.id, fourth.id}
+    with start_server(config) as handle:  # retention runs at start-up
+        lab, student = RawClient(handle), RawClient(handle, token=OPEN_TOKEN)
+        deadline = time.monotonic() + 30
+        while len(_session_ids(lab)) > 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert set(_session_ids(lab)) == {third.id, fourth.id}
+        assert _session_ids(student) == [theirs.id]
 
 
 def _sign_in(port: int, token: str) -> str:

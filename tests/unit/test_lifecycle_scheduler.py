@@ -841,3 +841,24 @@ def test_a_job_whose_change_could_not_be_stored_ends_in_error_in_any_state() -> 
     w.scheduler.fail_unstored(done, "result lost")
     assert len(w.changes) == before + 1
     w.scheduler.fail_unstored("never-seen", "anything")  # not held: nothing to do
+
+
+def test_retention_forgets_each_instances_oldest_closed_sessions_that_hold_no_job() -> None:
+    """forget_sessions(keep_newest=2): per instance, closed sessions beyond the newest two
+    go, unless a job of theirs is still queued or running; open ones always stay, and one
+    instance's sessions never make another's go."""
+    w = World()
+    alice = [w.open_session(BATCH) for _ in range(4)]
+    bob = w.open_session(BATCH, instance="bob")
+    busy = w.submit(alice[0])  # alice's oldest still holds a queued job
+    for session_id in alice[:3]:
+        w.scheduler.close_session(session_id)
+    w.scheduler.close_session(bob)
+    assert w.scheduler.open_sessions_of("alice") == 2  # alice[3], and alice[0] draining
+    assert w.scheduler.forget_sessions(keep_newest=2, closed_before=None) == [alice[1]]
+    assert [s.id for s in w.scheduler.sessions_of("alice")] == [alice[0], alice[2], alice[3]]
+    assert [s.id for s in w.scheduler.sessions_of("bob")] == [bob]
+    w.run(1.0)
+    assert w.job(busy).status is DONE
+    assert w.scheduler.forget_sessions(keep_newest=2, closed_before=None) == [alice[0]]
+    assert w.scheduler.open_sessions_of("alice") == 1

@@ -27,6 +27,7 @@ class Bookkeeping:
         sessions: every session by id, oldest first.
         session_jobs: each session's jobs, by session id.
         live: the sessions that are not closed, by id.
+        sessions_by_instance: each instance's sessions by id, oldest first.
         request_ids: the job id of each (instance, request_id) seen.
         usage: QPU seconds of each instance's finished jobs.
         queued_by_instance: how many jobs of each instance are queued.
@@ -39,6 +40,7 @@ class Bookkeeping:
         self.sessions: dict[str, Session] = {}
         self.session_jobs: dict[str, SessionJobs] = {}
         self.live: dict[str, Session] = {}
+        self.sessions_by_instance: dict[str, dict[str, Session]] = {}
         self.request_ids: dict[tuple[str, str], str] = {}
         self.usage: dict[str, float] = {}
         self.queued_by_instance: dict[str, int] = {}
@@ -116,9 +118,19 @@ class Bookkeeping:
     def add_session(self, session: Session, idle_since: float) -> None:
         """Keep a session (a live one unless it is closed)."""
         self.sessions[session.id] = session
+        self.sessions_by_instance.setdefault(session.instance, {})[session.id] = session
         self.session_jobs[session.id] = SessionJobs(idle_since=idle_since)
         if session.state is not SessionState.CLOSED:
             self.live[session.id] = session
+
+    def forget_session(self, session: Session) -> None:
+        """Drop a closed session that holds no job any more."""
+        del self.sessions[session.id]
+        del self.session_jobs[session.id]
+        own = self.sessions_by_instance[session.instance]
+        del own[session.id]
+        if not own:
+            del self.sessions_by_instance[session.instance]
 
     def add_job(self, job: Job) -> None:
         """Keep a job and its ``request_id``."""

@@ -535,6 +535,36 @@ class Scheduler:
         """Snapshots of every session the scheduler knows, oldest first."""
         return (session.snapshot() for session in self._book.sessions.values())
 
+    def sessions_of(self, instance: str) -> Iterator[Session]:
+        """Snapshots of ``instance``'s sessions, oldest first (no other instance's is read)."""
+        own = self._book.sessions_by_instance.get(instance, {})
+        return (session.snapshot() for session in list(own.values()))
+
+    def open_sessions_of(self, instance: str) -> int:
+        """How many of ``instance``'s sessions are not closed."""
+        own = self._book.sessions_by_instance.get(instance, {})
+        return sum(1 for session in own.values() if session.id in self._book.live)
+
+    def forget_sessions(self, keep_newest: int | None, closed_before: float | None) -> list[str]:
+        """Forget closed sessions that hold no job any more: each instance's beyond its newest
+        ``keep_newest`` sessions, and those closed before ``closed_before``; their ids. (The
+        retention rule of jobs, applied to sessions; a background pass, not a request.)"""
+        forgotten = []
+        for own in list(self._book.sessions_by_instance.values()):
+            sessions = list(own.values())  # oldest first
+            beyond = len(sessions) - keep_newest if keep_newest is not None else 0
+            for index, session in enumerate(sessions):
+                closed = session.state is SessionState.CLOSED and session.id not in self._book.live
+                old = index < beyond or (
+                    closed_before is not None and session.transitions[-1].time < closed_before
+                )
+                jobs = self._book.session_jobs[session.id]
+                holder = self._book.qpus[session.backend].holder == session.id
+                if closed and old and jobs.pending == 0 and not holder:
+                    self._book.forget_session(session)
+                    forgotten.append(session.id)
+        return forgotten
+
     # ------------------------------------------------------------------ restore
 
     def restore(

@@ -87,6 +87,7 @@ class Runtime:
             session_message=lambda session: self._queries.session_message(session),
             wake=lambda: self._dispatch.wakeup.set(),
             unstored=lambda job_id, reason: self._scheduler.fail_unstored(job_id, reason),
+            forget_sessions=lambda keep, before: self._scheduler.forget_sessions(keep, before),
         )
         self._dispatch = Dispatch(
             engine,
@@ -181,6 +182,7 @@ class Runtime:
             )
         ttl = parse_max_ttl(max_ttl) if max_ttl.strip() else None
         self._queries.qpu(backend, "backend")
+        self._check_open_sessions(instance)
         session = self._scheduler.create_session(
             str(uuid.uuid4()), instance, plan, backend, session_mode, ttl
         )
@@ -261,6 +263,18 @@ class Runtime:
             session = self._queries.session(instance, request.session_id, field="session_id")
             return job_backend(session, request.backend)
         return self._queries.qpu(request.backend, "backend").config.name
+
+    def _check_open_sessions(self, instance: str) -> None:
+        limit = self.config.limits.max_open_sessions_per_instance
+        open_now = self._scheduler.open_sessions_of(instance)
+        if open_now >= limit:
+            raise LimitExceeded(
+                f"the instance has {open_now} sessions and batches not closed, the limit is "
+                f"{limit}; close some (CloseSession) or let them end, then retry",
+                None,
+                "max_open_sessions_per_instance",
+                limit,
+            )
 
     def _check_queue(self, instance: str) -> None:
         limit = self.config.limits.max_queued_jobs_per_instance

@@ -73,6 +73,9 @@ class Ledger:
         wake: wakes the coordinator (a change was recorded or published).
         unstored: told (job id, reason) when a change of a job, or its result, could not be
             stored (a bad row, not the disk): the job must end in ERROR with the reason.
+        forget_sessions: forgets the closed sessions the retention rule drops (each instance's
+            beyond its newest N, those closed before a time); returns their ids, which
+            retention then deletes from the store.
     """
 
     def __init__(
@@ -86,9 +89,11 @@ class Ledger:
         session_message: Callable[[Session], session_pb2.Session],
         wake: Callable[[], None],
         unstored: Callable[[str, str], None] = lambda job_id, reason: None,
+        forget_sessions: Callable[[int | None, float | None], list[str]] = lambda k, b: [],
     ) -> None:
         self.config = config
         self._unstored = unstored
+        self._forget_sessions = forget_sessions
         self.store = store
         self.clock = clock
         self._place = place
@@ -162,6 +167,10 @@ class Ledger:
                 deleted = await asyncio.to_thread(self.store.prune, before, retention.keep_newest)
                 if deleted:
                     log.info("retention: deleted %d finished jobs and their results", deleted)
+                sessions = self._forget_sessions(retention.keep_newest, before)
+                if sessions:
+                    await asyncio.to_thread(self.store.delete_sessions, sessions)
+                    log.info("retention: deleted %d closed sessions", len(sessions))
             except Exception:  # a failed pass is retried at the next interval
                 log.exception("retention pass failed")
             await asyncio.sleep(PRUNE_INTERVAL)

@@ -119,9 +119,7 @@ class Queries:
     def sessions(self, instance: str) -> list[Session]:
         """The instance's sessions, newest first."""
         return sorted(
-            (s for s in self.scheduler.sessions() if s.instance == instance),
-            key=lambda s: (s.created, s.id),
-            reverse=True,
+            self.scheduler.sessions_of(instance), key=lambda s: (s.created, s.id), reverse=True
         )
 
     def job(self, instance: str, job_id: str, field: str = "id") -> Job:

@@ -402,6 +402,15 @@ class Store:
                 break
         return deleted
 
+    def delete_sessions(self, session_ids: Sequence[str], batch: int = 500) -> None:
+        """Delete sessions (closed ones retention dropped), in batches of ``batch``."""
+        for start in range(0, len(session_ids), batch):
+            with self._transaction() as db:
+                db.executemany(
+                    "DELETE FROM sessions WHERE id = ?",
+                    [(i,) for i in session_ids[start : start + batch]],
+                )
+
     def _delete_oldest_finished(self, condition: str, params: tuple, limit: int) -> int:
         with self._transaction() as db:
             ids = [
