@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 from qsession.store.sqlite import ChangeRow, ResultRow, Store, StoredEvent
 from qsession.store.writer import Writer
@@ -71,4 +72,32 @@ def test_a_row_the_store_refuses_fails_alone_and_the_rest_of_its_batch_is_stored
     assert store.job("a") is not None and store.job("b") is not None
     assert store.get_result("a") is None
     assert store.get_result("b")[0] == b"small"
+    store.close()
+
+
+def test_a_long_read_on_one_thread_does_not_hold_up_another_threads_read(tmp_path):
+    """Reads use one connection per thread: while one thread runs a long query (a listing
+    over a large history, here a recursive count), another thread's lookup is answered
+    before it ends."""
+    store = Store(tmp_path / "q.db")
+    long_query = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000) "
+        "SELECT count(*) FROM c"
+    )
+    finished: list[str] = []
+    started = threading.Event()
+
+    def long_read() -> None:
+        started.set()
+        store._read(long_query)
+        finished.append("long")
+
+    reader = threading.Thread(target=long_read)
+    reader.start()
+    started.wait()
+    time.sleep(0.2)  # the long query is under way
+    assert store.job("missing") is None
+    finished.append("lookup")
+    reader.join()
+    assert finished == ["lookup", "long"]
     store.close()

@@ -206,7 +206,9 @@ def check_log(path: Path) -> None:
 
 
 class Store:
-    """One SQLite database file; safe to call from several threads (one lock, one connection)."""
+    """One SQLite database file; safe to call from several threads: writes take one lock on
+    one connection; reads use a connection of their own thread's, so that a long read (a
+    filtered listing) never holds up another thread's (WAL lets readers run side by side)."""
 
     def __init__(self, path: Path, retain_events: int = 10_000, durability: str = "disk"):
         """Open (or create) the database at ``path``.
@@ -225,21 +227,29 @@ class Store:
         self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS[durability]}")
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
-        # Reads use their own connection: in WAL mode they never wait for a write's fsync.
-        self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._read_lock = threading.Lock()
+        # Reads use their own connections: in WAL mode they never wait for a write's fsync.
+        self._readers = threading.local()
+        self._reader_connections: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self._retain_events = retain_events
 
     def close(self) -> None:
         """Checkpoint and close the database."""
-        with self._read_lock:
-            self._reader.close()
+        with self._readers_lock:
+            for reader in self._reader_connections:
+                reader.close()
+            self._reader_connections.clear()
         with self._lock:
             self._db.close()
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        with self._read_lock:
-            return self._reader.execute(sql, params).fetchall()
+        reader = getattr(self._readers, "connection", None)
+        if reader is None:
+            reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            with self._readers_lock:
+                self._reader_connections.append(reader)
+            self._readers.connection = reader
+        return reader.execute(sql, params).fetchall()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
