@@ -164,7 +164,7 @@ def _client_command(run):
             finally:
                 service.close()
         except QSessionError as exc:
-            print(f"qsession: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+            print(f"qsession: error: {_shown(' '.join(str(exc).splitlines()))}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             return 130
@@ -226,10 +226,20 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.2f}s"
     if isinstance(value, list):
-        return ",".join(value)
+        return _shown(",".join(value))
     if isinstance(value, str) and value.endswith("Z") and "T" in value:
         return value.replace("T", " ")[:19]  # an ISO time, to the second
-    return str(value)
+    return _shown(str(value))
+
+
+# Control characters (C0, DEL, C1) as escapes: a tag, an error message or a log line a user
+# wrote is shown, never run by the terminal (an escape sequence could rewrite the screen).
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def _shown(text: str) -> str:
+    """``text`` safe to print on a terminal: its control characters escaped."""
+    return text.translate(_CONTROLS)
 
 
 @_client_command
@@ -295,15 +305,15 @@ def _job(service, args) -> int:
         print(json.dumps(shown, indent=2))
         return 0
     for key in ("id", "status", "program", "backend", "session_id", "created", "started"):
-        print(f"{key:>14}: {shown[key] or '-'}")
+        print(f"{key:>14}: {_shown(shown[key] or '-')}")
     print(f"{'finished':>14}: {shown['finished'] or '-'}")
     print(f"{'usage':>14}: {shown['usage_seconds']:.3f} s")
-    print(f"{'tags':>14}: {', '.join(shown['tags']) or '-'}")
+    print(f"{'tags':>14}: {_shown(', '.join(shown['tags'])) or '-'}")
     if shown["error"]:
-        print(f"{'error':>14}: {shown['error']}")
+        print(f"{'error':>14}: {_shown(shown['error'])}")
     print("\nlogs:")
     for line in shown["logs"]:
-        print(f"  {line}")
+        print(f"  {_shown(line)}")
     return 0
 
 

@@ -133,3 +133,18 @@ def test_watch_follows_a_job_that_cancel_stops(server, env):
     # a cancel while RUNNING is a change too (cancel requested), then the job ends CANCELLED
     assert sorted(set(statuses), key=statuses.index) == ["QUEUED", "RUNNING", "CANCELLED"]
     assert {e["job_id"] for e in events} == {job.job_id()}
+
+
+def test_text_a_user_wrote_reaches_the_terminal_with_its_control_characters_escaped(server, env):
+    """A tag holding an escape sequence (one that would clear the screen) is printed in the
+    table and in ``job`` as ``\\x1b[2J``, never as the raw sequence."""
+    service = RuntimeService(url=server.address, token=server.token)
+    sampler = SamplerV2(mode=service.backend("ideal_24"))
+    sampler.options.environment.job_tags = ["evil\x1b[2Jtag"]
+    job = sampler.run([bell()], shots=10)
+    job.result()
+    for args in (("jobs", "--tag", "evil\x1b[2Jtag"), ("job", job.job_id())):
+        shown = qsession(env, *args)
+        assert shown.returncode == 0, shown.stderr
+        assert "evil\\x1b[2Jtag" in shown.stdout and "\x1b" not in shown.stdout
+    service.close()

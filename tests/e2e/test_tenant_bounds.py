@@ -504,3 +504,64 @@ def test_the_page_answers_only_to_loopback_names_and_its_errors_carry_its_header
         missing = get("/no-such-page", f"127.0.0.1:{port}")
         assert missing.status == 404
         assert "default-src 'self'" in missing.getheader("Content-Security-Policy")
+
+
+def _me(port: int, cookie: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/api/me", headers={"Cookie": cookie})
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def test_one_instances_sign_ins_never_sign_another_out(tmp_path, monkeypatch):
+    """Each instance keeps its own newest MAX_SIGN_INS sign-ins (3 here): the lab signing in
+    five more times forgets only its own oldest, never the student's."""
+    monkeypatch.setattr("qsession.dashboard.server.MAX_SIGN_INS", 3)
+    config = base_config(tmp_path, dashboard={"listen": "127.0.0.1:0"})
+    with start_server(config) as handle:
+        port = handle.running.dashboard.port
+        student = _sign_in(port, OPEN_TOKEN)
+        lab = [_sign_in(port, handle.token) for _ in range(5)]
+        assert _me(port, student) == 200
+        assert [_me(port, cookie) for cookie in lab] == [401, 401, 200, 200, 200]
+
+
+def test_failed_sign_ins_on_the_page_and_over_grpc_count_against_one_budget(tmp_path):
+    """auth_failures_per_minute = 3: two failed page sign-ins and one failed gRPC call from
+    one address throttle it on both: a valid token never used from there is refused on
+    gRPC (UNAUTHENTICATED naming the limit) and on the page (429)."""
+    config = base_config(
+        tmp_path, dashboard={"listen": "127.0.0.1:0"}, limits={"auth_failures_per_minute": 3}
+    )
+    with start_server(config) as handle:
+        port = handle.running.dashboard.port
+        for _ in range(2):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request(
+                "POST",
+                "/api/login",
+                body=json.dumps({"token": "a-guess"}),
+                headers={"Content-Type": "application/json", "X-Qsession": "1"},
+            )
+            assert connection.getresponse().status == 401
+            connection.close()
+        guess = RawClient(handle, token="another-guess")
+        with pytest.raises(grpc.RpcError) as failed:
+            guess.backends.ListBackends(backend_pb2.ListBackendsRequest(), metadata=guess.metadata)
+        assert failed.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        student = RawClient(handle, token=OPEN_TOKEN)
+        with pytest.raises(grpc.RpcError) as throttled:
+            student.backends.ListBackends(
+                backend_pb2.ListBackendsRequest(), metadata=student.metadata
+            )
+        assert error_info_metadata(throttled.value)["limit"] == "auth_failures_per_minute"
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request(
+            "POST",
+            "/api/login",
+            body=json.dumps({"token": handle.token}),
+            headers={"Content-Type": "application/json", "X-Qsession": "1"},
+        )
+        assert connection.getresponse().status == 429
+        connection.close()

@@ -8,7 +8,7 @@ threaded and cannot stream Server-Sent Events from a loop.
 Sign-in: ``POST /api/login`` with an instance token (the gRPC tokens) answers with a cookie
 holding a random server-side session id (HttpOnly, SameSite=Strict); the token itself is never
 kept, logged or put in a URL. Failed sign-ins are throttled per peer as gRPC's are
-(``auth.AuthFailures``). Every ``/api`` call runs as the signed-in instance; a state-changing
+(``auth.AuthFailures``, the same object gRPC's calls count in: failures on either throttle both). Every ``/api`` call runs as the signed-in instance; a state-changing
 call must also carry the header ``X-Qsession: 1``, which a cross-site form cannot send.
 
 Live updates: ``GET /api/events`` is a Server-Sent Events stream fed by the Runtime's event
@@ -57,7 +57,7 @@ log = logging.getLogger("qsession.dashboard")
 STATIC_DIR = Path(__file__).parent / "static"
 COOKIE = "qsession_dashboard"
 SIGN_IN_LIFETIME = 12 * 3600.0  # seconds a sign-in lasts
-MAX_SIGN_INS = 10_000  # remembered sign-ins (the oldest are forgotten first)
+MAX_SIGN_INS = 1_000  # remembered sign-ins per instance (its oldest are forgotten first)
 KEEP_ALIVE = 15.0  # seconds between SSE comments on a quiet stream
 WRITE_TIMEOUT = 10.0  # seconds a browser may leave an event unread before its stream closes
 BACKENDS_INTERVAL = 1.0  # seconds between two "backends" nudges on one stream, at least
@@ -91,16 +91,21 @@ def _http_status(error: LifecycleError) -> int:
 
 class SignIns:
     """Signed-in browsers: random session id -> (instance, expiry). Only in memory: a
-    restart signs everyone out."""
+    restart signs everyone out. Each instance keeps at most MAX_SIGN_INS of its own (its
+    oldest are forgotten first), so one instance's sign-ins never sign another's out."""
 
     def __init__(self) -> None:
-        self._by_id: OrderedDict[str, tuple[Instance, float]] = OrderedDict()
+        self._by_id: dict[str, tuple[Instance, float]] = {}
+        self._by_instance: dict[str, OrderedDict[str, None]] = {}  # oldest first
 
     def create(self, instance: Instance) -> str:
         session_id = secrets.token_urlsafe(32)
         self._by_id[session_id] = (instance, time.monotonic() + SIGN_IN_LIFETIME)
-        while len(self._by_id) > MAX_SIGN_INS:
-            self._by_id.popitem(last=False)
+        own = self._by_instance.setdefault(instance.name, OrderedDict())
+        own[session_id] = None
+        while len(own) > MAX_SIGN_INS:
+            oldest, _ = own.popitem(last=False)
+            del self._by_id[oldest]
         return session_id
 
     def instance(self, session_id: str | None) -> Instance | None:
@@ -108,12 +113,17 @@ class SignIns:
         if entry is None:
             return None
         if entry[1] < time.monotonic():
-            del self._by_id[session_id]
+            self.end(session_id)
             return None
         return entry[0]
 
     def end(self, session_id: str | None) -> None:
-        self._by_id.pop(session_id or "", None)
+        entry = self._by_id.pop(session_id or "", None)
+        if entry is not None:
+            own = self._by_instance[entry[0].name]
+            own.pop(session_id, None)
+            if not own:
+                del self._by_instance[entry[0].name]
 
 
 class Dashboard:
@@ -124,7 +134,7 @@ class Dashboard:
         runtime: Runtime,
         metrics: ServerMetrics,
         instances: Mapping[str, Instance],
-        auth_failures_per_minute: int,
+        failures: AuthFailures,
         streams: InFlight,
         connections: HttpConnections,
     ) -> None:
@@ -133,7 +143,7 @@ class Dashboard:
         self.metrics = metrics
         self.streams = streams  # shared with the gRPC streams: one budget per instance
         self.instances = dict(instances)  # token SHA-256 -> instance
-        self.failures = AuthFailures(auth_failures_per_minute)
+        self.failures = failures  # shared with gRPC: failures on either count for both
         self.sign_ins = SignIns()
         self.port = 0
         self._streams: set[asyncio.Event] = set()  # wake-ups of the open event streams
@@ -444,16 +454,14 @@ async def start_dashboard(
     metrics: ServerMetrics,
     instances: Mapping[str, Instance],
     listen: str,
-    auth_failures_per_minute: int,
+    failures: AuthFailures,
     streams: InFlight,
     connections: HttpConnections,
 ) -> Dashboard:
     """Serve the dashboard on ``listen`` (``host:port``; port 0: any free one); its event
     streams count against ``streams``, with the instance's gRPC streams, and its connections
     against ``connections``."""
-    dashboard = Dashboard(
-        runtime, metrics, instances, auth_failures_per_minute, streams, connections
-    )
+    dashboard = Dashboard(runtime, metrics, instances, failures, streams, connections)
     await dashboard.start(listen)
     host = listen.rpartition(":")[0]
     log.info("dashboard on http://%s:%d/ (metrics at /metrics)", host, dashboard.port)

@@ -299,10 +299,11 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     ]
     metrics = ServerMetrics(runtime)  # outermost interceptor: refused calls count too
     streams = open_streams(limits)  # gRPC's and the page's, one budget per instance
+    auth = AuthInterceptor(instances, limits, streams)
     server = grpc.aio.server(
         interceptors=[
             metrics.interceptor(),
-            AuthInterceptor(instances, limits, streams),  # reads a request once admitted,
+            auth,  # reads a request once admitted,
             ParseErrorInterceptor(request_bounds(limits)),  # which this one parses
         ],
         options=options,
@@ -350,7 +351,7 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
             metrics,
             instances,
             config.dashboard_listen,
-            limits.auth_failures_per_minute,
+            auth.failures,  # one failed-sign-in throttle for gRPC and the page
             streams,
             http,
         )
