@@ -8,8 +8,9 @@ threaded and cannot stream Server-Sent Events from a loop.
 Sign-in: ``POST /api/login`` with an instance token (the gRPC tokens) answers with a cookie
 holding a random server-side session id (HttpOnly, SameSite=Strict); the token itself is never
 kept, logged or put in a URL. Failed sign-ins are throttled per peer as gRPC's are
-(``auth.AuthFailures``, the same object gRPC's calls count in: failures on either throttle both). Every ``/api`` call runs as the signed-in instance; a state-changing
-call must also carry the header ``X-Qsession: 1``, which a cross-site form cannot send.
+(``auth.AuthFailures``, the same object gRPC's calls count in: failures on either throttle
+both). Every ``/api`` call runs as the signed-in instance; a state-changing call must also
+carry the header ``X-Qsession: 1``, which a cross-site form cannot send.
 
 Live updates: ``GET /api/events`` is a Server-Sent Events stream fed by the Runtime's event
 log (``Runtime.subscribe``, as WatchJobs is): ``job`` and ``session`` events of the instance,
