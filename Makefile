@@ -8,6 +8,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 CONFIG ?=
 DASHBOARD ?= 127.0.0.1:8080
+IBM_API ?= 127.0.0.1:8081
 
 NATIVE_SOURCES := Cargo.toml $(shell find native -name '*.rs' -o -name Cargo.toml 2>/dev/null)
 INSTALLED      := $(VENV)/.installed
@@ -33,7 +34,7 @@ install: $(INSTALLED)
 # With the embedded defaults the Workloads page is on at http://$(DASHBOARD)/ ("make serve
 # DASHBOARD=" turns it off); with CONFIG=file, the file's [dashboard] listen decides.
 serve: $(INSTALLED)
-	$(VENV)/bin/qsession serve $(if $(CONFIG),--config $(CONFIG),$(if $(DASHBOARD),--dashboard $(DASHBOARD),))
+	$(VENV)/bin/qsession serve $(if $(CONFIG),--config $(CONFIG),$(if $(DASHBOARD),--dashboard $(DASHBOARD),) $(if $(IBM_API),--ibm-api $(IBM_API),))
 
 test: lint
 	bash scripts/install_browser.sh

@@ -1,6 +1,9 @@
 """The `qsession` command: run the server, or look at an instance's work from a terminal.
 
-* ``qsession serve [--config FILE] [--check-config] [--dashboard HOST:PORT]``: the server;
+* ``qsession serve [--config FILE] [--check-config] [--dashboard HOST:PORT] [--ibm-api
+  HOST:PORT]``: the server;
+* ``qsession ibm-env --url http://HOST:PORT --token TOKEN [--crn CRN]``: the environment
+  variables that point IBM's own client (qiskit-ibm-runtime) at a server's IBM REST API;
 * ``qsession jobs``, ``qsession sessions``, ``qsession job ID``, ``qsession watch`` and
   ``qsession cancel ID``: an instance's jobs and sessions through the SDK, with its account
   lookup (``--url``/``--token``/``--account``, else ``$QSESSION_URL``/``$QSESSION_TOKEN``,
@@ -58,6 +61,19 @@ def main(argv: list[str] | None = None) -> int:
         help='serve the Workloads page and /metrics there ("" turns it off); overrides '
         "[dashboard] listen",
     )
+    serve.add_argument(
+        "--ibm-api",
+        metavar="HOST:PORT",
+        help='serve IBM Quantum\'s REST API there ("" turns it off); overrides [ibm_api] listen',
+    )
+    ibm_env = commands.add_parser(
+        "ibm-env", help="print the exports that point qiskit-ibm-runtime at qsession"
+    )
+    ibm_env.add_argument("--url", required=True, help="the IBM API's address, http://HOST:PORT")
+    ibm_env.add_argument("--token", required=True, help="an instance token (the API key)")
+    ibm_env.add_argument("--instance", default="", help="the instance's name (for its CRN)")
+    ibm_env.add_argument("--crn", default="", help="the instance's configured crn, if any")
+    ibm_env.set_defaults(run=_ibm_env)
     _add_client_commands(commands)
     args = parser.parse_args(argv)
     if args.command != "serve":
@@ -79,6 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             return _config_error(exc)
         config = replace(config, dashboard_listen=listen)
+    if args.ibm_api is not None:
+        from dataclasses import replace
+
+        from qsession.config import optional_address
+
+        try:
+            listen = optional_address("--ibm-api", args.ibm_api)
+        except ConfigError as exc:
+            return _config_error(exc)
+        config = replace(config, ibm_api_listen=listen)
     if args.check_config:
         # With no [[instances]], serve creates the one local instance: count what it serves.
         instances = len(config.instances) or 1
@@ -100,6 +126,25 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as exc:  # a port in use, an unusable data directory, a bad TLS file
         print(f"qsession: cannot start: {exc}", file=sys.stderr)
         return CONFIG_ERROR_EXIT
+    return 0
+
+
+def _ibm_env(args) -> int:
+    """The five exports of qiskit-ibm-runtime's self-hosted recipe (see the README)."""
+    import shlex
+
+    from qsession.config import crn_of
+
+    base = args.url.rstrip("/")
+    crn = args.crn or crn_of(args.instance or "local")
+    for name, value in (
+        ("QISKIT_IBM_URL", f"{base}/experimental/api/v1"),
+        ("IAM_URL", base),
+        ("QISKIT_IBM_TOKEN", args.token),
+        ("QISKIT_IBM_INSTANCE", crn),
+        ("QISKIT_FUNCTIONS_EXPERIMENTAL", "1"),
+    ):
+        print(f"export {name}={shlex.quote(value)}")
     return 0
 
 

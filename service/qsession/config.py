@@ -19,6 +19,8 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     name = "lab"                    # required, unique
     plan = "premium"                # or "open" (no dedicated sessions)
     tokens = ["tok-lab"]            # required; a token belongs to one instance only
+    crn = ""                        # its name on IBM's REST API ([ibm_api]); default
+                                    # derived from the name (see crn_of)
 
     [plans.premium]                 # the plans are "premium" and "open"
     interactive_ttl = "60s"         # durations: "250ms", "0.3s", "2h 30m 40s" or seconds
@@ -79,6 +81,11 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
                                     # (HTTP, sign-in with an instance token); "": off. `make
                                     # serve` turns it on (qsession serve --dashboard)
 
+    [ibm_api]
+    listen = ""                     # "127.0.0.1:8081": serve IBM Quantum's REST API, so that
+                                    # IBM's own client (qiskit-ibm-runtime) runs unmodified
+                                    # ("qsession ibm-env" prints its settings); "": off
+
 The whole file is checked against one schema (``CONFIG_SCHEMA`` below) before the server
 starts, so a mistake stops it instead of being silently ignored. Every error is one line that
 names the key by its dotted path, e.g. ``backends[0].noize: unknown key; did you mean
@@ -127,6 +134,18 @@ class InstanceConfig:
     name: str
     plan: str
     tokens: tuple[str, ...]
+    crn: str = ""  # how IBM's REST API names it ([ibm_api]); default: crn_of(name)
+
+    @property
+    def service_crn(self) -> str:
+        """The instance's CRN: the configured one, or one derived from its name."""
+        return self.crn or crn_of(self.name)
+
+
+def crn_of(instance: str) -> str:
+    """The CRN an instance without a configured ``crn`` has on IBM's REST API (IBM's client
+    requires an instance to start with ``crn:``)."""
+    return f"crn:v1:qsession:local:quantum-computing:local:a/qsession:{instance}::"
 
 
 @dataclass(frozen=True)
@@ -208,6 +227,7 @@ class Config:
     engine: str = "local"
     ray_address: str = "auto"
     dashboard_listen: str = ""
+    ibm_api_listen: str = ""
 
     @property
     def uses_default_instance(self) -> bool:
@@ -355,6 +375,14 @@ def optional_address(path: str, value: Any) -> str:
     return address
 
 
+def crn(path: str, value: Any) -> str:
+    """An IBM Cloud resource name (``crn:...``), or empty for the derived one."""
+    text = string(path, value)
+    if text and not text.startswith("crn:"):
+        raise ConfigError(f"{path}: a CRN starts with 'crn:', got {text!r}")
+    return text
+
+
 def non_empty_string(path: str, value: Any) -> str:
     """A check for a non-empty string."""
     if not isinstance(value, str) or not value:
@@ -472,6 +500,7 @@ INSTANCE_KEYS = {
     "name": Key(non_empty_string, required=True),
     "plan": Key(one_of(DEFAULT_PLANS), default="premium"),
     "tokens": Key(tokens, required=True),
+    "crn": Key(crn, default=""),
 }
 
 PLAN_TABLES = {
@@ -504,6 +533,10 @@ DASHBOARD_KEYS = {
     "listen": Key(optional_address, default=""),
 }
 
+IBM_API_KEYS = {
+    "listen": Key(optional_address, default=""),
+}
+
 RETENTION_KEYS = {
     "finished_jobs": Key(retention_rule, default=Retention.keep_newest),
 }
@@ -532,6 +565,7 @@ CONFIG_SCHEMA = table(
         "retention": Key(table(RETENTION_KEYS), default={}),
         "limits": Key(table(LIMIT_KEYS), default={}),
         "dashboard": Key(table(DASHBOARD_KEYS), default={}),
+        "ibm_api": Key(table(IBM_API_KEYS), default={}),
     },
     noun="section",
 )
@@ -570,6 +604,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         engine=execution["engine"],
         ray_address=execution["ray_address"],
         dashboard_listen=values["dashboard"]["listen"],
+        ibm_api_listen=values["ibm_api"]["listen"],
     )
 
 
@@ -599,7 +634,9 @@ def _instances(entries: list[dict[str, Any]]) -> tuple[InstanceConfig, ...]:
                 )
             place_of_token[token] = (place, index)
     return tuple(
-        InstanceConfig(name=entry["name"], plan=entry["plan"], tokens=entry["tokens"])
+        InstanceConfig(
+            name=entry["name"], plan=entry["plan"], tokens=entry["tokens"], crn=entry["crn"]
+        )
         for entry in entries
     )
 

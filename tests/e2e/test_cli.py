@@ -148,3 +148,16 @@ def test_text_a_user_wrote_reaches_the_terminal_with_its_control_characters_esca
         assert shown.returncode == 0, shown.stderr
         assert "evil\\x1b[2Jtag" in shown.stdout and "\x1b" not in shown.stdout
     service.close()
+
+
+def test_ibm_env_prints_the_exports_of_ibms_client_recipe(env):
+    shown = qsession(env, "ibm-env", "--url", "http://127.0.0.1:8081/", "--token", "t k")
+    assert shown.returncode == 0, shown.stderr
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in shown.stdout.splitlines())
+    assert exports == {
+        "QISKIT_IBM_URL": "http://127.0.0.1:8081/experimental/api/v1",
+        "IAM_URL": "http://127.0.0.1:8081",
+        "QISKIT_IBM_TOKEN": "'t k'",
+        "QISKIT_IBM_INSTANCE": "crn:v1:qsession:local:quantum-computing:local:a/qsession:local::",
+        "QISKIT_FUNCTIONS_EXPERIMENTAL": "1",
+    }

@@ -246,6 +246,7 @@ def test_every_documented_key_is_accepted_and_every_key_is_documented() -> None:
         "retention": config_module.RETENTION_KEYS,
         "limits": config_module.LIMIT_KEYS,
         "dashboard": config_module.DASHBOARD_KEYS,
+        "ibm_api": config_module.IBM_API_KEYS,
     }
     assert set(documented) == {*schema, "plans"}
     for section, keys in schema.items():

@@ -36,12 +36,13 @@ import ssl
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from qsession.config import Config, Limits
+from qsession.config import Config, Limits, crn_of
 from qsession.dashboard import Dashboard, start_dashboard
 from qsession.runtime import EVENTS_RETAINED, Runtime
 from qsession.server.auth import AuthInterceptor, Instance, open_streams, token_hash
@@ -59,6 +60,9 @@ from qsession.server.servicers import (
     TranspilerServicer,
 )
 from qsession.store import MissingLog, Store
+
+if TYPE_CHECKING:
+    from qsession.ibm_api.app import IbmApi
 from qsession.v1 import (
     backend_pb2,
     backend_pb2_grpc,
@@ -249,12 +253,15 @@ class RunningServer:
     health: health.aio.HealthServicer
     metrics: ServerMetrics | None = None
     dashboard: Dashboard | None = None  # the Workloads page, when [dashboard] listen is set
+    ibm_api: IbmApi | None = None  # IBM's REST API, when [ibm_api] listen is set
 
     async def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, let running jobs finish within ``grace`` seconds (default: the
         config's shutdown_grace), stop serving, then close the store."""
         if self.dashboard is not None:
             await self.dashboard.stop()
+        if self.ibm_api is not None:
+            await self.ibm_api.stop()
         for name in (*SERVICE_NAMES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.runtime.stop(grace)
@@ -285,7 +292,9 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     # and FD_RESERVE descriptors kept for the server itself
     connections = max_connections(open_files)
     http = HttpConnections(
-        min(limits.max_http_connections, connections // 2) if config.dashboard_listen else 0
+        min(limits.max_http_connections, connections // 2)
+        if config.dashboard_listen or config.ibm_api_listen
+        else 0
     )
     connections -= http.limit
     options = [
@@ -355,6 +364,9 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
             streams,
             http,
         )
+    ibm_api = None
+    if config.ibm_api_listen:
+        ibm_api = await _start_ibm_api(config, runtime, instances, auth.failures, http)
     if dev is not None and save_dev_account is not False:
         save_dev_account_file(f"{config.listen.rsplit(':', 1)[0]}:{port}", dev)
     log.info(
@@ -375,6 +387,28 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
         health=health_servicer,
         metrics=metrics,
         dashboard=dashboard,
+        ibm_api=ibm_api,
+    )
+
+
+async def _start_ibm_api(config, runtime, instances, failures, http) -> IbmApi:
+    """IBM's REST API: each instance token is an API key of the instance, named by its CRN."""
+    from qsession.ibm_api.app import Account, start_ibm_api  # imports qiskit-ibm-runtime
+    from qsession.ibm_api.tokens import Tokens, load_key
+
+    crns = {i.name: i.service_crn for i in config.instances}
+    accounts = {
+        digest: Account(instance, crns.get(instance.name) or crn_of(instance.name))
+        for digest, instance in instances.items()
+    }
+    return await start_ibm_api(
+        runtime,
+        accounts,
+        Tokens(load_key(config.data_dir)),
+        failures,
+        http,
+        config.ibm_api_listen,
+        config.limits,
     )
 
 

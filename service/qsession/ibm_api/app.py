@@ -1,0 +1,514 @@
+"""The IBM Quantum REST API front end: IBM's own client, unmodified, on qsession.
+
+An aiohttp application on the server's own loop, as the Workloads page is. Like the gRPC
+servicers it only translates: every call goes to the ``Runtime`` façade, so a job made here
+is the same job over gRPC, on the page and in the CLI, and the other way round.
+
+- ``POST /identity/token`` is IBM Cloud IAM's token endpoint: the API key is an instance
+  token, the answer a signed JWT (``tokens.Tokens``). Failed keys count in the same
+  per-address throttle as gRPC's and the page's (``server.auth.AuthFailures``).
+- Everything else is IBM's ``/v1`` API, served under ``/api/v1`` and under
+  ``/experimental/api/v1`` (IBM's client uses a URL containing "experimental" as its base as it
+  is). Every call needs ``Authorization: Bearer <access token>``, and a ``Service-CRN`` header,
+  when sent, must be the token's instance; otherwise 401. Another instance's ids answer 404,
+  as unknown ones do.
+- Errors are IBM's JSON, ``{"errors": [{"code", "message", "more_info"}], "trace",
+  "status_code"}``, with a 4xx status naming the field at fault; never a 5xx for the client's
+  input (IBM's client resubmits a ``POST /jobs`` answered 5xx).
+- A status read of a job that is not final waits up to STATUS_WAIT seconds for it to end (it
+  holds nothing of others: a watch of the caller's one job), so that a fast job's first poll
+  already answers Completed (IBM's client polls every 0.1 s in a session, 0.5 s otherwise).
+
+Parsing a job's parameters (QPY, arrays) happens off the loop, in the default thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from qsession.config import Limits
+from qsession.ibm_api import backends, convert
+from qsession.ibm_api.tokens import Claims, Tokens
+from qsession.lifecycle.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    LifecycleError,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+)
+from qsession.runtime import Runtime
+from qsession.server.auth import AuthFailures, Instance, peer_key, token_hash
+from qsession.server.connections import KEEPALIVE_TIMEOUT, HttpConnections
+from qsession.store.sqlite import JobFilter
+from qsession.v1 import job_pb2
+from qsession.wire.backends import decode_target
+
+log = logging.getLogger("qsession.ibm_api")
+
+PREFIXES = ("/api/v1", "/experimental/api/v1")
+STATUS_WAIT = 0.5  # seconds a status read of an unfinished job may wait for its end
+MAX_LIST = 100  # jobs in one page of GET /jobs
+ERROR_CODES = {400: "1234", 401: "1001", 403: "1002", 404: "1211", 405: "1005", 409: "1213"}
+HTTP_STATUS = {
+    InvalidArgument: 400,
+    NotFound: 404,
+    FailedPrecondition: 409,
+    PermissionDenied: 403,
+    ResourceExhausted: 429,
+    Unavailable: 503,
+}
+CLAIMS = web.RequestKey("claims", Claims)
+
+
+@dataclass(frozen=True)
+class Account:
+    """An instance as the IBM API sees it: its name, plan and CRN."""
+
+    instance: Instance
+    crn: str
+
+
+def error(status: int, message: str, field: str | None = None) -> web.Response:
+    """IBM's error document."""
+    body = {
+        "errors": [
+            {
+                "code": ERROR_CODES.get(status, str(status)),
+                "message": message,
+                "more_info": field or "",
+            }
+        ],
+        "trace": "",
+        "status_code": status,
+    }
+    return web.json_response(body, status=status)
+
+
+class IbmApi:
+    """The running IBM REST API front end.
+
+    Args:
+        runtime: the application layer.
+        accounts: each instance token's SHA-256 -> the account it authenticates.
+        tokens: issues and checks access tokens.
+        failures: the failed-authentication throttle shared with gRPC and the page.
+        connections: the HTTP connection budget shared with the page.
+        limits: the server's ``[limits]`` (the largest body, shots and PUBs per job).
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        accounts: Mapping[str, Account],
+        tokens: Tokens,
+        failures: AuthFailures,
+        connections: HttpConnections,
+        limits: Limits,
+    ) -> None:
+        self.runtime = runtime
+        self.accounts = dict(accounts)
+        self.by_name = {account.instance.name: account for account in accounts.values()}
+        self.tokens = tokens
+        self.failures = failures
+        self.connections = connections
+        self.limits = limits
+        self.port = 0
+        self._online = datetime.now(UTC)  # the backends' online_date: this server's start
+        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._configurations: dict[str, tuple[dict, dict]] = {}
+
+    def application(self) -> web.Application:
+        app = web.Application(
+            middlewares=[self._guard], client_max_size=self.limits.max_request_bytes
+        )
+        app.router.add_post("/identity/token", self._token)
+        for prefix in PREFIXES:
+            add = app.router
+            add.add_get(f"{prefix}/backends", self._backends)
+            add.add_get(f"{prefix}/backends/{{name}}/configuration", self._configuration)
+            add.add_get(f"{prefix}/backends/{{name}}/properties", self._properties)
+            add.add_get(f"{prefix}/backends/{{name}}/status", self._status)
+            add.add_get(f"{prefix}/instances/usage", self._usage)
+            add.add_post(f"{prefix}/sessions", self._create_session)
+            add.add_get(f"{prefix}/sessions/{{id}}", self._session)
+            add.add_patch(f"{prefix}/sessions/{{id}}", self._update_session)
+            add.add_delete(f"{prefix}/sessions/{{id}}/close", self._cancel_session)
+            add.add_post(f"{prefix}/jobs", self._create_job)
+            add.add_get(f"{prefix}/jobs", self._jobs)
+            add.add_get(f"{prefix}/jobs/{{id}}", self._job)
+            add.add_get(f"{prefix}/jobs/{{id}}/results", self._results)
+            add.add_post(f"{prefix}/jobs/{{id}}/cancel", self._cancel_job)
+            add.add_get(f"{prefix}/jobs/{{id}}/metrics", self._metrics)
+            add.add_get(f"{prefix}/jobs/{{id}}/logs", self._logs)
+            add.add_put(f"{prefix}/jobs/{{id}}/tags", self._tags)
+        return app
+
+    async def start(self, listen: str) -> None:
+        host, _, port = listen.rpartition(":")
+        self._runner = web.AppRunner(
+            self.application(), access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT
+        )
+        await self._runner.setup()
+        assert self._runner.server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            self.connections.protocol_factory(self._runner.server),
+            host.strip("[]") or None,
+            int(port),
+            reuse_address=True,
+            backlog=1024,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # ------------------------------------------------------------------------- guard
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler):
+        """Authenticates every call but the token exchange; maps errors to IBM's JSON."""
+        self.connections.spoke(request.transport)
+        try:
+            if request.path != "/identity/token":
+                refused = self._authenticate(request)
+                if refused is not None:
+                    return refused
+            return await handler(request)
+        except LifecycleError as exc:
+            status = (
+                503
+                if exc.reason in ("STORAGE_FULL", "STORAGE_UNAVAILABLE")
+                else next((code for cls, code in HTTP_STATUS.items() if isinstance(exc, cls)), 400)
+            )
+            return error(status, exc.message, exc.field)
+        except web.HTTPException as exc:  # the router's 404 and 405, a body over the limit
+            if exc.status < 400:
+                raise
+            return error(exc.status, f"{request.method} {request.path}: {exc.reason}")
+
+    def _peer(self, request: web.Request) -> str:
+        remote = request.remote or "unknown"
+        return peer_key(f"ipv6:[{remote}]:0" if ":" in remote else f"ipv4:{remote}:0")
+
+    def _authenticate(self, request: web.Request) -> web.Response | None:
+        header = request.headers.get("Authorization", "")
+        claims = self.tokens.check(header[7:].strip()) if header.startswith("Bearer ") else None
+        account = None if claims is None else self.by_name.get(claims.instance)
+        crn = request.headers.get("Service-CRN")
+        if account is None or account.crn != claims.crn or (crn and crn != account.crn):
+            key = self._peer(request)
+            self.failures.failed(key, request.remote or "unknown", request.path, "bearer")
+            return error(
+                401,
+                "the access token is missing, forged or expired, or Service-CRN is not its "
+                "instance's: get one at POST /identity/token with an instance token as apikey",
+            )
+        request[CLAIMS] = claims
+        return None
+
+    def _account(self, request: web.Request) -> Account:
+        return self.by_name[request[CLAIMS].instance]
+
+    # ----------------------------------------------------------------------- identity
+
+    async def _token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        key = self._peer(request)
+        if form.get("grant_type") != "urn:ibm:params:oauth:grant-type:apikey":
+            return error(
+                400, "grant_type: use urn:ibm:params:oauth:grant-type:apikey", "grant_type"
+            )
+        apikey = str(form.get("apikey") or "")
+        digest = token_hash(apikey) if apikey else None
+        wait = self.failures.retry_after(key)
+        if wait is not None and not self.failures.trusted(key, digest):
+            self.failures.refused(key, request.remote or "unknown", "/identity/token")
+            return error(400, f"too many failed authentications; retry in {wait:.0f} s", "apikey")
+        account = None if digest is None else self.accounts.get(digest)
+        if account is None:
+            self.failures.failed(key, request.remote or "unknown", "/identity/token", "apikey")
+            return error(400, "apikey: not an API key of this server (an instance token)", "apikey")
+        self.failures.succeeded(key, digest)
+        return web.json_response(self.tokens.issue(account.instance.name, account.crn))
+
+    # ------------------------------------------------------------------------ backends
+
+    def _documents(self, name: str) -> tuple[dict, dict]:
+        """A backend's configuration and properties (made once: a backend does not change)."""
+        if name not in self._configurations:
+            message = self.runtime.backend(name)
+            target = decode_target(message)
+            self._configurations[name] = (
+                backends.configuration(
+                    name,
+                    target,
+                    online_date=self._online,
+                    max_shots=self.limits.max_shots_per_pub,
+                    max_experiments=self.limits.max_pubs_per_job,
+                ),
+                backends.properties(name, target, last_update=self._online),
+            )
+        return self._configurations[name]
+
+    async def _backends(self, request: web.Request) -> web.Response:
+        queues = self.runtime.queue_lengths()
+        devices = [
+            backends.device(b.name, b.num_qubits, queue_length=queues.get(b.name, (0, False))[0])
+            for b in self.runtime.backends()
+        ]
+        return web.json_response({"devices": devices})
+
+    async def _configuration(self, request: web.Request) -> web.Response:
+        return web.json_response(self._documents(request.match_info["name"])[0])
+
+    async def _properties(self, request: web.Request) -> web.Response:
+        return web.json_response(self._documents(request.match_info["name"])[1])
+
+    async def _status(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self.runtime.backend(name)
+        queued = self.runtime.queue_lengths().get(name, (0, False))[0]
+        return web.json_response(backends.status(name, queue_length=queued))
+
+    async def _usage(self, request: web.Request) -> web.Response:
+        account = self._account(request)
+        used = self.runtime.instance_usage(account.instance.name)
+        return web.json_response(
+            {
+                "instance_id": account.crn,
+                "plan_id": account.instance.plan.name,
+                "usage_consumed_seconds": used,
+                "usage_limit_reached": False,
+            }
+        )
+
+    # ------------------------------------------------------------------------ sessions
+
+    async def _create_session(self, request: web.Request) -> web.Response:
+        body = await _json(request)
+        account = self._account(request)
+        mode = convert.MODES.get(body.get("mode", "dedicated"))
+        if mode is None:
+            raise InvalidArgument("mode: 'dedicated' or 'batch'", field="mode")
+        backend = body.get("backend") or body.get("backend_name")
+        if not isinstance(backend, str) or not backend:
+            raise InvalidArgument("backend: the name of a backend", field="backend")
+        max_ttl = body.get("max_ttl")
+        if max_ttl is not None and (isinstance(max_ttl, bool) or not isinstance(max_ttl, int)):
+            raise InvalidArgument("max_ttl: whole seconds", field="max_ttl")
+        session = await self.runtime.create_session(
+            account.instance.name,
+            account.instance.plan,
+            backend,
+            mode,
+            "" if max_ttl is None else f"{max_ttl}s",
+        )
+        return web.json_response(convert.session_json(session))
+
+    async def _session(self, request: web.Request) -> web.Response:
+        instance = self._account(request).instance.name
+        session = await self.runtime.get_session(instance, request.match_info["id"])
+        return web.json_response(convert.session_json(self.runtime.session_message(session)))
+
+    async def _update_session(self, request: web.Request) -> web.Response:
+        body = await _json(request)
+        if body.get("accepting_jobs") is not False:
+            raise InvalidArgument(
+                'accepting_jobs: only {"accepting_jobs": false} (close the session) is supported',
+                field="accepting_jobs",
+            )
+        instance = self._account(request).instance.name
+        await self.runtime.close_session(instance, request.match_info["id"])
+        return web.Response(status=204)
+
+    async def _cancel_session(self, request: web.Request) -> web.Response:
+        instance = self._account(request).instance.name
+        await self.runtime.cancel_session(instance, request.match_info["id"])
+        return web.Response(status=204)
+
+    # ---------------------------------------------------------------------------- jobs
+
+    async def _create_job(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        create = await asyncio.to_thread(_create_job_request, raw)
+        instance = self._account(request).instance.name
+        job, _ = await self.runtime.create_job(instance, create)
+        return web.json_response(
+            {"id": job.id, "backend": job.backend, "session_id": job.session_id or None}
+        )
+
+    async def _job(self, request: web.Request) -> web.Response:
+        instance = self._account(request).instance.name
+        job, _ = await self.runtime.get_job(instance, request.match_info["id"])
+        if job.state not in convert.FINAL:
+            job = await self._final_soon(instance, job)
+        return web.json_response(convert.job_json(job))
+
+    async def _final_soon(self, instance: str, job: job_pb2.Job) -> job_pb2.Job:
+        """The job once final, or as it is after STATUS_WAIT seconds."""
+        latest = job
+
+        async def follow() -> None:
+            nonlocal latest
+            async for update in self.runtime.watch_until_final(instance, [job.id]):
+                latest = getattr(update, "job", latest)
+
+        try:
+            await asyncio.wait_for(follow(), STATUS_WAIT)
+        except TimeoutError:
+            pass
+        return latest
+
+    async def _results(self, request: web.Request) -> web.Response:
+        instance = self._account(request).instance.name
+        job, _ = await self.runtime.get_job(instance, request.match_info["id"])
+        if job.state == job_pb2.Job.STATE_ERROR:  # IBM's client reads the error from here
+            return web.Response(text=job.error_message, content_type="text/plain")
+        if job.state != job_pb2.Job.STATE_DONE:
+            raise FailedPrecondition(
+                f"id: job {job.id} is {convert.JOB_STATUS[job.state]}; results exist once "
+                "it is Completed",
+                field="id",
+                reason="JOB_NOT_DONE",
+            )
+        data, _, _ = await self.runtime.job_result(instance, job.id)
+        text = await asyncio.to_thread(convert.results_text, data)
+        return web.Response(text=text, content_type="text/plain")
+
+    async def _cancel_job(self, request: web.Request) -> web.Response:
+        instance = self._account(request).instance.name
+        await self.runtime.cancel_job(instance, request.match_info["id"])
+        return web.Response(status=204)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        instance = self._account(request).instance.name
+        job, _ = await self.runtime.get_job(instance, request.match_info["id"])
+        return web.json_response(convert.metrics_json(job))
+
+    async def _logs(self, request: web.Request) -> web.Response:
+        instance = self._account(request).instance.name
+        job, _ = await self.runtime.get_job(instance, request.match_info["id"])
+        return web.Response(text=convert.logs_text(job), content_type="text/plain")
+
+    async def _tags(self, request: web.Request) -> web.Response:
+        body = await _json(request)
+        tags = body.get("tags")
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise InvalidArgument("tags: a list of strings", field="tags")
+        instance = self._account(request).instance.name
+        await self.runtime.update_job_tags(instance, request.match_info["id"], tags)
+        return web.Response(status=204)
+
+    async def _jobs(self, request: web.Request) -> web.Response:
+        instance = self._account(request).instance.name
+        query = request.query
+        limit = _int(query.get("limit", "10"), "limit", 0, MAX_LIST)
+        offset = _int(query.get("offset", "0"), "offset", 0, 1_000_000)
+        pending = query.get("pending")
+        states = ()
+        if pending is not None:
+            states = (
+                ("QUEUED", "RUNNING")
+                if pending.lower() == "true"
+                else ("CANCELLED", "DONE", "ERROR")
+            )
+        program = query.get("program")
+        where = JobFilter(
+            session_id=query.get("session_id") or None,
+            backend=query.get("backend") or None,
+            states=states,
+            tags=tuple(query.getall("tags", ())),
+            created_after=_time(query.get("created_after"), "created_after"),
+            created_before=_time(query.get("created_before"), "created_before"),
+        )
+        ascending = query.get("sort", "").upper() == "ASC"
+        matching: list[job_pb2.Job] = []
+        before = None
+        while True:  # the instance's matching jobs, newest first, a page at a time
+            page, _ = await self.runtime.list_jobs(instance, where, before, 500)
+            matching += [
+                job
+                for _, job in page
+                if program is None or convert.PROGRAM_IDS.get(job.program) == program
+            ]
+            if len(page) < 500:
+                break
+            before = page[-1][0]
+        if ascending:
+            matching.reverse()
+        shown = matching[offset : offset + limit]
+        return web.json_response(
+            {
+                "jobs": [convert.job_json(job) for job in shown],
+                "count": len(matching),
+                "offset": offset,
+                "limit": limit,
+            }
+        )
+
+
+def _create_job_request(raw: bytes) -> job_pb2.CreateJobRequest:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"body: not JSON: {exc}", field="body") from None
+    return convert.create_job_request(body)
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgument("body: a JSON object", field="body") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("body: a JSON object", field="body")
+    return body
+
+
+def _int(text: str, name: str, low: int, high: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidArgument(f"{name}: an integer, got {text!r}", field=name) from None
+    if not low <= value <= high:
+        raise InvalidArgument(f"{name}: from {low} to {high}, got {value}", field=name)
+    return value
+
+
+def _time(text: str | None, name: str) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise InvalidArgument(f"{name}: an ISO 8601 time, got {text!r}", field=name) from None
+
+
+async def start_ibm_api(
+    runtime: Runtime,
+    accounts: Mapping[str, Account],
+    tokens: Tokens,
+    failures: AuthFailures,
+    connections: HttpConnections,
+    listen: str,
+    limits: Limits,
+) -> IbmApi:
+    """Serve IBM's REST API on ``listen`` (``host:port``; port 0: any free one)."""
+    api = IbmApi(runtime, accounts, tokens, failures, connections, limits)
+    await api.start(listen)
+    log.info("IBM Quantum REST API on http://%s:%d/api/v1", listen.rpartition(":")[0], api.port)
+    return api

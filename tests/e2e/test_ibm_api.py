@@ -1,0 +1,296 @@
+"""IBM's own client, qiskit-ibm-runtime (the pinned version, unmodified), against qsession's
+IBM REST API ([ibm_api] listen), configured only by the environment variables of the
+README's recipe; and the same jobs seen over gRPC, and the other way round.
+
+One server for the module (IBM's client caches its backends per service). Each test makes
+its own QiskitRuntimeService, as a user's program would.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+from qiskit.transpiler import generate_preset_pass_manager
+
+from qsession.config import crn_of
+from qsession.v1 import job_pb2
+from tests.conftest import OPEN_TOKEN, PREMIUM_TOKEN, base_config, start_server
+from tests.e2e.conftest import RawClient
+
+runtime = pytest.importorskip("qiskit_ibm_runtime")
+from qiskit_ibm_runtime import (  # noqa: E402 - after the skip above
+    Batch,
+    EstimatorV2,
+    QiskitRuntimeService,
+    SamplerV2,
+    Session,
+)
+from qiskit_ibm_runtime.exceptions import RuntimeJobNotFound  # noqa: E402
+
+ENV = ("QISKIT_IBM_URL", "IAM_URL", "QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    config = base_config(tmp_path_factory.mktemp("ibm"), ibm_api={"listen": "127.0.0.1:0"})
+    with start_server(config) as handle:
+        yield handle
+
+
+def environment(server, token: str, instance: str) -> dict[str, str]:
+    base = f"http://127.0.0.1:{server.running.ibm_api.port}"
+    return {
+        "QISKIT_IBM_URL": f"{base}/experimental/api/v1",
+        "IAM_URL": base,
+        "QISKIT_IBM_TOKEN": token,
+        "QISKIT_IBM_INSTANCE": crn_of(instance),
+        "QISKIT_FUNCTIONS_EXPERIMENTAL": "1",
+    }
+
+
+@pytest.fixture
+def ibm(server, tmp_path, monkeypatch):
+    """A QiskitRuntimeService() of the lab instance, from the environment alone."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # no saved IBM account is read
+    for name, value in environment(server, PREMIUM_TOKEN, "lab").items():
+        monkeypatch.setenv(name, value)
+    return QiskitRuntimeService()
+
+
+def bell(target) -> QuantumCircuit:
+    circuit = QuantumCircuit(2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.measure_all()
+    return generate_preset_pass_manager(optimization_level=1, target=target).run(circuit)
+
+
+def test_the_backends_are_ibms_with_their_targets(ibm, server):
+    names = {backend.name for backend in ibm.backends()}
+    assert {"fake_torino", "ideal_24"} <= names
+    torino = ibm.backend("fake_torino")
+    assert torino.num_qubits == 133
+    assert "cz" in torino.target.operation_names
+    assert torino.configuration().simulator is False
+    assert torino.status().operational
+
+
+def test_a_session_of_sampler_jobs_runs_and_closes(ibm, server):
+    backend = ibm.backend("ideal_24")
+    circuit = bell(backend.target)
+    with Session(backend=backend) as session:
+        sampler = SamplerV2(mode=session)
+        jobs = [sampler.run([circuit], shots=200) for _ in range(2)]
+        for job in jobs:
+            counts = job.result()[0].data.meas.get_counts()
+            assert set(counts) <= {"00", "11"} and sum(counts.values()) == 200
+        details = session.details()
+        assert details["state"] in ("active", "open") and details["mode"] == "dedicated"
+        assert jobs[0].session_id == session.session_id
+    assert session.details()["accepting_jobs"] is False
+
+
+def test_an_estimator_batch_gives_expectation_values(ibm):
+    backend = ibm.backend("ideal_24")
+    circuit = QuantumCircuit(2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    isa = generate_preset_pass_manager(optimization_level=1, target=backend.target).run(circuit)
+    observable = SparsePauliOp.from_list([("ZZ", 1.0), ("XX", 0.5)]).apply_layout(isa.layout)
+    with Batch(backend=backend) as batch:
+        estimator = EstimatorV2(mode=batch)
+        estimator.options.default_precision = 0.01
+        result = estimator.run([(isa, observable)]).result()
+    assert np.isclose(result[0].data.evs, 1.5, atol=0.1)
+
+
+def test_a_job_made_over_http_is_the_same_job_over_grpc_and_back(ibm, server):
+    backend = ibm.backend("ideal_24")
+    job = SamplerV2(mode=backend).run([bell(backend.target)], shots=50)
+    job.result()
+    lab = RawClient(server)
+    seen = lab.jobs.GetJob(job_pb2.GetJobRequest(id=job.job_id()), metadata=lab.metadata).job
+    assert seen.state == job_pb2.Job.STATE_DONE and seen.backend == "ideal_24"
+
+    made = lab.create_job([(bell_ideal(), None, 30)], backend="ideal_24")
+    lab.wait(made.id)
+    again = ibm.job(made.id)
+    assert again.status() == "DONE"
+    assert sum(again.result()[0].data.meas.get_counts().values()) == 30
+
+
+def bell_ideal() -> QuantumCircuit:
+    circuit = QuantumCircuit(2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.measure_all()
+    return circuit
+
+
+def test_tags_usage_and_cancel(ibm, server):
+    backend = ibm.backend("ideal_24")
+    sampler = SamplerV2(mode=backend)
+    sampler.options.environment.job_tags = ["first"]
+    job = sampler.run([bell(backend.target)], shots=20)
+    job.result()
+    job.update_tags(["second"])
+    assert job.tags == ["second"]
+    assert [j.job_id() for j in ibm.jobs(job_tags=["second"])] == [job.job_id()]
+    assert ibm.usage()["usage_consumed_seconds"] >= 0
+    assert job.metrics()["timestamps"]["finished"]
+
+
+def test_another_instance_sees_none_of_the_jobs_and_a_forged_token_is_refused(
+    ibm, server, tmp_path, monkeypatch
+):
+    backend = ibm.backend("ideal_24")
+    job = SamplerV2(mode=backend).run([bell(backend.target)], shots=10)
+    job.result()
+    for name, value in environment(server, OPEN_TOKEN, "student").items():
+        monkeypatch.setenv(name, value)
+    student = QiskitRuntimeService()
+    with pytest.raises(RuntimeJobNotFound):
+        student.job(job.job_id())
+    port = server.running.ibm_api.port
+    forged = (
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsYWIiLCJjcm4iOiJ4IiwiaWF0IjoxLCJleHAiOjk5OTk5OTk5OTl9.x"
+    )
+    status, body = call(port, "GET", f"/api/v1/jobs/{job.job_id()}", token=forged)
+    assert status == 401 and body["errors"][0]["message"]
+
+
+def call(port: int, method: str, path: str, body: bytes | None = None, token: str | None = None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    text = response.read()
+    connection.close()
+    try:
+        return response.status, json.loads(text)
+    except ValueError:
+        return response.status, text
+
+
+def access_token(port: int, apikey: str) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request(
+        "POST",
+        "/identity/token",
+        body=f"grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey={apikey}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    connection.close()
+    assert response.status == 200 and answer["expires_in"] > 0
+    return answer["access_token"]
+
+
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        (b"{not json", 400, "body"),
+        (b"[]", 400, "body"),
+        (json.dumps({"program_id": "circuit-runner", "params": {}}).encode(), 404, "program_id"),
+        (
+            json.dumps({"program_id": "sampler", "params": {"pubs": []}}).encode(),
+            400,
+            "params.pubs",
+        ),
+        (
+            json.dumps({"program_id": "sampler", "params": {"pubs": [[1, 2, 3]]}}).encode(),
+            400,
+            "params.pubs[0][0]",
+        ),
+        (
+            json.dumps(
+                {
+                    "program_id": "sampler",
+                    "backend": "ideal_24",
+                    "params": {"pubs": [], "options": 3},
+                }
+            ).encode(),
+            400,
+            "params.options",
+        ),
+    ],
+)
+def test_bad_job_requests_get_ibms_4xx_naming_the_field_and_create_nothing(
+    server, body, status, field
+):
+    port = server.running.ibm_api.port
+    token = access_token(port, PREMIUM_TOKEN)
+    lab = RawClient(server)
+    before = len(
+        lab.jobs.ListJobs(job_pb2.ListJobsRequest(page_size=100), metadata=lab.metadata).jobs
+    )
+    answer, error = call(port, "POST", "/api/v1/jobs", body=body, token=token)
+    assert answer == status, error
+    assert error["errors"][0]["more_info"] == field
+    after = len(
+        lab.jobs.ListJobs(job_pb2.ListJobsRequest(page_size=100), metadata=lab.metadata).jobs
+    )
+    assert after == before
+
+
+def test_unknown_paths_and_methods_answer_ibms_error_json(server):
+    port = server.running.ibm_api.port
+    token = access_token(port, PREMIUM_TOKEN)
+    for method, path, status in (
+        ("GET", "/api/v1/nothing-here", 404),
+        ("POST", "/api/v1/backends", 405),
+        ("GET", "/api/v1/jobs/00000000-0000-0000-0000-000000000000", 404),
+    ):
+        answer, body = call(port, method, path, token=token)
+        assert answer == status and body["status_code"] == status
+
+
+def test_the_session_guides_vqe_runs_in_a_session_through_ibms_client(ibm):
+    """The seed guide's loop: an Estimator in a Session, a classical optimizer, each cost
+    evaluation one job; the energy it reaches is below where it started."""
+    from qiskit.circuit.library import real_amplitudes
+    from scipy.optimize import minimize
+
+    backend = ibm.backend("ideal_24")
+    hamiltonian = SparsePauliOp.from_list([("ZZ", 1.0), ("XI", 0.4), ("IX", 0.4)])
+    ansatz = real_amplitudes(2, reps=1)
+    isa = generate_preset_pass_manager(optimization_level=1, target=backend.target).run(ansatz)
+    observable = hamiltonian.apply_layout(isa.layout)
+    energies = []
+    session = Session(backend=backend)  # the class, closed explicitly
+    estimator = EstimatorV2(mode=session)
+    estimator.options.default_shots = 2000
+
+    def cost(parameters):
+        energy = float(estimator.run([(isa, observable, parameters)]).result()[0].data.evs)
+        energies.append(energy)
+        return energy
+
+    minimize(cost, np.full(ansatz.num_parameters, 0.3), method="COBYLA", options={"maxiter": 12})
+    assert session.details()["state"] == "active"
+    session.close()
+    assert min(energies) < energies[0] - 0.1
+    assert session.details()["accepting_jobs"] is False
+
+
+def test_cancelling_a_session_cancels_its_queued_jobs(ibm):
+    backend = ibm.backend("ideal_24")
+    circuit = bell(backend.target)
+    session = Session(backend=backend)
+    sampler = SamplerV2(mode=session)
+    jobs = [sampler.run([circuit], shots=10) for _ in range(3)]
+    session.cancel()
+    deadline = time.monotonic() + 60
+    while not all(job.in_final_state() for job in jobs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert {job.status() for job in jobs} <= {"DONE", "CANCELLED"}
+    assert session.details()["state"] == "closed"
