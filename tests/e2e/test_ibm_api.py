@@ -294,3 +294,52 @@ def test_cancelling_a_session_cancels_its_queued_jobs(ibm):
         time.sleep(0.1)
     assert {job.status() for job in jobs} <= {"DONE", "CANCELLED"}
     assert session.details()["state"] == "closed"
+
+
+def test_qrmi_acquires_a_session_runs_a_sampler_task_and_releases_it(server, monkeypatch):
+    """QRMI's ``ibm-quantum-compute-service`` resource (the HPC centres' interface under
+    Slurm) pointed at qsession: acquire opens a session, a Sampler task of OpenQASM 3 runs
+    to Completed with a PrimitiveResult, and release closes the session, as gRPC sees it."""
+    qrmi = pytest.importorskip("qrmi")
+    from qiskit import qasm3
+
+    from qsession.v1 import session_pb2
+
+    port = server.running.ibm_api.port
+    for key, value in (
+        ("ENDPOINT", f"http://127.0.0.1:{port}/api/v1"),
+        ("IAM_ENDPOINT", f"http://127.0.0.1:{port}"),
+        ("IAM_APIKEY", PREMIUM_TOKEN),
+        ("SERVICE_CRN", crn_of("lab")),
+    ):
+        monkeypatch.setenv(f"ideal_24_QRMI_IBM_QCS_{key}", value)
+    resource = qrmi.QuantumResource("ideal_24", qrmi.ResourceType.IBMQuantumComputeService)
+    session_id = resource.acquire()
+    lab = RawClient(server)
+    get = session_pb2.GetSessionRequest(id=session_id)
+    assert lab.sessions.GetSession(get, metadata=lab.metadata).session.accepting_jobs
+    task = {
+        "pubs": [[qasm3.dumps(bell_ideal()), [], 100]],
+        "shots": 100,
+        "options": {},
+        "version": 2,
+        "support_qiskit": True,
+    }
+    task_id = resource.task_start(
+        qrmi.Payload.QiskitPrimitive(input=json.dumps(task), program_id="sampler")
+    )
+    deadline = time.monotonic() + 60
+    while resource.task_status(task_id) not in (
+        qrmi.TaskStatus.Completed,
+        qrmi.TaskStatus.Failed,
+        qrmi.TaskStatus.Cancelled,
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert resource.task_status(task_id) == qrmi.TaskStatus.Completed
+    result = json.loads(resource.task_result(task_id).value, cls=runtime.RuntimeDecoder)
+    counts = result[0].data.meas.get_counts()
+    assert set(counts) <= {"00", "11"} and sum(counts.values()) == 100
+    resource.release(session_id)
+    closed = lab.sessions.GetSession(get, metadata=lab.metadata).session
+    assert not closed.accepting_jobs
