@@ -19,6 +19,8 @@ from this process, with the SDK or the raw stubs:
 - ``ray`` (:mod:`scenarios.ray_engine`): per-job overhead of ``[execution] engine = "ray"``
   against the local engine, and the throughput of 2 backends on 2 Ray nodes against 1 (on a
   local Ray cluster that the scenario starts and stops itself).
+- ``ibm`` (:mod:`scenarios.ibm_client`): the session guide's VQE iteration through IBM's own
+  client over the IBM REST API against the same through qsession's SDK.
 - ``flood`` (:mod:`scenarios.request_flood`): another tenant's latency and the server's memory
   while a client floods it with 60 MB requests, with made-up tokens and with a valid one.
 
@@ -41,6 +43,7 @@ from scenarios import (
     createjob_rate,
     heavy_job,
     history,
+    ibm_client,
     ray_engine,
     request_flood,
     vqe,
@@ -55,6 +58,7 @@ SCENARIOS: dict[str, Callable[[], list[Row]]] = {
     "watch": watch_delivery.watch_delivery,
     "ray": ray_engine.ray_engine,
     "flood": request_flood.request_flood,
+    "ibm": ibm_client.ibm_client_iteration,
 }
 
 
