@@ -343,3 +343,89 @@ def test_qrmi_acquires_a_session_runs_a_sampler_task_and_releases_it(server, mon
     resource.release(session_id)
     closed = lab.sessions.GetSession(get, metadata=lab.metadata).session
     assert not closed.accepting_jobs
+
+
+ITTL = 1.0  # seconds: the timed server's interactive TTL
+
+
+@pytest.fixture(scope="module")
+def timed(tmp_path_factory):
+    """A server whose sessions time out within a test: ITTL 1 s, jobs of at least 0.4 s."""
+    config = base_config(
+        tmp_path_factory.mktemp("ibm_timed"),
+        plans={"premium": {"interactive_ttl": f"{ITTL}s", "min_max_ttl": "1s"}},
+        backends=[{"name": "ideal_24", "profile": "ideal_24", "min_job_duration": "0.4s"}],
+        ibm_api={"listen": "127.0.0.1:0"},
+    )
+    with start_server(config) as handle:
+        yield handle
+
+
+def session_trace(session_class, sampler_class, backend, circuit) -> list[tuple]:
+    """One walk through a session's rules, observed with the session object's own
+    ``details()`` and ``status()``: open; two jobs then close (the queued one still runs and
+    the session closes once both are done); the interactive TTL; the max TTL."""
+
+    def seen(session) -> tuple:
+        details = session.details()
+        return details["state"], details["accepting_jobs"], session.status()
+
+    def wait_until(predicate, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    trace = []
+    draining = session_class(backend=backend)
+    trace.append(seen(draining))
+    sampler = sampler_class(mode=draining)
+    jobs = [sampler.run([circuit], shots=10) for _ in range(2)]
+    wait_until(lambda: jobs[0].status() in ("RUNNING", "DONE"))
+    draining.close()
+    trace.append(seen(draining))
+    trace.append(tuple(job.result() is not None and job.status() for job in jobs))
+    wait_until(lambda: draining.details()["state"] == "closed")
+    trace.append(seen(draining))
+
+    idle = session_class(backend=backend)
+    sampler_class(mode=idle).run([circuit], shots=10).result()
+    trace.append(seen(idle))
+    time.sleep(ITTL + 0.5)
+    trace.append(seen(idle))
+    idle.close()
+
+    short = session_class(backend=backend, max_time=2)
+    sampler_class(mode=short).run([circuit], shots=10).result()
+    wait_until(lambda: short.details()["state"] == "closed", timeout=10)
+    trace.append(seen(short))
+    return trace
+
+
+def test_session_rules_are_the_same_through_ibms_client_and_the_sdk(timed, tmp_path, monkeypatch):
+    from qsession import RuntimeService
+    from qsession import SamplerV2 as OurSampler
+    from qsession import Session as OurSession
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name, value in environment(timed, PREMIUM_TOKEN, "lab").items():
+        monkeypatch.setenv(name, value)
+    ibm_backend = QiskitRuntimeService().backend("ideal_24")
+    circuit = bell(ibm_backend.target)
+    through_ibm = session_trace(Session, SamplerV2, ibm_backend, circuit)
+    service = RuntimeService(url=timed.address, token=PREMIUM_TOKEN)
+    through_sdk = session_trace(OurSession, OurSampler, service.backend("ideal_24"), circuit)
+    service.close()
+    assert (
+        through_ibm
+        == through_sdk
+        == [
+            ("open", True, "Pending"),
+            ("active", False, "In progress, not accepting new jobs"),
+            ("DONE", "DONE"),
+            ("closed", False, "Closed"),
+            ("active", True, "In progress, accepting new jobs"),
+            ("inactive", True, "Pending"),
+            ("closed", False, "Closed"),
+        ]
+    )
