@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
@@ -429,3 +431,67 @@ def test_session_rules_are_the_same_through_ibms_client_and_the_sdk(timed, tmp_p
             ("closed", False, "Closed"),
         ]
     )
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+PROGRAM_BODIES = st.fixed_dictionaries(
+    {"program_id": st.sampled_from(["sampler", "estimator", "noise-learner"])},
+    optional={
+        "backend": st.sampled_from(["ideal_24", "nope"]) | JSON_VALUES,
+        "session_id": JSON_VALUES,
+        "tags": JSON_VALUES,
+        "cost": JSON_VALUES,
+        "log_level": JSON_VALUES,
+        "params": st.fixed_dictionaries(
+            {},
+            optional={"pubs": JSON_VALUES, "options": JSON_VALUES, "resilience_level": JSON_VALUES},
+        )
+        | JSON_VALUES,
+    },
+)
+ROUTES = [
+    ("POST", "/api/v1/jobs"),
+    ("POST", "/api/v1/sessions"),
+    ("PATCH", "/api/v1/sessions/00000000-0000-0000-0000-000000000000"),
+    ("PUT", "/api/v1/jobs/00000000-0000-0000-0000-000000000000/tags"),
+]
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    route=st.sampled_from(ROUTES),
+    body=PROGRAM_BODIES | JSON_VALUES,
+    raw=st.booleans(),
+    garbage=st.binary(max_size=64),
+)
+def test_fuzzed_bodies_get_a_4xx_in_ibms_shape_never_a_5xx(server, route, body, raw, garbage):
+    """Any body to the routes that take one, JSON of any shape or bytes that are not JSON:
+    the answer is a 4xx (or a success) with IBM's error document, never a 5xx."""
+    port = server.running.ibm_api.port
+    token = fuzz_token(port)
+    data = garbage if raw else json.dumps(body).encode()
+    status, answer = call(port, route[0], route[1], body=data, token=token)
+    assert status < 500, answer
+    if status >= 400:
+        assert answer["status_code"] == status and answer["errors"][0]["message"]
+
+
+_TOKENS: dict[int, str] = {}
+
+
+def fuzz_token(port: int) -> str:
+    if port not in _TOKENS:
+        _TOKENS[port] = access_token(port, PREMIUM_TOKEN)
+    return _TOKENS[port]
