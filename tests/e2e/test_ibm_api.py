@@ -495,3 +495,29 @@ def fuzz_token(port: int) -> str:
     if port not in _TOKENS:
         _TOKENS[port] = access_token(port, PREMIUM_TOKEN)
     return _TOKENS[port]
+
+
+def test_a_jobs_inputs_read_back_and_a_deleted_job_is_gone_everywhere(ibm, server):
+    import grpc
+
+    backend = ibm.backend("ideal_24")
+    circuit = bell(backend.target)
+    job = SamplerV2(mode=backend).run([circuit], shots=25)
+    job.result()
+    again = ibm.job(job.job_id())
+    pub = again.inputs["pubs"][0]
+    assert pub[0] == circuit and pub[2] == 25
+    ibm.delete_job(job.job_id())
+    with pytest.raises(RuntimeJobNotFound):
+        ibm.job(job.job_id())
+    lab = RawClient(server)
+    with pytest.raises(grpc.RpcError) as gone:
+        lab.jobs.GetJob(job_pb2.GetJobRequest(id=job.job_id()), metadata=lab.metadata)
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_calibration_id_other_than_the_profiles_finds_no_backend(ibm):
+    from qiskit.providers.exceptions import QiskitBackendNotFoundError
+
+    with pytest.raises(QiskitBackendNotFoundError):
+        ibm.backend("ideal_24", calibration_id="no-such-calibration")

@@ -692,11 +692,13 @@ class EstimatorOptions(_Options):
             precision = precision_for_shots(self.default_shots)
         resilience = self.resilience
         _refuse_set(resilience.pec, "resilience.pec", "PEC is not emulated")
-        _refuse_set(
-            resilience.layer_noise_learning,
-            "resilience.layer_noise_learning",
-            "layer noise learning (for PEA and PEC) is not emulated",
-        )
+        if resilience.pec_mitigation or resilience.zne.amplifier == "pea":
+            # Only PEA and PEC learn layer noise: IBM ignores these options otherwise
+            _refuse_set(
+                resilience.layer_noise_learning,
+                "resilience.layer_noise_learning",
+                "layer noise learning (for PEA and PEC) is not emulated",
+            )
         if resilience.layer_noise_model is not None:
             raise IBMInputValueError(
                 "resilience.layer_noise_model: cannot be emulated (qsession learns no layer "

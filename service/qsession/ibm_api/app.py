@@ -149,6 +149,7 @@ class IbmApi:
             add.add_get(f"{prefix}/jobs/{{id}}", self._job)
             add.add_get(f"{prefix}/jobs/{{id}}/results", self._results)
             add.add_post(f"{prefix}/jobs/{{id}}/cancel", self._cancel_job)
+            add.add_delete(f"{prefix}/jobs/{{id}}", self._delete_job)
             add.add_get(f"{prefix}/jobs/{{id}}/metrics", self._metrics)
             add.add_get(f"{prefix}/jobs/{{id}}/logs", self._logs)
             add.add_put(f"{prefix}/jobs/{{id}}/tags", self._tags)
@@ -273,9 +274,11 @@ class IbmApi:
         return web.json_response({"devices": devices})
 
     async def _configuration(self, request: web.Request) -> web.Response:
+        _no_calibration_id(request)
         return web.json_response(self._documents(request.match_info["name"])[0])
 
     async def _properties(self, request: web.Request) -> web.Response:
+        _no_calibration_id(request)
         return web.json_response(self._documents(request.match_info["name"])[1])
 
     async def _status(self, request: web.Request) -> web.Response:
@@ -353,7 +356,12 @@ class IbmApi:
 
     async def _job(self, request: web.Request) -> web.Response:
         instance = self._account(request).instance.name
-        job, _ = await self.runtime.get_job(instance, request.match_info["id"])
+        with_params = request.query.get("exclude_params", "").lower() != "true"
+        job, _ = await self.runtime.get_job(instance, request.match_info["id"], with_params)
+        if with_params:  # job.inputs: the PUBs as submitted (decoded off the loop)
+            document = convert.job_json(job)
+            document["params"] = await asyncio.to_thread(convert.params_json, job)
+            return web.json_response(document)
         if job.state not in convert.FINAL:
             job = await self._final_soon(instance, job)
         return web.json_response(convert.job_json(job))
@@ -392,6 +400,11 @@ class IbmApi:
     async def _cancel_job(self, request: web.Request) -> web.Response:
         instance = self._account(request).instance.name
         await self.runtime.cancel_job(instance, request.match_info["id"])
+        return web.Response(status=204)
+
+    async def _delete_job(self, request: web.Request) -> web.Response:
+        instance = self._account(request).instance.name
+        await self.runtime.delete_job(instance, request.match_info["id"])
         return web.Response(status=204)
 
     async def _metrics(self, request: web.Request) -> web.Response:
@@ -458,6 +471,19 @@ class IbmApi:
                 "offset": offset,
                 "limit": limit,
             }
+        )
+
+
+def _no_calibration_id(request: web.Request) -> None:
+    """An emulated backend has one calibration, its profile's: asking for another by id finds
+    nothing (IBM's client then reports the backend not found)."""
+    calibration = request.query.get("calibration_id")
+    if calibration:
+        raise NotFound(
+            f"calibration_id: backend {request.match_info['name']!r} has no calibration "
+            f"{calibration!r}; an emulated backend has only its profile's (omit calibration_id)",
+            field="calibration_id",
+            reason="BACKEND_NOT_FOUND",
         )
 
 

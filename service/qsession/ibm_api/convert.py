@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from google.protobuf.json_format import MessageToDict
 from qiskit import QuantumCircuit, qasm3
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
@@ -34,6 +35,7 @@ from qsession.client.options import EstimatorOptions, SamplerOptions
 from qsession.lifecycle.errors import InvalidArgument, NotFound
 from qsession.v1 import job_pb2, session_pb2
 from qsession.wire import encode_estimator_pub, encode_sampler_pub
+from qsession.wire.pubs import decode_job_pubs
 from qsession.wire.results import decode_result
 from qsession.wire.spans import ExecutionSpans
 
@@ -160,6 +162,19 @@ def session_json(session: session_pb2.Session) -> dict[str, Any]:
     }
 
 
+def params_json(job: job_pb2.Job) -> dict[str, Any]:
+    """A job's ``params`` as IBM's client submitted them (``job.inputs``): its PUBs as
+    ``RuntimeEncoder`` lists, its options as the option tree, ``version`` 2."""
+    pubs = decode_job_pubs(job.program, job.inputs, job.options)
+    options = MessageToDict(job.options, preserving_proto_field_name=True)
+    options.pop("log_level", None)
+    options.pop("max_execution_time", None)
+    params = {"pubs": pubs, "options": options, "version": 2, "support_qiskit": True}
+    if "resilience_level" in options:
+        params["resilience_level"] = options.pop("resilience_level")
+    return json.loads(json.dumps(params, cls=RuntimeEncoder))
+
+
 def results_text(result: bytes) -> str:
     """A DONE job's result as IBM's client reads it: ``RuntimeEncoder`` JSON of its
     ``PrimitiveResult``."""
@@ -189,7 +204,7 @@ def create_job_request(body: Any) -> job_pb2.CreateJobRequest:
             f"program_id: program {program_id!r} is not one this server runs; use 'sampler' "
             "or 'estimator'",
             field="program_id",
-            reason="PROGRAM_NOT_FOUND",
+            reason="FIELD_INVALID",
         )
     backend = body.get("backend") or ""
     session_id = body.get("session_id") or ""

@@ -29,7 +29,7 @@ from qsession.config import Config, ConfigError
 from qsession.execution.memo import Memo
 from qsession.lifecycle.clock import Clock, SystemClock
 from qsession.lifecycle.durations import parse_max_ttl
-from qsession.lifecycle.errors import InvalidArgument, LimitExceeded, NotFound
+from qsession.lifecycle.errors import FailedPrecondition, InvalidArgument, LimitExceeded, NotFound
 from qsession.lifecycle.events import Event, Subscription
 from qsession.lifecycle.model import Job, Plan, Session
 from qsession.lifecycle.scheduler import Change, Scheduler, nothing_to_cancel
@@ -313,6 +313,28 @@ class Runtime:
         self._dispatch.cancel_running(job)
         await self._ledger.flush()
         return self._queries.job_message(job)
+
+    async def delete_job(self, instance: str, job_id: str) -> None:
+        """Delete a finished job of ``instance`` with its result (IBM's ``delete_job``);
+        returns once deleted. Its watch events stay in the event log.
+
+        Raises:
+            NotFound: no such job of the instance.
+            FailedPrecondition: (JOB_NOT_DONE) the job has not finished; cancel it first.
+        """
+        self._ledger.check_writable()
+        await self._ledger.flush()  # its final change is stored before its row goes
+        job = self._queries.job(instance, job_id)
+        if not job.status.finished:
+            raise FailedPrecondition(
+                f"id: job {job_id} is {job.status.value}; only a finished job can be deleted "
+                "(cancel it first)",
+                field="id",
+                reason="JOB_NOT_DONE",
+            )
+        self._scheduler.forget(job_id)
+        self._ledger.forget_result(job_id)
+        await asyncio.to_thread(self._ledger.store.delete_job, job_id)
 
     async def transpile(
         self, instance: str, request: transpiler_pb2.TranspileRequest

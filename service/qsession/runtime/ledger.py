@@ -332,13 +332,17 @@ class Ledger:
                 )
         self._wake()
 
+    def forget_result(self, job_id: str) -> None:
+        """Stop serving a job's result from memory (it was deleted, or never stored)."""
+        data = self._recent_results.pop(job_id, None)
+        if data is not None:
+            self._recent_bytes -= len(data[0])
+
     def _lost(self, job_id: str, reason: str) -> None:
         """A job's change or result was not stored: it is not served from memory either,
         and the job ends in ERROR with ``reason``."""
         log.error("job %s ends in ERROR: %s", job_id, reason)
-        data = self._recent_results.pop(job_id, None)
-        if data is not None:
-            self._recent_bytes -= len(data[0])
+        self.forget_result(job_id)
         self._unstored(job_id, f"The server could not store this job's outcome ({reason}).")
 
     def take_finished(self) -> list[str]:

@@ -412,6 +412,12 @@ class Store:
                 break
         return deleted
 
+    def delete_job(self, job_id: str) -> None:
+        """Delete a finished job: its row, request and result (its watch events stay)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
     def delete_sessions(self, session_ids: Sequence[str], batch: int = 500) -> None:
         """Delete sessions (closed ones retention dropped), in batches of ``batch``."""
         for start in range(0, len(session_ids), batch):
