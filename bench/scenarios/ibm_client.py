@@ -51,9 +51,9 @@ def ibm_client_iteration(iterations: int = 50) -> list[Row]:
         backend = service.backend("ideal_24")
         # ISA for the target IBM's client builds (it leaves out fractional gates by
         # default), hence for ideal_24 too
-        ansatz = generate_preset_pass_manager(
-            target=ibm_backend.target, optimization_level=3
-        ).run(efficient_su2(2))
+        ansatz = generate_preset_pass_manager(target=ibm_backend.target, optimization_level=3).run(
+            efficient_su2(2)
+        )
         observables = [op.apply_layout(ansatz.layout) for op in HAMILTONIAN]
         options = {"default_shots": SHOTS, "resilience_level": 0}
         with Session(backend=backend) as ours, IbmSession(backend=ibm_backend) as theirs:
@@ -72,7 +72,8 @@ def ibm_client_iteration(iterations: int = 50) -> list[Row]:
         service.close()
     note = (
         f"ref = qsession's SDK over gRPC, ours = qiskit-ibm-runtime 0.51.0 unmodified over the "
-        f"IBM REST API, on one server (each on its own ideal_24 QPU); one Estimator job per iteration in a session, "
+        "IBM REST API, on one server (each on its own ideal_24 QPU); one"
+        f" Estimator job per iteration in a session, "
         f"{SHOTS} shots, 4 observables, resilience_level 0; median of {iterations}, taking "
         "turns. IBM's client polls GET /jobs/{id} (every 0.1 s in a session); the server "
         "answers a poll of an unfinished job as soon as it ends (up to 0.5 s)."

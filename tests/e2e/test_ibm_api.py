@@ -521,3 +521,23 @@ def test_a_calibration_id_other_than_the_profiles_finds_no_backend(ibm):
 
     with pytest.raises(QiskitBackendNotFoundError):
         ibm.backend("ideal_24", calibration_id="no-such-calibration")
+
+
+def test_a_private_jobs_inputs_never_leave_and_its_result_is_read_once(ibm, server):
+    import grpc
+
+    backend = ibm.backend("ideal_24")
+    sampler = SamplerV2(mode=backend)
+    sampler.options.environment.private = True
+    job = sampler.run([bell(backend.target)], shots=10)
+    assert job.result() is not None
+    again = ibm.job(job.job_id())
+    assert again.private and not again.inputs
+    assert not again.result()  # read once
+    lab = RawClient(server)
+    full = job_pb2.GetJobRequest(id=job.job_id(), view=job_pb2.JOB_VIEW_FULL)
+    seen = lab.jobs.GetJob(full, metadata=lab.metadata).job
+    assert seen.options.private and not seen.inputs.sampler_pubs
+    with pytest.raises(grpc.RpcError) as gone:
+        lab.result(job.job_id())
+    assert gone.value.code() == grpc.StatusCode.FAILED_PRECONDITION

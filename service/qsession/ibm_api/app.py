@@ -358,7 +358,7 @@ class IbmApi:
         instance = self._account(request).instance.name
         with_params = request.query.get("exclude_params", "").lower() != "true"
         job, _ = await self.runtime.get_job(instance, request.match_info["id"], with_params)
-        if with_params:  # job.inputs: the PUBs as submitted (decoded off the loop)
+        if with_params and not job.options.private:  # job.inputs: the PUBs as submitted
             document = convert.job_json(job)
             document["params"] = await asyncio.to_thread(convert.params_json, job)
             return web.json_response(document)
@@ -393,7 +393,12 @@ class IbmApi:
                 field="id",
                 reason="JOB_NOT_DONE",
             )
-        data, _, _ = await self.runtime.job_result(instance, job.id)
+        try:
+            data, _, _ = await self.runtime.job_result(instance, job.id)
+        except FailedPrecondition as exc:
+            if job.options.private and exc.reason == "RESULT_MISSING":
+                return web.Response(text="", content_type="text/plain")  # read once already
+            raise
         text = await asyncio.to_thread(convert.results_text, data)
         return web.Response(text=text, content_type="text/plain")
 

@@ -92,7 +92,7 @@ def job_json(job: job_pb2.Job) -> dict[str, Any]:
         "cost": int(cost or DEFAULT_COST),
         "tags": list(job.tags),
         "session_id": job.session_id or None,
-        "private": False,
+        "private": job.options.private,
         "runtime": "",
         "usage": {"seconds": job.usage_seconds},
     }
@@ -262,9 +262,12 @@ def _options(program_id: str, params: dict, body: dict) -> job_pb2.JobOptions:
         }
     kind = SamplerOptions if program_id == "sampler" else EstimatorOptions
     try:
-        return kind.from_dict(tree, "params.options").job_options()
+        options = kind.from_dict(tree, "params.options").job_options()
     except IBMInputValueError as exc:
         raise InvalidArgument(f"params.options: {exc}", field="params.options") from None
+    if body.get("private") is True:  # inputs never returned, result read once
+        options.private = True
+    return options
 
 
 def _circuit(value: Any, where: str) -> QuantumCircuit:

@@ -315,20 +315,24 @@ class Runtime:
         return self._queries.job_message(job)
 
     async def delete_job(self, instance: str, job_id: str) -> None:
-        """Delete a finished job of ``instance`` with its result (IBM's ``delete_job``);
-        returns once deleted. Its watch events stay in the event log.
+        """Delete a job of ``instance`` with its result (IBM's ``delete_job``); a queued job
+        is cancelled first. Returns once deleted. Its watch events stay in the event log.
 
         Raises:
             NotFound: no such job of the instance.
-            FailedPrecondition: (JOB_NOT_DONE) the job has not finished; cancel it first.
+            FailedPrecondition: (JOB_NOT_DONE) the job is running: its cancellation is
+                requested, and it can be deleted once it has ended.
         """
         self._ledger.check_writable()
         await self._ledger.flush()  # its final change is stored before its row goes
         job = self._queries.job(instance, job_id)
+        if not job.status.finished:  # a queued job is cancelled (at once), then deleted
+            job = self._scheduler.cancel_job(job_id)
+            await self._ledger.flush()
         if not job.status.finished:
             raise FailedPrecondition(
-                f"id: job {job_id} is {job.status.value}; only a finished job can be deleted "
-                "(cancel it first)",
+                f"id: job {job_id} is {job.status.value}; its cancellation was requested, "
+                "delete it once it has ended",
                 field="id",
                 reason="JOB_NOT_DONE",
             )
@@ -350,7 +354,7 @@ class Runtime:
         """A job of ``instance`` (with its PUBs if ``with_inputs``) and the revision read at."""
         revision = await self._ledger.flush(read=True)
         message = self._queries.job_message(self._queries.job(instance, job_id))
-        if with_inputs:
+        if with_inputs and not message.options.private:  # a private job's never leave
             inputs = await asyncio.to_thread(self._queries.job_inputs, instance, job_id)
             message.inputs.CopyFrom(inputs)
         return message, revision
@@ -398,7 +402,14 @@ class Runtime:
             recent = await asyncio.to_thread(self._queries.result, instance, job_id)
         if job is None:
             job = self._queries.job_message(self._queries.job(instance, job_id))
+        if job.options.private:
+            await self._consume_result(job_id)
         return (*recent, job)
+
+    async def _consume_result(self, job_id: str) -> None:
+        """A private job's result was read: it is deleted (IBM's private jobs: read once)."""
+        self._ledger.forget_result(job_id)
+        await asyncio.to_thread(self._ledger.store.delete_result, job_id)
 
     async def created_job_result(self, instance: str, job_id: str) -> Result:
         """The result of a job the caller just created, as soon as the job is DONE in
@@ -419,8 +430,8 @@ class Runtime:
             )
         if final is not None and final.state == job_pb2.Job.STATE_DONE:
             recent = self._ledger.recent_result(job_id)
-            if recent is not None:
-                return (*recent, final)
+            if recent is not None and not final.options.private:  # a private one is read
+                return (*recent, final)  # once, as job_result reads it
         return await self.job_result(instance, job_id, wait=True)
 
     def backend_names(self) -> list[str]:

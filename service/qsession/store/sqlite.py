@@ -418,6 +418,11 @@ class Store:
             db.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
+    def delete_result(self, job_id: str) -> None:
+        """Delete a job's result (a private job's, once read)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
+
     def delete_sessions(self, session_ids: Sequence[str], batch: int = 500) -> None:
         """Delete sessions (closed ones retention dropped), in batches of ``batch``."""
         for start in range(0, len(session_ids), batch):

@@ -223,7 +223,13 @@ type JobOptions struct {
 	Execution *ExecutionOptions `protobuf:"bytes,10,opt,name=execution,proto3" json:"execution,omitempty"`
 	// Log level of the job's execution: "DEBUG", "INFO", "WARNING" (default),
 	// "ERROR" or "CRITICAL".
-	LogLevel      *string `protobuf:"bytes,11,opt,name=log_level,json=logLevel,proto3,oneof" json:"log_level,omitempty"`
+	LogLevel *string `protobuf:"bytes,11,opt,name=log_level,json=logLevel,proto3,oneof" json:"log_level,omitempty"`
+	// IBM's environment.private: the job's inputs are never returned (GetJob's
+	// FULL view omits them), and its result can be read once: the first read
+	// deletes it, and later reads find none (FAILED_PRECONDITION RESULT_MISSING;
+	// an empty body on the IBM REST API). Set by IBM's client; qsession's SDK
+	// refuses it.
+	Private       *bool `protobuf:"varint,12,opt,name=private,proto3,oneof" json:"private,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -333,6 +339,13 @@ func (x *JobOptions) GetLogLevel() string {
 		return *x.LogLevel
 	}
 	return ""
+}
+
+func (x *JobOptions) GetPrivate() bool {
+	if x != nil && x.Private != nil {
+		return *x.Private
+	}
+	return false
 }
 
 // A Sampler or Estimator job.
@@ -2036,7 +2049,7 @@ var File_qsession_v1_job_proto protoreflect.FileDescriptor
 
 const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x15qsession/v1/job.proto\x12\vqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19qsession/v1/options.proto\x1a\x17qsession/v1/types.proto\"\xe0\x05\n" +
+	"\x15qsession/v1/job.proto\x12\vqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19qsession/v1/options.proto\x1a\x17qsession/v1/types.proto\"\x8b\x06\n" +
 	"\n" +
 	"JobOptions\x12(\n" +
 	"\rdefault_shots\x18\x01 \x01(\x03H\x00R\fdefaultShots\x88\x01\x01\x120\n" +
@@ -2052,7 +2065,8 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\x14dynamical_decoupling\x18\t \x01(\v2'.qsession.v1.DynamicalDecouplingOptionsR\x13dynamicalDecoupling\x12;\n" +
 	"\texecution\x18\n" +
 	" \x01(\v2\x1d.qsession.v1.ExecutionOptionsR\texecution\x12 \n" +
-	"\tlog_level\x18\v \x01(\tH\x06R\blogLevel\x88\x01\x01B\x10\n" +
+	"\tlog_level\x18\v \x01(\tH\x06R\blogLevel\x88\x01\x01\x12\x1d\n" +
+	"\aprivate\x18\f \x01(\bH\aR\aprivate\x88\x01\x01B\x10\n" +
 	"\x0e_default_shotsB\x14\n" +
 	"\x12_default_precisionB\x11\n" +
 	"\x0f_seed_simulatorB\x15\n" +
@@ -2060,7 +2074,9 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\x11_resilience_levelB\x11\n" +
 	"\x0f_seed_estimatorB\f\n" +
 	"\n" +
-	"_log_level\"\x81\x06\n" +
+	"_log_levelB\n" +
+	"\n" +
+	"\b_private\"\x81\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\aprogram\x18\x02 \x01(\x0e2\x14.qsession.v1.ProgramR\aprogram\x12\x18\n" +
