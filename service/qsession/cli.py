@@ -85,26 +85,19 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         return _config_error(exc)
-    if args.dashboard is not None:
-        from dataclasses import replace
+    for flag, value, key in (
+        ("--dashboard", args.dashboard, "dashboard_listen"),
+        ("--ibm-api", args.ibm_api, "ibm_api_listen"),
+    ):
+        if value is not None:  # the flag overrides the file's listen address
+            from dataclasses import replace
 
-        from qsession.config import optional_address
+            from qsession.config import optional_address
 
-        try:
-            listen = optional_address("--dashboard", args.dashboard)
-        except ConfigError as exc:
-            return _config_error(exc)
-        config = replace(config, dashboard_listen=listen)
-    if args.ibm_api is not None:
-        from dataclasses import replace
-
-        from qsession.config import optional_address
-
-        try:
-            listen = optional_address("--ibm-api", args.ibm_api)
-        except ConfigError as exc:
-            return _config_error(exc)
-        config = replace(config, ibm_api_listen=listen)
+            try:
+                config = replace(config, **{key: optional_address(flag, value)})
+            except ConfigError as exc:
+                return _config_error(exc)
     if args.check_config:
         # With no [[instances]], serve creates the one local instance: count what it serves.
         instances = len(config.instances) or 1

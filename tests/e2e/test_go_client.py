@@ -73,9 +73,24 @@ def go_report(server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, lis
     binary = tmp_path_factory.mktemp("go") / "qsession-go"
     run_go("build", "-o", str(binary), ".")
     done = subprocess.run(
-        [str(binary), "-addr", server.address, "-token", server.token, "-backend", server.backend,
-         "-seed", str(SEED), "-shots", str(SHOTS), "-timeout", "5m"],
-        capture_output=True, text=True, timeout=360,
+        [
+            str(binary),
+            "-addr",
+            server.address,
+            "-token",
+            server.token,
+            "-backend",
+            server.backend,
+            "-seed",
+            str(SEED),
+            "-shots",
+            str(SHOTS),
+            "-timeout",
+            "5m",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=360,
     )
     assert done.returncode == 0, f"the Go client failed:\n{done.stdout}\n{done.stderr}"
     return sections(done.stdout)
@@ -203,13 +218,14 @@ def test_go_client_sees_the_logical_circuit_refused_with_reason_not_isa(go_repor
 
 def test_go_client_follows_the_transpiled_job_until_the_stream_ends(go_report):
     assert go_report["transpiled job"] == [
-        "state STATE_QUEUED", "state STATE_RUNNING", "state STATE_DONE", "stream ended"
+        "state STATE_QUEUED",
+        "state STATE_RUNNING",
+        "state STATE_DONE",
+        "stream ended",
     ]
 
 
-def test_go_transpiled_counts_equal_python_sdk_counts_with_qiskits_pass_manager(
-    go_report, server
-):
+def test_go_transpiled_counts_equal_python_sdk_counts_with_qiskits_pass_manager(go_report, server):
     service = RuntimeService(url=server.address, token=server.token)
     backend = service.backend("fake_torino")
     logical = qasm3.loads((GO_DIR / "circuits" / "logical.qasm").read_text())

@@ -22,6 +22,7 @@ from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession.config import crn_of
 from qsession.v1 import job_pb2
+from tests.circuits import bell as bell_pair
 from tests.conftest import OPEN_TOKEN, PREMIUM_TOKEN, base_config, start_server
 from tests.e2e.conftest import RawClient
 
@@ -66,11 +67,8 @@ def ibm(server, tmp_path, monkeypatch):
 
 
 def bell(target) -> QuantumCircuit:
-    circuit = QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit.measure_all()
-    return generate_preset_pass_manager(optimization_level=1, target=target).run(circuit)
+    """The measured Bell pair, ISA for ``target``."""
+    return generate_preset_pass_manager(optimization_level=1, target=target).run(bell_pair())
 
 
 def test_the_backends_are_ibms_with_their_targets(ibm, server):
@@ -120,19 +118,11 @@ def test_a_job_made_over_http_is_the_same_job_over_grpc_and_back(ibm, server):
     seen = lab.jobs.GetJob(job_pb2.GetJobRequest(id=job.job_id()), metadata=lab.metadata).job
     assert seen.state == job_pb2.Job.STATE_DONE and seen.backend == "ideal_24"
 
-    made = lab.create_job([(bell_ideal(), None, 30)], backend="ideal_24")
+    made = lab.create_job([(bell_pair(), None, 30)], backend="ideal_24")
     lab.wait(made.id)
     again = ibm.job(made.id)
     assert again.status() == "DONE"
     assert sum(again.result()[0].data.meas.get_counts().values()) == 30
-
-
-def bell_ideal() -> QuantumCircuit:
-    circuit = QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit.measure_all()
-    return circuit
 
 
 def test_tags_usage_and_cancel(ibm, server):
@@ -321,7 +311,7 @@ def test_qrmi_acquires_a_session_runs_a_sampler_task_and_releases_it(server, mon
     get = session_pb2.GetSessionRequest(id=session_id)
     assert lab.sessions.GetSession(get, metadata=lab.metadata).session.accepting_jobs
     task = {
-        "pubs": [[qasm3.dumps(bell_ideal()), [], 100]],
+        "pubs": [[qasm3.dumps(bell_pair()), [], 100]],
         "shots": 100,
         "options": {},
         "version": 2,

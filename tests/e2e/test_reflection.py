@@ -20,7 +20,10 @@ def grpcurl() -> str:
         pytest.skip("go not found on PATH: grpcurl is installed with go install")
     done = subprocess.run(
         ["bash", str(ROOT / "scripts" / "go_tools.sh")],
-        capture_output=True, text=True, timeout=900, check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
     )
     return str(Path(done.stdout.strip().splitlines()[-1]) / "grpcurl")
 
@@ -28,7 +31,9 @@ def grpcurl() -> str:
 def describe(grpcurl: str, server, symbol: str) -> str:
     done = subprocess.run(
         [grpcurl, "-plaintext", server.address, "describe", symbol],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -48,12 +53,18 @@ def test_grpcurl_describe_shows_field_and_enum_value_comments(grpcurl, server):
 
 def test_grpcurl_lists_every_service(grpcurl, server):
     done = subprocess.run(
-        [grpcurl, "-plaintext", server.address, "list"], capture_output=True, text=True,
+        [grpcurl, "-plaintext", server.address, "list"],
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert set(done.stdout.split()) >= {
-        "qsession.v1.BackendService", "qsession.v1.JobService", "qsession.v1.SessionService",
-        "qsession.v1.InstanceService", "qsession.v1.TranspilerService", "grpc.health.v1.Health",
+        "qsession.v1.BackendService",
+        "qsession.v1.JobService",
+        "qsession.v1.SessionService",
+        "qsession.v1.InstanceService",
+        "qsession.v1.TranspilerService",
+        "grpc.health.v1.Health",
     }
     assert "rpc Check" in describe(grpcurl, server, "grpc.health.v1.Health")

@@ -51,8 +51,11 @@ def qiskit_isa(circuit: QuantumCircuit, level: int, **options) -> QuantumCircuit
 
 def operations(circuit: QuantumCircuit) -> list[tuple]:
     return [
-        (i.operation.name, tuple(circuit.find_bit(q).index for q in i.qubits),
-         tuple(float(p) for p in i.operation.params))
+        (
+            i.operation.name,
+            tuple(circuit.find_bit(q).index for q in i.qubits),
+            tuple(float(p) for p in i.operation.params),
+        )
         for i in circuit.data
     ]
 
@@ -62,15 +65,18 @@ def test_qasm3_comes_back_as_the_isa_circuit_qiskit_makes_with_the_same_seed(
     server, transpiler, level
 ):
     answer = transpile(
-        server, transpiler, circuit=types_pb2.Circuit(qasm3=GHZ), backend="fake_torino",
-        optimization_level=level, seed_transpiler=SEED, pauli_labels=["ZZI", "IXX"],
+        server,
+        transpiler,
+        circuit=types_pb2.Circuit(qasm3=GHZ),
+        backend="fake_torino",
+        optimization_level=level,
+        seed_transpiler=SEED,
+        pauli_labels=["ZZI", "IXX"],
     )
     expected = qiskit_isa(qasm3.loads(GHZ), level)
     assert answer.circuit.WhichOneof("format") == "qasm3"
     assert answer.circuit.qasm3 == qasm3.dumps(expected)
-    assert list(answer.initial_layout) == expected.layout.initial_index_layout(
-        filter_ancillas=True
-    )
+    assert list(answer.initial_layout) == expected.layout.initial_index_layout(filter_ancillas=True)
     assert list(answer.final_layout) == expected.layout.final_index_layout(filter_ancillas=True)
     read_back = qasm3.loads(answer.circuit.qasm3)
     assert answer.num_qubits == read_back.num_qubits  # what a PauliTerm.label's length must be
@@ -85,9 +91,14 @@ def test_qpy_comes_back_as_qpy_on_all_the_backends_qubits(server, transpiler):
     buffer = io.BytesIO()
     qpy.dump(circuit, buffer)
     answer = transpile(
-        server, transpiler, circuit=types_pb2.Circuit(qpy=buffer.getvalue()),
-        backend="fake_torino", optimization_level=1, seed_transpiler=SEED,
-        initial_layout=[5, 4, 3], pauli_labels=["XYZ"],
+        server,
+        transpiler,
+        circuit=types_pb2.Circuit(qpy=buffer.getvalue()),
+        backend="fake_torino",
+        optimization_level=1,
+        seed_transpiler=SEED,
+        initial_layout=[5, 4, 3],
+        pauli_labels=["XYZ"],
     )
     isa = qpy.load(io.BytesIO(answer.circuit.qpy))[0]
     expected = qiskit_isa(circuit, 1, initial_layout=[5, 4, 3])
@@ -102,24 +113,34 @@ def test_qpy_comes_back_as_qpy_on_all_the_backends_qubits(server, transpiler):
 def test_the_isa_circuit_runs_where_the_logical_one_is_refused(server, transpiler):
     client = RawClient(server)
     answer = transpile(
-        server, transpiler, circuit=types_pb2.Circuit(qasm3=GHZ), backend="fake_torino",
-        optimization_level=2, seed_transpiler=SEED,
+        server,
+        transpiler,
+        circuit=types_pb2.Circuit(qasm3=GHZ),
+        backend="fake_torino",
+        optimization_level=2,
+        seed_transpiler=SEED,
     )
     isa = qasm3.loads(answer.circuit.qasm3)
     job = client.create_job([(isa, None, 200)], backend="fake_torino")
-    live = list(client.jobs.WatchJobs(
-        job_pb2.WatchJobsRequest(job_ids=[job.id], after_revision=0, until_final=True),
-        metadata=client.metadata, timeout=120,
-    ))  # the stream ends by itself once the job is final
+    live = list(
+        client.jobs.WatchJobs(
+            job_pb2.WatchJobsRequest(job_ids=[job.id], after_revision=0, until_final=True),
+            metadata=client.metadata,
+            timeout=120,
+        )
+    )  # the stream ends by itself once the job is final
     assert live[-1].job.state == job_pb2.Job.STATE_DONE
     assert [r.revision for r in live] == sorted(r.revision for r in live)
     result = client.result(job.id)
     assert set(result[0].data.c.get_counts()) <= {"000", "111"}
     # Watching a job that is already final sends its state once, then ends.
-    late = list(client.jobs.WatchJobs(
-        job_pb2.WatchJobsRequest(job_ids=[job.id], until_final=True),
-        metadata=client.metadata, timeout=30,
-    ))
+    late = list(
+        client.jobs.WatchJobs(
+            job_pb2.WatchJobsRequest(job_ids=[job.id], until_final=True),
+            metadata=client.metadata,
+            timeout=30,
+        )
+    )
     assert [r.job.state for r in late] == [job_pb2.Job.STATE_DONE]
 
 
@@ -142,25 +163,79 @@ def reason_of(error: grpc.RpcError) -> tuple[str, list[str]]:
     ("fields", "code", "reason", "field"),
     [
         ({"backend": "fake_torino"}, "INVALID_ARGUMENT", "FIELD_REQUIRED", "circuit"),
-        ({"circuit": types_pb2.Circuit(sha256="ab"), "backend": "fake_torino"},
-         "INVALID_ARGUMENT", "FIELD_INVALID", "circuit.sha256"),
-        ({"circuit": types_pb2.Circuit(qasm3=GHZ)}, "INVALID_ARGUMENT", "FIELD_REQUIRED",
-         "backend"),
-        ({"circuit": types_pb2.Circuit(qasm3=GHZ), "backend": "nope"}, "NOT_FOUND",
-         "BACKEND_NOT_FOUND", "backend"),
-        ({"circuit": types_pb2.Circuit(qasm3=GHZ), "backend": "fake_torino",
-          "optimization_level": 4}, "INVALID_ARGUMENT", "FIELD_INVALID", "optimization_level"),
-        ({"circuit": types_pb2.Circuit(qasm3="qubit[2] q; h r;"), "backend": "fake_torino"},
-         "INVALID_ARGUMENT", "CIRCUIT_INVALID", "circuit.qasm3"),
-        ({"circuit": types_pb2.Circuit(qasm3="OPENQASM 3.0; qubit[200] q;"),
-          "backend": "fake_torino"}, "INVALID_ARGUMENT", "CIRCUIT_TOO_WIDE", "circuit"),
-        ({"circuit": types_pb2.Circuit(qasm3=GHZ), "backend": "fake_torino",
-          "initial_layout": [1, 1, 2]}, "INVALID_ARGUMENT", "LAYOUT_INVALID", "initial_layout"),
-        ({"circuit": types_pb2.Circuit(qasm3=GHZ), "backend": "fake_torino",
-          "initial_layout": [0, 1]}, "INVALID_ARGUMENT", "LAYOUT_INVALID", "initial_layout"),
-        ({"circuit": types_pb2.Circuit(qasm3=GHZ), "backend": "fake_torino",
-          "pauli_labels": ["ZZ"]}, "INVALID_ARGUMENT", "PAULI_LABEL_INVALID",
-         "pauli_labels[0]"),
+        (
+            {"circuit": types_pb2.Circuit(sha256="ab"), "backend": "fake_torino"},
+            "INVALID_ARGUMENT",
+            "FIELD_INVALID",
+            "circuit.sha256",
+        ),
+        (
+            {"circuit": types_pb2.Circuit(qasm3=GHZ)},
+            "INVALID_ARGUMENT",
+            "FIELD_REQUIRED",
+            "backend",
+        ),
+        (
+            {"circuit": types_pb2.Circuit(qasm3=GHZ), "backend": "nope"},
+            "NOT_FOUND",
+            "BACKEND_NOT_FOUND",
+            "backend",
+        ),
+        (
+            {
+                "circuit": types_pb2.Circuit(qasm3=GHZ),
+                "backend": "fake_torino",
+                "optimization_level": 4,
+            },
+            "INVALID_ARGUMENT",
+            "FIELD_INVALID",
+            "optimization_level",
+        ),
+        (
+            {"circuit": types_pb2.Circuit(qasm3="qubit[2] q; h r;"), "backend": "fake_torino"},
+            "INVALID_ARGUMENT",
+            "CIRCUIT_INVALID",
+            "circuit.qasm3",
+        ),
+        (
+            {
+                "circuit": types_pb2.Circuit(qasm3="OPENQASM 3.0; qubit[200] q;"),
+                "backend": "fake_torino",
+            },
+            "INVALID_ARGUMENT",
+            "CIRCUIT_TOO_WIDE",
+            "circuit",
+        ),
+        (
+            {
+                "circuit": types_pb2.Circuit(qasm3=GHZ),
+                "backend": "fake_torino",
+                "initial_layout": [1, 1, 2],
+            },
+            "INVALID_ARGUMENT",
+            "LAYOUT_INVALID",
+            "initial_layout",
+        ),
+        (
+            {
+                "circuit": types_pb2.Circuit(qasm3=GHZ),
+                "backend": "fake_torino",
+                "initial_layout": [0, 1],
+            },
+            "INVALID_ARGUMENT",
+            "LAYOUT_INVALID",
+            "initial_layout",
+        ),
+        (
+            {
+                "circuit": types_pb2.Circuit(qasm3=GHZ),
+                "backend": "fake_torino",
+                "pauli_labels": ["ZZ"],
+            },
+            "INVALID_ARGUMENT",
+            "PAULI_LABEL_INVALID",
+            "pauli_labels[0]",
+        ),
     ],
 )
 def test_a_bad_transpile_request_names_its_field_and_reason(

@@ -12,9 +12,7 @@ from qiskit.primitives import BitArray as QiskitBitArray
 
 from qsession.bitarray import BitArray
 
-SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -129,12 +127,15 @@ def test_expectation_values_equal_qiskits_over_broadcast_shapes(data):
     qiskit, ours = data.draw(bit_arrays(min_shots=1))
     # An observables shape that broadcasts with the array's: some axes set to 1, maybe fewer.
     obs_shape = tuple(n if data.draw(st.booleans()) else 1 for n in ours.shape)
-    obs_shape = obs_shape[data.draw(st.integers(0, len(obs_shape))):]
+    obs_shape = obs_shape[data.draw(st.integers(0, len(obs_shape))) :]
     if len(obs_shape) == len(ours.shape) and data.draw(st.booleans()):
         obs_shape = (data.draw(st.integers(1, 2)),) + obs_shape  # a new leading axis
     elements = data.draw(
-        st.lists(diagonal_observable(ours.num_bits), min_size=int(np.prod(obs_shape)),
-                 max_size=int(np.prod(obs_shape)))
+        st.lists(
+            diagonal_observable(ours.num_bits),
+            min_size=int(np.prod(obs_shape)),
+            max_size=int(np.prod(obs_shape)),
+        )
     )
     observables = np.empty(int(np.prod(obs_shape)), dtype=object)
     observables[:] = elements
@@ -173,10 +174,21 @@ def test_qiskit_constructors_and_views_return_qsession_bit_arrays():
     ours = BitArray.from_samples(["0x1", "0x7", "0x2", "0x0"], 3).reshape(2, 2)
     assert all(
         type(x) is BitArray
-        for x in (ours, ours[0], ours.transpose(), ours.slice_shots([0]), ~ours, ours & ours,
-                  ours | ours, ours ^ ours, BitArray.from_counts({"01": 2}),
-                  BitArray.from_bool_array([[True, False]]), BitArray.concatenate([ours, ours]),
-                  BitArray.concatenate_shots([ours, ours]), ours.postselect(0, 1))
+        for x in (
+            ours,
+            ours[0],
+            ours.transpose(),
+            ours.slice_shots([0]),
+            ~ours,
+            ours & ours,
+            ours | ours,
+            ours ^ ours,
+            BitArray.from_counts({"01": 2}),
+            BitArray.from_bool_array([[True, False]]),
+            BitArray.concatenate([ours, ours]),
+            BitArray.concatenate_shots([ours, ours]),
+            ours.postselect(0, 1),
+        )
     )
 
 

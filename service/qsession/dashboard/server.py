@@ -48,7 +48,7 @@ from qsession.lifecycle.errors import (
 )
 from qsession.runtime import Runtime
 from qsession.server.auth import AuthFailures, Instance, peer_key, token_hash
-from qsession.server.connections import KEEPALIVE_TIMEOUT, HttpConnections
+from qsession.server.connections import HttpConnections, HttpSite
 from qsession.server.inflight import InFlight
 from qsession.server.metrics import CONTENT_TYPE, ServerMetrics
 from qsession.v1 import job_pb2, session_pb2
@@ -149,8 +149,7 @@ class Dashboard:
         self.port = 0
         self._streams: set[asyncio.Event] = set()  # wake-ups of the open event streams
         self._closing = False
-        self._runner: web.AppRunner | None = None
-        self._server: asyncio.Server | None = None
+        self._site: HttpSite | None = None
         self._hosts: frozenset[str] = frozenset()  # the Host names answered (empty: any)
 
     # ---------------------------------------------------------------------------- app
@@ -172,39 +171,26 @@ class Dashboard:
         return app
 
     async def start(self, listen: str) -> None:
-        host, _, port = listen.rpartition(":")
+        host = listen.rpartition(":")[0]
         self._hosts = loopback_names(host.strip("[]"))
         # A browser that goes away cancels its handler: an event stream gives its place back
         # at once rather than at its next write.
-        self._runner = web.AppRunner(
+        self._site = await HttpSite.start(
             self.application(),
-            access_log=None,
+            listen,
+            self.connections,
             shutdown_timeout=1.0,
             handler_cancellation=True,
-            keepalive_timeout=KEEPALIVE_TIMEOUT,
         )
-        await self._runner.setup()
-        assert self._runner.server is not None
-        # aiohttp's own sites have no cap on connections: the page's are counted in the
-        # process's HTTP budget (see server.connections)
-        self._server = await asyncio.get_running_loop().create_server(
-            self.connections.protocol_factory(self._runner.server),
-            host.strip("[]") or None,
-            int(port),
-            reuse_address=True,
-            backlog=1024,
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = self._site.port
 
     async def stop(self) -> None:
         """End the event streams, then stop serving."""
         self._closing = True
         for wake in list(self._streams):
             wake.set()
-        if self._server is not None:
-            self._server.close()  # no new connections; the open ones end with the runner
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._site is not None:
+            await self._site.stop()
 
     @web.middleware
     async def _guard(self, request: web.Request, handler):
@@ -317,9 +303,7 @@ class Dashboard:
         return web.json_response(views.job_row(job))
 
     async def _backends(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            views.backends(self.runtime, request[INSTANCE].name)
-        )
+        return web.json_response(views.backends(self.runtime, request[INSTANCE].name))
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})

@@ -164,9 +164,7 @@ async def _job_mode_jobs(
 # ------------------------------------------------------------------------- session page
 
 
-async def session_page(
-    runtime: Runtime, instance: str, session_id: str
-) -> dict[str, Any]:
+async def session_page(runtime: Runtime, instance: str, session_id: str) -> dict[str, Any]:
     """A session's details(), its jobs (oldest first) and its timeline."""
     session = await runtime.get_session(instance, session_id)  # NotFound for others'
     now = runtime.now()

@@ -47,9 +47,7 @@ class Memo:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(
-        self, key: Hashable, build: Callable[[], T], pin: object = None, weight: int = 0
-    ) -> T:
+    def get(self, key: Hashable, build: Callable[[], T], pin: object = None, weight: int = 0) -> T:
         """The value for ``key``, built with ``build()`` if absent (not stored if it raises)."""
         with self._lock:
             entry = self._entries.get(key)

@@ -48,7 +48,7 @@ from qsession.lifecycle.errors import (
 )
 from qsession.runtime import Runtime
 from qsession.server.auth import AuthFailures, Instance, peer_key, token_hash
-from qsession.server.connections import KEEPALIVE_TIMEOUT, HttpConnections
+from qsession.server.connections import HttpConnections, HttpSite
 from qsession.store.sqlite import JobFilter
 from qsession.v1 import job_pb2
 from qsession.wire.backends import decode_target
@@ -124,8 +124,7 @@ class IbmApi:
         self.limits = limits
         self.port = 0
         self._online = datetime.now(UTC)  # the backends' online_date: this server's start
-        self._runner: web.AppRunner | None = None
-        self._server: asyncio.Server | None = None
+        self._site: HttpSite | None = None
         self._configurations: dict[str, tuple[dict, dict]] = {}
 
     def application(self) -> web.Application:
@@ -156,26 +155,12 @@ class IbmApi:
         return app
 
     async def start(self, listen: str) -> None:
-        host, _, port = listen.rpartition(":")
-        self._runner = web.AppRunner(
-            self.application(), access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT
-        )
-        await self._runner.setup()
-        assert self._runner.server is not None
-        self._server = await asyncio.get_running_loop().create_server(
-            self.connections.protocol_factory(self._runner.server),
-            host.strip("[]") or None,
-            int(port),
-            reuse_address=True,
-            backlog=1024,
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._site = await HttpSite.start(self.application(), listen, self.connections)
+        self.port = self._site.port
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._site is not None:
+            await self._site.stop()
 
     # ------------------------------------------------------------------------- guard
 

@@ -94,9 +94,7 @@ class Admission:
         """Run no more admissions (those running finish in the background)."""
         self.turns.close()
 
-    async def admit(
-        self, instance: str, qpu: Qpu, request: job_pb2.CreateJobRequest
-    ) -> Sizes:
+    async def admit(self, instance: str, qpu: Qpu, request: job_pb2.CreateJobRequest) -> Sizes:
         """Admit ``request`` for ``qpu``: each PUB's shots and parameter points.
 
         The circuits are parsed in the sandbox first, then decoded and checked against the
@@ -151,8 +149,7 @@ class Admission:
         qpu = qpus.get(request.backend)
         if qpu is None:
             raise NotFound(
-                f"backend: backend {request.backend!r} does not exist; use one of "
-                f"{sorted(qpus)}",
+                f"backend: backend {request.backend!r} does not exist; use one of {sorted(qpus)}",
                 field="backend",
                 reason="BACKEND_NOT_FOUND",
             )

@@ -256,10 +256,13 @@ class Dispatch:
             else:
                 self._placements[job.id] = (job.attempts, placement)  # as the worker says
                 if len(result) > self.max_result_bytes:  # never handed to the store
-                    status, error = JobStatus.ERROR, (
-                        f"the job's result is {len(result)} bytes, over the limit "
-                        f"max_result_bytes = {self.max_result_bytes}; ask for fewer shots or "
-                        "classical bits per job, or split the job"
+                    status, error = (
+                        JobStatus.ERROR,
+                        (
+                            f"the job's result is {len(result)} bytes, over the limit "
+                            f"max_result_bytes = {self.max_result_bytes}; ask for fewer shots or "
+                            "classical bits per job, or split the job"
+                        ),
                     )
                 else:
                     self.ledger.store_result(job.id, result)

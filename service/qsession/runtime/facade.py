@@ -104,9 +104,7 @@ class Runtime:
         )
         self._watches = Watches(self._ledger, self._queries, self._clock)
         self._restore(snapshot)  # first: a data dir that cannot be restored spawns no sandbox
-        self._activity = QpuActivity(
-            self._clock, list(qpus), self._scheduler, self.running_job
-        )
+        self._activity = QpuActivity(self._clock, list(qpus), self._scheduler, self.running_job)
         self._ledger.change_listeners.append(self._activity.on_change)
         self._admission = Admission.for_limits(config.limits, Memo())
 
@@ -288,9 +286,7 @@ class Runtime:
                 limit,
             )
 
-    async def update_job_tags(
-        self, instance: str, job_id: str, tags: list[str]
-    ) -> job_pb2.Job:
+    async def update_job_tags(self, instance: str, job_id: str, tags: list[str]) -> job_pb2.Job:
         """Replace the tags of a job of ``instance``; once stored."""
         self._ledger.check_writable()
         job = self._queries.job(instance, job_id)
@@ -562,4 +558,3 @@ class Runtime:
     def admission_slots(self) -> tuple[int, int]:
         """(admissions at once in all, at once per instance)."""
         return self._admission.turns.slots, self._admission.turns.per_instance
-

@@ -200,4 +200,3 @@ class Watches:
                 pending.discard(message.id)
                 if not pending:
                     return
-

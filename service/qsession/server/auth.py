@@ -363,6 +363,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
         def size() -> int:
             return read[0]
+
         if handler.unary_unary:
             inner = handler.unary_unary
 

@@ -25,6 +25,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from aiohttp import web
+
 log = logging.getLogger("qsession.server")
 
 FIRST_REQUEST_TIMEOUT = 10.0  # seconds a new connection has to send its first request
@@ -154,3 +156,38 @@ class _Counted(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._inner.resume_writing()
+
+
+class HttpSite:
+    """An aiohttp application served on the loop with its connections counted in an
+    ``HttpConnections`` budget (aiohttp's own sites have no cap on connections)."""
+
+    def __init__(self, runner: web.AppRunner, server: asyncio.Server) -> None:
+        self.runner = runner
+        self.server = server
+        self.port: int = server.sockets[0].getsockname()[1]
+
+    @classmethod
+    async def start(
+        cls, app: web.Application, listen: str, connections: HttpConnections, **options
+    ) -> HttpSite:
+        """Serve ``app`` on ``listen`` (``host:port``; port 0: any free one). ``options``
+        go to aiohttp's ``AppRunner``; idle keep-alive connections close after
+        KEEPALIVE_TIMEOUT."""
+        host, _, port = listen.rpartition(":")
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT, **options)
+        await runner.setup()
+        assert runner.server is not None
+        server = await asyncio.get_running_loop().create_server(
+            connections.protocol_factory(runner.server),
+            host.strip("[]") or None,
+            int(port),
+            reuse_address=True,
+            backlog=1024,
+        )
+        return cls(runner, server)
+
+    async def stop(self) -> None:
+        """No new connections; the open ones end with the runner."""
+        self.server.close()
+        await self.runner.cleanup()

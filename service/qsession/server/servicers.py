@@ -273,9 +273,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
     async def RunJob(self, request, context):
         instance = current_instance().name
         job, revision = await self.runtime.create_job(instance, request)
-        yield job_pb2.RunJobResponse(
-            created=job_pb2.CreateJobResponse(job=job, revision=revision)
-        )
+        yield job_pb2.RunJobResponse(created=job_pb2.CreateJobResponse(job=job, revision=revision))
         for chunk in _chunks(*await self.runtime.created_job_result(instance, job.id)):
             yield job_pb2.RunJobResponse(result=chunk)
 
@@ -329,9 +327,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
 def _progress(progress: Progress) -> job_pb2.WatchJobsResponse:
     """A progress notification: a response with a revision and no job."""
-    return job_pb2.WatchJobsResponse(
-        revision=progress.revision, time=to_timestamp(progress.time)
-    )
+    return job_pb2.WatchJobsResponse(revision=progress.revision, time=to_timestamp(progress.time))
 
 
 def _chunks(data: bytes, digest: str, job: job_pb2.Job) -> Iterator[job_pb2.GetJobResultResponse]:
