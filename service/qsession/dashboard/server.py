@@ -38,17 +38,12 @@ from aiohttp import web
 
 from qsession.dashboard import views
 from qsession.lifecycle.errors import (
-    FailedPrecondition,
     InvalidArgument,
     LifecycleError,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    Unavailable,
 )
 from qsession.runtime import Runtime
 from qsession.server.auth import AuthFailures, Instance, peer_key, token_hash
-from qsession.server.connections import HttpConnections, HttpSite
+from qsession.server.connections import HttpConnections, HttpSite, http_status
 from qsession.server.inflight import InFlight
 from qsession.server.metrics import CONTENT_TYPE, ServerMetrics
 from qsession.v1 import job_pb2, session_pb2
@@ -71,23 +66,6 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-HTTP_STATUS = {
-    InvalidArgument: 400,
-    NotFound: 404,
-    FailedPrecondition: 409,
-    PermissionDenied: 403,
-    ResourceExhausted: 429,
-    Unavailable: 503,
-}
-STORAGE_REASONS = frozenset({"STORAGE_FULL", "STORAGE_UNAVAILABLE"})
-
-
-def _http_status(error: LifecycleError) -> int:
-    """The page's one mapping of the runtime's errors to HTTP: a store that refuses writes
-    is 503, whatever the class."""
-    if error.reason in STORAGE_REASONS:
-        return 503
-    return next((code for cls, code in HTTP_STATUS.items() if isinstance(error, cls)), 400)
 
 
 class SignIns:
@@ -212,7 +190,7 @@ class Dashboard:
         try:
             response = await handler(request)
         except LifecycleError as exc:
-            response = _error(_http_status(exc), exc.message)
+            response = _error(http_status(exc), exc.message)
         except web.HTTPException as exc:  # the router's 404 and 405
             if exc.status < 400:
                 raise

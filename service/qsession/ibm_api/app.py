@@ -42,13 +42,10 @@ from qsession.lifecycle.errors import (
     InvalidArgument,
     LifecycleError,
     NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    Unavailable,
 )
 from qsession.runtime import Runtime
 from qsession.server.auth import AuthFailures, Instance, peer_key, token_hash
-from qsession.server.connections import HttpConnections, HttpSite
+from qsession.server.connections import HttpConnections, HttpSite, http_status
 from qsession.store.sqlite import JobFilter
 from qsession.v1 import job_pb2
 from qsession.wire.backends import decode_target
@@ -59,14 +56,6 @@ PREFIXES = ("/api/v1", "/experimental/api/v1")
 STATUS_WAIT = 0.5  # seconds a status read of an unfinished job may wait for its end
 MAX_LIST = 100  # jobs in one page of GET /jobs
 ERROR_CODES = {400: "1234", 401: "1001", 403: "1002", 404: "1211", 405: "1005", 409: "1213"}
-HTTP_STATUS = {
-    InvalidArgument: 400,
-    NotFound: 404,
-    FailedPrecondition: 409,
-    PermissionDenied: 403,
-    ResourceExhausted: 429,
-    Unavailable: 503,
-}
 CLAIMS = web.RequestKey("claims", Claims)
 
 
@@ -175,12 +164,7 @@ class IbmApi:
                     return refused
             return await handler(request)
         except LifecycleError as exc:
-            status = (
-                503
-                if exc.reason in ("STORAGE_FULL", "STORAGE_UNAVAILABLE")
-                else next((code for cls, code in HTTP_STATUS.items() if isinstance(exc, cls)), 400)
-            )
-            return error(status, exc.message, exc.field)
+            return error(http_status(exc), exc.message, exc.field)
         except web.HTTPException as exc:  # the router's 404 and 405, a body over the limit
             if exc.status < 400:
                 raise

@@ -1,4 +1,5 @@
-"""The HTTP front ends' share of the process's connections (the Workloads page today).
+"""What the HTTP front ends (the Workloads page, the IBM REST API) share: the process's
+connection budget, how they are served, and how the runtime's errors become HTTP statuses.
 
 gRPC caps its own connections (``grpc.max_allowed_incoming_connections``, see ``app``); an
 HTTP server on the same process has no such cap, so idle connections could take every file
@@ -27,11 +28,38 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from qsession.lifecycle.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    LifecycleError,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+)
+
 log = logging.getLogger("qsession.server")
 
 FIRST_REQUEST_TIMEOUT = 10.0  # seconds a new connection has to send its first request
 KEEPALIVE_TIMEOUT = 15.0  # seconds an idle keep-alive connection stays open
 LOG_INTERVAL = 10.0  # seconds between log lines about refused connections
+HTTP_STATUS = {
+    InvalidArgument: 400,
+    NotFound: 404,
+    FailedPrecondition: 409,
+    PermissionDenied: 403,
+    ResourceExhausted: 429,
+    Unavailable: 503,
+}
+STORAGE_REASONS = frozenset({"STORAGE_FULL", "STORAGE_UNAVAILABLE"})
+
+
+def http_status(error: LifecycleError) -> int:
+    """The HTTP front ends' one mapping of the runtime's errors to a status: a store that
+    refuses writes is 503, whatever the class."""
+    if error.reason in STORAGE_REASONS:
+        return 503
+    return next((code for cls, code in HTTP_STATUS.items() if isinstance(error, cls)), 400)
 
 
 class HttpConnections:
