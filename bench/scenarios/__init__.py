@@ -21,6 +21,9 @@ from this process, with the SDK or the raw stubs:
   local Ray cluster that the scenario starts and stops itself).
 - ``ibm`` (:mod:`scenarios.ibm_client`): the session guide's VQE iteration through IBM's own
   client over the IBM REST API against the same through qsession's SDK.
+- ``tenants`` (:mod:`scenarios.tenants`): another tenant's throughput and p99 under five
+  loads of one instance (watchers, unread page streams, huge options, Transpile, big
+  refused circuits).
 - ``flood`` (:mod:`scenarios.request_flood`): another tenant's latency and the server's memory
   while a client floods it with 60 MB requests, with made-up tokens and with a valid one.
 
@@ -46,6 +49,7 @@ from scenarios import (
     ibm_client,
     ray_engine,
     request_flood,
+    tenants,
     vqe,
     watch_delivery,
 )
@@ -59,6 +63,7 @@ SCENARIOS: dict[str, Callable[[], list[Row]]] = {
     "ray": ray_engine.ray_engine,
     "flood": request_flood.request_flood,
     "ibm": ibm_client.ibm_client_iteration,
+    "tenants": tenants.tenant_isolation,
 }
 
 

@@ -29,6 +29,7 @@ from qiskit.transpiler import generate_preset_pass_manager
 from qsession.execution.profiles import load_profile
 from qsession.testing import ServerStartError, free_port
 from qsession.v1 import backend_pb2, job_pb2, options_pb2, session_pb2
+from qsession.wire import encode_circuit
 from tests.circuits import mid_circuit_measured
 from tests.conftest import OPEN_TOKEN, base_config, start_server
 from tests.e2e.conftest import RawClient, error_info_metadata
@@ -565,3 +566,26 @@ def test_failed_sign_ins_on_the_page_and_over_grpc_count_against_one_budget(tmp_
         )
         assert connection.getresponse().status == 429
         connection.close()
+
+
+def test_refused_large_requests_of_a_valid_tenant_do_not_pile_up_in_memory(tmp_path):
+    """300 CreateJob requests of 4 MB (a 500,000-entry noise_factors list, refused naming
+    the limit): the server's memory after the last 200 is within 60 MB of after the first
+    100 (a request read but left referenced would keep 800 MB)."""
+    config = base_config(tmp_path, backends=[{"name": "ideal_24", "profile": "ideal_24"}])
+    with ServerProcess(tmp_path, config) as server:
+        client = RawClient(server)
+        request = job_pb2.CreateJobRequest(backend="ideal_24", program=job_pb2.PROGRAM_SAMPLER)
+        request.sampler_pubs.add(circuit=encode_circuit(flip()), shots=10)
+        request.options.resilience.zne.noise_factors.extend([1.0] * 500_000)
+
+        def refuse(times: int) -> None:
+            for _ in range(times):
+                with pytest.raises(grpc.RpcError) as refused:
+                    client.jobs.CreateJob(request, metadata=client.metadata, timeout=60)
+                assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+        refuse(100)
+        settled = server.rss_bytes()
+        refuse(200)
+        assert server.rss_bytes() - settled < 60 * 1024 * 1024

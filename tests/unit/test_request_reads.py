@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
 import pytest
 
 from qsession.config import Limits
@@ -29,30 +30,21 @@ class Clock:
 
 
 class Call:
-    """One call's request stream: ``size`` bytes, read once (or none when ``size`` is None)."""
+    """One call as its servicer context: a request of ``size`` bytes, read once when
+    ``release`` is set (none when ``size`` is None)."""
 
     def __init__(self, size: int | None, log: list[str], name: str) -> None:
-        self.size, self.log, self.name, self.read = size, log, name, False
+        self.size, self.log, self.name, self.read_done = size, log, name, False
         self.release = asyncio.Event()
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        if self.size is None:
-            raise StopAsyncIteration
-        self.log.append(f"{self.name} starts")
-        await self.release.wait()
-        self.read = True
-        return self.name
-
-
-class Context:
-    def __init__(self) -> None:
         self.aborted: tuple | None = None
 
-    def peer(self) -> str:
-        return "ipv4:10.0.0.7:5000"
+    async def read(self):
+        if self.size is None:
+            return grpc.aio.EOF
+        self.log.append(f"{self.name} starts")
+        await self.release.wait()
+        self.read_done = True
+        return self.name
 
     async def abort(self, code, details):
         self.aborted = (code, details)
@@ -73,7 +65,7 @@ def test_an_instance_over_its_byte_rate_waits_what_it_owes_before_its_next_read(
         for size in (20 * MB, 15 * MB, 1 * MB):
             call = Call(size, [], "r")
             call.release.set()
-            sizes.append(await turns.one(call, Context(), "lab", lambda s=size: s))
+            sizes.append(await turns.one(call, "lab", lambda s=size: s))
         return sizes
 
     assert asyncio.run(scenario()) == ["r", "r", "r"]
@@ -90,7 +82,7 @@ def test_another_instance_reads_at_once_while_one_is_over_its_rate():
         for instance, size in (("lab", 40 * MB), ("student", 1 * MB)):
             call = Call(size, [], instance)
             call.release.set()
-            await turns.one(call, Context(), instance, lambda s=size: s)
+            await turns.one(call, instance, lambda s=size: s)
 
     asyncio.run(scenario())
     assert clock.waits == []
@@ -103,16 +95,14 @@ def test_an_instance_receives_at_most_its_turns_at_once_and_the_rest_wait_unread
 
     async def scenario():
         calls = [Call(1, log, f"c{i}") for i in range(READS_AT_ONCE + 1)]
-        tasks = [
-            asyncio.create_task(turns.one(call, Context(), "lab", lambda: 1)) for call in calls
-        ]
+        tasks = [asyncio.create_task(turns.one(call, "lab", lambda: 1)) for call in calls]
         await asyncio.sleep(0.01)
         started = list(log)
-        unread = [call.read for call in calls]
+        unread = [call.read_done for call in calls]
         for call in calls:
             call.release.set()
         await asyncio.gather(*tasks)
-        return started, unread, [call.read for call in calls]
+        return started, unread, [call.read_done for call in calls]
 
     started, unread, finally_read = asyncio.run(scenario())
     assert started == [f"c{i} starts" for i in range(READS_AT_ONCE)]
@@ -121,7 +111,7 @@ def test_an_instance_receives_at_most_its_turns_at_once_and_the_rest_wait_unread
 
 
 def test_a_call_that_sends_no_request_is_refused_as_invalid():
-    context = Context()
+    call = Call(None, [], "x")
     with pytest.raises(RuntimeError, match="aborted"):
-        asyncio.run(reads(Clock()).one(Call(None, [], "x"), context, "lab", lambda: 0))
-    assert context.aborted[0].name == "INVALID_ARGUMENT"
+        asyncio.run(reads(Clock()).one(call, "lab", lambda: 0))
+    assert call.aborted[0].name == "INVALID_ARGUMENT"
