@@ -26,6 +26,7 @@ took the same 0.16 s with the probe on and off.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import resource
@@ -107,6 +108,26 @@ def _instances_by_token_hash(config: Config) -> tuple[dict[str, Instance], str |
         for token in i.tokens
     }
     return by_hash, None
+
+
+MMAP_THRESHOLD = 1 << 20  # bytes: glibc serves larger blocks from mmap, returned when freed
+
+
+def return_large_blocks_to_the_system() -> None:
+    """Fix glibc's mmap threshold at MMAP_THRESHOLD (Linux with glibc; elsewhere nothing).
+
+    By default glibc raises the threshold to the size of each large block freed, up to 32 MB,
+    so that after one 22 MB request the next are carved from the heap, whose freed pages the
+    process keeps: twelve refused 22 MB circuits left the server 420 MB larger. With the
+    threshold fixed, every request-sized buffer is its own mapping, unmapped when freed.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+    if not libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD):
+        log.warning("could not fix glibc's mmap threshold; memory may grow after large requests")
 
 
 def raise_open_files_limit() -> int:
@@ -272,6 +293,7 @@ class RunningServer:
 async def start_server(config: Config, save_dev_account: bool | None = None) -> RunningServer:
     """Build and start the server described by ``config``; return once it is listening."""
     open_files = raise_open_files_limit()
+    return_large_blocks_to_the_system()
     # The event loop shares the GIL with admission threads that parse circuits for hundreds
     # of ms. Each of the loop's many short steps may wait for the GIL one switch interval per
     # busy thread. Measured on 2 cores, another instance's small CreateJob during a flood of
