@@ -45,6 +45,8 @@ pass to :func:`server_process`)."""
 def server_process(
     backends: Sequence[str | Mapping[str, Any]] = ("ideal_24",),
     server: Mapping[str, Any] | None = None,
+    log_level: str = "WARNING",
+    log_to_file: bool = False,
     **tables: Any,
 ) -> Iterator[ServerProcess]:
     """A `qsession serve` subprocess on an ephemeral port, with one premium instance whose
@@ -54,6 +56,9 @@ def server_process(
         backends: built-in profile names, each a noiseless backend of that name, or whole
             ``[[backends]]`` entries.
         server: more keys for the ``[server]`` table (e.g. ``{"durability": "process"}``).
+        log_level: the server's log level.
+        log_to_file: write the server's log to its ``server.log`` (``ServerProcess.log``)
+            rather than to this process's terminal.
         tables: more tables of the configuration by name (e.g. ``limits={...}``).
     """
     with tempfile.TemporaryDirectory() as data:
@@ -65,7 +70,9 @@ def server_process(
             ],
             **tables,
         }
-        with ServerProcess(Path(data), config, log_level="WARNING", log_to_file=False) as process:
+        with ServerProcess(
+            Path(data), config, log_level=log_level, log_to_file=log_to_file
+        ) as process:
             try:
                 yield process
             finally:

@@ -24,6 +24,8 @@ from this process, with the SDK or the raw stubs:
 - ``tenants`` (:mod:`scenarios.tenants`): another tenant's throughput and p99 under five
   loads of one instance (watchers, unread page streams, huge options, Transpile, big
   refused circuits).
+- ``idle`` (:mod:`scenarios.idle_connections`): 30,000 idle connections to the page while
+  jobs run, are cancelled and are queued.
 - ``flood`` (:mod:`scenarios.request_flood`): another tenant's latency and the server's memory
   while a client floods it with 60 MB requests, with made-up tokens and with a valid one.
 
@@ -47,6 +49,7 @@ from scenarios import (
     heavy_job,
     history,
     ibm_client,
+    idle_connections,
     ray_engine,
     request_flood,
     tenants,
@@ -64,6 +67,7 @@ SCENARIOS: dict[str, Callable[[], list[Row]]] = {
     "flood": request_flood.request_flood,
     "ibm": ibm_client.ibm_client_iteration,
     "tenants": tenants.tenant_isolation,
+    "idle": idle_connections.idle_connections,
 }
 
 
