@@ -42,7 +42,7 @@ from qsession.lifecycle.errors import (
     LifecycleError,
 )
 from qsession.runtime import Runtime
-from qsession.server.auth import AuthFailures, Instance, peer_key, token_hash
+from qsession.server.auth import AuthFailures, Instance, http_peer_key, token_hash
 from qsession.server.connections import HttpConnections, HttpSite, http_status
 from qsession.server.inflight import InFlight
 from qsession.server.metrics import CONTENT_TYPE, ServerMetrics
@@ -206,7 +206,7 @@ class Dashboard:
 
     async def _login(self, request: web.Request) -> web.Response:
         peer = request.remote or "unknown"
-        key = peer_key(f"ipv6:[{peer}]:0" if ":" in peer else f"ipv4:{peer}:0")
+        key = http_peer_key(peer)
         try:
             token = str((await request.json()).get("token", ""))
         except (ValueError, AttributeError):

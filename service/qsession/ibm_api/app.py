@@ -44,7 +44,7 @@ from qsession.lifecycle.errors import (
     NotFound,
 )
 from qsession.runtime import Runtime
-from qsession.server.auth import AuthFailures, Instance, peer_key, token_hash
+from qsession.server.auth import AuthFailures, Instance, http_peer_key, token_hash
 from qsession.server.connections import HttpConnections, HttpSite, http_status
 from qsession.store.sqlite import JobFilter
 from qsession.v1 import job_pb2
@@ -171,8 +171,7 @@ class IbmApi:
             return error(exc.status, f"{request.method} {request.path}: {exc.reason}")
 
     def _peer(self, request: web.Request) -> str:
-        remote = request.remote or "unknown"
-        return peer_key(f"ipv6:[{remote}]:0" if ":" in remote else f"ipv4:{remote}:0")
+        return http_peer_key(request.remote)
 
     def _authenticate(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization", "")
@@ -413,7 +412,6 @@ class IbmApi:
                 if pending.lower() == "true"
                 else ("CANCELLED", "DONE", "ERROR")
             )
-        program = query.get("program")
         where = JobFilter(
             session_id=query.get("session_id") or None,
             backend=query.get("backend") or None,
@@ -421,27 +419,30 @@ class IbmApi:
             tags=tuple(query.getall("tags", ())),
             created_after=_time(query.get("created_after"), "created_after"),
             created_before=_time(query.get("created_before"), "created_before"),
+            program=query.get("program") or None,
         )
-        ascending = query.get("sort", "").upper() == "ASC"
-        matching: list[job_pb2.Job] = []
+        count = await self.runtime.count_jobs(instance, where)
+        # The page as rows of the newest-first listing: [first, last). Oldest first (sort=ASC)
+        # counts its offset from the other end.
+        if query.get("sort", "").upper() == "ASC":
+            first, last = max(0, count - offset - limit), max(0, count - offset)
+        else:
+            first, last = offset, min(count, offset + limit)
+        rows: list[job_pb2.Job] = []
         before = None
-        while True:  # the instance's matching jobs, newest first, a page at a time
-            page, _ = await self.runtime.list_jobs(instance, where, before, 500)
-            matching += [
-                job
-                for _, job in page
-                if program is None or convert.PROGRAM_IDS.get(job.program) == program
-            ]
-            if len(page) < 500:
+        while len(rows) < last:  # only as many rows as the page needs, a keyset page at a time
+            page, _ = await self.runtime.list_jobs(instance, where, before, min(500, last))
+            rows += [job for _, job in page]
+            if len(page) < min(500, last):
                 break
             before = page[-1][0]
-        if ascending:
-            matching.reverse()
-        shown = matching[offset : offset + limit]
+        shown = rows[first:last]
+        if query.get("sort", "").upper() == "ASC":
+            shown.reverse()
         return web.json_response(
             {
                 "jobs": [convert.job_json(job) for job in shown],
-                "count": len(matching),
+                "count": count,
                 "offset": offset,
                 "limit": limit,
             }

@@ -322,9 +322,9 @@ class Runtime:
         self._ledger.check_writable()
         await self._ledger.flush()  # its final change is stored before its row goes
         job = self._queries.job(instance, job_id)
-        if not job.status.finished:  # a queued job is cancelled (at once), then deleted
-            job = self._scheduler.cancel_job(job_id)
-            await self._ledger.flush()
+        if not job.status.finished:  # cancelled as CancelJob does: a queued one ends at once
+            await self.cancel_job(instance, job_id)
+            job = self._queries.job(instance, job_id)
         if not job.status.finished:
             raise FailedPrecondition(
                 f"id: job {job_id} is {job.status.value}; its cancellation was requested, "
@@ -363,6 +363,12 @@ class Runtime:
         stored change is listed: a job whose result its creator already has is DONE here."""
         revision = await self._ledger.flush(read=True)
         return await self._queries.jobs(instance, where, before_seq, limit), revision
+
+    async def count_jobs(self, instance: str, where: JobFilter) -> int:
+        """How many of the instance's jobs match ``where`` (IBM's ``count``); committed state,
+        as ``list_jobs`` lists it."""
+        await self._ledger.flush(read=True)
+        return await self._queries.count_jobs(instance, where)
 
     async def get_session(self, instance: str, session_id: str) -> Session:
         """A session of ``instance``."""

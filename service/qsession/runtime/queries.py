@@ -207,6 +207,10 @@ class Queries:
         rows = await asyncio.to_thread(self.store.list_jobs, instance, where, before_seq, limit)
         return [(row["seq"], _row_message(row)) for row in rows]
 
+    async def count_jobs(self, instance: str, where: JobFilter) -> int:
+        """How many of the instance's jobs match ``where`` (read from the store)."""
+        return await asyncio.to_thread(self.store.count_jobs, instance, where)
+
     def _unfinished_jobs(
         self, instance: str, where: JobFilter, before_seq: int | None, limit: int
     ) -> list[tuple[int, job_pb2.Job]]:

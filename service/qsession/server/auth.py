@@ -113,6 +113,13 @@ def peer_key(peer: str) -> str:
     return str(address)
 
 
+def http_peer_key(remote: str | None) -> str:
+    """``peer_key`` of an HTTP request's remote address (aiohttp's ``request.remote``), so that
+    the HTTP front ends' failures count with gRPC's for the same address."""
+    remote = remote or "unknown"
+    return peer_key(f"ipv6:[{remote}]:0" if ":" in remote else f"ipv4:{remote}:0")
+
+
 @dataclass
 class _Peer:
     """One peer's failures in its current window, what was not logged yet, and the hashes of
@@ -350,7 +357,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
         The handler is served in gRPC's request-streaming form, so that gRPC reads no request
         before the handler asks for it: the call is admitted first (peer throttle, token,
-        in-flight count) and its one request read after, in its peer's turn (``Reads``). The
+        in-flight count) and its one request read after, in its instance's turn (``Reads``). The
         bytes of a call that is refused are never read, let alone parsed; the client sees a
         unary call as before."""
         digest, credentials = _credentials(details.invocation_metadata)
@@ -359,7 +366,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
         def deserialize(data: bytes):
             read[0] = len(data)
-            return parse(data) if parse is not None else data
+            return parse(data)
 
         def size() -> int:
             return read[0]

@@ -135,6 +135,7 @@ class JobFilter:
         tags: only jobs that carry every one of these tags.
         created_after: only jobs created at or after this time (epoch seconds).
         created_before: only jobs created before this time.
+        program: only jobs of this program ("sampler" or "estimator").
     """
 
     session_id: str | None = None
@@ -143,6 +144,7 @@ class JobFilter:
     tags: tuple[str, ...] = ()
     created_after: float | None = None
     created_before: float | None = None
+    program: str | None = None
 
     def matches(self, record: dict[str, Any]) -> bool:
         """Whether a job's record passes the filters (as :meth:`sql` selects)."""
@@ -150,6 +152,7 @@ class JobFilter:
         return (
             (not self.session_id or record.get("session_id") == self.session_id)
             and (not self.backend or record["backend"] == self.backend)
+            and (not self.program or record["program"] == self.program)
             and (not self.states or record["status"] in self.states)
             and set(self.tags).issubset(record.get("tags", ()))
             and (self.created_after is None or created >= self.created_after)
@@ -159,7 +162,11 @@ class JobFilter:
     def sql(self) -> tuple[str, list[Any]]:
         """The WHERE conditions (after ``instance = ?``) and their parameters."""
         where, params = [], []
-        for key, value in (("session_id", self.session_id), ("backend", self.backend)):
+        for key, value in (
+            ("session_id", self.session_id),
+            ("backend", self.backend),
+            ("program", self.program),
+        ):
             if value:
                 where.append(f"json_extract(record, '$.{key}') = ?")
                 params.append(value)
@@ -376,6 +383,15 @@ class Store:
             (instance, *params, limit),
         )
         return [json.loads(r) for (r,) in rows]
+
+    def count_jobs(self, instance: str, where: JobFilter) -> int:
+        """How many of ``instance``'s jobs match ``where`` (counted in SQLite)."""
+        conditions, params = where.sql()
+        rows = self._read(
+            f"SELECT COUNT(*) FROM jobs WHERE instance = ?{conditions}",  # noqa: S608 - fixed SQL
+            (instance, *params),
+        )
+        return int(rows[0][0])
 
     def prune(
         self, finished_before: float | None, keep_newest: int | None, batch: int = 500
