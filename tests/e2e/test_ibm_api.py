@@ -531,3 +531,64 @@ def test_a_private_jobs_inputs_never_leave_and_its_result_is_read_once(ibm, serv
     with pytest.raises(grpc.RpcError) as gone:
         lab.result(job.job_id())
     assert gone.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_workloads_list_sessions_and_job_mode_jobs_newest_first_with_ibms_filters(ibm, server):
+    from datetime import UTC, datetime
+
+    since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    backend = ibm.backend("ideal_24")
+    circuit = bell(backend.target)
+    with Batch(backend=backend) as batch:
+        SamplerV2(mode=batch).run([circuit], shots=10).result()
+    alone = SamplerV2(mode=backend).run([circuit], shots=10)
+    alone.result()
+    port = server.running.ibm_api.port
+    token = access_token(port, PREMIUM_TOKEN)
+
+    def workloads(query: str) -> dict:
+        path = f"/api/v1/workloads?created_after={since}&{query}"
+        status, page = call(port, "GET", path, token=token)
+        assert status == 200, page
+        return page
+
+    newest = workloads("limit=10")
+    assert [(w["id"], w["mode"]) for w in newest["workloads"]] == [
+        (alone.job_id(), "job"),
+        (batch.session_id, "batch"),
+    ]
+    assert newest["total_count"] == 2 and "next" not in newest
+    job_row = newest["workloads"][0]
+    assert job_row["status"] == "completed" and job_row["backend"] == "ideal_24"
+    assert job_row["accepting_jobs"] is None and job_row["usage"]["status"] == "complete"
+    oldest = workloads("sort=createdAt")
+    assert [w["id"] for w in oldest["workloads"]] == [batch.session_id, alone.job_id()]
+    first = workloads("limit=1")
+    assert [w["id"] for w in first["workloads"]] == [alone.job_id()]
+    assert first["next"]["href"].endswith("next=1")
+    second = workloads("limit=1&next=1")
+    assert [w["id"] for w in second["workloads"]] == [batch.session_id]
+    assert [w["id"] for w in workloads("mode=job")["workloads"]] == [alone.job_id()]
+    assert workloads("status=pending&status=in_progress")["workloads"] == []
+
+    student = access_token(port, OPEN_TOKEN)
+    status, theirs = call(port, "GET", f"/api/v1/workloads?created_after={since}", token=student)
+    assert status == 200 and theirs["workloads"] == [] and theirs["total_count"] == 0
+    status, bad = call(port, "GET", "/api/v1/workloads?status=running", token=token)
+    assert status == 400 and bad["errors"][0]["more_info"] == "status"
+
+
+def test_a_backends_defaults_hold_its_calibrations_qubit_frequencies(server):
+    port = server.running.ibm_api.port
+    token = access_token(port, PREMIUM_TOKEN)
+    status, defaults = call(port, "GET", "/api/v1/backends/fake_torino/defaults", token=token)
+    assert status == 200, defaults
+    _, properties = call(port, "GET", "/api/v1/backends/fake_torino/properties", token=token)
+    calibrated = [
+        next((v["value"] for v in qubit if v["name"] == "frequency"), None) or 0.0
+        for qubit in properties["qubits"]
+    ]
+    assert defaults["qubit_freq_est"] == calibrated and len(calibrated) == 133
+    assert defaults["cmd_def"] == [] and defaults["pulse_library"] == []
+    status, missing = call(port, "GET", "/api/v1/backends/nowhere/defaults", token=token)
+    assert status == 404 and missing["errors"][0]["more_info"]

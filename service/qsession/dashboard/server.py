@@ -253,17 +253,18 @@ class Dashboard:
 
     async def _workloads(self, request: web.Request) -> web.Response:
         query = request.query
+        status, mode, tag = query.get("status"), query.get("mode"), query.get("tag")
         where = views.WorkloadFilter(
-            status=query.get("status", ""),
-            mode=query.get("mode", ""),
+            statuses=(status,) if status else (),
+            modes=(mode,) if mode else (),
             backend=query.get("backend", ""),
-            tag=query.get("tag", ""),
+            tags=(tag,) if tag else (),
             created_after=_time(query.get("since", ""), "since"),
             created_before=_time(query.get("until", ""), "until"),
         )
         offset = _integer(query.get("offset", "0"), "offset")
         size = _integer(query.get("page_size", "25"), "page_size")
-        page = await views.workloads(self.runtime, request[INSTANCE].name, where, offset, size)
+        page = await views.list_workloads(self.runtime, request[INSTANCE].name, where, offset, size)
         return web.json_response(page)
 
     async def _session(self, request: web.Request) -> web.Response:

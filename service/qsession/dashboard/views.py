@@ -11,154 +11,36 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from google.protobuf.json_format import MessageToDict
 
-from qsession.lifecycle.errors import InvalidArgument
 from qsession.lifecycle.model import Session, SessionMode, SessionState
-from qsession.runtime import Runtime
+from qsession.runtime import (
+    Runtime,
+    WorkloadFilter,
+    job_row,
+    list_workloads,
+    session_row,
+    stamp_seconds,
+)
 from qsession.store.sqlite import JobFilter
 from qsession.v1 import job_pb2
-from qsession.wire import decode_result, from_timestamp
+from qsession.wire import decode_result
 from qsession.wire.states import JOB_STATUSES, PROGRAM_NAMES
 
-JOB_STATES = ("QUEUED", "RUNNING", "DONE", "ERROR", "CANCELLED")
-SESSION_STATES = tuple(state.value for state in SessionState)
-MODES = ("session", "batch", "job")
-MAX_PAGE_SIZE = 200
+__all__ = [  # the listing lives in the runtime layer, shared with IBM's GET /workloads
+    "WorkloadFilter",
+    "job_row",
+    "session_row",
+    "list_workloads",
+]
 BusyTimes = Callable[[str, float, float, str], list[tuple[float, float]]]
 """(backend, start, end, except_session) -> the QPU's anonymous busy intervals."""
-SCAN_PAGE = 500  # jobs read per store query while looking for job-mode jobs
 MAX_SESSION_JOBS = 1000  # jobs shown on a session's page
 TOP_OUTCOMES = 16  # bars of a counts histogram
 MAX_EXPECTATION_VALUES = 64  # rows of an Estimator PUB's table
-
-
-@dataclass(frozen=True)
-class WorkloadFilter:
-    """The Workloads table's filters (empty: any)."""
-
-    status: str = ""
-    mode: str = ""
-    backend: str = ""
-    tag: str = ""
-    created_after: float | None = None
-    created_before: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.status and self.status not in (*JOB_STATES, *SESSION_STATES):
-            raise InvalidArgument(f"status: use one of {', '.join(JOB_STATES + SESSION_STATES)}")
-        if self.mode and self.mode not in MODES:
-            raise InvalidArgument(f"mode: use one of {', '.join(MODES)}")
-
-
-def _seconds(stamp) -> float | None:
-    return from_timestamp(stamp) if stamp.ByteSize() else None
-
-
-def job_row(message: job_pb2.Job) -> dict[str, Any]:
-    """A job as the tables show it."""
-    return {
-        "id": message.id,
-        "kind": "job",
-        "mode": "job",
-        "program": PROGRAM_NAMES[message.program].value,
-        "backend": message.backend,
-        "session_id": message.session_id or None,
-        "status": JOB_STATUSES[message.state].value,
-        "created": _seconds(message.create_time),
-        "started": _seconds(message.start_time),
-        "ended": _seconds(message.end_time),
-        "usage": message.usage_seconds,
-        "tags": list(message.tags),
-        "error": message.error_message or None,
-    }
-
-
-def session_row(session: Session, now: float) -> dict[str, Any]:
-    """A session or batch as the Workloads table shows it."""
-    return {
-        "id": session.id,
-        "kind": "session",
-        "mode": "session" if session.mode is SessionMode.DEDICATED else "batch",
-        "backend": session.backend,
-        "status": session.state.value,
-        "created": session.created,
-        "ended": session.closed_at,
-        "usage": session.usage_at(now),
-        "tags": [],
-    }
-
-
-# ------------------------------------------------------------------------------ workloads
-
-
-async def workloads(
-    runtime: Runtime, instance: str, where: WorkloadFilter, offset: int, size: int
-) -> dict[str, Any]:
-    """One page of the Workloads table: sessions, batches and job-mode jobs, newest first.
-
-    Sessions come from memory; job-mode jobs from the store, read page by page (newest first)
-    until the page is filled. A tag selects job-mode jobs carrying it and the sessions with a
-    job carrying it.
-    """
-    if not 1 <= size <= MAX_PAGE_SIZE or offset < 0:
-        raise InvalidArgument(f"page_size: 1 to {MAX_PAGE_SIZE}; offset: not negative")
-    wanted = offset + size + 1  # one more tells whether there is a next page
-    now = runtime.now()
-    rows = []
-    if where.mode != "job" and where.status not in JOB_STATES:
-        tagged = await _sessions_with_tag(runtime, instance, where.tag) if where.tag else None
-        sessions, _ = await runtime.list_sessions(instance)
-        for session in sessions:
-            row = session_row(session, now)
-            if _keeps(row, where) and (tagged is None or session.id in tagged):
-                rows.append(row)
-    if where.mode in ("", "job") and where.status not in SESSION_STATES:
-        rows.extend(await _job_mode_jobs(runtime, instance, where, wanted))
-    rows.sort(key=lambda row: (row["created"], row["id"]), reverse=True)
-    page = rows[offset : offset + size]
-    return {"rows": page, "offset": offset, "more": len(rows) > offset + size}
-
-
-def _keeps(row: dict[str, Any], where: WorkloadFilter) -> bool:
-    return (
-        (not where.mode or row["mode"] == where.mode)
-        and (not where.status or row["status"] == where.status)
-        and (not where.backend or row["backend"] == where.backend)
-        and (where.created_after is None or row["created"] >= where.created_after)
-        and (where.created_before is None or row["created"] < where.created_before)
-    )
-
-
-async def _sessions_with_tag(runtime: Runtime, instance: str, tag: str) -> set[str]:
-    page, _ = await runtime.list_jobs(instance, JobFilter(tags=(tag,)), None, 10 * SCAN_PAGE)
-    return {message.session_id for _, message in page if message.session_id}
-
-
-async def _job_mode_jobs(
-    runtime: Runtime, instance: str, where: WorkloadFilter, wanted: int
-) -> list[dict[str, Any]]:
-    """Up to ``wanted`` of the newest job-mode jobs (no session) that pass the filters."""
-    store_filter = JobFilter(
-        backend=where.backend or None,
-        states=(where.status,) if where.status else (),
-        tags=(where.tag,) if where.tag else (),
-        created_after=where.created_after,
-        created_before=where.created_before,
-    )
-    found: list[dict[str, Any]] = []
-    before = None
-    while len(found) < wanted:
-        page, _ = await runtime.list_jobs(instance, store_filter, before, SCAN_PAGE)
-        found.extend(job_row(message) for _, message in page if not message.session_id)
-        if len(page) < SCAN_PAGE:
-            break
-        before = page[-1][0]
-    return found[:wanted]
 
 
 # ------------------------------------------------------------------------- session page
@@ -285,7 +167,7 @@ def job_logs(message: job_pb2.Job) -> list[dict[str, Any]]:
     program = PROGRAM_NAMES[message.program].value
     lines = [
         {
-            "time": _seconds(message.create_time),
+            "time": stamp_seconds(message.create_time),
             "level": "INFO",
             "text": f"queued: {program} job with {message.num_pubs} PUB(s) on backend "
             f"{message.backend} ({mode})",
@@ -294,9 +176,13 @@ def job_logs(message: job_pb2.Job) -> list[dict[str, Any]]:
     if message.start_time.ByteSize():
         attempt = f" (attempt {message.attempts})" if message.attempts > 1 else ""
         lines.append(
-            {"time": _seconds(message.start_time), "level": "INFO", "text": f"started{attempt}"}
+            {
+                "time": stamp_seconds(message.start_time),
+                "level": "INFO",
+                "text": f"started{attempt}",
+            }
         )
-    ended = _seconds(message.end_time)
+    ended = stamp_seconds(message.end_time)
     state = JOB_STATUSES[message.state].value
     if state == "DONE":
         text = f"DONE after {message.usage_seconds:.3f} s of QPU time"

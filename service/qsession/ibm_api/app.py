@@ -25,7 +25,6 @@ Parsing a job's parameters (QPY, arrays) happens off the loop, in the default th
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from qsession.lifecycle.errors import (
     LifecycleError,
     NotFound,
 )
-from qsession.runtime import Runtime
+from qsession.runtime import Runtime, WorkloadFilter, list_workloads
 from qsession.server.auth import AuthFailures, Instance, http_peer_key, token_hash
 from qsession.server.connections import HttpConnections, HttpSite, http_status
 from qsession.store.sqlite import JobFilter
@@ -55,6 +54,7 @@ log = logging.getLogger("qsession.ibm_api")
 PREFIXES = ("/api/v1", "/experimental/api/v1")
 STATUS_WAIT = 0.5  # seconds a status read of an unfinished job may wait for its end
 MAX_LIST = 100  # jobs in one page of GET /jobs
+MAX_WORKLOADS = 50  # workloads in one page of GET /workloads (IBM's maximum)
 ERROR_CODES = {400: "1234", 401: "1001", 403: "1002", 404: "1211", 405: "1005", 409: "1213"}
 CLAIMS = web.RequestKey("claims", Claims)
 
@@ -127,6 +127,7 @@ class IbmApi:
             add.add_get(f"{prefix}/backends/{{name}}/configuration", self._configuration)
             add.add_get(f"{prefix}/backends/{{name}}/properties", self._properties)
             add.add_get(f"{prefix}/backends/{{name}}/status", self._status)
+            add.add_get(f"{prefix}/backends/{{name}}/defaults", self._defaults)
             add.add_get(f"{prefix}/instances/usage", self._usage)
             add.add_post(f"{prefix}/sessions", self._create_session)
             add.add_get(f"{prefix}/sessions/{{id}}", self._session)
@@ -141,6 +142,7 @@ class IbmApi:
             add.add_get(f"{prefix}/jobs/{{id}}/metrics", self._metrics)
             add.add_get(f"{prefix}/jobs/{{id}}/logs", self._logs)
             add.add_put(f"{prefix}/jobs/{{id}}/tags", self._tags)
+            add.add_get(f"{prefix}/workloads", self._workloads)
         return app
 
     async def start(self, listen: str) -> None:
@@ -249,6 +251,10 @@ class IbmApi:
         _no_calibration_id(request)
         return web.json_response(self._documents(request.match_info["name"])[1])
 
+    async def _defaults(self, request: web.Request) -> web.Response:
+        target = decode_target(self.runtime.backend(request.match_info["name"]))
+        return web.json_response(backends.defaults(target))
+
     async def _status(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self.runtime.backend(name)
@@ -315,8 +321,8 @@ class IbmApi:
 
     async def _create_job(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        create = await asyncio.to_thread(_create_job_request, raw)
         instance = self._account(request).instance.name
+        create = await asyncio.to_thread(_create_job_request, raw, instance)
         job, _ = await self.runtime.create_job(instance, create)
         return web.json_response(
             {"id": job.id, "backend": job.backend, "session_id": job.session_id or None}
@@ -448,6 +454,61 @@ class IbmApi:
             }
         )
 
+    async def _workloads(self, request: web.Request) -> web.Response:
+        """IBM's ``GET /workloads``: sessions, batches and job-mode jobs in one listing, as the
+        Workloads page lists them. Its cursors (``next``, ``previous``) are offsets."""
+        account = self._account(request)
+        query = request.query
+        limit = _int(query.get("limit", "10"), "limit", 1, MAX_WORKLOADS)
+        offset = _int(query.get("next") or query.get("previous") or "0", "next", 0, 1_000_000)
+        sort = query.get("sort", "-createdAt")
+        if sort not in ("createdAt", "-createdAt"):
+            raise InvalidArgument("sort: createdAt or -createdAt", field="sort")
+        if query.get("user", "me") != "me":
+            raise InvalidArgument('user: only "me"', field="user")
+        if query.get("search"):
+            raise InvalidArgument(
+                "search: not supported by this server; filter by tags, status, mode or backend",
+                field="search",
+            )
+        statuses: list[str] = []
+        for status in query.getall("status", ()):
+            if status not in convert.WORKLOAD_STATES:
+                raise InvalidArgument(
+                    f"status: one of {', '.join(convert.WORKLOAD_STATES)}", field="status"
+                )
+            statuses += convert.WORKLOAD_STATES[status]
+        where = WorkloadFilter(
+            statuses=tuple(statuses),
+            modes=(query["mode"],) if query.get("mode") else (),
+            backend=query.get("backend", ""),
+            tags=tuple(query.getall("tags", ())),
+            created_after=_time(query.get("created_after"), "created_after"),
+            created_before=_time(query.get("created_before"), "created_before"),
+        )
+        page = await list_workloads(
+            self.runtime,
+            account.instance.name,
+            where,
+            offset,
+            limit,
+            oldest_first=sort == "createdAt",
+            count=True,
+        )
+        base = f"{request.path}?limit={limit}&sort={sort}"
+        document: dict[str, Any] = {
+            "workloads": [
+                convert.workload_json(row, account.instance.name) for row in page["rows"]
+            ],
+            "total_count": page["total"],
+            "limit": limit,
+        }
+        if page["more"]:
+            document["next"] = {"href": f"{base}&next={offset + limit}"}
+        if offset:
+            document["previous"] = {"href": f"{base}&previous={max(0, offset - limit)}"}
+        return web.json_response(document)
+
 
 def _no_calibration_id(request: web.Request) -> None:
     """An emulated backend has one calibration, its profile's: asking for another by id finds
@@ -462,12 +523,8 @@ def _no_calibration_id(request: web.Request) -> None:
         )
 
 
-def _create_job_request(raw: bytes) -> job_pb2.CreateJobRequest:
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"body: not JSON: {exc}", field="body") from None
-    return convert.create_job_request(body)
+def _create_job_request(raw: bytes, instance: str) -> job_pb2.CreateJobRequest:
+    return convert.create_job_request(*convert.parse_job_body(raw, instance))
 
 
 async def _json(request: web.Request) -> dict[str, Any]:

@@ -272,6 +272,26 @@ def properties(
     }
 
 
+def defaults(target: Target) -> dict[str, Any]:
+    """The document of ``GET /backends/{name}/defaults`` (IBM's pulse defaults).
+
+    An emulated QPU has no pulse-level calibration: ``pulse_library`` and ``cmd_def`` are
+    empty, ``qubit_freq_est`` holds the profile's qubit frequencies (GHz; 0 where it has
+    none), and ``meas_freq_est`` is empty (no profile has readout resonator frequencies).
+    """
+    frequencies = [
+        _ghz(None if known is None else known.frequency) or 0.0
+        for known in (target.qubit_properties or [None] * target.num_qubits)
+    ]
+    return {
+        "qubit_freq_est": frequencies,
+        "meas_freq_est": [],
+        "buffer": 0,
+        "pulse_library": [],
+        "cmd_def": [],
+    }
+
+
 def status(
     name: str, *, queue_length: int, operational: bool = True, version: str = BACKEND_VERSION
 ) -> dict[str, Any]:

@@ -16,8 +16,11 @@ What IBM's client (qiskit-ibm-runtime 0.51.0) reads and sends, and QRMI's extra 
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import math
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +36,7 @@ from qiskit_ibm_runtime import execution_span as ibm_spans
 from qsession.client.errors import IBMInputValueError
 from qsession.client.options import EstimatorOptions, SamplerOptions
 from qsession.lifecycle.errors import InvalidArgument, NotFound
-from qsession.v1 import job_pb2, session_pb2
+from qsession.v1 import job_pb2, session_pb2, types_pb2
 from qsession.wire import encode_estimator_pub, encode_sampler_pub
 from qsession.wire.pubs import decode_job_pubs
 from qsession.wire.results import decode_result
@@ -60,6 +63,10 @@ MODE_NAMES = {value: name for name, value in MODES.items()}
 REASON_FAILED = 1517  # IBM's code for a job that failed while running
 REASON_RAN_TOO_LONG = 1305  # IBM's code for a job stopped at its max_execution_time
 DEFAULT_COST = 10_800  # seconds: IBM's default max_execution_time, reported as ``cost``
+CACHED_CIRCUITS = 64  # decoded circuits kept (an iterative algorithm resends its circuit)
+CACHED_CIRCUIT_CHARS = 256 * 1024  # the largest circuit kept, as encoded in the body
+CACHED_OPTIONS = 256  # option trees kept, read
+CACHED_OPTIONS_CHARS = 16 * 1024  # the largest option tree kept, as JSON text
 
 
 def iso(stamp) -> str | None:
@@ -162,6 +169,54 @@ def session_json(session: session_pb2.Session) -> dict[str, Any]:
     }
 
 
+WORKLOAD_STATUS = {  # ours -> IBM's five workload states
+    "QUEUED": "pending",
+    "RUNNING": "in_progress",
+    "DONE": "completed",
+    "ERROR": "failed",
+    "CANCELLED": "canceled",
+    "open": "pending",
+    "active": "in_progress",
+    "inactive": "in_progress",  # open, between jobs: the session is still running
+    "closed": "completed",
+}
+WORKLOAD_STATES = {  # IBM's workload state -> ours
+    ibm: tuple(ours for ours, name in WORKLOAD_STATUS.items() if name == ibm)
+    for ibm in WORKLOAD_STATUS.values()
+}
+
+
+def workload_json(row: dict[str, Any], instance: str) -> dict[str, Any]:
+    """IBM's workload document of a Workloads row (``qsession.runtime.job_row`` or
+    ``session_row``); ``instance``: the instance's name (IBM gives hub/group/project)."""
+
+    def when(seconds: float | None) -> str | None:
+        if seconds is None:
+            return None
+        moment = datetime.fromtimestamp(seconds, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    final = row["ended"] is not None
+    return {
+        "id": row["id"],
+        "created": when(row["created"]),
+        "ended": when(row["ended"]),
+        "backend": row["backend"],
+        "instance": instance,
+        "user_id": instance,  # a self-hosted instance has no separate users
+        "accepting_jobs": row.get("accepting_jobs") if row["kind"] == "session" else None,
+        "mode": row["mode"],
+        "status": WORKLOAD_STATUS[row["status"]],
+        "status_reason": row.get("error") or "",
+        "tags": row["tags"],
+        "usage_seconds": row["usage"],
+        "usage": {
+            "qpu_charge_time_seconds": row["usage"],
+            "status": "complete" if final else "pending",
+        },
+    }
+
+
 def params_json(job: job_pb2.Job) -> dict[str, Any]:
     """A job's ``params`` as IBM's client submitted them (``job.inputs``): its PUBs as
     ``RuntimeEncoder`` lists, its options as the option tree, ``version`` 2."""
@@ -189,8 +244,64 @@ def results_text(result: bytes) -> str:
     return json.dumps(primitive, cls=RuntimeEncoder)
 
 
-def create_job_request(body: Any) -> job_pb2.CreateJobRequest:
-    """Our CreateJobRequest from the body of IBM's ``POST /jobs``.
+def parse_job_body(raw: bytes, instance: str) -> tuple[Any, dict[int, types_pb2.Circuit]]:
+    """The body of ``POST /jobs``, its ``RuntimeEncoder`` values (circuits, arrays) decoded,
+    and the circuits already encoded for our wire (by ``id`` of the decoded circuit).
+
+    A circuit sent before by the same instance is not decoded again (``_cached_circuit``).
+
+    Raises:
+        InvalidArgument: (body) not JSON; (params) a value that cannot be decoded.
+    """
+    decoder = _BodyDecoder(instance)
+    try:
+        return decoder.decode(raw.decode()), decoder.circuits
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"body: not JSON: {exc}", field="body") from None
+    except Exception as exc:  # noqa: BLE001 - any decoding failure is the client's input
+        raise InvalidArgument(f"params: cannot be decoded: {exc}", field="params") from None
+
+
+class _BodyDecoder(RuntimeDecoder):
+    """IBM's decoder, with repeated circuits taken from the instance's cache."""
+
+    def __init__(self, instance: str) -> None:
+        super().__init__()
+        self.instance = instance
+        self.circuits: dict[int, types_pb2.Circuit] = {}
+
+    def object_hook(self, obj: Any) -> Any:
+        value = obj.get("__value__")
+        if (
+            obj.get("__type__") == "QuantumCircuit"
+            and isinstance(value, str)
+            and len(value) <= CACHED_CIRCUIT_CHARS
+        ):
+            circuit, message = _cached_circuit(self.instance, value)
+            self.circuits[id(circuit)] = message
+            return circuit
+        return super().object_hook(obj)
+
+
+_IBM_DECODER = RuntimeDecoder()  # its object_hook keeps no state: shared by all threads
+
+
+@functools.lru_cache(maxsize=CACHED_CIRCUITS)
+def _cached_circuit(instance: str, encoded: str) -> tuple[QuantumCircuit, types_pb2.Circuit]:
+    """A circuit in IBM's encoding (base64 of zlib of QPY): decoded, and as our message holding
+    the client's QPY bytes as they are. Cached per instance (no instance's circuits are found
+    or evicted faster by another's); the decoded circuit is shared, and never modified."""
+    circuit = _IBM_DECODER.object_hook({"__type__": "QuantumCircuit", "__value__": encoded})
+    if not isinstance(circuit, QuantumCircuit):
+        raise ValueError("a QuantumCircuit value does not hold a circuit")
+    return circuit, types_pb2.Circuit(qpy=zlib.decompress(base64.b64decode(encoded)))
+
+
+def create_job_request(
+    body: Any, circuits: dict[int, types_pb2.Circuit] | None = None
+) -> job_pb2.CreateJobRequest:
+    """Our CreateJobRequest from the decoded body of IBM's ``POST /jobs``
+    (:func:`parse_job_body`) and the circuits it gives already encoded.
 
     Raises:
         NotFound: (program_id) a program this server does not run.
@@ -198,6 +309,7 @@ def create_job_request(body: Any) -> job_pb2.CreateJobRequest:
     """
     if not isinstance(body, dict):
         raise InvalidArgument("the body must be a JSON object", field="body")
+    encoded = circuits or {}
     program_id = body.get("program_id")
     if program_id not in PROGRAMS:
         raise NotFound(
@@ -213,7 +325,9 @@ def create_job_request(body: Any) -> job_pb2.CreateJobRequest:
     tags = body.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise InvalidArgument("tags: a list of strings", field="tags")
-    params = _decoded(body.get("params"))
+    params = body.get("params")
+    if not isinstance(params, dict):
+        raise InvalidArgument("params: a JSON object with 'pubs'", field="params")
     options = _options(program_id, params, body)
     request = job_pb2.CreateJobRequest(
         program=PROGRAMS[program_id],
@@ -228,21 +342,15 @@ def create_job_request(body: Any) -> job_pb2.CreateJobRequest:
     for index, pub in enumerate(pubs):
         where = f"params.pubs[{index}]"
         if program_id == "sampler":
-            request.sampler_pubs.append(encode_sampler_pub(_sampler_pub(pub, params, where)))
+            sampler_pub = _sampler_pub(pub, params, where)
+            message = encode_sampler_pub(sampler_pub, encoded.get(id(sampler_pub.circuit)))
+            request.sampler_pubs.append(message)
         else:
-            request.estimator_pubs.append(encode_estimator_pub(_estimator_pub(pub, where)))
+            estimator_pub = _estimator_pub(pub, where)
+            request.estimator_pubs.append(
+                encode_estimator_pub(estimator_pub, encoded.get(id(estimator_pub.circuit)))
+            )
     return request
-
-
-def _decoded(params: Any) -> dict[str, Any]:
-    """``params`` with its RuntimeEncoder values (circuits, arrays) decoded."""
-    if not isinstance(params, dict):
-        raise InvalidArgument("params: a JSON object with 'pubs'", field="params")
-    try:
-        decoded = json.loads(json.dumps(params), cls=RuntimeDecoder)
-    except Exception as exc:  # noqa: BLE001 - any decoding failure is the client's input
-        raise InvalidArgument(f"params: cannot be decoded: {exc}", field="params") from None
-    return decoded
 
 
 def _options(program_id: str, params: dict, body: dict) -> job_pb2.JobOptions:
@@ -260,14 +368,33 @@ def _options(program_id: str, params: dict, body: dict) -> job_pb2.JobOptions:
             **tree.get("environment", {}),
             "log_level": body["log_level"].upper(),
         }
-    kind = SamplerOptions if program_id == "sampler" else EstimatorOptions
-    try:
-        options = kind.from_dict(tree, "params.options").job_options()
-    except IBMInputValueError as exc:
-        raise InvalidArgument(f"params.options: {exc}", field="params.options") from None
+    try:  # the same options again (an iterative algorithm's): read before
+        canonical = json.dumps([program_id, tree], sort_keys=True)
+    except (TypeError, ValueError):  # decoded values (arrays): read them afresh
+        canonical = None
+    if canonical is not None and len(canonical) <= CACHED_OPTIONS_CHARS:
+        options = job_pb2.JobOptions.FromString(_cached_options(canonical))
+    else:
+        options = _job_options(program_id, tree)
     if body.get("private") is True:  # inputs never returned, result read once
         options.private = True
     return options
+
+
+@functools.lru_cache(maxsize=CACHED_OPTIONS)
+def _cached_options(canonical: str) -> bytes:
+    """The JobOptions of ``[program_id, tree]`` as JSON text, serialized."""
+    program_id, tree = json.loads(canonical)
+    return _job_options(program_id, tree).SerializeToString()
+
+
+def _job_options(program_id: str, tree: dict[str, Any]) -> job_pb2.JobOptions:
+    """IBM's option tree read by the SDK's options classes (which check every value)."""
+    kind = SamplerOptions if program_id == "sampler" else EstimatorOptions
+    try:
+        return kind.from_dict(tree, "params.options").job_options()
+    except IBMInputValueError as exc:
+        raise InvalidArgument(f"params.options: {exc}", field="params.options") from None
 
 
 def _circuit(value: Any, where: str) -> QuantumCircuit:

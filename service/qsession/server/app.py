@@ -345,6 +345,9 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     instance_pb2_grpc.add_InstanceServiceServicer_to_server(InstanceServicer(runtime), server)
     transpiler_pb2_grpc.add_TranspilerServiceServicer_to_server(TranspilerServicer(runtime), server)
     health_servicer = health.aio.HealthServicer()
+    # grpcio's servicer starts with "" SERVING; ours is SERVING once every front end listens.
+    for name in (*SERVICE_NAMES, ""):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
@@ -372,9 +375,6 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     except BaseException:  # e.g. no Ray cluster at ray_address: stop listening, then report
         await server.stop(None)
         raise
-    for name in (*SERVICE_NAMES, ""):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    runtime.on_health(lambda serving: _report_health(health_servicer, serving))
     dashboard = None
     if config.dashboard_listen:
         dashboard = await start_dashboard(
@@ -389,6 +389,10 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     ibm_api = None
     if config.ibm_api_listen:
         ibm_api = await _start_ibm_api(config, runtime, instances, auth.failures, http)
+    # SERVING once every front end listens: a client that waits for it may use any of them.
+    for name in (*SERVICE_NAMES, ""):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    runtime.on_health(lambda serving: _report_health(health_servicer, serving))
     if dev is not None and save_dev_account is not False:
         save_dev_account_file(f"{config.listen.rsplit(':', 1)[0]}:{port}", dev)
     log.info(

@@ -136,6 +136,7 @@ class JobFilter:
         created_after: only jobs created at or after this time (epoch seconds).
         created_before: only jobs created before this time.
         program: only jobs of this program ("sampler" or "estimator").
+        job_mode: only jobs in job mode (of no session or batch).
     """
 
     session_id: str | None = None
@@ -145,12 +146,14 @@ class JobFilter:
     created_after: float | None = None
     created_before: float | None = None
     program: str | None = None
+    job_mode: bool = False
 
     def matches(self, record: dict[str, Any]) -> bool:
         """Whether a job's record passes the filters (as :meth:`sql` selects)."""
         created = record["created"]
         return (
             (not self.session_id or record.get("session_id") == self.session_id)
+            and (not self.job_mode or not record.get("session_id"))
             and (not self.backend or record["backend"] == self.backend)
             and (not self.program or record["program"] == self.program)
             and (not self.states or record["status"] in self.states)
@@ -170,6 +173,8 @@ class JobFilter:
             if value:
                 where.append(f"json_extract(record, '$.{key}') = ?")
                 params.append(value)
+        if self.job_mode:
+            where.append("json_extract(record, '$.session_id') IS NULL")
         if self.states:
             where.append(
                 f"json_extract(record, '$.status') IN ({','.join('?' * len(self.states))})"

@@ -92,9 +92,12 @@ def check_parameter_values(
         raise WireError(f"{field}.values", str(exc)) from exc
 
 
-def encode_sampler_pub(pub: SamplerPub) -> types_pb2.SamplerPub:
-    """A coerced SamplerPub as a message (shots unset when the PUB leaves them to defaults)."""
-    message = types_pb2.SamplerPub(circuit=encode_circuit(pub.circuit))
+def encode_sampler_pub(
+    pub: SamplerPub, circuit: types_pb2.Circuit | None = None
+) -> types_pb2.SamplerPub:
+    """A coerced SamplerPub as a message (shots unset when the PUB leaves them to defaults).
+    ``circuit``: the PUB's circuit already encoded (else it is encoded here)."""
+    message = types_pb2.SamplerPub(circuit=circuit or encode_circuit(pub.circuit))
     values = encode_parameter_values(pub.circuit, pub.parameter_values)
     if values is not None:
         message.parameter_values.CopyFrom(values)
@@ -127,12 +130,15 @@ def decode_sampler_pub(
         raise WireError(field, str(exc)) from exc
 
 
-def encode_estimator_pub(pub: EstimatorPub) -> types_pb2.EstimatorPub:
-    """A coerced EstimatorPub as a message (precision unset when left to defaults)."""
+def encode_estimator_pub(
+    pub: EstimatorPub, circuit: types_pb2.Circuit | None = None
+) -> types_pb2.EstimatorPub:
+    """A coerced EstimatorPub as a message (precision unset when left to defaults).
+    ``circuit``: the PUB's circuit already encoded (else it is encoded here)."""
     observables = pub.observables
     flat = [observables[idx] for idx in np.ndindex(observables.shape)]
     message = types_pb2.EstimatorPub(
-        circuit=encode_circuit(pub.circuit),
+        circuit=circuit or encode_circuit(pub.circuit),
         observables=types_pb2.ObservableArray(
             observables=[
                 types_pb2.Observable(
