@@ -80,6 +80,9 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     listen = ""                     # "127.0.0.1:8080": serve the Workloads page and /metrics
                                     # (HTTP, sign-in with an instance token); "": off. `make
                                     # serve` turns it on (qsession serve --dashboard)
+    secure_cookie = false           # true: the sign-in cookie is always Secure (behind a
+                                    # TLS proxy that sends no X-Forwarded-Proto); else it
+                                    # is when the request came over TLS or says it did
 
     [ibm_api]
     listen = ""                     # "127.0.0.1:8081": serve IBM Quantum's REST API, so that
@@ -227,6 +230,7 @@ class Config:
     engine: str = "local"
     ray_address: str = "auto"
     dashboard_listen: str = ""
+    dashboard_secure_cookie: bool = False
     ibm_api_listen: str = ""
 
     @property
@@ -531,6 +535,7 @@ EXECUTION_KEYS = {
 
 DASHBOARD_KEYS = {
     "listen": Key(optional_address, default=""),
+    "secure_cookie": Key(boolean, default=False),
 }
 
 IBM_API_KEYS = {
@@ -604,6 +609,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         engine=execution["engine"],
         ray_address=execution["ray_address"],
         dashboard_listen=values["dashboard"]["listen"],
+        dashboard_secure_cookie=values["dashboard"]["secure_cookie"],
         ibm_api_listen=values["ibm_api"]["listen"],
     )
 

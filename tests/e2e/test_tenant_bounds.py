@@ -589,3 +589,32 @@ def test_refused_large_requests_of_a_valid_tenant_do_not_pile_up_in_memory(tmp_p
         settled = server.rss_bytes()
         refuse(200)
         assert server.rss_bytes() - settled < 60 * 1024 * 1024
+
+
+def _sign_in_cookie(port: int, token: str, headers: dict[str, str]) -> str:
+    """The Set-Cookie header a sign-in answers with, sent with ``headers``."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(
+        "POST",
+        "/api/login",
+        body=json.dumps({"token": token}),
+        headers={"Content-Type": "application/json", "X-Qsession": "1", **headers},
+    )
+    response = connection.getresponse()
+    assert response.status == 200, response.read()
+    connection.close()
+    return response.getheader("Set-Cookie")
+
+
+@pytest.mark.parametrize("always", [False, True])
+def test_the_sign_in_cookie_is_secure_behind_a_tls_proxy(tmp_path, always):
+    """A TLS-terminating proxy says so (X-Forwarded-Proto or Forwarded): the cookie is then
+    Secure, and a browser never sends it over plain HTTP; [dashboard] secure_cookie = true
+    makes it Secure whatever the request says."""
+    dashboard = {"listen": "127.0.0.1:0", "secure_cookie": always}
+    with start_server(base_config(tmp_path, dashboard=dashboard)) as handle:
+        port, token = handle.running.dashboard.port, handle.token
+        for headers in ({"X-Forwarded-Proto": "https"}, {"Forwarded": "for=1.2.3.4;proto=https"}):
+            assert "Secure" in _sign_in_cookie(port, token, headers)
+        plain = _sign_in_cookie(port, token, {"X-Forwarded-Proto": "http"})
+        assert ("Secure" in plain) is always

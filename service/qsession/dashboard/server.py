@@ -116,8 +116,10 @@ class Dashboard:
         failures: AuthFailures,
         streams: InFlight,
         connections: HttpConnections,
+        secure_cookie: bool = False,
     ) -> None:
         self.runtime = runtime
+        self.secure_cookie = secure_cookie  # [dashboard] secure_cookie: always Secure
         self.connections = connections  # the HTTP front ends' share of the process's
         self.metrics = metrics
         self.streams = streams  # shared with the gRPC streams: one budget per instance
@@ -228,7 +230,7 @@ class Dashboard:
             httponly=True,
             samesite="Strict",
             path="/",
-            secure=request.secure,
+            secure=self.secure_cookie or _came_over_tls(request),
         )
         return response
 
@@ -413,6 +415,20 @@ def _time(text: str, name: str) -> float | None:
         raise InvalidArgument(f"{name}: an ISO 8601 time or unix seconds, got {text!r}") from None
 
 
+def _came_over_tls(request: web.Request) -> bool:
+    """Whether the browser reached us over TLS: directly, or through a TLS-terminating proxy
+    that says so (``X-Forwarded-Proto: https`` or ``Forwarded: proto=https``). Trusting the
+    header can only make the cookie stricter, never weaker."""
+    if request.secure:
+        return True
+    if request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https":
+        return True
+    forwarded = request.headers.get("Forwarded", "").split(",")[0]
+    return any(
+        part.strip().lower() in ("proto=https", 'proto="https"') for part in forwarded.split(";")
+    )
+
+
 async def start_dashboard(
     runtime: Runtime,
     metrics: ServerMetrics,
@@ -421,11 +437,15 @@ async def start_dashboard(
     failures: AuthFailures,
     streams: InFlight,
     connections: HttpConnections,
+    secure_cookie: bool = False,
 ) -> Dashboard:
     """Serve the dashboard on ``listen`` (``host:port``; port 0: any free one); its event
     streams count against ``streams``, with the instance's gRPC streams, and its connections
-    against ``connections``."""
-    dashboard = Dashboard(runtime, metrics, instances, failures, streams, connections)
+    against ``connections``. ``secure_cookie``: the sign-in cookie is always ``Secure`` (else
+    when the request came over TLS, directly or through a proxy that says so)."""
+    dashboard = Dashboard(
+        runtime, metrics, instances, failures, streams, connections, secure_cookie
+    )
     await dashboard.start(listen)
     host = listen.rpartition(":")[0]
     log.info("dashboard on http://%s:%d/ (metrics at /metrics)", host, dashboard.port)

@@ -385,6 +385,7 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
             auth.failures,  # one failed-sign-in throttle for gRPC and the page
             streams,
             http,
+            config.dashboard_secure_cookie,
         )
     ibm_api = None
     if config.ibm_api_listen:
