@@ -45,6 +45,8 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     max_attempts = 3                # a job whose worker dies this often ends in ERROR
     engine = "local"                # where jobs run: "local" (worker processes) or "ray"
     ray_address = "auto"            # engine "ray": the cluster to join
+    worker_heartbeat_timeout = "30s"  # engine "local": a running job's worker silent this
+                                    # long is frozen; it is replaced and the job runs again
 
     [retention]
     finished_jobs = 100000          # keep each instance's newest N jobs; or "30d":
@@ -229,6 +231,7 @@ class Config:
     retention: Retention = Retention()
     engine: str = "local"
     ray_address: str = "auto"
+    worker_heartbeat_timeout: float = 30.0
     dashboard_listen: str = ""
     dashboard_secure_cookie: bool = False
     ibm_api_listen: str = ""
@@ -531,6 +534,7 @@ EXECUTION_KEYS = {
     "max_attempts": Key(positive_integer(), default=3),
     "engine": Key(one_of(ENGINES), default="local"),
     "ray_address": Key(non_empty_string, default="auto"),
+    "worker_heartbeat_timeout": Key(duration, default=30.0),
 }
 
 DASHBOARD_KEYS = {
@@ -608,6 +612,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         retention=values["retention"]["finished_jobs"],
         engine=execution["engine"],
         ray_address=execution["ray_address"],
+        worker_heartbeat_timeout=execution["worker_heartbeat_timeout"],
         dashboard_listen=values["dashboard"]["listen"],
         dashboard_secure_cookie=values["dashboard"]["secure_cookie"],
         ibm_api_listen=values["ibm_api"]["listen"],

@@ -189,3 +189,45 @@ def test_waiting_for_the_result_of_a_job_that_is_cancelled_fails_naming_its_stat
         list(waiting)
     assert ended.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "CANCELLED" in ended.value.details()
+
+
+def test_a_frozen_worker_is_replaced_after_its_heartbeat_timeout_and_the_job_runs_again(
+    tmp_path,
+):
+    """SIGSTOP on the worker mid-job (a frozen process: it neither answers nor dies): after
+    [execution] worker_heartbeat_timeout without CPU time the server replaces it and the job
+    runs again on a fresh worker, to DONE, with the frozen one killed. The first attempt ran
+    for seconds without a beat of its own (Aer holds the GIL): computing is the heartbeat."""
+    config = base_config(tmp_path, execution={"worker_heartbeat_timeout": "3s"})
+    with start_server(config) as handle:
+        client = RawClient(handle)
+        job = client.create_job([(heavy(22), None, 6)], backend="ideal_24")  # about 7 s
+        wait_for_state(client, job.id, job_pb2.Job.STATE_RUNNING)
+        time.sleep(2.5)  # longer than the timeout's share of the run: it computed meanwhile
+        frozen = worker_pid(handle)
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            ended = client.wait(job.id)
+        finally:
+            try:
+                os.kill(frozen, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        assert ended.state == job_pb2.Job.STATE_DONE
+        assert ended.attempts == 2
+        assert worker_pid(handle) != frozen
+        assert _gone(frozen)
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    """Whether process ``pid`` ends (exits, or is killed and waits to be reaped) in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rpartition(")")[2].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False

@@ -27,6 +27,7 @@ from qsession.lifecycle.model import Job, JobStatus, Placement
 from qsession.lifecycle.scheduler import Scheduler
 from qsession.runtime.ledger import Ledger
 from qsession.store import Store
+from qsession.v1 import job_pb2
 from qsession.workers import Engine, EngineUnavailable, JobFailed, Worker, WorkerLost, engine_for
 
 log = logging.getLogger("qsession.runtime")
@@ -37,6 +38,12 @@ def job_seed(job_id: str) -> int:
     so each job's shots are random, and the same on every attempt of the job (a job that runs
     again after a restart gives the result its first run may already have delivered)."""
     return int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:8], "big") >> 1
+
+
+def run_seed(options: job_pb2.JobOptions, job_id: str) -> int:
+    """The seed a job runs with: its ``seed_simulator``, else :func:`job_seed` (on the server
+    and in local testing mode alike)."""
+    return options.seed_simulator if options.HasField("seed_simulator") else job_seed(job_id)
 
 
 @dataclass
@@ -59,7 +66,7 @@ def make_qpus(config: Config) -> tuple[Engine, dict[str, Qpu]]:
         ConfigError: the engine cannot be used (e.g. Ray is not installed).
     """
     try:
-        engine = engine_for(config.engine, config.ray_address)
+        engine = engine_for(config.engine, config.ray_address, config.worker_heartbeat_timeout)
     except EngineUnavailable as exc:
         raise ConfigError(str(exc)) from None
     qpus = {
@@ -229,7 +236,7 @@ class Dispatch:
             if options.HasField("max_execution_time")
             else self.default_time_limit
         )
-        seed = options.seed_simulator if options.HasField("seed_simulator") else job_seed(job.id)
+        seed = run_seed(options, job.id)
         status, error = JobStatus.DONE, None
         qpu.execution = asyncio.current_task()
         try:

@@ -39,9 +39,13 @@ __all__ = [
 ]
 
 
-def engine_for(name: str, ray_address: str = "auto") -> Engine:
+def engine_for(
+    name: str, ray_address: str = "auto", heartbeat_timeout: float | None = None
+) -> Engine:
     """The engine named by ``[execution] engine``: ``"local"`` or ``"ray"`` (which joins
     the Ray cluster at ``ray_address`` when started). Imports Ray only for ``"ray"``.
+    ``heartbeat_timeout``: the local engine's (None: its default); Ray watches its own
+    actors.
 
     Raises:
         EngineUnavailable: ``"ray"`` without Ray installed.
@@ -50,7 +54,7 @@ def engine_for(name: str, ray_address: str = "auto") -> Engine:
     if name == "local":
         from qsession.workers.local import LocalEngine
 
-        return LocalEngine()
+        return LocalEngine() if heartbeat_timeout is None else LocalEngine(heartbeat_timeout)
     if name == "ray":
         try:
             from qsession.workers.ray import RayEngine

@@ -5,7 +5,11 @@ bytes go to the backend's worker process (see ``qsession.workers.process``) over
 pair the loop itself reads and writes (asyncio streams: no helper thread, so no hand-over
 between threads per job). Stopping a running job
 (cancel, ``max_execution_time``, shutdown) kills the process; a fresh one starts at once for
-the next job. A worker that dies on its own raises :class:`WorkerLost`, and the job runs again.
+the next job. A worker that dies on its own raises :class:`WorkerLost`, and the job runs again;
+so does one that is frozen (stopped, stuck in a deadlock, starved): a running job's worker
+that has used no CPU time for ``[execution] worker_heartbeat_timeout`` is replaced. (Its CPU
+time, from ``/proc``, is the heartbeat: a simulation always computes, and a beat the worker
+sent itself would need the GIL, which Aer holds through some simulations.)
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import pickle
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 
 from qsession.lifecycle.model import Placement
@@ -27,6 +32,8 @@ __all__ = ["JobFailed", "LocalEngine", "LocalWorker", "WorkerLost"]
 log = logging.getLogger("qsession.workers")
 
 STARTUP_TIMEOUT = 120.0
+HEARTBEAT_TIMEOUT = 30.0  # seconds a running job's worker may use no CPU: then it is frozen
+HEARTBEAT_CHECK = 1.0  # seconds between looks at a running job's worker's CPU time
 _HOST = socket.gethostname()
 
 
@@ -74,10 +81,15 @@ class LocalWorker:
         backend: the backend's name (for logs).
         profile: the device profile the worker loads.
         noise: whether the worker applies the profile's noise model.
+        heartbeat_timeout: seconds a running job's worker may use no CPU time before it is
+            taken for frozen and replaced (its job runs again).
     """
 
-    def __init__(self, backend: str, profile: str, noise: bool):
+    def __init__(
+        self, backend: str, profile: str, noise: bool, heartbeat_timeout: float = HEARTBEAT_TIMEOUT
+    ):
         self.backend = backend
+        self.heartbeat_timeout = heartbeat_timeout
         self._argv = [
             sys.executable,
             "-m",
@@ -143,12 +155,45 @@ class LocalWorker:
                     raise WorkerLost(f"the worker of {self.backend} did not start")
                 process.ready = True
             await process.send(("run", request, seed))
-            kind, payload, host = await process.receive()
+            kind, payload, host = await self._answer(process)
         except (asyncio.IncompleteReadError, OSError):
             raise WorkerLost(f"the worker of {self.backend} died while it ran the job") from None
         if kind == "error":
             raise JobFailed(payload)
         return payload, Placement("local", "", host)
+
+    async def _answer(self, process: _Process) -> tuple:
+        """The worker's answer to the job sent, watching its heartbeat (CPU time) meanwhile.
+
+        Raises:
+            WorkerLost: it used no CPU time for ``heartbeat_timeout`` seconds.
+        """
+        receiving = asyncio.ensure_future(process.receive())
+        pid = process.popen.pid
+        last_cpu, last_progress = _cpu_ticks(pid), time.monotonic()
+        try:
+            while True:
+                done, _ = await asyncio.wait({receiving}, timeout=HEARTBEAT_CHECK)
+                if done:
+                    return receiving.result()
+                cpu, now = _cpu_ticks(pid), time.monotonic()
+                if cpu is None or cpu != last_cpu:
+                    last_cpu, last_progress = cpu, now
+                elif now - last_progress >= self.heartbeat_timeout:
+                    log.warning(
+                        "the worker of %s (pid %d) used no CPU for %g s while it ran a job; "
+                        "replacing it",
+                        self.backend,
+                        pid,
+                        self.heartbeat_timeout,
+                    )
+                    raise WorkerLost(
+                        f"the worker of {self.backend} froze while it ran the job (no CPU time "
+                        f"for {self.heartbeat_timeout:g} s: [execution] "
+                        "worker_heartbeat_timeout)"
+                    )
+        finally:
+            receiving.cancel()
 
     def replace(self) -> None:
         """Kill the worker process (if any) and start a fresh one."""
@@ -170,18 +215,32 @@ class LocalWorker:
             await asyncio.to_thread(popen.wait, 10)
 
 
+def _cpu_ticks(pid: int) -> int | None:
+    """The CPU time process ``pid`` has used (user + system, in clock ticks); None where
+    ``/proc`` cannot tell (then no heartbeat is watched)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+        return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class LocalEngine:
     """The default engine: each backend's worker is a process on this machine; nothing to
     connect to, nothing shared."""
 
     name = "local"
 
+    def __init__(self, heartbeat_timeout: float = HEARTBEAT_TIMEOUT):
+        self.heartbeat_timeout = heartbeat_timeout
+
     def worker(
         self, backend: str, profile: str, noise: bool, resources: dict[str, float]
     ) -> LocalWorker:
         """A worker process for the backend (it starts at once; ``resources`` are Ray's and
         do not apply here)."""
-        return LocalWorker(backend, profile, noise)
+        return LocalWorker(backend, profile, noise, self.heartbeat_timeout)
 
     async def start(self, on_ready: Callable[[], None]) -> None:
         """Nothing to do: local workers are always ready."""
