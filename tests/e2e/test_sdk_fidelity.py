@@ -14,8 +14,6 @@ from collections.abc import Iterator
 import grpc
 import numpy as np
 import pytest
-from qiskit.primitives.containers.estimator_pub import EstimatorPub
-from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
 
@@ -66,9 +64,9 @@ def test_job_inputs_are_the_pubs_as_submitted_and_run_again_to_the_same_result(b
     assert inputs["version"] == 2
     assert inputs["options"]["seed_simulator"] == 7
     assert all(value not in ({}, None) for value in inputs["options"].values())
-    first, second = inputs["pubs"]
-    assert isinstance(first, SamplerPub) and (first.shots, second.shots) == (300, 100)
-    assert first.circuit == isa_bell
+    first, second = inputs["pubs"]  # qiskit-ibm-runtime's (circuit, parameter_values, shots)
+    assert (first[2], second[2]) == (300, 100)
+    assert first[0] == isa_bell and first[1] is None
     again = sampler.run(inputs["pubs"]).result()
     for a, b in zip(job.result(), again, strict=True):
         np.testing.assert_array_equal(a.data.meas.array, b.data.meas.array)
@@ -78,11 +76,11 @@ def test_estimator_job_inputs_keep_observables_parameters_and_precision(backend,
     circuit = isa_bell.remove_final_measurements(inplace=False)
     observable = SparsePauliOp("ZZ").apply_layout(circuit.layout)
     job = EstimatorV2(mode=backend).run([(circuit, [[observable], [observable]])], precision=0.1)
-    (pub,) = job.inputs["pubs"]
-    assert isinstance(pub, EstimatorPub)
-    assert pub.shape == (2, 1) and pub.precision == 0.1
+    # qiskit-ibm-runtime's (circuit, observables, parameter_values, precision)
+    ((_, observables, values, precision),) = job.inputs["pubs"]
+    assert observables.shape == (2, 1) and values is None and precision == 0.1
     expected = dict(zip(observable.paulis.to_labels(), observable.coeffs.real, strict=True))
-    assert pub.observables[0, 0] == pub.observables[1, 0] == expected
+    assert observables[0, 0] == observables[1, 0] == expected
 
 
 def test_update_tags_replaces_the_tags_and_the_server_filters_by_the_new_ones(

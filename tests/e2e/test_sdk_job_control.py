@@ -100,6 +100,14 @@ def test_usage_is_zero_until_the_job_finishes(backend):
     assert job.usage() >= JOB_TIME * 0.9
 
 
-def test_the_result_is_downloaded_once_and_shared(backend):
+def test_the_result_is_downloaded_once_and_each_call_returns_a_new_object(backend, monkeypatch):
     job = SamplerV2(mode=backend).run([one()], shots=8)
-    assert job.result() is job.result()
+    first = job.result()
+
+    def no_second_download(*args, **kwargs):
+        raise AssertionError("the result was downloaded again")
+
+    monkeypatch.setattr(job._operations.jobs, "result", no_second_download)
+    second = job.result()
+    assert second is not first and second.metadata is not first.metadata
+    assert second[0].data.meas == first[0].data.meas

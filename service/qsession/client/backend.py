@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,23 +20,25 @@ from qsession.client.backend_models import (
 from qsession.client.backend_run import BackendRunJob, default_run_options, run_circuits
 from qsession.client.errors import IBMInputValueError
 from qsession.v1 import backend_pb2
-from qsession.wire.backends import decode_target
+from qsession.wire.backends import decode_target, fractional_gates
 
 if TYPE_CHECKING:
     from qsession.client.operations import Operations
     from qsession.client.service import RuntimeService
 
 
-@dataclass(frozen=True)
+@dataclass
 class BackendStatus:
-    """A backend's availability, with the attribute names of qiskit-ibm-runtime's status.
+    """A backend's availability, with the attribute names of qiskit-ibm-runtime's status (a
+    snapshot: changing it changes nothing on the server).
 
     Attributes:
         backend_name: The backend's name.
         backend_version: The backend's version string.
         operational: Whether the backend accepts and runs jobs.
         pending_jobs: Jobs queued (not yet running) on the backend, over all instances.
-        status_msg: A human-readable status, e.g. ``"active"``.
+        status_msg: ``"active"`` when a job handed to the backend starts at once, else why
+            not (e.g. its worker is starting on a Ray node).
     """
 
     backend_name: str
@@ -53,7 +56,10 @@ class QSessionBackend(BackendV2):
     ``generate_preset_pass_manager(backend=backend)`` transpiles for the device. Run circuits
     with ``SamplerV2(mode=backend)`` / ``EstimatorV2(mode=backend)``, or in a ``Session``;
     :meth:`run` serves libraries that still call ``backend.run``. :meth:`configuration` and
-    :meth:`properties` describe the same Target in qiskit-ibm-runtime's older shapes.
+    :meth:`properties` describe the same Target in qiskit-ibm-runtime's older shapes, and
+    the configuration's attributes read as the backend's, as on ``IBMBackend``
+    (``backend.basis_gates``, ``backend.n_qubits``, ...: copies, so that changing one changes
+    nothing else).
 
     Obtain backends from :meth:`RuntimeService.backend`, :meth:`RuntimeService.backends` or
     :meth:`RuntimeService.least_busy`; do not construct them directly.
@@ -64,6 +70,8 @@ class QSessionBackend(BackendV2):
         operations: The service's operations on the server, which sessions and primitives on
             this backend use too.
         sampler: The Sampler class :meth:`run` submits with (``SamplerV2``).
+        use_fractional_gates: ``False``: the Target leaves out the device's fractional gates
+            (see :meth:`RuntimeService.backend`).
     """
 
     def __init__(
@@ -72,6 +80,7 @@ class QSessionBackend(BackendV2):
         service: RuntimeService,
         operations: Operations,
         sampler: Callable[..., Any],
+        use_fractional_gates: bool | None = None,
     ):
         super().__init__(
             name=message.name,
@@ -81,11 +90,56 @@ class QSessionBackend(BackendV2):
         self._service = service
         self._operations = operations
         self._sampler = sampler
+        self._use_fractional_gates = use_fractional_gates
+        self._read(message)
+
+    def _read(self, message: backend_pb2.Backend) -> None:
+        """Take the server's description of the backend: a new Target, configuration and
+        properties."""
         self._message = message
-        self._target: Target = decode_target(message)
+        without = fractional_gates(message) if self._use_fractional_gates is False else ()
+        self._target: Target = decode_target(message, without)
         self._read_at = datetime.now(UTC)
         self._configuration: BackendConfiguration | None = None
         self._properties: BackendProperties | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        """A configuration attribute read as the backend's (a copy), as on ``IBMBackend``.
+
+        Raises:
+            AttributeError: neither the backend nor its configuration has ``name``.
+        """
+        if name.startswith("_"):  # private, or probed by copy and pickle
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        try:
+            return copy.deepcopy(getattr(self.configuration(), name))
+        except AttributeError:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}"
+            ) from None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> QSessionBackend:
+        """A copy with its own Target, configuration, properties and options, on the same
+        service (whose connection is shared, never copied)."""
+        twin = QSessionBackend(
+            self._message,
+            self._service,
+            self._operations,
+            self._sampler,
+            self._use_fractional_gates,
+        )
+        twin._options = copy.deepcopy(self._options, memo)
+        return twin
+
+    def refresh(self) -> None:
+        """Read the backend from the server again: a new :attr:`target`,
+        :meth:`configuration` and :meth:`properties`, and fresh status."""
+        self._read(self._operations.backends.get(self.name))
+
+    @property
+    def physical_qubits(self) -> int:
+        """The number of qubits of the emulated device."""
+        return self._message.num_qubits
 
     @property
     def service(self) -> RuntimeService:
@@ -141,14 +195,22 @@ class QSessionBackend(BackendV2):
             )
         return self._configuration
 
-    def properties(self) -> BackendProperties:
+    def properties(
+        self, refresh: bool = False, datetime: datetime | None = None
+    ) -> BackendProperties:
         """The backend's qubit and gate properties, shaped like qiskit-ibm-runtime's
         ``BackendProperties`` (``t1(q)``, ``readout_error(q)``, ``gate_error(gate, qubits)``,
         ... in seconds, Hz and probabilities), read from :attr:`target`.
 
         The device profile's calibration is fixed while the server runs, so every property is
         dated ``last_update_date`` = when this client read the backend from the server.
+
+        Args:
+            refresh: Read the backend from the server again first (see :meth:`refresh`).
+            datetime: The time whose calibration to return: the same, fixed one at any time.
         """
+        if refresh:
+            self.refresh()
         if self._properties is None:
             self._properties = BackendProperties.from_target(
                 self._target,
@@ -157,6 +219,12 @@ class QSessionBackend(BackendV2):
                 date=self._read_at,
             )
         return self._properties
+
+    def target_history(self, datetime: datetime | None = None) -> Target:
+        """The device's Target at ``datetime``: a new Target of the same, fixed calibration
+        at any time (see :meth:`properties`)."""
+        without = fractional_gates(self._message) if self._use_fractional_gates is False else ()
+        return decode_target(self._message, without)
 
     def defaults(self) -> NoReturn:
         """Not available: pulse defaults describe pulse programs, which Qiskit 2 removed.

@@ -7,13 +7,19 @@ Every server error arrives as a canonical gRPC code with ``google.rpc.Status`` d
 status code only when the reason is one this SDK does not know, e.g. from a newer server),
 keeping the code, reason and fields as attributes::
 
-    QSessionError (QiskitError)            every SDK error
+    QSessionError (QiskitError) = IBMError every SDK error
     ├── IBMAccountError                    no usable account, or a saved account clash
     │   └── AccountAlreadyExistsError
+    ├── IBMBackendError                    (IBM's backend errors, for ``except`` clauses)
+    │   ├── IBMBackendApiError
+    │   ├── IBMBackendApiProtocolError
+    │   └── IBMBackendValueError (ValueError)
     ├── IBMNotAuthorizedError              UNAUTHENTICATED, PERMISSION_DENIED
     ├── IBMInputValueError (ValueError)    INVALID_ARGUMENT, OUT_OF_RANGE, bad SDK arguments
     ├── IBMApiError                        UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, ...
     ├── IBMRuntimeError                    errors of sessions and jobs
+    │   ├── RuntimeProgramNotFound         (IBM's; qsession's programs always exist)
+    │   ├── RuntimeJobMaxTimeoutError      (IBM's; see the class)
     │   ├── RuntimeInvalidStateError       FAILED_PRECONDITION (e.g. cancelling a finished job)
     │   │   └── SessionClosedError         submitting to a session that accepts no jobs
     │   ├── ResourceNotFoundError          NOT_FOUND
@@ -75,8 +81,31 @@ class QSessionError(QiskitError):
         return self.field_violations[0].field if self.field_violations else None
 
 
+IBMError = QSessionError
+"""qiskit-ibm-runtime's name for the base class of its errors."""
+
+
 class IBMAccountError(QSessionError):
     """No usable account (URL and token), or a problem with the saved accounts file."""
+
+
+class IBMBackendError(QSessionError):
+    """qiskit-ibm-runtime's base class of backend errors; qsession raises its subclasses
+    only, and those where IBM's client does, so that ``except`` clauses written for IBM's
+    client keep working."""
+
+
+class IBMBackendApiError(IBMBackendError):
+    """qiskit-ibm-runtime's error of its backend REST calls (kept for ``except`` clauses)."""
+
+
+class IBMBackendApiProtocolError(IBMBackendError):
+    """qiskit-ibm-runtime's error of an unexpected backend REST answer (kept for ``except``
+    clauses)."""
+
+
+class IBMBackendValueError(IBMBackendError, ValueError):
+    """A bad value given to a backend, e.g. an unknown ``backend.run()`` option."""
 
 
 class AccountAlreadyExistsError(IBMAccountError):
@@ -97,6 +126,17 @@ class IBMApiError(QSessionError):
 
 class IBMRuntimeError(QSessionError):
     """An error of a session or job operation."""
+
+
+class RuntimeProgramNotFound(IBMRuntimeError):
+    """qiskit-ibm-runtime's error for an unknown program id; qsession's programs are the
+    Sampler and the Estimator, which always exist (kept for ``except`` clauses)."""
+
+
+class RuntimeJobMaxTimeoutError(IBMRuntimeError):
+    """qiskit-ibm-runtime's error for a job stopped at its ``max_execution_time`` (kept for
+    ``except`` clauses): qsession's ``result()`` of such a job raises
+    :class:`RuntimeJobFailureError`, whose message names the limit."""
 
 
 class RuntimeInvalidStateError(IBMRuntimeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import math
 import os
 import queue
@@ -13,8 +14,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
+import qiskit
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.base.base_primitive_job import BasePrimitiveJob
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession.bitarray import BitArray
 from qsession.client.connection import Backoff, is_transient
@@ -41,6 +45,17 @@ if TYPE_CHECKING:
 
 _PROGRAM_IDS = {job_pb2.PROGRAM_SAMPLER: "sampler", job_pb2.PROGRAM_ESTIMATOR: "estimator"}
 _WAIT_INTERRUPTIONS = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.OUT_OF_RANGE)
+_VERSIONS = f"qsession-{importlib.metadata.version('qsession')},qiskit-{qiskit.__version__}"
+
+
+def _pub_tuple(pub: SamplerPub | EstimatorPub) -> tuple[Any, ...]:
+    """A PUB as qiskit-ibm-runtime's ``job.inputs`` gives it: ``(circuit, parameter_values,
+    shots)`` or ``(circuit, observables, parameter_values, precision)``."""
+    values = pub.parameter_values
+    array = values.as_array(pub.circuit.parameters) if values.num_parameters else None
+    if isinstance(pub, SamplerPub):
+        return (pub.circuit, array, pub.shots)
+    return (pub.circuit, pub.observables, array, pub.precision)
 
 
 class HeldResult(NamedTuple):
@@ -140,7 +155,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         self._revision = revision  # the event revision ``message`` was read at, used once
         self._lock = threading.Lock()
         self._download_lock = threading.Lock()
-        self._result: PrimitiveResult | None = None
+        self._result: job_pb2.JobResult | None = None  # decoded anew by each result()
         # The RunJob stream that created this job, until result() reads it; closed at the
         # latest when this object is garbage collected.
         self._held = held
@@ -167,26 +182,53 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         return list(self._message.tags)
 
     @property
+    def instance(self) -> str:
+        """The name of the instance the job belongs to (the account's)."""
+        return self._service.active_instance()
+
+    @property
+    def private(self) -> bool:
+        """Whether the job is private (``environment.private``): its inputs are not kept,
+        and its result can be read once."""
+        return self._message.options.private
+
+    @property
     def inputs(self) -> dict[str, Any]:
         """The job's inputs as submitted, like qiskit-ibm-runtime's ``job.inputs``.
 
         Returns:
-            ``{"pubs": [...], "options": {...}, "version": 2}``: ``pubs`` are Qiskit
-            ``SamplerPub`` / ``EstimatorPub`` objects (shots or precision resolved as the
-            server ran them, so ``SamplerV2(...).run(job.inputs["pubs"])`` runs them again);
-            ``options`` are the job's options that were set (``default_shots``,
-            ``default_precision``, ``seed_simulator``, ``max_execution_time``).
+            ``{"pubs": [...], "options": {...}, "version": 2}``, or ``{}`` for a private job.
+            ``pubs`` are tuples, as qiskit-ibm-runtime gives them: ``(circuit,
+            parameter_values, shots)`` for the Sampler, ``(circuit, observables,
+            parameter_values, precision)`` for the Estimator, with shots or precision
+            resolved as the server ran them and the parameter values an array of shape
+            ``(*shape, num_parameters)`` (``None`` for a circuit without parameters), so
+            ``SamplerV2(...).run(job.inputs["pubs"])`` runs them again; ``options`` are the
+            job's options that were set (``default_shots``, ``default_precision``,
+            ``seed_simulator``, ``max_execution_time``).
 
         Raises:
             RuntimeJobNotFound: the job no longer exists.
         """
         message = self._operations.jobs.get(self._job_id, full=True).job
+        if message.options.private:
+            return {}
         options = message.options
         return {
-            "pubs": decode_job_pubs(message.program, message.inputs, options),
+            "pubs": [
+                _pub_tuple(pub) for pub in decode_job_pubs(message.program, message.inputs, options)
+            ],
             "options": job_options_dict(options),
             "version": 2,
         }
+
+    @property
+    def usage_estimation(self) -> dict[str, float | None]:
+        """``{"quantum_seconds": ...}``, qiskit-ibm-runtime's estimate of the QPU time a job
+        takes. qsession does not estimate ahead: ``None`` until the job finishes, then the QPU
+        seconds it used (:meth:`usage`)."""
+        message = self._refresh()
+        return {"quantum_seconds": message.usage_seconds if message.state in FINAL_STATES else None}
 
     @property
     def creation_date(self) -> datetime:
@@ -297,7 +339,8 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
                 stream.cancel()
 
     def result(self, timeout: float | None = None) -> PrimitiveResult:
-        """Wait for the job and return its result.
+        """Wait for the job and return its result: a new object at each call (the received
+        bytes are kept and decoded again), so that changing one changes nothing else.
 
         A job submitted by ``run`` usually gets its result on the stream that created it
         (RunJob): nothing more is sent. Otherwise, or if that stream fails, one call does
@@ -314,8 +357,9 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
 
         Returns:
             A :class:`~qiskit.primitives.PrimitiveResult`: one ``SamplerPubResult`` (registers
-            as :class:`qsession.BitArray`) or ``PubResult`` (``evs``, ``stds``,
-            ``ensemble_standard_error``) per PUB, in submission order.
+            as read-only :class:`qsession.BitArray`) or ``PubResult`` (``evs``, ``stds``,
+            ``ensemble_standard_error``) per PUB, in submission order. A private job's result
+            can be read once (IBM's rule): then it is an empty ``PrimitiveResult``.
 
         Raises:
             RuntimeJobFailureError: the job ended in ERROR (the message has the reason).
@@ -324,13 +368,21 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             IBMApiError: the server stayed unreachable for longer than ``retry_timeout``.
         """
         with self._download_lock:
-            if self._result is None and self._held is not None:
-                self._result = self._result_from_held(timeout)
-            if self._result is None:
-                self._result = self._wait_for_result(timeout)
-            return self._result
+            result = self._result
+            if result is None and self._held is not None:
+                result = self._result_from_held(timeout)
+            if result is None:
+                try:
+                    result = self._wait_for_result(timeout)
+                except RuntimeInvalidStateError as exc:
+                    if exc.reason != "RESULT_MISSING" or not self._refresh().options.private:
+                        raise
+                    return PrimitiveResult([])  # a private job's result was read
+            if not self._message.options.private:
+                self._result = result  # (a private one is not kept: IBM reads it once)
+        return decode_result(result, BitArray)
 
-    def _result_from_held(self, timeout: float | None) -> PrimitiveResult | None:
+    def _result_from_held(self, timeout: float | None) -> job_pb2.JobResult | None:
         """The result from the RunJob stream that created this job, or ``None``: the usual
         wait then keeps a ``timeout`` (the stream has its own deadline), and explains a
         stream that failed or ended without the result (the job ended in ERROR or CANCELLED).
@@ -352,7 +404,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             self._close_held()  # (once detached, does nothing)
         return None
 
-    def _wait_for_result(self, timeout: float | None) -> PrimitiveResult:
+    def _wait_for_result(self, timeout: float | None) -> job_pb2.JobResult:
         """Loop GetJobResult(wait) until it delivers, reading the job again between tries.
 
         No revision is involved, so an outage during which the server's event log moved on
@@ -423,7 +475,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             f"Timed out waiting for job {self._job_id} to complete after {timeout} secs."
         )
 
-    def _fetch_result(self, wait: bool = False, timeout: float | None = None) -> PrimitiveResult:
+    def _fetch_result(self, wait: bool = False, timeout: float | None = None) -> job_pb2.JobResult:
         """GetJobResult: with ``wait``, the server sends the result once the job is DONE (at
         most ``timeout`` seconds from now). Without it, a download that fails before its
         first chunk is retried like any read."""
@@ -433,8 +485,8 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
 
     def _download(
         self, chunks: Iterable[job_pb2.GetJobResultResponse], read_end: bool = True
-    ) -> PrimitiveResult:
-        """Receive the result's chunks, check their offsets and SHA-256, and decode them; the
+    ) -> job_pb2.JobResult:
+        """Receive the result's chunks, check their offsets and SHA-256, and parse them; the
         first chunk's job message becomes this job's state. Then read the stream's end,
         unless ``read_end`` is false (the caller has it read).
 
@@ -465,7 +517,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             raise IBMApiError(f"result of job {self._job_id}: the stream ended early")
         if hashlib.sha256(buffer).hexdigest() != expected_digest:
             raise IBMApiError(f"result of job {self._job_id}: SHA-256 does not match; retry")
-        result = decode_result(job_pb2.JobResult.FromString(buffer), BitArray)
+        result = job_pb2.JobResult.FromString(buffer)
         for _ in chunks if read_end else ():  # read the stream's end (its status)
             raise IBMApiError(f"result of job {self._job_id}: more than {received} bytes")
         return result
@@ -538,9 +590,12 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         Returns:
             ``{"timestamps": {"created", "running", "finished"}`` (ISO 8601 UTC text or
             ``None``), ``"usage": {"quantum_seconds", "seconds"}``, ``"num_pubs"``,
-            ``"attempts"``, ``"executor"``}. ``executor`` (a qsession addition) is where the
-            job runs or ran, ``{"engine": "local" | "ray", "node_id", "host"}`` (``node_id``
-            is the Ray node's id, empty for the local engine), or ``None`` before it starts.
+            ``"qiskit_version"``, ``"attempts"``, ``"executor"``}. ``qiskit_version`` names
+            this SDK's packages, IBM's format (``"qsession-0.1.0,qiskit-2.1.0"``): a server of
+            the same qsession release runs the jobs with the same pins. ``executor`` (a
+            qsession addition) is where the job runs or ran, ``{"engine": "local" | "ray",
+            "node_id", "host"}`` (``node_id`` is the Ray node's id, empty for the local
+            engine), or ``None`` before it starts.
         """
         message = self._refresh()
         executor = None
@@ -558,6 +613,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             },
             "usage": {"quantum_seconds": message.usage_seconds, "seconds": message.usage_seconds},
             "num_pubs": message.num_pubs,
+            "qiskit_version": _VERSIONS,
             "attempts": message.attempts,
             "executor": executor,
         }

@@ -18,7 +18,7 @@ it cannot emulate (``resilience.pec_mitigation``, ``execution.meas_type="kernele
 INVALID_ARGUMENT naming them. The few that have no meaning on an emulator and no wire field
 (``resilience.pec``, ``resilience.layer_noise_learning``, ``resilience.layer_noise_model``,
 ``experimental``, ``simulator.noise_model``, ``simulator.coupling_map``,
-``simulator.basis_gates``, ``environment.private=True``) are accepted as attributes, as
+``simulator.basis_gates``) are accepted as attributes, as
 qiskit-ibm-runtime does, and refused by ``run()`` with an ``IBMInputValueError`` naming them:
 never silently ignored.
 """
@@ -241,8 +241,8 @@ class EnvironmentOptions(_Options):
             (default), ``"ERROR"`` or ``"CRITICAL"``.
         job_tags: Tags given to each job, to filter ``RuntimeService.jobs()`` and
             ``watch_jobs()`` by.
-        private: qiskit-ibm-runtime's private jobs (inputs and results not kept). Only
-            ``False`` can be honoured: ``run()`` refuses ``True``.
+        private: qiskit-ibm-runtime's private jobs: the server never returns their inputs,
+            and deletes their result once it is read.
     """
 
     _validators: ClassVar[dict[str, Validator]] = {
@@ -734,11 +734,6 @@ def _common_job_options(
                 f"simulator.{name}: cannot be set on a qsession backend, whose emulated device "
                 "defines its own noise, coupling map and basis gates"
             )
-    if options.environment.private:
-        raise IBMInputValueError(
-            "environment.private: qsession keeps every job's inputs and results for its "
-            "instance; private jobs are not supported"
-        )
     max_execution_time = options.max_execution_time
     return wire.JobOptions(
         default_shots=default_shots,
@@ -746,6 +741,7 @@ def _common_job_options(
         seed_simulator=simulator.seed_simulator,
         max_execution_time=None if max_execution_time is None else float(max_execution_time),
         log_level=options.environment.log_level,
+        private=options.environment.private or None,
         twirling=options.twirling.wire(),
         dynamical_decoupling=options.dynamical_decoupling.wire(),
         execution=options.execution.wire(),

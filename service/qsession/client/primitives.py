@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +21,12 @@ from qiskit.providers import BackendV2
 from qsession.client.backend import QSessionBackend
 from qsession.client.options import EstimatorOptions, SamplerOptions
 from qsession.client.session import Session, current_session
+from qsession.local import LocalRuntimeJob, is_local_backend
 from qsession.v1 import job_pb2
 from qsession.wire import encode_estimator_pub, encode_sampler_pub
 
 if TYPE_CHECKING:
     from qsession.client.job import RuntimeJobV2
-    from qsession.client.service import RuntimeService
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,14 @@ class _Primitive:
     version = 2
 
     def __init__(self, mode: Any = None, options: dict | Any | None = None):
-        self._mode, self._backend = resolve_mode(mode)
-        self._service: RuntimeService = self._backend.service
+        self._local = is_local_backend(mode)  # local testing mode (qsession.local)
+        self._backend: Any
+        if self._local:
+            self._mode, self._backend = None, mode
+        else:
+            self._mode, self._backend = resolve_mode(mode)
+            self._warn_if_not_active()
+        self._options: Any
         if options is None:
             self._options = self._options_class()
         elif isinstance(options, self._options_class):
@@ -90,6 +97,18 @@ class _Primitive:
         else:
             raise TypeError(
                 f"Invalid 'options' type. It can only be a dictionary of {self._options_class}"
+            )
+
+    def _warn_if_not_active(self) -> None:
+        """Warn when the backend is operational but not active: its jobs wait."""
+        status = self._backend.status()
+        if status.operational and status.status_msg != "active":
+            # qiskit-ibm-runtime warns at each run(); here once, so that a run costs no
+            # extra round trip
+            warnings.warn(
+                f"The backend {status.backend_name} currently has a status of "
+                f"{status.status_msg}.",
+                stacklevel=4,
             )
 
     @property
@@ -102,11 +121,11 @@ class _Primitive:
         """The primitive's options; set attributes on it to change them."""
         return self._options
 
-    def backend(self) -> QSessionBackend:
-        """The backend the primitive's jobs run on."""
+    def backend(self) -> QSessionBackend | BackendV2:
+        """The backend the primitive's jobs run on (a fake backend in local testing mode)."""
         return self._backend
 
-    def _submit(self, **pubs: Any) -> RuntimeJobV2:
+    def _submit(self, **pubs: Any) -> RuntimeJobV2 | LocalRuntimeJob:
         if self._mode is not None:
             self._mode._check_accepting()
         request = job_pb2.CreateJobRequest(
@@ -117,7 +136,9 @@ class _Primitive:
             session_id=self._mode.session_id if self._mode is not None else "",
             **pubs,
         )
-        return self._service._create_job(request)
+        if self._local:
+            return LocalRuntimeJob(self._backend, request).run()
+        return self._backend.service._create_job(request)
 
 
 class SamplerV2(_Primitive, BaseSamplerV2):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 
@@ -25,8 +27,10 @@ from qsession.client.job import HeldResult, RuntimeJobV2
 from qsession.client.operations import Operations
 from qsession.client.primitives import SamplerV2
 from qsession.client.watch import JobWatch
+from qsession.config import crn_of
 from qsession.v1 import backend_pb2, instance_pb2, job_pb2, types_pb2
 from qsession.wire import circuit_digest, to_timestamp
+from qsession.wire.backends import fractional_gates
 
 _PENDING = (job_pb2.Job.STATE_QUEUED, job_pb2.Job.STATE_RUNNING)
 _FINISHED = (job_pb2.Job.STATE_DONE, job_pb2.Job.STATE_ERROR, job_pb2.Job.STATE_CANCELLED)
@@ -41,6 +45,12 @@ _FILTERABLE = (
     "status_msg",
 )
 _MAX_PAGE = 1000
+_PROGRAMS = {"sampler": job_pb2.PROGRAM_SAMPLER, "estimator": job_pb2.PROGRAM_ESTIMATOR}
+CHANNELS = ("ibm_quantum_platform", "ibm_cloud", "local")
+"""qiskit-ibm-runtime's channels. A qsession server serves the first two alike (the account's
+URL says where it is); ``"local"`` is local testing mode (:mod:`qsession.local`)."""
+ChannelType = Literal["ibm_quantum_platform", "ibm_cloud", "local"]
+log = logging.getLogger(__name__)
 _REMEMBERED_CIRCUITS = 256  # per session: fewer than the server keeps
 HELD_RESULT_STREAMS = 16
 """How many jobs of one service may hold their RunJob stream open for ``result()`` at once
@@ -73,6 +83,13 @@ class RuntimeService:
         token: The instance's token.
         name: A saved account's name.
         filename: The saved accounts file (default ``~/.qsession/accounts.json``).
+        channel: qiskit-ibm-runtime's channel: ``"ibm_quantum_platform"`` (the default) and
+            ``"ibm_cloud"`` are the same server; ``"local"`` makes a
+            :class:`~qsession.fake_provider.local_service.QiskitRuntimeLocalService` instead
+            (local testing mode: no server, the other arguments are ignored, as IBM's
+            client does).
+        instance: The instance to use, by name or CRN (``crn:v1:qsession:...:<name>::``): it
+            must be the token's own, the only one an account has (checked now).
         tls: Connect with TLS even for a ``host:port`` URL (``https://`` URLs always do).
         ca_cert: A PEM file of root certificates to trust, for a server with a self-signed
             certificate (default ``$QSESSION_CA_CERT``, else the system's roots).
@@ -88,8 +105,17 @@ class RuntimeService:
     Raises:
         IBMAccountError: no source provides both a URL and a token, or ``name`` is not saved.
         IBMInputValueError: a negative ``retry_timeout``, or a ``$QSESSION_RETRY_TIMEOUT``
-            that is not a number.
+            that is not a number; an unknown ``channel``; an ``instance`` that is not the
+            token's.
     """
+
+    def __new__(cls, *args: Any, channel: ChannelType | None = None, **kwargs: Any) -> Any:
+        """``channel="local"``: local testing mode's service, as IBM's client makes it."""
+        if channel == "local":
+            from qsession.fake_provider.local_service import QiskitRuntimeLocalService
+
+            return QiskitRuntimeLocalService()
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -98,10 +124,15 @@ class RuntimeService:
         name: str | None = None,
         filename: str | os.PathLike | None = None,
         *,
+        channel: ChannelType | None = None,
+        instance: str | None = None,
         tls: bool | None = None,
         ca_cert: str | os.PathLike | None = None,
         retry_timeout: float | None = None,
     ):
+        if channel is not None and channel not in CHANNELS:
+            raise IBMInputValueError(f"channel {channel!r}: use one of {list(CHANNELS)}")
+        self._channel: str = channel or CHANNELS[0]
         self._account = accounts.resolve_account(url=url, token=token, name=name, filename=filename)
         self._connection = Connection(
             self._account.url,
@@ -111,12 +142,16 @@ class RuntimeService:
             retry_timeout=retry_timeout_setting(retry_timeout),
         )
         self._operations = Operations(self._connection)
-        self._backends: dict[str, QSessionBackend] = {}
+        # one object per (name, use_fractional_gates)
+        self._backends: dict[tuple[str, bool | None], QSessionBackend] = {}
         self._lock = threading.Lock()
         # per session id ("" in job mode): the SHA-256 of circuits the server accepted
         self._sent_circuits: dict[str, OrderedDict[str, None]] = {}
         self._held_streams = threading.BoundedSemaphore(HELD_RESULT_STREAMS)
         self._run_job = True  # False once the server answered RunJob with UNIMPLEMENTED
+        self._instance_name: str | None = None
+        if instance is not None:
+            self._check_instance(instance)
 
     def __repr__(self) -> str:
         return f"<RuntimeService(url='{self._account.url}')>"
@@ -175,12 +210,18 @@ class RuntimeService:
         return accounts.delete_account(name=name, filename=filename)
 
     def active_account(self) -> dict[str, str]:
-        """The account in use: ``{"url", "token", "source"}``."""
+        """The account in use: ``{"channel", "url", "token", "source"}``."""
         return {
+            "channel": self._channel,
             "url": self._account.url,
             "token": self._account.token,
             "source": self._account.source,
         }
+
+    @property
+    def channel(self) -> str:
+        """The channel the service was made with (``"ibm_quantum_platform"`` by default)."""
+        return self._channel
 
     # ------------------------------------------------------------------ instance
 
@@ -200,7 +241,22 @@ class RuntimeService:
 
     def active_instance(self) -> str:
         """The name of the instance this account's token belongs to."""
-        return self._instance().name
+        if self._instance_name is None:
+            self._instance_name = self._instance().name
+        return self._instance_name
+
+    def _check_instance(self, instance: str) -> None:
+        """Raise unless ``instance`` names the account's instance (by name or CRN).
+
+        Raises:
+            IBMInputValueError: it names another.
+        """
+        own = self.active_instance()
+        if instance not in (own, crn_of(own)):
+            raise IBMInputValueError(
+                f"instance {instance!r} is not available to this account; its instance is "
+                f"{own!r} (see instances())"
+            )
 
     def usage(self) -> dict[str, Any]:
         """The instance's usage, with the keys of qiskit-ibm-runtime's ``usage()``.
@@ -223,30 +279,69 @@ class RuntimeService:
 
     # ------------------------------------------------------------------ backends
 
-    def _backend_object(self, message: backend_pb2.Backend) -> QSessionBackend:
-        """The cached backend for ``message`` (one object per name), with fresh status."""
+    def _backend_object(
+        self, message: backend_pb2.Backend, use_fractional_gates: bool | None = None
+    ) -> QSessionBackend:
+        """The cached backend for ``message`` (one object per name and
+        ``use_fractional_gates``), with fresh status."""
+        key = (message.name, use_fractional_gates)
         with self._lock:
-            backend = self._backends.get(message.name)
+            backend = self._backends.get(key)
             if backend is None:
-                backend = self._backends[message.name] = QSessionBackend(
-                    message, self, self._operations, SamplerV2
+                backend = self._backends[key] = QSessionBackend(
+                    message, self, self._operations, SamplerV2, use_fractional_gates
                 )
             else:
                 backend._message = message
             return backend
 
-    def backend(self, name: str) -> QSessionBackend:
+    def backend(
+        self,
+        name: str,
+        instance: str | None = None,
+        use_fractional_gates: bool | None = None,
+        calibration_id: str | None = None,
+    ) -> QSessionBackend:
         """The backend called ``name``.
 
+        Args:
+            name: The backend's name.
+            instance: The instance to use it with: only the account's own (see
+                :meth:`instances`).
+            use_fractional_gates: ``True``: the device's Target as is, which must have
+                fractional gates (gates with an angle that take time on the device, e.g. ``rx``,
+                ``rzz``; qiskit-ibm-runtime's definition); ``False``: its Target without them;
+                ``None`` (qsession's default; IBM's is ``False``): the Target as is.
+            calibration_id: A calibration of the device. An emulated device has one, its
+                profile's snapshot, with no id: any id is not found.
+
         Raises:
-            BackendNotFoundError: the server has no such backend (also a
-                ``QiskitBackendNotFoundError``).
+            BackendNotFoundError: the server has no such backend, or ``calibration_id`` is
+                given (also a ``QiskitBackendNotFoundError``).
+            IBMInputValueError: ``use_fractional_gates=True`` for a device without fractional
+                gates, or an ``instance`` that is not the account's.
         """
+        if instance is not None:
+            self._check_instance(instance)
+        if calibration_id is not None:
+            log.warning(
+                "Backend %s has no calibration %r: an emulated device has one calibration, "
+                "its profile's snapshot",
+                name,
+                calibration_id,
+            )
+            raise BackendNotFoundError(f"No calibration {calibration_id!r} of backend {name!r}.")
         with self._lock:
-            cached = self._backends.get(name)
+            cached = self._backends.get((name, use_fractional_gates))
         if cached is not None:
             return cached
-        return self._backend_object(self._operations.backends.get(name))
+        message = self._operations.backends.get(name)
+        if use_fractional_gates and not fractional_gates(message):
+            raise IBMInputValueError(
+                f"Backend '{name}' does not support fractional gates, but use_fractional_gates "
+                "was set to True."
+            )
+        return self._backend_object(message, use_fractional_gates)
 
     def backends(
         self,
@@ -255,6 +350,8 @@ class RuntimeService:
         instance: str | None = None,
         dynamic_circuits: bool | None = None,
         filters: Callable[[QSessionBackend], bool] | None = None,
+        *,
+        include_mocks: bool = False,
         **kwargs: Any,
     ) -> list[QSessionBackend]:
         """The server's backends, in configuration order, optionally filtered.
@@ -267,6 +364,8 @@ class RuntimeService:
             dynamic_circuits: Only backends that do (``True``) or do not (``False``) run
                 dynamic circuits (``if_else`` and other control flow in their Target).
             filters: A predicate on backends, e.g. ``lambda b: b.status().pending_jobs < 5``.
+            include_mocks: qiskit-ibm-runtime's mock (dry-run) devices; qsession has none, so
+                it changes nothing.
             **kwargs: Attribute filters: ``operational``, ``simulator``, ``noisy``,
                 ``num_qubits``, ``pending_jobs``, ``profile``, ``status_msg``, ``backend_name``.
 
@@ -279,11 +378,8 @@ class RuntimeService:
             raise IBMInputValueError(
                 f"cannot filter backends by {sorted(unknown)}; use {list(_FILTERABLE)}"
             )
-        if instance is not None and instance != (own := self.active_instance()):
-            raise IBMInputValueError(
-                f"instance {instance!r} is not available to this account; its instance is "
-                f"{own!r} (see instances())"
-            )
+        if instance is not None:
+            self._check_instance(instance)
         messages = self._operations.backends.list()
         selected = []
         for message in messages:
@@ -425,36 +521,56 @@ class RuntimeService:
         skip: int = 0,
         backend_name: str | None = None,
         pending: bool | None = None,
+        program_id: str | None = None,
+        instance: str | None = None,
         job_tags: list[str] | None = None,
         session_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        descending: bool = True,
         *,
         tags: list[str] | None = None,
     ) -> list[RuntimeJobV2]:
-        """The instance's jobs, newest first, following the server's pages.
+        """The instance's jobs, newest first (oldest first with ``descending=False``),
+        following the server's pages.
 
         Args:
             limit: At most this many jobs; ``None`` for all.
-            skip: Leave out this many of the newest matching jobs first.
+            skip: Leave out this many of the first matching jobs.
             backend_name: Only jobs on this backend.
             pending: ``True``: only QUEUED and RUNNING jobs; ``False``: only DONE, ERROR and
                 CANCELLED ones.
+            program_id: Only ``"sampler"`` or only ``"estimator"`` jobs.
+            instance: The instance whose jobs to list: only the account's own (see
+                :meth:`instances`).
             job_tags: Only jobs that carry all of these tags (``tags`` is the same filter).
             session_id: Only jobs of this session or batch.
             created_after: Only jobs created at or after this time (naive: local time).
             created_before: Only jobs created before this time (naive: local time).
+            descending: Newest first (the default) or oldest first. The server lists newest
+                first: oldest first reads every matching job (narrow it with the filters).
 
         Raises:
-            IBMInputValueError: a negative limit or skip, or both ``job_tags`` and ``tags``.
+            IBMInputValueError: a negative limit or skip, both ``job_tags`` and ``tags``, tags
+                that are not a list of strings, an unknown ``program_id``, or an ``instance``
+                that is not the account's.
         """
         if (limit is not None and limit < 0) or skip < 0:
             raise IBMInputValueError("limit and skip must not be negative")
         if job_tags is not None and tags is not None:
             raise IBMInputValueError("give job_tags or tags, not both")
+        wanted_tags = job_tags if job_tags is not None else tags
+        if wanted_tags is not None and (
+            isinstance(wanted_tags, str) or not all(isinstance(tag, str) for tag in wanted_tags)
+        ):
+            raise IBMInputValueError(f"job_tags must be a list of strings, got {wanted_tags!r}")
+        if program_id is not None and program_id not in _PROGRAMS:
+            raise IBMInputValueError(f"program_id {program_id!r}: use one of {list(_PROGRAMS)}")
+        if instance is not None:
+            self._check_instance(instance)
         request = job_pb2.ListJobsRequest(
             session_id=session_id or "",
-            tags=job_tags or tags or [],
+            tags=wanted_tags or [],
             backend=backend_name or "",
             states=[] if pending is None else (_PENDING if pending else _FINISHED),
         )
@@ -462,18 +578,25 @@ class RuntimeService:
             request.created_after.CopyFrom(to_timestamp(created_after.timestamp()))
         if created_before is not None:
             request.created_before.CopyFrom(to_timestamp(created_before.timestamp()))
-        wanted = None if limit is None else skip + limit
-        messages: list[job_pb2.Job] = []
-        while wanted is None or len(messages) < wanted:
-            request.page_size = (
-                _MAX_PAGE if wanted is None else min(_MAX_PAGE, wanted - len(messages))
-            )
+        end = None if limit is None else skip + limit
+        whole_pages = limit is None or program_id is not None or not descending
+        request.page_size = _MAX_PAGE if whole_pages or end is None else min(_MAX_PAGE, end)
+        matching: Iterator[job_pb2.Job] = self._job_pages(request)
+        if program_id is not None:
+            program = _PROGRAMS[program_id]
+            matching = (message for message in matching if message.program == program)
+        if not descending:
+            matching = reversed(list(matching))
+        return [self._job_from_message(m) for m in itertools.islice(matching, skip, end)]
+
+    def _job_pages(self, request: job_pb2.ListJobsRequest) -> Iterator[job_pb2.Job]:
+        """The jobs of ListJobs' pages, newest first, a page read when the last is used up."""
+        while True:
             response = self._operations.jobs.list(request)
-            messages.extend(response.jobs)
+            yield from response.jobs
             if not response.next_page_token:
-                break
+                return
             request.page_token = response.next_page_token
-        return [self._job_from_message(m) for m in messages[skip:wanted]]
 
     def watch_jobs(
         self,

@@ -240,8 +240,9 @@ def check_widths(
     for width, field in zip(widths, fields, strict=True):
         if width.num_qubits > num_qubits:
             raise ValueOverLimit(
-                f"{field}: circuit has {width.num_qubits} qubits but {backend} has {num_qubits}; "
-                "transpile it for the backend (TranspilerService.Transpile)",
+                f"{field}: circuit has {width.num_qubits} qubits but the target system requires "
+                f"{num_qubits} qubits (backend {backend}); transpile it for the backend "
+                "(TranspilerService.Transpile)",
                 field,
                 "backend_qubits",
                 num_qubits,

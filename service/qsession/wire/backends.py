@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from qiskit.circuit import Delay, Measure, Parameter, Reset
 from qiskit.circuit.controlflow import ForLoopOp, IfElseOp, SwitchCaseOp, WhileLoopOp
-from qiskit.circuit.library import get_standard_gate_name_mapping
+from qiskit.circuit.library import PhaseGate, RZGate, U1Gate, get_standard_gate_name_mapping
 from qiskit.providers import QubitProperties
 from qiskit.transpiler import InstructionProperties, Target
 
@@ -45,8 +47,23 @@ def encode_target(target: Target, message: backend_pb2.Backend) -> None:
         )
 
 
-def decode_target(message: backend_pb2.Backend) -> Target:
-    """The Qiskit Target described by a Backend message.
+def fractional_gates(message: backend_pb2.Backend) -> set[str]:
+    """The names of the Backend's fractional gates, as qiskit-ibm-runtime defines them
+    (``is_fractional_gate``): gates with an angle that take time on the device, e.g. ``rx`` and
+    ``rzz``; not the virtual ``rz``, ``p`` and ``u1``, nor ``delay``."""
+    gates = get_standard_gate_name_mapping()
+    return {
+        entry.name
+        for entry in message.instructions
+        if (gate := gates.get(entry.name)) is not None
+        and gate.params
+        and not isinstance(gate, RZGate | PhaseGate | U1Gate | Delay)
+    }
+
+
+def decode_target(message: backend_pb2.Backend, without: Collection[str] = ()) -> Target:
+    """The Qiskit Target described by a Backend message, leaving out the instructions named in
+    ``without``.
 
     Instructions with no properties are global (available on any qubits, ideal). Unknown
     instruction names are skipped: a client can only transpile to gates it knows.
@@ -63,6 +80,8 @@ def decode_target(message: backend_pb2.Backend) -> Target:
     gates = get_standard_gate_name_mapping()
     extras = {"measure": Measure(), "reset": Reset(), "delay": Delay(Parameter("t"))}
     for entry in message.instructions:
+        if entry.name in without:
+            continue
         if entry.name in _CONTROL_FLOW:
             target.add_instruction(_CONTROL_FLOW[entry.name], name=entry.name)
             continue

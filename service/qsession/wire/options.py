@@ -119,6 +119,7 @@ class JobOptions:
     dynamical_decoupling: DynamicalDecouplingOptions | None = None
     execution: ExecutionOptions | None = None
     resilience: ResilienceOptions | None = None
+    private: bool | None = None
 
 
 _SCALARS = (
@@ -129,6 +130,7 @@ _SCALARS = (
     "log_level",
     "resilience_level",
     "seed_estimator",
+    "private",
 )
 _TWIRLING = (
     "enable_gates",
