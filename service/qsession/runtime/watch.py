@@ -4,13 +4,16 @@
 cut off rather than slowing the writer) and, when asked, a ``Progress`` after every
 PROGRESS_INTERVAL seconds without one. ``Watches.until_final`` follows a few jobs until each
 is DONE, ERROR or CANCELLED: what waiting for a job's result is built on.
+
+Watchers are woken by ``FairWake``, instance by instance in turn: one instance's thousands of
+watchers delay another instance's by at most WAKE_BATCH wake-ups, not by all of theirs.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from qsession.lifecycle.clock import Clock
@@ -24,6 +27,7 @@ from qsession.wire.states import JOB_STATUSES
 
 PROGRESS_INTERVAL = 1.0  # seconds without an event before a progress notification
 PARSED_EVENTS = 4096  # recent job events kept parsed, shared among watchers
+WAKE_BATCH = 16  # watchers of one instance woken before the next instance's turn
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,42 @@ class JobUpdate:
     time: float
 
 
+class FairWake:
+    """Wakes watchers in rounds: in each, up to ``batch`` of each instance's waiting
+    wake-ups, instances in turn, the next round once the loop has run the woken ones.
+
+    An event of an instance with 2,000 watchers wakes them all; woken directly, another
+    instance's watcher of an event published just after would run after all 2,000. Here it
+    runs after at most ``batch`` of them.
+    """
+
+    def __init__(self, batch: int = WAKE_BATCH) -> None:
+        self.batch = batch
+        self._waiting: OrderedDict[str, deque[Callable[[], None]]] = OrderedDict()
+        self._scheduled = False
+
+    def wake(self, instance: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the loop) in ``instance``'s turn."""
+        self._waiting.setdefault(instance, deque()).append(callback)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._round)
+
+    def _round(self) -> None:
+        self._scheduled = False
+        for instance in list(self._waiting):
+            waiting = self._waiting[instance]
+            for _ in range(min(self.batch, len(waiting))):
+                waiting.popleft()()
+            if waiting:
+                self._waiting.move_to_end(instance)
+            else:
+                del self._waiting[instance]
+        if self._waiting:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._round)
+
+
 class Watches:
     """Subscriptions to the ledger's event log, for one instance at a time."""
 
@@ -52,6 +92,7 @@ class Watches:
         self.queries = queries
         self.clock = clock
         self._parsed: OrderedDict[int, job_pb2.Job] = OrderedDict()
+        self._wake = FairWake()
 
     async def follow(
         self,
@@ -74,7 +115,7 @@ class Watches:
         """
         subscription = self.ledger.subscribe(instance, after_revision, kind, **filters)
         arrived = asyncio.Event()
-        subscription.notify = arrived.set
+        subscription.notify = lambda: self._wake.wake(instance, arrived.set)
         try:
             while True:
                 for event in subscription.drain():
