@@ -21,6 +21,8 @@ from this process, with the SDK or the raw stubs:
   local Ray cluster that the scenario starts and stops itself).
 - ``ibm`` (:mod:`scenarios.ibm_client`): the session guide's VQE iteration through IBM's own
   client over the IBM REST API against the same through qsession's SDK.
+- ``local`` (:mod:`scenarios.local_mode`): the session guide's VQE iteration in qsession's
+  local testing mode against qiskit-ibm-runtime's, on the same code (no server).
 - ``tenants`` (:mod:`scenarios.tenants`): another tenant's throughput and p99 under five
   loads of one instance (watchers, unread page streams, huge options, Transpile, big
   refused circuits).
@@ -50,6 +52,7 @@ from scenarios import (
     history,
     ibm_client,
     idle_connections,
+    local_mode,
     ray_engine,
     request_flood,
     tenants,
@@ -66,6 +69,7 @@ SCENARIOS: dict[str, Callable[[], list[Row]]] = {
     "ray": ray_engine.ray_engine,
     "flood": request_flood.request_flood,
     "ibm": ibm_client.ibm_client_iteration,
+    "local": local_mode.local_mode_iterations,
     "tenants": tenants.tenant_isolation,
     "idle": idle_connections.idle_connections,
 }

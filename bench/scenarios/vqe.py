@@ -25,16 +25,16 @@ SHOTS = 10_000
 WARM_UP = 3
 
 
-def _medians(runs: list, iterations: int) -> list[float]:
+def _medians(runs: list, iterations: int, warm_up: int = WARM_UP) -> list[float]:
     """Median milliseconds of one call of each ``run_once(rng)`` in ``runs``, over
-    ``iterations`` rounds (after a warm-up) in which the runs take turns, with fresh random
-    parameter values each call.
+    ``iterations`` rounds (after ``warm_up`` rounds) in which the runs take turns, with fresh
+    random parameter values each call.
 
     Taking turns and the median make the comparison fair on a shared 2-core machine: its
     speed drifts by a factor of two over minutes (other tenants' work), and a slow spell
     then falls on the reference and on us alike instead of on whichever ran during it."""
     rng = np.random.default_rng(7)
-    for _ in range(WARM_UP):
+    for _ in range(warm_up):
         for run_once in runs:
             run_once(rng)
     times: list[list[float]] = [[] for _ in runs]

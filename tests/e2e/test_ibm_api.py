@@ -125,6 +125,20 @@ def test_a_job_made_over_http_is_the_same_job_over_grpc_and_back(ibm, server):
     assert sum(again.result()[0].data.meas.get_counts().values()) == 30
 
 
+def test_jobs_are_listed_newest_or_oldest_first_with_offsets(ibm):
+    backend = ibm.backend("ideal_24")
+    sampler = SamplerV2(mode=backend)
+    sampler.options.environment.job_tags = [f"order-{time.time_ns()}"]
+    jobs = [sampler.run([bell(backend.target)], shots=5) for _ in range(3)]
+    for job in jobs:
+        job.result()
+    tag, made = sampler.options.environment.job_tags, [job.job_id() for job in jobs]
+    assert [j.job_id() for j in ibm.jobs(job_tags=tag)] == made[::-1]
+    assert [j.job_id() for j in ibm.jobs(job_tags=tag, descending=False)] == made
+    oldest_second = ibm.jobs(job_tags=tag, descending=False, skip=1, limit=1)
+    assert [j.job_id() for j in oldest_second] == made[1:2]
+
+
 def test_tags_usage_and_cancel(ibm, server):
     backend = ibm.backend("ideal_24")
     sampler = SamplerV2(mode=backend)

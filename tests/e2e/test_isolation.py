@@ -1,7 +1,8 @@
 """Issue 6, isolation and authentication: three instances, every RPC.
 
 An instance never sees another's sessions, jobs, results or events: reading, closing,
-cancelling, listing or watching them answers exactly as for an id that does not exist. Every
+cancelling, deleting, listing or watching them answers exactly as for an id that does not
+exist. Every
 qsession RPC needs a valid token, and tokens are kept and logged only as SHA-256 hashes.
 """
 
@@ -165,6 +166,7 @@ JOB_PROBES = {
         metadata=c.metadata,
     ),
     "CancelJob": lambda c, i: c.jobs.CancelJob(job_pb2.CancelJobRequest(id=i), metadata=c.metadata),
+    "DeleteJob": lambda c, i: c.jobs.DeleteJob(job_pb2.DeleteJobRequest(id=i), metadata=c.metadata),
     "GetJobResult": lambda c, i: list(
         c.jobs.GetJobResult(job_pb2.GetJobResultRequest(id=i), metadata=c.metadata, timeout=10)
     ),
@@ -213,7 +215,7 @@ def test_reading_another_instances_ids_is_not_found_naming_the_field(world):
         assert "does not exist" in message
 
 
-def test_another_instances_close_and_cancel_change_nothing(world):
+def test_another_instances_close_cancel_and_delete_change_nothing(world):
     for name, owned in world.owned.items():
         client = world.clients[name]
         session = client.sessions.GetSession(

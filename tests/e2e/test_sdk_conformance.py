@@ -7,8 +7,9 @@ own (``ibm_sdk_shim/conftest_template.py``) that maps IBM's public names to qses
 tests themselves are run unmodified. ``test_account``'s service tests run too. Every test must
 pass or skip itself, except those in PRIVATE (they reach IBM's private internals, which an
 import change cannot map) and CLOUD_ONLY (they need IBM Cloud's IAM and resource services),
-deselected by name, each with its reason, and those in PENDING: gaps that need a decision
-beyond the SDK (a new RPC, a usage limit), deselected until it is made.
+deselected by name, each with its reason, and those in NEEDS_ALLOCATIONS: they need an
+instance's usage limit, which the fair-share allocations (issue 30) will give, deselected
+until then.
 """
 
 from __future__ import annotations
@@ -67,19 +68,10 @@ CLOUD_ONLY = {
     ),
 }
 
-PENDING = {
-    "test_job.py::TestIntegrationJob::test_delete_job": (
-        "service.delete_job(): the runtime deletes jobs (IBM's REST API has it) but the gRPC "
-        "contract has no DeleteJob"
-    ),
-    "test_job.py::TestIntegrationJob::test_delete_job_queued": "as test_delete_job",
-    "test_ibm_job_attributes.py::TestIBMJobSubmission::test_invalid_job_tags": (
-        "expects pydantic's ValidationError for job_tags='foo'; qsession's options raise "
-        "IBMInputValueError (a ValueError, as ValidationError is)"
-    ),
+NEEDS_ALLOCATIONS = {
     "test_account.py::TestQuantumPlatform::test_service_usage": (
         "expects usage_remaining_seconds to be an int; qsession sets no usage limit (None) "
-        "until the fair-share allocations give it one"
+        "until the fair-share allocations (issue 30) give an instance one"
     ),
 }
 
@@ -103,7 +95,8 @@ def test_ibms_integration_tests_pass_through_our_sdk(suite, tmp_path):
     report = tmp_path / "junit.xml"
     files = [*FILES, ACCOUNT]
     deselect = [
-        f"--deselect=test/integration/{name}" for name in {**PRIVATE, **CLOUD_ONLY, **PENDING}
+        f"--deselect=test/integration/{name}"
+        for name in {**PRIVATE, **CLOUD_ONLY, **NEEDS_ALLOCATIONS}
     ]
     with ServerProcess(tmp_path / "server", config) as server:
         env |= {
@@ -137,6 +130,6 @@ def test_ibms_integration_tests_pass_through_our_sdk(suite, tmp_path):
     print_counts("IBM integration tests through qsession's SDK", report, files)
     print(
         f"  deselected: {len(PRIVATE)} reaching IBM's private internals, {len(CLOUD_ONLY)} "
-        f"IBM Cloud-only, {len(PENDING)} pending"
+        f"IBM Cloud-only, {len(NEEDS_ALLOCATIONS)} needing the fair-share allocations"
     )
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]

@@ -1,7 +1,7 @@
 """qiskit-ibm-runtime's API where IBM's integration tests found qsession's SDK short (issue
 27): the service's constructor and filters, the backend's IBMBackend behaviours, the job's
-attributes and fresh results, private jobs, the modules IBM code imports, and local testing
-mode."""
+attributes and fresh results, private jobs, the modules IBM code imports, and the local
+channel (local testing mode itself: ``test_local_mode.py``)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,13 @@ import copy
 import uuid
 from datetime import datetime
 
-import numpy as np
 import pytest
 from qiskit import QuantumCircuit
-from qiskit.primitives import PrimitiveResult
-from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession import EstimatorV2, IBMInputValueError, RuntimeService, SamplerV2
 from qsession.client.errors import BackendNotFoundError
 from qsession.exceptions import IBMBackendValueError, IBMError, RuntimeJobMaxTimeoutError
-from qsession.fake_provider import FakeManilaV2
 from qsession.fake_provider.local_service import QiskitRuntimeLocalService
 from qsession.options import EstimatorOptions
 from tests.circuits import bell
@@ -206,39 +202,3 @@ def test_layer_noise_learning_is_accepted_and_ignored_without_pea_or_pec():
     options.resilience.pec_mitigation = True
     with pytest.raises(IBMInputValueError, match="layer_noise_learning"):
         options.job_options()
-
-
-# ---------------------------------------------------------------------- local testing mode
-
-
-def test_a_fake_backend_runs_the_job_in_this_process_with_its_noise():
-    backend = FakeManilaV2()
-    sampler = SamplerV2(mode=backend)
-    sampler.options.simulator.seed_simulator = 11
-    job = sampler.run([isa(bell(), backend)], shots=2000)
-    result = job.result()
-    assert isinstance(result, PrimitiveResult)
-    assert job.primitive_id == "sampler" and job.backend() is backend
-    counts = result[0].data.meas.get_counts()
-    assert sum(counts.values()) == 2000
-    assert counts.get("01", 0) + counts.get("10", 0) > 0  # the device's noise
-    again = sampler.run([isa(bell(), backend)], shots=2000).result()
-    assert again[0].data.meas.get_counts() == counts  # the server's seed rule
-
-
-def test_local_mode_applies_ibms_mitigation():
-    backend = FakeManilaV2()
-    circuit = QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit = isa(circuit, backend)
-    observable = SparsePauliOp("ZZ").apply_layout(circuit.layout)
-    errors = {}
-    for level in (0, 1):
-        estimator = EstimatorV2(mode=backend)
-        estimator.options.resilience_level = level
-        estimator.options.seed_estimator = 5
-        estimator.options.default_shots = 8192
-        value = estimator.run([(circuit, observable)]).result()[0].data.evs
-        errors[level] = abs(1 - float(np.asarray(value)))
-    assert errors[1] < errors[0] / 2

@@ -64,6 +64,7 @@ IDEMPOTENT_METHODS = frozenset(
         # mutations whose repetition changes nothing more than the first call did
         "JobService.UpdateJob",  # sets the tags to the list given
         "JobService.CancelJob",  # see below
+        "JobService.DeleteJob",  # see below
         "SessionService.CloseSession",  # closing a closed session changes nothing
         "SessionService.CancelSession",  # cancelling a closed session changes nothing
     }
@@ -79,7 +80,8 @@ never reached the server (:func:`never_sent`): a repeat could open a second sess
 ``JobService.CancelJob`` is idempotent in effect: the job ends CANCELLED once. Its answer is
 not: if the first attempt reached the server and ended a queued job, and only its answer was
 lost, the repeat is refused with FAILED_PRECONDITION ("already finished (CANCELLED)"). That
-rare, truthful error is preferred to failing every cancel made during a restart."""
+rare, truthful error is preferred to failing every cancel made during a restart.
+``JobService.DeleteJob`` likewise: a repeat after a lost answer finds no job (NOT_FOUND)."""
 
 _TLS_SCHEMES = ("https://", "grpcs://")
 _PLAIN_SCHEMES = ("http://", "grpc://")

@@ -22,7 +22,7 @@ from qsession.v1 import backend_pb2, instance_pb2, job_pb2, session_pb2
 
 class JobOperations:
     """Jobs: create (CreateJob, RunJob), read (GetJob, ListJobs, GetJobResult), control
-    (CancelJob, UpdateJob) and follow (WatchJobs).
+    (CancelJob, UpdateJob, DeleteJob) and follow (WatchJobs).
 
     Args:
         connection: The service's connection.
@@ -96,6 +96,18 @@ class JobOperations:
             job_pb2.CancelJobRequest(id=job_id),
             not_found=RuntimeJobNotFound,
         ).job
+
+    def delete(self, job_id: str) -> None:
+        """DeleteJob: the job (cancelled first if unfinished) and its result are gone.
+
+        Raises:
+            RuntimeJobNotFound: no such job on this instance.
+        """
+        self.connection.call(
+            self.connection.jobs.DeleteJob,
+            job_pb2.DeleteJobRequest(id=job_id),
+            not_found=RuntimeJobNotFound,
+        )
 
     def update_tags(self, job_id: str, tags: list[str]) -> job_pb2.Job:
         """UpdateJob of the job's tags: the job after the update.

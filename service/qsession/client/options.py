@@ -9,7 +9,10 @@ Give them as a dict when constructing a primitive, or set attributes later::
 
 An unknown option name raises at every level, naming the valid ones (``AttributeError`` on
 reading or assigning an attribute, ``IBMInputValueError`` in a dict), and so does a value of the
-wrong kind, so a typo never goes unnoticed.
+wrong kind, so a typo never goes unnoticed. ``environment.job_tags`` is checked by pydantic, as
+qiskit-ibm-runtime checks it: a value that is not a list of strings raises pydantic's
+``ValidationError``, which code written for qiskit-ibm-runtime catches (it is a ``ValueError``,
+as ``IBMInputValueError`` is).
 
 Every option name of qiskit-ibm-runtime 0.43's ``EstimatorOptions`` and ``SamplerOptions`` exists
 here, with its type, default and validation (read from qiskit-ibm-runtime, not imported: it is
@@ -28,9 +31,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
+from pydantic import ConfigDict, StringConstraints, TypeAdapter
 
 from qsession.client.errors import IBMInputValueError
 from qsession.v1 import job_pb2
@@ -75,12 +79,17 @@ def _positive_float(name: str, value: Any) -> float | None:
     return float(value)
 
 
-def _tags(name: str, value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str) or not all(isinstance(tag, str) and tag for tag in value):
-        raise IBMInputValueError(f"{name} must be a list of non-empty strings, got {value!r}")
-    return list(value)
+_JOB_TAGS = TypeAdapter(
+    list[Annotated[str, StringConstraints(strict=True, min_length=1)]],
+    config=ConfigDict(title="job_tags"),
+)
+
+
+def _job_tags(name: str, value: Any) -> list[str] | None:  # noqa: ARG001 - the validator signature
+    """``environment.job_tags``: None or a list (or other collection) of non-empty strings.
+    Checked by pydantic, as qiskit-ibm-runtime's pydantic options check it, so a bad value
+    raises pydantic's ``ValidationError`` there and here (a ``ValueError``)."""
+    return None if value is None else _JOB_TAGS.validate_python(value)
 
 
 class _Options:
@@ -247,7 +256,7 @@ class EnvironmentOptions(_Options):
 
     _validators: ClassVar[dict[str, Validator]] = {
         "log_level": _one_of(*LOG_LEVELS),
-        "job_tags": _tags,
+        "job_tags": _job_tags,
         "private": _bool,
     }
     log_level: str = "WARNING"

@@ -31,10 +31,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def resolve_mode(mode: Any) -> tuple[Session | None, QSessionBackend]:
+def resolve_mode(mode: Any) -> tuple[Session | None, QSessionBackend | BackendV2]:
     """The (session or batch, backend) a primitive runs with, as qiskit-ibm-runtime decides.
 
     * a :class:`Session` or :class:`Batch`: that session, on its backend;
+    * one of IBM's fake backends: job mode in local testing mode, even inside a
+      ``with Session(...)`` block (as in qiskit-ibm-runtime);
     * a backend: job mode, unless a ``with Session(...)`` block is open, whose session is
       then used (its backend must be the same);
     * ``None``: the session of the enclosing ``with`` block.
@@ -45,6 +47,8 @@ def resolve_mode(mode: Any) -> tuple[Session | None, QSessionBackend]:
     """
     if isinstance(mode, Session):
         return mode, mode._backend
+    if is_local_backend(mode):
+        return None, mode
     enclosing = current_session()
     if isinstance(mode, QSessionBackend):
         if enclosing is None:
@@ -80,12 +84,9 @@ class _Primitive:
     version = 2
 
     def __init__(self, mode: Any = None, options: dict | Any | None = None):
-        self._local = is_local_backend(mode)  # local testing mode (qsession.local)
-        self._backend: Any
-        if self._local:
-            self._mode, self._backend = None, mode
-        else:
-            self._mode, self._backend = resolve_mode(mode)
+        self._mode, self._backend = resolve_mode(mode)
+        self._local = is_local_backend(self._backend)  # local testing mode (qsession.local)
+        if not self._local:
             self._warn_if_not_active()
         self._options: Any
         if options is None:
@@ -133,7 +134,8 @@ class _Primitive:
             program=self._program,
             options=self._options.job_options(),
             tags=self._options.environment.job_tags or [],
-            session_id=self._mode.session_id if self._mode is not None else "",
+            # a local session has no id
+            session_id=(self._mode.session_id if self._mode is not None else None) or "",
             **pubs,
         )
         if self._local:

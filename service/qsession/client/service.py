@@ -547,8 +547,7 @@ class RuntimeService:
             session_id: Only jobs of this session or batch.
             created_after: Only jobs created at or after this time (naive: local time).
             created_before: Only jobs created before this time (naive: local time).
-            descending: Newest first (the default) or oldest first. The server lists newest
-                first: oldest first reads every matching job (narrow it with the filters).
+            descending: Newest first (the default) or oldest first.
 
         Raises:
             IBMInputValueError: a negative limit or skip, both ``job_tags`` and ``tags``, tags
@@ -568,29 +567,35 @@ class RuntimeService:
             raise IBMInputValueError(f"program_id {program_id!r}: use one of {list(_PROGRAMS)}")
         if instance is not None:
             self._check_instance(instance)
+        end = None if limit is None else skip + limit
         request = job_pb2.ListJobsRequest(
             session_id=session_id or "",
             tags=wanted_tags or [],
             backend=backend_name or "",
             states=[] if pending is None else (_PENDING if pending else _FINISHED),
+            program=_PROGRAMS.get(program_id or "", job_pb2.PROGRAM_UNSPECIFIED),
+            order_by="create_time desc" if descending else "create_time asc",
+            page_size=_MAX_PAGE if end is None else min(_MAX_PAGE, end),
         )
         if created_after is not None:
             request.created_after.CopyFrom(to_timestamp(created_after.timestamp()))
         if created_before is not None:
             request.created_before.CopyFrom(to_timestamp(created_before.timestamp()))
-        end = None if limit is None else skip + limit
-        whole_pages = limit is None or program_id is not None or not descending
-        request.page_size = _MAX_PAGE if whole_pages or end is None else min(_MAX_PAGE, end)
-        matching: Iterator[job_pb2.Job] = self._job_pages(request)
-        if program_id is not None:
-            program = _PROGRAMS[program_id]
-            matching = (message for message in matching if message.program == program)
-        if not descending:
-            matching = reversed(list(matching))
-        return [self._job_from_message(m) for m in itertools.islice(matching, skip, end)]
+        matching = itertools.islice(self._job_pages(request), skip, end)
+        return [self._job_from_message(message) for message in matching]
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete a job and its result; this cannot be undone. An unfinished job is cancelled
+        first (a running one is stopped), then deleted.
+
+        Raises:
+            RuntimeJobNotFound: no such job on this instance.
+        """
+        self._operations.jobs.delete(job_id)
 
     def _job_pages(self, request: job_pb2.ListJobsRequest) -> Iterator[job_pb2.Job]:
-        """The jobs of ListJobs' pages, newest first, a page read when the last is used up."""
+        """The jobs of ListJobs' pages in the request's order, a page read when the last is
+        used up."""
         while True:
             response = self._operations.jobs.list(request)
             yield from response.jobs

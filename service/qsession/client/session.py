@@ -3,6 +3,10 @@
 As in qiskit-ibm-runtime, ``with Session(backend) as session:`` makes the session the default
 mode of primitives built inside the block, and leaving the block closes the session (queued
 jobs still run; nothing is cancelled).
+
+A session or batch on one of IBM's fake backends (``Session(backend=FakeManilaV2())``) is one
+of local testing mode (:mod:`qsession.local`): nothing is created on a server, and its jobs run
+in this process.
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ from typing import TYPE_CHECKING, Any, Self
 from qsession.client.backend import QSessionBackend
 from qsession.client.errors import IBMInputValueError, SessionClosedError
 from qsession.client.times import iso
+from qsession.local import is_local_backend
 from qsession.v1 import session_pb2
 
 if TYPE_CHECKING:
+    from qiskit.providers import BackendV2
+
     from qsession.client.service import RuntimeService
+    from qsession.fake_provider.local_service import QiskitRuntimeLocalService
 
 _CURRENT: ContextVar[Session | None] = ContextVar("qsession_current_session", default=None)
 
@@ -65,7 +73,8 @@ class Session:
         print(job.result()[0].data.meas.get_counts())
 
     Args:
-        backend: A backend from :class:`RuntimeService`.
+        backend: A backend from :class:`RuntimeService`, or one of IBM's fake backends
+            (``qsession.fake_provider``: local testing mode).
         max_time: The max TTL: seconds (int) or a duration such as ``"25m"`` or
             ``"2h 30m 40s"``; ``None`` takes the instance plan's maximum.
         create_new: Create the session on the server (``False`` is used by :meth:`from_id`).
@@ -73,8 +82,15 @@ class Session:
     The ``Session`` and ``Batch`` that :mod:`qsession` exports also take the old call shapes
     (a backend name, ``service=``, ``session.run(...)``): see :mod:`qsession.client.compat`.
 
+    In local testing mode (``backend`` is one of IBM's fake backends, as in
+    qiskit-ibm-runtime's local mode) the session exists only in this object: it has no id, no
+    TTLs (``max_time`` is accepted and has no effect) and no server state, so
+    :meth:`details`, :meth:`status` and :meth:`usage` return ``None``; its jobs run in this
+    process (see :mod:`qsession.local`). :meth:`close` and :meth:`cancel` stop it accepting
+    jobs; jobs already submitted still run.
+
     Raises:
-        ValueError: ``backend`` is not a qsession backend.
+        ValueError: ``backend`` is neither a qsession backend nor a fake backend.
         IBMInputValueError: ``max_time`` is unparseable or outside the plan's limits.
         IBMNotAuthorizedError: the instance's plan does not allow sessions (Open Plan).
     """
@@ -88,23 +104,31 @@ class Session:
         *,
         create_new: bool | None = True,
     ):
-        if not isinstance(backend, QSessionBackend):
+        self._local = is_local_backend(backend)
+        if not self._local and not isinstance(backend, QSessionBackend):
             raise ValueError(  # noqa: TRY004 - qiskit-ibm-runtime raises ValueError here
                 f"Invalid backend type {type(backend)}: use a backend from "
-                "RuntimeService.backend(), backends() or least_busy()"
+                "RuntimeService.backend(), backends() or least_busy(), or a fake backend "
+                "(local testing mode)"
             )
         if max_time is not None and not isinstance(max_time, int | str):
             raise IBMInputValueError(
                 f"max_time must be seconds (int) or a string like '2h 30m', got {max_time!r}"
             )
-        self._backend = backend
-        self._service = backend.service
-        self._operations = backend._operations
+        self._backend: QSessionBackend | BackendV2 = backend
+        self._service: RuntimeService | QiskitRuntimeLocalService
+        if self._local:
+            from qsession.fake_provider.local_service import QiskitRuntimeLocalService
+
+            self._service = QiskitRuntimeLocalService()
+        else:
+            self._service = backend.service
+            self._operations = backend._operations
         self._max_time = max_time
         self._active = True
         self._session_id: str | None = None
         self._entered = threading.local()  # per thread: the ContextVar tokens of open blocks
-        if create_new:
+        if create_new and not self._local:
             self._session_id = self._operations.sessions.create(
                 backend.name, self._mode, "" if max_time is None else str(max_time)
             ).id
@@ -118,8 +142,9 @@ class Session:
         return self._session_id
 
     @property
-    def service(self) -> RuntimeService:
-        """The :class:`RuntimeService` the session belongs to."""
+    def service(self) -> RuntimeService | QiskitRuntimeLocalService:
+        """The :class:`RuntimeService` the session belongs to (local testing mode: a
+        :class:`~qsession.fake_provider.local_service.QiskitRuntimeLocalService`)."""
         return self._service
 
     def backend(self) -> str:
@@ -129,11 +154,11 @@ class Session:
     def _fetch(self) -> session_pb2.Session:
         return self._operations.sessions.get(self._session_id)
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> dict[str, Any] | None:
         """The session's configuration and state, as qiskit-ibm-runtime returns them.
 
         Returns:
-            A dict with:
+            ``None`` in local testing mode, else a dict with:
 
             * ``id``: the session id;
             * ``backend_name``: the backend;
@@ -151,6 +176,8 @@ class Session:
             * ``timestamps``: every state change, oldest first, as
               ``{"status": state, "timestamp": ISO text}``.
         """
+        if self._local:
+            return None
         message = self._fetch()
         return {
             "id": message.id,
@@ -175,10 +202,11 @@ class Session:
             ],
         }
 
-    def status(self) -> str:
+    def status(self) -> str | None:
         """The session's status, in the words of the IBM documentation.
 
         Returns:
+            * ``None``: in local testing mode.
             * ``"Pending"``: created but not active (no job started yet, or inactive after the
               interactive TTL); its next job waits in the queue like any other.
             * ``"In progress, accepting new jobs"``: active and accepting new jobs.
@@ -186,6 +214,8 @@ class Session:
               closes once its remaining jobs finish.
             * ``"Closed"``: its max TTL passed, or it was closed or cancelled and has ended.
         """
+        if self._local:
+            return None
         message = self._fetch()
         if message.state in (session_pb2.Session.STATE_OPEN, session_pb2.Session.STATE_INACTIVE):
             return "Pending"
@@ -196,11 +226,13 @@ class Session:
         return "Closed"
 
     def usage(self) -> float | None:
-        """Usage in seconds, ``None`` before the first job starts.
+        """Usage in seconds, ``None`` before the first job starts (and in local testing mode).
 
         For a session: the time from its first job's start until it went inactive, closed, or
         its last job completed. For a batch: the QPU time of its jobs.
         """
+        if self._local:
+            return None
         message = self._fetch()
         return message.usage_seconds if message.start_time.ByteSize() else None
 
@@ -226,9 +258,11 @@ class Session:
             SessionClosedError: the session was closed or cancelled here.
         """
         if not self._active:
+            which = type(self).__name__.lower()
+            if self._session_id:  # a local session has none
+                which += f" {self._session_id}"
             raise SessionClosedError(
-                f"The {type(self).__name__.lower()} {self._session_id} is closed and does not "
-                "accept new jobs; open a new one."
+                f"The {which} is closed and does not accept new jobs; open a new one."
             )
 
     @classmethod

@@ -428,26 +428,21 @@ class IbmApi:
             program=query.get("program") or None,
         )
         count = await self.runtime.count_jobs(instance, where)
-        # The page as rows of the newest-first listing: [first, last). Oldest first (sort=ASC)
-        # counts its offset from the other end.
-        if query.get("sort", "").upper() == "ASC":
-            first, last = max(0, count - offset - limit), max(0, count - offset)
-        else:
-            first, last = offset, min(count, offset + limit)
+        oldest_first = query.get("sort", "").upper() == "ASC"
+        last = min(count, offset + limit)  # the page is rows [offset, last) of the listing
         rows: list[job_pb2.Job] = []
-        before = None
+        start = None
         while len(rows) < last:  # only as many rows as the page needs, a keyset page at a time
-            page, _ = await self.runtime.list_jobs(instance, where, before, min(500, last))
+            page, _ = await self.runtime.list_jobs(
+                instance, where, start, min(500, last), oldest_first=oldest_first
+            )
             rows += [job for _, job in page]
             if len(page) < min(500, last):
                 break
-            before = page[-1][0]
-        shown = rows[first:last]
-        if query.get("sort", "").upper() == "ASC":
-            shown.reverse()
+            start = page[-1][0]
         return web.json_response(
             {
-                "jobs": [convert.job_json(job) for job in shown],
+                "jobs": [convert.job_json(job) for job in rows[offset:last]],
                 "count": count,
                 "offset": offset,
                 "limit": limit,

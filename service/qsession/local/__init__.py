@@ -8,8 +8,19 @@ and ``answer``) with the seed a server would use (``runtime.dispatch.run_seed``)
 fake backend's calibration snapshot loaded as a server loads an operator's snapshot profile
 (``profile = "<directory>"``), with its noise. So the device's noise is the server's, and
 IBM's options are applied, not ignored: mitigation (TREX, ZNE), twirling, dynamical
-decoupling. Jobs run one at a time per process, in a background thread each, as Qiskit's
+decoupling. With the same ISA circuits, options and ``seed_simulator``, a job gives bit for bit
+the values a server's backend of the same snapshot gives (``fake_torino`` with noise and
+``FakeTorino``). Jobs run one at a time per process, in a background thread each, as Qiskit's
 ``PrimitiveJob`` runs them.
+
+Sessions and batches (``Session(backend=FakeManilaV2())`` or ``Batch(...)``, as a class or a
+``with`` block) are accepted as in qiskit-ibm-runtime's local mode, and mean little more than
+grouping: there is no server to hold a QPU for them, so no id, no TTLs and no state
+(``details()``, ``status()`` and ``usage()`` return ``None``), and their jobs run as job-mode
+jobs do, one at a time in this process. Closing or cancelling one stops it accepting jobs (the
+next ``run`` raises ``SessionClosedError``); jobs already submitted still run, since a local job
+starts as soon as it is submitted. A fake backend given as a primitive's ``mode`` inside a
+``with Session(...)`` block runs in job mode, as in qiskit-ibm-runtime.
 """
 
 from __future__ import annotations
@@ -54,7 +65,7 @@ def _executor(snapshot: str) -> Executor:
 
 class LocalRuntimeJob(PrimitiveJob[PrimitiveResult]):
     """A job of local testing mode: Qiskit's ``PrimitiveJob`` (``result()``, ``status()``,
-    ``cancel()`` before it starts, ...; qiskit-ibm-runtime's local jobs are one too) with
+    ``done()``, ...; qiskit-ibm-runtime's local jobs are one too) with
     qiskit-ibm-runtime's ``primitive_id``, ``tags`` and ``backend()``.
 
     Args:

@@ -22,6 +22,7 @@ end (gRPC, the Workloads page, and any protocol added later):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -49,6 +50,10 @@ from qsession.workers import EngineUnavailable
 
 Result = tuple[bytes, str, job_pb2.Job]
 """A DONE job's serialized JobResult, its SHA-256, and the job."""
+
+DELETE_STOP_WAIT = 30.0
+"""Seconds ``delete_job`` waits for a running job it cancelled to end (its worker is stopped
+at once: in practice milliseconds)."""
 
 
 class Runtime:
@@ -311,19 +316,23 @@ class Runtime:
         return self._queries.job_message(job)
 
     async def delete_job(self, instance: str, job_id: str) -> None:
-        """Delete a job of ``instance`` with its result (IBM's ``delete_job``); a queued job
-        is cancelled first. Returns once deleted. Its watch events stay in the event log.
+        """Delete a job of ``instance`` with its result (IBM's ``delete_job``). An unfinished
+        job is cancelled first, as :meth:`cancel_job` cancels it: a queued one ends at once,
+        a running one's worker is stopped and the job deleted once it has ended. Returns once
+        deleted. Its watch events stay in the event log.
 
         Raises:
             NotFound: no such job of the instance.
-            FailedPrecondition: (JOB_NOT_DONE) the job is running: its cancellation is
-                requested, and it can be deleted once it has ended.
+            FailedPrecondition: (JOB_NOT_DONE) a running job had not ended
+                :data:`DELETE_STOP_WAIT` seconds after its cancellation (it ends CANCELLED;
+                delete it then).
         """
         self._ledger.check_writable()
         await self._ledger.flush()  # its final change is stored before its row goes
         job = self._queries.job(instance, job_id)
-        if not job.status.finished:  # cancelled as CancelJob does: a queued one ends at once
+        if not job.status.finished:
             await self.cancel_job(instance, job_id)
+            await self._stopped(instance, job_id)
             job = self._queries.job(instance, job_id)
         if not job.status.finished:
             raise FailedPrecondition(
@@ -335,6 +344,14 @@ class Runtime:
         self._scheduler.forget(job_id)
         self._ledger.forget_result(job_id)
         await asyncio.to_thread(self._ledger.store.delete_job, job_id)
+
+    async def _stopped(self, instance: str, job_id: str) -> None:
+        """Wait until a cancelled job's final state is committed, at most
+        :data:`DELETE_STOP_WAIT` seconds."""
+        with contextlib.suppress(TimeoutError):  # the caller finds the job still unfinished
+            async with asyncio.timeout(DELETE_STOP_WAIT):
+                async for _ in self._watches.until_final(instance, [job_id], None, id_field="id"):
+                    pass
 
     async def transpile(
         self, instance: str, request: transpiler_pb2.TranspileRequest
@@ -356,13 +373,22 @@ class Runtime:
         return message, revision
 
     async def list_jobs(
-        self, instance: str, where: JobFilter, before_seq: int | None, limit: int
+        self,
+        instance: str,
+        where: JobFilter,
+        start_seq: int | None,
+        limit: int,
+        *,
+        oldest_first: bool = False,
     ) -> tuple[list[tuple[int, job_pb2.Job]], int]:
-        """A page of the instance's jobs matching ``where``, newest first, as ``(seq, job)``
-        pairs (the next page starts before the last seq), and the revision read at. Every
-        stored change is listed: a job whose result its creator already has is DONE here."""
+        """A page of the instance's jobs matching ``where``, newest first (``oldest_first``:
+        in submission order), as ``(seq, job)`` pairs, and the revision read at. The page
+        starts after ``start_seq`` in its order (the last seq of the previous page; None: the
+        first page). Every stored change is listed: a job whose result its creator already
+        has is DONE here."""
         revision = await self._ledger.flush(read=True)
-        return await self._queries.jobs(instance, where, before_seq, limit), revision
+        page = await self._queries.jobs(instance, where, start_seq, limit, oldest_first)
+        return page, revision
 
     async def count_jobs(self, instance: str, where: JobFilter) -> int:
         """How many of the instance's jobs match ``where`` (IBM's ``count``); committed state,

@@ -198,13 +198,21 @@ class Queries:
         return stored
 
     async def jobs(
-        self, instance: str, where: JobFilter, before_seq: int | None, limit: int
+        self,
+        instance: str,
+        where: JobFilter,
+        start_seq: int | None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> list[tuple[int, job_pb2.Job]]:
-        """A page of the instance's jobs that match ``where``, newest first, read from the
-        store by key: ``(seq, message)`` pairs; the next page starts before the last seq."""
+        """A page of the instance's jobs that match ``where``, newest first (``oldest_first``:
+        in submission order), read from the store by key: ``(seq, message)`` pairs; the next
+        page starts after the last seq, in that order."""
         if where.states and set(where.states) <= UNFINISHED:
-            return self._unfinished_jobs(instance, where, before_seq, limit)
-        rows = await asyncio.to_thread(self.store.list_jobs, instance, where, before_seq, limit)
+            return self._unfinished_jobs(instance, where, start_seq, limit, oldest_first)
+        rows = await asyncio.to_thread(
+            self.store.list_jobs, instance, where, start_seq, limit, oldest_first
+        )
         return [(row["seq"], _row_message(row)) for row in rows]
 
     async def count_jobs(self, instance: str, where: JobFilter) -> int:
@@ -212,15 +220,27 @@ class Queries:
         return await asyncio.to_thread(self.store.count_jobs, instance, where)
 
     def _unfinished_jobs(
-        self, instance: str, where: JobFilter, before_seq: int | None, limit: int
+        self,
+        instance: str,
+        where: JobFilter,
+        start_seq: int | None,
+        limit: int,
+        oldest_first: bool,
     ) -> list[tuple[int, job_pb2.Job]]:
         """``jobs`` for QUEUED and RUNNING jobs only: from the scheduler's memory, which holds
         every unfinished job, rather than a scan of the whole history."""
+        in_order = self.scheduler.jobs() if oldest_first else reversed(list(self.scheduler.jobs()))
+
+        def after_start(seq: int) -> bool:
+            if start_seq is None:
+                return True
+            return seq > start_seq if oldest_first else seq < start_seq
+
         jobs = [
             job
-            for job in reversed(list(self.scheduler.jobs()))  # newest first
+            for job in in_order
             if job.instance == instance
-            and (before_seq is None or job.seq < before_seq)
+            and after_start(job.seq)
             and where.matches(dataclasses.asdict(job))
         ]
         return [(job.seq, self.job_message(job)) for job in jobs[:limit]]

@@ -25,7 +25,7 @@ from qsession.v1 import (
     transpiler_pb2_grpc,
 )
 from qsession.wire import from_timestamp, to_timestamp
-from qsession.wire.states import JOB_STATUSES, MODE_NAMES, SESSION_STATE_NAMES
+from qsession.wire.states import JOB_STATUSES, MODE_NAMES, PROGRAM_NAMES, SESSION_STATE_NAMES
 
 SHARED_RESPONSES = 4096  # recent watch responses kept to share among watchers
 RESULT_CHUNK = 1024 * 1024  # 1 MiB: far under gRPC's 4 MiB default message limit
@@ -70,17 +70,40 @@ def paginate(
     return page, (key(page[-1]) if more and page else "")
 
 
-JOB_TOKEN_PREFIX = "seq-"
+JOB_ORDERS = {"create_time desc": False, "create_time asc": True, "create_time": True}
+"""ListJobs' ``order_by`` values (AIP-132, spaces normalized; empty means "create_time desc")
+-> whether the oldest jobs come first."""
+JOB_TOKEN_PREFIXES = {False: "seq-", True: "seq+"}
+"""A ListJobs page token is the last listed job's submission number, after a prefix that
+names its order: newest first continues below it, oldest first above it."""
 
 
-def _job_page_start(token: str) -> int | None:
-    """The submission number a ListJobs page token continues before (None: the first page)."""
+def _job_order(order_by: str) -> bool:
+    """Whether ListJobs' ``order_by`` lists the oldest jobs first."""
+    normalized = " ".join(order_by.split()) or "create_time desc"
+    if normalized not in JOB_ORDERS:
+        raise InvalidArgument(
+            f'order_by: "create_time desc" (newest first, the default) or "create_time asc" '
+            f"(oldest first), got {order_by!r}",
+            field="order_by",
+            reason="FIELD_INVALID",
+        )
+    return JOB_ORDERS[normalized]
+
+
+def _job_page_start(token: str, oldest_first: bool) -> int | None:
+    """The submission number a ListJobs page token continues after, in the order it was
+    issued for (None: the first page)."""
     if not token:
         return None
-    digits = token.removeprefix(JOB_TOKEN_PREFIX)
-    if not token.startswith(JOB_TOKEN_PREFIX) or not digits.isdigit():
+    prefix = JOB_TOKEN_PREFIXES[oldest_first]
+    digits = token.removeprefix(prefix)
+    if not token.startswith(prefix) or not digits.isdigit():
+        other = token.startswith(JOB_TOKEN_PREFIXES[not oldest_first])
         raise InvalidArgument(
-            "page_token: not a token this server issued; start again with an empty page_token",
+            "page_token: "
+            + ("issued for the other order_by" if other else "not a token this server issued")
+            + "; start again with an empty page_token",
             field="page_token",
             reason="PAGE_TOKEN_INVALID",
         )
@@ -231,10 +254,18 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                 field="states",
                 reason="FIELD_INVALID",
             )
+        if request.program and request.program not in PROGRAM_NAMES:
+            raise InvalidArgument(
+                "program: PROGRAM_SAMPLER, PROGRAM_ESTIMATOR, or unset for both",
+                field="program",
+                reason="FIELD_INVALID",
+            )
         size = _page_size(request.page_size)
+        oldest_first = _job_order(request.order_by)
         where = JobFilter(
             session_id=request.session_id or None,
             backend=request.backend or None,
+            program=PROGRAM_NAMES[request.program].value if request.program else None,
             states=tuple(sorted(s.value for s in states)),
             tags=tuple(request.tags),
             created_after=from_timestamp(request.created_after)
@@ -247,14 +278,15 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
         page, revision = await self.runtime.list_jobs(
             current_instance().name,
             where,
-            _job_page_start(request.page_token),
+            _job_page_start(request.page_token, oldest_first),
             size + 1,  # one more tells whether there is a next page
+            oldest_first=oldest_first,
         )
         more = len(page) > size
         page = page[:size]
         return job_pb2.ListJobsResponse(
             jobs=[message for _, message in page],
-            next_page_token=f"{JOB_TOKEN_PREFIX}{page[-1][0]}" if more else "",
+            next_page_token=f"{JOB_TOKEN_PREFIXES[oldest_first]}{page[-1][0]}" if more else "",
             revision=revision,
         )
 
@@ -262,6 +294,11 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
     async def CancelJob(self, request, context):
         job = await self.runtime.cancel_job(current_instance().name, request.id)
         return job_pb2.CancelJobResponse(job=job)
+
+    @unary
+    async def DeleteJob(self, request, context):
+        await self.runtime.delete_job(current_instance().name, request.id)
+        return job_pb2.DeleteJobResponse()
 
     @streaming
     async def GetJobResult(self, request, context):

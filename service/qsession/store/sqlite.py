@@ -374,17 +374,26 @@ class Store:
         return json.loads(rows[0][0]) if rows else None
 
     def list_jobs(
-        self, instance: str, where: JobFilter, before_seq: int | None, limit: int
+        self,
+        instance: str,
+        where: JobFilter,
+        start_seq: int | None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> list[dict[str, Any]]:
-        """Up to ``limit`` records of ``instance``'s jobs that match ``where``, newest first,
-        submitted before ``before_seq`` (the keyset of the previous page; None: the first)."""
+        """Up to ``limit`` records of ``instance``'s jobs that match ``where``, newest first
+        (``oldest_first``: in submission order), after ``start_seq`` in that order (the
+        keyset: the seq of the previous page's last job; None: the first page). Read along
+        the ``(instance, seq)`` index in either direction from the keyset on: no row before
+        it is read."""
         conditions, params = where.sql()
-        if before_seq is not None:
-            conditions += " AND seq < ?"
-            params.append(before_seq)
+        if start_seq is not None:
+            conditions += " AND seq > ?" if oldest_first else " AND seq < ?"
+            params.append(start_seq)
+        order = "ASC" if oldest_first else "DESC"
         rows = self._read(
             f"SELECT record FROM jobs WHERE instance = ?{conditions} "  # noqa: S608 - fixed SQL
-            "ORDER BY seq DESC LIMIT ?",
+            f"ORDER BY seq {order} LIMIT ?",
             (instance, *params, limit),
         )
         return [json.loads(r) for (r,) in rows]

@@ -63,6 +63,11 @@ class JobServiceStub:
                 request_serializer=qsession_dot_v1_dot_job__pb2.UpdateJobRequest.SerializeToString,
                 response_deserializer=qsession_dot_v1_dot_job__pb2.UpdateJobResponse.FromString,
                 _registered_method=True)
+        self.DeleteJob = channel.unary_unary(
+                '/qsession.v1.JobService/DeleteJob',
+                request_serializer=qsession_dot_v1_dot_job__pb2.DeleteJobRequest.SerializeToString,
+                response_deserializer=qsession_dot_v1_dot_job__pb2.DeleteJobResponse.FromString,
+                _registered_method=True)
         self.GetJobResult = channel.unary_stream(
                 '/qsession.v1.JobService/GetJobResult',
                 request_serializer=qsession_dot_v1_dot_job__pb2.GetJobResultRequest.SerializeToString,
@@ -109,15 +114,17 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """Lists the caller's jobs, newest first. Bad page_token: INVALID_ARGUMENT.
+        """Lists the caller's jobs, newest first unless order_by asks for the oldest
+        first. Bad page_token or order_by: INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelJob(self, request, context):
-        """Cancels a queued job at once; a running job runs to the end of its
-        execution and then ends CANCELLED. A finished job: FAILED_PRECONDITION.
+        """Cancels a job: a queued job ends CANCELLED at once; a running job's
+        execution is stopped, and the job ends CANCELLED once it has stopped. A
+        finished job: FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -127,6 +134,17 @@ class JobServiceServicer:
         """Replaces a job's tags, the one field that may change after submission
         (AIP-134): update_mask must be exactly "tags", otherwise INVALID_ARGUMENT.
         The change is published on WatchJobs. Unknown id: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteJob(self, request, context):
+        """Deletes a job with its result (AIP-135); this cannot be undone. An
+        unfinished job is cancelled first, as CancelJob cancels it: a queued job
+        at once, a running one stopped, and deleted once it has ended. The job's
+        events stay in WatchJobs' history. Unknown id, or another instance's:
+        NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -198,6 +216,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.UpdateJob,
                     request_deserializer=qsession_dot_v1_dot_job__pb2.UpdateJobRequest.FromString,
                     response_serializer=qsession_dot_v1_dot_job__pb2.UpdateJobResponse.SerializeToString,
+            ),
+            'DeleteJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJob,
+                    request_deserializer=qsession_dot_v1_dot_job__pb2.DeleteJobRequest.FromString,
+                    response_serializer=qsession_dot_v1_dot_job__pb2.DeleteJobResponse.SerializeToString,
             ),
             'GetJobResult': grpc.unary_stream_rpc_method_handler(
                     servicer.GetJobResult,
@@ -354,6 +377,33 @@ class JobService:
             '/qsession.v1.JobService/UpdateJob',
             qsession_dot_v1_dot_job__pb2.UpdateJobRequest.SerializeToString,
             qsession_dot_v1_dot_job__pb2.UpdateJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qsession.v1.JobService/DeleteJob',
+            qsession_dot_v1_dot_job__pb2.DeleteJobRequest.SerializeToString,
+            qsession_dot_v1_dot_job__pb2.DeleteJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

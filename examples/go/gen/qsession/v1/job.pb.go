@@ -950,6 +950,15 @@ type ListJobsRequest struct {
 	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
 	// Only jobs created before this time.
 	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
+	// Only jobs of this program; PROGRAM_UNSPECIFIED: jobs of every program.
+	Program Program `protobuf:"varint,9,opt,name=program,proto3,enum=qsession.v1.Program" json:"program,omitempty"`
+	// The order of the list (AIP-132): "create_time desc" (the default when
+	// empty: newest first) or "create_time asc" (oldest first; "create_time"
+	// alone means the same). Jobs are ordered as they were submitted, which
+	// is their create_time order. Anything else: INVALID_ARGUMENT
+	// (FIELD_INVALID). A page_token continues only the order it was issued
+	// for (INVALID_ARGUMENT otherwise).
+	OrderBy       string `protobuf:"bytes,10,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1040,10 +1049,24 @@ func (x *ListJobsRequest) GetCreatedBefore() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ListJobsRequest) GetProgram() Program {
+	if x != nil {
+		return x.Program
+	}
+	return Program_PROGRAM_UNSPECIFIED
+}
+
+func (x *ListJobsRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
+	}
+	return ""
+}
+
 // Response of ListJobs.
 type ListJobsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// A page of jobs, newest first.
+	// A page of jobs, in the request's order_by.
 	Jobs []*Job `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
 	// The token of the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -1197,6 +1220,89 @@ func (x *CancelJobResponse) GetJob() *Job {
 	return nil
 }
 
+// Request for DeleteJob.
+type DeleteJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobRequest) Reset() {
+	*x = DeleteJobRequest{}
+	mi := &file_qsession_v1_job_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobRequest) ProtoMessage() {}
+
+func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_qsession_v1_job_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
+func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DeleteJobRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of DeleteJob: empty; the job is gone once it is returned.
+type DeleteJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobResponse) Reset() {
+	*x = DeleteJobResponse{}
+	mi := &file_qsession_v1_job_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobResponse) ProtoMessage() {}
+
+func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_qsession_v1_job_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
+func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{13}
+}
+
 // Request for UpdateJob.
 type UpdateJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1211,7 +1317,7 @@ type UpdateJobRequest struct {
 
 func (x *UpdateJobRequest) Reset() {
 	*x = UpdateJobRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[12]
+	mi := &file_qsession_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1329,7 @@ func (x *UpdateJobRequest) String() string {
 func (*UpdateJobRequest) ProtoMessage() {}
 
 func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[12]
+	mi := &file_qsession_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1342,7 @@ func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobRequest.ProtoReflect.Descriptor instead.
 func (*UpdateJobRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateJobRequest) GetJob() *Job {
@@ -1264,7 +1370,7 @@ type UpdateJobResponse struct {
 
 func (x *UpdateJobResponse) Reset() {
 	*x = UpdateJobResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[13]
+	mi := &file_qsession_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +1382,7 @@ func (x *UpdateJobResponse) String() string {
 func (*UpdateJobResponse) ProtoMessage() {}
 
 func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[13]
+	mi := &file_qsession_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +1395,7 @@ func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJobResponse.ProtoReflect.Descriptor instead.
 func (*UpdateJobResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateJobResponse) GetJob() *Job {
@@ -1316,7 +1422,7 @@ type GetJobResultRequest struct {
 
 func (x *GetJobResultRequest) Reset() {
 	*x = GetJobResultRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[14]
+	mi := &file_qsession_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1434,7 @@ func (x *GetJobResultRequest) String() string {
 func (*GetJobResultRequest) ProtoMessage() {}
 
 func (x *GetJobResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[14]
+	mi := &file_qsession_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1447,7 @@ func (x *GetJobResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResultRequest.ProtoReflect.Descriptor instead.
 func (*GetJobResultRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetJobResultRequest) GetId() string {
@@ -1377,7 +1483,7 @@ type GetJobResultResponse struct {
 
 func (x *GetJobResultResponse) Reset() {
 	*x = GetJobResultResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[15]
+	mi := &file_qsession_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1495,7 @@ func (x *GetJobResultResponse) String() string {
 func (*GetJobResultResponse) ProtoMessage() {}
 
 func (x *GetJobResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[15]
+	mi := &file_qsession_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1508,7 @@ func (x *GetJobResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResultResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResultResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetJobResultResponse) GetChunk() []byte {
@@ -1456,7 +1562,7 @@ type RunJobResponse struct {
 
 func (x *RunJobResponse) Reset() {
 	*x = RunJobResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[16]
+	mi := &file_qsession_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1574,7 @@ func (x *RunJobResponse) String() string {
 func (*RunJobResponse) ProtoMessage() {}
 
 func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[16]
+	mi := &file_qsession_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1587,7 @@ func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobResponse.ProtoReflect.Descriptor instead.
 func (*RunJobResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RunJobResponse) GetResponse() isRunJobResponse_Response {
@@ -1561,7 +1667,7 @@ type WatchJobsRequest struct {
 
 func (x *WatchJobsRequest) Reset() {
 	*x = WatchJobsRequest{}
-	mi := &file_qsession_v1_job_proto_msgTypes[17]
+	mi := &file_qsession_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1573,7 +1679,7 @@ func (x *WatchJobsRequest) String() string {
 func (*WatchJobsRequest) ProtoMessage() {}
 
 func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[17]
+	mi := &file_qsession_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1586,7 +1692,7 @@ func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobsRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobsRequest) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WatchJobsRequest) GetAfterRevision() uint64 {
@@ -1647,7 +1753,7 @@ type WatchJobsResponse struct {
 
 func (x *WatchJobsResponse) Reset() {
 	*x = WatchJobsResponse{}
-	mi := &file_qsession_v1_job_proto_msgTypes[18]
+	mi := &file_qsession_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +1765,7 @@ func (x *WatchJobsResponse) String() string {
 func (*WatchJobsResponse) ProtoMessage() {}
 
 func (x *WatchJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[18]
+	mi := &file_qsession_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +1778,7 @@ func (x *WatchJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobsResponse.ProtoReflect.Descriptor instead.
 func (*WatchJobsResponse) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchJobsResponse) GetRevision() uint64 {
@@ -1709,7 +1815,7 @@ type RegisterSamples struct {
 
 func (x *RegisterSamples) Reset() {
 	*x = RegisterSamples{}
-	mi := &file_qsession_v1_job_proto_msgTypes[19]
+	mi := &file_qsession_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1827,7 @@ func (x *RegisterSamples) String() string {
 func (*RegisterSamples) ProtoMessage() {}
 
 func (x *RegisterSamples) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[19]
+	mi := &file_qsession_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1840,7 @@ func (x *RegisterSamples) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterSamples.ProtoReflect.Descriptor instead.
 func (*RegisterSamples) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RegisterSamples) GetName() string {
@@ -1772,7 +1878,7 @@ type ExecutionSpan struct {
 
 func (x *ExecutionSpan) Reset() {
 	*x = ExecutionSpan{}
-	mi := &file_qsession_v1_job_proto_msgTypes[20]
+	mi := &file_qsession_v1_job_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1784,7 +1890,7 @@ func (x *ExecutionSpan) String() string {
 func (*ExecutionSpan) ProtoMessage() {}
 
 func (x *ExecutionSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[20]
+	mi := &file_qsession_v1_job_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1797,7 +1903,7 @@ func (x *ExecutionSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionSpan.ProtoReflect.Descriptor instead.
 func (*ExecutionSpan) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExecutionSpan) GetStart() *timestamppb.Timestamp {
@@ -1876,7 +1982,7 @@ type PubResult struct {
 
 func (x *PubResult) Reset() {
 	*x = PubResult{}
-	mi := &file_qsession_v1_job_proto_msgTypes[21]
+	mi := &file_qsession_v1_job_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1888,7 +1994,7 @@ func (x *PubResult) String() string {
 func (*PubResult) ProtoMessage() {}
 
 func (x *PubResult) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[21]
+	mi := &file_qsession_v1_job_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1901,7 +2007,7 @@ func (x *PubResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PubResult.ProtoReflect.Descriptor instead.
 func (*PubResult) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PubResult) GetShape() []uint32 {
@@ -1996,7 +2102,7 @@ type JobResult struct {
 
 func (x *JobResult) Reset() {
 	*x = JobResult{}
-	mi := &file_qsession_v1_job_proto_msgTypes[22]
+	mi := &file_qsession_v1_job_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2114,7 @@ func (x *JobResult) String() string {
 func (*JobResult) ProtoMessage() {}
 
 func (x *JobResult) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[22]
+	mi := &file_qsession_v1_job_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2127,7 @@ func (x *JobResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobResult.ProtoReflect.Descriptor instead.
 func (*JobResult) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{22}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *JobResult) GetPubResults() []*PubResult {
@@ -2132,7 +2238,7 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\x04view\x18\x02 \x01(\x0e2\x14.qsession.v1.JobViewR\x04view\"P\n" +
 	"\x0eGetJobResponse\x12\"\n" +
 	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x04R\brevision\"\xce\x02\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\"\x99\x03\n" +
 	"\x0fListJobsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -2143,7 +2249,10 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\x06states\x18\x05 \x03(\x0e2\x16.qsession.v1.Job.StateR\x06states\x12\x18\n" +
 	"\abackend\x18\x06 \x01(\tR\abackend\x12?\n" +
 	"\rcreated_after\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
-	"\x0ecreated_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\"|\n" +
+	"\x0ecreated_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\x12.\n" +
+	"\aprogram\x18\t \x01(\x0e2\x14.qsession.v1.ProgramR\aprogram\x12\x19\n" +
+	"\border_by\x18\n" +
+	" \x01(\tR\aorderBy\"|\n" +
 	"\x10ListJobsResponse\x12$\n" +
 	"\x04jobs\x18\x01 \x03(\v2\x10.qsession.v1.JobR\x04jobs\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1a\n" +
@@ -2151,7 +2260,10 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\x10CancelJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"7\n" +
 	"\x11CancelJobResponse\x12\"\n" +
-	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\"s\n" +
+	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\"\"\n" +
+	"\x10DeleteJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x13\n" +
+	"\x11DeleteJobResponse\"s\n" +
 	"\x10UpdateJobRequest\x12\"\n" +
 	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
@@ -2224,14 +2336,15 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\aJobView\x12\x18\n" +
 	"\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eJOB_VIEW_BASIC\x10\x01\x12\x11\n" +
-	"\rJOB_VIEW_FULL\x10\x022\xe9\x04\n" +
+	"\rJOB_VIEW_FULL\x10\x022\xb5\x05\n" +
 	"\n" +
 	"JobService\x12J\n" +
 	"\tCreateJob\x12\x1d.qsession.v1.CreateJobRequest\x1a\x1e.qsession.v1.CreateJobResponse\x12A\n" +
 	"\x06GetJob\x12\x1a.qsession.v1.GetJobRequest\x1a\x1b.qsession.v1.GetJobResponse\x12G\n" +
 	"\bListJobs\x12\x1c.qsession.v1.ListJobsRequest\x1a\x1d.qsession.v1.ListJobsResponse\x12J\n" +
 	"\tCancelJob\x12\x1d.qsession.v1.CancelJobRequest\x1a\x1e.qsession.v1.CancelJobResponse\x12J\n" +
-	"\tUpdateJob\x12\x1d.qsession.v1.UpdateJobRequest\x1a\x1e.qsession.v1.UpdateJobResponse\x12U\n" +
+	"\tUpdateJob\x12\x1d.qsession.v1.UpdateJobRequest\x1a\x1e.qsession.v1.UpdateJobResponse\x12J\n" +
+	"\tDeleteJob\x12\x1d.qsession.v1.DeleteJobRequest\x1a\x1e.qsession.v1.DeleteJobResponse\x12U\n" +
 	"\fGetJobResult\x12 .qsession.v1.GetJobResultRequest\x1a!.qsession.v1.GetJobResultResponse0\x01\x12F\n" +
 	"\x06RunJob\x12\x1d.qsession.v1.CreateJobRequest\x1a\x1b.qsession.v1.RunJobResponse0\x01\x12L\n" +
 	"\tWatchJobs\x12\x1d.qsession.v1.WatchJobsRequest\x1a\x1e.qsession.v1.WatchJobsResponse0\x01B\xad\x01\n" +
@@ -2250,7 +2363,7 @@ func file_qsession_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_qsession_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_qsession_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_qsession_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_qsession_v1_job_proto_goTypes = []any{
 	(Program)(0),                       // 0: qsession.v1.Program
 	(JobView)(0),                       // 1: qsession.v1.JobView
@@ -2267,101 +2380,106 @@ var file_qsession_v1_job_proto_goTypes = []any{
 	(*ListJobsResponse)(nil),           // 12: qsession.v1.ListJobsResponse
 	(*CancelJobRequest)(nil),           // 13: qsession.v1.CancelJobRequest
 	(*CancelJobResponse)(nil),          // 14: qsession.v1.CancelJobResponse
-	(*UpdateJobRequest)(nil),           // 15: qsession.v1.UpdateJobRequest
-	(*UpdateJobResponse)(nil),          // 16: qsession.v1.UpdateJobResponse
-	(*GetJobResultRequest)(nil),        // 17: qsession.v1.GetJobResultRequest
-	(*GetJobResultResponse)(nil),       // 18: qsession.v1.GetJobResultResponse
-	(*RunJobResponse)(nil),             // 19: qsession.v1.RunJobResponse
-	(*WatchJobsRequest)(nil),           // 20: qsession.v1.WatchJobsRequest
-	(*WatchJobsResponse)(nil),          // 21: qsession.v1.WatchJobsResponse
-	(*RegisterSamples)(nil),            // 22: qsession.v1.RegisterSamples
-	(*ExecutionSpan)(nil),              // 23: qsession.v1.ExecutionSpan
-	(*PubResult)(nil),                  // 24: qsession.v1.PubResult
-	(*JobResult)(nil),                  // 25: qsession.v1.JobResult
-	(*ResilienceOptions)(nil),          // 26: qsession.v1.ResilienceOptions
-	(*TwirlingOptions)(nil),            // 27: qsession.v1.TwirlingOptions
-	(*DynamicalDecouplingOptions)(nil), // 28: qsession.v1.DynamicalDecouplingOptions
-	(*ExecutionOptions)(nil),           // 29: qsession.v1.ExecutionOptions
-	(*timestamppb.Timestamp)(nil),      // 30: google.protobuf.Timestamp
-	(*SamplerPub)(nil),                 // 31: qsession.v1.SamplerPub
-	(*EstimatorPub)(nil),               // 32: qsession.v1.EstimatorPub
-	(*fieldmaskpb.FieldMask)(nil),      // 33: google.protobuf.FieldMask
-	(*PackedBits)(nil),                 // 34: qsession.v1.PackedBits
-	(*Float64Array)(nil),               // 35: qsession.v1.Float64Array
-	(*structpb.Struct)(nil),            // 36: google.protobuf.Struct
+	(*DeleteJobRequest)(nil),           // 15: qsession.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),          // 16: qsession.v1.DeleteJobResponse
+	(*UpdateJobRequest)(nil),           // 17: qsession.v1.UpdateJobRequest
+	(*UpdateJobResponse)(nil),          // 18: qsession.v1.UpdateJobResponse
+	(*GetJobResultRequest)(nil),        // 19: qsession.v1.GetJobResultRequest
+	(*GetJobResultResponse)(nil),       // 20: qsession.v1.GetJobResultResponse
+	(*RunJobResponse)(nil),             // 21: qsession.v1.RunJobResponse
+	(*WatchJobsRequest)(nil),           // 22: qsession.v1.WatchJobsRequest
+	(*WatchJobsResponse)(nil),          // 23: qsession.v1.WatchJobsResponse
+	(*RegisterSamples)(nil),            // 24: qsession.v1.RegisterSamples
+	(*ExecutionSpan)(nil),              // 25: qsession.v1.ExecutionSpan
+	(*PubResult)(nil),                  // 26: qsession.v1.PubResult
+	(*JobResult)(nil),                  // 27: qsession.v1.JobResult
+	(*ResilienceOptions)(nil),          // 28: qsession.v1.ResilienceOptions
+	(*TwirlingOptions)(nil),            // 29: qsession.v1.TwirlingOptions
+	(*DynamicalDecouplingOptions)(nil), // 30: qsession.v1.DynamicalDecouplingOptions
+	(*ExecutionOptions)(nil),           // 31: qsession.v1.ExecutionOptions
+	(*timestamppb.Timestamp)(nil),      // 32: google.protobuf.Timestamp
+	(*SamplerPub)(nil),                 // 33: qsession.v1.SamplerPub
+	(*EstimatorPub)(nil),               // 34: qsession.v1.EstimatorPub
+	(*fieldmaskpb.FieldMask)(nil),      // 35: google.protobuf.FieldMask
+	(*PackedBits)(nil),                 // 36: qsession.v1.PackedBits
+	(*Float64Array)(nil),               // 37: qsession.v1.Float64Array
+	(*structpb.Struct)(nil),            // 38: google.protobuf.Struct
 }
 var file_qsession_v1_job_proto_depIdxs = []int32{
-	26, // 0: qsession.v1.JobOptions.resilience:type_name -> qsession.v1.ResilienceOptions
-	27, // 1: qsession.v1.JobOptions.twirling:type_name -> qsession.v1.TwirlingOptions
-	28, // 2: qsession.v1.JobOptions.dynamical_decoupling:type_name -> qsession.v1.DynamicalDecouplingOptions
-	29, // 3: qsession.v1.JobOptions.execution:type_name -> qsession.v1.ExecutionOptions
+	28, // 0: qsession.v1.JobOptions.resilience:type_name -> qsession.v1.ResilienceOptions
+	29, // 1: qsession.v1.JobOptions.twirling:type_name -> qsession.v1.TwirlingOptions
+	30, // 2: qsession.v1.JobOptions.dynamical_decoupling:type_name -> qsession.v1.DynamicalDecouplingOptions
+	31, // 3: qsession.v1.JobOptions.execution:type_name -> qsession.v1.ExecutionOptions
 	0,  // 4: qsession.v1.Job.program:type_name -> qsession.v1.Program
 	2,  // 5: qsession.v1.Job.state:type_name -> qsession.v1.Job.State
-	30, // 6: qsession.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	30, // 7: qsession.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	30, // 8: qsession.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	32, // 6: qsession.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	32, // 7: qsession.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	32, // 8: qsession.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	3,  // 9: qsession.v1.Job.options:type_name -> qsession.v1.JobOptions
 	6,  // 10: qsession.v1.Job.inputs:type_name -> qsession.v1.JobInputs
 	5,  // 11: qsession.v1.Job.executor:type_name -> qsession.v1.Executor
-	31, // 12: qsession.v1.JobInputs.sampler_pubs:type_name -> qsession.v1.SamplerPub
-	32, // 13: qsession.v1.JobInputs.estimator_pubs:type_name -> qsession.v1.EstimatorPub
+	33, // 12: qsession.v1.JobInputs.sampler_pubs:type_name -> qsession.v1.SamplerPub
+	34, // 13: qsession.v1.JobInputs.estimator_pubs:type_name -> qsession.v1.EstimatorPub
 	0,  // 14: qsession.v1.CreateJobRequest.program:type_name -> qsession.v1.Program
-	31, // 15: qsession.v1.CreateJobRequest.sampler_pubs:type_name -> qsession.v1.SamplerPub
-	32, // 16: qsession.v1.CreateJobRequest.estimator_pubs:type_name -> qsession.v1.EstimatorPub
+	33, // 15: qsession.v1.CreateJobRequest.sampler_pubs:type_name -> qsession.v1.SamplerPub
+	34, // 16: qsession.v1.CreateJobRequest.estimator_pubs:type_name -> qsession.v1.EstimatorPub
 	3,  // 17: qsession.v1.CreateJobRequest.options:type_name -> qsession.v1.JobOptions
 	4,  // 18: qsession.v1.CreateJobResponse.job:type_name -> qsession.v1.Job
 	1,  // 19: qsession.v1.GetJobRequest.view:type_name -> qsession.v1.JobView
 	4,  // 20: qsession.v1.GetJobResponse.job:type_name -> qsession.v1.Job
 	2,  // 21: qsession.v1.ListJobsRequest.states:type_name -> qsession.v1.Job.State
-	30, // 22: qsession.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	30, // 23: qsession.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	4,  // 24: qsession.v1.ListJobsResponse.jobs:type_name -> qsession.v1.Job
-	4,  // 25: qsession.v1.CancelJobResponse.job:type_name -> qsession.v1.Job
-	4,  // 26: qsession.v1.UpdateJobRequest.job:type_name -> qsession.v1.Job
-	33, // 27: qsession.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 28: qsession.v1.UpdateJobResponse.job:type_name -> qsession.v1.Job
-	4,  // 29: qsession.v1.GetJobResultResponse.job:type_name -> qsession.v1.Job
-	8,  // 30: qsession.v1.RunJobResponse.created:type_name -> qsession.v1.CreateJobResponse
-	18, // 31: qsession.v1.RunJobResponse.result:type_name -> qsession.v1.GetJobResultResponse
-	4,  // 32: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
-	30, // 33: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
-	34, // 34: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
-	30, // 35: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
-	30, // 36: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
-	22, // 37: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
-	35, // 38: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
-	35, // 39: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
-	35, // 40: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
-	36, // 41: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
-	35, // 42: qsession.v1.PubResult.evs_noise_factors:type_name -> qsession.v1.Float64Array
-	35, // 43: qsession.v1.PubResult.stds_noise_factors:type_name -> qsession.v1.Float64Array
-	35, // 44: qsession.v1.PubResult.ensemble_stds_noise_factors:type_name -> qsession.v1.Float64Array
-	35, // 45: qsession.v1.PubResult.evs_extrapolated:type_name -> qsession.v1.Float64Array
-	35, // 46: qsession.v1.PubResult.stds_extrapolated:type_name -> qsession.v1.Float64Array
-	24, // 47: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
-	36, // 48: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
-	23, // 49: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
-	7,  // 50: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
-	9,  // 51: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
-	11, // 52: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
-	13, // 53: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
-	15, // 54: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
-	17, // 55: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
-	7,  // 56: qsession.v1.JobService.RunJob:input_type -> qsession.v1.CreateJobRequest
-	20, // 57: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
-	8,  // 58: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
-	10, // 59: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
-	12, // 60: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
-	14, // 61: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
-	16, // 62: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
-	18, // 63: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
-	19, // 64: qsession.v1.JobService.RunJob:output_type -> qsession.v1.RunJobResponse
-	21, // 65: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
-	58, // [58:66] is the sub-list for method output_type
-	50, // [50:58] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	32, // 22: qsession.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	32, // 23: qsession.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	0,  // 24: qsession.v1.ListJobsRequest.program:type_name -> qsession.v1.Program
+	4,  // 25: qsession.v1.ListJobsResponse.jobs:type_name -> qsession.v1.Job
+	4,  // 26: qsession.v1.CancelJobResponse.job:type_name -> qsession.v1.Job
+	4,  // 27: qsession.v1.UpdateJobRequest.job:type_name -> qsession.v1.Job
+	35, // 28: qsession.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 29: qsession.v1.UpdateJobResponse.job:type_name -> qsession.v1.Job
+	4,  // 30: qsession.v1.GetJobResultResponse.job:type_name -> qsession.v1.Job
+	8,  // 31: qsession.v1.RunJobResponse.created:type_name -> qsession.v1.CreateJobResponse
+	20, // 32: qsession.v1.RunJobResponse.result:type_name -> qsession.v1.GetJobResultResponse
+	4,  // 33: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
+	32, // 34: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
+	36, // 35: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
+	32, // 36: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
+	32, // 37: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
+	24, // 38: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
+	37, // 39: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
+	37, // 40: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
+	37, // 41: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
+	38, // 42: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
+	37, // 43: qsession.v1.PubResult.evs_noise_factors:type_name -> qsession.v1.Float64Array
+	37, // 44: qsession.v1.PubResult.stds_noise_factors:type_name -> qsession.v1.Float64Array
+	37, // 45: qsession.v1.PubResult.ensemble_stds_noise_factors:type_name -> qsession.v1.Float64Array
+	37, // 46: qsession.v1.PubResult.evs_extrapolated:type_name -> qsession.v1.Float64Array
+	37, // 47: qsession.v1.PubResult.stds_extrapolated:type_name -> qsession.v1.Float64Array
+	26, // 48: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
+	38, // 49: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
+	25, // 50: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
+	7,  // 51: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
+	9,  // 52: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
+	11, // 53: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
+	13, // 54: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
+	17, // 55: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
+	15, // 56: qsession.v1.JobService.DeleteJob:input_type -> qsession.v1.DeleteJobRequest
+	19, // 57: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
+	7,  // 58: qsession.v1.JobService.RunJob:input_type -> qsession.v1.CreateJobRequest
+	22, // 59: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
+	8,  // 60: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
+	10, // 61: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
+	12, // 62: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
+	14, // 63: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
+	18, // 64: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
+	16, // 65: qsession.v1.JobService.DeleteJob:output_type -> qsession.v1.DeleteJobResponse
+	20, // 66: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
+	21, // 67: qsession.v1.JobService.RunJob:output_type -> qsession.v1.RunJobResponse
+	23, // 68: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
+	60, // [60:69] is the sub-list for method output_type
+	51, // [51:60] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_qsession_v1_job_proto_init() }
@@ -2372,18 +2490,18 @@ func file_qsession_v1_job_proto_init() {
 	file_qsession_v1_options_proto_init()
 	file_qsession_v1_types_proto_init()
 	file_qsession_v1_job_proto_msgTypes[0].OneofWrappers = []any{}
-	file_qsession_v1_job_proto_msgTypes[16].OneofWrappers = []any{
+	file_qsession_v1_job_proto_msgTypes[18].OneofWrappers = []any{
 		(*RunJobResponse_Created)(nil),
 		(*RunJobResponse_Result)(nil),
 	}
-	file_qsession_v1_job_proto_msgTypes[17].OneofWrappers = []any{}
+	file_qsession_v1_job_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qsession_v1_job_proto_rawDesc), len(file_qsession_v1_job_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	JobService_ListJobs_FullMethodName     = "/qsession.v1.JobService/ListJobs"
 	JobService_CancelJob_FullMethodName    = "/qsession.v1.JobService/CancelJob"
 	JobService_UpdateJob_FullMethodName    = "/qsession.v1.JobService/UpdateJob"
+	JobService_DeleteJob_FullMethodName    = "/qsession.v1.JobService/DeleteJob"
 	JobService_GetJobResult_FullMethodName = "/qsession.v1.JobService/GetJobResult"
 	JobService_RunJob_FullMethodName       = "/qsession.v1.JobService/RunJob"
 	JobService_WatchJobs_FullMethodName    = "/qsession.v1.JobService/WatchJobs"
@@ -49,15 +50,23 @@ type JobServiceClient interface {
 	// Returns one job; with view JOB_VIEW_FULL also the PUBs it was submitted
 	// with. Unknown id, or another instance's: NOT_FOUND.
 	GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*GetJobResponse, error)
-	// Lists the caller's jobs, newest first. Bad page_token: INVALID_ARGUMENT.
+	// Lists the caller's jobs, newest first unless order_by asks for the oldest
+	// first. Bad page_token or order_by: INVALID_ARGUMENT.
 	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
-	// Cancels a queued job at once; a running job runs to the end of its
-	// execution and then ends CANCELLED. A finished job: FAILED_PRECONDITION.
+	// Cancels a job: a queued job ends CANCELLED at once; a running job's
+	// execution is stopped, and the job ends CANCELLED once it has stopped. A
+	// finished job: FAILED_PRECONDITION.
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
 	// Replaces a job's tags, the one field that may change after submission
 	// (AIP-134): update_mask must be exactly "tags", otherwise INVALID_ARGUMENT.
 	// The change is published on WatchJobs. Unknown id: NOT_FOUND.
 	UpdateJob(ctx context.Context, in *UpdateJobRequest, opts ...grpc.CallOption) (*UpdateJobResponse, error)
+	// Deletes a job with its result (AIP-135); this cannot be undone. An
+	// unfinished job is cancelled first, as CancelJob cancels it: a queued job
+	// at once, a running one stopped, and deleted once it has ended. The job's
+	// events stay in WatchJobs' history. Unknown id, or another instance's:
+	// NOT_FOUND.
+	DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*DeleteJobResponse, error)
 	// Streams a DONE job's result as a serialized JobResult split into chunks of
 	// at most 1 MiB. Not DONE yet: FAILED_PRECONDITION; unknown id: NOT_FOUND.
 	GetJobResult(ctx context.Context, in *GetJobResultRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetJobResultResponse], error)
@@ -142,6 +151,16 @@ func (c *jobServiceClient) UpdateJob(ctx context.Context, in *UpdateJobRequest, 
 	return out, nil
 }
 
+func (c *jobServiceClient) DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*DeleteJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteJobResponse)
+	err := c.cc.Invoke(ctx, JobService_DeleteJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *jobServiceClient) GetJobResult(ctx context.Context, in *GetJobResultRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetJobResultResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[0], JobService_GetJobResult_FullMethodName, cOpts...)
@@ -219,15 +238,23 @@ type JobServiceServer interface {
 	// Returns one job; with view JOB_VIEW_FULL also the PUBs it was submitted
 	// with. Unknown id, or another instance's: NOT_FOUND.
 	GetJob(context.Context, *GetJobRequest) (*GetJobResponse, error)
-	// Lists the caller's jobs, newest first. Bad page_token: INVALID_ARGUMENT.
+	// Lists the caller's jobs, newest first unless order_by asks for the oldest
+	// first. Bad page_token or order_by: INVALID_ARGUMENT.
 	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
-	// Cancels a queued job at once; a running job runs to the end of its
-	// execution and then ends CANCELLED. A finished job: FAILED_PRECONDITION.
+	// Cancels a job: a queued job ends CANCELLED at once; a running job's
+	// execution is stopped, and the job ends CANCELLED once it has stopped. A
+	// finished job: FAILED_PRECONDITION.
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
 	// Replaces a job's tags, the one field that may change after submission
 	// (AIP-134): update_mask must be exactly "tags", otherwise INVALID_ARGUMENT.
 	// The change is published on WatchJobs. Unknown id: NOT_FOUND.
 	UpdateJob(context.Context, *UpdateJobRequest) (*UpdateJobResponse, error)
+	// Deletes a job with its result (AIP-135); this cannot be undone. An
+	// unfinished job is cancelled first, as CancelJob cancels it: a queued job
+	// at once, a running one stopped, and deleted once it has ended. The job's
+	// events stay in WatchJobs' history. Unknown id, or another instance's:
+	// NOT_FOUND.
+	DeleteJob(context.Context, *DeleteJobRequest) (*DeleteJobResponse, error)
 	// Streams a DONE job's result as a serialized JobResult split into chunks of
 	// at most 1 MiB. Not DONE yet: FAILED_PRECONDITION; unknown id: NOT_FOUND.
 	GetJobResult(*GetJobResultRequest, grpc.ServerStreamingServer[GetJobResultResponse]) error
@@ -276,6 +303,9 @@ func (UnimplementedJobServiceServer) CancelJob(context.Context, *CancelJobReques
 }
 func (UnimplementedJobServiceServer) UpdateJob(context.Context, *UpdateJobRequest) (*UpdateJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateJob not implemented")
+}
+func (UnimplementedJobServiceServer) DeleteJob(context.Context, *DeleteJobRequest) (*DeleteJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteJob not implemented")
 }
 func (UnimplementedJobServiceServer) GetJobResult(*GetJobResultRequest, grpc.ServerStreamingServer[GetJobResultResponse]) error {
 	return status.Error(codes.Unimplemented, "method GetJobResult not implemented")
@@ -397,6 +427,24 @@ func _JobService_UpdateJob_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_DeleteJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).DeleteJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_DeleteJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).DeleteJob(ctx, req.(*DeleteJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _JobService_GetJobResult_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(GetJobResultRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -456,6 +504,10 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateJob",
 			Handler:    _JobService_UpdateJob_Handler,
+		},
+		{
+			MethodName: "DeleteJob",
+			Handler:    _JobService_DeleteJob_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
