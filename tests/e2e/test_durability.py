@@ -456,6 +456,27 @@ def test_a_result_that_fails_its_checksum_is_data_loss_never_served(tmp_path):
         assert "checksum" in info.value.details()
 
 
+def test_a_large_result_is_stored_beside_the_database_and_survives_kill_9(tmp_path):
+    """A result over 1 MiB (120,000 shots of 100 bits: 1.5 MB packed) is a file in the data
+    directory, its row only naming it; the client reads it whole, before and after kill -9."""
+    wide = QuantumCircuit(100)
+    wide.x(range(0, 100, 3))
+    wide.measure_all()
+    config = base_config(tmp_path, limits={"max_shots_per_pub": 200_000})
+    with ServerProcess(tmp_path, config) as server:
+        client = RawClient(server)
+        job = client.create_job([(wide, None, 120_000)], backend="fake_torino")
+        client.wait(job.id)
+        first = client.result(job.id)[0].data.meas
+        assert (tmp_path / "results" / f"{job.id}.result").stat().st_size > 1 << 20
+        server.kill()
+        server.start()
+        again = RawClient(server).result(job.id)[0].data.meas
+    assert again.num_shots == 120_000 and (again.array == first.array).all()
+    expected = "".join("1" if qubit % 3 == 0 else "0" for qubit in reversed(range(100)))
+    assert set(again.get_counts()) == {expected}
+
+
 def test_a_data_dir_needing_a_backend_the_config_dropped_is_a_clear_config_error(tmp_path):
     from qsession.config import ConfigError
 

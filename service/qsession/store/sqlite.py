@@ -2,13 +2,15 @@
 
 Every state change is written in one transaction together with its watch event, before the
 server acknowledges it or publishes the event, so a crash at any moment leaves either the old
-state or the new one. Results carry a SHA-256 checksum that is verified on every read.
+state or the new one. Results carry a SHA-256 checksum that is verified on every read; those
+of 1 MiB or more are files beside the database, the row naming them (``result_files``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -17,6 +19,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from qsession.store.result_files import LARGE_RESULT_BYTES, ResultFiles
+
+log = logging.getLogger("qsession.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -39,7 +45,8 @@ CREATE INDEX IF NOT EXISTS jobs_seq ON jobs (seq);
 CREATE TABLE IF NOT EXISTS results (
     job_id TEXT PRIMARY KEY,
     data   BLOB NOT NULL,
-    sha256 TEXT NOT NULL
+    sha256 TEXT NOT NULL,
+    file   TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     revision INTEGER PRIMARY KEY,
@@ -238,7 +245,18 @@ class Store:
         # survives the server's crash or kill -9, not the machine's (no fsync per commit).
         self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS[durability]}")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
+        if "file" not in columns:  # a database made before large results became files
+            self._db.execute("ALTER TABLE results ADD COLUMN file TEXT")
         self._lock = threading.Lock()
+        self._files = ResultFiles(path.parent / "results", durable=durability == "disk")
+        named = {
+            name
+            for (name,) in self._db.execute("SELECT file FROM results WHERE file IS NOT NULL")
+        }
+        removed = self._files.remove_orphans(named)
+        if removed:
+            log.warning("removed %d result files that no stored result names", removed)
         # Reads use their own connections: in WAL mode they never wait for a write's fsync.
         self._readers = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
@@ -283,12 +301,24 @@ class Store:
         and inputs are inserted. A result stored before a change in the same batch (or an
         earlier one) is durable no later than that change.
         """
+        files = {  # large results go to their files before the rows naming them commit
+            row.job_id: self._files.write(row.job_id, row.data)
+            for row in batch
+            if isinstance(row, ResultRow) and len(row.data) >= LARGE_RESULT_BYTES
+        }
         with self._transaction() as db:
             for row in batch:
                 if isinstance(row, ResultRow):
+                    file = files.get(row.job_id)
                     db.execute(
-                        "INSERT OR REPLACE INTO results (job_id, data, sha256) VALUES (?,?,?)",
-                        (row.job_id, row.data, row.sha256 or hashlib.sha256(row.data).hexdigest()),
+                        "INSERT OR REPLACE INTO results (job_id, data, sha256, file) "
+                        "VALUES (?,?,?,?)",
+                        (
+                            row.job_id,
+                            b"" if file else row.data,
+                            row.sha256 or hashlib.sha256(row.data).hexdigest(),
+                            file,
+                        ),
                     )
                 else:
                     self._write_change(db, row)
@@ -340,10 +370,17 @@ class Store:
         Raises:
             CorruptResult: the bytes no longer match the stored checksum.
         """
-        rows = self._read("SELECT data, sha256 FROM results WHERE job_id = ?", (job_id,))
+        rows = self._read("SELECT data, sha256, file FROM results WHERE job_id = ?", (job_id,))
         if not rows:
             return None
-        data, digest = rows[0]
+        data, digest, file = rows[0]
+        if file is not None:
+            data = self._files.read(file)
+            if data is None:
+                raise CorruptResult(
+                    f"the stored result of job {job_id} is missing: its file "
+                    f"{self._files.directory / file} was deleted"
+                )
         if hashlib.sha256(data).hexdigest() != digest:
             raise CorruptResult(f"the stored result of job {job_id} fails its checksum")
         return data, digest
@@ -445,13 +482,17 @@ class Store:
     def delete_job(self, job_id: str) -> None:
         """Delete a finished job: its row, request and result (its watch events stay)."""
         with self._transaction() as db:
+            files = _files_of(db, [job_id])
             db.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        self._files.delete(files)
 
     def delete_result(self, job_id: str) -> None:
         """Delete a job's result (a private job's, once read)."""
         with self._transaction() as db:
+            files = _files_of(db, [job_id])
             db.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
+        self._files.delete(files)
 
     def delete_sessions(self, session_ids: Sequence[str], batch: int = 500) -> None:
         """Delete sessions (closed ones retention dropped), in batches of ``batch``."""
@@ -472,8 +513,10 @@ class Store:
                     (*params, limit),
                 )
             ]
+            files = _files_of(db, [job_id for (job_id,) in ids])
             db.executemany("DELETE FROM results WHERE job_id = ?", ids)
             db.executemany("DELETE FROM jobs WHERE id = ?", ids)
+        self._files.delete(files)
         return len(ids)
 
     def snapshot(self) -> Snapshot:
@@ -511,3 +554,19 @@ class Store:
             last_seq=last_seq,
             usage=usage,
         )
+
+
+def _files_of(db: sqlite3.Connection, job_ids: Sequence[str]) -> list[str]:
+    """The result files of ``job_ids`` (to remove once their rows' deletion commits)."""
+    files: list[str] = []
+    for start in range(0, len(job_ids), 500):
+        chunk = job_ids[start : start + 500]
+        files += [
+            name
+            for (name,) in db.execute(
+                f"SELECT file FROM results WHERE file IS NOT NULL AND job_id IN "
+                f"({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        ]
+    return files
