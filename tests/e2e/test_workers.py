@@ -134,7 +134,8 @@ def test_a_job_that_keeps_killing_its_worker_ends_in_error_after_the_attempt_lim
         os.kill(worker_pid(server), signal.SIGKILL)
     ended = client.wait(job.id)
     assert ended.state == job_pb2.Job.STATE_ERROR
-    assert "died while it ran the job" in ended.error_message
+    # killed as it ran the job, or as its fresh process started: either way it died
+    assert "died while it" in ended.error_message
     assert "max_attempts is 2" in ended.error_message
     assert client.run([isa(bell(), "ideal_24")], backend="ideal_24")[0].data.meas.num_shots == 4096
 

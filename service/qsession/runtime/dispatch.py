@@ -241,6 +241,9 @@ class Dispatch:
         qpu.execution = asyncio.current_task()
         try:
             try:
+                # A fresh worker's start-up is neither the job's time nor its usage.
+                await qpu.worker.started()
+                started = time.monotonic()
                 # The worker is awaited in this task (no task per run: each costs the loop a
                 # turn before the request leaves). A cancel by the user or the time limit
                 # cancels the await, which kills the worker; a fresh one starts.

@@ -130,10 +130,9 @@ class LocalWorker:
             JobFailed: the job cannot run (the message says why).
             WorkerLost: the worker died or could not start.
         """
-        if self._process is None:
-            self._process = _Process(self._argv)
         try:
-            return await self._round_trip(self._process, request, seed)
+            process = await self._started()
+            return await self._round_trip(process, request, seed)
         except asyncio.CancelledError:
             self.replace()
             raise
@@ -141,19 +140,41 @@ class LocalWorker:
             self.replace()
             raise
 
+    async def started(self) -> None:
+        """Return once the worker process has said READY (it loads its device first).
+
+        Raises:
+            WorkerLost: it did not start (it is replaced).
+        """
+        try:
+            await self._started()
+        except WorkerLost:
+            self.replace()
+            raise
+
+    async def _started(self) -> _Process:
+        if self._process is None:
+            self._process = _Process(self._argv)
+        process = self._process
+        if not process.ready:
+            try:
+                hello = await asyncio.wait_for(process.receive(), STARTUP_TIMEOUT)
+            except TimeoutError:
+                raise WorkerLost(
+                    f"the worker of {self.backend} did not start within {STARTUP_TIMEOUT:g} s"
+                ) from None
+            except (asyncio.IncompleteReadError, OSError):
+                raise WorkerLost(f"the worker of {self.backend} died while it started") from None
+            if hello != READY:
+                raise WorkerLost(f"the worker of {self.backend} did not start")
+            process.ready = True
+        return process
+
     async def _round_trip(
         self, process: _Process, request: bytes, seed: int
     ) -> tuple[bytes, Placement]:
         """Send the request and wait for the answer."""
         try:
-            if not process.ready:
-                try:
-                    hello = await asyncio.wait_for(process.receive(), STARTUP_TIMEOUT)
-                except TimeoutError:
-                    hello = None
-                if hello != READY:
-                    raise WorkerLost(f"the worker of {self.backend} did not start")
-                process.ready = True
             await process.send(("run", request, seed))
             kind, payload, host = await self._answer(process)
         except (asyncio.IncompleteReadError, OSError):

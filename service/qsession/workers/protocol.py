@@ -50,6 +50,16 @@ class Worker(Protocol):
     @property
     def placement(self) -> Placement | None: ...
 
+    async def started(self) -> None:
+        """Return once a job handed over now starts at once (a local worker's fresh process
+        has loaded its device). A job's time is counted from then, not from its worker's
+        start-up.
+
+        Raises:
+            WorkerLost: the worker could not start.
+        """
+        ...
+
     async def run(self, request: bytes, seed: int) -> tuple[bytes, Placement]:
         """Run one job; its JobResult bytes and where it ran. Cancelling the call stops the
         job (the worker is replaced).

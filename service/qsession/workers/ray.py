@@ -274,6 +274,9 @@ class RayWorker:
         self._kills.add(task)
         task.add_done_callback(self._kills.discard)
 
+    async def started(self) -> None:
+        """At once: a Ray worker is handed jobs only once its actor is alive (``ready``)."""
+
     async def run(self, request: bytes, seed: int) -> tuple[bytes, Placement]:
         """Run one job on the actor: JobResult bytes and where it ran.
 
