@@ -71,7 +71,7 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     max_result_bytes = 536870912                 # one job's result (SQLite keeps < 1 GB a row)
     max_concurrent_admissions_per_instance = 2   # CreateJob calls parsed at once; more wait
                                                  # their turn, instances served in turn
-    request_bytes_per_second_per_instance = 268435456  # request bytes an instance sends
+    request_bytes_per_second_per_instance = 33554432  # request bytes an instance sends
                                                  # per second, on average; more wait unread
     max_open_sessions_per_instance = 1000        # sessions and batches not closed
     max_http_connections = 1024                  # the page's connections (of the process's
@@ -191,7 +191,7 @@ class Limits:
     max_noise_factor: int = 20
     max_result_bytes: int = 512 * 1024 * 1024
     max_concurrent_admissions_per_instance: int = 2
-    request_bytes_per_second_per_instance: int = 256 * 1024 * 1024
+    request_bytes_per_second_per_instance: int = 32 * 1024 * 1024
     max_http_connections: int = 1024
     max_open_sessions_per_instance: int = 1000
     auth_failures_per_minute: int = 60
