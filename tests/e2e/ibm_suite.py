@@ -90,3 +90,31 @@ def print_counts(title: str, report: Path, files: list[str]) -> None:
     print(f"{title} per file (passed, failed, skipped):")
     for name, c in counts(report, files).items():
         print(f"  {name}: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped")
+
+
+def run_suite(
+    suite: Path, files: list[str], deselect: list[str], env: dict[str, str], report: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run ``files`` (names under ``test/integration/``) of the unpacked suite with pytest in
+    a child process, but the ``deselect``ed test ids (relative to ``test/integration/``),
+    with ``env``; a JUnit report to ``report``."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *(f"test/integration/{name}.py" for name in files),
+            *(f"--deselect=test/integration/{test}" for test in deselect),
+            "--import-mode=prepend",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rfE",
+            f"--junitxml={report}",
+        ],
+        cwd=suite,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUITE_TIMEOUT,
+    )

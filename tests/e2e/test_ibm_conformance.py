@@ -14,8 +14,6 @@ the IBM Cloud-only cases in CLOUD_ONLY, which are deselected by name, each with 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,7 @@ import pytest
 from qsession.config import crn_of
 from qsession.testing import free_port
 from tests.conftest import PREMIUM_TOKEN, base_config
-from tests.e2e.ibm_suite import FILES, SERVER_BACKENDS, SUITE_TIMEOUT, print_counts, unpack_suite
+from tests.e2e.ibm_suite import FILES, SERVER_BACKENDS, print_counts, run_suite, unpack_suite
 from tests.e2e.server_process import ServerProcess
 
 CLOUD_ONLY = {
@@ -67,29 +65,8 @@ def test_ibms_integration_tests_pass_through_the_unmodified_client(suite, tmp_pa
         "QISKIT_IBM_QPU": "fake_torino",
     }
     report = tmp_path / "junit.xml"
-    deselect = [f"--deselect=test/integration/{name}" for name in CLOUD_ONLY]
-    files = [f"test/integration/{name}.py" for name in FILES]
     with ServerProcess(tmp_path / "server", config):
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                *files,
-                *deselect,
-                "--import-mode=prepend",
-                "-p",
-                "no:cacheprovider",
-                "-q",
-                "-rfE",
-                f"--junitxml={report}",
-            ],
-            cwd=suite,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=SUITE_TIMEOUT,
-        )
+        run = run_suite(suite, FILES, list(CLOUD_ONLY), env, report)
     print_counts("IBM integration tests", report, FILES)
     print(f"  deselected as IBM Cloud-only: {len(CLOUD_ONLY)}")
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

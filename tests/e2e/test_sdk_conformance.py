@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PREMIUM_TOKEN, base_config
-from tests.e2e.ibm_suite import FILES, SERVER_BACKENDS, SUITE_TIMEOUT, print_counts, unpack_suite
+from tests.e2e.ibm_suite import FILES, SERVER_BACKENDS, print_counts, run_suite, unpack_suite
 from tests.e2e.server_process import ServerProcess
 
 SHIM = Path(__file__).parent / "ibm_sdk_shim" / "conftest_template.py"
@@ -94,10 +92,7 @@ def test_ibms_integration_tests_pass_through_our_sdk(suite, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QISKIT_IBM", "QSESSION"))}
     report = tmp_path / "junit.xml"
     files = [*FILES, ACCOUNT]
-    deselect = [
-        f"--deselect=test/integration/{name}"
-        for name in {**PRIVATE, **CLOUD_ONLY, **NEEDS_ALLOCATIONS}
-    ]
+    deselect = [*PRIVATE, *CLOUD_ONLY, *NEEDS_ALLOCATIONS]
     with ServerProcess(tmp_path / "server", config) as server:
         env |= {
             "HOME": str(home),  # no saved account is read
@@ -107,26 +102,7 @@ def test_ibms_integration_tests_pass_through_our_sdk(suite, tmp_path):
             "QISKIT_IBM_INSTANCE": "lab",
             "QISKIT_IBM_QPU": "fake_torino",
         }
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                *(f"test/integration/{name}.py" for name in files),
-                *deselect,
-                "--import-mode=prepend",
-                "-p",
-                "no:cacheprovider",
-                "-q",
-                "-rfE",
-                f"--junitxml={report}",
-            ],
-            cwd=suite,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=SUITE_TIMEOUT,
-        )
+        run = run_suite(suite, files, deselect, env, report)
     print_counts("IBM integration tests through qsession's SDK", report, files)
     print(
         f"  deselected: {len(PRIVATE)} reaching IBM's private internals, {len(CLOUD_ONLY)} "
