@@ -29,3 +29,16 @@ def mid_circuit_measured(num_qubits: int) -> QuantumCircuit:
         circuit.cx(i, i + 1)
     circuit.measure(range(num_qubits), range(num_qubits))
     return circuit
+
+
+def swept_ghz(num_qubits: int) -> QuantumCircuit:
+    """A GHZ state whose first rotation is a parameter: ``ry(theta)`` on qubit 0, then a CX
+    chain, every qubit measured into ``c`` (theta = pi/2 gives the GHZ state)."""
+    from qiskit.circuit import Parameter
+
+    circuit = QuantumCircuit(num_qubits, num_qubits)
+    circuit.ry(Parameter("theta"), 0)
+    for qubit in range(num_qubits - 1):
+        circuit.cx(qubit, qubit + 1)
+    circuit.measure(range(num_qubits), range(num_qubits))
+    return circuit

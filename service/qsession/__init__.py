@@ -5,7 +5,12 @@ qsession server by changing its import line::
 
     from qsession import QiskitRuntimeService, Session
     from qsession import SamplerV2 as Sampler, EstimatorV2 as Estimator
+    from qsession import Executor, QuantumProgram
 """
+
+from qiskit_ibm_runtime.options_models.executor import ExecutorOptions
+from qiskit_ibm_runtime.quantum_program import QuantumProgram
+from qiskit_ibm_runtime.results.quantum_program import QuantumProgramResult
 
 from qsession.bitarray import BitArray
 from qsession.client import (
@@ -36,6 +41,7 @@ from qsession.client.errors import (
     RuntimeJobTimeoutError,
     SessionClosedError,
 )
+from qsession.client.executor import Executor
 
 QiskitRuntimeService = RuntimeService
 """qiskit-ibm-runtime's name for :class:`RuntimeService`, so notebooks keep their code."""
@@ -54,6 +60,8 @@ __all__ = [
     "Estimator",
     "EstimatorOptions",
     "EstimatorV2",
+    "Executor",
+    "ExecutorOptions",
     "IBMAccountError",
     "IBMApiError",
     "IBMInputValueError",
@@ -63,6 +71,8 @@ __all__ = [
     "Options",
     "QSessionBackend",
     "QSessionError",
+    "QuantumProgram",
+    "QuantumProgramResult",
     "QiskitRuntimeService",
     "RuntimeInvalidStateError",
     "RuntimeJobFailureError",

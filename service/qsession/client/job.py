@@ -35,6 +35,7 @@ from qsession.client.watch import FINAL_STATES, JOB_STATUS, JobEventStream
 from qsession.v1 import job_pb2
 from qsession.wire import decode_job_pubs, decode_result
 from qsession.wire.options import job_options_dict
+from qsession.wire.quantum_program import decode_program, decode_program_result
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -43,7 +44,11 @@ if TYPE_CHECKING:
     from qsession.client.operations import Operations
     from qsession.client.service import RuntimeService
 
-_PROGRAM_IDS = {job_pb2.PROGRAM_SAMPLER: "sampler", job_pb2.PROGRAM_ESTIMATOR: "estimator"}
+_PROGRAM_IDS = {
+    job_pb2.PROGRAM_SAMPLER: "sampler",
+    job_pb2.PROGRAM_ESTIMATOR: "estimator",
+    job_pb2.PROGRAM_EXECUTOR: "executor",
+}
 _WAIT_INTERRUPTIONS = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.OUT_OF_RANGE)
 _VERSIONS = f"qsession-{importlib.metadata.version('qsession')},qiskit-{qiskit.__version__}"
 
@@ -168,7 +173,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
 
     @property
     def primitive_id(self) -> str:
-        """``"sampler"`` or ``"estimator"``."""
+        """``"sampler"``, ``"estimator"`` or ``"executor"``."""
         return _PROGRAM_IDS.get(self._message.program, "unknown")
 
     @property
@@ -205,7 +210,9 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             ``(*shape, num_parameters)`` (``None`` for a circuit without parameters), so
             ``SamplerV2(...).run(job.inputs["pubs"])`` runs them again; ``options`` are the
             job's options that were set (``default_shots``, ``default_precision``,
-            ``seed_simulator``, ``max_execution_time``).
+            ``seed_simulator``, ``max_execution_time``). An Executor job's are
+            ``{"quantum_program": QuantumProgram, "options": {...}}`` (qiskit-ibm-runtime's
+            ``QuantumProgram``, which ``Executor(...).run`` runs again).
 
         Raises:
             RuntimeJobNotFound: the job no longer exists.
@@ -214,6 +221,11 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         if message.options.private:
             return {}
         options = message.options
+        if message.program == job_pb2.PROGRAM_EXECUTOR:
+            return {
+                "quantum_program": decode_program(message.inputs.quantum_program),
+                "options": job_options_dict(options),
+            }
         return {
             "pubs": [
                 _pub_tuple(pub) for pub in decode_job_pubs(message.program, message.inputs, options)
@@ -338,7 +350,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             finally:
                 stream.cancel()
 
-    def result(self, timeout: float | None = None) -> PrimitiveResult:
+    def result(self, timeout: float | None = None) -> Any:
         """Wait for the job and return its result: a new object at each call (the received
         bytes are kept and decoded again), so that changing one changes nothing else.
 
@@ -358,8 +370,9 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         Returns:
             A :class:`~qiskit.primitives.PrimitiveResult`: one ``SamplerPubResult`` (registers
             as read-only :class:`qsession.BitArray`) or ``PubResult`` (``evs``, ``stds``,
-            ``ensemble_standard_error``) per PUB, in submission order. A private job's result
-            can be read once (IBM's rule): then it is an empty ``PrimitiveResult``.
+            ``ensemble_standard_error``) per PUB, in submission order. An Executor job's is
+            qiskit-ibm-runtime's ``QuantumProgramResult`` (``wire.quantum_program``). A
+            private job's result can be read once (IBM's rule): then it is empty.
 
         Raises:
             RuntimeJobFailureError: the job ended in ERROR (the message has the reason).
@@ -377,9 +390,11 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
                 except RuntimeInvalidStateError as exc:
                     if exc.reason != "RESULT_MISSING" or not self._refresh().options.private:
                         raise
-                    return PrimitiveResult([])  # a private job's result was read
+                    result = job_pb2.JobResult()  # a private job's result was read: empty
             if not self._message.options.private:
                 self._result = result  # (a private one is not kept: IBM reads it once)
+        if self._message.program == job_pb2.PROGRAM_EXECUTOR:
+            return decode_program_result(result)
         return decode_result(result, BitArray)
 
     def _result_from_held(self, timeout: float | None) -> job_pb2.JobResult | None:

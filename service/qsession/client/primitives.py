@@ -127,20 +127,45 @@ class _Primitive:
         return self._backend
 
     def _submit(self, **pubs: Any) -> RuntimeJobV2 | LocalRuntimeJob:
-        if self._mode is not None:
-            self._mode._check_accepting()
-        request = job_pb2.CreateJobRequest(
-            backend=self._backend.name,
-            program=self._program,
-            options=self._options.job_options(),
-            tags=self._options.environment.job_tags or [],
-            # a local session has no id
-            session_id=(self._mode.session_id if self._mode is not None else None) or "",
+        return submit_job(
+            self._mode,
+            self._backend,
+            self._program,
+            self._options.job_options(),
+            self._options.environment.job_tags or [],
             **pubs,
         )
-        if self._local:
-            return LocalRuntimeJob(self._backend, request).run()
-        return self._backend.service._create_job(request)
+
+
+def submit_job(
+    mode: Session | None,
+    backend: QSessionBackend | BackendV2,
+    program: int,
+    options: job_pb2.JobOptions,
+    tags: list[str],
+    **inputs: Any,
+) -> RuntimeJobV2 | LocalRuntimeJob:
+    """Submit a job of ``program`` in ``mode`` (``None``: job mode) on ``backend``, with its
+    ``inputs`` (``sampler_pubs=``, ``estimator_pubs=`` or ``quantum_program=``); on a fake
+    backend, in local testing mode.
+
+    Raises:
+        SessionClosedError: the session or batch was closed or cancelled here.
+    """
+    if mode is not None:
+        mode._check_accepting()
+    request = job_pb2.CreateJobRequest(
+        backend=backend.name,
+        program=program,
+        options=options,
+        tags=tags,
+        # a local session has no id
+        session_id=(mode.session_id if mode is not None else None) or "",
+        **inputs,
+    )
+    if is_local_backend(backend):
+        return LocalRuntimeJob(backend, request).run()
+    return backend.service._create_job(request)
 
 
 class SamplerV2(_Primitive, BaseSamplerV2):

@@ -45,7 +45,11 @@ _FILTERABLE = (
     "status_msg",
 )
 _MAX_PAGE = 1000
-_PROGRAMS = {"sampler": job_pb2.PROGRAM_SAMPLER, "estimator": job_pb2.PROGRAM_ESTIMATOR}
+_PROGRAMS = {
+    "sampler": job_pb2.PROGRAM_SAMPLER,
+    "estimator": job_pb2.PROGRAM_ESTIMATOR,
+    "executor": job_pb2.PROGRAM_EXECUTOR,
+}
 CHANNELS = ("ibm_quantum_platform", "ibm_cloud", "local")
 """qiskit-ibm-runtime's channels. A qsession server serves the first two alike (the account's
 URL says where it is); ``"local"`` is local testing mode (:mod:`qsession.local`)."""

@@ -373,7 +373,7 @@ class IbmApi:
             if job.options.private and exc.reason == "RESULT_MISSING":
                 return web.Response(text="", content_type="text/plain")  # read once already
             raise
-        text = await asyncio.to_thread(convert.results_text, data)
+        text = await asyncio.to_thread(convert.results_text, job.program, data)
         return web.Response(text=text, content_type="text/plain")
 
     async def _cancel_job(self, request: web.Request) -> web.Response:

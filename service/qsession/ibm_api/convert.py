@@ -35,6 +35,7 @@ from qiskit_ibm_runtime import execution_span as ibm_spans
 
 from qsession.client.errors import IBMInputValueError
 from qsession.client.options import EstimatorOptions, SamplerOptions
+from qsession.ibm_api import executor
 from qsession.lifecycle.errors import InvalidArgument, NotFound
 from qsession.v1 import job_pb2, session_pb2, types_pb2
 from qsession.wire import encode_estimator_pub, encode_sampler_pub
@@ -42,7 +43,11 @@ from qsession.wire.pubs import decode_job_pubs
 from qsession.wire.results import decode_result
 from qsession.wire.spans import ExecutionSpans
 
-PROGRAMS = {"sampler": job_pb2.PROGRAM_SAMPLER, "estimator": job_pb2.PROGRAM_ESTIMATOR}
+PROGRAMS = {
+    "sampler": job_pb2.PROGRAM_SAMPLER,
+    "estimator": job_pb2.PROGRAM_ESTIMATOR,
+    "executor": job_pb2.PROGRAM_EXECUTOR,
+}
 PROGRAM_IDS = {value: name for name, value in PROGRAMS.items()}
 JOB_STATUS = {
     job_pb2.Job.STATE_QUEUED: "Queued",
@@ -219,7 +224,10 @@ def workload_json(row: dict[str, Any], instance: str) -> dict[str, Any]:
 
 def params_json(job: job_pb2.Job) -> dict[str, Any]:
     """A job's ``params`` as IBM's client submitted them (``job.inputs``): its PUBs as
-    ``RuntimeEncoder`` lists, its options as the option tree, ``version`` 2."""
+    ``RuntimeEncoder`` lists, its options as the option tree, ``version`` 2 (an Executor
+    job's: ``executor.params_json``)."""
+    if job.program == job_pb2.PROGRAM_EXECUTOR:
+        return executor.params_json(job)
     pubs = decode_job_pubs(job.program, job.inputs, job.options)
     options = MessageToDict(job.options, preserving_proto_field_name=True)
     options.pop("log_level", None)
@@ -230,9 +238,11 @@ def params_json(job: job_pb2.Job) -> dict[str, Any]:
     return json.loads(json.dumps(params, cls=RuntimeEncoder))
 
 
-def results_text(result: bytes) -> str:
+def results_text(program: int, result: bytes) -> str:
     """A DONE job's result as IBM's client reads it: ``RuntimeEncoder`` JSON of its
-    ``PrimitiveResult``."""
+    ``PrimitiveResult`` (an Executor job's: ``executor.result_text``)."""
+    if program == job_pb2.PROGRAM_EXECUTOR:
+        return executor.result_text(result)
     message = job_pb2.JobResult.FromString(result)
     primitive = decode_result(message)
     execution = primitive.metadata.get("execution")
@@ -313,8 +323,8 @@ def create_job_request(
     program_id = body.get("program_id")
     if program_id not in PROGRAMS:
         raise NotFound(
-            f"program_id: program {program_id!r} is not one this server runs; use 'sampler' "
-            "or 'estimator'",
+            f"program_id: program {program_id!r} is not one this server runs; use 'sampler', "
+            "'estimator' or 'executor'",
             field="program_id",
             reason="FIELD_INVALID",
         )
@@ -328,6 +338,15 @@ def create_job_request(
     params = body.get("params")
     if not isinstance(params, dict):
         raise InvalidArgument("params: a JSON object with 'pubs'", field="params")
+    if program_id == "executor":
+        return job_pb2.CreateJobRequest(
+            program=job_pb2.PROGRAM_EXECUTOR,
+            backend=backend,
+            session_id=session_id,
+            tags=tags,
+            options=_executor_options(body),
+            quantum_program=executor.quantum_program(params),
+        )
     options = _options(program_id, params, body)
     request = job_pb2.CreateJobRequest(
         program=PROGRAMS[program_id],
@@ -351,6 +370,20 @@ def create_job_request(
                 encode_estimator_pub(estimator_pub, encoded.get(id(estimator_pub.circuit)))
             )
     return request
+
+
+def _executor_options(body: dict) -> job_pb2.JobOptions:
+    """An Executor job's options: the body's ``cost`` (its max_execution_time) and
+    ``private``; the schema's own options are read with its params (``executor``)."""
+    options = job_pb2.JobOptions()
+    cost = body.get("cost")
+    if cost:
+        if not isinstance(cost, int | float) or not cost > 0:
+            raise InvalidArgument("cost: a positive number of seconds", field="cost")
+        options.max_execution_time = cost
+    if body.get("private") is True:
+        options.private = True
+    return options
 
 
 def _options(program_id: str, params: dict, body: dict) -> job_pb2.JobOptions:

@@ -55,6 +55,7 @@ class Program(StrEnum):
 
     SAMPLER = "sampler"
     ESTIMATOR = "estimator"
+    EXECUTOR = "executor"
 
 
 @dataclass(frozen=True)

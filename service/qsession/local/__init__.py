@@ -37,11 +37,16 @@ from qsession.bitarray import BitArray
 from qsession.client.errors import RuntimeJobFailureError
 from qsession.v1 import job_pb2
 from qsession.wire import decode_result
+from qsession.wire.quantum_program import decode_program_result
 
 if TYPE_CHECKING:
     from qsession.execution import Executor
 
-_PROGRAM_IDS = {job_pb2.PROGRAM_SAMPLER: "sampler", job_pb2.PROGRAM_ESTIMATOR: "estimator"}
+_PROGRAM_IDS = {
+    job_pb2.PROGRAM_SAMPLER: "sampler",
+    job_pb2.PROGRAM_ESTIMATOR: "estimator",
+    job_pb2.PROGRAM_EXECUTOR: "executor",
+}
 _ONE_AT_A_TIME = threading.Lock()  # a QPU runs one job at a time; so does this process
 
 
@@ -80,7 +85,7 @@ class LocalRuntimeJob(PrimitiveJob[PrimitiveResult]):
 
     @property
     def primitive_id(self) -> str:
-        """``"sampler"`` or ``"estimator"``."""
+        """``"sampler"``, ``"estimator"`` or ``"executor"``."""
         return _PROGRAM_IDS[self._request.program]
 
     @property
@@ -116,4 +121,7 @@ class LocalRuntimeJob(PrimitiveJob[PrimitiveResult]):
             raise RuntimeJobFailureError(
                 f"Unable to retrieve job result. Job {self.job_id()} has failed: {value}"
             )
-        return decode_result(job_pb2.JobResult.FromString(value), BitArray)
+        result = job_pb2.JobResult.FromString(value)
+        if request.program == job_pb2.PROGRAM_EXECUTOR:
+            return decode_program_result(result)
+        return decode_result(result, BitArray)

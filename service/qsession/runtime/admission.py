@@ -28,9 +28,10 @@ from qsession.runtime.circuit_cache import CircuitCache
 from qsession.runtime.dispatch import Qpu
 from qsession.runtime.fairness import FairAdmission, admission_sizes
 from qsession.sandbox.circuits import CircuitSandbox, CircuitWidth
-from qsession.v1 import job_pb2, transpiler_pb2, types_pb2
+from qsession.v1 import job_pb2, quantum_program_pb2, transpiler_pb2, types_pb2
 from qsession.wire import circuit_digest, decode_job_pubs
 from qsession.wire.pubs import check_parameter_values
+from qsession.wire.quantum_program import check_circuit_arguments
 
 CIRCUIT_PARSE_TIMEOUT = 60.0
 CIRCUIT_SANDBOXES = 2
@@ -249,7 +250,7 @@ class Admission:
             field = limits.pubs_field(request)
             limits.check_samples(sizes, field, self.limits)
             limits.check_mitigation_cost(settings, sizes, field, self.limits)
-            if request.program == job_pb2.PROGRAM_SAMPLER:
+            if request.program != job_pb2.PROGRAM_ESTIMATOR:
                 limits.check_result_size(sizes, widths, field, self.limits)
         except Exception:  # refused: what this request alone sent need not stay parsed
             for _, circuit in sent:
@@ -267,8 +268,9 @@ class Admission:
 
         A request like one admitted before but for its parameter values (an iterative
         algorithm's next job: same circuits, observables, names, shapes, precision or shots,
-        options and device) is not decoded again: only its values are checked (their size,
-        and that each is finite), as the decode would.
+        options and device; for an Executor job, the same program but for its circuit
+        arguments' values, ``_program_structure``) is not decoded again: only its values are
+        checked (their size, and that each is finite), as the decode would.
 
         Raises:
             WireError, InvalidPub, InvalidOption: naming the field.
@@ -279,9 +281,15 @@ class Admission:
             ("options", request.program, options), lambda: _settings(request)
         )
         field = limits.pubs_field(request)
+        structure: tuple[object, ...] = ("admitted", qpu.config.name, request.program, options)
+        if request.program == job_pb2.PROGRAM_EXECUTOR:
+            structure += _program_structure(request.quantum_program)
+            sizes: Sizes = self.memo.get(structure, lambda: self._decoded_pub_sizes(qpu, request))
+            for i, item in enumerate(request.quantum_program.items):
+                check_circuit_arguments(item, f"{field}[{i}].circuit_arguments")
+            return sizes, settings
         estimator = request.program == job_pb2.PROGRAM_ESTIMATOR
         count = "precision" if estimator else "shots"
-        structure: tuple[object, ...] = ("admitted", qpu.config.name, request.program, options)
         for pub in getattr(request, field):
             values = pub.parameter_values
             structure += (
@@ -292,7 +300,7 @@ class Admission:
                 tuple(values.values.shape),
                 getattr(pub, count) if pub.HasField(count) else None,
             )
-        sizes: Sizes = self.memo.get(structure, lambda: self._decoded_pub_sizes(qpu, request))
+        sizes = self.memo.get(structure, lambda: self._decoded_pub_sizes(qpu, request))
         for i, pub in enumerate(getattr(request, field)):
             if pub.parameter_values.parameters:  # (the decode reads values only then)
                 check_parameter_values(pub.parameter_values, f"{field}[{i}].parameter_values")
@@ -303,8 +311,8 @@ class Admission:
         pubs = decode_job_pubs(
             request.program, request, request.options, self.memo.circuit, self.memo.observables
         )
-        sampler = request.program == job_pb2.PROGRAM_SAMPLER
-        validate = validate_sampler_pub if sampler else validate_estimator_pub
+        estimator = request.program == job_pb2.PROGRAM_ESTIMATOR
+        validate = validate_estimator_pub if estimator else validate_sampler_pub
         field = limits.pubs_field(request)
         profile = qpu.profile
         for i, pub in enumerate(pubs):
@@ -312,8 +320,25 @@ class Admission:
         return limits.pub_sizes(pubs)
 
 
+def _program_structure(program: quantum_program_pb2.QuantumProgram) -> tuple[object, ...]:
+    """What decoding an Executor job's program depends on, but for its circuit arguments'
+    values: shots, and per item its circuit, its arguments' shape, its samplex, the samplex's
+    arguments and its shape."""
+    structure: tuple[object, ...] = (program.shots,)
+    for item in program.items:
+        structure += (
+            circuit_digest(item.circuit.SerializeToString()),
+            item.HasField("circuit_arguments"),
+            tuple(item.circuit_arguments.shape),
+            circuit_digest(item.samplex_json.encode()),
+            circuit_digest(item.samplex_arguments_json.encode()),
+            tuple(item.shape),
+        )
+    return structure
+
+
 def _settings(request: job_pb2.CreateJobRequest) -> Twirling | EstimatorSettings:
     """The request's mitigation settings (raises InvalidOption, naming the option)."""
-    if request.program == job_pb2.PROGRAM_SAMPLER:
-        return mitigation.sampler_settings(request.options)
-    return mitigation.estimator_settings(request.options)
+    if request.program == job_pb2.PROGRAM_ESTIMATOR:
+        return mitigation.estimator_settings(request.options)
+    return mitigation.sampler_settings(request.options)

@@ -258,7 +258,7 @@ class Runtime:
     def _job_backend(self, instance: str, request: job_pb2.CreateJobRequest) -> str:
         if request.program not in PROGRAM_NAMES:
             raise InvalidArgument(
-                "program: set PROGRAM_SAMPLER or PROGRAM_ESTIMATOR",
+                "program: set PROGRAM_SAMPLER, PROGRAM_ESTIMATOR or PROGRAM_EXECUTOR",
                 field="program",
                 reason="FIELD_INVALID",
             )

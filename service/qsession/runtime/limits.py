@@ -22,7 +22,8 @@ from qsession.config import Limits
 from qsession.execution.mitigation import EstimatorSettings, Twirling
 from qsession.lifecycle.errors import InvalidArgument, LimitExceeded, ValueOverLimit
 from qsession.sandbox.circuits import CircuitWidth
-from qsession.v1 import job_pb2, options_pb2, types_pb2
+from qsession.v1 import job_pb2, options_pb2, quantum_program_pb2, types_pb2
+from qsession.wire.quantum_program import ITEMS_FIELD, meas_level_problem
 from qsession.wire.shots import (
     precision_problem,
     shots_for_precision,
@@ -35,9 +36,33 @@ MAX_TAGS = 100
 MAX_TAG_LENGTH = 256
 
 
+_PUBS_FIELDS = {
+    job_pb2.PROGRAM_SAMPLER: "sampler_pubs",
+    job_pb2.PROGRAM_ESTIMATOR: "estimator_pubs",
+    job_pb2.PROGRAM_EXECUTOR: ITEMS_FIELD,
+}
+EXECUTOR_OPTIONS = frozenset({"seed_simulator", "max_execution_time", "private"})
+"""The JobOptions an Executor job may set (IBM's ExecutorOptions have no other the emulator
+runs: the rest are Sampler and Estimator options)."""
+
+
 def pubs_field(request: job_pb2.CreateJobRequest) -> str:
-    """``"sampler_pubs"`` or ``"estimator_pubs"``: where the request's PUBs are."""
-    return "sampler_pubs" if request.program == job_pb2.PROGRAM_SAMPLER else "estimator_pubs"
+    """``"sampler_pubs"``, ``"estimator_pubs"`` or ``"quantum_program.items"``: where the
+    request's PUBs (an Executor job's items) are."""
+    return _PUBS_FIELDS.get(request.program, "estimator_pubs")
+
+
+def job_pubs(
+    request: job_pb2.CreateJobRequest,
+) -> Sequence[
+    types_pb2.SamplerPub | types_pb2.EstimatorPub | quantum_program_pb2.QuantumProgramItem
+]:
+    """The request's PUBs (an Executor job's program items): each has a ``circuit``."""
+    if request.program == job_pb2.PROGRAM_EXECUTOR:
+        return request.quantum_program.items
+    if request.program == job_pb2.PROGRAM_SAMPLER:
+        return request.sampler_pubs
+    return request.estimator_pubs
 
 
 def check_tags(tags: Sequence[str], field: str) -> None:
@@ -63,9 +88,9 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
         InvalidArgument: a malformed field.
         LimitExceeded, ValueOverLimit: a field over a configured limit.
     """
-    if request.program not in (job_pb2.PROGRAM_SAMPLER, job_pb2.PROGRAM_ESTIMATOR):
+    if request.program not in _PUBS_FIELDS:
         raise InvalidArgument(
-            "program: set PROGRAM_SAMPLER or PROGRAM_ESTIMATOR",
+            "program: set PROGRAM_SAMPLER, PROGRAM_ESTIMATOR or PROGRAM_EXECUTOR",
             field="program",
             reason="FIELD_INVALID",
         )
@@ -75,12 +100,17 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
         )
     check_tags(request.tags, "tags")
     field = pubs_field(request)
-    other = "estimator_pubs" if field == "sampler_pubs" else "sampler_pubs"
-    if len(getattr(request, other)):
+    kind = {"sampler_pubs": "sampler", "estimator_pubs": "estimator"}.get(field, "executor")
+    for other in ("sampler_pubs", "estimator_pubs"):
+        if other != field and len(getattr(request, other)):
+            raise InvalidArgument(f"{other}: must be empty for a {kind} job", field=other)
+    if kind == "executor":
+        _check_program(request, limits)
+    elif request.HasField("quantum_program"):
         raise InvalidArgument(
-            f"{other}: must be empty for a {field.split('_')[0]} job", field=other
+            f"quantum_program: must be unset for a {kind} job", field="quantum_program"
         )
-    pubs = getattr(request, field)
+    pubs = job_pubs(request)
     if not pubs:
         raise InvalidArgument(
             f"{field}: a job needs at least one PUB", field=field, reason="FIELD_REQUIRED"
@@ -120,6 +150,43 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
     for i, pub in enumerate(request.estimator_pubs):
         if pub.HasField("precision"):
             _check_precision(pub.precision, f"estimator_pubs[{i}].precision", limits)
+
+
+def _check_program(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
+    """An Executor job: its program's shots, meas_level and chunk sizes, and options it may
+    set (``EXECUTOR_OPTIONS``).
+
+    Raises:
+        InvalidArgument, ValueOverLimit: naming the field.
+    """
+    program = request.quantum_program
+    _check_shots(program.shots, "quantum_program.shots", limits)
+    problem = meas_level_problem(program.meas_level)
+    if problem is not None:
+        raise InvalidArgument(
+            f"quantum_program.meas_level: {problem}",
+            field="quantum_program.meas_level",
+            reason="FIELD_INVALID",
+        )
+    chunked = [item.HasField("chunk_size") for item in program.items]
+    for i, item in enumerate(program.items):
+        field = f"{ITEMS_FIELD}[{i}].chunk_size"
+        if any(chunked) and not all(chunked):
+            raise InvalidArgument(
+                f"{field}: items must all set chunk_size or all leave it unset (auto)",
+                field=field,
+                reason="FIELD_INVALID",
+            )
+        if item.HasField("chunk_size") and item.chunk_size < 1:
+            raise InvalidArgument(f"{field}: must be >= 1", field=field, reason="FIELD_INVALID")
+    for descriptor, _ in request.options.ListFields():
+        if descriptor.name not in EXECUTOR_OPTIONS:
+            field = f"options.{descriptor.name}"
+            raise InvalidArgument(
+                f"{field}: an Executor job takes only {sorted(EXECUTOR_OPTIONS)}",
+                field=field,
+                reason="OPTION_INVALID",
+            )
 
 
 def _check_zne_lists(zne: options_pb2.ZneOptions, limits: Limits) -> None:
@@ -222,7 +289,7 @@ def check_result_size(
 def circuits(request: job_pb2.CreateJobRequest) -> list[tuple[str, types_pb2.Circuit]]:
     """Each PUB's circuit with its field path, e.g. ``("sampler_pubs[0].circuit", ...)``."""
     field = pubs_field(request)
-    return [(f"{field}[{i}].circuit", pub.circuit) for i, pub in enumerate(getattr(request, field))]
+    return [(f"{field}[{i}].circuit", pub.circuit) for i, pub in enumerate(job_pubs(request))]
 
 
 def check_widths(

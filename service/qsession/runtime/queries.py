@@ -175,9 +175,12 @@ class Queries:
         """The PUBs a job of ``instance`` was submitted with, as its request carried them."""
         self.job(instance, job_id)
         request = job_pb2.CreateJobRequest.FromString(self.store.job_request(job_id))
-        return job_pb2.JobInputs(
+        inputs = job_pb2.JobInputs(
             sampler_pubs=request.sampler_pubs, estimator_pubs=request.estimator_pubs
         )
+        if request.HasField("quantum_program"):
+            inputs.quantum_program.CopyFrom(request.quantum_program)
+        return inputs
 
     def result(self, instance: str, job_id: str) -> tuple[bytes, str]:
         """A DONE job's serialized JobResult and SHA-256, read from the store."""

@@ -256,7 +256,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             )
         if request.program and request.program not in PROGRAM_NAMES:
             raise InvalidArgument(
-                "program: PROGRAM_SAMPLER, PROGRAM_ESTIMATOR, or unset for both",
+                "program: PROGRAM_SAMPLER, PROGRAM_ESTIMATOR, PROGRAM_EXECUTOR, or unset for all",
                 field="program",
                 reason="FIELD_INVALID",
             )

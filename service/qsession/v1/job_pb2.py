@@ -26,10 +26,11 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from qsession.v1 import options_pb2 as qsession_dot_v1_dot_options__pb2
+from qsession.v1 import quantum_program_pb2 as qsession_dot_v1_dot_quantum__program__pb2
 from qsession.v1 import types_pb2 as qsession_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15qsession/v1/job.proto\x12\x0bqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19qsession/v1/options.proto\x1a\x17qsession/v1/types.proto\"\xe1\x04\n\nJobOptions\x12\x1a\n\rdefault_shots\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x1e\n\x11\x64\x65\x66\x61ult_precision\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0eseed_simulator\x18\x03 \x01(\x04H\x02\x88\x01\x01\x12\x1f\n\x12max_execution_time\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12\x1d\n\x10resilience_level\x18\x05 \x01(\x05H\x04\x88\x01\x01\x12\x1b\n\x0eseed_estimator\x18\x06 \x01(\x04H\x05\x88\x01\x01\x12\x32\n\nresilience\x18\x07 \x01(\x0b\x32\x1e.qsession.v1.ResilienceOptions\x12.\n\x08twirling\x18\x08 \x01(\x0b\x32\x1c.qsession.v1.TwirlingOptions\x12\x45\n\x14\x64ynamical_decoupling\x18\t \x01(\x0b\x32\'.qsession.v1.DynamicalDecouplingOptions\x12\x30\n\texecution\x18\n \x01(\x0b\x32\x1d.qsession.v1.ExecutionOptions\x12\x16\n\tlog_level\x18\x0b \x01(\tH\x06\x88\x01\x01\x12\x14\n\x07private\x18\x0c \x01(\x08H\x07\x88\x01\x01\x42\x10\n\x0e_default_shotsB\x14\n\x12_default_precisionB\x11\n\x0f_seed_simulatorB\x15\n\x13_max_execution_timeB\x13\n\x11_resilience_levelB\x11\n\x0f_seed_estimatorB\x0c\n\n_log_levelB\n\n\x08_private\"\xe9\x04\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x07program\x18\x02 \x01(\x0e\x32\x14.qsession.v1.Program\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12%\n\x05state\x18\x05 \x01(\x0e\x32\x16.qsession.v1.Job.State\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rusage_seconds\x18\n \x01(\x01\x12\x15\n\rerror_message\x18\x0b \x01(\t\x12\x10\n\x08\x61ttempts\x18\x0c \x01(\r\x12\x10\n\x08num_pubs\x18\r \x01(\r\x12(\n\x07options\x18\x0e \x01(\x0b\x32\x17.qsession.v1.JobOptions\x12&\n\x06inputs\x18\x0f \x01(\x0b\x32\x16.qsession.v1.JobInputs\x12\'\n\x08\x65xecutor\x18\x10 \x01(\x0b\x32\x15.qsession.v1.Executor\"y\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_QUEUED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x0e\n\nSTATE_DONE\x10\x03\x12\x0f\n\x0bSTATE_ERROR\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05\"9\n\x08\x45xecutor\x12\x0e\n\x06\x65ngine\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\"m\n\tJobInputs\x12-\n\x0csampler_pubs\x18\x01 \x03(\x0b\x32\x17.qsession.v1.SamplerPub\x12\x31\n\x0e\x65stimator_pubs\x18\x02 \x03(\x0b\x32\x19.qsession.v1.EstimatorPub\"\x8c\x02\n\x10\x43reateJobRequest\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12%\n\x07program\x18\x02 \x01(\x0e\x32\x14.qsession.v1.Program\x12-\n\x0csampler_pubs\x18\x03 \x03(\x0b\x32\x17.qsession.v1.SamplerPub\x12\x31\n\x0e\x65stimator_pubs\x18\x04 \x03(\x0b\x32\x19.qsession.v1.EstimatorPub\x12(\n\x07options\x18\x05 \x01(\x0b\x32\x17.qsession.v1.JobOptions\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"D\n\x11\x43reateJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\x12\x10\n\x08revision\x18\x02 \x01(\x04\"?\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x04view\x18\x02 \x01(\x0e\x32\x14.qsession.v1.JobView\"A\n\x0eGetJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\x12\x10\n\x08revision\x18\x02 \x01(\x04\"\xb3\x02\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12&\n\x06states\x18\x05 \x03(\x0e\x32\x16.qsession.v1.Job.State\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12\x31\n\rcreated_after\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x07program\x18\t \x01(\x0e\x32\x14.qsession.v1.Program\x12\x10\n\x08order_by\x18\n \x01(\t\"]\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.qsession.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x04\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"2\n\x11\x43\x61ncelJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\"\x1e\n\x10\x44\x65leteJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x13\n\x11\x44\x65leteJobResponse\"b\n\x10UpdateJobRequest\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"2\n\x11UpdateJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\"/\n\x13GetJobResultRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04wait\x18\x02 \x01(\x08\"x\n\x14GetJobResultResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x12\n\ntotal_size\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x1d\n\x03job\x18\x05 \x01(\x0b\x32\x10.qsession.v1.Job\"\x84\x01\n\x0eRunJobResponse\x12\x31\n\x07\x63reated\x18\x01 \x01(\x0b\x32\x1e.qsession.v1.CreateJobResponseH\x00\x12\x33\n\x06result\x18\x02 \x01(\x0b\x32!.qsession.v1.GetJobResultResponseH\x00\x42\n\n\x08response\"\xa3\x01\n\x10WatchJobsRequest\x12\x1b\n\x0e\x61\x66ter_revision\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0f\n\x07job_ids\x18\x03 \x03(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x17\n\x0fprogress_notify\x18\x05 \x01(\x08\x12\x13\n\x0buntil_final\x18\x06 \x01(\x08\x42\x11\n\x0f_after_revision\"n\n\x11WatchJobsResponse\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12\x1d\n\x03job\x18\x02 \x01(\x0b\x32\x10.qsession.v1.Job\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x0fRegisterSamples\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x07samples\x18\x02 \x01(\x0b\x32\x17.qsession.v1.PackedBits\"\xaf\x01\n\rExecutionSpan\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x04stop\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpub_index\x18\x03 \x01(\r\x12\r\n\x05shape\x18\x04 \x03(\r\x12\x13\n\x0bstart_index\x18\x05 \x01(\x04\x12\x12\n\nstop_index\x18\x06 \x01(\x04\"\x9b\x04\n\tPubResult\x12\r\n\x05shape\x18\x01 \x03(\r\x12/\n\tregisters\x18\x02 \x03(\x0b\x32\x1c.qsession.v1.RegisterSamples\x12&\n\x03\x65vs\x18\x03 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12\'\n\x04stds\x18\x04 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12:\n\x17\x65nsemble_standard_error\x18\x05 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x34\n\x11\x65vs_noise_factors\x18\x07 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12\x35\n\x12stds_noise_factors\x18\x08 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12>\n\x1b\x65nsemble_stds_noise_factors\x18\t \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12\x33\n\x10\x65vs_extrapolated\x18\n \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12\x34\n\x11stds_extrapolated\x18\x0b \x01(\x0b\x32\x19.qsession.v1.Float64Array\"\x98\x01\n\tJobResult\x12+\n\x0bpub_results\x18\x01 \x03(\x0b\x32\x16.qsession.v1.PubResult\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x33\n\x0f\x65xecution_spans\x18\x03 \x03(\x0b\x32\x1a.qsession.v1.ExecutionSpan*N\n\x07Program\x12\x17\n\x13PROGRAM_UNSPECIFIED\x10\x00\x12\x13\n\x0fPROGRAM_SAMPLER\x10\x01\x12\x15\n\x11PROGRAM_ESTIMATOR\x10\x02*J\n\x07JobView\x12\x18\n\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x12\n\x0eJOB_VIEW_BASIC\x10\x01\x12\x11\n\rJOB_VIEW_FULL\x10\x02\x32\xb5\x05\n\nJobService\x12J\n\tCreateJob\x12\x1d.qsession.v1.CreateJobRequest\x1a\x1e.qsession.v1.CreateJobResponse\x12\x41\n\x06GetJob\x12\x1a.qsession.v1.GetJobRequest\x1a\x1b.qsession.v1.GetJobResponse\x12G\n\x08ListJobs\x12\x1c.qsession.v1.ListJobsRequest\x1a\x1d.qsession.v1.ListJobsResponse\x12J\n\tCancelJob\x12\x1d.qsession.v1.CancelJobRequest\x1a\x1e.qsession.v1.CancelJobResponse\x12J\n\tUpdateJob\x12\x1d.qsession.v1.UpdateJobRequest\x1a\x1e.qsession.v1.UpdateJobResponse\x12J\n\tDeleteJob\x12\x1d.qsession.v1.DeleteJobRequest\x1a\x1e.qsession.v1.DeleteJobResponse\x12U\n\x0cGetJobResult\x12 .qsession.v1.GetJobResultRequest\x1a!.qsession.v1.GetJobResultResponse0\x01\x12\x46\n\x06RunJob\x12\x1d.qsession.v1.CreateJobRequest\x1a\x1b.qsession.v1.RunJobResponse0\x01\x12L\n\tWatchJobs\x12\x1d.qsession.v1.WatchJobsRequest\x1a\x1e.qsession.v1.WatchJobsResponse0\x01\x42<Z:github.com/qsession/qsession/gen/go/qsession/v1;qsessionv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15qsession/v1/job.proto\x12\x0bqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19qsession/v1/options.proto\x1a!qsession/v1/quantum_program.proto\x1a\x17qsession/v1/types.proto\"\xe1\x04\n\nJobOptions\x12\x1a\n\rdefault_shots\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x1e\n\x11\x64\x65\x66\x61ult_precision\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0eseed_simulator\x18\x03 \x01(\x04H\x02\x88\x01\x01\x12\x1f\n\x12max_execution_time\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12\x1d\n\x10resilience_level\x18\x05 \x01(\x05H\x04\x88\x01\x01\x12\x1b\n\x0eseed_estimator\x18\x06 \x01(\x04H\x05\x88\x01\x01\x12\x32\n\nresilience\x18\x07 \x01(\x0b\x32\x1e.qsession.v1.ResilienceOptions\x12.\n\x08twirling\x18\x08 \x01(\x0b\x32\x1c.qsession.v1.TwirlingOptions\x12\x45\n\x14\x64ynamical_decoupling\x18\t \x01(\x0b\x32\'.qsession.v1.DynamicalDecouplingOptions\x12\x30\n\texecution\x18\n \x01(\x0b\x32\x1d.qsession.v1.ExecutionOptions\x12\x16\n\tlog_level\x18\x0b \x01(\tH\x06\x88\x01\x01\x12\x14\n\x07private\x18\x0c \x01(\x08H\x07\x88\x01\x01\x42\x10\n\x0e_default_shotsB\x14\n\x12_default_precisionB\x11\n\x0f_seed_simulatorB\x15\n\x13_max_execution_timeB\x13\n\x11_resilience_levelB\x11\n\x0f_seed_estimatorB\x0c\n\n_log_levelB\n\n\x08_private\"\xe9\x04\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x07program\x18\x02 \x01(\x0e\x32\x14.qsession.v1.Program\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12%\n\x05state\x18\x05 \x01(\x0e\x32\x16.qsession.v1.Job.State\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rusage_seconds\x18\n \x01(\x01\x12\x15\n\rerror_message\x18\x0b \x01(\t\x12\x10\n\x08\x61ttempts\x18\x0c \x01(\r\x12\x10\n\x08num_pubs\x18\r \x01(\r\x12(\n\x07options\x18\x0e \x01(\x0b\x32\x17.qsession.v1.JobOptions\x12&\n\x06inputs\x18\x0f \x01(\x0b\x32\x16.qsession.v1.JobInputs\x12\'\n\x08\x65xecutor\x18\x10 \x01(\x0b\x32\x15.qsession.v1.Executor\"y\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_QUEUED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x0e\n\nSTATE_DONE\x10\x03\x12\x0f\n\x0bSTATE_ERROR\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05\"9\n\x08\x45xecutor\x12\x0e\n\x06\x65ngine\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\"\xa3\x01\n\tJobInputs\x12-\n\x0csampler_pubs\x18\x01 \x03(\x0b\x32\x17.qsession.v1.SamplerPub\x12\x31\n\x0e\x65stimator_pubs\x18\x02 \x03(\x0b\x32\x19.qsession.v1.EstimatorPub\x12\x34\n\x0fquantum_program\x18\x03 \x01(\x0b\x32\x1b.qsession.v1.QuantumProgram\"\xc2\x02\n\x10\x43reateJobRequest\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12%\n\x07program\x18\x02 \x01(\x0e\x32\x14.qsession.v1.Program\x12-\n\x0csampler_pubs\x18\x03 \x03(\x0b\x32\x17.qsession.v1.SamplerPub\x12\x31\n\x0e\x65stimator_pubs\x18\x04 \x03(\x0b\x32\x19.qsession.v1.EstimatorPub\x12(\n\x07options\x18\x05 \x01(\x0b\x32\x17.qsession.v1.JobOptions\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x34\n\x0fquantum_program\x18\t \x01(\x0b\x32\x1b.qsession.v1.QuantumProgram\"D\n\x11\x43reateJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\x12\x10\n\x08revision\x18\x02 \x01(\x04\"?\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x04view\x18\x02 \x01(\x0e\x32\x14.qsession.v1.JobView\"A\n\x0eGetJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\x12\x10\n\x08revision\x18\x02 \x01(\x04\"\xb3\x02\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12&\n\x06states\x18\x05 \x03(\x0e\x32\x16.qsession.v1.Job.State\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12\x31\n\rcreated_after\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x07program\x18\t \x01(\x0e\x32\x14.qsession.v1.Program\x12\x10\n\x08order_by\x18\n \x01(\t\"]\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.qsession.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x04\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"2\n\x11\x43\x61ncelJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\"\x1e\n\x10\x44\x65leteJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x13\n\x11\x44\x65leteJobResponse\"b\n\x10UpdateJobRequest\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"2\n\x11UpdateJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.qsession.v1.Job\"/\n\x13GetJobResultRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04wait\x18\x02 \x01(\x08\"x\n\x14GetJobResultResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x12\n\ntotal_size\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x1d\n\x03job\x18\x05 \x01(\x0b\x32\x10.qsession.v1.Job\"\x84\x01\n\x0eRunJobResponse\x12\x31\n\x07\x63reated\x18\x01 \x01(\x0b\x32\x1e.qsession.v1.CreateJobResponseH\x00\x12\x33\n\x06result\x18\x02 \x01(\x0b\x32!.qsession.v1.GetJobResultResponseH\x00\x42\n\n\x08response\"\xa3\x01\n\x10WatchJobsRequest\x12\x1b\n\x0e\x61\x66ter_revision\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0f\n\x07job_ids\x18\x03 \x03(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x17\n\x0fprogress_notify\x18\x05 \x01(\x08\x12\x13\n\x0buntil_final\x18\x06 \x01(\x08\x42\x11\n\x0f_after_revision\"n\n\x11WatchJobsResponse\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12\x1d\n\x03job\x18\x02 \x01(\x0b\x32\x10.qsession.v1.Job\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x0fRegisterSamples\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x07samples\x18\x02 \x01(\x0b\x32\x17.qsession.v1.PackedBits\"\xaf\x01\n\rExecutionSpan\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x04stop\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpub_index\x18\x03 \x01(\r\x12\r\n\x05shape\x18\x04 \x03(\r\x12\x13\n\x0bstart_index\x18\x05 \x01(\x04\x12\x12\n\nstop_index\x18\x06 \x01(\x04\"\x96\x05\n\tPubResult\x12\r\n\x05shape\x18\x01 \x03(\r\x12/\n\tregisters\x18\x02 \x03(\x0b\x32\x1c.qsession.v1.RegisterSamples\x12&\n\x03\x65vs\x18\x03 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12\'\n\x04stds\x18\x04 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12:\n\x17\x65nsemble_standard_error\x18\x05 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x34\n\x11\x65vs_noise_factors\x18\x07 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12\x35\n\x12stds_noise_factors\x18\x08 \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12>\n\x1b\x65nsemble_stds_noise_factors\x18\t \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12\x33\n\x10\x65vs_extrapolated\x18\n \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12\x34\n\x11stds_extrapolated\x18\x0b \x01(\x0b\x32\x19.qsession.v1.Float64Array\x12\x34\n\x07outputs\x18\x0c \x03(\x0b\x32#.qsession.v1.PubResult.OutputsEntry\x1a\x43\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\"\n\x05value\x18\x02 \x01(\x0b\x32\x13.qsession.v1.Tensor:\x02\x38\x01\"\xb7\x01\n\tJobResult\x12+\n\x0bpub_results\x18\x01 \x03(\x0b\x32\x16.qsession.v1.PubResult\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x33\n\x0f\x65xecution_spans\x18\x03 \x03(\x0b\x32\x1a.qsession.v1.ExecutionSpan\x12\x1d\n\x15passthrough_data_json\x18\x04 \x01(\t*d\n\x07Program\x12\x17\n\x13PROGRAM_UNSPECIFIED\x10\x00\x12\x13\n\x0fPROGRAM_SAMPLER\x10\x01\x12\x15\n\x11PROGRAM_ESTIMATOR\x10\x02\x12\x14\n\x10PROGRAM_EXECUTOR\x10\x03*J\n\x07JobView\x12\x18\n\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x12\n\x0eJOB_VIEW_BASIC\x10\x01\x12\x11\n\rJOB_VIEW_FULL\x10\x02\x32\xb5\x05\n\nJobService\x12J\n\tCreateJob\x12\x1d.qsession.v1.CreateJobRequest\x1a\x1e.qsession.v1.CreateJobResponse\x12\x41\n\x06GetJob\x12\x1a.qsession.v1.GetJobRequest\x1a\x1b.qsession.v1.GetJobResponse\x12G\n\x08ListJobs\x12\x1c.qsession.v1.ListJobsRequest\x1a\x1d.qsession.v1.ListJobsResponse\x12J\n\tCancelJob\x12\x1d.qsession.v1.CancelJobRequest\x1a\x1e.qsession.v1.CancelJobResponse\x12J\n\tUpdateJob\x12\x1d.qsession.v1.UpdateJobRequest\x1a\x1e.qsession.v1.UpdateJobResponse\x12J\n\tDeleteJob\x12\x1d.qsession.v1.DeleteJobRequest\x1a\x1e.qsession.v1.DeleteJobResponse\x12U\n\x0cGetJobResult\x12 .qsession.v1.GetJobResultRequest\x1a!.qsession.v1.GetJobResultResponse0\x01\x12\x46\n\x06RunJob\x12\x1d.qsession.v1.CreateJobRequest\x1a\x1b.qsession.v1.RunJobResponse0\x01\x12L\n\tWatchJobs\x12\x1d.qsession.v1.WatchJobsRequest\x1a\x1e.qsession.v1.WatchJobsResponse0\x01\x42<Z:github.com/qsession/qsession/gen/go/qsession/v1;qsessionv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,62 +38,66 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'qsession.v1.job_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z:github.com/qsession/qsession/gen/go/qsession/v1;qsessionv1'
-  _globals['_PROGRAM']._serialized_start=4290
-  _globals['_PROGRAM']._serialized_end=4368
-  _globals['_JOBVIEW']._serialized_start=4370
-  _globals['_JOBVIEW']._serialized_end=4444
-  _globals['_JOBOPTIONS']._serialized_start=188
-  _globals['_JOBOPTIONS']._serialized_end=797
-  _globals['_JOB']._serialized_start=800
-  _globals['_JOB']._serialized_end=1417
-  _globals['_JOB_STATE']._serialized_start=1296
-  _globals['_JOB_STATE']._serialized_end=1417
-  _globals['_EXECUTOR']._serialized_start=1419
-  _globals['_EXECUTOR']._serialized_end=1476
-  _globals['_JOBINPUTS']._serialized_start=1478
-  _globals['_JOBINPUTS']._serialized_end=1587
-  _globals['_CREATEJOBREQUEST']._serialized_start=1590
-  _globals['_CREATEJOBREQUEST']._serialized_end=1858
-  _globals['_CREATEJOBRESPONSE']._serialized_start=1860
-  _globals['_CREATEJOBRESPONSE']._serialized_end=1928
-  _globals['_GETJOBREQUEST']._serialized_start=1930
-  _globals['_GETJOBREQUEST']._serialized_end=1993
-  _globals['_GETJOBRESPONSE']._serialized_start=1995
-  _globals['_GETJOBRESPONSE']._serialized_end=2060
-  _globals['_LISTJOBSREQUEST']._serialized_start=2063
-  _globals['_LISTJOBSREQUEST']._serialized_end=2370
-  _globals['_LISTJOBSRESPONSE']._serialized_start=2372
-  _globals['_LISTJOBSRESPONSE']._serialized_end=2465
-  _globals['_CANCELJOBREQUEST']._serialized_start=2467
-  _globals['_CANCELJOBREQUEST']._serialized_end=2497
-  _globals['_CANCELJOBRESPONSE']._serialized_start=2499
-  _globals['_CANCELJOBRESPONSE']._serialized_end=2549
-  _globals['_DELETEJOBREQUEST']._serialized_start=2551
-  _globals['_DELETEJOBREQUEST']._serialized_end=2581
-  _globals['_DELETEJOBRESPONSE']._serialized_start=2583
-  _globals['_DELETEJOBRESPONSE']._serialized_end=2602
-  _globals['_UPDATEJOBREQUEST']._serialized_start=2604
-  _globals['_UPDATEJOBREQUEST']._serialized_end=2702
-  _globals['_UPDATEJOBRESPONSE']._serialized_start=2704
-  _globals['_UPDATEJOBRESPONSE']._serialized_end=2754
-  _globals['_GETJOBRESULTREQUEST']._serialized_start=2756
-  _globals['_GETJOBRESULTREQUEST']._serialized_end=2803
-  _globals['_GETJOBRESULTRESPONSE']._serialized_start=2805
-  _globals['_GETJOBRESULTRESPONSE']._serialized_end=2925
-  _globals['_RUNJOBRESPONSE']._serialized_start=2928
-  _globals['_RUNJOBRESPONSE']._serialized_end=3060
-  _globals['_WATCHJOBSREQUEST']._serialized_start=3063
-  _globals['_WATCHJOBSREQUEST']._serialized_end=3226
-  _globals['_WATCHJOBSRESPONSE']._serialized_start=3228
-  _globals['_WATCHJOBSRESPONSE']._serialized_end=3338
-  _globals['_REGISTERSAMPLES']._serialized_start=3340
-  _globals['_REGISTERSAMPLES']._serialized_end=3413
-  _globals['_EXECUTIONSPAN']._serialized_start=3416
-  _globals['_EXECUTIONSPAN']._serialized_end=3591
-  _globals['_PUBRESULT']._serialized_start=3594
-  _globals['_PUBRESULT']._serialized_end=4133
-  _globals['_JOBRESULT']._serialized_start=4136
-  _globals['_JOBRESULT']._serialized_end=4288
-  _globals['_JOBSERVICE']._serialized_start=4447
-  _globals['_JOBSERVICE']._serialized_end=5140
+  _globals['_PUBRESULT_OUTPUTSENTRY']._loaded_options = None
+  _globals['_PUBRESULT_OUTPUTSENTRY']._serialized_options = b'8\001'
+  _globals['_PROGRAM']._serialized_start=4588
+  _globals['_PROGRAM']._serialized_end=4688
+  _globals['_JOBVIEW']._serialized_start=4690
+  _globals['_JOBVIEW']._serialized_end=4764
+  _globals['_JOBOPTIONS']._serialized_start=223
+  _globals['_JOBOPTIONS']._serialized_end=832
+  _globals['_JOB']._serialized_start=835
+  _globals['_JOB']._serialized_end=1452
+  _globals['_JOB_STATE']._serialized_start=1331
+  _globals['_JOB_STATE']._serialized_end=1452
+  _globals['_EXECUTOR']._serialized_start=1454
+  _globals['_EXECUTOR']._serialized_end=1511
+  _globals['_JOBINPUTS']._serialized_start=1514
+  _globals['_JOBINPUTS']._serialized_end=1677
+  _globals['_CREATEJOBREQUEST']._serialized_start=1680
+  _globals['_CREATEJOBREQUEST']._serialized_end=2002
+  _globals['_CREATEJOBRESPONSE']._serialized_start=2004
+  _globals['_CREATEJOBRESPONSE']._serialized_end=2072
+  _globals['_GETJOBREQUEST']._serialized_start=2074
+  _globals['_GETJOBREQUEST']._serialized_end=2137
+  _globals['_GETJOBRESPONSE']._serialized_start=2139
+  _globals['_GETJOBRESPONSE']._serialized_end=2204
+  _globals['_LISTJOBSREQUEST']._serialized_start=2207
+  _globals['_LISTJOBSREQUEST']._serialized_end=2514
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2516
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2609
+  _globals['_CANCELJOBREQUEST']._serialized_start=2611
+  _globals['_CANCELJOBREQUEST']._serialized_end=2641
+  _globals['_CANCELJOBRESPONSE']._serialized_start=2643
+  _globals['_CANCELJOBRESPONSE']._serialized_end=2693
+  _globals['_DELETEJOBREQUEST']._serialized_start=2695
+  _globals['_DELETEJOBREQUEST']._serialized_end=2725
+  _globals['_DELETEJOBRESPONSE']._serialized_start=2727
+  _globals['_DELETEJOBRESPONSE']._serialized_end=2746
+  _globals['_UPDATEJOBREQUEST']._serialized_start=2748
+  _globals['_UPDATEJOBREQUEST']._serialized_end=2846
+  _globals['_UPDATEJOBRESPONSE']._serialized_start=2848
+  _globals['_UPDATEJOBRESPONSE']._serialized_end=2898
+  _globals['_GETJOBRESULTREQUEST']._serialized_start=2900
+  _globals['_GETJOBRESULTREQUEST']._serialized_end=2947
+  _globals['_GETJOBRESULTRESPONSE']._serialized_start=2949
+  _globals['_GETJOBRESULTRESPONSE']._serialized_end=3069
+  _globals['_RUNJOBRESPONSE']._serialized_start=3072
+  _globals['_RUNJOBRESPONSE']._serialized_end=3204
+  _globals['_WATCHJOBSREQUEST']._serialized_start=3207
+  _globals['_WATCHJOBSREQUEST']._serialized_end=3370
+  _globals['_WATCHJOBSRESPONSE']._serialized_start=3372
+  _globals['_WATCHJOBSRESPONSE']._serialized_end=3482
+  _globals['_REGISTERSAMPLES']._serialized_start=3484
+  _globals['_REGISTERSAMPLES']._serialized_end=3557
+  _globals['_EXECUTIONSPAN']._serialized_start=3560
+  _globals['_EXECUTIONSPAN']._serialized_end=3735
+  _globals['_PUBRESULT']._serialized_start=3738
+  _globals['_PUBRESULT']._serialized_end=4400
+  _globals['_PUBRESULT_OUTPUTSENTRY']._serialized_start=4333
+  _globals['_PUBRESULT_OUTPUTSENTRY']._serialized_end=4400
+  _globals['_JOBRESULT']._serialized_start=4403
+  _globals['_JOBRESULT']._serialized_end=4586
+  _globals['_JOBSERVICE']._serialized_start=4767
+  _globals['_JOBSERVICE']._serialized_end=5460
 # @@protoc_insertion_point(module_scope)

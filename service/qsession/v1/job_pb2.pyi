@@ -4,6 +4,7 @@ from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from qsession.v1 import options_pb2 as _options_pb2
+from qsession.v1 import quantum_program_pb2 as _quantum_program_pb2
 from qsession.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -19,6 +20,7 @@ class Program(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROGRAM_UNSPECIFIED: _ClassVar[Program]
     PROGRAM_SAMPLER: _ClassVar[Program]
     PROGRAM_ESTIMATOR: _ClassVar[Program]
+    PROGRAM_EXECUTOR: _ClassVar[Program]
 
 class JobView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -28,6 +30,7 @@ class JobView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 PROGRAM_UNSPECIFIED: Program
 PROGRAM_SAMPLER: Program
 PROGRAM_ESTIMATOR: Program
+PROGRAM_EXECUTOR: Program
 JOB_VIEW_UNSPECIFIED: JobView
 JOB_VIEW_BASIC: JobView
 JOB_VIEW_FULL: JobView
@@ -121,15 +124,17 @@ class Executor(_message.Message):
     def __init__(self, engine: _Optional[str] = ..., node_id: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
 
 class JobInputs(_message.Message):
-    __slots__ = ("sampler_pubs", "estimator_pubs")
+    __slots__ = ("sampler_pubs", "estimator_pubs", "quantum_program")
     SAMPLER_PUBS_FIELD_NUMBER: _ClassVar[int]
     ESTIMATOR_PUBS_FIELD_NUMBER: _ClassVar[int]
+    QUANTUM_PROGRAM_FIELD_NUMBER: _ClassVar[int]
     sampler_pubs: _containers.RepeatedCompositeFieldContainer[_types_pb2.SamplerPub]
     estimator_pubs: _containers.RepeatedCompositeFieldContainer[_types_pb2.EstimatorPub]
-    def __init__(self, sampler_pubs: _Optional[_Iterable[_Union[_types_pb2.SamplerPub, _Mapping]]] = ..., estimator_pubs: _Optional[_Iterable[_Union[_types_pb2.EstimatorPub, _Mapping]]] = ...) -> None: ...
+    quantum_program: _quantum_program_pb2.QuantumProgram
+    def __init__(self, sampler_pubs: _Optional[_Iterable[_Union[_types_pb2.SamplerPub, _Mapping]]] = ..., estimator_pubs: _Optional[_Iterable[_Union[_types_pb2.EstimatorPub, _Mapping]]] = ..., quantum_program: _Optional[_Union[_quantum_program_pb2.QuantumProgram, _Mapping]] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
-    __slots__ = ("backend", "program", "sampler_pubs", "estimator_pubs", "options", "tags", "session_id", "request_id")
+    __slots__ = ("backend", "program", "sampler_pubs", "estimator_pubs", "options", "tags", "session_id", "request_id", "quantum_program")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     PROGRAM_FIELD_NUMBER: _ClassVar[int]
     SAMPLER_PUBS_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +143,7 @@ class CreateJobRequest(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    QUANTUM_PROGRAM_FIELD_NUMBER: _ClassVar[int]
     backend: str
     program: Program
     sampler_pubs: _containers.RepeatedCompositeFieldContainer[_types_pb2.SamplerPub]
@@ -146,7 +152,8 @@ class CreateJobRequest(_message.Message):
     tags: _containers.RepeatedScalarFieldContainer[str]
     session_id: str
     request_id: str
-    def __init__(self, backend: _Optional[str] = ..., program: _Optional[_Union[Program, str]] = ..., sampler_pubs: _Optional[_Iterable[_Union[_types_pb2.SamplerPub, _Mapping]]] = ..., estimator_pubs: _Optional[_Iterable[_Union[_types_pb2.EstimatorPub, _Mapping]]] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    quantum_program: _quantum_program_pb2.QuantumProgram
+    def __init__(self, backend: _Optional[str] = ..., program: _Optional[_Union[Program, str]] = ..., sampler_pubs: _Optional[_Iterable[_Union[_types_pb2.SamplerPub, _Mapping]]] = ..., estimator_pubs: _Optional[_Iterable[_Union[_types_pb2.EstimatorPub, _Mapping]]] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ..., request_id: _Optional[str] = ..., quantum_program: _Optional[_Union[_quantum_program_pb2.QuantumProgram, _Mapping]] = ...) -> None: ...
 
 class CreateJobResponse(_message.Message):
     __slots__ = ("job", "revision")
@@ -323,7 +330,14 @@ class ExecutionSpan(_message.Message):
     def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stop: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pub_index: _Optional[int] = ..., shape: _Optional[_Iterable[int]] = ..., start_index: _Optional[int] = ..., stop_index: _Optional[int] = ...) -> None: ...
 
 class PubResult(_message.Message):
-    __slots__ = ("shape", "registers", "evs", "stds", "ensemble_standard_error", "metadata", "evs_noise_factors", "stds_noise_factors", "ensemble_stds_noise_factors", "evs_extrapolated", "stds_extrapolated")
+    __slots__ = ("shape", "registers", "evs", "stds", "ensemble_standard_error", "metadata", "evs_noise_factors", "stds_noise_factors", "ensemble_stds_noise_factors", "evs_extrapolated", "stds_extrapolated", "outputs")
+    class OutputsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _types_pb2.Tensor
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_types_pb2.Tensor, _Mapping]] = ...) -> None: ...
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     REGISTERS_FIELD_NUMBER: _ClassVar[int]
     EVS_FIELD_NUMBER: _ClassVar[int]
@@ -335,6 +349,7 @@ class PubResult(_message.Message):
     ENSEMBLE_STDS_NOISE_FACTORS_FIELD_NUMBER: _ClassVar[int]
     EVS_EXTRAPOLATED_FIELD_NUMBER: _ClassVar[int]
     STDS_EXTRAPOLATED_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     shape: _containers.RepeatedScalarFieldContainer[int]
     registers: _containers.RepeatedCompositeFieldContainer[RegisterSamples]
     evs: _types_pb2.Float64Array
@@ -346,14 +361,17 @@ class PubResult(_message.Message):
     ensemble_stds_noise_factors: _types_pb2.Float64Array
     evs_extrapolated: _types_pb2.Float64Array
     stds_extrapolated: _types_pb2.Float64Array
-    def __init__(self, shape: _Optional[_Iterable[int]] = ..., registers: _Optional[_Iterable[_Union[RegisterSamples, _Mapping]]] = ..., evs: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., stds: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., ensemble_standard_error: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., evs_noise_factors: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., stds_noise_factors: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., ensemble_stds_noise_factors: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., evs_extrapolated: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., stds_extrapolated: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ...) -> None: ...
+    outputs: _containers.MessageMap[str, _types_pb2.Tensor]
+    def __init__(self, shape: _Optional[_Iterable[int]] = ..., registers: _Optional[_Iterable[_Union[RegisterSamples, _Mapping]]] = ..., evs: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., stds: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., ensemble_standard_error: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., evs_noise_factors: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., stds_noise_factors: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., ensemble_stds_noise_factors: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., evs_extrapolated: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., stds_extrapolated: _Optional[_Union[_types_pb2.Float64Array, _Mapping]] = ..., outputs: _Optional[_Mapping[str, _types_pb2.Tensor]] = ...) -> None: ...
 
 class JobResult(_message.Message):
-    __slots__ = ("pub_results", "metadata", "execution_spans")
+    __slots__ = ("pub_results", "metadata", "execution_spans", "passthrough_data_json")
     PUB_RESULTS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_SPANS_FIELD_NUMBER: _ClassVar[int]
+    PASSTHROUGH_DATA_JSON_FIELD_NUMBER: _ClassVar[int]
     pub_results: _containers.RepeatedCompositeFieldContainer[PubResult]
     metadata: _struct_pb2.Struct
     execution_spans: _containers.RepeatedCompositeFieldContainer[ExecutionSpan]
-    def __init__(self, pub_results: _Optional[_Iterable[_Union[PubResult, _Mapping]]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., execution_spans: _Optional[_Iterable[_Union[ExecutionSpan, _Mapping]]] = ...) -> None: ...
+    passthrough_data_json: str
+    def __init__(self, pub_results: _Optional[_Iterable[_Union[PubResult, _Mapping]]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., execution_spans: _Optional[_Iterable[_Union[ExecutionSpan, _Mapping]]] = ..., passthrough_data_json: _Optional[str] = ...) -> None: ...

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17qsession/v1/types.proto\x12\x0bqsession.v1\"+\n\x0c\x46loat64Array\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\r\n\x05shape\x18\x02 \x03(\r\"N\n\nPackedBits\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\r\n\x05shape\x18\x02 \x03(\r\x12\x11\n\tnum_shots\x18\x03 \x01(\r\x12\x10\n\x08num_bits\x18\x04 \x01(\r\"E\n\x07\x43ircuit\x12\r\n\x03qpy\x18\x01 \x01(\x0cH\x00\x12\x0f\n\x05qasm3\x18\x02 \x01(\tH\x00\x12\x10\n\x06sha256\x18\x03 \x01(\tH\x00\x42\x08\n\x06\x66ormat\"P\n\x0fParameterValues\x12\x12\n\nparameters\x18\x01 \x03(\t\x12)\n\x06values\x18\x02 \x01(\x0b\x32\x19.qsession.v1.Float64Array\"/\n\tPauliTerm\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0b\x63oefficient\x18\x02 \x01(\x01\"3\n\nObservable\x12%\n\x05terms\x18\x01 \x03(\x0b\x32\x16.qsession.v1.PauliTerm\"N\n\x0fObservableArray\x12,\n\x0bobservables\x18\x01 \x03(\x0b\x32\x17.qsession.v1.Observable\x12\r\n\x05shape\x18\x02 \x03(\r\"\x89\x01\n\nSamplerPub\x12%\n\x07\x63ircuit\x18\x01 \x01(\x0b\x32\x14.qsession.v1.Circuit\x12\x36\n\x10parameter_values\x18\x02 \x01(\x0b\x32\x1c.qsession.v1.ParameterValues\x12\x12\n\x05shots\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x08\n\x06_shots\"\xc6\x01\n\x0c\x45stimatorPub\x12%\n\x07\x63ircuit\x18\x01 \x01(\x0b\x32\x14.qsession.v1.Circuit\x12\x31\n\x0bobservables\x18\x02 \x01(\x0b\x32\x1c.qsession.v1.ObservableArray\x12\x36\n\x10parameter_values\x18\x03 \x01(\x0b\x32\x1c.qsession.v1.ParameterValues\x12\x16\n\tprecision\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\x0c\n\n_precisionB<Z:github.com/qsession/qsession/gen/go/qsession/v1;qsessionv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17qsession/v1/types.proto\x12\x0bqsession.v1\"+\n\x0c\x46loat64Array\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\r\n\x05shape\x18\x02 \x03(\r\"4\n\x06Tensor\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\r\n\x05shape\x18\x02 \x03(\r\x12\r\n\x05\x64type\x18\x03 \x01(\t\"N\n\nPackedBits\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\r\n\x05shape\x18\x02 \x03(\r\x12\x11\n\tnum_shots\x18\x03 \x01(\r\x12\x10\n\x08num_bits\x18\x04 \x01(\r\"E\n\x07\x43ircuit\x12\r\n\x03qpy\x18\x01 \x01(\x0cH\x00\x12\x0f\n\x05qasm3\x18\x02 \x01(\tH\x00\x12\x10\n\x06sha256\x18\x03 \x01(\tH\x00\x42\x08\n\x06\x66ormat\"P\n\x0fParameterValues\x12\x12\n\nparameters\x18\x01 \x03(\t\x12)\n\x06values\x18\x02 \x01(\x0b\x32\x19.qsession.v1.Float64Array\"/\n\tPauliTerm\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0b\x63oefficient\x18\x02 \x01(\x01\"3\n\nObservable\x12%\n\x05terms\x18\x01 \x03(\x0b\x32\x16.qsession.v1.PauliTerm\"N\n\x0fObservableArray\x12,\n\x0bobservables\x18\x01 \x03(\x0b\x32\x17.qsession.v1.Observable\x12\r\n\x05shape\x18\x02 \x03(\r\"\x89\x01\n\nSamplerPub\x12%\n\x07\x63ircuit\x18\x01 \x01(\x0b\x32\x14.qsession.v1.Circuit\x12\x36\n\x10parameter_values\x18\x02 \x01(\x0b\x32\x1c.qsession.v1.ParameterValues\x12\x12\n\x05shots\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x08\n\x06_shots\"\xc6\x01\n\x0c\x45stimatorPub\x12%\n\x07\x63ircuit\x18\x01 \x01(\x0b\x32\x14.qsession.v1.Circuit\x12\x31\n\x0bobservables\x18\x02 \x01(\x0b\x32\x1c.qsession.v1.ObservableArray\x12\x36\n\x10parameter_values\x18\x03 \x01(\x0b\x32\x1c.qsession.v1.ParameterValues\x12\x16\n\tprecision\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\x0c\n\n_precisionB<Z:github.com/qsession/qsession/gen/go/qsession/v1;qsessionv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,20 +34,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'Z:github.com/qsession/qsession/gen/go/qsession/v1;qsessionv1'
   _globals['_FLOAT64ARRAY']._serialized_start=40
   _globals['_FLOAT64ARRAY']._serialized_end=83
-  _globals['_PACKEDBITS']._serialized_start=85
-  _globals['_PACKEDBITS']._serialized_end=163
-  _globals['_CIRCUIT']._serialized_start=165
-  _globals['_CIRCUIT']._serialized_end=234
-  _globals['_PARAMETERVALUES']._serialized_start=236
-  _globals['_PARAMETERVALUES']._serialized_end=316
-  _globals['_PAULITERM']._serialized_start=318
-  _globals['_PAULITERM']._serialized_end=365
-  _globals['_OBSERVABLE']._serialized_start=367
-  _globals['_OBSERVABLE']._serialized_end=418
-  _globals['_OBSERVABLEARRAY']._serialized_start=420
-  _globals['_OBSERVABLEARRAY']._serialized_end=498
-  _globals['_SAMPLERPUB']._serialized_start=501
-  _globals['_SAMPLERPUB']._serialized_end=638
-  _globals['_ESTIMATORPUB']._serialized_start=641
-  _globals['_ESTIMATORPUB']._serialized_end=839
+  _globals['_TENSOR']._serialized_start=85
+  _globals['_TENSOR']._serialized_end=137
+  _globals['_PACKEDBITS']._serialized_start=139
+  _globals['_PACKEDBITS']._serialized_end=217
+  _globals['_CIRCUIT']._serialized_start=219
+  _globals['_CIRCUIT']._serialized_end=288
+  _globals['_PARAMETERVALUES']._serialized_start=290
+  _globals['_PARAMETERVALUES']._serialized_end=370
+  _globals['_PAULITERM']._serialized_start=372
+  _globals['_PAULITERM']._serialized_end=419
+  _globals['_OBSERVABLE']._serialized_start=421
+  _globals['_OBSERVABLE']._serialized_end=472
+  _globals['_OBSERVABLEARRAY']._serialized_start=474
+  _globals['_OBSERVABLEARRAY']._serialized_end=552
+  _globals['_SAMPLERPUB']._serialized_start=555
+  _globals['_SAMPLERPUB']._serialized_end=692
+  _globals['_ESTIMATORPUB']._serialized_start=695
+  _globals['_ESTIMATORPUB']._serialized_end=893
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -64,3 +65,32 @@ def decode_bits(
         )
     array = np.frombuffer(message.data, dtype=np.uint8).reshape(shape)
     return cls(array, message.num_bits)
+
+
+def encode_tensor(array: npt.ArrayLike) -> types_pb2.Tensor:
+    """Any fixed-size array as its bytes (C order), shape and NumPy dtype string."""
+    values = np.ascontiguousarray(array)
+    return types_pb2.Tensor(data=values.tobytes(), shape=values.shape, dtype=values.dtype.str)
+
+
+def decode_tensor(message: types_pb2.Tensor, field: str) -> npt.NDArray[Any]:
+    """A read-only array viewing the message's bytes (no copy).
+
+    Raises:
+        WireError: a dtype NumPy does not know or that has no fixed size, or bytes that do
+            not match the shape.
+    """
+    try:
+        dtype = np.dtype(message.dtype)
+    except TypeError as exc:
+        raise WireError(f"{field}.dtype", f"is not a NumPy dtype: {message.dtype!r}") from exc
+    if dtype.hasobject or dtype.itemsize == 0:
+        raise WireError(f"{field}.dtype", f"must be a fixed-size dtype, got {message.dtype!r}")
+    shape = tuple(message.shape)
+    expected = dtype.itemsize * math.prod(shape)
+    if len(message.data) != expected:
+        raise WireError(
+            f"{field}.data",
+            f"holds {len(message.data)} bytes but shape {shape} of {dtype} needs {expected}",
+        )
+    return np.frombuffer(message.data, dtype=dtype).reshape(shape)

@@ -19,12 +19,11 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qsession import _native
 from qsession.v1 import job_pb2, types_pb2
 from qsession.wire.arrays import encode_float64
-from qsession.wire.circuits import decode_circuit, encode_circuit
+from qsession.wire.circuits import CircuitDecoder, decode_circuit, encode_circuit
 from qsession.wire.errors import WireError
+from qsession.wire.quantum_program import decode_program_pubs
 from qsession.wire.shots import precision_problem, shots_problem
 
-CircuitDecoder = Callable[[types_pb2.Circuit, str], QuantumCircuit]
-"""Turns a circuit message (and its field name, for errors) into a circuit."""
 ObservablesDecoder = Callable[[types_pb2.ObservableArray, QuantumCircuit, str], ObservablesArray]
 """Turns an observables message (for a circuit, with its field name) into observables."""
 
@@ -236,13 +235,16 @@ def decode_job_pubs(
     observables: ObservablesDecoder = decode_observables,
 ) -> list[SamplerPub] | list[EstimatorPub]:
     """The PUBs of a job (its request, or the inputs GetJob returns), with the options'
-    ``default_shots`` / ``default_precision`` (else the defaults above) where a PUB sets none.
+    ``default_shots`` / ``default_precision`` (else the defaults above) where a PUB sets none;
+    an Executor job's are its program's items as Sampler PUBs (``decode_program_pubs``).
     ``circuits`` and ``observables`` decode each circuit and observables message (the server
     and its workers pass a :class:`~qsession.execution.memo.Memo`'s, which remember them).
 
     Raises:
         WireError: as :func:`decode_sampler_pub` / :func:`decode_estimator_pub`.
     """
+    if program == job_pb2.PROGRAM_EXECUTOR:
+        return decode_program_pubs(pubs.quantum_program, circuits)
     if program == job_pb2.PROGRAM_SAMPLER:
         shots = options.default_shots if options.HasField("default_shots") else DEFAULT_SHOTS
         return [decode_sampler_pub(m, i, shots, circuits) for i, m in enumerate(pubs.sampler_pubs)]

@@ -14,7 +14,11 @@ JOB_STATES = {
     JobStatus.CANCELLED: job_pb2.Job.STATE_CANCELLED,
 }
 JOB_STATUSES = {v: k for k, v in JOB_STATES.items()}
-PROGRAMS = {Program.SAMPLER: job_pb2.PROGRAM_SAMPLER, Program.ESTIMATOR: job_pb2.PROGRAM_ESTIMATOR}
+PROGRAMS = {
+    Program.SAMPLER: job_pb2.PROGRAM_SAMPLER,
+    Program.ESTIMATOR: job_pb2.PROGRAM_ESTIMATOR,
+    Program.EXECUTOR: job_pb2.PROGRAM_EXECUTOR,
+}
 PROGRAM_NAMES = {v: k for k, v in PROGRAMS.items()}
 SESSION_STATES = {
     SessionState.OPEN: session_pb2.Session.STATE_OPEN,

@@ -34,6 +34,8 @@ const (
 	Program_PROGRAM_SAMPLER Program = 1
 	// EstimatorV2: estimates expectation values of observables.
 	Program_PROGRAM_ESTIMATOR Program = 2
+	// Executor: runs a QuantumProgram (CreateJobRequest.quantum_program).
+	Program_PROGRAM_EXECUTOR Program = 3
 )
 
 // Enum value maps for Program.
@@ -42,11 +44,13 @@ var (
 		0: "PROGRAM_UNSPECIFIED",
 		1: "PROGRAM_SAMPLER",
 		2: "PROGRAM_ESTIMATOR",
+		3: "PROGRAM_EXECUTOR",
 	}
 	Program_value = map[string]int32{
 		"PROGRAM_UNSPECIFIED": 0,
 		"PROGRAM_SAMPLER":     1,
 		"PROGRAM_ESTIMATOR":   2,
+		"PROGRAM_EXECUTOR":    3,
 	}
 )
 
@@ -348,12 +352,12 @@ func (x *JobOptions) GetPrivate() bool {
 	return false
 }
 
-// A Sampler or Estimator job.
+// A Sampler, Estimator or Executor job.
 type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Server-assigned unique id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// SAMPLER or ESTIMATOR.
+	// SAMPLER, ESTIMATOR or EXECUTOR.
 	Program Program `protobuf:"varint,2,opt,name=program,proto3,enum=qsession.v1.Program" json:"program,omitempty"`
 	// The backend the job runs on.
 	Backend string `protobuf:"bytes,3,opt,name=backend,proto3" json:"backend,omitempty"`
@@ -604,8 +608,10 @@ type JobInputs struct {
 	SamplerPubs []*SamplerPub `protobuf:"bytes,1,rep,name=sampler_pubs,json=samplerPubs,proto3" json:"sampler_pubs,omitempty"`
 	// The Estimator PUBs (an Estimator job).
 	EstimatorPubs []*EstimatorPub `protobuf:"bytes,2,rep,name=estimator_pubs,json=estimatorPubs,proto3" json:"estimator_pubs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The quantum program (an Executor job).
+	QuantumProgram *QuantumProgram `protobuf:"bytes,3,opt,name=quantum_program,json=quantumProgram,proto3" json:"quantum_program,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *JobInputs) Reset() {
@@ -652,13 +658,20 @@ func (x *JobInputs) GetEstimatorPubs() []*EstimatorPub {
 	return nil
 }
 
+func (x *JobInputs) GetQuantumProgram() *QuantumProgram {
+	if x != nil {
+		return x.QuantumProgram
+	}
+	return nil
+}
+
 // Request for CreateJob.
 type CreateJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The backend to run on. May be empty when session_id is set; otherwise it
 	// must name the session's backend (INVALID_ARGUMENT).
 	Backend string `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"`
-	// SAMPLER or ESTIMATOR.
+	// SAMPLER, ESTIMATOR or EXECUTOR.
 	Program Program `protobuf:"varint,2,opt,name=program,proto3,enum=qsession.v1.Program" json:"program,omitempty"`
 	// The PUBs of a Sampler job (at least one); empty for an Estimator job.
 	SamplerPubs []*SamplerPub `protobuf:"bytes,3,rep,name=sampler_pubs,json=samplerPubs,proto3" json:"sampler_pubs,omitempty"`
@@ -673,9 +686,13 @@ type CreateJobRequest struct {
 	// A client-chosen id (at most 128 characters) that makes retries
 	// idempotent: a second CreateJob with the same request_id from the same
 	// instance returns the first job.
-	RequestId     string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestId string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The program of an Executor job (required then); unset for a Sampler or
+	// Estimator job. Of the options, an Executor job takes seed_simulator and
+	// max_execution_time; any other set option: INVALID_ARGUMENT naming it.
+	QuantumProgram *QuantumProgram `protobuf:"bytes,9,opt,name=quantum_program,json=quantumProgram,proto3" json:"quantum_program,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateJobRequest) Reset() {
@@ -762,6 +779,13 @@ func (x *CreateJobRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CreateJobRequest) GetQuantumProgram() *QuantumProgram {
+	if x != nil {
+		return x.QuantumProgram
+	}
+	return nil
 }
 
 // Response of CreateJob.
@@ -1976,8 +2000,12 @@ type PubResult struct {
 	EvsExtrapolated *Float64Array `protobuf:"bytes,10,opt,name=evs_extrapolated,json=evsExtrapolated,proto3" json:"evs_extrapolated,omitempty"`
 	// Estimator with ZNE: standard errors of evs_extrapolated.
 	StdsExtrapolated *Float64Array `protobuf:"bytes,11,opt,name=stds_extrapolated,json=stdsExtrapolated,proto3" json:"stds_extrapolated,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// An Executor job's samplex item: the samplex's outputs other than the
+	// parameter values (e.g. "measurement_flips.meas"), each of shape
+	// (*item_shape, *intrinsic).
+	Outputs       map[string]*Tensor `protobuf:"bytes,12,rep,name=outputs,proto3" json:"outputs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PubResult) Reset() {
@@ -2087,6 +2115,13 @@ func (x *PubResult) GetStdsExtrapolated() *Float64Array {
 	return nil
 }
 
+func (x *PubResult) GetOutputs() map[string]*Tensor {
+	if x != nil {
+		return x.Outputs
+	}
+	return nil
+}
+
 // The result of a job: what GetJobResult's chunks concatenate to.
 type JobResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2096,8 +2131,10 @@ type JobResult struct {
 	Metadata *structpb.Struct `protobuf:"bytes,2,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	// When each PUB executed.
 	ExecutionSpans []*ExecutionSpan `protobuf:"bytes,3,rep,name=execution_spans,json=executionSpans,proto3" json:"execution_spans,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// An Executor job: the program's passthrough_data_json, unchanged.
+	PassthroughDataJson string `protobuf:"bytes,4,opt,name=passthrough_data_json,json=passthroughDataJson,proto3" json:"passthrough_data_json,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *JobResult) Reset() {
@@ -2151,11 +2188,18 @@ func (x *JobResult) GetExecutionSpans() []*ExecutionSpan {
 	return nil
 }
 
+func (x *JobResult) GetPassthroughDataJson() string {
+	if x != nil {
+		return x.PassthroughDataJson
+	}
+	return ""
+}
+
 var File_qsession_v1_job_proto protoreflect.FileDescriptor
 
 const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x15qsession/v1/job.proto\x12\vqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19qsession/v1/options.proto\x1a\x17qsession/v1/types.proto\"\x8b\x06\n" +
+	"\x15qsession/v1/job.proto\x12\vqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19qsession/v1/options.proto\x1a!qsession/v1/quantum_program.proto\x1a\x17qsession/v1/types.proto\"\x8b\x06\n" +
 	"\n" +
 	"JobOptions\x12(\n" +
 	"\rdefault_shots\x18\x01 \x01(\x03H\x00R\fdefaultShots\x88\x01\x01\x120\n" +
@@ -2215,10 +2259,11 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\bExecutor\x12\x16\n" +
 	"\x06engine\x18\x01 \x01(\tR\x06engine\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
-	"\x04host\x18\x03 \x01(\tR\x04host\"\x89\x01\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\"\xcf\x01\n" +
 	"\tJobInputs\x12:\n" +
 	"\fsampler_pubs\x18\x01 \x03(\v2\x17.qsession.v1.SamplerPubR\vsamplerPubs\x12@\n" +
-	"\x0eestimator_pubs\x18\x02 \x03(\v2\x19.qsession.v1.EstimatorPubR\restimatorPubs\"\xdf\x02\n" +
+	"\x0eestimator_pubs\x18\x02 \x03(\v2\x19.qsession.v1.EstimatorPubR\restimatorPubs\x12D\n" +
+	"\x0fquantum_program\x18\x03 \x01(\v2\x1b.qsession.v1.QuantumProgramR\x0equantumProgram\"\xa5\x03\n" +
 	"\x10CreateJobRequest\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12.\n" +
 	"\aprogram\x18\x02 \x01(\x0e2\x14.qsession.v1.ProgramR\aprogram\x12:\n" +
@@ -2229,7 +2274,8 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\a \x01(\tR\tsessionId\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\b \x01(\tR\trequestId\"S\n" +
+	"request_id\x18\b \x01(\tR\trequestId\x12D\n" +
+	"\x0fquantum_program\x18\t \x01(\v2\x1b.qsession.v1.QuantumProgramR\x0equantumProgram\"S\n" +
 	"\x11CreateJobResponse\x12\"\n" +
 	"\x03job\x18\x01 \x01(\v2\x10.qsession.v1.JobR\x03job\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\"I\n" +
@@ -2310,7 +2356,7 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\vstart_index\x18\x05 \x01(\x04R\n" +
 	"startIndex\x12\x1d\n" +
 	"\n" +
-	"stop_index\x18\x06 \x01(\x04R\tstopIndex\"\xb9\x05\n" +
+	"stop_index\x18\x06 \x01(\x04R\tstopIndex\"\xc9\x06\n" +
 	"\tPubResult\x12\x14\n" +
 	"\x05shape\x18\x01 \x03(\rR\x05shape\x12:\n" +
 	"\tregisters\x18\x02 \x03(\v2\x1c.qsession.v1.RegisterSamplesR\tregisters\x12+\n" +
@@ -2323,16 +2369,22 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\x1bensemble_stds_noise_factors\x18\t \x01(\v2\x19.qsession.v1.Float64ArrayR\x18ensembleStdsNoiseFactors\x12D\n" +
 	"\x10evs_extrapolated\x18\n" +
 	" \x01(\v2\x19.qsession.v1.Float64ArrayR\x0fevsExtrapolated\x12F\n" +
-	"\x11stds_extrapolated\x18\v \x01(\v2\x19.qsession.v1.Float64ArrayR\x10stdsExtrapolated\"\xbe\x01\n" +
+	"\x11stds_extrapolated\x18\v \x01(\v2\x19.qsession.v1.Float64ArrayR\x10stdsExtrapolated\x12=\n" +
+	"\aoutputs\x18\f \x03(\v2#.qsession.v1.PubResult.OutputsEntryR\aoutputs\x1aO\n" +
+	"\fOutputsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.qsession.v1.TensorR\x05value:\x028\x01\"\xf2\x01\n" +
 	"\tJobResult\x127\n" +
 	"\vpub_results\x18\x01 \x03(\v2\x16.qsession.v1.PubResultR\n" +
 	"pubResults\x123\n" +
 	"\bmetadata\x18\x02 \x01(\v2\x17.google.protobuf.StructR\bmetadata\x12C\n" +
-	"\x0fexecution_spans\x18\x03 \x03(\v2\x1a.qsession.v1.ExecutionSpanR\x0eexecutionSpans*N\n" +
+	"\x0fexecution_spans\x18\x03 \x03(\v2\x1a.qsession.v1.ExecutionSpanR\x0eexecutionSpans\x122\n" +
+	"\x15passthrough_data_json\x18\x04 \x01(\tR\x13passthroughDataJson*d\n" +
 	"\aProgram\x12\x17\n" +
 	"\x13PROGRAM_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fPROGRAM_SAMPLER\x10\x01\x12\x15\n" +
-	"\x11PROGRAM_ESTIMATOR\x10\x02*J\n" +
+	"\x11PROGRAM_ESTIMATOR\x10\x02\x12\x14\n" +
+	"\x10PROGRAM_EXECUTOR\x10\x03*J\n" +
 	"\aJobView\x12\x18\n" +
 	"\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eJOB_VIEW_BASIC\x10\x01\x12\x11\n" +
@@ -2363,7 +2415,7 @@ func file_qsession_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_qsession_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_qsession_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_qsession_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_qsession_v1_job_proto_goTypes = []any{
 	(Program)(0),                       // 0: qsession.v1.Program
 	(JobView)(0),                       // 1: qsession.v1.JobView
@@ -2393,93 +2445,100 @@ var file_qsession_v1_job_proto_goTypes = []any{
 	(*ExecutionSpan)(nil),              // 25: qsession.v1.ExecutionSpan
 	(*PubResult)(nil),                  // 26: qsession.v1.PubResult
 	(*JobResult)(nil),                  // 27: qsession.v1.JobResult
-	(*ResilienceOptions)(nil),          // 28: qsession.v1.ResilienceOptions
-	(*TwirlingOptions)(nil),            // 29: qsession.v1.TwirlingOptions
-	(*DynamicalDecouplingOptions)(nil), // 30: qsession.v1.DynamicalDecouplingOptions
-	(*ExecutionOptions)(nil),           // 31: qsession.v1.ExecutionOptions
-	(*timestamppb.Timestamp)(nil),      // 32: google.protobuf.Timestamp
-	(*SamplerPub)(nil),                 // 33: qsession.v1.SamplerPub
-	(*EstimatorPub)(nil),               // 34: qsession.v1.EstimatorPub
-	(*fieldmaskpb.FieldMask)(nil),      // 35: google.protobuf.FieldMask
-	(*PackedBits)(nil),                 // 36: qsession.v1.PackedBits
-	(*Float64Array)(nil),               // 37: qsession.v1.Float64Array
-	(*structpb.Struct)(nil),            // 38: google.protobuf.Struct
+	nil,                                // 28: qsession.v1.PubResult.OutputsEntry
+	(*ResilienceOptions)(nil),          // 29: qsession.v1.ResilienceOptions
+	(*TwirlingOptions)(nil),            // 30: qsession.v1.TwirlingOptions
+	(*DynamicalDecouplingOptions)(nil), // 31: qsession.v1.DynamicalDecouplingOptions
+	(*ExecutionOptions)(nil),           // 32: qsession.v1.ExecutionOptions
+	(*timestamppb.Timestamp)(nil),      // 33: google.protobuf.Timestamp
+	(*SamplerPub)(nil),                 // 34: qsession.v1.SamplerPub
+	(*EstimatorPub)(nil),               // 35: qsession.v1.EstimatorPub
+	(*QuantumProgram)(nil),             // 36: qsession.v1.QuantumProgram
+	(*fieldmaskpb.FieldMask)(nil),      // 37: google.protobuf.FieldMask
+	(*PackedBits)(nil),                 // 38: qsession.v1.PackedBits
+	(*Float64Array)(nil),               // 39: qsession.v1.Float64Array
+	(*structpb.Struct)(nil),            // 40: google.protobuf.Struct
+	(*Tensor)(nil),                     // 41: qsession.v1.Tensor
 }
 var file_qsession_v1_job_proto_depIdxs = []int32{
-	28, // 0: qsession.v1.JobOptions.resilience:type_name -> qsession.v1.ResilienceOptions
-	29, // 1: qsession.v1.JobOptions.twirling:type_name -> qsession.v1.TwirlingOptions
-	30, // 2: qsession.v1.JobOptions.dynamical_decoupling:type_name -> qsession.v1.DynamicalDecouplingOptions
-	31, // 3: qsession.v1.JobOptions.execution:type_name -> qsession.v1.ExecutionOptions
+	29, // 0: qsession.v1.JobOptions.resilience:type_name -> qsession.v1.ResilienceOptions
+	30, // 1: qsession.v1.JobOptions.twirling:type_name -> qsession.v1.TwirlingOptions
+	31, // 2: qsession.v1.JobOptions.dynamical_decoupling:type_name -> qsession.v1.DynamicalDecouplingOptions
+	32, // 3: qsession.v1.JobOptions.execution:type_name -> qsession.v1.ExecutionOptions
 	0,  // 4: qsession.v1.Job.program:type_name -> qsession.v1.Program
 	2,  // 5: qsession.v1.Job.state:type_name -> qsession.v1.Job.State
-	32, // 6: qsession.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	32, // 7: qsession.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	32, // 8: qsession.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	33, // 6: qsession.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	33, // 7: qsession.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	33, // 8: qsession.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	3,  // 9: qsession.v1.Job.options:type_name -> qsession.v1.JobOptions
 	6,  // 10: qsession.v1.Job.inputs:type_name -> qsession.v1.JobInputs
 	5,  // 11: qsession.v1.Job.executor:type_name -> qsession.v1.Executor
-	33, // 12: qsession.v1.JobInputs.sampler_pubs:type_name -> qsession.v1.SamplerPub
-	34, // 13: qsession.v1.JobInputs.estimator_pubs:type_name -> qsession.v1.EstimatorPub
-	0,  // 14: qsession.v1.CreateJobRequest.program:type_name -> qsession.v1.Program
-	33, // 15: qsession.v1.CreateJobRequest.sampler_pubs:type_name -> qsession.v1.SamplerPub
-	34, // 16: qsession.v1.CreateJobRequest.estimator_pubs:type_name -> qsession.v1.EstimatorPub
-	3,  // 17: qsession.v1.CreateJobRequest.options:type_name -> qsession.v1.JobOptions
-	4,  // 18: qsession.v1.CreateJobResponse.job:type_name -> qsession.v1.Job
-	1,  // 19: qsession.v1.GetJobRequest.view:type_name -> qsession.v1.JobView
-	4,  // 20: qsession.v1.GetJobResponse.job:type_name -> qsession.v1.Job
-	2,  // 21: qsession.v1.ListJobsRequest.states:type_name -> qsession.v1.Job.State
-	32, // 22: qsession.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	32, // 23: qsession.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
-	0,  // 24: qsession.v1.ListJobsRequest.program:type_name -> qsession.v1.Program
-	4,  // 25: qsession.v1.ListJobsResponse.jobs:type_name -> qsession.v1.Job
-	4,  // 26: qsession.v1.CancelJobResponse.job:type_name -> qsession.v1.Job
-	4,  // 27: qsession.v1.UpdateJobRequest.job:type_name -> qsession.v1.Job
-	35, // 28: qsession.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 29: qsession.v1.UpdateJobResponse.job:type_name -> qsession.v1.Job
-	4,  // 30: qsession.v1.GetJobResultResponse.job:type_name -> qsession.v1.Job
-	8,  // 31: qsession.v1.RunJobResponse.created:type_name -> qsession.v1.CreateJobResponse
-	20, // 32: qsession.v1.RunJobResponse.result:type_name -> qsession.v1.GetJobResultResponse
-	4,  // 33: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
-	32, // 34: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
-	36, // 35: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
-	32, // 36: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
-	32, // 37: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
-	24, // 38: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
-	37, // 39: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
-	37, // 40: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
-	37, // 41: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
-	38, // 42: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
-	37, // 43: qsession.v1.PubResult.evs_noise_factors:type_name -> qsession.v1.Float64Array
-	37, // 44: qsession.v1.PubResult.stds_noise_factors:type_name -> qsession.v1.Float64Array
-	37, // 45: qsession.v1.PubResult.ensemble_stds_noise_factors:type_name -> qsession.v1.Float64Array
-	37, // 46: qsession.v1.PubResult.evs_extrapolated:type_name -> qsession.v1.Float64Array
-	37, // 47: qsession.v1.PubResult.stds_extrapolated:type_name -> qsession.v1.Float64Array
-	26, // 48: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
-	38, // 49: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
-	25, // 50: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
-	7,  // 51: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
-	9,  // 52: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
-	11, // 53: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
-	13, // 54: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
-	17, // 55: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
-	15, // 56: qsession.v1.JobService.DeleteJob:input_type -> qsession.v1.DeleteJobRequest
-	19, // 57: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
-	7,  // 58: qsession.v1.JobService.RunJob:input_type -> qsession.v1.CreateJobRequest
-	22, // 59: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
-	8,  // 60: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
-	10, // 61: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
-	12, // 62: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
-	14, // 63: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
-	18, // 64: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
-	16, // 65: qsession.v1.JobService.DeleteJob:output_type -> qsession.v1.DeleteJobResponse
-	20, // 66: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
-	21, // 67: qsession.v1.JobService.RunJob:output_type -> qsession.v1.RunJobResponse
-	23, // 68: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
-	60, // [60:69] is the sub-list for method output_type
-	51, // [51:60] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	34, // 12: qsession.v1.JobInputs.sampler_pubs:type_name -> qsession.v1.SamplerPub
+	35, // 13: qsession.v1.JobInputs.estimator_pubs:type_name -> qsession.v1.EstimatorPub
+	36, // 14: qsession.v1.JobInputs.quantum_program:type_name -> qsession.v1.QuantumProgram
+	0,  // 15: qsession.v1.CreateJobRequest.program:type_name -> qsession.v1.Program
+	34, // 16: qsession.v1.CreateJobRequest.sampler_pubs:type_name -> qsession.v1.SamplerPub
+	35, // 17: qsession.v1.CreateJobRequest.estimator_pubs:type_name -> qsession.v1.EstimatorPub
+	3,  // 18: qsession.v1.CreateJobRequest.options:type_name -> qsession.v1.JobOptions
+	36, // 19: qsession.v1.CreateJobRequest.quantum_program:type_name -> qsession.v1.QuantumProgram
+	4,  // 20: qsession.v1.CreateJobResponse.job:type_name -> qsession.v1.Job
+	1,  // 21: qsession.v1.GetJobRequest.view:type_name -> qsession.v1.JobView
+	4,  // 22: qsession.v1.GetJobResponse.job:type_name -> qsession.v1.Job
+	2,  // 23: qsession.v1.ListJobsRequest.states:type_name -> qsession.v1.Job.State
+	33, // 24: qsession.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	33, // 25: qsession.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	0,  // 26: qsession.v1.ListJobsRequest.program:type_name -> qsession.v1.Program
+	4,  // 27: qsession.v1.ListJobsResponse.jobs:type_name -> qsession.v1.Job
+	4,  // 28: qsession.v1.CancelJobResponse.job:type_name -> qsession.v1.Job
+	4,  // 29: qsession.v1.UpdateJobRequest.job:type_name -> qsession.v1.Job
+	37, // 30: qsession.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 31: qsession.v1.UpdateJobResponse.job:type_name -> qsession.v1.Job
+	4,  // 32: qsession.v1.GetJobResultResponse.job:type_name -> qsession.v1.Job
+	8,  // 33: qsession.v1.RunJobResponse.created:type_name -> qsession.v1.CreateJobResponse
+	20, // 34: qsession.v1.RunJobResponse.result:type_name -> qsession.v1.GetJobResultResponse
+	4,  // 35: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
+	33, // 36: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
+	38, // 37: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
+	33, // 38: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
+	33, // 39: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
+	24, // 40: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
+	39, // 41: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
+	39, // 42: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
+	39, // 43: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
+	40, // 44: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
+	39, // 45: qsession.v1.PubResult.evs_noise_factors:type_name -> qsession.v1.Float64Array
+	39, // 46: qsession.v1.PubResult.stds_noise_factors:type_name -> qsession.v1.Float64Array
+	39, // 47: qsession.v1.PubResult.ensemble_stds_noise_factors:type_name -> qsession.v1.Float64Array
+	39, // 48: qsession.v1.PubResult.evs_extrapolated:type_name -> qsession.v1.Float64Array
+	39, // 49: qsession.v1.PubResult.stds_extrapolated:type_name -> qsession.v1.Float64Array
+	28, // 50: qsession.v1.PubResult.outputs:type_name -> qsession.v1.PubResult.OutputsEntry
+	26, // 51: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
+	40, // 52: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
+	25, // 53: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
+	41, // 54: qsession.v1.PubResult.OutputsEntry.value:type_name -> qsession.v1.Tensor
+	7,  // 55: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
+	9,  // 56: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
+	11, // 57: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
+	13, // 58: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
+	17, // 59: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
+	15, // 60: qsession.v1.JobService.DeleteJob:input_type -> qsession.v1.DeleteJobRequest
+	19, // 61: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
+	7,  // 62: qsession.v1.JobService.RunJob:input_type -> qsession.v1.CreateJobRequest
+	22, // 63: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
+	8,  // 64: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
+	10, // 65: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
+	12, // 66: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
+	14, // 67: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
+	18, // 68: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
+	16, // 69: qsession.v1.JobService.DeleteJob:output_type -> qsession.v1.DeleteJobResponse
+	20, // 70: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
+	21, // 71: qsession.v1.JobService.RunJob:output_type -> qsession.v1.RunJobResponse
+	23, // 72: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
+	64, // [64:73] is the sub-list for method output_type
+	55, // [55:64] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_qsession_v1_job_proto_init() }
@@ -2488,6 +2547,7 @@ func file_qsession_v1_job_proto_init() {
 		return
 	}
 	file_qsession_v1_options_proto_init()
+	file_qsession_v1_quantum_program_proto_init()
 	file_qsession_v1_types_proto_init()
 	file_qsession_v1_job_proto_msgTypes[0].OneofWrappers = []any{}
 	file_qsession_v1_job_proto_msgTypes[18].OneofWrappers = []any{
@@ -2501,7 +2561,7 @@ func file_qsession_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qsession_v1_job_proto_rawDesc), len(file_qsession_v1_job_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

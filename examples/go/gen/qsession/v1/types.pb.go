@@ -77,6 +77,71 @@ func (x *Float64Array) GetShape() []uint32 {
 	return nil
 }
 
+// A dense array of any fixed-size NumPy dtype.
+type Tensor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The values in C order, in `dtype`'s byte order: itemsize * product(shape)
+	// bytes, or INVALID_ARGUMENT.
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// The array's shape. Empty means a scalar (one value).
+	Shape []uint32 `protobuf:"varint,2,rep,packed,name=shape,proto3" json:"shape,omitempty"`
+	// The NumPy dtype string, e.g. "|b1" (bool), "<f8", "<i8".
+	Dtype         string `protobuf:"bytes,3,opt,name=dtype,proto3" json:"dtype,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Tensor) Reset() {
+	*x = Tensor{}
+	mi := &file_qsession_v1_types_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tensor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tensor) ProtoMessage() {}
+
+func (x *Tensor) ProtoReflect() protoreflect.Message {
+	mi := &file_qsession_v1_types_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tensor.ProtoReflect.Descriptor instead.
+func (*Tensor) Descriptor() ([]byte, []int) {
+	return file_qsession_v1_types_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Tensor) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *Tensor) GetShape() []uint32 {
+	if x != nil {
+		return x.Shape
+	}
+	return nil
+}
+
+func (x *Tensor) GetDtype() string {
+	if x != nil {
+		return x.Dtype
+	}
+	return ""
+}
+
 // The samples of one classical register, in the layout of Qiskit's BitArray.
 type PackedBits struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -97,7 +162,7 @@ type PackedBits struct {
 
 func (x *PackedBits) Reset() {
 	*x = PackedBits{}
-	mi := &file_qsession_v1_types_proto_msgTypes[1]
+	mi := &file_qsession_v1_types_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -109,7 +174,7 @@ func (x *PackedBits) String() string {
 func (*PackedBits) ProtoMessage() {}
 
 func (x *PackedBits) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_types_proto_msgTypes[1]
+	mi := &file_qsession_v1_types_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -122,7 +187,7 @@ func (x *PackedBits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PackedBits.ProtoReflect.Descriptor instead.
 func (*PackedBits) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_types_proto_rawDescGZIP(), []int{1}
+	return file_qsession_v1_types_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *PackedBits) GetData() []byte {
@@ -170,7 +235,7 @@ type Circuit struct {
 
 func (x *Circuit) Reset() {
 	*x = Circuit{}
-	mi := &file_qsession_v1_types_proto_msgTypes[2]
+	mi := &file_qsession_v1_types_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -182,7 +247,7 @@ func (x *Circuit) String() string {
 func (*Circuit) ProtoMessage() {}
 
 func (x *Circuit) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_types_proto_msgTypes[2]
+	mi := &file_qsession_v1_types_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -195,7 +260,7 @@ func (x *Circuit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Circuit.ProtoReflect.Descriptor instead.
 func (*Circuit) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_types_proto_rawDescGZIP(), []int{2}
+	return file_qsession_v1_types_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Circuit) GetFormat() isCircuit_Format {
@@ -280,7 +345,7 @@ type ParameterValues struct {
 
 func (x *ParameterValues) Reset() {
 	*x = ParameterValues{}
-	mi := &file_qsession_v1_types_proto_msgTypes[3]
+	mi := &file_qsession_v1_types_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +357,7 @@ func (x *ParameterValues) String() string {
 func (*ParameterValues) ProtoMessage() {}
 
 func (x *ParameterValues) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_types_proto_msgTypes[3]
+	mi := &file_qsession_v1_types_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +370,7 @@ func (x *ParameterValues) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParameterValues.ProtoReflect.Descriptor instead.
 func (*ParameterValues) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_types_proto_rawDescGZIP(), []int{3}
+	return file_qsession_v1_types_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ParameterValues) GetParameters() []string {
@@ -344,7 +409,7 @@ type PauliTerm struct {
 
 func (x *PauliTerm) Reset() {
 	*x = PauliTerm{}
-	mi := &file_qsession_v1_types_proto_msgTypes[4]
+	mi := &file_qsession_v1_types_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -356,7 +421,7 @@ func (x *PauliTerm) String() string {
 func (*PauliTerm) ProtoMessage() {}
 
 func (x *PauliTerm) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_types_proto_msgTypes[4]
+	mi := &file_qsession_v1_types_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -369,7 +434,7 @@ func (x *PauliTerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauliTerm.ProtoReflect.Descriptor instead.
 func (*PauliTerm) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_types_proto_rawDescGZIP(), []int{4}
+	return file_qsession_v1_types_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PauliTerm) GetLabel() string {
@@ -397,7 +462,7 @@ type Observable struct {
 
 func (x *Observable) Reset() {
 	*x = Observable{}
-	mi := &file_qsession_v1_types_proto_msgTypes[5]
+	mi := &file_qsession_v1_types_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -409,7 +474,7 @@ func (x *Observable) String() string {
 func (*Observable) ProtoMessage() {}
 
 func (x *Observable) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_types_proto_msgTypes[5]
+	mi := &file_qsession_v1_types_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -422,7 +487,7 @@ func (x *Observable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Observable.ProtoReflect.Descriptor instead.
 func (*Observable) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_types_proto_rawDescGZIP(), []int{5}
+	return file_qsession_v1_types_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Observable) GetTerms() []*PauliTerm {
@@ -445,7 +510,7 @@ type ObservableArray struct {
 
 func (x *ObservableArray) Reset() {
 	*x = ObservableArray{}
-	mi := &file_qsession_v1_types_proto_msgTypes[6]
+	mi := &file_qsession_v1_types_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +522,7 @@ func (x *ObservableArray) String() string {
 func (*ObservableArray) ProtoMessage() {}
 
 func (x *ObservableArray) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_types_proto_msgTypes[6]
+	mi := &file_qsession_v1_types_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +535,7 @@ func (x *ObservableArray) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObservableArray.ProtoReflect.Descriptor instead.
 func (*ObservableArray) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_types_proto_rawDescGZIP(), []int{6}
+	return file_qsession_v1_types_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ObservableArray) GetObservables() []*Observable {
@@ -503,7 +568,7 @@ type SamplerPub struct {
 
 func (x *SamplerPub) Reset() {
 	*x = SamplerPub{}
-	mi := &file_qsession_v1_types_proto_msgTypes[7]
+	mi := &file_qsession_v1_types_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +580,7 @@ func (x *SamplerPub) String() string {
 func (*SamplerPub) ProtoMessage() {}
 
 func (x *SamplerPub) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_types_proto_msgTypes[7]
+	mi := &file_qsession_v1_types_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +593,7 @@ func (x *SamplerPub) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SamplerPub.ProtoReflect.Descriptor instead.
 func (*SamplerPub) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_types_proto_rawDescGZIP(), []int{7}
+	return file_qsession_v1_types_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SamplerPub) GetCircuit() *Circuit {
@@ -570,7 +635,7 @@ type EstimatorPub struct {
 
 func (x *EstimatorPub) Reset() {
 	*x = EstimatorPub{}
-	mi := &file_qsession_v1_types_proto_msgTypes[8]
+	mi := &file_qsession_v1_types_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +647,7 @@ func (x *EstimatorPub) String() string {
 func (*EstimatorPub) ProtoMessage() {}
 
 func (x *EstimatorPub) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_types_proto_msgTypes[8]
+	mi := &file_qsession_v1_types_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +660,7 @@ func (x *EstimatorPub) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EstimatorPub.ProtoReflect.Descriptor instead.
 func (*EstimatorPub) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_types_proto_rawDescGZIP(), []int{8}
+	return file_qsession_v1_types_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *EstimatorPub) GetCircuit() *Circuit {
@@ -633,7 +698,11 @@ const file_qsession_v1_types_proto_rawDesc = "" +
 	"\x17qsession/v1/types.proto\x12\vqsession.v1\"8\n" +
 	"\fFloat64Array\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x14\n" +
-	"\x05shape\x18\x02 \x03(\rR\x05shape\"n\n" +
+	"\x05shape\x18\x02 \x03(\rR\x05shape\"H\n" +
+	"\x06Tensor\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x14\n" +
+	"\x05shape\x18\x02 \x03(\rR\x05shape\x12\x14\n" +
+	"\x05dtype\x18\x03 \x01(\tR\x05dtype\"n\n" +
 	"\n" +
 	"PackedBits\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x14\n" +
@@ -687,27 +756,28 @@ func file_qsession_v1_types_proto_rawDescGZIP() []byte {
 	return file_qsession_v1_types_proto_rawDescData
 }
 
-var file_qsession_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_qsession_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_qsession_v1_types_proto_goTypes = []any{
 	(*Float64Array)(nil),    // 0: qsession.v1.Float64Array
-	(*PackedBits)(nil),      // 1: qsession.v1.PackedBits
-	(*Circuit)(nil),         // 2: qsession.v1.Circuit
-	(*ParameterValues)(nil), // 3: qsession.v1.ParameterValues
-	(*PauliTerm)(nil),       // 4: qsession.v1.PauliTerm
-	(*Observable)(nil),      // 5: qsession.v1.Observable
-	(*ObservableArray)(nil), // 6: qsession.v1.ObservableArray
-	(*SamplerPub)(nil),      // 7: qsession.v1.SamplerPub
-	(*EstimatorPub)(nil),    // 8: qsession.v1.EstimatorPub
+	(*Tensor)(nil),          // 1: qsession.v1.Tensor
+	(*PackedBits)(nil),      // 2: qsession.v1.PackedBits
+	(*Circuit)(nil),         // 3: qsession.v1.Circuit
+	(*ParameterValues)(nil), // 4: qsession.v1.ParameterValues
+	(*PauliTerm)(nil),       // 5: qsession.v1.PauliTerm
+	(*Observable)(nil),      // 6: qsession.v1.Observable
+	(*ObservableArray)(nil), // 7: qsession.v1.ObservableArray
+	(*SamplerPub)(nil),      // 8: qsession.v1.SamplerPub
+	(*EstimatorPub)(nil),    // 9: qsession.v1.EstimatorPub
 }
 var file_qsession_v1_types_proto_depIdxs = []int32{
 	0, // 0: qsession.v1.ParameterValues.values:type_name -> qsession.v1.Float64Array
-	4, // 1: qsession.v1.Observable.terms:type_name -> qsession.v1.PauliTerm
-	5, // 2: qsession.v1.ObservableArray.observables:type_name -> qsession.v1.Observable
-	2, // 3: qsession.v1.SamplerPub.circuit:type_name -> qsession.v1.Circuit
-	3, // 4: qsession.v1.SamplerPub.parameter_values:type_name -> qsession.v1.ParameterValues
-	2, // 5: qsession.v1.EstimatorPub.circuit:type_name -> qsession.v1.Circuit
-	6, // 6: qsession.v1.EstimatorPub.observables:type_name -> qsession.v1.ObservableArray
-	3, // 7: qsession.v1.EstimatorPub.parameter_values:type_name -> qsession.v1.ParameterValues
+	5, // 1: qsession.v1.Observable.terms:type_name -> qsession.v1.PauliTerm
+	6, // 2: qsession.v1.ObservableArray.observables:type_name -> qsession.v1.Observable
+	3, // 3: qsession.v1.SamplerPub.circuit:type_name -> qsession.v1.Circuit
+	4, // 4: qsession.v1.SamplerPub.parameter_values:type_name -> qsession.v1.ParameterValues
+	3, // 5: qsession.v1.EstimatorPub.circuit:type_name -> qsession.v1.Circuit
+	7, // 6: qsession.v1.EstimatorPub.observables:type_name -> qsession.v1.ObservableArray
+	4, // 7: qsession.v1.EstimatorPub.parameter_values:type_name -> qsession.v1.ParameterValues
 	8, // [8:8] is the sub-list for method output_type
 	8, // [8:8] is the sub-list for method input_type
 	8, // [8:8] is the sub-list for extension type_name
@@ -720,20 +790,20 @@ func file_qsession_v1_types_proto_init() {
 	if File_qsession_v1_types_proto != nil {
 		return
 	}
-	file_qsession_v1_types_proto_msgTypes[2].OneofWrappers = []any{
+	file_qsession_v1_types_proto_msgTypes[3].OneofWrappers = []any{
 		(*Circuit_Qpy)(nil),
 		(*Circuit_Qasm3)(nil),
 		(*Circuit_Sha256)(nil),
 	}
-	file_qsession_v1_types_proto_msgTypes[7].OneofWrappers = []any{}
 	file_qsession_v1_types_proto_msgTypes[8].OneofWrappers = []any{}
+	file_qsession_v1_types_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qsession_v1_types_proto_rawDesc), len(file_qsession_v1_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
