@@ -23,6 +23,8 @@ from this process, with the SDK or the raw stubs:
   client over the IBM REST API against the same through qsession's SDK.
 - ``local`` (:mod:`scenarios.local_mode`): the session guide's VQE iteration in qsession's
   local testing mode against qiskit-ibm-runtime's, on the same code (no server).
+- ``executor`` (:mod:`scenarios.executor_sweep`): a 20-qubit sweep item of 1M shots through
+  qsession's Executor against Aer's SamplerV2 in-process.
 - ``tenants`` (:mod:`scenarios.tenants`): another tenant's throughput and p99 under five
   loads of one instance (watchers, unread page streams, huge options, Transpile, big
   refused circuits).
@@ -48,6 +50,7 @@ from harness import Row
 
 from scenarios import (
     createjob_rate,
+    executor_sweep,
     heavy_job,
     history,
     ibm_client,
@@ -70,6 +73,7 @@ SCENARIOS: dict[str, Callable[[], list[Row]]] = {
     "flood": request_flood.request_flood,
     "ibm": ibm_client.ibm_client_iteration,
     "local": local_mode.local_mode_iterations,
+    "executor": executor_sweep.executor_sweep,
     "tenants": tenants.tenant_isolation,
     "idle": idle_connections.idle_connections,
 }
