@@ -14,7 +14,12 @@ the precession.
 
 Devices: fake_torino (Heron r1) and fake_fez (Heron r2) by default.
 
-Run with ``make bench-mitigation`` (or ``.venv/bin/python bench/mitigation.py``).
+Level 2 averages its gate twirls in closed form (one density-matrix run per noise factor,
+:mod:`qsession.execution.twirled_channel`); ``--reference`` runs it the reference way, one
+density-matrix run per randomization and noise factor, for comparison.
+
+Run with ``make bench-mitigation`` (or ``.venv/bin/python bench/mitigation.py``); narrow it
+with ``--device``, ``--cases`` (``bell``, ``ghz6``, ``ising4``, ``dd``) and ``--levels``.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ def ising(width: int = 4, steps: int = 10, coupling=0.25, field=0.35) -> tuple:
 
 
 CASES = {"bell <ZZ>": bell, "ghz6 <Z^6>": ghz, "ising4 x10 <ZZ>": ising}
+SHORT_NAMES = dict(zip(("bell", "ghz6", "ising4"), CASES, strict=True))
 
 
 def idle_bell(microseconds: float = 20) -> tuple[QuantumCircuit, SparsePauliOp]:
@@ -101,14 +107,16 @@ def run_dd_case(executor: Executor, precision: float) -> None:
     )
 
 
-def run_case(executor: Executor, name: str, precision: float) -> None:
+def run_case(
+    executor: Executor, name: str, precision: float, levels: tuple[int, ...] = LEVELS
+) -> None:
     circuit, observable = CASES[name]()
     exact = Statevector(circuit).expectation_value(observable).real
     manager = generate_preset_pass_manager(optimization_level=1, target=executor.profile.target)
     isa = manager.run(circuit)
     pub = EstimatorPub.coerce((isa, observable.apply_layout(isa.layout), None, precision))
     errors = {}
-    for level in LEVELS:
+    for level in levels:
         values, seconds = [], []
         for seed in SEEDS:
             start = time.perf_counter()
@@ -121,10 +129,11 @@ def run_case(executor: Executor, name: str, precision: float) -> None:
             f"(mean value {np.mean(values):+.4f}, exact {exact:+.4f})  "
             f"{np.mean(seconds) * 1000:8.1f} ms/job"
         )
-    print(
-        f"  {name:<18} level 0 -> 1: {errors[0] / max(errors[1], 1e-9):5.1f}x less error;"
-        f"  level 0 -> 2: {errors[0] / max(errors[2], 1e-9):5.1f}x less error"
-    )
+    if set(LEVELS) <= set(levels):
+        print(
+            f"  {name:<18} level 0 -> 1: {errors[0] / max(errors[1], 1e-9):5.1f}x less error;"
+            f"  level 0 -> 2: {errors[0] / max(errors[2], 1e-9):5.1f}x less error"
+        )
 
 
 def main() -> None:
@@ -133,13 +142,35 @@ def main() -> None:
         "--device", action="append", help="device profile(s) (fake_torino, fake_fez)"
     )
     parser.add_argument("--precision", type=float, default=1 / 64, help="target precision")
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        choices=[*SHORT_NAMES, "dd"],
+        help="cases to run (default: all, and the DD case)",
+    )
+    parser.add_argument(
+        "--levels", nargs="+", type=int, choices=LEVELS, default=LEVELS, help="resilience levels"
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="run gate twirling one density-matrix run per randomization (the reference path)",
+    )
     args = parser.parse_args()
+    cases = args.cases or [*SHORT_NAMES, "dd"]
     for device in args.device or ["fake_torino", "fake_fez"]:
         executor = Executor(load_profile(device), noise=True)
-        print(f"{device} (noisy), precision {args.precision:g}, mean over {len(SEEDS)} seeds:")
-        for name in CASES:
-            run_case(executor, name, args.precision)
-        run_dd_case(executor, args.precision)
+        executor.twirl_in_closed_form = not args.reference
+        path = "per randomization" if args.reference else "closed form"
+        print(
+            f"{device} (noisy), precision {args.precision:g}, mean over {len(SEEDS)} seeds, "
+            f"gate twirling {path}:"
+        )
+        for short, name in SHORT_NAMES.items():
+            if short in cases:
+                run_case(executor, name, args.precision, tuple(args.levels))
+        if "dd" in cases:
+            run_dd_case(executor, args.precision)
 
 
 if __name__ == "__main__":

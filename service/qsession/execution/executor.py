@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from qiskit.circuit import QuantumCircuit, pauli_twirl_2q_gates
+from qiskit.circuit import QuantumCircuit
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers import BitArray, DataBin, PubResult, SamplerPubResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
@@ -15,7 +16,7 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession import _native
-from qsession.execution import dd, mitigation, sampling, zne
+from qsession.execution import dd, mitigation, sampling, twirled_channel, zne
 from qsession.execution.distribution import (
     apply_readout_errors,
     basis_probabilities,
@@ -32,6 +33,7 @@ from qsession.execution.noise import DeviceNoise
 from qsession.execution.profiles import DeviceProfile
 from qsession.execution.reduction import ReducedCircuit, reduce_circuit
 from qsession.execution.sampling import sample_registers
+from qsession.execution.twirling import flip_before_measurements, terminal_measurements, twirl_gates
 from qsession.execution.validation import (
     validate_estimator_pub,
     validate_sampler_pub,
@@ -58,6 +60,14 @@ class Executor:
     like a QPU. Equal seeds give equal results. With a ``memo`` (a worker's), what is derived
     from a circuit is remembered between jobs: the PUBs' circuits must then never be modified.
     """
+
+    twirl_in_closed_form = True
+    """Whether gate twirling's average over randomizations runs in closed form where it can
+    (:mod:`.twirled_channel`); ``False`` runs the per-randomization reference path always
+    (what tests and ``bench/mitigation.py --reference`` compare against)."""
+
+    closed_form_max_shots_per_randomization = twirled_channel.MAX_SHOTS_PER_RANDOMIZATION
+    """Above this many shots per randomization gate twirling runs the reference path."""
 
     def __init__(self, profile: DeviceProfile, noise: bool, memo: Memo | None = None) -> None:
         self.profile = profile
@@ -195,7 +205,7 @@ class Executor:
         instances = [circuit]
         if twirling.enable_gates:
             instances = twirl_gates(circuit, count, self.profile.target, twirl_seed)
-        terminal = _terminal_measurements(circuit)
+        terminal = terminal_measurements(circuit)
         rng = np.random.default_rng(mask_seed)
         masks = rng.random((count, len(terminal))) < 0.5 if twirling.enable_measure else None
         parts: list[list[np.ndarray]] = [[] for _ in circuit.cregs]
@@ -205,7 +215,7 @@ class Executor:
             flipped = []
             if masks is not None:
                 flipped = [terminal[j] for j in np.flatnonzero(masks[r])]
-                instance = _flip_before_measurements(instance, {q for q, _ in flipped})
+                instance = flip_before_measurements(instance, {q for q, _ in flipped})
             arrays = sample_registers(instance, instance.cregs, values, size, run_seed, self._noise)
             flipped_clbits = {clbit for _, clbit in flipped}
             for creg, array, bucket in zip(circuit.cregs, arrays, parts, strict=True):
@@ -313,17 +323,30 @@ class Executor:
         the first extrapolator that succeeds, plus ``evs_noise_factors``,
         ``stds_noise_factors``, ``ensemble_stds_noise_factors``, ``evs_extrapolated`` and
         ``stds_extrapolated``."""
+        if settings.twirling.enable_gates and self.memo is None:
+            # The noise factors share what they derive from the PUB (a worker's memo keeps it
+            # across jobs; without one, a memo for this PUB).
+            executor = copy.copy(self)
+            executor.memo = Memo()
+            return executor._estimate_mitigated(pub, shots, randomizations, seed, settings)
         if not settings.zne_mitigation:
-            circuits = self._instances(pub.circuit, randomizations, settings, seed)
-            evs, stds = self._estimate(pub, shots, seed, settings, circuits)
-            return {"evs": evs, "stds": stds, "ensemble_standard_error": stds}, {}
+            evs, stds, twirl_path = self._estimate_randomized(
+                pub, pub.circuit, shots, randomizations, seed, settings
+            )
+            fields = {"evs": evs, "stds": stds, "ensemble_standard_error": stds}
+            return fields, twirl_path
         factor_seeds = seed.spawn(len(settings.noise_factors) + 1)
         fold_rng = np.random.default_rng(factor_seeds[-1])
-        per_factor = []
+        per_factor, paths = [], []
         for factor, factor_seed in zip(settings.noise_factors, factor_seeds, strict=False):
             folded = zne.fold_two_qubit_gates(pub.circuit, factor, settings.amplifier, fold_rng)
-            circuits = self._instances(folded, randomizations, settings, factor_seed)
-            per_factor.append(self._estimate(pub, shots, factor_seed, settings, circuits))
+            evs, stds, path = self._estimate_randomized(
+                pub, folded, shots, randomizations, factor_seed, settings
+            )
+            per_factor.append((evs, stds))
+            paths.append(path)
+        # A factor that ran the reference path (and why) is what the metadata reports.
+        twirl_path = next((p for p in paths if "reason" in p), paths[0])
         evs_nf = np.stack([evs for evs, _ in per_factor], axis=-1)
         stds_nf = np.stack([stds for _, stds in per_factor], axis=-1)
         factors = np.asarray(settings.noise_factors, np.float64)
@@ -371,21 +394,69 @@ class Executor:
             "evs_extrapolated": evs_x,
             "stds_extrapolated": stds_x,
         }
-        return fields, {"zne": {"extrapolator": chosen.tolist()}}
+        return fields, {**twirl_path, "zne": {"extrapolator": chosen.tolist()}}
 
-    def _instances(
+    def _estimate_randomized(
         self,
+        pub: EstimatorPub,
         circuit: QuantumCircuit,
+        shots: int,
         randomizations: int,
-        settings: mitigation.EstimatorSettings,
         seed: np.random.SeedSequence,
-    ) -> list[QuantumCircuit]:
-        """The circuits the randomizations run: ``randomizations`` Pauli-twirled copies of
-        ``circuit`` (Qiskit's ``pauli_twirl_2q_gates``, the twirls merged into the device's
-        1-qubit gates) with gate twirling, else ``circuit`` alone."""
+        settings: mitigation.EstimatorSettings,
+    ) -> tuple[np.ndarray, np.ndarray, dict]:
+        """``_estimate`` of ``circuit`` (the PUB's, or a folded form of it) over the
+        randomizations, and the ``resilience`` metadata of how gate twirling ran.
+
+        Without gate twirling, every randomization runs ``circuit``. With it, the average
+        over the twirls runs in closed form when it can (:mod:`.twirled_channel`: one
+        density-matrix run of the twirl-averaged circuit, ``gate_twirling:
+        "twirled_channel"``); otherwise, or without :attr:`twirl_in_closed_form`, each
+        randomization runs its own Pauli twirl of ``circuit`` (Qiskit's
+        ``pauli_twirl_2q_gates``, the twirls merged into the device's 1-qubit gates;
+        ``gate_twirling: "per_randomization"`` and the ``reason``)."""
         if not settings.twirling.enable_gates:
-            return [circuit]
-        return twirl_gates(circuit, randomizations, self.profile.target, seed)
+            return (*self._estimate(pub, shots, seed, settings, [circuit]), {})
+        reason = None if self.twirl_in_closed_form else "the executor runs the reference path"
+        if reason is None and self._noise is not None:
+            # Folding repeats 2-qubit gates in place: what decides is the PUB's own circuit.
+            observables = derive(self.memo, pub.observables, "key", lambda: _observables_key(pub))
+            plan, _ = derive(
+                self.memo, pub.circuit, "bases", lambda: _measured_bases(pub), observables
+            )
+            state_plan = derive(
+                self.memo,
+                pub.circuit,
+                "state plan",
+                lambda: _state_plan(pub.circuit, plan, self._noise),
+            )
+            reason = twirled_channel.reason_not_exact(
+                pub.circuit,
+                state_plan is not None,
+                shots // randomizations,
+                self.closed_form_max_shots_per_randomization,
+            )
+        if reason is None:
+            if self._noise is None:  # every twirl of an ideal circuit is the circuit
+                evs, stds = self._estimate(pub, shots, seed, settings, [circuit])
+            else:
+                averaged = twirled_channel.twirl_averaged_circuit(circuit, self._noise)
+                executor = self._twirl_averaged()
+                evs, stds = executor._estimate(pub, shots, seed, settings, [averaged])
+            return evs, stds, {"gate_twirling": twirled_channel.EXACT}
+        circuits = twirl_gates(circuit, randomizations, self.profile.target, seed)
+        evs, stds = self._estimate(pub, shots, seed, settings, circuits)
+        return evs, stds, {"gate_twirling": twirled_channel.REFERENCE, "reason": reason}
+
+    def _twirl_averaged(self) -> Executor:
+        """This executor with its device's noise as the average over gate twirls sees it
+        (each twirled gate's error its Pauli twirl). It shares the memo: what its runs
+        prepare holds that noise, but the memo keeps runs of a PUB's own circuit only, and
+        the twirl-averaged circuit it runs is always a new one."""
+        assert self._noise is not None
+        averaged = copy.copy(self)
+        averaged._noise = self._noise.twirl_averaged(twirled_channel.TWIRLED_GATES)
+        return averaged
 
     def _estimate(
         self,
@@ -425,10 +496,11 @@ class Executor:
                 )
             ]
         else:
-            instance_bases = [_basis_circuits(circuit, plan) for circuit in circuits]
             state_plans = [_state_plan(circuit, plan, self._noise) for circuit in circuits]
         if any(state_plan is None for state_plan in state_plans):
             state_plans = None
+            if not own:  # each basis circuit sampled on its own
+                instance_bases = [_basis_circuits(circuit, plan) for circuit in circuits]
         num_points = values.shape[0]
         means = np.tile(plan.constant, (num_points, 1))  # (points, observables)
         variances = np.zeros_like(means)
@@ -650,7 +722,9 @@ def _state_plan(
     ``sampling.DENSITY_MATRIX_MAX_QUBITS`` noisy) or
     the circuit is not one unitary (a measurement, reset or control flow remains; with noise
     a delay, whose relaxation Aer applies only shot by shot)."""
-    reduced = reduce_circuit(circuit.remove_final_measurements(inplace=False))
+    if any(inst.operation.name == "measure" for inst in circuit.data):  # else none to remove
+        circuit = circuit.remove_final_measurements(inplace=False)
+    reduced = reduce_circuit(circuit)
     names = {inst.operation.name for inst in reduced.circuit.data}
     if reduced.final_measures is None or "measure" in names:
         return None
@@ -674,38 +748,6 @@ def _measured_bases(pub: EstimatorPub) -> tuple[MeasurementPlan, list[tuple]]:
     return plan, [basis_circuit(circuit, basis) for basis in plan.bases]
 
 
-def _terminal_measurements(circuit: QuantumCircuit) -> list[tuple[int, int]]:
-    """``(qubit, clbit)`` of each measurement after which nothing touches its qubit or bit."""
-    touched_qubits, touched_clbits, terminal = set(), set(), []
-    for inst in reversed(circuit.data):
-        qubits = {circuit.find_bit(q).index for q in inst.qubits}
-        clbits = {circuit.find_bit(c).index for c in inst.clbits}
-        if inst.operation.name == "measure":
-            (qubit,), (clbit,) = qubits, clbits
-            if qubit not in touched_qubits and clbit not in touched_clbits:
-                terminal.append((qubit, clbit))
-        if inst.operation.name != "barrier":
-            touched_qubits |= qubits
-            touched_clbits |= clbits
-    return terminal[::-1]
-
-
-def _flip_before_measurements(circuit: QuantumCircuit, qubits: set[int]) -> QuantumCircuit:
-    """``circuit`` with an X just before the terminal measurement of each of ``qubits``."""
-    if not qubits:
-        return circuit
-    terminal = set(_terminal_measurements(circuit))
-    flipped = circuit.copy_empty_like()
-    for inst in circuit.data:
-        if inst.operation.name == "measure":
-            qubit = circuit.find_bit(inst.qubits[0]).index
-            clbit = circuit.find_bit(inst.clbits[0]).index
-            if qubit in qubits and (qubit, clbit) in terminal:
-                flipped.x(qubit)
-        flipped.append(inst)
-    return flipped
-
-
 def _basis_circuits(circuit: QuantumCircuit, plan: MeasurementPlan) -> list[tuple]:
     """``circuit`` measured in each basis of ``plan`` (as :func:`_measured_bases`)."""
     unmeasured = circuit.remove_final_measurements(inplace=False)
@@ -717,23 +759,6 @@ def _observable_bounds(pub: EstimatorPub) -> np.ndarray:
     sum of its terms' coefficient magnitudes."""
     bounds = [sum(abs(c) for c in obs.values()) for obs in pub.observables.ravel().tolist()]
     return np.asarray(bounds, np.float64).reshape(pub.observables.shape)
-
-
-def twirl_gates(
-    circuit: QuantumCircuit, count: int, target, seed: np.random.SeedSequence
-) -> list[QuantumCircuit]:
-    """``count`` Pauli-twirled copies of ``circuit``'s 2-qubit gates (Qiskit's
-    ``pauli_twirl_2q_gates``), the twirling Paulis merged into ``target``'s 1-qubit gates so
-    each copy stays an ISA circuit. A circuit without 2-qubit gates is returned as is."""
-    if not any(inst.operation.num_qubits == 2 for inst in circuit.data):
-        return [circuit]
-    twirled = pauli_twirl_2q_gates(
-        circuit,
-        seed=int(seed.generate_state(1, np.uint32)[0]),
-        num_twirls=count,
-        target=target,
-    )
-    return twirled if isinstance(twirled, list) else [twirled]
 
 
 def _observables_key(pub: EstimatorPub) -> tuple:

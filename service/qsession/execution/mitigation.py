@@ -17,7 +17,7 @@ What runs on the emulated device:
   through the same twirled readout learn that factor, the fidelity of each Pauli term;
   each term's expectation is divided by it (:func:`learn_term_fidelities`).
 * **Gate twirling** (``twirling.enable_gates``): each randomization runs its own Pauli twirl
-  of the 2-qubit gates (Qiskit's ``pauli_twirl_2q_gates``; ``executor.twirl_gates``).
+  of the 2-qubit gates (Qiskit's ``pauli_twirl_2q_gates``; ``twirling.twirl_gates``).
 * **ZNE** (``resilience.zne_mitigation``): 2-qubit gates are folded (``G -> G (G^dag G)^k``)
   to amplify their noise by each ``noise_factor``, and the values are extrapolated to zero
   noise (:mod:`.zne`).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Iterable
 from functools import lru_cache
@@ -9,10 +10,11 @@ from typing import NoReturn
 
 import numpy as np
 from qiskit.circuit import Instruction
+from qiskit.circuit.library import IGate
 from qiskit.providers import BackendV2, Options
-from qiskit.quantum_info import Kraus
+from qiskit.quantum_info import Chi, Kraus, pauli_basis
 from qiskit.transpiler import Target
-from qiskit_aer.noise import NoiseModel
+from qiskit_aer.noise import NoiseModel, QuantumError, pauli_error
 from qiskit_aer.noise.device import basic_device_gate_errors, basic_device_readout_errors
 
 
@@ -28,6 +30,9 @@ class DeviceNoise:
     * :meth:`gate_error`: one instruction's gate error as a Kraus instruction, to follow the
       instruction in a circuit for one exact density-matrix run.
     * :meth:`readout_assignment`: the readout errors as per-qubit assignment matrices.
+
+    :meth:`twirl_averaged` gives the same noise as the average over Pauli twirls of some
+    gates sees it: their errors replaced by their Pauli twirls (:func:`pauli_twirl`).
     """
 
     def __init__(self, target: Target) -> None:
@@ -36,7 +41,28 @@ class DeviceNoise:
         for (qubit,), error in basic_device_readout_errors(target=target):
             self._assignment[qubit] = error.probabilities
         self.model_for = lru_cache(maxsize=64)(self._model_for)
-        self.gate_error = lru_cache(maxsize=4096)(self._gate_error)
+        self.twirled_gates: frozenset[str] = frozenset()
+        self._error = lru_cache(maxsize=4096)(self._gate_error)
+        self._twirled_error = lru_cache(maxsize=4096)(self._twirled_gate_error)
+        self._quantum_error = lru_cache(maxsize=4096)(self._device_quantum_error)
+        self.merged_pauli_error = lru_cache(maxsize=4096)(self._merged_pauli_error)
+
+    def twirl_averaged(self, gates: frozenset[str]) -> DeviceNoise:
+        """This noise with the error after each 2-qubit gate named in ``gates`` replaced by
+        its Pauli twirl (:func:`pauli_twirl`): what a Pauli-twirled Clifford gate's error is
+        on average over its twirls. Shares this noise's caches."""
+        averaged = copy.copy(self)
+        averaged.twirled_gates = frozenset(gates)
+        return averaged
+
+    def gate_error(self, name: str, qubits: tuple[int, ...]) -> Instruction | None:
+        """Aer's error of instruction ``name`` on device qubits ``qubits`` (depolarizing
+        composed with thermal relaxation, as :meth:`model_for` has it) as one Kraus
+        instruction, or ``None`` if it has none (cached per instruction); its Pauli twirl for
+        a 2-qubit gate of :attr:`twirled_gates`."""
+        if len(qubits) == 2 and name in self.twirled_gates:
+            return self._twirled_error(name, qubits)
+        return self._error(name, qubits)
 
     def readout_assignment(self, qubits: Iterable[int]) -> np.ndarray:
         """float64 ``(len(qubits), 2, 2)``: entry ``[j, s, r]`` is the probability that a
@@ -54,9 +80,26 @@ class DeviceNoise:
             return NoiseModel.from_backend(backend)
 
     def _gate_error(self, name: str, qubits: tuple[int, ...]) -> Instruction | None:
-        """Aer's error of instruction ``name`` on device qubits ``qubits`` (depolarizing
-        composed with thermal relaxation, as :meth:`model_for` has it) as one Kraus
-        instruction, or ``None`` if it has none (cached per instruction)."""
+        error = self._quantum_error(name, qubits)
+        return None if error is None else Kraus(error).to_instruction()
+
+    def _twirled_gate_error(self, name: str, qubits: tuple[int, ...]) -> Instruction | None:
+        error = self._quantum_error(name, qubits)
+        return None if error is None else Kraus(pauli_twirl(error)).to_instruction()
+
+    def _merged_pauli_error(self, qubit: int) -> Instruction | None:
+        """The average error a uniformly random Pauli merged into a run of ``rz``/``x`` gates
+        on device ``qubit`` adds: an ``x`` pulse half of the time, so the identity with
+        probability 1/2 and the Pauli twirl of the ``x`` error with probability 1/2 (one
+        Kraus instruction), or ``None`` if ``x`` has no error."""
+        error = self._quantum_error("x", (qubit,))
+        if error is None:
+            return None
+        mixture = QuantumError([(IGate(), 0.5), (pauli_twirl(error), 0.5)])
+        return Kraus(mixture).to_instruction()
+
+    def _device_quantum_error(self, name: str, qubits: tuple[int, ...]) -> QuantumError | None:
+        """Aer's error of instruction ``name`` on device ``qubits``, or ``None``."""
         local = tuple(range(len(qubits)))
         with warnings.catch_warnings():
             warnings.filterwarnings(
@@ -65,8 +108,27 @@ class DeviceNoise:
             errors = basic_device_gate_errors(target=restrict_target(self._target, qubits))
         for error_name, error_qubits, error in errors:
             if error_name == name and tuple(error_qubits) == local:
-                return Kraus(error).to_instruction()
+                return error
         return None
+
+
+def pauli_twirl(error: QuantumError) -> QuantumError:
+    """The Pauli twirl of ``error``: the average of ``P E(P rho P) P`` over all Paulis ``P``
+    on its qubits, a Pauli channel whose probabilities are the diagonal of ``error``'s chi
+    matrix in the Pauli basis (Qiskit's :class:`~qiskit.quantum_info.Chi`, whose trace is
+    ``2**n``: ``p_P = chi_PP / 2**n``; its rows follow :func:`~qiskit.quantum_info.pauli_basis`).
+
+    Twirling a Clifford gate ``G`` (``P' G P`` with ``P' = G P G^dag``, the gate unchanged)
+    conjugates the error after it by ``P'``, which runs over all Paulis as ``P`` does: so the
+    average over a gate's twirls is the gate followed by this channel.
+    """
+    num_qubits = error.num_qubits
+    probabilities = np.clip(np.diag(Chi(error).data).real / 2**num_qubits, 0.0, None)
+    probabilities /= probabilities.sum()
+    labels = pauli_basis(num_qubits).to_labels()
+    return pauli_error(
+        [(label, float(p)) for label, p in zip(labels, probabilities, strict=True) if p > 0]
+    )
 
 
 def restrict_target(target: Target, qubits: tuple[int, ...]) -> Target:
