@@ -30,6 +30,8 @@ from this process, with the SDK or the raw stubs:
   refused circuits).
 - ``idle`` (:mod:`scenarios.idle_connections`): 30,000 idle connections to the page while
   jobs run, are cancelled and are queued.
+- ``fairshare`` (:mod:`scenarios.fair_share`): the cost of picking a QPU's next job in
+  fair-share order with 20,000 finished jobs of window usage against 1,000 (in process).
 - ``flood`` (:mod:`scenarios.request_flood`): another tenant's latency and the server's memory
   while a client floods it with 60 MB requests, with made-up tokens and with a valid one.
 
@@ -51,6 +53,7 @@ from harness import Row
 from scenarios import (
     createjob_rate,
     executor_sweep,
+    fair_share,
     heavy_job,
     history,
     ibm_client,
@@ -76,6 +79,7 @@ SCENARIOS: dict[str, Callable[[], list[Row]]] = {
     "executor": executor_sweep.executor_sweep,
     "tenants": tenants.tenant_isolation,
     "idle": idle_connections.idle_connections,
+    "fairshare": fair_share.fair_share_pick,
 }
 
 

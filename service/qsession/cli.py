@@ -225,6 +225,9 @@ def _job_dict(message) -> dict:
         "started": iso(message.start_time),
         "finished": iso(message.end_time),
         "usage_seconds": message.usage_seconds,
+        "estimated_usage_seconds": message.estimated_usage_seconds,
+        "simulation_seconds": message.simulation_seconds,
+        "waiting_reason": message.waiting_reason or None,
         "tags": list(message.tags),
         "error": message.error_message or None,
     }
@@ -345,7 +348,13 @@ def _job(service, args) -> int:
     for key in ("id", "status", "program", "backend", "session_id", "created", "started"):
         print(f"{key:>14}: {_shown(shown[key] or '-')}")
     print(f"{'finished':>14}: {shown['finished'] or '-'}")
-    print(f"{'usage':>14}: {shown['usage_seconds']:.3f} s")
+    print(
+        f"{'usage':>14}: {shown['usage_seconds']:.3f} s of QPU time (modelled; estimated "
+        f"{shown['estimated_usage_seconds']:.3f} s), {shown['simulation_seconds']:.3f} s "
+        "simulated"
+    )
+    if shown["waiting_reason"]:
+        print(f"{'waiting':>14}: {_shown(shown['waiting_reason'])}")
     print(f"{'tags':>14}: {_shown(', '.join(shown['tags'])) or '-'}")
     if shown["error"]:
         print(f"{'error':>14}: {_shown(shown['error'])}")

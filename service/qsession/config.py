@@ -21,6 +21,10 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     tokens = ["tok-lab"]            # required; a token belongs to one instance only
     crn = ""                        # its name on IBM's REST API ([ibm_api]); default
                                     # derived from the name (see crn_of)
+    allocation = 1                  # its share of QPU time: a weight (1, 7, 0.5) or QPU
+                                    # seconds per window ("2h"); "open" plan: "10m"
+    limit = false                   # true: the allocation is a limit; reached, its jobs wait
+                                    # until usage leaves the window ("open" plan: true)
 
     [plans.premium]                 # the plans are "premium" and "open"
     interactive_ttl = "60s"         # durations: "250ms", "0.3s", "2h 30m 40s" or seconds
@@ -30,6 +34,11 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     [sessions]
     idle_timeout = "30m"
 
+    [scheduler]
+    policy = "fair_share"           # a free QPU runs the job of the instance furthest below
+                                    # its allocation (see lifecycle.fair_share); or "fifo"
+    window = "28d"                  # the rolling window usage is counted over
+
     [[backends]]                    # default: fake_torino and ideal_24, noiseless
     name = "fake_torino"            # required, unique
     profile = "fake_torino"         # a built-in device profile (fake_torino, fake_fez,
@@ -38,6 +47,9 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
                                     # default: the backend's name
     noise = false                   # true: the profile's noise model
     min_job_duration = "0s"         # hold each job RUNNING at least this long
+    max_execution_time = "3h"       # how long a job may run here: the default of the option
+                                    # max_execution_time and its cap on this backend; default
+                                    # and cap: [limits] max_execution_time (IBM's 3 h)
     ray_resources = {}              # engine "ray": resources a job of this backend holds,
                                     # name -> positive number, e.g. { CPU = 1, GPU = 0.5 }
 
@@ -69,8 +81,9 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     max_noise_factors = 16                       # entries of each ZNE list option
     max_noise_factor = 20                        # the largest ZNE noise factor (circuit depth x)
     max_result_bytes = 536870912                 # one job's result (SQLite keeps < 1 GB a row)
-    max_concurrent_admissions_per_instance = 2   # CreateJob calls parsed at once; more wait
-                                                 # their turn, instances served in turn
+    max_concurrent_admissions_per_instance = 2   # CreateJob calls parsed at once (at most
+                                                 # the cores but one); more wait their
+                                                 # turn, instances served in turn
     request_bytes_per_second_per_instance = 33554432  # request bytes an instance sends
                                                  # per second, on average; more wait unread
     max_open_sessions_per_instance = 1000        # sessions and batches not closed
@@ -116,16 +129,22 @@ from qsession.execution.profiles import PROFILE_NAMES, is_snapshot_path
 from qsession.execution.profiles.fake_torino import snapshot_files
 from qsession.execution.validation import MAX_SHOTS
 from qsession.lifecycle.durations import parse_config_duration
+from qsession.lifecycle.fair_share import DEFAULT_WINDOW, POLICIES, Allocation
 from qsession.lifecycle.model import Plan
 from qsession.store.sqlite import MAX_BLOB_BYTES, SYNCHRONOUS
 from qsession.workers.protocol import ENGINES
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
+DEV_INSTANCE = "local"
+"""The instance `serve` creates when none is configured (its token: ``dev_token``)."""
 DEFAULT_PLANS = {
     "premium": {"interactive_ttl": 60.0, "max_ttl": 8 * 3600.0, "min_max_ttl": 300.0},
     "open": {"interactive_ttl": 60.0, "max_ttl": 8 * 3600.0, "min_max_ttl": 300.0},
 }
 """The known plans (``[plans.X]``, ``instances[].plan``) and their defaults in seconds."""
+OPEN_PLAN_ALLOCATION = Allocation(share=None, seconds=600.0, limit=True)
+"""The "open" plan's default: 10 minutes of QPU time per window, as a limit (IBM's Open
+Plan)."""
 
 
 class ConfigError(ValueError):
@@ -140,6 +159,7 @@ class InstanceConfig:
     plan: str
     tokens: tuple[str, ...]
     crn: str = ""  # how IBM's REST API names it ([ibm_api]); default: crn_of(name)
+    allocation: Allocation = Allocation()  # its share of QPU time, and whether it is a limit
 
     @property
     def service_crn(self) -> str:
@@ -160,6 +180,9 @@ class BackendConfig:
     Attributes:
         ray_resources: with the "ray" engine, the Ray resources (name -> amount) a job of
             this backend holds while it runs; empty: Ray's defaults.
+        max_execution_time: seconds a job may run on this backend: the default of its
+            ``max_execution_time`` option and the option's cap here, so that a job whose client
+            died cannot hold the QPU for long; None: ``[limits] max_execution_time``.
     """
 
     name: str
@@ -167,6 +190,7 @@ class BackendConfig:
     noise: bool = False
     min_job_duration: float = 0.0
     ray_resources: dict[str, float] = field(default_factory=dict)
+    max_execution_time: float | None = None  # a job's default time limit; None: [limits]
 
 
 @dataclass(frozen=True)
@@ -235,11 +259,19 @@ class Config:
     dashboard_listen: str = ""
     dashboard_secure_cookie: bool = False
     ibm_api_listen: str = ""
+    scheduler_policy: str = "fair_share"
+    scheduler_window: float = DEFAULT_WINDOW
 
     @property
     def uses_default_instance(self) -> bool:
         """True when no instance is configured, so `serve` creates the local dev account."""
         return not self.instances
+
+    @property
+    def instance_names(self) -> tuple[str, ...]:
+        """The names of the instances the server serves (the dev instance when none is
+        configured)."""
+        return tuple(i.name for i in self.instances) or (DEV_INSTANCE,)
 
 
 DEFAULT_BACKENDS = (
@@ -405,6 +437,23 @@ def duration(path: str, value: Any) -> float:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
+def allocation(path: str, value: Any) -> float | str:
+    """A check for an instance's allocation: a positive weight (a number), or QPU seconds per
+    window (a duration string such as "2h"); returns the weight, or the duration as given."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{path}: a weight must be a positive number, got {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        if duration(path, value) <= 0:
+            raise ConfigError(f"{path}: QPU seconds per window must be positive, got {value!r}")
+        return value
+    raise ConfigError(
+        f"{path}: must be a weight (a positive number, e.g. 2) or QPU seconds per window (a "
+        f"duration string, e.g. \"2h\"), got {_kind(value)} {value!r}"
+    )
+
+
 def device_profile(path: str, value: Any) -> str:
     """A check for the name of a built-in device profile, or the path of a calibration
     snapshot directory (one conf_*.json and one props_*.json); the error lists the known
@@ -508,6 +557,8 @@ INSTANCE_KEYS = {
     "plan": Key(one_of(DEFAULT_PLANS), default="premium"),
     "tokens": Key(tokens, required=True),
     "crn": Key(crn, default=""),
+    "allocation": Key(allocation),  # absent: the plan's default (see _allocation)
+    "limit": Key(boolean),
 }
 
 PLAN_TABLES = {
@@ -528,6 +579,7 @@ BACKEND_KEYS = {
     "noise": Key(boolean, default=False),
     "min_job_duration": Key(duration, default=0),
     "ray_resources": Key(resources, default={}),
+    "max_execution_time": Key(duration),  # absent: [limits] max_execution_time
 }
 
 EXECUTION_KEYS = {
@@ -540,6 +592,11 @@ EXECUTION_KEYS = {
 DASHBOARD_KEYS = {
     "listen": Key(optional_address, default=""),
     "secure_cookie": Key(boolean, default=False),
+}
+
+SCHEDULER_KEYS = {
+    "policy": Key(one_of(POLICIES), default="fair_share"),
+    "window": Key(duration, default="28d"),
 }
 
 IBM_API_KEYS = {
@@ -569,6 +626,7 @@ CONFIG_SCHEMA = table(
         "instances": Key(array_of_tables(INSTANCE_KEYS), default=[]),
         "plans": Key(table(PLAN_TABLES, noun="plan"), default={}),
         "sessions": Key(table(SESSION_KEYS), default={}),
+        "scheduler": Key(table(SCHEDULER_KEYS), default={}),
         "backends": Key(array_of_tables(BACKEND_KEYS), default=[]),
         "execution": Key(table(EXECUTION_KEYS), default={}),
         "retention": Key(table(RETENTION_KEYS), default={}),
@@ -603,7 +661,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
             for plan, ttls in values["plans"].items()
         },
         idle_timeout=values["sessions"]["idle_timeout"],
-        backends=_backends(values["backends"]) or DEFAULT_BACKENDS,
+        backends=_backends(values["backends"], values["limits"]["max_execution_time"])
+        or DEFAULT_BACKENDS,
         limits=Limits(**values["limits"]),
         shutdown_grace=server["shutdown_grace"],
         watch_buffer=server["watch_buffer"],
@@ -616,7 +675,15 @@ def parse_config(raw: dict[str, Any]) -> Config:
         dashboard_listen=values["dashboard"]["listen"],
         dashboard_secure_cookie=values["dashboard"]["secure_cookie"],
         ibm_api_listen=values["ibm_api"]["listen"],
+        scheduler_policy=values["scheduler"]["policy"],
+        scheduler_window=_window(values["scheduler"]["window"]),
     )
+
+
+def _window(seconds: float) -> float:
+    if seconds <= 0:
+        raise ConfigError("scheduler.window: must be positive, e.g. \"28d\"")
+    return seconds
 
 
 def _instances(entries: list[dict[str, Any]]) -> tuple[InstanceConfig, ...]:
@@ -646,15 +713,34 @@ def _instances(entries: list[dict[str, Any]]) -> tuple[InstanceConfig, ...]:
             place_of_token[token] = (place, index)
     return tuple(
         InstanceConfig(
-            name=entry["name"], plan=entry["plan"], tokens=entry["tokens"], crn=entry["crn"]
+            name=entry["name"],
+            plan=entry["plan"],
+            tokens=entry["tokens"],
+            crn=entry["crn"],
+            allocation=_allocation(entry),
         )
         for entry in entries
     )
 
 
-def _backends(entries: list[dict[str, Any]]) -> tuple[BackendConfig, ...]:
-    """The checked [[backends]] entries, refusing a name used twice; an absent profile is
-    the backend's name, which must then be a device profile."""
+def _allocation(entry: dict[str, Any]) -> Allocation:
+    """An instance's allocation: as configured, else its plan's ("open": 10 minutes a window
+    as a limit; "premium": a weight of 1, no limit)."""
+    default = OPEN_PLAN_ALLOCATION if entry["plan"] == "open" else Allocation()
+    value, limit = entry["allocation"], entry["limit"]
+    if limit is None:
+        limit = default.limit
+    if value is None:
+        return Allocation(share=default.share, seconds=default.seconds, limit=limit)
+    if isinstance(value, str):
+        return Allocation(share=None, seconds=parse_config_duration(value), limit=limit)
+    return Allocation(share=value, limit=limit)
+
+
+def _backends(entries: list[dict[str, Any]], time_cap: int) -> tuple[BackendConfig, ...]:
+    """The checked [[backends]] entries, refusing a name used twice or a default
+    ``max_execution_time`` over ``[limits] max_execution_time`` (``time_cap``); an absent
+    profile is the backend's name, which must then be a device profile."""
     index_of_name: dict[str, int] = {}
     backends = []
     for index, entry in enumerate(entries):
@@ -673,6 +759,12 @@ def _backends(entries: list[dict[str, Any]]) -> tuple[BackendConfig, ...]:
                     f"device profile (known profiles: {', '.join(PROFILE_NAMES)})"
                 )
             profile = backend
+        limit = entry["max_execution_time"]
+        if limit is not None and not 0 < limit <= time_cap:
+            raise ConfigError(
+                f"{where}.max_execution_time: must be more than 0 s and at most [limits] "
+                f"max_execution_time ({time_cap} s), got {limit:g} s"
+            )
         backends.append(
             BackendConfig(
                 name=backend,
@@ -680,6 +772,7 @@ def _backends(entries: list[dict[str, Any]]) -> tuple[BackendConfig, ...]:
                 noise=entry["noise"],
                 min_job_duration=entry["min_job_duration"],
                 ray_resources=entry["ray_resources"],
+                max_execution_time=limit,
             )
         )
     return tuple(backends)

@@ -222,8 +222,9 @@ def test_admission_turns_go_round_the_instances_within_their_caps():
 
 
 def test_admission_sizes_leave_a_slot_for_another_instance():
-    assert admission_sizes(2, cores=2) == (3, 2)
-    assert admission_sizes(8, cores=2) == (3, 2)  # no more at once than cores
+    assert admission_sizes(2, cores=2) == (2, 1)  # one core is left to the others
+    assert admission_sizes(8, cores=4) == (4, 3)  # no more at once than cores but one
+    assert admission_sizes(2, cores=16) == (8, 2)
     assert admission_sizes(1, cores=16) == (8, 1)
     assert admission_sizes(4, cores=1) == (2, 1)
 

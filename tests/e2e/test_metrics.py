@@ -76,6 +76,13 @@ def test_metrics_count_the_jobs_sessions_and_rpcs_run(server):
     assert value(after, "qsession_sessions_closed_total", mode="dedicated", reason="closed") == 1
     revision = server.running.runtime.revision
     assert value(after, "qsession_event_log_revision") == revision
+    # usage against allocation per configured instance: the lab's jobs' modelled QPU time
+    used = value(after, "qsession_instance_usage_seconds", instance="lab")
+    assert used == pytest.approx(service.usage()["usage_consumed_seconds"], abs=1)
+    assert used >= total * 3.0  # each job's 3 s overhead at least
+    assert value(after, "qsession_instance_usage_seconds", instance="student") == 0
+    assert value(after, "qsession_instance_allocation_seconds", instance="student") == 600
+    assert value(after, "qsession_instance_limit_reached", instance="student") == 0
     assert value(after, "qsession_watchers") >= 0
     # the SDK submits each job and receives its result with one RunJob call
     submitted = value(

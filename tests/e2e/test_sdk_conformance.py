@@ -7,9 +7,7 @@ own (``ibm_sdk_shim/conftest_template.py``) that maps IBM's public names to qses
 tests themselves are run unmodified. ``test_account``'s service tests run too. Every test must
 pass or skip itself, except those in PRIVATE (they reach IBM's private internals, which an
 import change cannot map) and CLOUD_ONLY (they need IBM Cloud's IAM and resource services),
-deselected by name, each with its reason, and those in NEEDS_ALLOCATIONS: they need an
-instance's usage limit, which the fair-share allocations (issue 30) will give, deselected
-until then.
+deselected by name, each with its reason.
 """
 
 from __future__ import annotations
@@ -66,13 +64,6 @@ CLOUD_ONLY = {
     ),
 }
 
-NEEDS_ALLOCATIONS = {
-    "test_account.py::TestQuantumPlatform::test_service_usage": (
-        "expects usage_remaining_seconds to be an int; qsession sets no usage limit (None) "
-        "until the fair-share allocations (issue 30) give an instance one"
-    ),
-}
-
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory) -> Path:
@@ -92,7 +83,7 @@ def test_ibms_integration_tests_pass_through_our_sdk(suite, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QISKIT_IBM", "QSESSION"))}
     report = tmp_path / "junit.xml"
     files = [*FILES, ACCOUNT]
-    deselect = [*PRIVATE, *CLOUD_ONLY, *NEEDS_ALLOCATIONS]
+    deselect = [*PRIVATE, *CLOUD_ONLY]
     with ServerProcess(tmp_path / "server", config) as server:
         env |= {
             "HOME": str(home),  # no saved account is read
@@ -106,6 +97,6 @@ def test_ibms_integration_tests_pass_through_our_sdk(suite, tmp_path):
     print_counts("IBM integration tests through qsession's SDK", report, files)
     print(
         f"  deselected: {len(PRIVATE)} reaching IBM's private internals, {len(CLOUD_ONLY)} "
-        f"IBM Cloud-only, {len(NEEDS_ALLOCATIONS)} needing the fair-share allocations"
+        "IBM Cloud-only"
     )
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]

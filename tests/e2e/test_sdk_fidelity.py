@@ -158,11 +158,11 @@ def test_usage_counts_the_qpu_seconds_of_finished_jobs(service, backend, isa_bel
     job.result()
     after = service.usage()
     assert after["instance"] == "lab" and after["plan"] == "premium"
-    assert after["usage_consumed_seconds"] == pytest.approx(
-        before["usage_consumed_seconds"] + job.usage()
+    assert after["usage_consumed_seconds"] == pytest.approx(  # IBM's whole seconds
+        before["usage_consumed_seconds"] + job.usage(), abs=1
     )
     assert job.usage() >= 0.4  # min_job_duration
-    assert (after["usage_limit_seconds"], after["usage_limit_reached"]) == (None, False)
+    assert ("usage_limit_seconds" in after, after["usage_limit_reached"]) == (False, False)
 
 
 def test_instances_and_active_instance_name_the_tokens_instance(service, slow_server):

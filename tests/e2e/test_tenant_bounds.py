@@ -138,8 +138,16 @@ def test_shots_multiplied_by_randomizations_are_bound_by_the_per_pub_limit(serve
     assert error_info_metadata(error) == {"limit": "max_shots_per_pub", "max": "10000000"}
 
 
-def test_a_job_that_sets_no_max_execution_time_is_stopped_at_the_limit(tmp_path):
-    config = base_config(tmp_path, limits={"max_execution_time": 1})
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"limits": {"max_execution_time": 1}},
+        {"backends": [{"name": "ideal_24", "profile": "ideal_24", "max_execution_time": "1s"}]},
+    ],
+    ids=["limits", "backend default"],
+)
+def test_a_job_that_sets_no_max_execution_time_is_stopped_at_the_limit(tmp_path, keys):
+    config = base_config(tmp_path, **keys)
     with start_server(config) as handle:
         client = RawClient(handle)
         heavy = generate_preset_pass_manager(
@@ -150,6 +158,10 @@ def test_a_job_that_sets_no_max_execution_time_is_stopped_at_the_limit(tmp_path)
         assert "max_execution_time of 1 s" in job.error_message
         after = client.wait(client.create_job([(flip(), None, 5)], backend="ideal_24").id)
         assert after.state == job_pb2.Job.STATE_DONE
+        with pytest.raises(grpc.RpcError) as refused:  # the cap: [limits] or the backend's
+            client.create_job([(flip(), None, 5)], backend="ideal_24", max_execution_time=2)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "options.max_execution_time: 2 s is over" in refused.value.details()
 
 
 def test_a_write_ahead_log_deleted_after_kill_9_is_reported_at_start_up(tmp_path):

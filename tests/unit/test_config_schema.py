@@ -241,6 +241,7 @@ def test_every_documented_key_is_accepted_and_every_key_is_documented() -> None:
         "server": config_module.SERVER_KEYS,
         "instances": config_module.INSTANCE_KEYS,
         "sessions": config_module.SESSION_KEYS,
+        "scheduler": config_module.SCHEDULER_KEYS,
         "backends": config_module.BACKEND_KEYS,
         "execution": config_module.EXECUTION_KEYS,
         "retention": config_module.RETENTION_KEYS,
@@ -347,3 +348,46 @@ def test_a_backend_profile_may_be_a_calibration_snapshot_directory(tmp_path):
     empty.mkdir()
     with pytest.raises(ConfigError, match=r"backends\[0\]\.profile: .*conf_<name>\.json"):
         parse_config({"backends": [{"name": "mine", "profile": str(empty)}]})
+
+
+def test_allocations_limits_and_the_scheduler_are_checked() -> None:
+    from qsession.lifecycle.fair_share import Allocation
+
+    def instance(**keys: object) -> dict:
+        return {"instances": [{"name": "lab", "tokens": ["t"], **keys}]}
+
+    config = parse_config(instance(allocation=7))
+    assert config.instances[0].allocation == Allocation(share=7.0)
+    config = parse_config(instance(allocation="2h", limit=True))
+    assert config.instances[0].allocation == Allocation(share=None, seconds=7200.0, limit=True)
+    # The open plan keeps its meaning: 10 minutes a window, as a limit, unless configured.
+    config = parse_config(instance(plan="open"))
+    assert config.instances[0].allocation == Allocation(share=None, seconds=600.0, limit=True)
+    config = parse_config(instance(plan="open", limit=False))
+    assert config.instances[0].allocation.limit is False
+    assert config_error(instance(allocation=0)) == (
+        "instances[0].allocation: a weight must be a positive number, got 0"
+    )
+    assert "instances[0].allocation: must be a weight" in config_error(instance(allocation=True))
+    assert config_error(instance(allocation="soon")).startswith("instances[0].allocation: ")
+    assert config_error(instance(limit="yes")).startswith("instances[0].limit: ")
+    assert parse_config({"scheduler": {"policy": "fifo", "window": "7d"}}).scheduler_window == (
+        7 * 24 * 3600.0
+    )
+    assert config_error({"scheduler": {"policy": "fair"}}).startswith(
+        "scheduler.policy: must be one of 'fair_share', 'fifo'"
+    )
+    assert config_error({"scheduler": {"window": "0s"}}) == (
+        'scheduler.window: must be positive, e.g. "28d"'
+    )
+
+
+def test_a_backends_default_max_execution_time_is_checked_against_the_cap() -> None:
+    backend = {"name": "ideal_24", "profile": "ideal_24"}
+    config = parse_config({"backends": [{**backend, "max_execution_time": "30m"}]})
+    assert config.backends[0].max_execution_time == 1800.0
+    assert parse_config({"backends": [backend]}).backends[0].max_execution_time is None
+    assert config_error({"backends": [{**backend, "max_execution_time": "4h"}]}) == (
+        "backends[0].max_execution_time: must be more than 0 s and at most [limits] "
+        "max_execution_time (10800 s), got 14400 s"
+    )

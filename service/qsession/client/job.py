@@ -237,10 +237,10 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
     @property
     def usage_estimation(self) -> dict[str, float | None]:
         """``{"quantum_seconds": ...}``, qiskit-ibm-runtime's estimate of the QPU time a job
-        takes. qsession does not estimate ahead: ``None`` until the job finishes, then the QPU
-        seconds it used (:meth:`usage`)."""
+        takes: the modelled QPU seconds the server computed when it admitted the job (what a
+        job that ends DONE is charged); None for a job from before the model existed."""
         message = self._refresh()
-        return {"quantum_seconds": message.usage_seconds if message.state in FINAL_STATES else None}
+        return {"quantum_seconds": message.estimated_usage_seconds or None}
 
     @property
     def creation_date(self) -> datetime:
@@ -486,9 +486,22 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         return message.state
 
     def _timed_out(self, timeout: float | None) -> RuntimeJobTimeoutError:
-        return RuntimeJobTimeoutError(
-            f"Timed out waiting for job {self._job_id} to complete after {timeout} secs."
-        )
+        """IBM's timeout error, saying where the job stands: running, or what it waits behind
+        (its instance's limit, another session's hold, or the backend's queue)."""
+        message = f"Timed out waiting for job {self._job_id} to complete after {timeout} secs."
+        try:
+            job = self._refresh()
+            if job.state == job_pb2.Job.STATE_RUNNING:
+                message += " It is RUNNING."
+            elif job.state == job_pb2.Job.STATE_QUEUED:
+                behind = job.waiting_reason or (
+                    f"it waits in backend {job.backend}'s queue "
+                    f"({self._operations.backends.get(job.backend).pending_jobs} jobs queued)"
+                )
+                message += f" It is QUEUED: {behind}"
+        except grpc.RpcError:  # where it stands is a hint: the timeout is the error
+            pass
+        return RuntimeJobTimeoutError(message)
 
     def _fetch_result(self, wait: bool = False, timeout: float | None = None) -> job_pb2.JobResult:
         """GetJobResult: with ``wait``, the server sends the result once the job is DONE (at
@@ -626,7 +639,12 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
                 "running": iso(message.start_time),
                 "finished": iso(message.end_time),
             },
-            "usage": {"quantum_seconds": message.usage_seconds, "seconds": message.usage_seconds},
+            "usage": {
+                "quantum_seconds": message.usage_seconds,
+                "seconds": message.usage_seconds,
+                "estimated_quantum_seconds": message.estimated_usage_seconds,
+                "simulation_seconds": message.simulation_seconds,
+            },
             "num_pubs": message.num_pubs,
             "qiskit_version": _VERSIONS,
             "attempts": message.attempts,

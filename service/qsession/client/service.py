@@ -31,6 +31,7 @@ from qsession.config import crn_of
 from qsession.v1 import backend_pb2, instance_pb2, job_pb2, types_pb2
 from qsession.wire import circuit_digest, to_timestamp
 from qsession.wire.backends import fractional_gates
+from qsession.wire.usage import ibm_usage
 
 _PENDING = (job_pb2.Job.STATE_QUEUED, job_pb2.Job.STATE_RUNNING)
 _FINISHED = (job_pb2.Job.STATE_DONE, job_pb2.Job.STATE_ERROR, job_pb2.Job.STATE_CANCELLED)
@@ -266,20 +267,15 @@ class RuntimeService:
         """The instance's usage, with the keys of qiskit-ibm-runtime's ``usage()``.
 
         Returns:
-            ``{"instance", "plan", "usage_consumed_seconds", "usage_limit_seconds",
-            "usage_limit_reached", "usage_remaining_seconds"}``: the QPU seconds of every
-            finished job of the instance; qsession sets no usage limit (``None``, ``False``,
-            ``None``).
+            IBM's keys: ``instance_id``, ``plan_id``, ``usage_consumed_seconds`` (modelled QPU
+            seconds over the server's window, 28 days by default), ``usage_allocation_seconds``,
+            ``usage_limit_seconds`` (absent without a limit, as IBM), ``usage_limit_reached``,
+            ``usage_remaining_seconds`` and ``usage_period``, in whole seconds as IBM gives
+            them; and ``instance``, ``plan`` (qsession's names).
         """
         instance = self._instance()
-        return {
-            "instance": instance.name,
-            "plan": instance.plan,
-            "usage_consumed_seconds": instance.usage_seconds,
-            "usage_limit_seconds": None,
-            "usage_limit_reached": False,
-            "usage_remaining_seconds": None,
-        }
+        usage = ibm_usage(instance, instance.name)
+        return {"instance": instance.name, "plan": instance.plan, **usage}
 
     # ------------------------------------------------------------------ backends
 

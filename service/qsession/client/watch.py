@@ -35,6 +35,11 @@ FINAL_STATES = frozenset(
 class JobEventStream:
     """The WatchJobs events for a request, resumed without a gap or a repeat after a cut.
 
+    The stream asks for ``batch_events``: a watcher that fell behind receives several events
+    per message, and catches up in fewer messages. Iteration yields them one at a time, in
+    revision order, each a :class:`~qsession.v1.job_pb2.JobEvent` (``revision``, ``job``,
+    ``time``).
+
     Whenever the stream ends — cut off for falling behind (RESOURCE_EXHAUSTED), by a
     restarting server (UNAVAILABLE, CANCELLED, a broken connection: see
     :func:`~qsession.client.connection.is_transient`), or without a status — it is reopened
@@ -69,6 +74,7 @@ class JobEventStream:
         self._jobs = jobs
         self._connection = jobs.connection
         self._request = job_pb2.WatchJobsRequest.FromString(request.SerializeToString())
+        self._request.batch_events = True
         self._deadline = deadline
         self._lock = threading.Lock()
         self._call: grpc.Call | None = None
@@ -108,6 +114,15 @@ class JobEventStream:
             self._call = self._jobs.watch(self._request, timeout=remaining)
             return self._call
 
+    def _advance(self, revision: int) -> bool:
+        """Move the resume point to ``revision``, unless it is already there or past it
+        (received before the stream was reopened): whether it moved."""
+        last = self.last_revision
+        if last is not None and revision <= last:
+            return False
+        self._request.after_revision = revision
+        return True
+
     def _resumable(self, exc: grpc.RpcError) -> bool:
         """Whether the stream's end is one to resume from, not a refusal of the request: the
         watcher fell behind, or the connection broke (and was not closed here)."""
@@ -116,7 +131,7 @@ class JobEventStream:
         code = exc.code()
         return code == grpc.StatusCode.RESOURCE_EXHAUSTED or is_transient(code, exc.details())
 
-    def __iter__(self) -> Iterator[job_pb2.WatchJobsResponse]:
+    def __iter__(self) -> Iterator[job_pb2.JobEvent]:
         backoff: Backoff | None = None  # set while reopening fails, until something arrives
         call = self._call or self._open()
         while call is not None:
@@ -124,14 +139,13 @@ class JobEventStream:
             failure: grpc.RpcError | None = None
             try:
                 for message in call:
-                    last = self.last_revision
-                    if last is not None and message.revision <= last:
-                        continue  # delivered before the stream was reopened
-                    self._request.after_revision = message.revision
-                    delivered, backoff = True, None
-                    self._connection.reached = True
-                    if message.HasField("job"):  # else a progress notification: resume point
-                        yield message
+                    for revision, event in _entries(message):
+                        if not self._advance(revision):
+                            continue  # delivered before the stream was reopened
+                        delivered, backoff = True, None
+                        self._connection.reached = True
+                        if event is not None:  # else a progress notification: resume point
+                            yield event
             except grpc.RpcError as exc:
                 if self._cancelled:
                     return
@@ -157,6 +171,18 @@ class JobEventStream:
                         )
                     raise self._connection.error(failure, retried_for=backoff.retried_for) from None
             call = self._open()
+
+
+def _entries(message: job_pb2.WatchJobsResponse) -> list[tuple[int, job_pb2.JobEvent | None]]:
+    """A response's revisions, each with its event: those of ``events``; else one, with the
+    event in ``job`` (a server that does not batch), or with none (a progress
+    notification)."""
+    if message.events:
+        return [(event.revision, event) for event in message.events]
+    if message.HasField("job"):
+        event = job_pb2.JobEvent(revision=message.revision, job=message.job, time=message.time)
+        return [(message.revision, event)]
+    return [(message.revision, None)]
 
 
 @dataclass(frozen=True)

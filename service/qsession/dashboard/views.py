@@ -150,7 +150,12 @@ async def job_page(runtime: Runtime, instance: str, job_id: str) -> dict[str, An
                 "running": row["started"],
                 "finished": row["ended"],
             },
-            "usage": {"quantum_seconds": message.usage_seconds},
+            "usage": {
+                "quantum_seconds": message.usage_seconds,
+                "estimated_quantum_seconds": message.estimated_usage_seconds,
+                "simulation_seconds": message.simulation_seconds,
+            },
+            "waiting_reason": message.waiting_reason or None,
             "queue_wait_seconds": None
             if row["started"] is None
             else row["started"] - row["created"],

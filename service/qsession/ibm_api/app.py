@@ -48,6 +48,7 @@ from qsession.server.connections import HttpConnections, HttpSite, http_status
 from qsession.store.sqlite import JobFilter
 from qsession.v1 import job_pb2
 from qsession.wire.backends import decode_target
+from qsession.wire.usage import ibm_usage
 
 log = logging.getLogger("qsession.ibm_api")
 
@@ -263,15 +264,9 @@ class IbmApi:
 
     async def _usage(self, request: web.Request) -> web.Response:
         account = self._account(request)
-        used = self.runtime.instance_usage(account.instance.name)
-        return web.json_response(
-            {
-                "instance_id": account.crn,
-                "plan_id": account.instance.plan.name,
-                "usage_consumed_seconds": used,
-                "usage_limit_reached": False,
-            }
-        )
+        instance = account.instance
+        message = self.runtime.instance_message(instance.name, instance.plan.name)
+        return web.json_response(ibm_usage(message, account.crn))
 
     # ------------------------------------------------------------------------ sessions
 

@@ -93,6 +93,8 @@ def job_json(job: job_pb2.Job) -> dict[str, Any]:
         )
     elif job.state == job_pb2.Job.STATE_CANCELLED and job.error_message:
         state["reason"] = job.error_message
+    elif job.waiting_reason:  # queued behind its instance's usage limit
+        state["reason"] = job.waiting_reason
     cost = job.options.max_execution_time if job.options.HasField("max_execution_time") else 0
     return {
         "id": job.id,
@@ -107,6 +109,7 @@ def job_json(job: job_pb2.Job) -> dict[str, Any]:
         "private": job.options.private,
         "runtime": "",
         "usage": {"seconds": job.usage_seconds},
+        "estimated_running_time_seconds": job.estimated_usage_seconds or None,
     }
 
 
@@ -125,6 +128,7 @@ def metrics_json(job: job_pb2.Job) -> dict[str, Any]:
             "seconds": job.usage_seconds,
             "status": "completed" if final else "pending",
             "qpu_charge_time_seconds": job.usage_seconds,
+            "simulation_seconds": job.simulation_seconds,
         },
         "qiskit_version": "qsession",
         "estimated_start_time": None,

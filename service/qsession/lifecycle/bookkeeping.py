@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from qsession.lifecycle.errors import NotFound
 from qsession.lifecycle.model import Job, JobStatus, Session, SessionState
-from qsession.lifecycle.queues import Qpu
+from qsession.lifecycle.queues import Qpu, Rank
 from qsession.lifecycle.sessions import SessionJobs
 
 
@@ -103,10 +103,11 @@ class Bookkeeping:
         queued = (self.queued(job_id) for job_id in self.session_jobs[session.id].queue)
         return [job for job in queued if job is not None]
 
-    def next_in_line(self, qpu: Qpu) -> Job | None:
-        """The queued job that runs next on an idle QPU; None keeps the QPU idle."""
+    def next_in_line(self, qpu: Qpu, rank: Rank) -> Job | None:
+        """The queued job that runs next on an idle QPU (instances ranked by ``rank``); None
+        keeps the QPU idle."""
         held = None if qpu.holder is None else self.session_jobs[qpu.holder].queue
-        return qpu.next_in_line(held, self.queued)
+        return qpu.next_in_line(held, self.queued, rank)
 
     def first_request(self, instance: str, request_id: str) -> Job | None:
         """The job ``instance`` submitted with ``request_id``, or None (also when forgotten)."""

@@ -26,11 +26,15 @@ Driving a subscription (the async server does this)::
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Collection, Iterable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from qsession.lifecycle.errors import OutOfRange
+
+REPLAY_MEMO = 16
+"""Replay reads the log remembers, for subscriptions with the same filters resuming after the
+same revision (see ``EventLog._read``)."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,10 @@ class Subscription:
     """One watcher: its filters, its replay position and its bounded buffer of live events.
 
     Attributes:
-        notify: set by the server; called (with no arguments) when live events arrive,
-            when a replaying ``drain()`` leaves more retained events to read, and when the
-            subscription overflows.
+        notify: set by the server; called (with no arguments) when live events arrive
+            after a ``drain()`` (once for the first, not for each: the drain after it
+            returns them all), when a replaying ``drain()`` leaves more retained events to
+            read, and when the subscription overflows.
         closed: no more events will be delivered (after ``close()`` or an overflow).
         overflowed: cut off because the buffer was full (or the replay fell out of the
             log); the client may resume after ``last_revision``.
@@ -119,6 +124,7 @@ class Subscription:
         self._capacity = buffer
         self._buffer: deque[Event] = deque()
         self._replaying = True
+        self._filters = (instance, kinds, job_ids, session_id, session_ids, tags)
 
     def wants(self, event: Event) -> bool:
         """Whether the event passes this subscription's filters (all must hold)."""
@@ -166,13 +172,7 @@ class Subscription:
         if self.last_revision + 1 < log.oldest_revision:
             self._cut_off()  # the events it still needed left the log before it read them
             return []
-        events: list[Event] = []
-        revision = self.last_revision
-        while revision < log.last_revision and len(events) < self._capacity:
-            revision += 1
-            event = log._at(revision)
-            if self.wants(event):
-                events.append(event)
+        events, revision = log._read(self, self.last_revision)
         self.last_revision = revision
         if revision == log.last_revision:
             self._replaying = False
@@ -186,8 +186,8 @@ class Subscription:
             self._cut_off()
             return
         self._buffer.append(event)
-        if self.notify is not None:
-            self.notify()
+        if len(self._buffer) == 1 and self.notify is not None:
+            self.notify()  # once per drain: the next drain() takes whatever arrives meanwhile
 
     def _cut_off(self) -> None:
         self.overflowed = True
@@ -213,6 +213,7 @@ class EventLog:
         self._last = start_revision
         self._oldest = start_revision + 1
         self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._replays: OrderedDict[tuple[object, ...], tuple[list[Event], int]] = OrderedDict()
 
     @property
     def last_revision(self) -> int:
@@ -346,10 +347,42 @@ class EventLog:
         self._last = event.revision
         self._oldest = max(self._oldest, event.revision - self._retain + 1)
 
-    def _at(self, revision: int) -> Event:
-        event = self._ring[revision % self._retain]
-        assert event is not None and event.revision == revision
-        return event
+    def _read(self, subscription: Subscription, after: int) -> tuple[list[Event], int]:
+        """The retained events after ``after`` that ``subscription`` wants, at most its buffer
+        of them, and the revision read up to (the last returned, or the newest).
+
+        Subscriptions with the same filters resuming after the same revision (a thousand
+        watchers reconnecting at once) share one read: the newest REPLAY_MEMO answers are
+        remembered. An answer stays true while its events are retained (the caller checks the
+        first is): events never change, and one that stopped at the then newest revision
+        is a prefix the caller continues from.
+        """
+        key = (subscription._filters, after, subscription._capacity)
+        known = self._replays.get(key)
+        if known is None:
+            events: list[Event] = []
+            revision = after
+            wants = subscription.wants
+            for event in self._after(after):
+                revision = event.revision
+                if wants(event):
+                    events.append(event)
+                    if len(events) == subscription._capacity:
+                        break
+            known = self._replays[key] = (events, revision)
+            if len(self._replays) > REPLAY_MEMO:
+                self._replays.popitem(last=False)
+        events, revision = known
+        return list(events), revision
+
+    def _after(self, revision: int) -> Iterator[Event]:
+        """The retained events after ``revision`` (which must be retained or the one before the
+        oldest), oldest first, read from the ring in place."""
+        ring, retain = self._ring, self._retain
+        for newer in range(revision + 1, self._last + 1):
+            event = ring[newer % retain]
+            assert event is not None
+            yield event
 
     def _register(self, subscription: Subscription) -> None:
         for kind in subscription._kinds:

@@ -110,7 +110,11 @@ class Job:
         created: when it was submitted.
         started: when it last started running; None before.
         finished: when it reached DONE, ERROR or CANCELLED; None before.
-        usage: QPU seconds it used (0 if it never ran).
+        usage: modelled QPU seconds it used (0 if it never ran; see
+            ``execution.qpu_time``).
+        estimated_usage: its modelled QPU seconds, known at admission (IBM's
+            ``usage_estimation``); 0 when unknown (a record from before it was kept).
+        simulation: wall seconds the emulator took on its last attempt (0 before).
         error: why it failed or was cancelled; None otherwise.
         attempts: how many times it started running (more than 1 after a restart).
         cancel_requested: the user cancelled it while it ran; it ends CANCELLED.
@@ -133,6 +137,8 @@ class Job:
     started: float | None = None
     finished: float | None = None
     usage: float = 0.0
+    estimated_usage: float = 0.0
+    simulation: float = 0.0
     error: str | None = None
     attempts: int = 0
     cancel_requested: bool = False

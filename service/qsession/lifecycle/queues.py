@@ -2,8 +2,11 @@
 
 The order (see ``scheduler`` for the rules in the guide's words): a job whose execution was
 lost runs again first; while an active session holds the QPU only that session's jobs run,
-in submission order (none queued: the QPU stays idle, held); otherwise the normal queue,
-first in, first out by submission order (``Job.seq``).
+in submission order (none queued: the QPU stays idle, held); otherwise the normal queue:
+the instance that ranks first (``fair_share``: furthest below its share) runs its oldest
+job; instances that rank the same go by their oldest jobs' submission order (``Job.seq``).
+The normal queue is one heap of (seq, job id) per instance, so that picking costs one rank
+per instance with jobs queued here, whatever the history.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from qsession.lifecycle.model import Job
 
 QueuedJob = Callable[[str], Job | None]
 """The job with this id if it is still QUEUED, else None (queues drop other ids lazily)."""
+Rank = Callable[[str], float | None]
+"""An instance's rank for the QPU (lower runs first); None: it may start no job now."""
 
 
 @dataclass
@@ -29,8 +34,8 @@ class Qpu:
         holder: the id of the active session holding it; None when none does.
         ittl_deadline: when the holder's ITTL window ends (unix seconds); None while no
             window is open.
-        normal_queue: a heap of (seq, job id) of its queued jobs; finished ids are
-            dropped lazily.
+        normal_queue: per instance, a heap of (seq, job id) of its queued jobs; finished
+            ids are dropped lazily.
         reruns: ids of jobs whose execution was lost, to run again first.
         queued: how many of its jobs are queued.
     """
@@ -39,13 +44,13 @@ class Qpu:
     running: str | None = None
     holder: str | None = None
     ittl_deadline: float | None = None
-    normal_queue: list[tuple[int, str]] = field(default_factory=list)
+    normal_queue: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     reruns: deque[str] = field(default_factory=deque)
     queued: int = 0
 
     def enqueue(self, job: Job) -> None:
         """Put a job in the normal queue, at its submission order."""
-        heapq.heappush(self.normal_queue, (job.seq, job.id))
+        heapq.heappush(self.normal_queue.setdefault(job.instance, []), (job.seq, job.id))
         self.queued += 1
 
     def requeue_first(self, job: Job) -> None:
@@ -53,12 +58,16 @@ class Qpu:
         self.reruns.appendleft(job.id)
         self.queued += 1
 
-    def next_in_line(self, held_queue: deque[str] | None, queued: QueuedJob) -> Job | None:
+    def next_in_line(
+        self, held_queue: deque[str] | None, queued: QueuedJob, rank: Rank
+    ) -> Job | None:
         """The queued job that runs next when the QPU is idle; None keeps it idle.
 
         Args:
             held_queue: the holder's queued job ids in submission order (None: no holder).
             queued: the lookup of a still-QUEUED job by id.
+            rank: each instance's rank (``FairShare.rank``); an active session holding the
+                QPU is not ranked: its jobs run, as the work it started.
         """
         while self.reruns:
             job = queued(self.reruns[0])
@@ -68,12 +77,21 @@ class Qpu:
         if held_queue is not None:
             # An active session holds the QPU: only its jobs run; none queued -> ITTL hold.
             return first_queued(held_queue, queued)
-        while self.normal_queue:
-            job = queued(self.normal_queue[0][1])
-            if job is not None:
-                return job
-            heapq.heappop(self.normal_queue)
-        return None
+        best: tuple[float, int, str] | None = None
+        for instance, heap in list(self.normal_queue.items()):
+            while heap and queued(heap[0][1]) is None:
+                heapq.heappop(heap)
+            if not heap:
+                del self.normal_queue[instance]
+                continue
+            standing = rank(instance)
+            if standing is not None and (best is None or (standing, heap[0][0]) < best[:2]):
+                best = (standing, heap[0][0], heap[0][1])
+        return None if best is None else queued(best[2])
+
+    def waiting_instances(self) -> list[str]:
+        """The instances with jobs in the normal queue (some may have finished lazily)."""
+        return list(self.normal_queue)
 
 
 def first_queued(queue: deque[str], queued: QueuedJob) -> Job | None:

@@ -23,8 +23,12 @@ The session states (``accepting_jobs`` turns false on close; "Pending" = open or
 The rules, in the guide's words:
 
 - **One QPU per backend.** At most one job runs on a backend at a time.
-- **The normal queue** is first in, first out by submission order. Jobs in job mode, the
-  jobs of a batch, and the first job of a session that is open or inactive wait in it.
+- **The normal queue.** Jobs in job mode, the jobs of a batch, and the first job of a
+  session that is open or inactive wait in it. A free QPU takes its next job from the
+  instance furthest below its allocated share of QPU time over the rolling window, and an
+  instance at its usage limit starts none (IBM's fair-share scheduler; ``fair_share`` has the
+  rules). One instance's jobs run in submission order; under ``policy = "fifo"`` the whole
+  queue does.
 - **Start.** When a session's first job starts running, the session becomes *active*,
   ``started_at``/``activated_at`` are set and the max TTL clock starts.
 - **Active.** An active session holds its backend's QPU: its jobs run, in submission
@@ -57,11 +61,14 @@ The rules, in the guide's words:
 
 Decisions where the documentation is silent:
 
+- An active session holding its QPU is not stopped by its instance's usage limit: it is
+  work that has started (IBM: "running work continues"); its hold ends at the ITTL.
 - A running job whose execution is lost (its worker dies) runs again first on its QPU; after
   ``max_attempts`` starts it ends in ERROR naming the reason. An explicit job cancel or the
   job's ``max_execution_time`` stops a running job; session cancel and max TTL let it finish.
 - An instance's usage is the QPU time of its finished jobs, whatever their mode (the sum of
-  their ``usage``), kept as a running sum. A job's tags may be replaced at any time.
+  their ``usage``), kept as a running sum, and over the window for fair share and limits.
+  A job's tags may be replaced at any time.
 
 - A job submitted to a session that does not accept jobs: FAILED_PRECONDITION; to an
   unknown session or another instance's: NOT_FOUND; on another backend than its session's:
@@ -86,6 +93,7 @@ from typing import Literal
 from qsession.lifecycle.bookkeeping import Bookkeeping
 from qsession.lifecycle.clock import Clock
 from qsession.lifecycle.errors import FailedPrecondition, NotFound
+from qsession.lifecycle.fair_share import LIMIT_REACHED, SESSION_HOLDS_QPU, FairShare
 from qsession.lifecycle.model import (
     Job,
     JobStatus,
@@ -149,6 +157,8 @@ class Scheduler:
             with a snapshot. It must not raise and must not call back into the scheduler.
         max_attempts: how many times a job may start running; a job whose execution is lost
             that often (see :meth:`retry`) ends in ERROR.
+        fair_share: the order between instances and their limits; default: equal shares
+            over 28 days, no limits.
     """
 
     def __init__(
@@ -158,8 +168,10 @@ class Scheduler:
         idle_timeout: float,
         on_change: Callable[[Change], None],
         max_attempts: int = 3,
+        fair_share: FairShare | None = None,
     ) -> None:
         self._clock = clock
+        self._fair = fair_share or FairShare()
         self._max_attempts = max_attempts
         self._on_change = on_change
         self._book = Bookkeeping(backends)
@@ -314,7 +326,7 @@ class Scheduler:
         Call it whenever the backend's QPU is free and after ``poll()``. Order:
         a job that was running when the server stopped runs again first; while an active
         session holds the QPU only its jobs run (none queued: the QPU stays idle, held for
-        the ITTL); otherwise the normal queue, in submission order.
+        the ITTL); otherwise the normal queue, in fair-share order (see ``fair_share``).
 
         Returns:
             A snapshot of the job, now RUNNING (``attempts`` + 1, ``started`` now), or None
@@ -327,20 +339,29 @@ class Scheduler:
         qpu = self._book.qpu(backend)
         if qpu.running is not None:
             return None
-        job = self._book.next_in_line(qpu)
+        now = self._clock.now()
+        job = self._book.next_in_line(qpu, lambda instance: self._fair.rank(instance, now))
         if job is None:
             return None
-        self._rules.start(job, qpu, self._clock.now())
+        self._rules.start(job, qpu, now)
         return job.snapshot()
 
-    def finish(self, job_id: str, status: JobStatus, usage: float, error: str | None = None) -> Job:
+    def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        usage: float,
+        error: str | None = None,
+        simulation: float = 0.0,
+    ) -> Job:
         """Record the end of a running job.
 
         Args:
             job_id: the running job.
             status: DONE or ERROR (a job whose cancellation was requested ends CANCELLED).
-            usage: QPU seconds it used.
+            usage: QPU seconds it used, as charged to its instance.
             error: why it failed (ERROR).
+            simulation: wall seconds the emulator took.
 
         Returns:
             A snapshot of the finished job.
@@ -368,7 +389,9 @@ class Scheduler:
             job.error = error
         job.finished = now
         job.usage = float(usage)
+        job.simulation = float(simulation)
         self._book.charge(job)
+        self._fair.charge(job.instance, now, job.usage)
         self._emit_job(job, now)
         if job.session_id is not None:
             self._rules.session_job_ended(self._book.sessions[job.session_id], job, now)
@@ -476,9 +499,18 @@ class Scheduler:
         self._fire_due_timers()
 
     def next_deadline(self) -> float | None:
-        """When the next timer is due (unix seconds), or None if no timer is pending."""
+        """When the next timer is due, or usage leaves the window of an instance whose limit
+        keeps its queued jobs waiting on an idle QPU (unix seconds); None if neither."""
         earliest = self._timers.earliest()
-        return None if earliest is None else earliest[0]
+        deadlines = [] if earliest is None else [earliest[0]]
+        now = self._clock.now()
+        for qpu in self._book.qpus.values():
+            if qpu.running is None and qpu.holder is None:
+                for instance in qpu.waiting_instances():
+                    free = self._fair.next_free(instance, now)
+                    if free is not None:
+                        deadlines.append(free)
+        return min(deadlines, default=None)
 
     # ------------------------------------------------------------------ lookups
 
@@ -531,6 +563,28 @@ class Scheduler:
         """QPU seconds used by ``instance``'s finished jobs (kept as a running sum)."""
         return self._book.usage.get(instance, 0.0)
 
+    def window_usage(self, instance: str) -> float:
+        """QPU seconds ``instance``'s jobs used over the fair-share window ending now."""
+        return self._fair.used(instance, self._clock.now())
+
+    @property
+    def fair_share(self) -> FairShare:
+        """The allocations, the window and the policy."""
+        return self._fair
+
+    def waiting_reason(self, job: Job) -> str:
+        """Why a QUEUED job waits beyond its turn: IBM's limit message when its instance
+        reached its usage limit; that an active session holds the QPU when one of another
+        session does (never naming it); "" otherwise."""
+        if job.status is not QUEUED:
+            return ""
+        if self._fair.limit_reached(job.instance, self._clock.now()):
+            return LIMIT_REACHED
+        holder = self._book.qpus[job.backend].holder if job.backend in self._book.qpus else None
+        if holder is not None and holder != job.session_id:
+            return SESSION_HOLDS_QPU
+        return ""
+
     def sessions(self) -> Iterator[Session]:
         """Snapshots of every session the scheduler knows, oldest first."""
         return (session.snapshot() for session in self._book.sessions.values())
@@ -573,6 +627,7 @@ class Scheduler:
         jobs: list[Job],
         usage: dict[str, float] | None = None,
         last_seq: int = 0,
+        window_charges: Iterable[tuple[str, float, float]] = (),
     ) -> None:
         """Rebuild the scheduler after a crash from the persisted records.
 
@@ -587,7 +642,8 @@ class Scheduler:
 
         ``jobs`` need only be the unfinished jobs and those of sessions that are not closed;
         ``usage`` (instance -> QPU seconds) and ``last_seq`` then cover the jobs left out
-        (by default they are taken from ``jobs``).
+        (by default they are taken from ``jobs``). ``window_charges`` are (instance, finished
+        at, QPU seconds) of the jobs that finished inside the fair-share window, oldest first.
 
         Raises:
             ValueError: the scheduler already has sessions or jobs.
@@ -596,6 +652,7 @@ class Scheduler:
         if self._book.sessions or self._book.jobs:
             raise ValueError("restore needs an empty scheduler")
         requeued = rebuild(self._book, self._timers, sessions, jobs, usage, last_seq)
+        self._fair.load(window_charges)
         self._fire_due_timers()
         now = self._clock.now()
         for job in requeued:

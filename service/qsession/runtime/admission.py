@@ -17,8 +17,10 @@ waits for its instance's turn and runs in an admission thread (``_inline_widths`
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from qsession.config import Limits
-from qsession.execution import mitigation
+from qsession.execution import mitigation, qpu_time
 from qsession.execution.memo import Memo
 from qsession.execution.mitigation import EstimatorSettings, Twirling
 from qsession.execution.validation import validate_estimator_pub, validate_sampler_pub
@@ -42,6 +44,19 @@ DEFAULT_OPTIMIZATION_LEVEL = 2  # Qiskit's default for generate_preset_pass_mana
 
 Sizes = tuple[tuple[int, int], ...]
 """Each PUB's shots and parameter points (``limits.pub_sizes``)."""
+
+
+class Admitted(NamedTuple):
+    """What admission learned of a job.
+
+    Attributes:
+        sizes: each PUB's shots and parameter points.
+        qpu_seconds: its modelled QPU time (``execution.qpu_time``): IBM's usage estimation.
+    """
+
+    sizes: Sizes
+    qpu_seconds: float
+
 Named = list[tuple[str, types_pb2.Circuit]]
 """Each PUB's circuit with its field path (``limits.circuits``)."""
 
@@ -95,8 +110,11 @@ class Admission:
         """Run no more admissions (those running finish in the background)."""
         self.turns.close()
 
-    async def admit(self, instance: str, qpu: Qpu, request: job_pb2.CreateJobRequest) -> Sizes:
-        """Admit ``request`` for ``qpu``: each PUB's shots and parameter points.
+    async def admit(
+        self, instance: str, qpu: Qpu, request: job_pb2.CreateJobRequest
+    ) -> Admitted:
+        """Admit ``request`` for ``qpu``: each PUB's shots and parameter points, and the job's
+        modelled QPU time.
 
         The circuits are parsed in the sandbox first, then decoded and checked against the
         backend and the [limits]. That work waits for the instance's turn (``fairness``): at
@@ -109,6 +127,7 @@ class Admission:
                 the offending field.
         """
         limits.check_request(request, self.limits)
+        limits.check_backend_time_limit(request.options, qpu.config)
         scope = (instance, request.session_id)
         named = limits.circuits(request)
         held = self._inline_widths(request, named)
@@ -220,12 +239,12 @@ class Admission:
         named: Named,
         scope: tuple[str, str],
         held: dict[str, CircuitWidth] | None = None,
-    ) -> Sizes:
+    ) -> Admitted:
         """Parse the ``named`` circuits of ``request`` in the sandbox (one sent by its SHA-256
         is taken from the ``scope``'s circuit cache instead, and put in place in ``request``;
         one sent whole whose bytes are ``held`` parsed is not parsed again), check their
         widths, decode and validate the PUBs, and check their shots and samples; return each
-        PUB's shots and parameter points. Runs in an admission thread (see
+        PUB's shots and parameter points and the modelled QPU time. Runs in an admission thread (see
         ``fairness.FairAdmission``), which has a sandbox process to itself, or on the loop for
         a small request of circuits held parsed (``_inline_widths``).
 
@@ -246,7 +265,8 @@ class Admission:
             limits.check_widths(
                 widths, fields, qpu.config.name, qpu.profile.target.num_qubits, self.limits
             )
-            sizes, settings = self._decode_pubs(qpu, request)
+            admitted, settings = self._decode_pubs(qpu, request)
+            sizes = admitted.sizes
             field = limits.pubs_field(request)
             limits.check_samples(sizes, field, self.limits)
             limits.check_mitigation_cost(settings, sizes, field, self.limits)
@@ -257,14 +277,14 @@ class Admission:
                 self.memo.forget_circuit(circuit)
             raise
         self.circuits.remember(scope, circuits, widths)
-        return sizes
+        return admitted
 
     def _decode_pubs(
         self, qpu: Qpu, request: job_pb2.CreateJobRequest
-    ) -> tuple[Sizes, Twirling | EstimatorSettings]:
+    ) -> tuple[Admitted, Twirling | EstimatorSettings]:
         """Decode and validate every PUB for the QPU, and the options it can apply; return
-        each PUB's shots and parameter points (``limits.pub_sizes``), and the job's
-        mitigation settings.
+        each PUB's shots and parameter points (``limits.pub_sizes``) with the job's modelled
+        QPU time, and the job's mitigation settings.
 
         A request like one admitted before but for its parameter values (an iterative
         algorithm's next job: same circuits, observables, names, shapes, precision or shots,
@@ -284,10 +304,12 @@ class Admission:
         structure: tuple[object, ...] = ("admitted", qpu.config.name, request.program, options)
         if request.program == job_pb2.PROGRAM_EXECUTOR:
             structure += _program_structure(request.quantum_program)
-            sizes: Sizes = self.memo.get(structure, lambda: self._decoded_pub_sizes(qpu, request))
+            admitted: Admitted = self.memo.get(
+                structure, lambda: self._decoded(qpu, request, settings)
+            )
             for i, item in enumerate(request.quantum_program.items):
                 check_circuit_arguments(item, f"{field}[{i}].circuit_arguments")
-            return sizes, settings
+            return admitted, settings
         estimator = request.program == job_pb2.PROGRAM_ESTIMATOR
         count = "precision" if estimator else "shots"
         for pub in getattr(request, field):
@@ -300,14 +322,20 @@ class Admission:
                 tuple(values.values.shape),
                 getattr(pub, count) if pub.HasField(count) else None,
             )
-        sizes = self.memo.get(structure, lambda: self._decoded_pub_sizes(qpu, request))
+        admitted = self.memo.get(structure, lambda: self._decoded(qpu, request, settings))
         for i, pub in enumerate(getattr(request, field)):
             if pub.parameter_values.parameters:  # (the decode reads values only then)
                 check_parameter_values(pub.parameter_values, f"{field}[{i}].parameter_values")
-        return sizes, settings
+        return admitted, settings
 
-    def _decoded_pub_sizes(self, qpu: Qpu, request: job_pb2.CreateJobRequest) -> Sizes:
-        """Every PUB decoded (with Qiskit's containers) and validated for the QPU."""
+    def _decoded(
+        self,
+        qpu: Qpu,
+        request: job_pb2.CreateJobRequest,
+        settings: Twirling | EstimatorSettings,
+    ) -> Admitted:
+        """Every PUB decoded (with Qiskit's containers) and validated for the QPU; their
+        sizes and the job's modelled QPU time."""
         pubs = decode_job_pubs(
             request.program, request, request.options, self.memo.circuit, self.memo.observables
         )
@@ -317,7 +345,10 @@ class Admission:
         profile = qpu.profile
         for i, pub in enumerate(pubs):
             validate(pub, f"{field}[{i}]", profile.target, profile.name, self.memo)
-        return limits.pub_sizes(pubs)
+        execution = request.options.execution
+        rep_delay = execution.rep_delay if execution.HasField("rep_delay") else None
+        seconds = qpu_time.job_seconds(pubs, settings, profile.target, profile.name, rep_delay)
+        return Admitted(limits.pub_sizes(pubs), seconds)
 
 
 def _program_structure(program: quantum_program_pb2.QuantumProgram) -> tuple[object, ...]:

@@ -8,9 +8,12 @@ from qsession.wire import to_timestamp
 from qsession.wire.states import JOB_STATES, MODES, PROGRAMS, SESSION_STATES
 
 
-def job_message(job: Job, options: job_pb2.JobOptions, num_pubs: int) -> job_pb2.Job:
+def job_message(
+    job: Job, options: job_pb2.JobOptions, num_pubs: int, waiting_reason: str = ""
+) -> job_pb2.Job:
     """The Job message of a lifecycle job plus its submission options; ``executor`` is
-    where it ran (``job.placement``)."""
+    where it ran (``job.placement``); ``waiting_reason`` why a queued job waits beyond its
+    turn (``Scheduler.waiting_reason``)."""
     message = job_pb2.Job(
         id=job.id,
         program=PROGRAMS[job.program],
@@ -24,6 +27,9 @@ def job_message(job: Job, options: job_pb2.JobOptions, num_pubs: int) -> job_pb2
         attempts=job.attempts,
         num_pubs=num_pubs,
         options=options,
+        estimated_usage_seconds=job.estimated_usage,
+        simulation_seconds=job.simulation,
+        waiting_reason=waiting_reason,
     )
     if job.started is not None:
         message.start_time.CopyFrom(to_timestamp(job.started))

@@ -90,7 +90,8 @@ class Dispatch:
         ledger: where results go, and whether the store can write.
         store: where a job's request is read once it is stored.
         clock: the runtime's clock.
-        default_time_limit: the seconds a job that sets no ``max_execution_time`` may run.
+        default_time_limit: the seconds a job that sets no ``max_execution_time`` may run on a
+            backend that configures none.
         max_result_bytes: the largest result stored; a job whose result is larger ends in
             ERROR naming the limit.
     """
@@ -234,7 +235,7 @@ class Dispatch:
         limit = (
             options.max_execution_time
             if options.HasField("max_execution_time")
-            else self.default_time_limit
+            else qpu.config.max_execution_time or self.default_time_limit
         )
         seed = run_seed(options, job.id)
         status, error = JobStatus.DONE, None
@@ -289,7 +290,9 @@ class Dispatch:
             log.warning("job %s failed: %s", job.id, exc)
             status, error = JobStatus.ERROR, str(exc) or type(exc).__name__
         self._release(qpu)
-        self.scheduler.finish(job.id, status, time.monotonic() - started, error)
+        simulated = time.monotonic() - started
+        usage = charged_usage(job, status is JobStatus.DONE, simulated)
+        self.scheduler.finish(job.id, status, usage, error, simulated)
 
     @staticmethod
     async def _run_on_qpu(qpu: Qpu, request: bytes, seed: int) -> tuple[bytes, Placement]:
@@ -306,3 +309,13 @@ class Dispatch:
         qpu.running = None
         qpu.execution = None
         self.wakeup.set()
+
+
+def charged_usage(job: Job, done: bool, simulated: float) -> float:
+    """The QPU seconds a job that ran is charged: its modelled QPU time when it ends DONE; when
+    it was stopped or failed, the part of it the QPU could have run by then (IBM charges what
+    was consumed up to that point), at most the modelled time. A job admitted before the model
+    existed (no estimate) is charged its simulation time."""
+    if job.estimated_usage <= 0:
+        return simulated
+    return job.estimated_usage if done else min(job.estimated_usage, simulated)

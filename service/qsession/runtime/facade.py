@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 
 from qsession.config import Config, ConfigError
 from qsession.execution.memo import Memo
@@ -32,6 +33,7 @@ from qsession.lifecycle.clock import Clock, SystemClock
 from qsession.lifecycle.durations import parse_max_ttl
 from qsession.lifecycle.errors import FailedPrecondition, InvalidArgument, LimitExceeded, NotFound
 from qsession.lifecycle.events import Event, Subscription
+from qsession.lifecycle.fair_share import FairShare
 from qsession.lifecycle.model import Job, Plan, Session
 from qsession.lifecycle.scheduler import Change, Scheduler, nothing_to_cancel
 from qsession.lifecycle.sessions import job_backend
@@ -44,7 +46,8 @@ from qsession.runtime.queries import Queries
 from qsession.runtime.watch import JobUpdate, Progress, Watches
 from qsession.store import Store
 from qsession.store.sqlite import JobFilter, Snapshot
-from qsession.v1 import backend_pb2, job_pb2, session_pb2, transpiler_pb2
+from qsession.v1 import backend_pb2, instance_pb2, job_pb2, session_pb2, transpiler_pb2
+from qsession.wire import to_timestamp
 from qsession.wire.states import MODE_NAMES, PROGRAM_NAMES
 from qsession.workers import EngineUnavailable
 
@@ -54,6 +57,28 @@ Result = tuple[bytes, str, job_pb2.Job]
 DELETE_STOP_WAIT = 30.0
 """Seconds ``delete_job`` waits for a running job it cancelled to end (its worker is stopped
 at once: in practice milliseconds)."""
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """An instance's usage against its allocation (``Runtime.usage_report``).
+
+    Attributes:
+        consumed: modelled QPU seconds of its jobs over the window.
+        allocation: the QPU seconds per window it is allocated.
+        limit: ``allocation`` when it is a limit, else None.
+        limit_reached: its limit stops its jobs from starting now.
+        window_start, window_end: the window (unix seconds).
+        total: modelled QPU seconds of all its jobs the server holds.
+    """
+
+    consumed: float
+    allocation: float
+    limit: float | None
+    limit_reached: bool
+    window_start: float
+    window_end: float
+    total: float
 
 
 class Runtime:
@@ -81,6 +106,12 @@ class Runtime:
             idle_timeout=config.idle_timeout,
             on_change=lambda change: self._ledger.on_change(change),
             max_attempts=config.max_attempts,
+            fair_share=FairShare(
+                window=config.scheduler_window,
+                policy=config.scheduler_policy,
+                allocations={i.name: i.allocation for i in config.instances},
+                qpus=len(qpus),
+            ),
         )
         self._ledger = Ledger(
             config,
@@ -125,7 +156,8 @@ class Runtime:
                 "that the configuration no longer has: add them back to [[backends]], or start "
                 "with another server.data_dir"
             )
-        self._scheduler.restore(sessions, jobs, snapshot.usage, snapshot.last_seq)
+        window = self._store.usage_since(self._clock.now() - self.config.scheduler_window)
+        self._scheduler.restore(sessions, jobs, snapshot.usage, snapshot.last_seq, window)
         finished = [job.id for job in jobs if job.status.finished]
         for job_id in finished:
             self._ledger.inputs.pop(job_id, None)
@@ -222,7 +254,7 @@ class Runtime:
         if existing is not None:
             return await self._stored(existing)
         qpu = self._dispatch.qpus[self._job_backend(instance, request)]
-        sizes = await self._admission.admit(instance, qpu, request)
+        admitted = await self._admission.admit(instance, qpu, request)
         # From here to submit there is no await: request_id and queue checks cannot race.
         self._ledger.check_writable()  # the store may have started refusing writes meanwhile
         existing = self._queries.job_for_request(instance, request.request_id)
@@ -237,8 +269,9 @@ class Runtime:
             session_id=request.session_id or None,
             tags=list(request.tags),
             request_id=request.request_id or None,
+            estimated_usage=admitted.qpu_seconds,
         )
-        inputs = records.JobInputs(options=request.options, num_pubs=len(sizes))
+        inputs = records.JobInputs(options=request.options, num_pubs=len(admitted.sizes))
         self._ledger.expect_job(job.id, inputs, request.SerializeToString())
         try:
             job = self._scheduler.submit(job)
@@ -478,6 +511,44 @@ class Runtime:
         """The QPU seconds of the instance's finished jobs."""
         return self._scheduler.instance_usage(instance)
 
+    def instance_message(self, instance: str, plan: str) -> instance_pb2.Instance:
+        """The Instance message: the instance's usage against its allocation, now."""
+        usage = self.usage_report(instance)
+        message = instance_pb2.Instance(
+            name=instance,
+            plan=plan,
+            usage_seconds=usage.total,
+            window_usage_seconds=usage.consumed,
+            allocation_seconds=usage.allocation,
+            limit_reached=usage.limit_reached,
+            window_start=to_timestamp(usage.window_start),
+            window_end=to_timestamp(usage.window_end),
+        )
+        if usage.limit is not None:
+            message.limit_seconds = usage.limit
+        return message
+
+    def usage_reports(self) -> dict[str, UsageReport]:
+        """Every configured instance's usage report, by name (the operator's view)."""
+        return {name: self.usage_report(name) for name in self.config.instance_names}
+
+    def usage_report(self, instance: str) -> UsageReport:
+        """The instance's usage against its allocation over the fair-share window."""
+        fair = self._scheduler.fair_share
+        allocation = fair.allocation(instance)
+        allocated = fair.allocated_seconds(instance)
+        used = self._scheduler.window_usage(instance)
+        now = self._clock.now()
+        return UsageReport(
+            consumed=used,
+            allocation=allocated,
+            limit=allocated if allocation.limit else None,
+            limit_reached=fair.limit_reached(instance, now),
+            window_start=now - fair.window,
+            window_end=now,
+            total=self._scheduler.instance_usage(instance),
+        )
+
     def now(self) -> float:
         """The runtime clock's time, in seconds since the epoch."""
         return self._clock.now()
@@ -497,20 +568,21 @@ class Runtime:
         job_ids: Sequence[str] = (),
         session_id: str | None = None,
         tags: Sequence[str] = (),
-    ) -> AsyncIterator[Event | Progress]:
+    ) -> AsyncIterator[list[Event] | Progress]:
         """The instance's committed job changes after ``after_revision`` (None: from now),
         of ``job_ids`` (at most ``max_watch_job_ids``, each the instance's: else
         LimitExceeded or NotFound before anything is sent), of a session, or with all of
-        ``tags``; with ``progress``, progress notifications too."""
+        ``tags``, in batches (see ``Watches.follow``); with ``progress``, progress
+        notifications too."""
         return self._watches.jobs(
             instance, after_revision, progress, job_ids, session_id=session_id, tags=tuple(tags)
         )
 
     def watch_sessions(
         self, instance: str, after_revision: int | None = None, session_ids: Sequence[str] = ()
-    ) -> AsyncIterator[Event | Progress]:
+    ) -> AsyncIterator[list[Event] | Progress]:
         """The instance's committed session changes after ``after_revision`` (None: from
-        now), of ``session_ids`` if any."""
+        now), of ``session_ids`` if any, in batches (see ``Watches.follow``)."""
         return self._watches.follow(
             instance, "session", after_revision, session_ids=tuple(session_ids)
         )

@@ -37,12 +37,13 @@ is a thread and a sandbox process, and parsing is CPU-bound."""
 def admission_sizes(per_instance_limit: int, cores: int | None = None) -> tuple[int, int]:
     """(slots in all, slots one instance may hold) for ``max_concurrent_admissions_per_instance``.
 
-    One instance holds at most the limit, and never more than the machine has cores (parsing
-    is CPU-bound: more at once only slows each). The pool has at least one slot more than one
-    instance may hold, so another instance always finds one free, and up to one per core.
+    One instance holds at most the limit, and never more than all the machine's cores but one
+    (parsing and transpiling are CPU-bound: one instance's flood on every core slowed another
+    instance's calls 2-4x on 2 cores); at least one. The pool has at least one slot more than
+    one instance may hold, so another instance always finds one free, and up to one per core.
     """
     cores = cores or os.cpu_count() or 2
-    per_instance = max(1, min(per_instance_limit, cores))
+    per_instance = max(1, min(per_instance_limit, cores - 1))
     return max(per_instance + 1, min(cores, MAX_SLOTS)), per_instance
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
-from qsession.config import Limits
+from qsession.config import BackendConfig, Limits
 from qsession.execution.mitigation import EstimatorSettings, Twirling
 from qsession.lifecycle.errors import InvalidArgument, LimitExceeded, ValueOverLimit
 from qsession.sandbox.circuits import CircuitWidth
@@ -133,8 +133,8 @@ def check_request(request: job_pb2.CreateJobRequest, limits: Limits) -> None:
     if options.max_execution_time > limits.max_execution_time:
         raise ValueOverLimit(
             f"options.max_execution_time: {options.max_execution_time:g} s is over the limit "
-            f"of {limits.max_execution_time} s; ask for less (a job that sets none gets "
-            f"{limits.max_execution_time} s)",
+            f"of {limits.max_execution_time} s; ask for less (a job that sets none gets its "
+            f"backend's default, at most {limits.max_execution_time} s)",
             "options.max_execution_time",
             "max_execution_time",
             limits.max_execution_time,
@@ -212,6 +212,25 @@ def _check_zne_lists(zne: options_pb2.ZneOptions, limits: Limits) -> None:
                 "max_noise_factor",
                 limits.max_noise_factor,
             )
+
+
+def check_backend_time_limit(options: job_pb2.JobOptions, backend: BackendConfig) -> None:
+    """A job's ``max_execution_time`` within its backend's ``max_execution_time``, the
+    default and cap of that backend (``check_request`` checks the [limits] cap).
+
+    Raises:
+        ValueOverLimit: naming ``options.max_execution_time`` and the backend's limit.
+    """
+    cap = backend.max_execution_time
+    if cap is not None and options.max_execution_time > cap:
+        raise ValueOverLimit(
+            f"options.max_execution_time: {options.max_execution_time:g} s is over backend "
+            f"{backend.name}'s limit of {cap:g} s; ask for less (a job that sets none gets "
+            f"{cap:g} s there)",
+            "options.max_execution_time",
+            "backends.max_execution_time",
+            math.ceil(cap),
+        )
 
 
 def check_mitigation_cost(

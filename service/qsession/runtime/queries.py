@@ -52,7 +52,10 @@ class Queries:
     def job_message(self, job: Job) -> job_pb2.Job:
         """The Job message of a lifecycle job."""
         inputs = self.ledger.inputs_of(job.id)
-        return convert.job_message(self.dispatch.placed(job), inputs.options, inputs.num_pubs)
+        reason = self.scheduler.waiting_reason(job)
+        return convert.job_message(
+            self.dispatch.placed(job), inputs.options, inputs.num_pubs, reason
+        )
 
     def session_message(self, session: Session) -> session_pb2.Session:
         """The Session message of a lifecycle session, now."""

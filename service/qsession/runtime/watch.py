@@ -1,7 +1,8 @@
 """Watching: an instance's committed changes as they are published, resumable by revision.
 
 ``Watches.follow`` yields a subscription's events (etcd-style: revisioned, in order, a slow watcher
-cut off rather than slowing the writer) and, when asked, a ``Progress`` after every
+cut off rather than slowing the writer) in batches of what arrived since the last one, so that a
+watcher that fell behind sends them together, and, when asked, a ``Progress`` after every
 PROGRESS_INTERVAL seconds without one. ``Watches.until_final`` follows a few jobs until each
 is DONE, ERROR or CANCELLED: what waiting for a job's result is built on.
 
@@ -101,10 +102,12 @@ class Watches:
         after_revision: int | None,
         progress: bool = False,
         **filters: object,
-    ) -> AsyncIterator[Event | Progress]:
+    ) -> AsyncIterator[list[Event] | Progress]:
         """The instance's events of ``kind`` ("job" or "session") after ``after_revision``
         (None: from now) that match ``filters`` (see ``EventLog.subscribe``), as they are
-        published; the subscription closes when the caller stops.
+        published, in batches: each the events (at least one, in revision order) that
+        arrived while the caller handled the previous batch. The subscription closes when
+        the caller stops.
 
         With ``progress``, also a ``Progress`` after every PROGRESS_INTERVAL seconds without
         an event, when everything up to the log's newest revision was delivered.
@@ -118,8 +121,9 @@ class Watches:
         subscription.notify = lambda: self._wake.wake(instance, arrived.set)
         try:
             while True:
-                for event in subscription.drain():
-                    yield event
+                events = subscription.drain()
+                if events:
+                    yield events
                 if subscription.overflowed:
                     raise ResourceExhausted(
                         "the watcher fell too far behind and was cut off; watch again with "
@@ -142,7 +146,7 @@ class Watches:
         progress: bool,
         job_ids: Sequence[str],
         **filters: object,
-    ) -> AsyncIterator[Event | Progress]:
+    ) -> AsyncIterator[list[Event] | Progress]:
         """``follow`` for job events, of ``job_ids`` if any are named: at most
         ``max_watch_job_ids`` of them, each a job of ``instance``.
 
@@ -152,10 +156,10 @@ class Watches:
         ids = self._bounded(job_ids)
         if ids:
             await self.queries.jobs_named(instance, ids, "job_ids")
-        async for event in self.follow(
+        async for batch in self.follow(
             instance, "job", after_revision, progress, job_ids=tuple(ids), **filters
         ):
-            yield event
+            yield batch
 
     def _bounded(self, job_ids: Sequence[str]) -> list[str]:
         """``job_ids`` without repeats, once their number is checked against the limit (before
@@ -229,15 +233,16 @@ class Watches:
         if not pending:
             return
         events = self.follow(instance, "job", after, progress, job_ids=tuple(pending))
-        async for event in events:
-            if isinstance(event, Progress):
-                yield event
+        async for batch in events:
+            if isinstance(batch, Progress):
+                yield batch
                 continue
-            message = self.job_of(event)
-            if message.id not in pending:
-                continue
-            yield JobUpdate(event.revision, message, event.time)
-            if JOB_STATUSES[message.state].finished:
-                pending.discard(message.id)
-                if not pending:
-                    return
+            for event in batch:
+                message = self.job_of(event)
+                if message.id not in pending:
+                    continue
+                yield JobUpdate(event.revision, message, event.time)
+                if JOB_STATUSES[message.state].finished:
+                    pending.discard(message.id)
+                    if not pending:
+                        return

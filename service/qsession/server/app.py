@@ -43,7 +43,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from qsession.config import Config, Limits, crn_of
+from qsession.config import DEV_INSTANCE, Config, Limits, crn_of
 from qsession.dashboard import Dashboard, start_dashboard
 from qsession.runtime import EVENTS_RETAINED, Runtime
 from qsession.server.auth import AuthInterceptor, Instance, open_streams, token_hash
@@ -86,7 +86,6 @@ SERVICE_NAMES = (
     instance_pb2.DESCRIPTOR.services_by_name["InstanceService"].full_name,
     transpiler_pb2.DESCRIPTOR.services_by_name["TranspilerService"].full_name,
 )
-DEV_INSTANCE = "local"
 FD_RESERVE = 256  # open files kept for the server itself, not for connections
 HANDSHAKE_TIMEOUT_MS = 20_000  # a connection must complete its handshake this soon
 MIN_STREAMS_PER_CONNECTION = 1024

@@ -20,11 +20,17 @@ Names (all prefixed ``qsession_``):
 ``backend_queue_length{backend}``           gauge      jobs waiting for the backend
 ``sessions{mode,state}``                    gauge      sessions/batches open/active/inactive
 ``sessions_closed_total{mode,reason}``      counter    sessions/batches that closed, and why
+``instance_usage_seconds{instance}``         gauge      modelled QPU s over the window
+``instance_allocation_seconds{instance}``    gauge      QPU s per window allocated
+``instance_limit_reached{instance}``         gauge      1 while its usage limit stops its jobs
 ``event_log_revision``                      gauge      the newest revision of the event log
 ``watchers``                                gauge      open watch streams (gRPC + dashboard)
 ``rpc_requests_total{method,code}``         counter    finished RPCs by full method and code
 ``rpc_duration_seconds{method,code}``       histogram  their latency
 ==========================================  =========  =====================================
+
+The instance metrics name instances: the operator configured them, and the page's and the
+API's callers never see another instance's figures (``/metrics`` is the operator's).
 
 Counters start from zero when the server starts (as Prometheus expects of a restart); the
 gauges start from the restored state.
@@ -211,6 +217,28 @@ class _ScrapeTimeCollector(Collector):
             operational.add_metric([name], 1 if ready else 0)
         yield queue
         yield operational
+        usage = GaugeMetricFamily(
+            "qsession_instance_usage_seconds",
+            "Modelled QPU seconds each instance's jobs used over the fair-share window.",
+            labels=["instance"],
+        )
+        allocation = GaugeMetricFamily(
+            "qsession_instance_allocation_seconds",
+            "QPU seconds per window each instance is allocated.",
+            labels=["instance"],
+        )
+        reached = GaugeMetricFamily(
+            "qsession_instance_limit_reached",
+            "1 while an instance's usage limit keeps its queued jobs waiting.",
+            labels=["instance"],
+        )
+        for instance, report in runtime.usage_reports().items():
+            usage.add_metric([instance], report.consumed)
+            allocation.add_metric([instance], report.allocation)
+            reached.add_metric([instance], 1 if report.limit_reached else 0)
+        yield usage
+        yield allocation
+        yield reached
         yield GaugeMetricFamily(
             "qsession_event_log_revision",
             "The newest revision of the event log (job and session changes).",

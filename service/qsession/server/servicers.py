@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 from qsession.lifecycle.errors import InvalidArgument, NotFound
@@ -28,6 +29,8 @@ from qsession.wire import from_timestamp, to_timestamp
 from qsession.wire.states import JOB_STATUSES, MODE_NAMES, PROGRAM_NAMES, SESSION_STATE_NAMES
 
 SHARED_RESPONSES = 4096  # recent watch responses kept to share among watchers
+BATCH_EVENTS = 64  # the most events one WatchJobs response carries (batch_events)
+BATCH_BYTES = 1024 * 1024  # ... and about the most bytes (an event alone may be more)
 RESULT_CHUNK = 1024 * 1024  # 1 MiB: far under gRPC's 4 MiB default message limit
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -191,13 +194,14 @@ class SessionServicer(session_pb2_grpc.SessionServiceServicer):
         events = self.runtime.watch_sessions(
             current_instance().name, after, session_ids=request.session_ids
         )
-        async for event in events:
-            assert isinstance(event, Event)  # (no progress notifications were asked for)
-            yield session_pb2.WatchSessionsResponse(
-                revision=event.revision,
-                session=session_pb2.Session.FromString(event.payload),
-                time=to_timestamp(event.time),
-            )
+        async for batch in events:
+            assert isinstance(batch, list)  # (no progress notifications were asked for)
+            for event in batch:
+                yield session_pb2.WatchSessionsResponse(
+                    revision=event.revision,
+                    session=session_pb2.Session.FromString(event.payload),
+                    time=to_timestamp(event.time),
+                )
 
 
 class JobServicer(job_pb2_grpc.JobServiceServicer):
@@ -205,7 +209,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self._responses: OrderedDict[int, tuple[job_pb2.WatchJobsResponse, bytes]] = OrderedDict()
+        self._responses: OrderedDict[int, SharedEvent] = OrderedDict()
 
     @unary
     async def CreateJob(self, request, context):
@@ -323,7 +327,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
                 instance, request.job_ids, after, request.progress_notify
             )
             async for update in updates:
-                yield self._update_response(update)
+                yield _update_response(update, request.batch_events)
             return
         events = self.runtime.watch_jobs(
             instance,
@@ -333,33 +337,86 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             session_id=request.session_id or None,
             tags=request.tags,
         )
-        async for event in events:
-            if isinstance(event, Progress):
-                yield _progress(event)
+        # Responses are bytes serialized once for every watcher (sent as they are: ``parsing``).
+        # A batch is what arrived while the previous one was being sent: one response (or a
+        # few) for a watcher that accepts several events per response, one per event otherwise.
+        async for batch in events:
+            if isinstance(batch, Progress):
+                yield _progress(batch)
+            elif request.batch_events:
+                for response in self._batched(batch):
+                    yield response
             else:
-                yield self._shared(event)[1]  # serialized once for every watcher (``parsing``)
+                for event in batch:
+                    yield self._shared(event).single
 
-    def _update_response(self, update: JobUpdate | Progress) -> job_pb2.WatchJobsResponse:
-        if isinstance(update, Progress):
-            return _progress(update)
-        return job_pb2.WatchJobsResponse(
-            revision=update.revision, job=update.job, time=to_timestamp(update.time)
-        )
+    def _batched(self, events: list[Event]) -> Iterator[bytes]:
+        """``events`` as few batched responses: each of up to BATCH_EVENTS events and about
+        BATCH_BYTES bytes, the events' shared one-event responses concatenated.
 
-    def _shared(self, event: Event) -> tuple[job_pb2.WatchJobsResponse, bytes]:
-        """The response for an event, built and serialized once for every watcher it goes to
-        (gRPC sends bytes a handler yields as they are: see ``parsing``)."""
+        Concatenated serializations of a message parse as their merge: repeated fields (here
+        ``events``) are appended in order, and a scalar that is set (``revision``, never 0)
+        is the last one's. So the concatenation is the response with all these events, whose
+        revision is the last event's, built without serializing anything again.
+        """
+        for start in range(0, len(events), BATCH_EVENTS):
+            parts = [self._shared(event).batched for event in events[start : start + BATCH_EVENTS]]
+            if sum(map(len, parts)) <= BATCH_BYTES:
+                yield b"".join(parts)
+                continue
+            group: list[bytes] = []  # large events: split further, by size
+            size = 0
+            for part in parts:
+                if group and size + len(part) > BATCH_BYTES:
+                    yield b"".join(group)
+                    group, size = [], 0
+                group.append(part)
+                size += len(part)
+            yield b"".join(group)
+
+    def _shared(self, event: Event) -> SharedEvent:
+        """An event's responses, built and serialized once for every watcher it goes to."""
         shared = self._responses.get(event.revision)
         if shared is None:
-            response = job_pb2.WatchJobsResponse(
+            job = job_pb2.Job.FromString(event.payload)
+            time = to_timestamp(event.time)
+            single = job_pb2.WatchJobsResponse(revision=event.revision, job=job, time=time)
+            batched = job_pb2.WatchJobsResponse(
                 revision=event.revision,
-                job=job_pb2.Job.FromString(event.payload),
-                time=to_timestamp(event.time),
+                events=[job_pb2.JobEvent(revision=event.revision, job=job, time=time)],
             )
-            shared = self._responses[event.revision] = (response, response.SerializeToString())
+            shared = SharedEvent(single.SerializeToString(), batched.SerializeToString())
+            self._responses[event.revision] = shared
             if len(self._responses) > SHARED_RESPONSES:
                 self._responses.popitem(last=False)
         return shared
+
+
+@dataclass(frozen=True)
+class SharedEvent:
+    """A job event's two serialized WatchJobsResponses, shared by every watcher it goes to.
+
+    Attributes:
+        single: the event in ``job``, for a watcher without ``batch_events``.
+        batched: the event as the one entry of ``events`` (``revision`` its own, no
+            ``time``: a merge would mix the fields of two timestamps), for a watcher with
+            ``batch_events``; several concatenated are one response (see
+            ``JobServicer._batched``).
+    """
+
+    single: bytes
+    batched: bytes
+
+
+def _update_response(update: JobUpdate | Progress, batched: bool) -> job_pb2.WatchJobsResponse:
+    """The response for an update of WatchJobs ``until_final`` (``batched``: in ``events``)."""
+    if isinstance(update, Progress):
+        return _progress(update)
+    time = to_timestamp(update.time)
+    if batched:
+        event = job_pb2.JobEvent(revision=update.revision, job=update.job, time=time)
+        return job_pb2.WatchJobsResponse(revision=update.revision, events=[event])
+    return job_pb2.WatchJobsResponse(revision=update.revision, job=update.job, time=time)
 
 
 def _progress(progress: Progress) -> job_pb2.WatchJobsResponse:
@@ -395,13 +452,8 @@ class InstanceServicer(instance_pb2_grpc.InstanceServiceServicer):
                 field="name",
                 reason="INSTANCE_NOT_FOUND",
             )
-        return instance_pb2.GetInstanceResponse(
-            instance=instance_pb2.Instance(
-                name=instance.name,
-                plan=instance.plan.name,
-                usage_seconds=self.runtime.instance_usage(instance.name),
-            )
-        )
+        message = self.runtime.instance_message(instance.name, instance.plan.name)
+        return instance_pb2.GetInstanceResponse(instance=message)
 
 
 class TranspilerServicer(transpiler_pb2_grpc.TranspilerServiceServicer):

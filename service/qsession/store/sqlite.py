@@ -519,6 +519,19 @@ class Store:
         self._files.delete(files)
         return len(ids)
 
+    def usage_since(self, since: float) -> list[tuple[str, float, float]]:
+        """(instance, finished at, usage) of every job that finished at or after ``since``
+        and used QPU time, oldest first: the fair-share window after a restart."""
+        with self._lock:
+            return list(
+                self._db.execute(
+                    "SELECT instance, json_extract(record, '$.finished') AS f, "
+                    "json_extract(record, '$.usage') FROM jobs WHERE f >= ? AND "
+                    "json_extract(record, '$.usage') > 0 ORDER BY f",
+                    (since,),
+                )
+            )
+
     def snapshot(self) -> Snapshot:
         """What a restart needs (see :class:`Snapshot`)."""
         with self._lock:

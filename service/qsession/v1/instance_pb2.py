@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aqsession/v1/instance.proto\x12\x0bqsession.v1\"=\n\x08Instance\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04plan\x18\x02 \x01(\t\x12\x15\n\rusage_seconds\x18\x03 \x01(\x01\"\"\n\x12GetInstanceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x13GetInstanceResponse\x12\'\n\x08instance\x18\x01 \x01(\x0b\x32\x15.qsession.v1.Instance2c\n\x0fInstanceService\x12P\n\x0bGetInstance\x12\x1f.qsession.v1.GetInstanceRequest\x1a .qsession.v1.GetInstanceResponseB<Z:github.com/qsession/qsession/gen/go/qsession/v1;qsessionv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aqsession/v1/instance.proto\x12\x0bqsession.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x02\n\x08Instance\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04plan\x18\x02 \x01(\t\x12\x15\n\rusage_seconds\x18\x03 \x01(\x01\x12\x1c\n\x14window_usage_seconds\x18\x04 \x01(\x01\x12\x1a\n\x12\x61llocation_seconds\x18\x05 \x01(\x01\x12\x1a\n\rlimit_seconds\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\rlimit_reached\x18\x07 \x01(\x08\x12\x30\n\x0cwindow_start\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nwindow_end\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x10\n\x0e_limit_seconds\"\"\n\x12GetInstanceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x13GetInstanceResponse\x12\'\n\x08instance\x18\x01 \x01(\x0b\x32\x15.qsession.v1.Instance2c\n\x0fInstanceService\x12P\n\x0bGetInstance\x12\x1f.qsession.v1.GetInstanceRequest\x1a .qsession.v1.GetInstanceResponseB<Z:github.com/qsession/qsession/gen/go/qsession/v1;qsessionv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,12 +33,12 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'qsession.v1.instance_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z:github.com/qsession/qsession/gen/go/qsession/v1;qsessionv1'
-  _globals['_INSTANCE']._serialized_start=43
-  _globals['_INSTANCE']._serialized_end=104
-  _globals['_GETINSTANCEREQUEST']._serialized_start=106
-  _globals['_GETINSTANCEREQUEST']._serialized_end=140
-  _globals['_GETINSTANCERESPONSE']._serialized_start=142
-  _globals['_GETINSTANCERESPONSE']._serialized_end=204
-  _globals['_INSTANCESERVICE']._serialized_start=206
-  _globals['_INSTANCESERVICE']._serialized_end=305
+  _globals['_INSTANCE']._serialized_start=77
+  _globals['_INSTANCE']._serialized_end=363
+  _globals['_GETINSTANCEREQUEST']._serialized_start=365
+  _globals['_GETINSTANCEREQUEST']._serialized_end=399
+  _globals['_GETINSTANCERESPONSE']._serialized_start=401
+  _globals['_GETINSTANCERESPONSE']._serialized_end=463
+  _globals['_INSTANCESERVICE']._serialized_start=465
+  _globals['_INSTANCESERVICE']._serialized_end=564
 # @@protoc_insertion_point(module_scope)

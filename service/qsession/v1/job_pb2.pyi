@@ -64,7 +64,7 @@ class JobOptions(_message.Message):
     def __init__(self, default_shots: _Optional[int] = ..., default_precision: _Optional[float] = ..., seed_simulator: _Optional[int] = ..., max_execution_time: _Optional[float] = ..., resilience_level: _Optional[int] = ..., seed_estimator: _Optional[int] = ..., resilience: _Optional[_Union[_options_pb2.ResilienceOptions, _Mapping]] = ..., twirling: _Optional[_Union[_options_pb2.TwirlingOptions, _Mapping]] = ..., dynamical_decoupling: _Optional[_Union[_options_pb2.DynamicalDecouplingOptions, _Mapping]] = ..., execution: _Optional[_Union[_options_pb2.ExecutionOptions, _Mapping]] = ..., log_level: _Optional[str] = ..., private: _Optional[bool] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "program", "backend", "session_id", "state", "tags", "create_time", "start_time", "end_time", "usage_seconds", "error_message", "attempts", "num_pubs", "options", "inputs", "executor")
+    __slots__ = ("id", "program", "backend", "session_id", "state", "tags", "create_time", "start_time", "end_time", "usage_seconds", "error_message", "attempts", "num_pubs", "options", "inputs", "executor", "estimated_usage_seconds", "simulation_seconds", "waiting_reason")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Job.State]
@@ -95,6 +95,9 @@ class Job(_message.Message):
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_USAGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SIMULATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WAITING_REASON_FIELD_NUMBER: _ClassVar[int]
     id: str
     program: Program
     backend: str
@@ -111,7 +114,10 @@ class Job(_message.Message):
     options: JobOptions
     inputs: JobInputs
     executor: Executor
-    def __init__(self, id: _Optional[str] = ..., program: _Optional[_Union[Program, str]] = ..., backend: _Optional[str] = ..., session_id: _Optional[str] = ..., state: _Optional[_Union[Job.State, str]] = ..., tags: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage_seconds: _Optional[float] = ..., error_message: _Optional[str] = ..., attempts: _Optional[int] = ..., num_pubs: _Optional[int] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., inputs: _Optional[_Union[JobInputs, _Mapping]] = ..., executor: _Optional[_Union[Executor, _Mapping]] = ...) -> None: ...
+    estimated_usage_seconds: float
+    simulation_seconds: float
+    waiting_reason: str
+    def __init__(self, id: _Optional[str] = ..., program: _Optional[_Union[Program, str]] = ..., backend: _Optional[str] = ..., session_id: _Optional[str] = ..., state: _Optional[_Union[Job.State, str]] = ..., tags: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage_seconds: _Optional[float] = ..., error_message: _Optional[str] = ..., attempts: _Optional[int] = ..., num_pubs: _Optional[int] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., inputs: _Optional[_Union[JobInputs, _Mapping]] = ..., executor: _Optional[_Union[Executor, _Mapping]] = ..., estimated_usage_seconds: _Optional[float] = ..., simulation_seconds: _Optional[float] = ..., waiting_reason: _Optional[str] = ...) -> None: ...
 
 class Executor(_message.Message):
     __slots__ = ("engine", "node_id", "host")
@@ -280,22 +286,36 @@ class RunJobResponse(_message.Message):
     def __init__(self, created: _Optional[_Union[CreateJobResponse, _Mapping]] = ..., result: _Optional[_Union[GetJobResultResponse, _Mapping]] = ...) -> None: ...
 
 class WatchJobsRequest(_message.Message):
-    __slots__ = ("after_revision", "session_id", "job_ids", "tags", "progress_notify", "until_final")
+    __slots__ = ("after_revision", "session_id", "job_ids", "tags", "progress_notify", "until_final", "batch_events")
     AFTER_REVISION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_NOTIFY_FIELD_NUMBER: _ClassVar[int]
     UNTIL_FINAL_FIELD_NUMBER: _ClassVar[int]
+    BATCH_EVENTS_FIELD_NUMBER: _ClassVar[int]
     after_revision: int
     session_id: str
     job_ids: _containers.RepeatedScalarFieldContainer[str]
     tags: _containers.RepeatedScalarFieldContainer[str]
     progress_notify: bool
     until_final: bool
-    def __init__(self, after_revision: _Optional[int] = ..., session_id: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., progress_notify: _Optional[bool] = ..., until_final: _Optional[bool] = ...) -> None: ...
+    batch_events: bool
+    def __init__(self, after_revision: _Optional[int] = ..., session_id: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., progress_notify: _Optional[bool] = ..., until_final: _Optional[bool] = ..., batch_events: _Optional[bool] = ...) -> None: ...
 
 class WatchJobsResponse(_message.Message):
+    __slots__ = ("revision", "job", "time", "events")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    job: Job
+    time: _timestamp_pb2.Timestamp
+    events: _containers.RepeatedCompositeFieldContainer[JobEvent]
+    def __init__(self, revision: _Optional[int] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., events: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ...) -> None: ...
+
+class JobEvent(_message.Message):
     __slots__ = ("revision", "job", "time")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]

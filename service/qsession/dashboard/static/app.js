@@ -322,6 +322,9 @@ async function renderJob(id) {
     [["program", j.program], ["backend", j.backend], ["session", j.session_id ? el("a", { href: `#/sessions/${j.session_id}`, class: "mono" }, j.session_id) : "— (job mode)"],
       ["created", time(j.created)], ["started", time(j.started)], ["ended", time(j.ended)],
       ["queue wait", duration(page.metrics.queue_wait_seconds)], ["usage (QPU s)", duration(j.usage)],
+      ["estimated usage (QPU s)", duration(page.metrics.usage.estimated_quantum_seconds)],
+      ["simulation time", duration(page.metrics.usage.simulation_seconds)],
+      ...(page.metrics.waiting_reason ? [["waiting", page.metrics.waiting_reason]] : []),
       ["PUBs", page.num_pubs], ["attempts", page.attempts], ["tags", tags(j.tags)],
       ["executor", page.metrics.executor ? JSON.stringify(page.metrics.executor) : "—"]]
       .flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));

@@ -9,6 +9,7 @@ package qsessionv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -32,7 +33,24 @@ type Instance struct {
 	Plan string `protobuf:"bytes,2,opt,name=plan,proto3" json:"plan,omitempty"`
 	// QPU seconds used by the instance's jobs since the server's data began:
 	// the sum of every finished job's usage_seconds.
-	UsageSeconds  float64 `protobuf:"fixed64,3,opt,name=usage_seconds,json=usageSeconds,proto3" json:"usage_seconds,omitempty"`
+	UsageSeconds float64 `protobuf:"fixed64,3,opt,name=usage_seconds,json=usageSeconds,proto3" json:"usage_seconds,omitempty"`
+	// QPU seconds used by the instance's jobs over the rolling window
+	// ([scheduler] window, 28 days by default): what fair share and the limit
+	// count.
+	WindowUsageSeconds float64 `protobuf:"fixed64,4,opt,name=window_usage_seconds,json=windowUsageSeconds,proto3" json:"window_usage_seconds,omitempty"`
+	// The QPU seconds per window the instance is allocated ([[instances]]
+	// allocation; a weight becomes its part of the window's capacity).
+	AllocationSeconds float64 `protobuf:"fixed64,5,opt,name=allocation_seconds,json=allocationSeconds,proto3" json:"allocation_seconds,omitempty"`
+	// The limit in QPU seconds per window when the allocation is a limit
+	// ([[instances]] limit = true); unset otherwise.
+	LimitSeconds *float64 `protobuf:"fixed64,6,opt,name=limit_seconds,json=limitSeconds,proto3,oneof" json:"limit_seconds,omitempty"`
+	// The limit is reached: the instance's queued jobs wait until usage leaves
+	// the window; running work continues and new jobs are accepted.
+	LimitReached bool `protobuf:"varint,7,opt,name=limit_reached,json=limitReached,proto3" json:"limit_reached,omitempty"`
+	// The start of the window window_usage_seconds covers.
+	WindowStart *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
+	// The end of that window: when the instance was read.
+	WindowEnd     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -86,6 +104,48 @@ func (x *Instance) GetUsageSeconds() float64 {
 		return x.UsageSeconds
 	}
 	return 0
+}
+
+func (x *Instance) GetWindowUsageSeconds() float64 {
+	if x != nil {
+		return x.WindowUsageSeconds
+	}
+	return 0
+}
+
+func (x *Instance) GetAllocationSeconds() float64 {
+	if x != nil {
+		return x.AllocationSeconds
+	}
+	return 0
+}
+
+func (x *Instance) GetLimitSeconds() float64 {
+	if x != nil && x.LimitSeconds != nil {
+		return *x.LimitSeconds
+	}
+	return 0
+}
+
+func (x *Instance) GetLimitReached() bool {
+	if x != nil {
+		return x.LimitReached
+	}
+	return false
+}
+
+func (x *Instance) GetWindowStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowStart
+	}
+	return nil
+}
+
+func (x *Instance) GetWindowEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowEnd
+	}
+	return nil
 }
 
 // Request for GetInstance.
@@ -184,11 +244,19 @@ var File_qsession_v1_instance_proto protoreflect.FileDescriptor
 
 const file_qsession_v1_instance_proto_rawDesc = "" +
 	"\n" +
-	"\x1aqsession/v1/instance.proto\x12\vqsession.v1\"W\n" +
+	"\x1aqsession/v1/instance.proto\x12\vqsession.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x03\n" +
 	"\bInstance\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04plan\x18\x02 \x01(\tR\x04plan\x12#\n" +
-	"\rusage_seconds\x18\x03 \x01(\x01R\fusageSeconds\"(\n" +
+	"\rusage_seconds\x18\x03 \x01(\x01R\fusageSeconds\x120\n" +
+	"\x14window_usage_seconds\x18\x04 \x01(\x01R\x12windowUsageSeconds\x12-\n" +
+	"\x12allocation_seconds\x18\x05 \x01(\x01R\x11allocationSeconds\x12(\n" +
+	"\rlimit_seconds\x18\x06 \x01(\x01H\x00R\flimitSeconds\x88\x01\x01\x12#\n" +
+	"\rlimit_reached\x18\a \x01(\bR\flimitReached\x12=\n" +
+	"\fwindow_start\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vwindowStart\x129\n" +
+	"\n" +
+	"window_end\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\twindowEndB\x10\n" +
+	"\x0e_limit_seconds\"(\n" +
 	"\x12GetInstanceRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"H\n" +
 	"\x13GetInstanceResponse\x121\n" +
@@ -211,19 +279,22 @@ func file_qsession_v1_instance_proto_rawDescGZIP() []byte {
 
 var file_qsession_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_qsession_v1_instance_proto_goTypes = []any{
-	(*Instance)(nil),            // 0: qsession.v1.Instance
-	(*GetInstanceRequest)(nil),  // 1: qsession.v1.GetInstanceRequest
-	(*GetInstanceResponse)(nil), // 2: qsession.v1.GetInstanceResponse
+	(*Instance)(nil),              // 0: qsession.v1.Instance
+	(*GetInstanceRequest)(nil),    // 1: qsession.v1.GetInstanceRequest
+	(*GetInstanceResponse)(nil),   // 2: qsession.v1.GetInstanceResponse
+	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
 }
 var file_qsession_v1_instance_proto_depIdxs = []int32{
-	0, // 0: qsession.v1.GetInstanceResponse.instance:type_name -> qsession.v1.Instance
-	1, // 1: qsession.v1.InstanceService.GetInstance:input_type -> qsession.v1.GetInstanceRequest
-	2, // 2: qsession.v1.InstanceService.GetInstance:output_type -> qsession.v1.GetInstanceResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	3, // 0: qsession.v1.Instance.window_start:type_name -> google.protobuf.Timestamp
+	3, // 1: qsession.v1.Instance.window_end:type_name -> google.protobuf.Timestamp
+	0, // 2: qsession.v1.GetInstanceResponse.instance:type_name -> qsession.v1.Instance
+	1, // 3: qsession.v1.InstanceService.GetInstance:input_type -> qsession.v1.GetInstanceRequest
+	2, // 4: qsession.v1.InstanceService.GetInstance:output_type -> qsession.v1.GetInstanceResponse
+	4, // [4:5] is the sub-list for method output_type
+	3, // [3:4] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_qsession_v1_instance_proto_init() }
@@ -231,6 +302,7 @@ func file_qsession_v1_instance_proto_init() {
 	if File_qsession_v1_instance_proto != nil {
 		return
 	}
+	file_qsession_v1_instance_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -373,7 +373,11 @@ type Job struct {
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// When it finished (DONE, ERROR or CANCELLED); unset before.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	// QPU time used, in seconds.
+	// QPU time used, in seconds: the modelled time the job's circuits would lock
+	// the device for (its schedule from the device's gate and measurement
+	// durations, plus rep_delay, times its shots, plus a per-job overhead; see
+	// the README's "Usage and fair share"). This is what the instance's usage,
+	// allocation and limit count. 0 until the job ends.
 	UsageSeconds float64 `protobuf:"fixed64,10,opt,name=usage_seconds,json=usageSeconds,proto3" json:"usage_seconds,omitempty"`
 	// Why the job failed or was cancelled; empty otherwise.
 	ErrorMessage string `protobuf:"bytes,11,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
@@ -388,7 +392,17 @@ type Job struct {
 	// Where the job's execution runs or ran: set when an attempt starts, kept
 	// when the job finishes; unset before its first attempt starts. A job that
 	// ran again (attempts > 1) shows where its latest attempt ran.
-	Executor      *Executor `protobuf:"bytes,16,opt,name=executor,proto3" json:"executor,omitempty"`
+	Executor *Executor `protobuf:"bytes,16,opt,name=executor,proto3" json:"executor,omitempty"`
+	// The modelled QPU seconds the job will use, known when it is created (IBM's
+	// usage_estimation); 0 for a job created before the model existed.
+	EstimatedUsageSeconds float64 `protobuf:"fixed64,17,opt,name=estimated_usage_seconds,json=estimatedUsageSeconds,proto3" json:"estimated_usage_seconds,omitempty"`
+	// The wall seconds the emulator took to run it (its last attempt); 0 before
+	// it ends.
+	SimulationSeconds float64 `protobuf:"fixed64,18,opt,name=simulation_seconds,json=simulationSeconds,proto3" json:"simulation_seconds,omitempty"`
+	// Why a queued job waits beyond its turn, when it does: its instance
+	// reached its usage limit ("This instance has met its usage limit. ...").
+	// Empty otherwise.
+	WaitingReason string `protobuf:"bytes,19,opt,name=waiting_reason,json=waitingReason,proto3" json:"waiting_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -533,6 +547,27 @@ func (x *Job) GetExecutor() *Executor {
 		return x.Executor
 	}
 	return nil
+}
+
+func (x *Job) GetEstimatedUsageSeconds() float64 {
+	if x != nil {
+		return x.EstimatedUsageSeconds
+	}
+	return 0
+}
+
+func (x *Job) GetSimulationSeconds() float64 {
+	if x != nil {
+		return x.SimulationSeconds
+	}
+	return 0
+}
+
+func (x *Job) GetWaitingReason() string {
+	if x != nil {
+		return x.WaitingReason
+	}
+	return ""
 }
 
 // Where a job's execution ran: the server's `[execution] engine` and the
@@ -1684,7 +1719,14 @@ type WatchJobsRequest struct {
 	// the final state. Requires job_ids (INVALID_ARGUMENT, FIELD_REQUIRED
 	// otherwise); an id that names no job of the instance: NOT_FOUND
 	// (JOB_NOT_FOUND).
-	UntilFinal    bool `protobuf:"varint,6,opt,name=until_final,json=untilFinal,proto3" json:"until_final,omitempty"`
+	UntilFinal bool `protobuf:"varint,6,opt,name=until_final,json=untilFinal,proto3" json:"until_final,omitempty"`
+	// Accept several events per response, as etcd's WatchResponse carries a list
+	// of events: every event then comes in `events` (never in `job`), and when
+	// more than one is ready to send (a watcher that fell behind, a replay) one
+	// response carries them together, in revision order, up to 64 events or
+	// about 1 MiB. Fewer messages let a watcher catch up faster. Unset: one
+	// event per response, in `job`.
+	BatchEvents   bool `protobuf:"varint,7,opt,name=batch_events,json=batchEvents,proto3" json:"batch_events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1761,16 +1803,30 @@ func (x *WatchJobsRequest) GetUntilFinal() bool {
 	return false
 }
 
-// One job state change, or a progress notification.
+func (x *WatchJobsRequest) GetBatchEvents() bool {
+	if x != nil {
+		return x.BatchEvents
+	}
+	return false
+}
+
+// One job state change, several (with batch_events), or a progress
+// notification.
 type WatchJobsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The event's revision: unique, increasing, shared with session events. For
-	// a progress notification, the newest revision.
+	// The event's revision: unique, increasing, shared with session events. With
+	// batch_events, the last event's. For a progress notification, the newest
+	// revision. A watch resumed after it misses nothing and repeats nothing.
 	Revision uint64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
-	// The job as it is after the change; unset in a progress notification.
+	// The job as it is after the change; unset in a progress notification and
+	// with batch_events.
 	Job *Job `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
 	// When the change happened (for a progress notification, when it was sent).
-	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	// Unset in a response with events (batch_events): each event has its own.
+	Time *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	// With batch_events: the events of this response (at least one), oldest
+	// first; empty in a progress notification and without batch_events.
+	Events        []*JobEvent `protobuf:"bytes,4,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1826,6 +1882,77 @@ func (x *WatchJobsResponse) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *WatchJobsResponse) GetEvents() []*JobEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// One job state change, as a watch with batch_events receives it.
+type JobEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event's revision: unique, increasing, shared with session events.
+	Revision uint64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The job as it is after the change.
+	Job *Job `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
+	// When the change happened.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobEvent) Reset() {
+	*x = JobEvent{}
+	mi := &file_qsession_v1_job_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobEvent) ProtoMessage() {}
+
+func (x *JobEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_qsession_v1_job_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobEvent.ProtoReflect.Descriptor instead.
+func (*JobEvent) Descriptor() ([]byte, []int) {
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *JobEvent) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *JobEvent) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *JobEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 // A named classical register's samples.
 type RegisterSamples struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1839,7 +1966,7 @@ type RegisterSamples struct {
 
 func (x *RegisterSamples) Reset() {
 	*x = RegisterSamples{}
-	mi := &file_qsession_v1_job_proto_msgTypes[21]
+	mi := &file_qsession_v1_job_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1851,7 +1978,7 @@ func (x *RegisterSamples) String() string {
 func (*RegisterSamples) ProtoMessage() {}
 
 func (x *RegisterSamples) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[21]
+	mi := &file_qsession_v1_job_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1864,7 +1991,7 @@ func (x *RegisterSamples) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterSamples.ProtoReflect.Descriptor instead.
 func (*RegisterSamples) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RegisterSamples) GetName() string {
@@ -1902,7 +2029,7 @@ type ExecutionSpan struct {
 
 func (x *ExecutionSpan) Reset() {
 	*x = ExecutionSpan{}
-	mi := &file_qsession_v1_job_proto_msgTypes[22]
+	mi := &file_qsession_v1_job_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +2041,7 @@ func (x *ExecutionSpan) String() string {
 func (*ExecutionSpan) ProtoMessage() {}
 
 func (x *ExecutionSpan) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[22]
+	mi := &file_qsession_v1_job_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +2054,7 @@ func (x *ExecutionSpan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionSpan.ProtoReflect.Descriptor instead.
 func (*ExecutionSpan) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{22}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExecutionSpan) GetStart() *timestamppb.Timestamp {
@@ -2010,7 +2137,7 @@ type PubResult struct {
 
 func (x *PubResult) Reset() {
 	*x = PubResult{}
-	mi := &file_qsession_v1_job_proto_msgTypes[23]
+	mi := &file_qsession_v1_job_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2022,7 +2149,7 @@ func (x *PubResult) String() string {
 func (*PubResult) ProtoMessage() {}
 
 func (x *PubResult) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[23]
+	mi := &file_qsession_v1_job_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2035,7 +2162,7 @@ func (x *PubResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PubResult.ProtoReflect.Descriptor instead.
 func (*PubResult) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{23}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PubResult) GetShape() []uint32 {
@@ -2139,7 +2266,7 @@ type JobResult struct {
 
 func (x *JobResult) Reset() {
 	*x = JobResult{}
-	mi := &file_qsession_v1_job_proto_msgTypes[24]
+	mi := &file_qsession_v1_job_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2278,7 @@ func (x *JobResult) String() string {
 func (*JobResult) ProtoMessage() {}
 
 func (x *JobResult) ProtoReflect() protoreflect.Message {
-	mi := &file_qsession_v1_job_proto_msgTypes[24]
+	mi := &file_qsession_v1_job_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2291,7 @@ func (x *JobResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobResult.ProtoReflect.Descriptor instead.
 func (*JobResult) Descriptor() ([]byte, []int) {
-	return file_qsession_v1_job_proto_rawDescGZIP(), []int{24}
+	return file_qsession_v1_job_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *JobResult) GetPubResults() []*PubResult {
@@ -2226,7 +2353,7 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"_log_levelB\n" +
 	"\n" +
-	"\b_private\"\x81\x06\n" +
+	"\b_private\"\x8f\a\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\aprogram\x18\x02 \x01(\x0e2\x14.qsession.v1.ProgramR\aprogram\x12\x18\n" +
@@ -2247,7 +2374,10 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\bnum_pubs\x18\r \x01(\rR\anumPubs\x121\n" +
 	"\aoptions\x18\x0e \x01(\v2\x17.qsession.v1.JobOptionsR\aoptions\x12.\n" +
 	"\x06inputs\x18\x0f \x01(\v2\x16.qsession.v1.JobInputsR\x06inputs\x121\n" +
-	"\bexecutor\x18\x10 \x01(\v2\x15.qsession.v1.ExecutorR\bexecutor\"y\n" +
+	"\bexecutor\x18\x10 \x01(\v2\x15.qsession.v1.ExecutorR\bexecutor\x126\n" +
+	"\x17estimated_usage_seconds\x18\x11 \x01(\x01R\x15estimatedUsageSeconds\x12-\n" +
+	"\x12simulation_seconds\x18\x12 \x01(\x01R\x11simulationSeconds\x12%\n" +
+	"\x0ewaiting_reason\x18\x13 \x01(\tR\rwaitingReason\"y\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_QUEUED\x10\x01\x12\x11\n" +
@@ -2330,7 +2460,7 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\acreated\x18\x01 \x01(\v2\x1e.qsession.v1.CreateJobResponseH\x00R\acreated\x12;\n" +
 	"\x06result\x18\x02 \x01(\v2!.qsession.v1.GetJobResultResponseH\x00R\x06resultB\n" +
 	"\n" +
-	"\bresponse\"\xe7\x01\n" +
+	"\bresponse\"\x8a\x02\n" +
 	"\x10WatchJobsRequest\x12*\n" +
 	"\x0eafter_revision\x18\x01 \x01(\x04H\x00R\rafterRevision\x88\x01\x01\x12\x1d\n" +
 	"\n" +
@@ -2339,9 +2469,15 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\x04tags\x18\x04 \x03(\tR\x04tags\x12'\n" +
 	"\x0fprogress_notify\x18\x05 \x01(\bR\x0eprogressNotify\x12\x1f\n" +
 	"\vuntil_final\x18\x06 \x01(\bR\n" +
-	"untilFinalB\x11\n" +
-	"\x0f_after_revision\"\x83\x01\n" +
+	"untilFinal\x12!\n" +
+	"\fbatch_events\x18\a \x01(\bR\vbatchEventsB\x11\n" +
+	"\x0f_after_revision\"\xb2\x01\n" +
 	"\x11WatchJobsResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\x12\"\n" +
+	"\x03job\x18\x02 \x01(\v2\x10.qsession.v1.JobR\x03job\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12-\n" +
+	"\x06events\x18\x04 \x03(\v2\x15.qsession.v1.JobEventR\x06events\"z\n" +
+	"\bJobEvent\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\"\n" +
 	"\x03job\x18\x02 \x01(\v2\x10.qsession.v1.JobR\x03job\x12.\n" +
 	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"X\n" +
@@ -2415,7 +2551,7 @@ func file_qsession_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_qsession_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_qsession_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_qsession_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_qsession_v1_job_proto_goTypes = []any{
 	(Program)(0),                       // 0: qsession.v1.Program
 	(JobView)(0),                       // 1: qsession.v1.JobView
@@ -2441,104 +2577,108 @@ var file_qsession_v1_job_proto_goTypes = []any{
 	(*RunJobResponse)(nil),             // 21: qsession.v1.RunJobResponse
 	(*WatchJobsRequest)(nil),           // 22: qsession.v1.WatchJobsRequest
 	(*WatchJobsResponse)(nil),          // 23: qsession.v1.WatchJobsResponse
-	(*RegisterSamples)(nil),            // 24: qsession.v1.RegisterSamples
-	(*ExecutionSpan)(nil),              // 25: qsession.v1.ExecutionSpan
-	(*PubResult)(nil),                  // 26: qsession.v1.PubResult
-	(*JobResult)(nil),                  // 27: qsession.v1.JobResult
-	nil,                                // 28: qsession.v1.PubResult.OutputsEntry
-	(*ResilienceOptions)(nil),          // 29: qsession.v1.ResilienceOptions
-	(*TwirlingOptions)(nil),            // 30: qsession.v1.TwirlingOptions
-	(*DynamicalDecouplingOptions)(nil), // 31: qsession.v1.DynamicalDecouplingOptions
-	(*ExecutionOptions)(nil),           // 32: qsession.v1.ExecutionOptions
-	(*timestamppb.Timestamp)(nil),      // 33: google.protobuf.Timestamp
-	(*SamplerPub)(nil),                 // 34: qsession.v1.SamplerPub
-	(*EstimatorPub)(nil),               // 35: qsession.v1.EstimatorPub
-	(*QuantumProgram)(nil),             // 36: qsession.v1.QuantumProgram
-	(*fieldmaskpb.FieldMask)(nil),      // 37: google.protobuf.FieldMask
-	(*PackedBits)(nil),                 // 38: qsession.v1.PackedBits
-	(*Float64Array)(nil),               // 39: qsession.v1.Float64Array
-	(*structpb.Struct)(nil),            // 40: google.protobuf.Struct
-	(*Tensor)(nil),                     // 41: qsession.v1.Tensor
+	(*JobEvent)(nil),                   // 24: qsession.v1.JobEvent
+	(*RegisterSamples)(nil),            // 25: qsession.v1.RegisterSamples
+	(*ExecutionSpan)(nil),              // 26: qsession.v1.ExecutionSpan
+	(*PubResult)(nil),                  // 27: qsession.v1.PubResult
+	(*JobResult)(nil),                  // 28: qsession.v1.JobResult
+	nil,                                // 29: qsession.v1.PubResult.OutputsEntry
+	(*ResilienceOptions)(nil),          // 30: qsession.v1.ResilienceOptions
+	(*TwirlingOptions)(nil),            // 31: qsession.v1.TwirlingOptions
+	(*DynamicalDecouplingOptions)(nil), // 32: qsession.v1.DynamicalDecouplingOptions
+	(*ExecutionOptions)(nil),           // 33: qsession.v1.ExecutionOptions
+	(*timestamppb.Timestamp)(nil),      // 34: google.protobuf.Timestamp
+	(*SamplerPub)(nil),                 // 35: qsession.v1.SamplerPub
+	(*EstimatorPub)(nil),               // 36: qsession.v1.EstimatorPub
+	(*QuantumProgram)(nil),             // 37: qsession.v1.QuantumProgram
+	(*fieldmaskpb.FieldMask)(nil),      // 38: google.protobuf.FieldMask
+	(*PackedBits)(nil),                 // 39: qsession.v1.PackedBits
+	(*Float64Array)(nil),               // 40: qsession.v1.Float64Array
+	(*structpb.Struct)(nil),            // 41: google.protobuf.Struct
+	(*Tensor)(nil),                     // 42: qsession.v1.Tensor
 }
 var file_qsession_v1_job_proto_depIdxs = []int32{
-	29, // 0: qsession.v1.JobOptions.resilience:type_name -> qsession.v1.ResilienceOptions
-	30, // 1: qsession.v1.JobOptions.twirling:type_name -> qsession.v1.TwirlingOptions
-	31, // 2: qsession.v1.JobOptions.dynamical_decoupling:type_name -> qsession.v1.DynamicalDecouplingOptions
-	32, // 3: qsession.v1.JobOptions.execution:type_name -> qsession.v1.ExecutionOptions
+	30, // 0: qsession.v1.JobOptions.resilience:type_name -> qsession.v1.ResilienceOptions
+	31, // 1: qsession.v1.JobOptions.twirling:type_name -> qsession.v1.TwirlingOptions
+	32, // 2: qsession.v1.JobOptions.dynamical_decoupling:type_name -> qsession.v1.DynamicalDecouplingOptions
+	33, // 3: qsession.v1.JobOptions.execution:type_name -> qsession.v1.ExecutionOptions
 	0,  // 4: qsession.v1.Job.program:type_name -> qsession.v1.Program
 	2,  // 5: qsession.v1.Job.state:type_name -> qsession.v1.Job.State
-	33, // 6: qsession.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	33, // 7: qsession.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	33, // 8: qsession.v1.Job.end_time:type_name -> google.protobuf.Timestamp
+	34, // 6: qsession.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	34, // 7: qsession.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	34, // 8: qsession.v1.Job.end_time:type_name -> google.protobuf.Timestamp
 	3,  // 9: qsession.v1.Job.options:type_name -> qsession.v1.JobOptions
 	6,  // 10: qsession.v1.Job.inputs:type_name -> qsession.v1.JobInputs
 	5,  // 11: qsession.v1.Job.executor:type_name -> qsession.v1.Executor
-	34, // 12: qsession.v1.JobInputs.sampler_pubs:type_name -> qsession.v1.SamplerPub
-	35, // 13: qsession.v1.JobInputs.estimator_pubs:type_name -> qsession.v1.EstimatorPub
-	36, // 14: qsession.v1.JobInputs.quantum_program:type_name -> qsession.v1.QuantumProgram
+	35, // 12: qsession.v1.JobInputs.sampler_pubs:type_name -> qsession.v1.SamplerPub
+	36, // 13: qsession.v1.JobInputs.estimator_pubs:type_name -> qsession.v1.EstimatorPub
+	37, // 14: qsession.v1.JobInputs.quantum_program:type_name -> qsession.v1.QuantumProgram
 	0,  // 15: qsession.v1.CreateJobRequest.program:type_name -> qsession.v1.Program
-	34, // 16: qsession.v1.CreateJobRequest.sampler_pubs:type_name -> qsession.v1.SamplerPub
-	35, // 17: qsession.v1.CreateJobRequest.estimator_pubs:type_name -> qsession.v1.EstimatorPub
+	35, // 16: qsession.v1.CreateJobRequest.sampler_pubs:type_name -> qsession.v1.SamplerPub
+	36, // 17: qsession.v1.CreateJobRequest.estimator_pubs:type_name -> qsession.v1.EstimatorPub
 	3,  // 18: qsession.v1.CreateJobRequest.options:type_name -> qsession.v1.JobOptions
-	36, // 19: qsession.v1.CreateJobRequest.quantum_program:type_name -> qsession.v1.QuantumProgram
+	37, // 19: qsession.v1.CreateJobRequest.quantum_program:type_name -> qsession.v1.QuantumProgram
 	4,  // 20: qsession.v1.CreateJobResponse.job:type_name -> qsession.v1.Job
 	1,  // 21: qsession.v1.GetJobRequest.view:type_name -> qsession.v1.JobView
 	4,  // 22: qsession.v1.GetJobResponse.job:type_name -> qsession.v1.Job
 	2,  // 23: qsession.v1.ListJobsRequest.states:type_name -> qsession.v1.Job.State
-	33, // 24: qsession.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
-	33, // 25: qsession.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
+	34, // 24: qsession.v1.ListJobsRequest.created_after:type_name -> google.protobuf.Timestamp
+	34, // 25: qsession.v1.ListJobsRequest.created_before:type_name -> google.protobuf.Timestamp
 	0,  // 26: qsession.v1.ListJobsRequest.program:type_name -> qsession.v1.Program
 	4,  // 27: qsession.v1.ListJobsResponse.jobs:type_name -> qsession.v1.Job
 	4,  // 28: qsession.v1.CancelJobResponse.job:type_name -> qsession.v1.Job
 	4,  // 29: qsession.v1.UpdateJobRequest.job:type_name -> qsession.v1.Job
-	37, // 30: qsession.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
+	38, // 30: qsession.v1.UpdateJobRequest.update_mask:type_name -> google.protobuf.FieldMask
 	4,  // 31: qsession.v1.UpdateJobResponse.job:type_name -> qsession.v1.Job
 	4,  // 32: qsession.v1.GetJobResultResponse.job:type_name -> qsession.v1.Job
 	8,  // 33: qsession.v1.RunJobResponse.created:type_name -> qsession.v1.CreateJobResponse
 	20, // 34: qsession.v1.RunJobResponse.result:type_name -> qsession.v1.GetJobResultResponse
 	4,  // 35: qsession.v1.WatchJobsResponse.job:type_name -> qsession.v1.Job
-	33, // 36: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
-	38, // 37: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
-	33, // 38: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
-	33, // 39: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
-	24, // 40: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
-	39, // 41: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
-	39, // 42: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
-	39, // 43: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
-	40, // 44: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
-	39, // 45: qsession.v1.PubResult.evs_noise_factors:type_name -> qsession.v1.Float64Array
-	39, // 46: qsession.v1.PubResult.stds_noise_factors:type_name -> qsession.v1.Float64Array
-	39, // 47: qsession.v1.PubResult.ensemble_stds_noise_factors:type_name -> qsession.v1.Float64Array
-	39, // 48: qsession.v1.PubResult.evs_extrapolated:type_name -> qsession.v1.Float64Array
-	39, // 49: qsession.v1.PubResult.stds_extrapolated:type_name -> qsession.v1.Float64Array
-	28, // 50: qsession.v1.PubResult.outputs:type_name -> qsession.v1.PubResult.OutputsEntry
-	26, // 51: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
-	40, // 52: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
-	25, // 53: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
-	41, // 54: qsession.v1.PubResult.OutputsEntry.value:type_name -> qsession.v1.Tensor
-	7,  // 55: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
-	9,  // 56: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
-	11, // 57: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
-	13, // 58: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
-	17, // 59: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
-	15, // 60: qsession.v1.JobService.DeleteJob:input_type -> qsession.v1.DeleteJobRequest
-	19, // 61: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
-	7,  // 62: qsession.v1.JobService.RunJob:input_type -> qsession.v1.CreateJobRequest
-	22, // 63: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
-	8,  // 64: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
-	10, // 65: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
-	12, // 66: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
-	14, // 67: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
-	18, // 68: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
-	16, // 69: qsession.v1.JobService.DeleteJob:output_type -> qsession.v1.DeleteJobResponse
-	20, // 70: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
-	21, // 71: qsession.v1.JobService.RunJob:output_type -> qsession.v1.RunJobResponse
-	23, // 72: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
-	64, // [64:73] is the sub-list for method output_type
-	55, // [55:64] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	34, // 36: qsession.v1.WatchJobsResponse.time:type_name -> google.protobuf.Timestamp
+	24, // 37: qsession.v1.WatchJobsResponse.events:type_name -> qsession.v1.JobEvent
+	4,  // 38: qsession.v1.JobEvent.job:type_name -> qsession.v1.Job
+	34, // 39: qsession.v1.JobEvent.time:type_name -> google.protobuf.Timestamp
+	39, // 40: qsession.v1.RegisterSamples.samples:type_name -> qsession.v1.PackedBits
+	34, // 41: qsession.v1.ExecutionSpan.start:type_name -> google.protobuf.Timestamp
+	34, // 42: qsession.v1.ExecutionSpan.stop:type_name -> google.protobuf.Timestamp
+	25, // 43: qsession.v1.PubResult.registers:type_name -> qsession.v1.RegisterSamples
+	40, // 44: qsession.v1.PubResult.evs:type_name -> qsession.v1.Float64Array
+	40, // 45: qsession.v1.PubResult.stds:type_name -> qsession.v1.Float64Array
+	40, // 46: qsession.v1.PubResult.ensemble_standard_error:type_name -> qsession.v1.Float64Array
+	41, // 47: qsession.v1.PubResult.metadata:type_name -> google.protobuf.Struct
+	40, // 48: qsession.v1.PubResult.evs_noise_factors:type_name -> qsession.v1.Float64Array
+	40, // 49: qsession.v1.PubResult.stds_noise_factors:type_name -> qsession.v1.Float64Array
+	40, // 50: qsession.v1.PubResult.ensemble_stds_noise_factors:type_name -> qsession.v1.Float64Array
+	40, // 51: qsession.v1.PubResult.evs_extrapolated:type_name -> qsession.v1.Float64Array
+	40, // 52: qsession.v1.PubResult.stds_extrapolated:type_name -> qsession.v1.Float64Array
+	29, // 53: qsession.v1.PubResult.outputs:type_name -> qsession.v1.PubResult.OutputsEntry
+	27, // 54: qsession.v1.JobResult.pub_results:type_name -> qsession.v1.PubResult
+	41, // 55: qsession.v1.JobResult.metadata:type_name -> google.protobuf.Struct
+	26, // 56: qsession.v1.JobResult.execution_spans:type_name -> qsession.v1.ExecutionSpan
+	42, // 57: qsession.v1.PubResult.OutputsEntry.value:type_name -> qsession.v1.Tensor
+	7,  // 58: qsession.v1.JobService.CreateJob:input_type -> qsession.v1.CreateJobRequest
+	9,  // 59: qsession.v1.JobService.GetJob:input_type -> qsession.v1.GetJobRequest
+	11, // 60: qsession.v1.JobService.ListJobs:input_type -> qsession.v1.ListJobsRequest
+	13, // 61: qsession.v1.JobService.CancelJob:input_type -> qsession.v1.CancelJobRequest
+	17, // 62: qsession.v1.JobService.UpdateJob:input_type -> qsession.v1.UpdateJobRequest
+	15, // 63: qsession.v1.JobService.DeleteJob:input_type -> qsession.v1.DeleteJobRequest
+	19, // 64: qsession.v1.JobService.GetJobResult:input_type -> qsession.v1.GetJobResultRequest
+	7,  // 65: qsession.v1.JobService.RunJob:input_type -> qsession.v1.CreateJobRequest
+	22, // 66: qsession.v1.JobService.WatchJobs:input_type -> qsession.v1.WatchJobsRequest
+	8,  // 67: qsession.v1.JobService.CreateJob:output_type -> qsession.v1.CreateJobResponse
+	10, // 68: qsession.v1.JobService.GetJob:output_type -> qsession.v1.GetJobResponse
+	12, // 69: qsession.v1.JobService.ListJobs:output_type -> qsession.v1.ListJobsResponse
+	14, // 70: qsession.v1.JobService.CancelJob:output_type -> qsession.v1.CancelJobResponse
+	18, // 71: qsession.v1.JobService.UpdateJob:output_type -> qsession.v1.UpdateJobResponse
+	16, // 72: qsession.v1.JobService.DeleteJob:output_type -> qsession.v1.DeleteJobResponse
+	20, // 73: qsession.v1.JobService.GetJobResult:output_type -> qsession.v1.GetJobResultResponse
+	21, // 74: qsession.v1.JobService.RunJob:output_type -> qsession.v1.RunJobResponse
+	23, // 75: qsession.v1.JobService.WatchJobs:output_type -> qsession.v1.WatchJobsResponse
+	67, // [67:76] is the sub-list for method output_type
+	58, // [58:67] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_qsession_v1_job_proto_init() }
@@ -2561,7 +2701,7 @@ func file_qsession_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_qsession_v1_job_proto_rawDesc), len(file_qsession_v1_job_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
