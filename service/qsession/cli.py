@@ -403,6 +403,7 @@ def _watch(service, args) -> int:
     interactive = sys.stdout.isatty() and not args.json
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     running: dict[str, float] = {}  # job id -> when it was seen starting (monotonic)
+    progress: dict[str, tuple[float, float | None]] = {}  # job id -> (fraction, remaining)
     seen = 0
     spinner = "|/-\\"
     try:
@@ -413,15 +414,17 @@ def _watch(service, args) -> int:
                 event = events.get(timeout=0.25)
             except queue.Empty:
                 if interactive:
-                    _progress_line(running, spinner[int(time.monotonic() * 4) % 4])
+                    _progress_line(running, progress, spinner[int(time.monotonic() * 4) % 4])
                 continue
             if isinstance(event, Exception):
                 raise event
             seen += 1
             if event.status == "RUNNING":
-                running[event.job_id] = time.monotonic()
+                running.setdefault(event.job_id, time.monotonic())
+                progress[event.job_id] = (event.progress, event.remaining_seconds)
             else:
                 running.pop(event.job_id, None)
+                progress.pop(event.job_id, None)
             if args.json:
                 print(json.dumps(_event_dict(event)), flush=True)
             else:
@@ -429,7 +432,10 @@ def _watch(service, args) -> int:
                     print("\r\033[K", end="")
                 stamp = event.timestamp.strftime("%H:%M:%S.%f")[:-3]
                 where = f"session {event.session_id}" if event.session_id else "job mode"
-                print(f"{stamp}  {event.status:<9}  {event.job_id}  ({where})", flush=True)
+                done = _progress_text(event.progress, event.remaining_seconds)
+                if event.status != "RUNNING" or not event.progress:
+                    done = ""
+                print(f"{stamp}  {event.status:<9}  {event.job_id}  ({where}){done}", flush=True)
     finally:
         watch.close()
         if interactive:
@@ -445,14 +451,28 @@ def _event_dict(event) -> dict:
         "status": event.status,
         "timestamp": event.timestamp.isoformat().replace("+00:00", "Z"),
         "tags": list(event.tags),
+        "progress": event.progress,
+        "remaining_seconds": event.remaining_seconds,
     }
 
 
-def _progress_line(running: dict[str, float], spin: str) -> None:
-    """Rewrite the terminal's last line: the running jobs and their elapsed time."""
+def _progress_text(fraction: float, remaining: float | None) -> str:
+    """A running job's progress as the watch prints it: "  42%, ~3.1 s left"."""
+    left = "" if remaining is None else f", ~{remaining:.1f} s left"
+    return f"  {fraction:.0%}{left}"
+
+
+def _progress_line(
+    running: dict[str, float], progress: dict[str, tuple[float, float | None]], spin: str
+) -> None:
+    """Rewrite the terminal's last line: the running jobs, their elapsed time and progress."""
     now = time.monotonic()
     if running:
-        jobs = ", ".join(f"{job_id[:8]} {now - since:5.1f}s" for job_id, since in running.items())
+        jobs = ", ".join(
+            f"{job_id[:8]} {now - since:5.1f}s"
+            + (_progress_text(*progress[job_id]) if progress.get(job_id, (0,))[0] else "")
+            for job_id, since in running.items()
+        )
         text = f"{spin} running: {jobs}"
     else:
         text = f"{spin} waiting for job changes (Ctrl-C to stop)"

@@ -646,6 +646,12 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
                 "simulation_seconds": message.simulation_seconds,
             },
             "num_pubs": message.num_pubs,
+            "progress": {
+                "fraction": message.progress,
+                "remaining_seconds": message.remaining_seconds
+                if message.HasField("remaining_seconds")
+                else None,
+            },
             "qiskit_version": _VERSIONS,
             "attempts": message.attempts,
             "executor": executor,

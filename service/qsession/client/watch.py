@@ -199,6 +199,9 @@ class JobEvent:
         timestamp: When the change happened (UTC).
         tags: The job's tags.
         job: The job, for ``result()``, ``metrics()`` and the rest.
+        progress: The fraction of a running job's PUBs done (its worker's report; 1.0 once
+            DONE); a RUNNING event with more progress than the last is a progress report.
+        remaining_seconds: A running job's estimated time still needed, or ``None``.
     """
 
     revision: int
@@ -208,6 +211,8 @@ class JobEvent:
     timestamp: datetime
     tags: tuple[str, ...]
     job: RuntimeJobV2
+    progress: float = 0.0
+    remaining_seconds: float | None = None
 
 
 class JobWatch:
@@ -255,6 +260,8 @@ class JobWatch:
             timestamp=utc(message.time),
             tags=tuple(job.tags),
             job=self._job(job),
+            progress=job.progress,
+            remaining_seconds=job.remaining_seconds if job.HasField("remaining_seconds") else None,
         )
 
     def close(self) -> None:

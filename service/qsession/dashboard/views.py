@@ -156,6 +156,10 @@ async def job_page(runtime: Runtime, instance: str, job_id: str) -> dict[str, An
                 "simulation_seconds": message.simulation_seconds,
             },
             "waiting_reason": message.waiting_reason or None,
+            "progress": message.progress,
+            "remaining_seconds": message.remaining_seconds
+            if message.HasField("remaining_seconds")
+            else None,
             "queue_wait_seconds": None
             if row["started"] is None
             else row["started"] - row["created"],

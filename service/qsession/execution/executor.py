@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -72,6 +73,8 @@ class Executor:
     def __init__(self, profile: DeviceProfile, noise: bool, memo: Memo | None = None) -> None:
         self.profile = profile
         self.memo = memo
+        self.progress: Callable[[int, int], None] | None = None
+        """Called with (PUBs done, PUBs in all) as a job's PUBs finish (the worker's report)."""
         self._noise = DeviceNoise(profile.target) if noise else None
 
     def validate_sampler_pub(self, pub: SamplerPub, index: int) -> None:
@@ -148,6 +151,8 @@ class Executor:
                 )
             )
             spans.append(_whole_span(index, start, pub.shape + (shots,)))
+            if self.progress is not None:
+                self.progress(index + 1, len(pubs))
         return _primitive_result(results, spans)
 
     def _device_circuit(
@@ -292,6 +297,8 @@ class Executor:
                 )
             )
             spans.append(_whole_span(index, start, pub.shape))
+            if self.progress is not None:
+                self.progress(index + 1, len(pubs))
         result = _primitive_result(results, spans)
         if options is not None:
             result.metadata.update(settings.job_metadata())

@@ -158,6 +158,7 @@ class Bookkeeping:
         """A running job whose execution was lost is QUEUED again, to run first on its QPU."""
         job.status = JobStatus.QUEUED
         job.started = None
+        job.progress, job.remaining = 0.0, None
         self.qpus[job.backend].requeue_first(job)
         self.count_queued(job, 1)
 

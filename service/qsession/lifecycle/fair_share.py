@@ -39,8 +39,7 @@ BUCKETS = 1024
 """Time buckets per window: how finely usage leaves the window."""
 
 LIMIT_REACHED = (
-    "This instance has met its usage limit. Workloads will not run until time is made "
-    "available."
+    "This instance has met its usage limit. Workloads will not run until time is made available."
 )
 """What a job waiting on its instance's limit says (qiskit-ibm-runtime's wording)."""
 SESSION_HOLDS_QPU = (

@@ -115,6 +115,10 @@ class Job:
         estimated_usage: its modelled QPU seconds, known at admission (IBM's
             ``usage_estimation``); 0 when unknown (a record from before it was kept).
         simulation: wall seconds the emulator took on its last attempt (0 before).
+        progress: the fraction of a running job's work done, as its worker reports it (1.0
+            once DONE; 0 before it reports, and again when an attempt is lost).
+        remaining: seconds a running job is estimated to need still, from its pace so far;
+            None until it reports progress.
         error: why it failed or was cancelled; None otherwise.
         attempts: how many times it started running (more than 1 after a restart).
         cancel_requested: the user cancelled it while it ran; it ends CANCELLED.
@@ -139,6 +143,8 @@ class Job:
     usage: float = 0.0
     estimated_usage: float = 0.0
     simulation: float = 0.0
+    progress: float = 0.0
+    remaining: float | None = None
     error: str | None = None
     attempts: int = 0
     cancel_requested: bool = False

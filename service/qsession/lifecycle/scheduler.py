@@ -390,6 +390,8 @@ class Scheduler:
         job.finished = now
         job.usage = float(usage)
         job.simulation = float(simulation)
+        if job.status is JobStatus.DONE:
+            job.progress, job.remaining = 1.0, 0.0
         self._book.charge(job)
         self._fair.charge(job.instance, now, job.usage)
         self._emit_job(job, now)
@@ -477,6 +479,22 @@ class Scheduler:
             self._rules.session_lost_queued_job(self._book.sessions[job.session_id], now)
         self._fire_due_timers()
         return job.snapshot()
+
+    def report_progress(self, job_id: str, fraction: float) -> None:
+        """A running job's worker reports the fraction of its work done: kept, with the
+        seconds it is estimated to need still at its pace so far, and published as a change.
+        A report for a job that is not running, or that does not advance, changes nothing
+        (the worker's reports are rate-bounded; see ``workers.process``)."""
+        job = self._book.jobs.get(job_id)
+        if job is None or job.status is not RUNNING or job.started is None:
+            return
+        fraction = min(1.0, max(0.0, float(fraction)))
+        if fraction <= job.progress:
+            return
+        now = self._clock.now()
+        job.progress = fraction
+        job.remaining = max(0.0, now - job.started) * (1.0 - fraction) / fraction
+        self._emit_job(job, now)
 
     def update_tags(self, job_id: str, tags: list[str]) -> Job:
         """Replace a job's tags, in any state (the tags are the user's, not the lifecycle's).

@@ -57,6 +57,7 @@ class Admitted(NamedTuple):
     sizes: Sizes
     qpu_seconds: float
 
+
 Named = list[tuple[str, types_pb2.Circuit]]
 """Each PUB's circuit with its field path (``limits.circuits``)."""
 
@@ -110,9 +111,7 @@ class Admission:
         """Run no more admissions (those running finish in the background)."""
         self.turns.close()
 
-    async def admit(
-        self, instance: str, qpu: Qpu, request: job_pb2.CreateJobRequest
-    ) -> Admitted:
+    async def admit(self, instance: str, qpu: Qpu, request: job_pb2.CreateJobRequest) -> Admitted:
         """Admit ``request`` for ``qpu``: each PUB's shots and parameter points, and the job's
         modelled QPU time.
 

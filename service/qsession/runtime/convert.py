@@ -30,7 +30,10 @@ def job_message(
         estimated_usage_seconds=job.estimated_usage,
         simulation_seconds=job.simulation,
         waiting_reason=waiting_reason,
+        progress=job.progress,
     )
+    if job.remaining is not None:
+        message.remaining_seconds = job.remaining
     if job.started is not None:
         message.start_time.CopyFrom(to_timestamp(job.started))
     if job.finished is not None:

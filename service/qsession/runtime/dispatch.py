@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from qsession.config import BackendConfig, Config, ConfigError
@@ -252,7 +252,9 @@ class Dispatch:
                     request = self.ledger.unstored_request(job.id)
                     if request is None:
                         request = await asyncio.to_thread(self.store.job_request, job.id)
-                    result, placement = await self._run_on_qpu(qpu, request, seed)
+                    result, placement = await self._run_on_qpu(
+                        qpu, request, seed, lambda done: self._progress(job.id, done)
+                    )
             except TimeoutError:
                 status, error = (
                     JobStatus.ERROR,
@@ -294,12 +296,21 @@ class Dispatch:
         usage = charged_usage(job, status is JobStatus.DONE, simulated)
         self.scheduler.finish(job.id, status, usage, error, simulated)
 
+    def _progress(self, job_id: str, fraction: float) -> None:
+        """A running job's progress report: the scheduler keeps and publishes it."""
+        try:
+            self.scheduler.report_progress(job_id, fraction)
+        except Exception:  # a report must never fail the job
+            log.exception("progress of job %s could not be recorded", job_id)
+
     @staticmethod
-    async def _run_on_qpu(qpu: Qpu, request: bytes, seed: int) -> tuple[bytes, Placement]:
+    async def _run_on_qpu(
+        qpu: Qpu, request: bytes, seed: int, on_progress: Callable[[float], None]
+    ) -> tuple[bytes, Placement]:
         """The worker's result and where it ran, returned no sooner than the backend's
-        min_job_duration."""
+        min_job_duration; progress reports go to ``on_progress``."""
         started = time.monotonic()
-        answer = await qpu.worker.run(request, seed)
+        answer = await qpu.worker.run(request, seed, on_progress)
         hold = qpu.config.min_job_duration - (time.monotonic() - started)
         if hold > 0:
             await asyncio.sleep(hold)

@@ -64,7 +64,7 @@ class JobOptions(_message.Message):
     def __init__(self, default_shots: _Optional[int] = ..., default_precision: _Optional[float] = ..., seed_simulator: _Optional[int] = ..., max_execution_time: _Optional[float] = ..., resilience_level: _Optional[int] = ..., seed_estimator: _Optional[int] = ..., resilience: _Optional[_Union[_options_pb2.ResilienceOptions, _Mapping]] = ..., twirling: _Optional[_Union[_options_pb2.TwirlingOptions, _Mapping]] = ..., dynamical_decoupling: _Optional[_Union[_options_pb2.DynamicalDecouplingOptions, _Mapping]] = ..., execution: _Optional[_Union[_options_pb2.ExecutionOptions, _Mapping]] = ..., log_level: _Optional[str] = ..., private: _Optional[bool] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "program", "backend", "session_id", "state", "tags", "create_time", "start_time", "end_time", "usage_seconds", "error_message", "attempts", "num_pubs", "options", "inputs", "executor", "estimated_usage_seconds", "simulation_seconds", "waiting_reason")
+    __slots__ = ("id", "program", "backend", "session_id", "state", "tags", "create_time", "start_time", "end_time", "usage_seconds", "error_message", "attempts", "num_pubs", "options", "inputs", "executor", "estimated_usage_seconds", "simulation_seconds", "waiting_reason", "progress", "remaining_seconds")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Job.State]
@@ -98,6 +98,8 @@ class Job(_message.Message):
     ESTIMATED_USAGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SIMULATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     WAITING_REASON_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_SECONDS_FIELD_NUMBER: _ClassVar[int]
     id: str
     program: Program
     backend: str
@@ -117,7 +119,9 @@ class Job(_message.Message):
     estimated_usage_seconds: float
     simulation_seconds: float
     waiting_reason: str
-    def __init__(self, id: _Optional[str] = ..., program: _Optional[_Union[Program, str]] = ..., backend: _Optional[str] = ..., session_id: _Optional[str] = ..., state: _Optional[_Union[Job.State, str]] = ..., tags: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage_seconds: _Optional[float] = ..., error_message: _Optional[str] = ..., attempts: _Optional[int] = ..., num_pubs: _Optional[int] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., inputs: _Optional[_Union[JobInputs, _Mapping]] = ..., executor: _Optional[_Union[Executor, _Mapping]] = ..., estimated_usage_seconds: _Optional[float] = ..., simulation_seconds: _Optional[float] = ..., waiting_reason: _Optional[str] = ...) -> None: ...
+    progress: float
+    remaining_seconds: float
+    def __init__(self, id: _Optional[str] = ..., program: _Optional[_Union[Program, str]] = ..., backend: _Optional[str] = ..., session_id: _Optional[str] = ..., state: _Optional[_Union[Job.State, str]] = ..., tags: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage_seconds: _Optional[float] = ..., error_message: _Optional[str] = ..., attempts: _Optional[int] = ..., num_pubs: _Optional[int] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., inputs: _Optional[_Union[JobInputs, _Mapping]] = ..., executor: _Optional[_Union[Executor, _Mapping]] = ..., estimated_usage_seconds: _Optional[float] = ..., simulation_seconds: _Optional[float] = ..., waiting_reason: _Optional[str] = ..., progress: _Optional[float] = ..., remaining_seconds: _Optional[float] = ...) -> None: ...
 
 class Executor(_message.Message):
     __slots__ = ("engine", "node_id", "host")

@@ -120,9 +120,11 @@ class LocalWorker:
         """The worker process's id (``None`` while no process runs)."""
         return self._process.popen.pid if self._process is not None else None
 
-    async def run(self, request: bytes, seed: int) -> tuple[bytes, Placement]:
+    async def run(
+        self, request: bytes, seed: int, on_progress: Callable[[float], None] | None = None
+    ) -> tuple[bytes, Placement]:
         """Run one job: a serialized CreateJobRequest and its seed in, JobResult bytes and
-        where it ran out.
+        where it ran out; ``on_progress`` gets each progress report (a fraction).
 
         Cancelling the call kills the worker (a fresh one starts for the next job).
 
@@ -132,7 +134,7 @@ class LocalWorker:
         """
         try:
             process = await self._started()
-            return await self._round_trip(process, request, seed)
+            return await self._round_trip(process, request, seed, on_progress)
         except asyncio.CancelledError:
             self.replace()
             raise
@@ -171,12 +173,22 @@ class LocalWorker:
         return process
 
     async def _round_trip(
-        self, process: _Process, request: bytes, seed: int
+        self,
+        process: _Process,
+        request: bytes,
+        seed: int,
+        on_progress: Callable[[float], None] | None,
     ) -> tuple[bytes, Placement]:
-        """Send the request and wait for the answer."""
+        """Send the request and wait for the answer, handing progress reports on."""
         try:
             await process.send(("run", request, seed))
-            kind, payload, host = await self._answer(process)
+            while True:
+                message = await self._answer(process)
+                if message[0] != "progress":
+                    break
+                if on_progress is not None:
+                    on_progress(message[1])
+            kind, payload, host = message
         except (asyncio.IncompleteReadError, OSError):
             raise WorkerLost(f"the worker of {self.backend} died while it ran the job") from None
         if kind == "error":

@@ -6,8 +6,13 @@ server). It builds the device's executor once (profile, noise model), says READY
 answers each request::
 
     server -> worker   ("run", request: bytes, seed: int)     a serialized CreateJobRequest
-    worker -> server   ("ok", result: bytes, host: str)      a serialized JobResult
+    worker -> server   ("progress", fraction: float)          while it runs (0 or more)
+                       ("ok", result: bytes, host: str)      a serialized JobResult
                        ("error", message: str, host: str)    the job fails with this message
+
+Progress is the fraction of the job's PUBs done, sent at a bounded rate: at most every
+``PROGRESS_INTERVAL`` seconds and only when it advanced by ``PROGRESS_STEP`` or more, so a job
+reports at most ~100 times however long it runs.
 
 ``host`` is the host name of the machine the worker runs on (where the job ran). Everything
 that crosses is plain bytes, text and integers, so the same contract can run on another
@@ -28,12 +33,16 @@ import pickle
 import socket
 import struct
 import sys
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from qsession.execution import Executor
 
 READY = "ready"
+PROGRESS_INTERVAL = 0.25
+PROGRESS_STEP = 0.01
 HEADER = struct.Struct("!Q")
 """A frame's header: the length of the pickle that follows."""
 
@@ -77,19 +86,45 @@ def build_executor(profile_name: str, noise: bool) -> Executor:
     return Executor(load_profile(profile_name), noise=noise, memo=Memo())
 
 
-def answer(executor: Executor, request: bytes, seed: int) -> tuple[str, bytes | str]:
+class ProgressReporter:
+    """Sends a running job's progress to the server at a bounded rate (see the module
+    docstring); the executor calls it with (PUBs done, PUBs in all)."""
+
+    def __init__(self, channel: socket.socket) -> None:
+        self._channel = channel
+        self._sent, self._at = 0.0, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        fraction, now = done / total, time.monotonic()
+        if done >= total:
+            return  # the answer itself says it is done
+        if fraction - self._sent >= PROGRESS_STEP and now - self._at >= PROGRESS_INTERVAL:
+            self._sent, self._at = fraction, now
+            _send(self._channel, ("progress", fraction))
+
+
+def answer(
+    executor: Executor,
+    request: bytes,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[str, bytes | str]:
     """Run one serialized CreateJobRequest with ``seed``: ``("ok", JobResult bytes)``, or
-    ``("error", message)`` when the job fails (the worker goes on either way)."""
+    ``("error", message)`` when the job fails (the worker goes on either way). ``progress``
+    is called with (PUBs done, PUBs in all) as they finish."""
     from qsession.execution import ExecutionFailed, InvalidPub
     from qsession.execution.request import execute_request
     from qsession.wire import WireError
 
+    executor.progress = progress
     try:
         return "ok", execute_request(executor, request, seed)
     except (ExecutionFailed, InvalidPub, WireError) as exc:
         return "error", str(exc)
     except Exception as exc:  # noqa: BLE001 - e.g. Aer's own errors: the job fails, we go on
         return "error", f"the emulator failed: {type(exc).__name__}: {exc}"
+    finally:
+        executor.progress = None
 
 
 def serve(channel: socket.socket, profile_name: str, noise: bool) -> None:
@@ -106,7 +141,7 @@ def serve(channel: socket.socket, profile_name: str, noise: bool) -> None:
         except (EOFError, OSError):  # the server stopped, or replaced this worker
             return
         try:
-            _send(channel, (*answer(executor, request, seed), host))
+            _send(channel, (*answer(executor, request, seed, ProgressReporter(channel)), host))
         except OSError:
             return
 

@@ -60,9 +60,12 @@ class Worker(Protocol):
         """
         ...
 
-    async def run(self, request: bytes, seed: int) -> tuple[bytes, Placement]:
+    async def run(
+        self, request: bytes, seed: int, on_progress: Callable[[float], None] | None = None
+    ) -> tuple[bytes, Placement]:
         """Run one job; its JobResult bytes and where it ran. Cancelling the call stops the
-        job (the worker is replaced).
+        job (the worker is replaced). ``on_progress`` is called with the fraction of the job's
+        work done as the worker reports it (the local engine; a Ray actor reports none).
 
         Raises:
             JobFailed: the job cannot run (the message says why).

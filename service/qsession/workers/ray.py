@@ -277,8 +277,11 @@ class RayWorker:
     async def started(self) -> None:
         """At once: a Ray worker is handed jobs only once its actor is alive (``ready``)."""
 
-    async def run(self, request: bytes, seed: int) -> tuple[bytes, Placement]:
-        """Run one job on the actor: JobResult bytes and where it ran.
+    async def run(
+        self, request: bytes, seed: int, on_progress: Callable[[float], None] | None = None
+    ) -> tuple[bytes, Placement]:
+        """Run one job on the actor: JobResult bytes and where it ran. (A Ray actor reports
+        no progress: ``on_progress`` is not called.)
 
         Cancelling the call kills the actor (a fresh one is created for the next job).
 

@@ -325,6 +325,8 @@ async function renderJob(id) {
       ["estimated usage (QPU s)", duration(page.metrics.usage.estimated_quantum_seconds)],
       ["simulation time", duration(page.metrics.usage.simulation_seconds)],
       ...(page.metrics.waiting_reason ? [["waiting", page.metrics.waiting_reason]] : []),
+      ...(j.status === "RUNNING" && page.metrics.progress ? [["progress", `${Math.round(page.metrics.progress * 100)}%` +
+        (page.metrics.remaining_seconds == null ? "" : `, ~${duration(page.metrics.remaining_seconds)} left`)]] : []),
       ["PUBs", page.num_pubs], ["attempts", page.attempts], ["tags", tags(j.tags)],
       ["executor", page.metrics.executor ? JSON.stringify(page.metrics.executor) : "—"]]
       .flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));

@@ -403,8 +403,17 @@ type Job struct {
 	// reached its usage limit ("This instance has met its usage limit. ...").
 	// Empty otherwise.
 	WaitingReason string `protobuf:"bytes,19,opt,name=waiting_reason,json=waitingReason,proto3" json:"waiting_reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The fraction (0 to 1) of a running job's PUBs done, as its worker reports
+	// them (local engine; a job on the Ray engine reports none). Each report is a
+	// change published on WatchJobs, at most 4 a second and only when it advanced
+	// by 1% or more: at most ~100 for a job. 1 once DONE.
+	Progress float64 `protobuf:"fixed64,20,opt,name=progress,proto3" json:"progress,omitempty"`
+	// The seconds a running job is estimated to need still, from its pace so far
+	// (the elapsed time times (1 - progress) / progress); unset until it reports
+	// progress.
+	RemainingSeconds *float64 `protobuf:"fixed64,21,opt,name=remaining_seconds,json=remainingSeconds,proto3,oneof" json:"remaining_seconds,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -568,6 +577,20 @@ func (x *Job) GetWaitingReason() string {
 		return x.WaitingReason
 	}
 	return ""
+}
+
+func (x *Job) GetProgress() float64 {
+	if x != nil {
+		return x.Progress
+	}
+	return 0
+}
+
+func (x *Job) GetRemainingSeconds() float64 {
+	if x != nil && x.RemainingSeconds != nil {
+		return *x.RemainingSeconds
+	}
+	return 0
 }
 
 // Where a job's execution ran: the server's `[execution] engine` and the
@@ -2353,7 +2376,7 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"_log_levelB\n" +
 	"\n" +
-	"\b_private\"\x8f\a\n" +
+	"\b_private\"\xf3\a\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\aprogram\x18\x02 \x01(\x0e2\x14.qsession.v1.ProgramR\aprogram\x12\x18\n" +
@@ -2377,7 +2400,9 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\bexecutor\x18\x10 \x01(\v2\x15.qsession.v1.ExecutorR\bexecutor\x126\n" +
 	"\x17estimated_usage_seconds\x18\x11 \x01(\x01R\x15estimatedUsageSeconds\x12-\n" +
 	"\x12simulation_seconds\x18\x12 \x01(\x01R\x11simulationSeconds\x12%\n" +
-	"\x0ewaiting_reason\x18\x13 \x01(\tR\rwaitingReason\"y\n" +
+	"\x0ewaiting_reason\x18\x13 \x01(\tR\rwaitingReason\x12\x1a\n" +
+	"\bprogress\x18\x14 \x01(\x01R\bprogress\x120\n" +
+	"\x11remaining_seconds\x18\x15 \x01(\x01H\x00R\x10remainingSeconds\x88\x01\x01\"y\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_QUEUED\x10\x01\x12\x11\n" +
@@ -2385,7 +2410,8 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"STATE_DONE\x10\x03\x12\x0f\n" +
 	"\vSTATE_ERROR\x10\x04\x12\x13\n" +
-	"\x0fSTATE_CANCELLED\x10\x05\"O\n" +
+	"\x0fSTATE_CANCELLED\x10\x05B\x14\n" +
+	"\x12_remaining_seconds\"O\n" +
 	"\bExecutor\x12\x16\n" +
 	"\x06engine\x18\x01 \x01(\tR\x06engine\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
@@ -2690,6 +2716,7 @@ func file_qsession_v1_job_proto_init() {
 	file_qsession_v1_quantum_program_proto_init()
 	file_qsession_v1_types_proto_init()
 	file_qsession_v1_job_proto_msgTypes[0].OneofWrappers = []any{}
+	file_qsession_v1_job_proto_msgTypes[1].OneofWrappers = []any{}
 	file_qsession_v1_job_proto_msgTypes[18].OneofWrappers = []any{
 		(*RunJobResponse_Created)(nil),
 		(*RunJobResponse_Result)(nil),
