@@ -11,7 +11,7 @@ import numpy as np
 from qiskit.circuit.library import efficient_su2
 from qiskit.transpiler import generate_preset_pass_manager
 
-from qsession import QiskitRuntimeService
+from qsession import QiskitRuntimeService, SamplerV2
 from qsession.execution.profiles import load_profile
 from qsession.v1 import job_pb2
 from tests.conftest import base_config, start_server
@@ -71,3 +71,15 @@ def test_a_running_job_reports_progress_until_it_is_done(tmp_path) -> None:
         sdk = [e.progress for e in seen if e.job_id == job.id and e.status == "RUNNING"]
         assert [f for f in sdk if f > 0] == fractions
         assert service.job(job.id).metrics()["progress"]["fraction"] == 1.0
+
+
+def test_result_can_draw_a_progress_bar(tmp_path, capsys) -> None:
+    config = base_config(tmp_path, backends=[{"name": "ideal_24", "profile": "ideal_24"}])
+    with start_server(config) as handle:
+        service = QiskitRuntimeService(url=handle.address, token=handle.token)
+        job = SamplerV2(mode=service.backend("ideal_24")).run(pubs()[:4])
+        result = job.result(progress=True)
+    assert len(result) == 4
+    bar = capsys.readouterr().err  # tqdm writes to stderr outside a notebook
+    assert f"job {job.job_id()[:8]}" in bar
+    assert "100/100" in bar and "DONE" in bar

@@ -350,9 +350,12 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             finally:
                 stream.cancel()
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None, progress: bool = False) -> Any:
         """Wait for the job and return its result: a new object at each call (the received
         bytes are kept and decoded again), so that changing one changes nothing else.
+
+        With ``progress``, a progress bar (tqdm: a widget in a notebook, a text bar in a
+        terminal) follows the job's reported progress (``WatchJobs``) until it ends.
 
         A job submitted by ``run`` usually gets its result on the stream that created it
         (RunJob): nothing more is sent. Otherwise, or if that stream fails, one call does
@@ -366,6 +369,7 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
 
         Args:
             timeout: Seconds to wait; ``None`` waits as long as it takes.
+            progress: Show a progress bar while waiting.
 
         Returns:
             A :class:`~qiskit.primitives.PrimitiveResult`: one ``SamplerPubResult`` (registers
@@ -380,6 +384,8 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
             RuntimeJobTimeoutError: the job did not finish within ``timeout`` seconds.
             IBMApiError: the server stayed unreachable for longer than ``retry_timeout``.
         """
+        if progress and self._result is None and self._refresh().state not in FINAL_STATES:
+            timeout = self._show_progress(timeout)
         with self._download_lock:
             result = self._result
             if result is None and self._held is not None:
@@ -396,6 +402,29 @@ class RuntimeJobV2(BasePrimitiveJob[PrimitiveResult, str]):
         if self._message.program == job_pb2.PROGRAM_EXECUTOR:
             return decode_program_result(result)
         return decode_result(result, BitArray)
+
+    def _show_progress(self, timeout: float | None) -> float | None:
+        """Draw the job's progress (tqdm) until it ends or ``timeout`` passes; the time left of
+        ``timeout`` (None: no limit)."""
+        from tqdm.auto import tqdm
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        request = job_pb2.WatchJobsRequest(job_ids=[self._job_id], after_revision=0)
+        stream = JobEventStream(self._operations.jobs, request, deadline)
+        with tqdm(total=100, desc=f"job {self._job_id[:8]}", unit="%") as bar:
+            try:
+                for event in stream:
+                    state = JOB_STATUS.get(event.job.state, "")
+                    done = 100 if state == "DONE" else round(event.job.progress * 100)
+                    bar.update(max(0, done - bar.n))
+                    bar.set_postfix_str(state)
+                    if event.job.state in FINAL_STATES:
+                        break
+            except RuntimeJobTimeoutError:
+                pass  # result() raises its own timeout, saying where the job stands
+            finally:
+                stream.cancel()
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
 
     def _result_from_held(self, timeout: float | None) -> job_pb2.JobResult | None:
         """The result from the RunJob stream that created this job, or ``None``: the usual
