@@ -14,6 +14,14 @@ def bell() -> QuantumCircuit:
     return circuit
 
 
+def flip() -> QuantumCircuit:
+    """One qubit flipped and measured (always "1"): the smallest job there is."""
+    circuit = QuantumCircuit(1)
+    circuit.x(0)
+    circuit.measure_all()
+    return circuit
+
+
 def mid_circuit_measured(num_qubits: int) -> QuantumCircuit:
     """A circuit Aer must simulate shot by shot, seconds per shot from about 20 qubits: a
     mid-circuit measurement of ``num_qubits`` entangled qubits, then more entangling and a

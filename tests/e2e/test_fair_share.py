@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession import QiskitRuntimeService, SamplerV2
@@ -25,19 +24,12 @@ from qsession.exceptions import RuntimeJobTimeoutError
 from qsession.execution.profiles import load_profile
 from qsession.lifecycle.fair_share import LIMIT_REACHED, SESSION_HOLDS_QPU
 from qsession.v1 import instance_pb2, instance_pb2_grpc, job_pb2, session_pb2
+from tests.circuits import bell
 from tests.conftest import base_config, start_server
 from tests.e2e.conftest import RawClient
 
 FLOOD = 200
 FLOOD_TOKEN, NEWCOMER_TOKEN, HOLDER_TOKEN = "tok-flood", "tok-newcomer", "tok-holder"
-
-
-def bell() -> QuantumCircuit:
-    circuit = QuantumCircuit(2)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit.measure_all()
-    return circuit
 
 
 def config(tmp_path, policy: str, window: str = "28d", **flood_keys) -> dict:
@@ -53,6 +45,20 @@ def config(tmp_path, policy: str, window: str = "28d", **flood_keys) -> dict:
     )
 
 
+def hold_the_qpu(holder: RawClient) -> session_pb2.Session:
+    """Open a dedicated session on ideal_24 and run one job in it: the session is then active
+    and holds the QPU for its interactive TTL (60 s)."""
+    session = holder.sessions.CreateSession(
+        session_pb2.CreateSessionRequest(
+            backend="ideal_24", mode=session_pb2.Session.MODE_DEDICATED
+        ),
+        metadata=holder.metadata,
+    ).session
+    held = holder.create_job([(bell(), None, 16)], session_id=session.id)
+    assert holder.wait(held.id).state == job_pb2.Job.STATE_DONE
+    return session
+
+
 def flood_then_newcomer(tmp_path, policy: str) -> tuple[list[job_pb2.Job], job_pb2.Job]:
     """The flood has used QPU time; a third instance's active session holds the QPU while the
     flood queues 200 jobs and then the newcomer one; the session closes. Returns the flood's
@@ -63,14 +69,7 @@ def flood_then_newcomer(tmp_path, policy: str) -> tuple[list[job_pb2.Job], job_p
         holder = RawClient(handle, token=HOLDER_TOKEN)
         first = flooder.create_job([(bell(), None, 16)], backend="ideal_24")
         assert flooder.wait(first.id).state == job_pb2.Job.STATE_DONE
-        session = holder.sessions.CreateSession(
-            session_pb2.CreateSessionRequest(
-                backend="ideal_24", mode=session_pb2.Session.MODE_DEDICATED
-            ),
-            metadata=holder.metadata,
-        ).session
-        held = holder.create_job([(bell(), None, 16)], session_id=session.id)
-        assert holder.wait(held.id).state == job_pb2.Job.STATE_DONE  # active: QPU held
+        session = hold_the_qpu(holder)
         flood = [flooder.create_job([(bell(), None, 16)], backend="ideal_24") for _ in range(FLOOD)]
         mine = newcomer.create_job([(bell(), None, 16)], backend="ideal_24")
         for job in (*flood, mine):  # all 201 wait behind the session
@@ -156,14 +155,7 @@ def test_usage_is_modelled_qpu_time_known_at_creation(server) -> None:
 def test_a_result_that_times_out_says_what_the_job_waits_behind(tmp_path) -> None:
     with start_server(config(tmp_path, "fair_share")) as handle:
         holder = RawClient(handle, token=HOLDER_TOKEN)
-        session = holder.sessions.CreateSession(
-            session_pb2.CreateSessionRequest(
-                backend="ideal_24", mode=session_pb2.Session.MODE_DEDICATED
-            ),
-            metadata=holder.metadata,
-        ).session
-        held = holder.create_job([(bell(), None, 16)], session_id=session.id)
-        assert holder.wait(held.id).state == job_pb2.Job.STATE_DONE  # active: QPU held
+        session = hold_the_qpu(holder)
         service = QiskitRuntimeService(url=handle.address, token=NEWCOMER_TOKEN)
         job = SamplerV2(mode=service.backend("ideal_24")).run([bell()], shots=16)
         with pytest.raises(RuntimeJobTimeoutError) as timed_out:

@@ -11,21 +11,14 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from qiskit import QuantumCircuit
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession import RuntimeService, SamplerV2
 from qsession.v1 import job_pb2
 from qsession.wire import encode_sampler_pub
+from tests.circuits import flip
 from tests.conftest import OPEN_TOKEN, base_config, start_server
 from tests.e2e.conftest import RawClient
-
-
-def flip() -> QuantumCircuit:
-    circuit = QuantumCircuit(1)
-    circuit.x(0)
-    circuit.measure_all()
-    return circuit
 
 
 @pytest.fixture(scope="module")

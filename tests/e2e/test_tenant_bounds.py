@@ -30,20 +30,13 @@ from qsession.execution.profiles import load_profile
 from qsession.testing import ServerStartError, free_port
 from qsession.v1 import backend_pb2, job_pb2, options_pb2, session_pb2
 from qsession.wire import encode_circuit
-from tests.circuits import mid_circuit_measured
+from tests.circuits import flip, mid_circuit_measured
 from tests.conftest import OPEN_TOKEN, base_config, start_server
 from tests.e2e.conftest import RawClient, error_info_metadata
 from tests.e2e.server_process import ServerProcess
 
 MILLION = 1_000_000
 MANY = "max_noise_factors"
-
-
-def flip() -> QuantumCircuit:
-    circuit = QuantumCircuit(1)
-    circuit.x(0)
-    circuit.measure_all()
-    return circuit
 
 
 def made_up_ids(count: int) -> list[str]:

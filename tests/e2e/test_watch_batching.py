@@ -14,22 +14,15 @@ import uuid
 
 import grpc
 import pytest
-from qiskit import QuantumCircuit
 
 from qsession.lifecycle.events import Event, EventKeys, EventLog
 from qsession.server.servicers import BATCH_BYTES, BATCH_EVENTS, JobServicer
 from qsession.v1 import job_pb2
+from tests.circuits import flip
 from tests.e2e.conftest import RawClient
 
 JOBS = 25
 EVENTS = JOBS * 3  # QUEUED, RUNNING, DONE each
-
-
-def one_qubit() -> QuantumCircuit:
-    circuit = QuantumCircuit(1)
-    circuit.x(0)
-    circuit.measure_all()
-    return circuit
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +33,7 @@ def history(server) -> tuple[str, int]:
     revision = client.jobs.ListJobs(
         job_pb2.ListJobsRequest(page_size=1), metadata=client.metadata
     ).revision
-    jobs = [client.create_job([(one_qubit(), None, 4)], tags=[tag]) for _ in range(JOBS)]
+    jobs = [client.create_job([(flip(), None, 4)], tags=[tag]) for _ in range(JOBS)]
     for job in jobs:
         assert client.wait(job.id).state == job_pb2.Job.STATE_DONE
     return tag, revision
@@ -92,7 +85,7 @@ def test_a_batching_client_that_fell_behind_gets_several_events_per_response(cli
 
 
 def test_until_final_with_batch_events_sends_events_in_events(client):
-    job = client.create_job([(one_qubit(), None, 4)])
+    job = client.create_job([(flip(), None, 4)])
     request = job_pb2.WatchJobsRequest(job_ids=[job.id], until_final=True, batch_events=True)
     messages = list(client.jobs.WatchJobs(request, metadata=client.metadata, timeout=60))
     events = [event for m in messages for event in m.events]
