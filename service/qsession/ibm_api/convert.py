@@ -38,7 +38,7 @@ from qsession.client.options import EstimatorOptions, SamplerOptions
 from qsession.ibm_api import executor
 from qsession.lifecycle.errors import InvalidArgument, NotFound
 from qsession.v1 import job_pb2, session_pb2, types_pb2
-from qsession.wire import encode_estimator_pub, encode_sampler_pub
+from qsession.wire import encode_estimator_pub, encode_sampler_pub, times
 from qsession.wire.pubs import decode_job_pubs
 from qsession.wire.results import decode_result
 from qsession.wire.spans import ExecutionSpans
@@ -75,11 +75,9 @@ CACHED_OPTIONS_CHARS = 16 * 1024  # the largest option tree kept, as JSON text
 
 
 def iso(stamp) -> str | None:
-    """A protobuf Timestamp as IBM's ISO 8601 UTC text (None when unset)."""
-    if not stamp.seconds and not stamp.nanos:
-        return None
-    moment = datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, UTC)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """A protobuf Timestamp as IBM's ISO 8601 UTC text, always with microseconds (None when
+    unset)."""
+    return times.iso(stamp, timespec="microseconds")
 
 
 def job_json(job: job_pb2.Job) -> dict[str, Any]:

@@ -162,19 +162,20 @@ class FairShare:
 
     def limit_reached(self, instance: str, now: float) -> bool:
         """Whether ``instance`` has a limit and its window usage reached it."""
-        if not self.allocation(instance).limit:
-            return False
-        return self.used(instance, now) >= self.allocated_seconds(instance)
+        return self._at_limit(instance, self.used(instance, now))
+
+    def _at_limit(self, instance: str, used: float) -> bool:
+        return self.allocation(instance).limit and used >= self.allocated_seconds(instance)
 
     def rank(self, instance: str, now: float) -> float | None:
         """Where ``instance`` stands for a free QPU: lower goes first (window usage over its
         fraction; 0 for all under "fifo"); None when its limit stops it."""
-        if self.limit_reached(instance, now):
+        used = self.used(instance, now)
+        if self._at_limit(instance, used):
             return None
         if self.policy == "fifo":
             return 0.0
         fraction = self.fraction(instance)
-        used = self.used(instance, now)
         return used / fraction if fraction > 0 else (math.inf if used > 0 else 0.0)
 
     def next_free(self, instance: str, now: float) -> float | None:

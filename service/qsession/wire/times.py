@@ -1,4 +1,4 @@
-"""Unix seconds <-> google.protobuf.Timestamp."""
+"""Unix seconds <-> google.protobuf.Timestamp, and a Timestamp as ISO 8601 text."""
 
 from __future__ import annotations
 
@@ -24,3 +24,11 @@ def from_timestamp(stamp: Timestamp) -> float:
 def to_datetime(stamp: Timestamp) -> datetime:
     """The UTC datetime of a Timestamp."""
     return datetime.fromtimestamp(from_timestamp(stamp), tz=UTC)
+
+
+def iso(stamp: Timestamp, timespec: str = "auto") -> str | None:
+    """ISO 8601 UTC text (``2026-01-15T07:53:15.123456Z``) of a set Timestamp, else ``None``;
+    ``timespec`` as ``datetime.isoformat`` takes it."""
+    if not stamp.ByteSize():
+        return None
+    return to_datetime(stamp).isoformat(timespec=timespec).replace("+00:00", "Z")

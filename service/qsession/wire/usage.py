@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from qsession.v1 import instance_pb2
-from qsession.wire.times import to_datetime
+from qsession.wire.times import iso
 
 
 def ibm_usage(instance: instance_pb2.Instance, instance_id: str) -> dict[str, Any]:
@@ -25,8 +25,8 @@ def ibm_usage(instance: instance_pb2.Instance, instance_id: str) -> dict[str, An
         "usage_limit_reached": instance.limit_reached,
         "usage_remaining_seconds": max(allocation - consumed, 0),
         "usage_period": {
-            "start_time": _iso(instance.window_start),
-            "end_time": _iso(instance.window_end),
+            "start_time": iso(instance.window_start),
+            "end_time": iso(instance.window_end),
         },
     }
     if instance.HasField("limit_seconds"):
@@ -34,7 +34,3 @@ def ibm_usage(instance: instance_pb2.Instance, instance_id: str) -> dict[str, An
         usage["usage_limit_seconds"] = limit
         usage["usage_remaining_seconds"] = max(limit - consumed, 0)
     return usage
-
-
-def _iso(timestamp: Any) -> str:
-    return to_datetime(timestamp).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
