@@ -15,7 +15,7 @@ from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession.execution import Executor, load_profile
-from qsession.execution import executor as executor_module
+from qsession.execution import estimator_plan as executor_module
 from qsession.execution.aer import PreparedRun
 
 DEFAULT_PRECISION = 1 / math.sqrt(4096)

@@ -210,7 +210,13 @@ def test_result_metadata_has_circuit_metadata_and_an_execution_span_per_pub(
         [SamplerPub.coerce(circuit, 100), SamplerPub.coerce((rotated, [0.1, 0.2, 0.3]), 10)],
         seed=1,
     )
-    assert result[0].metadata == {"circuit_metadata": {"experiment": "bell"}}
+    assert result[0].metadata == {
+        "circuit_metadata": {"experiment": "bell"},
+        "simulation": {
+            "methods": [{"method": "statevector", "exact": True, "circuits": 1}],
+            "exact": True,
+        },
+    }
     assert result.metadata["version"] == 2
     spans = result.metadata["execution"]["execution_spans"]
     assert len(spans) == 2 and spans.pub_idxs == [0, 1]

@@ -270,6 +270,10 @@ class SimulatorOptions(_Options):
 
     Attributes:
         seed_simulator: Seed of the emulator's random numbers, for reproducible results.
+        exact: qsession's own: refuse approximate simulation methods. A PUB that only an
+            approximate method (a trajectory average, truncated matrix product states) can
+            run fails the job naming this option, instead of running approximately. Each
+            PUB's ``metadata["simulation"]`` says which methods ran.
         noise_model, coupling_map, basis_gates: qiskit-ibm-runtime's local-simulator
             settings. The emulated device defines its own noise, coupling and gates, so
             ``run()`` refuses them when set.
@@ -280,9 +284,11 @@ class SimulatorOptions(_Options):
         "noise_model": _anything,
         "coupling_map": _anything,
         "basis_gates": _anything,
+        "exact": _bool,
     }
     noise_model: Any = None
     seed_simulator: int | None = None
+    exact: bool | None = None
     coupling_map: Any = None
     basis_gates: list[str] | None = None
 
@@ -748,6 +754,7 @@ def _common_job_options(
         default_shots=default_shots,
         default_precision=default_precision,
         seed_simulator=simulator.seed_simulator,
+        exact=simulator.exact or None,
         max_execution_time=None if max_execution_time is None else float(max_execution_time),
         log_level=options.environment.log_level,
         private=options.environment.private or None,

@@ -25,6 +25,7 @@ from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import DensityMatrix, Operator, Statevector
 from qiskit_aer import AerSimulator
 
+from qsession.execution import methods
 from qsession.execution.aer import PreparedRun
 from qsession.execution.memo import Memo, derive
 from qsession.execution.noise import DeviceNoise
@@ -108,6 +109,7 @@ def final_states(
             ),
         ),
     )
+    methods.note("statevector" if noise is None else "density_matrix")
     result = prepared.run(values)
     states = [result.data(i)["s"] for i in range(values.shape[0])]
     if extra_qubits:

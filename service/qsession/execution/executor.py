@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -17,7 +16,8 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession import _native
-from qsession.execution import dd, mitigation, sampling, twirled_channel, zne
+from qsession.execution import dd, methods, mitigation, twirled_channel, zne
+from qsession.execution import estimator_plan as plans
 from qsession.execution.distribution import (
     apply_readout_errors,
     basis_probabilities,
@@ -25,14 +25,10 @@ from qsession.execution.distribution import (
 )
 from qsession.execution.measurement_plan import (
     MeasurementBasis,
-    MeasurementPlan,
-    basis_circuit,
-    plan_measurements,
 )
 from qsession.execution.memo import Memo, derive
 from qsession.execution.noise import DeviceNoise
 from qsession.execution.profiles import DeviceProfile
-from qsession.execution.reduction import ReducedCircuit, reduce_circuit
 from qsession.execution.sampling import sample_registers
 from qsession.execution.twirling import flip_before_measurements, terminal_measurements, twirl_gates
 from qsession.execution.validation import (
@@ -42,11 +38,6 @@ from qsession.execution.validation import (
 from qsession.v1 import job_pb2
 from qsession.wire.shots import shots_for_precision
 from qsession.wire.spans import ExecutionSpans, SliceSpan
-
-ESTIMATOR_STATE_MAX_QUBITS = 16
-"""Widest ideal state the Estimator simulates once for all its bases (2**16 amplitudes = 1 MiB
-per parameter point crosses from Aer); wider circuits sample each basis on its own."""
-
 
 UNMITIGATED = mitigation.EstimatorSettings(
     resilience_level=0, measure_mitigation=False, twirling=mitigation.Twirling()
@@ -134,12 +125,13 @@ class Executor:
             if options is not None:
                 circuit = self._device_circuit(circuit, decoupling)
             values = _points(pub.parameter_values, circuit)
-            if twirling.enable_gates or twirling.enable_measure:
-                arrays = self._sample_randomized(circuit, values, shots, pub_seed, twirling)
-            else:
-                arrays = sample_registers(
-                    circuit, circuit.cregs, values, shots, pub_seed, self._noise, self.memo
-                )
+            with methods.recording(exact_required(options)) as record:
+                if twirling.enable_gates or twirling.enable_measure:
+                    arrays = self._sample_randomized(circuit, values, shots, pub_seed, twirling)
+                else:
+                    arrays = sample_registers(
+                        circuit, circuit.cregs, values, shots, pub_seed, self._noise, self.memo
+                    )
             data = {
                 creg.name: BitArray(array.reshape(pub.shape + array.shape[1:]), creg.size)
                 for creg, array in zip(circuit.cregs, arrays, strict=True)
@@ -147,7 +139,10 @@ class Executor:
             results.append(
                 SamplerPubResult(
                     DataBin(**data, shape=pub.shape),
-                    metadata={"circuit_metadata": circuit.metadata},
+                    metadata={
+                        "circuit_metadata": circuit.metadata,
+                        "simulation": record.metadata(),
+                    },
                 )
             )
             spans.append(_whole_span(index, start, pub.shape + (shots,)))
@@ -281,9 +276,10 @@ class Executor:
             if twirling.enable_measure or twirling.enable_gates:
                 randomizations, per = twirling.split(shots)
                 shots = randomizations * per
-            fields, resilience = self._estimate_mitigated(
-                pub, shots, randomizations, pub_seed, settings
-            )
+            with methods.recording(exact_required(options)) as record:
+                fields, resilience = self._estimate_mitigated(
+                    pub, shots, randomizations, pub_seed, settings
+                )
             results.append(
                 PubResult(
                     DataBin(**fields, shape=pub.shape),
@@ -293,6 +289,7 @@ class Executor:
                         "num_randomizations": randomizations,
                         "resilience": resilience,
                         "circuit_metadata": pub.circuit.metadata,
+                        "simulation": record.metadata(),
                     },
                 )
             )
@@ -358,7 +355,7 @@ class Executor:
         stds_nf = np.stack([stds for _, stds in per_factor], axis=-1)
         factors = np.asarray(settings.noise_factors, np.float64)
         evaluate_at = np.asarray(settings.extrapolated_noise_factors, np.float64)
-        bounds = np.broadcast_to(_observable_bounds(pub), pub.shape)
+        bounds = np.broadcast_to(plans.observable_bounds(pub), pub.shape)
         names = settings.extrapolators
         evs_x = np.empty((*pub.shape, len(names), evaluate_at.size))
         stds_x = np.empty_like(evs_x)
@@ -427,15 +424,17 @@ class Executor:
         reason = None if self.twirl_in_closed_form else "the executor runs the reference path"
         if reason is None and self._noise is not None:
             # Folding repeats 2-qubit gates in place: what decides is the PUB's own circuit.
-            observables = derive(self.memo, pub.observables, "key", lambda: _observables_key(pub))
+            observables = derive(
+                self.memo, pub.observables, "key", lambda: plans.observables_key(pub)
+            )
             plan, _ = derive(
-                self.memo, pub.circuit, "bases", lambda: _measured_bases(pub), observables
+                self.memo, pub.circuit, "bases", lambda: plans.measured_bases(pub), observables
             )
             state_plan = derive(
                 self.memo,
                 pub.circuit,
                 "state plan",
-                lambda: _state_plan(pub.circuit, plan, self._noise),
+                lambda: plans.state_plan(pub.circuit, plan, self._noise),
             )
             reason = twirled_channel.reason_not_exact(
                 pub.circuit,
@@ -480,17 +479,18 @@ class Executor:
         ``circuits[r % len(circuits)]`` with ``shots / randomizations`` shots, and the shots
         of all randomizations are pooled.
 
-        When the circuits' final states are small (see :func:`_state_plan`) each is simulated
-        once per parameter point and each basis's distribution taken from it; otherwise each
-        basis circuit is sampled on its own. With ``settings`` the measurements are twirled
-        and, with TREX, each term rescaled by its learned readout fidelity (:mod:`.mitigation`)."""
+        When the circuits' final states are small (see :func:`.estimator_plan.state_plan`)
+        each is simulated once per parameter point and each basis's distribution taken from
+        it; otherwise each basis circuit is sampled on its own. With ``settings`` the
+        measurements are twirled and, with TREX, each term rescaled by its learned readout
+        fidelity (:mod:`.mitigation`)."""
         settings = settings or UNMITIGATED
         values = _points(pub.parameter_values, pub.circuit)
         own = circuits is None or (len(circuits) == 1 and circuits[0] is pub.circuit)
         circuits = [pub.circuit] if circuits is None else circuits
-        observables = derive(self.memo, pub.observables, "key", lambda: _observables_key(pub))
+        observables = derive(self.memo, pub.observables, "key", lambda: plans.observables_key(pub))
         plan, measured_bases = derive(
-            self.memo, pub.circuit, "bases", lambda: _measured_bases(pub), observables
+            self.memo, pub.circuit, "bases", lambda: plans.measured_bases(pub), observables
         )
         if own:
             instance_bases = [measured_bases]
@@ -499,15 +499,15 @@ class Executor:
                     self.memo,
                     pub.circuit,
                     "state plan",
-                    lambda: _state_plan(pub.circuit, plan, self._noise),
+                    lambda: plans.state_plan(pub.circuit, plan, self._noise),
                 )
             ]
         else:
-            state_plans = [_state_plan(circuit, plan, self._noise) for circuit in circuits]
+            state_plans = [plans.state_plan(circuit, plan, self._noise) for circuit in circuits]
         if any(state_plan is None for state_plan in state_plans):
             state_plans = None
             if not own:  # each basis circuit sampled on its own
-                instance_bases = [_basis_circuits(circuit, plan) for circuit in circuits]
+                instance_bases = [plans.basis_circuits(circuit, plan) for circuit in circuits]
         num_points = values.shape[0]
         means = np.tile(plan.constant, (num_points, 1))  # (points, observables)
         variances = np.zeros_like(means)
@@ -632,7 +632,7 @@ class Executor:
     def _sample_basis(
         self,
         instance_states: list[list],
-        state_plans: list[_StatePlan],
+        state_plans: list[plans.StatePlan],
         basis: MeasurementBasis,
         shots: int,
         seed: np.random.SeedSequence,
@@ -649,9 +649,9 @@ class Executor:
         is what counting independent shots gives; each observable's mean and standard error
         (``sqrt(var / shots)``) follow from the counts as from the shots themselves."""
         if coeffs is None or coeffs is basis.coeffs:
-            values = derive(self.memo, basis, "outcome values", lambda: _outcome_values(basis))
+            values = derive(self.memo, basis, "outcome values", lambda: plans.outcome_values(basis))
         else:
-            values = coeffs @ _term_signs(basis)
+            values = coeffs @ plans.term_signs(basis)
         num_points = len(instance_states[0])
         rngs = [np.random.default_rng(s) for s in seed.spawn(num_points)]
         assignment = None
@@ -677,102 +677,16 @@ class Executor:
                         else mitigation.twirled_assignment(assignment, masks[r])
                     )
                     probabilities = apply_readout_errors(probabilities, channel)
-                counts = counts + _draw(probabilities, per, rng)
+                counts = counts + plans.draw_counts(probabilities, per, rng)
             means = values @ counts / shots
             variances = np.clip(np.square(values) @ counts / shots - np.square(means), 0.0, None)
             moments.append((means, np.sqrt(variances / shots)))
         return moments
 
 
-def _draw(probabilities: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
-    """Outcome counts of ``shots`` shots: one multinomial draw from ``probabilities``."""
-    probabilities = np.clip(probabilities, 0.0, None)
-    return rng.multinomial(shots, probabilities / probabilities.sum())
-
-
-def _term_signs(basis: MeasurementBasis) -> np.ndarray:
-    """float64 ``(terms, 2**len(basis.qubits))``: each term's +-1 parity on each outcome."""
-    outcomes = np.arange(2 ** len(basis.qubits), dtype=np.uint64)
-    masks = np.array(
-        [int(term.replace("Z", "1").replace("I", "0"), 2) for term in basis.terms], np.uint64
-    )
-    parities = np.bitwise_count(outcomes[None, :] & masks[:, None]) & 1  # (terms, outcomes)
-    return 1.0 - 2.0 * parities
-
-
-def _outcome_values(basis: MeasurementBasis) -> np.ndarray:
-    """float64 ``(observables, 2**len(basis.qubits))``: each observable's value (the sum of
-    its terms' coefficients times their +-1 parities) on each outcome of ``basis``."""
-    return basis.coeffs @ _term_signs(basis)
-
-
-@dataclass(frozen=True)
-class _StatePlan:
-    """How an Estimator PUB's final state is simulated once for all its bases.
-
-    Attributes:
-        reduced: the circuit without its final measurements, on its active qubits.
-        extra: qubits the bases read that the circuit leaves idle, appended in ``|0>``.
-        position: device qubit -> its index in the simulated state.
-    """
-
-    reduced: ReducedCircuit
-    extra: int
-    position: dict[int, int]
-
-
-def _state_plan(
-    circuit: QuantumCircuit, plan: MeasurementPlan, noise: DeviceNoise | None
-) -> _StatePlan | None:
-    """The single-simulation plan of an Estimator PUB's ``circuit``, or ``None`` when its
-    state is too large (more than :data:`ESTIMATOR_STATE_MAX_QUBITS` ideal,
-    ``sampling.DENSITY_MATRIX_MAX_QUBITS`` noisy) or
-    the circuit is not one unitary (a measurement, reset or control flow remains; with noise
-    a delay, whose relaxation Aer applies only shot by shot)."""
-    if any(inst.operation.name == "measure" for inst in circuit.data):  # else none to remove
-        circuit = circuit.remove_final_measurements(inplace=False)
-    reduced = reduce_circuit(circuit)
-    names = {inst.operation.name for inst in reduced.circuit.data}
-    if reduced.final_measures is None or "measure" in names:
-        return None
-    if noise is not None and "delay" in names:
-        return None
-    position = {q: j for j, q in enumerate(reduced.active)}
-    for basis in plan.bases:
-        for qubit in basis.qubits:
-            position.setdefault(qubit, len(position))
-    limit = ESTIMATOR_STATE_MAX_QUBITS if noise is None else sampling.DENSITY_MATRIX_MAX_QUBITS
-    if len(position) > limit:
-        return None
-    return _StatePlan(reduced, len(position) - len(reduced.active), position)
-
-
-def _measured_bases(pub: EstimatorPub) -> tuple[MeasurementPlan, list[tuple]]:
-    """The PUB's measurement plan and, per basis, its circuit measured in that basis (what an
-    Estimator job derives from its circuit and observables, whatever the parameter values)."""
-    circuit = pub.circuit.remove_final_measurements(inplace=False)
-    plan = plan_measurements(pub.observables)
-    return plan, [basis_circuit(circuit, basis) for basis in plan.bases]
-
-
-def _basis_circuits(circuit: QuantumCircuit, plan: MeasurementPlan) -> list[tuple]:
-    """``circuit`` measured in each basis of ``plan`` (as :func:`_measured_bases`)."""
-    unmeasured = circuit.remove_final_measurements(inplace=False)
-    return [basis_circuit(unmeasured, basis) for basis in plan.bases]
-
-
-def _observable_bounds(pub: EstimatorPub) -> np.ndarray:
-    """float64 of the observables' shape: each observable's largest possible magnitude, the
-    sum of its terms' coefficient magnitudes."""
-    bounds = [sum(abs(c) for c in obs.values()) for obs in pub.observables.ravel().tolist()]
-    return np.asarray(bounds, np.float64).reshape(pub.observables.shape)
-
-
-def _observables_key(pub: EstimatorPub) -> tuple:
-    """A hashable form of the PUB's observables (their shape and terms)."""
-    return pub.observables.shape, tuple(
-        tuple(sorted(observable.items())) for observable in pub.observables.ravel().tolist()
-    )
+def exact_required(options: job_pb2.JobOptions | None) -> bool:
+    """Whether a job's options refuse approximate methods (``options.simulator.exact``)."""
+    return options is not None and options.exact
 
 
 def _points(values: BindingsArray, circuit: QuantumCircuit) -> np.ndarray:

@@ -30,6 +30,7 @@ from qiskit.circuit import (
 from qiskit_aer import AerSimulator
 
 from qsession import _native
+from qsession.execution import methods
 from qsession.execution.aer import run_points
 from qsession.execution.distribution import final_distribution
 from qsession.execution.memo import Memo, derive
@@ -90,6 +91,7 @@ def sample_registers(
     aer_seed, draw_seed, flip_seed = seed.spawn(3)
     final = reduced.final_measures
     if final is not None and _fits_probabilities(reduced, final, clbits, noise is not None):
+        methods.note("statevector" if noise is None else "density_matrix")
         packed = _sample_from_probabilities(
             reduced, final, clbits, values, shots, draw_seed, noise, memo
         )
@@ -165,8 +167,10 @@ def _sample_from_memory(
         for inst in circuit.data
     ):
         runs, draws = (num_points, shots) if values.shape[1] else (1, num_points * shots)
+        method = _memory_method(circuit, noisy=noise is not None)
+        _note_memory_method(method, circuit, noise is not None)
         simulator = AerSimulator(
-            method=_memory_method(circuit, noisy=noise is not None),
+            method=method,
             noise_model=noise.model_for(reduced.active) if noise is not None else None,
             seed_simulator=int(seed.generate_state(1, np.uint32)[0]),
         )
@@ -189,6 +193,18 @@ def _memory_method(circuit: QuantumCircuit, noisy: bool) -> str:
     if not noisy and all(_is_clifford(inst.operation) for inst in circuit.data):
         return "stabilizer"
     return "matrix_product_state"
+
+
+def _note_memory_method(method: str, circuit: QuantumCircuit, noisy: bool) -> None:
+    """Say how a circuit sampled by Aer shot by shot was simulated (:mod:`.methods`): each
+    shot is its own run, so its outcomes follow the model exactly; matrix product states keep
+    Aer's default truncation (Schmidt weights below 1e-16 dropped: exact to rounding)."""
+    if method == "automatic":
+        method = "statevector"
+    detail: dict[str, object] = {"shot_by_shot": True} if noisy else {}
+    if method == "matrix_product_state":
+        detail["truncation_threshold"] = 1e-16
+    methods.note(method, **detail)
 
 
 def _is_clifford(operation: Operation) -> bool:

@@ -36,7 +36,7 @@ JOB_VIEW_BASIC: JobView
 JOB_VIEW_FULL: JobView
 
 class JobOptions(_message.Message):
-    __slots__ = ("default_shots", "default_precision", "seed_simulator", "max_execution_time", "resilience_level", "seed_estimator", "resilience", "twirling", "dynamical_decoupling", "execution", "log_level", "private")
+    __slots__ = ("default_shots", "default_precision", "seed_simulator", "max_execution_time", "resilience_level", "seed_estimator", "resilience", "twirling", "dynamical_decoupling", "execution", "log_level", "private", "exact")
     DEFAULT_SHOTS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_PRECISION_FIELD_NUMBER: _ClassVar[int]
     SEED_SIMULATOR_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,7 @@ class JobOptions(_message.Message):
     EXECUTION_FIELD_NUMBER: _ClassVar[int]
     LOG_LEVEL_FIELD_NUMBER: _ClassVar[int]
     PRIVATE_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
     default_shots: int
     default_precision: float
     seed_simulator: int
@@ -61,7 +62,8 @@ class JobOptions(_message.Message):
     execution: _options_pb2.ExecutionOptions
     log_level: str
     private: bool
-    def __init__(self, default_shots: _Optional[int] = ..., default_precision: _Optional[float] = ..., seed_simulator: _Optional[int] = ..., max_execution_time: _Optional[float] = ..., resilience_level: _Optional[int] = ..., seed_estimator: _Optional[int] = ..., resilience: _Optional[_Union[_options_pb2.ResilienceOptions, _Mapping]] = ..., twirling: _Optional[_Union[_options_pb2.TwirlingOptions, _Mapping]] = ..., dynamical_decoupling: _Optional[_Union[_options_pb2.DynamicalDecouplingOptions, _Mapping]] = ..., execution: _Optional[_Union[_options_pb2.ExecutionOptions, _Mapping]] = ..., log_level: _Optional[str] = ..., private: _Optional[bool] = ...) -> None: ...
+    exact: bool
+    def __init__(self, default_shots: _Optional[int] = ..., default_precision: _Optional[float] = ..., seed_simulator: _Optional[int] = ..., max_execution_time: _Optional[float] = ..., resilience_level: _Optional[int] = ..., seed_estimator: _Optional[int] = ..., resilience: _Optional[_Union[_options_pb2.ResilienceOptions, _Mapping]] = ..., twirling: _Optional[_Union[_options_pb2.TwirlingOptions, _Mapping]] = ..., dynamical_decoupling: _Optional[_Union[_options_pb2.DynamicalDecouplingOptions, _Mapping]] = ..., execution: _Optional[_Union[_options_pb2.ExecutionOptions, _Mapping]] = ..., log_level: _Optional[str] = ..., private: _Optional[bool] = ..., exact: _Optional[bool] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("id", "program", "backend", "session_id", "state", "tags", "create_time", "start_time", "end_time", "usage_seconds", "error_message", "attempts", "num_pubs", "options", "inputs", "executor", "estimated_usage_seconds", "simulation_seconds", "waiting_reason", "progress", "remaining_seconds")

@@ -120,6 +120,7 @@ class JobOptions:
     execution: ExecutionOptions | None = None
     resilience: ResilienceOptions | None = None
     private: bool | None = None
+    exact: bool | None = None
 
 
 _SCALARS = (
@@ -131,6 +132,7 @@ _SCALARS = (
     "resilience_level",
     "seed_estimator",
     "private",
+    "exact",
 )
 _TWIRLING = (
     "enable_gates",

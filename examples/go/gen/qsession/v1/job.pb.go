@@ -233,7 +233,13 @@ type JobOptions struct {
 	// deletes it, and later reads find none (FAILED_PRECONDITION RESULT_MISSING;
 	// an empty body on the IBM REST API). Set by IBM's client; qsession's SDK
 	// refuses it.
-	Private       *bool `protobuf:"varint,12,opt,name=private,proto3,oneof" json:"private,omitempty"`
+	Private *bool `protobuf:"varint,12,opt,name=private,proto3,oneof" json:"private,omitempty"`
+	// The SDK's options.simulator.exact: refuse approximate simulation methods
+	// (trajectory averages, truncated matrix product states). A PUB that only an
+	// approximate method can run ends the job in ERROR naming this option,
+	// instead of running it. Each PUB's metadata["simulation"] says which methods
+	// ran and, for an approximation, its bound.
+	Exact         *bool `protobuf:"varint,13,opt,name=exact,proto3,oneof" json:"exact,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -348,6 +354,13 @@ func (x *JobOptions) GetLogLevel() string {
 func (x *JobOptions) GetPrivate() bool {
 	if x != nil && x.Private != nil {
 		return *x.Private
+	}
+	return false
+}
+
+func (x *JobOptions) GetExact() bool {
+	if x != nil && x.Exact != nil {
+		return *x.Exact
 	}
 	return false
 }
@@ -2349,7 +2362,7 @@ var File_qsession_v1_job_proto protoreflect.FileDescriptor
 
 const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x15qsession/v1/job.proto\x12\vqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19qsession/v1/options.proto\x1a!qsession/v1/quantum_program.proto\x1a\x17qsession/v1/types.proto\"\x8b\x06\n" +
+	"\x15qsession/v1/job.proto\x12\vqsession.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19qsession/v1/options.proto\x1a!qsession/v1/quantum_program.proto\x1a\x17qsession/v1/types.proto\"\xb0\x06\n" +
 	"\n" +
 	"JobOptions\x12(\n" +
 	"\rdefault_shots\x18\x01 \x01(\x03H\x00R\fdefaultShots\x88\x01\x01\x120\n" +
@@ -2366,7 +2379,8 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\texecution\x18\n" +
 	" \x01(\v2\x1d.qsession.v1.ExecutionOptionsR\texecution\x12 \n" +
 	"\tlog_level\x18\v \x01(\tH\x06R\blogLevel\x88\x01\x01\x12\x1d\n" +
-	"\aprivate\x18\f \x01(\bH\aR\aprivate\x88\x01\x01B\x10\n" +
+	"\aprivate\x18\f \x01(\bH\aR\aprivate\x88\x01\x01\x12\x19\n" +
+	"\x05exact\x18\r \x01(\bH\bR\x05exact\x88\x01\x01B\x10\n" +
 	"\x0e_default_shotsB\x14\n" +
 	"\x12_default_precisionB\x11\n" +
 	"\x0f_seed_simulatorB\x15\n" +
@@ -2376,7 +2390,8 @@ const file_qsession_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"_log_levelB\n" +
 	"\n" +
-	"\b_private\"\xf3\a\n" +
+	"\b_privateB\b\n" +
+	"\x06_exact\"\xf3\a\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\aprogram\x18\x02 \x01(\x0e2\x14.qsession.v1.ProgramR\aprogram\x12\x18\n" +
