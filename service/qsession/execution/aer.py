@@ -34,10 +34,16 @@ MAX_CONFIGS = 8
 
 
 def run_points(
-    simulator: AerSimulator, circuit: QuantumCircuit, values: np.ndarray, shots: int, memory: bool
+    simulator: AerSimulator,
+    circuit: QuantumCircuit,
+    values: np.ndarray,
+    shots: int,
+    memory: bool,
+    seed: int | None = None,
 ) -> Result:
     """Run ``circuit`` once per row of ``values`` (float64 ``(points, circuit.num_parameters)``,
-    columns in the order of ``circuit.parameters``), or once if it has no parameters.
+    columns in the order of ``circuit.parameters``), or once if it has no parameters; with
+    ``seed``, Aer's ``seed_simulator`` for this run.
 
     Returns:
         Aer's result; experiment ``i`` is row ``i`` of ``values``.
@@ -46,8 +52,9 @@ def run_points(
         ExecutionFailed: Aer cannot run the circuit.
     """
     try:
+        seeded = {} if seed is None else {"seed_simulator": seed}
         result = simulator.run(
-            circuit, parameter_binds=_binds(circuit, values), shots=shots, memory=memory
+            circuit, parameter_binds=_binds(circuit, values), shots=shots, memory=memory, **seeded
         ).result()
     except Exception as error:
         raise ExecutionFailed(f"the emulator could not run the circuit: {error}") from error
@@ -70,16 +77,18 @@ class PreparedRun:
         except Exception as error:  # noqa: BLE001 - an Aer whose internals moved: run() is used
             log.warning("Aer's assembly could not be kept (%s); using AerSimulator.run", error)
 
-    def run(self, values: np.ndarray, shots: int = 1, memory: bool = False) -> Result:
+    def run(
+        self, values: np.ndarray, shots: int = 1, memory: bool = False, seed: int | None = None
+    ) -> Result:
         """As :func:`run_points` on the prepared circuit.
 
         Raises:
             ExecutionFailed: Aer cannot run the circuit.
         """
         if self._native is None:
-            return run_points(self.simulator, self.circuit, values, shots, memory)
+            return run_points(self.simulator, self.circuit, values, shots, memory, seed)
         try:
-            result = self._native.run(values, shots, memory)
+            result = self._native.run(values, shots, memory, seed)
         except Exception as error:
             raise ExecutionFailed(f"the emulator could not run the circuit: {error}") from error
         return _checked(result)
@@ -107,8 +116,10 @@ class _NativeRun:
         self._noise = noise_model.to_dict(serializable=True) if noise_model else {}
         self._configs: dict[tuple[int, bool], object] = {}  # (shots, memory) -> AerConfig
 
-    def run(self, values: np.ndarray, shots: int, memory: bool) -> Result:
+    def run(self, values: np.ndarray, shots: int, memory: bool, seed: int | None) -> Result:
         config = self._config(shots, memory)
+        if seed is not None:
+            config.seed_simulator = seed
         if self._slots:
             config.parameterizations = [_parameterization(self._slots, self._circuits[0], values)]
         output = self._simulator._controller.execute(self._aer_circuits, self._noise, config)

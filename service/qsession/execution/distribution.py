@@ -17,6 +17,7 @@ one per basis.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -25,7 +26,7 @@ from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import DensityMatrix, Operator, Statevector
 from qiskit_aer import AerSimulator
 
-from qsession.execution import methods
+from qsession.execution import methods, progress
 from qsession.execution.aer import PreparedRun
 from qsession.execution.memo import Memo, derive
 from qsession.execution.noise import DeviceNoise
@@ -38,6 +39,7 @@ def final_distribution(
     values: np.ndarray,
     noise: DeviceNoise | None,
     memo: Memo | None = None,
+    readout: bool = True,
 ) -> list[np.ndarray]:
     """The probabilities of reading ``measured`` at the end of ``reduced.circuit``.
 
@@ -51,6 +53,8 @@ def final_distribution(
         noise: the device's noise (gate errors and readout errors of the device qubits
             ``reduced.active``), or ``None`` for an ideal device.
         memo: remembers the prepared circuit and simulator of a circuit nobody modifies.
+        readout: whether the device's readout errors apply; ``False`` gives the final
+            state's own distribution (a caller that applies its own readout channel).
 
     Returns:
         One float64 array of shape ``(2**len(measured),)`` per row of ``values``, summing to 1
@@ -70,10 +74,130 @@ def final_distribution(
     )
     result = prepared.run(values)
     probabilities = [np.asarray(result.data(i)["p"], np.float64) for i in range(values.shape[0])]
-    if noise is None:
+    if noise is None or not readout:
         return probabilities
     assignment = noise.readout_assignment(reduced.active[q] for q in measured)
     return [apply_readout_errors(p, assignment) for p in probabilities]
+
+
+SHOTS_PER_TRAJECTORY = 10
+"""Shots drawn per noisy trajectory when a density matrix is too large (the trajectory
+count is the shots over this). Shot by shot (Aer's one trajectory per shot) costs this many
+times more; the correlation it adds is reported with its size (:func:`batched_trajectories`)."""
+
+
+def trajectory_distribution(
+    reduced: ReducedCircuit,
+    measured: list[int],
+    values: np.ndarray,
+    noise: DeviceNoise,
+    trajectories: int,
+    seed: int,
+    memo: Memo | None = None,
+) -> tuple[list[np.ndarray], float | None]:
+    """The distribution of ``measured`` (before readout errors) averaged over
+    ``trajectories`` noisy state-vector runs of ``reduced.circuit`` per parameter point: an
+    unbiased estimate of :func:`final_distribution`'s (``readout=False``) when a density
+    matrix is too large. Each run draws one Kraus operator per error (Aer's trajectories).
+
+    Args:
+        reduced, measured, values, memo: as for :func:`final_distribution`.
+        noise: the device's noise (gate errors written into the circuit).
+        trajectories: noisy runs per parameter point.
+        seed: Aer's seed for the runs.
+
+    Returns:
+        The mean distribution per row of ``values``, and its estimated error: the largest
+        over points of ``sum_x sqrt(Var_k p_k(x) / trajectories) / 2`` (the expected total
+        variation from the exact distribution, to first order), from the runs' own spread;
+        ``None`` when the per-run distributions are too large to keep (``2**len(measured)
+        * trajectories`` above :data:`SPREAD_MAX_ENTRIES`).
+
+    Raises:
+        ExecutionFailed: Aer cannot run the circuit.
+    """
+    per_shot = 2 ** len(measured) * trajectories <= SPREAD_MAX_ENTRIES
+    prepared = derive(
+        memo,
+        reduced,
+        "trajectory probabilities",
+        lambda: _prepared(
+            reduced,
+            noise,
+            lambda c: c.save_probabilities(measured, label="p", pershot=per_shot),
+            method="statevector",
+        ),
+        tuple(measured),
+        per_shot,
+    )
+    # In batches, so that a long run reports its progress as it goes. Aer seeds shot i of a
+    # run with seed + i: a batch starting at trajectory t runs with seed + t, so the batches
+    # are the trajectories of one run of them all, none repeated.
+    batches = np.array_split(np.arange(trajectories), min(BATCHES, trajectories))
+    sizes = [len(batch) for batch in batches]
+    runs = [
+        prepared.run(values, shots=len(batch), seed=seed + int(batch[0]))
+        for batch in progress.iterate(batches, len(batches))
+    ]
+    means, error = [], None
+    for i in range(values.shape[0]):
+        if per_shot:
+            data = np.concatenate([np.asarray(run.data(i)["p"], np.float64) for run in runs])
+            means.append(data.mean(axis=0))
+            spread = np.sqrt(data.var(axis=0, ddof=1) / trajectories).sum() / 2
+            error = max(error or 0.0, float(spread))
+        else:  # each run's mean over its trajectories
+            batch_means = [np.asarray(run.data(i)["p"], np.float64) for run in runs]
+            means.append(np.average(batch_means, axis=0, weights=sizes))
+    return means, error
+
+
+BATCHES = 10
+"""Aer runs a trajectory average is split into (each one reports progress)."""
+
+
+SPREAD_MAX_ENTRIES = 2**22
+"""Most per-run probabilities :func:`trajectory_distribution` keeps to measure its error
+(32 MiB of float64)."""
+
+
+def batched_trajectories(
+    reduced: ReducedCircuit,
+    measured: list[int],
+    values: np.ndarray,
+    shots: int,
+    noise: DeviceNoise,
+    seed: np.random.SeedSequence,
+    memo: Memo | None,
+    detail: dict,
+) -> list[np.ndarray]:
+    """The distribution the shots are drawn from when a density matrix is too large: the
+    mean over ``ceil(shots / SHOTS_PER_TRAJECTORY)`` noisy state-vector trajectories
+    (:func:`trajectory_distribution`), noted as the approximate method
+    ``"trajectories"`` with its estimated error.
+
+    Each shot's outcome then has exactly the model's distribution (a trajectory average is
+    unbiased), but shots drawn from the same trajectories are correlated: an outcome's
+    frequency over ``S`` shots has variance ``p(1-p)/S + (1 - 1/S) Var_k(p_k)/K`` (``K``
+    trajectories, ``p_k`` a trajectory's probability of it) instead of ``p(1-p)/S``. The
+    second term is what ``distribution_error`` estimates (its square root, summed over the
+    outcomes, halved: the expected total variation between the averaged and the exact
+    distribution)."""
+    trajectories = max(1, min(shots, math.ceil(shots / SHOTS_PER_TRAJECTORY)))
+    seed_value = int(seed.generate_state(1, np.uint32)[0])
+    states, error = trajectory_distribution(
+        reduced, measured, values, noise, trajectories, seed_value, memo
+    )
+    bound = {} if error is None else {"distribution_error": round(error, 6)}
+    methods.note(
+        "trajectories",
+        exact=False,
+        trajectories=trajectories,
+        shots_per_trajectory=SHOTS_PER_TRAJECTORY,
+        **bound,
+        **detail,
+    )
+    return states
 
 
 def final_states(
@@ -125,14 +249,43 @@ def basis_probabilities(
     "X", "Y", "Z" per qubit): float64 ``(2**len(qubits),)``, bit ``j`` = ``qubits[j]``.
 
     What ``state.evolve(change, qargs=qubits).probabilities(qargs=qubits)`` gives, computed
-    on the matrices: the measured qubits' reduced density matrix, turned by the basis change
-    (a small state is read this way three or more times per parameter point, and Qiskit's
-    general ``evolve`` costs far more than the arithmetic here)."""
-    reduced = _reduced_density_matrix(state, qubits)
-    change = _basis_change(paulis)
-    if change is not None:
-        reduced = change.data @ reduced @ change.data.conj().T
-    return np.ascontiguousarray(np.diagonal(reduced).real, np.float64)
+    qubit by qubit: each measured qubit's 2x2 basis change applied to the state vector's
+    tensor (then its squared magnitudes summed over the other qubits), or to the measured
+    qubits' reduced density matrix (then its diagonal). A state is read this way three or
+    more times per parameter point; Qiskit's general ``evolve``, or one ``2**m``-square
+    change matrix (``8**m`` operations), costs far more than these ``m`` local steps."""
+    measured = len(qubits)
+    if isinstance(state, Statevector):
+        num_qubits = state.num_qubits
+        # little-endian: qubit q is axis num_qubits - 1 - q of the state's tensor
+        tensor = state.data.reshape((2,) * num_qubits)
+        for qubit, pauli in zip(qubits, paulis, strict=True):
+            if pauli != "Z":
+                tensor = _apply_to_axis(_QUBIT_CHANGE[pauli], tensor, num_qubits - 1 - qubit)
+        magnitudes = np.square(tensor.real) + np.square(tensor.imag)
+        order = [num_qubits - 1 - q for q in reversed(qubits)]
+        marginal = np.einsum(magnitudes, list(range(num_qubits)), order)
+        return np.ascontiguousarray(marginal.reshape(-1), np.float64)
+    tensor = _reduced_density_matrix(state, qubits).reshape((2,) * (2 * measured))
+    for j, pauli in enumerate(paulis):  # bit j: row axis measured - 1 - j, column 2m - 1 - j
+        if pauli != "Z":
+            change = _QUBIT_CHANGE[pauli]
+            tensor = _apply_to_axis(change, tensor, measured - 1 - j)
+            tensor = _apply_to_axis(change.conj(), tensor, 2 * measured - 1 - j)
+    diagonal = np.diagonal(tensor.reshape(2**measured, 2**measured))
+    return np.ascontiguousarray(diagonal.real, np.float64)
+
+
+_QUBIT_CHANGE = {
+    "X": np.array([[1, 1], [1, -1]], dtype=complex) / np.sqrt(2),
+    "Y": np.array([[1, -1j], [1, 1j]], dtype=complex) / np.sqrt(2),
+}
+"""What turns measuring X (H) or Y (H after Sdg) into measuring Z on one qubit."""
+
+
+def _apply_to_axis(matrix: np.ndarray, tensor: np.ndarray, axis: int) -> np.ndarray:
+    """``matrix`` (2x2) applied to index ``axis`` of ``tensor``."""
+    return np.moveaxis(np.tensordot(matrix, tensor, axes=(1, axis)), 0, axis)
 
 
 def _reduced_density_matrix(
@@ -169,10 +322,13 @@ def _basis_change(paulis: str) -> Operator | None:
     return Operator(change) if change.data else None
 
 
-def _prepared(reduced: ReducedCircuit, noise: DeviceNoise | None, save) -> PreparedRun:
+def _prepared(
+    reduced: ReducedCircuit, noise: DeviceNoise | None, save, method: str | None = None
+) -> PreparedRun:
     """``reduced.circuit`` without its measurements, ended by ``save(circuit)``, prepared for
     its simulator: statevector, or density matrix with each instruction followed by its gate
-    error as a Kraus instruction.
+    error as a Kraus instruction (``method`` overrides: a noisy ``"statevector"`` runs
+    trajectories).
 
     The errors are written into the circuit rather than given as a noise model: Aer applies
     a noise model's error after its gate just the same, but converts the model from Python
@@ -189,7 +345,9 @@ def _prepared(reduced: ReducedCircuit, noise: DeviceNoise | None, save) -> Prepa
             error = noise.gate_error(name, qubits)
             if error is not None:
                 unitary.append(error, inst.qubits, copy=False)
-    simulator = AerSimulator(method="statevector" if noise is None else "density_matrix")
+    if method is None:
+        method = "statevector" if noise is None else "density_matrix"
+    simulator = AerSimulator(method=method)
     save(unitary)
     return PreparedRun(simulator, unitary)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 
 import numpy as np
 from qiskit.circuit import QuantumCircuit
@@ -16,16 +17,23 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from qsession import _native
-from qsession.execution import dd, methods, mitigation, twirled_channel, zne
+from qsession.execution import (
+    dd,
+    methods,
+    mitigation,
+    progress,
+    sampler_twirl,
+    twirled_channel,
+    zne,
+)
 from qsession.execution import estimator_plan as plans
 from qsession.execution.distribution import (
     apply_readout_errors,
     basis_probabilities,
     final_states,
 )
-from qsession.execution.measurement_plan import (
-    MeasurementBasis,
-)
+from qsession.execution.light_cone import basis_moments, cone_states, light_cone_plan
+from qsession.execution.measurement_plan import MeasurementBasis
 from qsession.execution.memo import Memo, derive
 from qsession.execution.noise import DeviceNoise
 from qsession.execution.profiles import DeviceProfile
@@ -64,8 +72,9 @@ class Executor:
     def __init__(self, profile: DeviceProfile, noise: bool, memo: Memo | None = None) -> None:
         self.profile = profile
         self.memo = memo
-        self.progress: Callable[[int, int], None] | None = None
-        """Called with (PUBs done, PUBs in all) as a job's PUBs finish (the worker's report)."""
+        self.progress: Callable[[float, int], None] | None = None
+        """Called with (PUBs done, PUBs in all) as a job advances (the worker's report);
+        PUBs done is fractional while a PUB's inner loops advance (:mod:`.progress`)."""
         self._noise = DeviceNoise(profile.target) if noise else None
 
     def validate_sampler_pub(self, pub: SamplerPub, index: int) -> None:
@@ -118,7 +127,7 @@ class Executor:
         decoupling = mitigation.dynamical_decoupling_settings(options or job_pb2.JobOptions())
         seeds = np.random.SeedSequence(seed).spawn(len(pubs))
         results, spans = [], []
-        for index, (pub, pub_seed) in enumerate(zip(pubs, seeds, strict=True)):
+        for index, (pub, pub_seed) in self._pubs_reporting(pubs, seeds):
             self.validate_sampler_pub(pub, index)
             start = datetime.now(UTC)
             circuit, shots = pub.circuit, pub.shots
@@ -130,7 +139,14 @@ class Executor:
                     arrays = self._sample_randomized(circuit, values, shots, pub_seed, twirling)
                 else:
                     arrays = sample_registers(
-                        circuit, circuit.cregs, values, shots, pub_seed, self._noise, self.memo
+                        circuit,
+                        circuit.cregs,
+                        values,
+                        shots,
+                        pub_seed,
+                        self._noise,
+                        self.memo,
+                        batch_trajectories=True,
                     )
             data = {
                 creg.name: BitArray(array.reshape(pub.shape + array.shape[1:]), creg.size)
@@ -146,9 +162,15 @@ class Executor:
                 )
             )
             spans.append(_whole_span(index, start, pub.shape + (shots,)))
-            if self.progress is not None:
-                self.progress(index + 1, len(pubs))
         return _primitive_result(results, spans)
+
+    def _pubs_reporting(self, pubs: list, seeds: list) -> Iterator[tuple[int, tuple]]:
+        """``enumerate(zip(pubs, seeds))``, reporting the job's progress to :attr:`progress`
+        as the PUBs and the loops inside them advance (:mod:`.progress`)."""
+        count = len(pubs)
+        report = None if self.progress is None else partial(_report, self.progress, count)
+        with progress.reporting(report):
+            yield from progress.iterate(enumerate(zip(pubs, seeds, strict=True)), count)
 
     def _device_circuit(
         self, circuit: QuantumCircuit, decoupling: dd.DynamicalDecoupling
@@ -198,7 +220,23 @@ class Executor:
         the 2-qubit gates (``enable_gates``) and, with ``enable_measure``, an X before each
         terminal measurement of a random half of the qubits, whose bits are flipped back with
         one XOR of a packed mask over all of the randomization's shots. Mid-circuit
-        measurements are not twirled (their bits may steer the circuit)."""
+        measurements are not twirled (their bits may steer the circuit).
+
+        On a noisy device the randomizations run in closed form where they can
+        (:mod:`.sampler_twirl`: one density-matrix run for all of them)."""
+        if self._noise is not None and self.twirl_in_closed_form:
+            arrays = sampler_twirl.sample_twirled(
+                circuit,
+                values,
+                shots,
+                seed,
+                twirling,
+                self._noise,
+                self.memo,
+                self.closed_form_max_shots_per_randomization,
+            )
+            if arrays is not None:
+                return arrays
         count, _ = twirling.split(shots)
         count = min(count, shots)
         twirl_seed, mask_seed, *run_seeds = seed.spawn(count + 2)
@@ -210,13 +248,25 @@ class Executor:
         masks = rng.random((count, len(terminal))) < 0.5 if twirling.enable_measure else None
         parts: list[list[np.ndarray]] = [[] for _ in circuit.cregs]
         sizes = [len(part) for part in np.array_split(np.arange(shots), count)]
-        for r, (size, run_seed) in enumerate(zip(sizes, run_seeds, strict=True)):
+        twirled = twirled_channel.TWIRLED_GATES if twirling.enable_gates else frozenset()
+        randomizations = enumerate(zip(sizes, run_seeds, strict=True))
+        for r, (size, run_seed) in progress.iterate(randomizations, count):
             instance = instances[r % len(instances)]
             flipped = []
             if masks is not None:
                 flipped = [terminal[j] for j in np.flatnonzero(masks[r])]
                 instance = flip_before_measurements(instance, {q for q, _ in flipped})
-            arrays = sample_registers(instance, instance.cregs, values, size, run_seed, self._noise)
+            arrays = sample_registers(
+                instance,
+                instance.cregs,
+                values,
+                size,
+                run_seed,
+                self._noise,
+                None,
+                twirled,
+                batch_trajectories=True,
+            )
             flipped_clbits = {clbit for _, clbit in flipped}
             for creg, array, bucket in zip(circuit.cregs, arrays, parts, strict=True):
                 bits = np.array([circuit.find_bit(b).index in flipped_clbits for b in creg])
@@ -258,7 +308,7 @@ class Executor:
             seed = settings.seed
         seeds = np.random.SeedSequence(seed).spawn(len(pubs))
         results, spans = [], []
-        for index, (pub, pub_seed) in enumerate(zip(pubs, seeds, strict=True)):
+        for index, (pub, pub_seed) in self._pubs_reporting(pubs, seeds):
             self.validate_estimator_pub(pub, index)
             start = datetime.now(UTC)
             if options is not None:
@@ -294,8 +344,6 @@ class Executor:
                 )
             )
             spans.append(_whole_span(index, start, pub.shape))
-            if self.progress is not None:
-                self.progress(index + 1, len(pubs))
         result = _primitive_result(results, spans)
         if options is not None:
             result.metadata.update(settings.job_metadata())
@@ -342,7 +390,8 @@ class Executor:
         factor_seeds = seed.spawn(len(settings.noise_factors) + 1)
         fold_rng = np.random.default_rng(factor_seeds[-1])
         per_factor, paths = [], []
-        for factor, factor_seed in zip(settings.noise_factors, factor_seeds, strict=False):
+        factors = zip(settings.noise_factors, factor_seeds, strict=False)
+        for factor, factor_seed in progress.iterate(factors, len(settings.noise_factors)):
             folded = zne.fold_two_qubit_gates(pub.circuit, factor, settings.amplifier, fold_rng)
             evs, stds, path = self._estimate_randomized(
                 pub, folded, shots, randomizations, factor_seed, settings
@@ -414,11 +463,11 @@ class Executor:
 
         Without gate twirling, every randomization runs ``circuit``. With it, the average
         over the twirls runs in closed form when it can (:mod:`.twirled_channel`: one
-        density-matrix run of the twirl-averaged circuit, ``gate_twirling:
-        "twirled_channel"``); otherwise, or without :attr:`twirl_in_closed_form`, each
-        randomization runs its own Pauli twirl of ``circuit`` (Qiskit's
-        ``pauli_twirl_2q_gates``, the twirls merged into the device's 1-qubit gates;
-        ``gate_twirling: "per_randomization"`` and the ``reason``)."""
+        density-matrix run of the twirl-averaged circuit or of each of its light cones,
+        ``gate_twirling: "twirled_channel"``); otherwise, or without
+        :attr:`twirl_in_closed_form`, each randomization runs its own Pauli twirl of
+        ``circuit`` (Qiskit's ``pauli_twirl_2q_gates``, the twirls merged into the device's
+        1-qubit gates; ``gate_twirling: "per_randomization"`` and the ``reason``)."""
         if not settings.twirling.enable_gates:
             return (*self._estimate(pub, shots, seed, settings, [circuit]), {})
         reason = None if self.twirl_in_closed_form else "the executor runs the reference path"
@@ -436,9 +485,14 @@ class Executor:
                 "state plan",
                 lambda: plans.state_plan(pub.circuit, plan, self._noise),
             )
+            # Its final state simulated once, or its terms' light cones.
+            simulated = state_plan is not None or (
+                light_cone_plan([pub.circuit], plan, self._noise, self.memo, observables)
+                is not None
+            )
             reason = twirled_channel.reason_not_exact(
                 pub.circuit,
-                state_plan is not None,
+                simulated,
                 shots // randomizations,
                 self.closed_form_max_shots_per_randomization,
             )
@@ -481,9 +535,10 @@ class Executor:
 
         When the circuits' final states are small (see :func:`.estimator_plan.state_plan`)
         each is simulated once per parameter point and each basis's distribution taken from
-        it; otherwise each basis circuit is sampled on its own. With ``settings`` the
-        measurements are twirled and, with TREX, each term rescaled by its learned readout
-        fidelity (:mod:`.mitigation`)."""
+        it; otherwise, when every term's backward light cone is small, each cone's state is
+        (:mod:`.light_cone`); otherwise each basis circuit is sampled on its own. With
+        ``settings`` the measurements are twirled and, with TREX, each term rescaled by its
+        learned readout fidelity (:mod:`.mitigation`)."""
         settings = settings or UNMITIGATED
         values = _points(pub.parameter_values, pub.circuit)
         own = circuits is None or (len(circuits) == 1 and circuits[0] is pub.circuit)
@@ -504,9 +559,12 @@ class Executor:
             ]
         else:
             state_plans = [plans.state_plan(circuit, plan, self._noise) for circuit in circuits]
+        cones = None
         if any(state_plan is None for state_plan in state_plans):
             state_plans = None
-            if not own:  # each basis circuit sampled on its own
+            memo = self.memo if own else None
+            cones = light_cone_plan(circuits, plan, self._noise, memo, observables)
+            if cones is None and not own:  # each basis circuit sampled on its own
                 instance_bases = [plans.basis_circuits(circuit, plan) for circuit in circuits]
         num_points = values.shape[0]
         means = np.tile(plan.constant, (num_points, 1))  # (points, observables)
@@ -514,6 +572,8 @@ class Executor:
         randomizations = len(circuits)
         if settings.twirling.enable_measure or settings.twirling.enable_gates:
             randomizations = settings.twirling.split(shots)[0]
+        # With gate twirling, the circuits sampled here are its randomizations.
+        twirled = twirled_channel.TWIRLED_GATES if settings.twirling.enable_gates else frozenset()
         if state_plans is not None:
             column = {param: i for i, param in enumerate(pub.circuit.parameters)}
             instance_states = []
@@ -530,16 +590,23 @@ class Executor:
                         self.memo if own else None,
                     )
                 )
+        elif cones is not None:
+            states = cone_states(cones, values, pub.circuit.parameters, self._noise, memo, seed)
+            sample = partial(self._sample_basis, shots=shots, randomizations=randomizations)
         for basis_index, (basis, basis_seed) in enumerate(
             zip(plan.bases, seed.spawn(len(plan.bases)), strict=True)
         ):
             basis_seed, twirl_seed = basis_seed.spawn(2)
             twirl_rng = np.random.default_rng(twirl_seed)
             masks, coeffs = self._readout_mitigation(basis, shots, settings, twirl_rng)
-            if state_plans is None:
+            if cones is not None:
+                moments = basis_moments(
+                    cones, basis_index, states, sample, basis_seed, coeffs, masks
+                )
+            elif state_plans is None:
                 measured = [bases[basis_index] for bases in instance_bases]
                 packed = self._sample_twirled(
-                    measured, basis, values, shots, randomizations, masks, basis_seed, own
+                    measured, basis, values, shots, randomizations, masks, basis_seed, own, twirled
                 )
                 moments = [
                     _native.diagonal_expectations(
@@ -605,16 +672,19 @@ class Executor:
         masks: np.ndarray | None,
         seed: np.random.SeedSequence,
         own: bool = True,
+        twirled_gates: frozenset[str] = frozenset(),
     ) -> np.ndarray:
         """Shots of the basis circuits ``measured`` (one ``(circuit, register)`` per instance;
         packed, ``(points, shots, bytes)``). A single untwirled instance runs all shots at
         once; otherwise randomization ``r`` runs instance ``r % len(measured)`` with
         ``shots / randomizations`` shots and, with ``masks``, its measurement twirl: X gates
-        before the flipped measurements and the bits flipped back."""
+        before the flipped measurements and the bits flipped back. ``twirled_gates``: the
+        2-qubit gates the instances run Pauli-twirled (``sample_registers``)."""
         if masks is None and len(measured) == 1:
             circuit, register = measured[0]
+            memo = self.memo if own else None
             (packed,) = sample_registers(
-                circuit, [register], values, shots, seed, self._noise, self.memo if own else None
+                circuit, [register], values, shots, seed, self._noise, memo, twirled_gates
             )
             return packed
         per = shots // randomizations
@@ -623,7 +693,9 @@ class Executor:
             circuit, register = measured[r % len(measured)]
             if masks is not None:
                 circuit = mitigation.twirled_measurements(circuit, basis.qubits, masks[r])
-            (packed,) = sample_registers(circuit, [register], values, per, r_seed, self._noise)
+            (packed,) = sample_registers(
+                circuit, [register], values, per, r_seed, self._noise, None, twirled_gates
+            )
             if masks is not None:
                 packed = packed ^ mitigation.packed_mask(masks[r])
             parts.append(packed)
@@ -682,6 +754,11 @@ class Executor:
             variances = np.clip(np.square(values) @ counts / shots - np.square(means), 0.0, None)
             moments.append((means, np.sqrt(variances / shots)))
         return moments
+
+
+def _report(callback: Callable[[float, int], None], pubs: int, fraction: float) -> None:
+    """Pass a job's progress to the executor's callback in PUBs done (a float)."""
+    callback(fraction * pubs, pubs)
 
 
 def exact_required(options: job_pb2.JobOptions | None) -> bool:

@@ -64,6 +64,13 @@ def recording(exact_required: bool = False) -> Iterator[Record]:
         _current.reset(token)
 
 
+def exact_required() -> bool:
+    """Whether the current PUB's job refuses approximate methods (a path that has an exact
+    alternative takes it instead of noting an approximation)."""
+    record = _current.get()
+    return record is not None and record.exact_required
+
+
 def note(method: str, exact: bool = True, **detail: Any) -> None:
     """Record that ``method`` ran for a circuit of the current PUB.
 

@@ -64,6 +64,17 @@ class DeviceNoise:
             return self._twirled_error(name, qubits)
         return self._error(name, qubits)
 
+    @property
+    def target(self) -> Target:
+        """The device whose noise this is (its qubits' T1/T2, ``dt``)."""
+        return self._target
+
+    def quantum_error(self, name: str, qubits: tuple[int, ...]) -> QuantumError | None:
+        """Aer's error of instruction ``name`` on device qubits ``qubits`` as Aer's
+        ``QuantumError`` (the channel :meth:`gate_error` gives without twirling), or ``None``;
+        cached, so the same object each call."""
+        return self._quantum_error(name, qubits)
+
     def readout_assignment(self, qubits: Iterable[int]) -> np.ndarray:
         """float64 ``(len(qubits), 2, 2)``: entry ``[j, s, r]`` is the probability that a
         measurement of device qubit ``qubits[j]`` in state ``s`` reads ``r``."""

@@ -1,11 +1,14 @@
 """Sample classical registers from a circuit on Aer, packed in Qiskit's BitArray layout.
 
-Two paths, chosen per circuit:
+Three paths, chosen per circuit:
 
 * probabilities: every measurement terminal and few enough active qubits (ideal: a state
   vector fits; noisy: a density matrix is cheap, no delay, no qubit read into two of the
   returned bits). Aer computes the exact distribution of the measured qubits once per parameter
   point (:mod:`.distribution`); the native kernel draws the shots and packs each register.
+* stabilizer: a noisy Clifford circuit too wide for a density matrix. Its errors are replaced
+  by their Pauli twirls, the shots drawn by Pauli frames at any width, and the PUB's metadata
+  bounds what the replacement changed (:mod:`.stabilizer`).
 * memory: everything else (mid-circuit measurement, reset, control flow, wide circuits).
   Aer samples with ``memory=True``; the native kernel converts its hex memory.
 
@@ -16,26 +19,28 @@ measurement of an idle qubit reads 0, or with noise 1 with that qubit's probabil
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 from qiskit.circuit import (
     ClassicalRegister,
     ControlFlowOp,
-    Operation,
-    ParameterExpression,
     QuantumCircuit,
 )
 from qiskit_aer import AerSimulator
 
 from qsession import _native
-from qsession.execution import methods
+from qsession.execution import methods, stabilizer
 from qsession.execution.aer import run_points
-from qsession.execution.distribution import final_distribution
+from qsession.execution.distribution import (
+    apply_readout_errors,
+    batched_trajectories,
+    final_distribution,
+)
 from qsession.execution.memo import Memo, derive
 from qsession.execution.noise import DeviceNoise
 from qsession.execution.reduction import ReducedCircuit, reduce_circuit
+from qsession.execution.stabilizer import is_clifford
 
 STATEVECTOR_MAX_QUBITS = 26
 """Widest reduced circuit simulated as a state vector (2**26 complex amplitudes = 1 GiB)."""
@@ -48,12 +53,6 @@ DENSITY_MATRIX_MAX_QUBITS = 10
 complex128 = 16 MiB and under a second for a 140-gate circuit. From 11 qubits on, shot-by-shot
 Aer is faster below a few thousand shots (``bench/noisy_executor.py --widths``)."""
 
-_CLIFFORD = frozenset(
-    {"id", "x", "y", "z", "h", "s", "sdg", "sx", "sxdg", "cx", "cy", "cz", "swap", "ecr"}
-    | {"measure", "reset", "barrier", "delay"}
-)
-_QUARTER_TURN_ROTATIONS = frozenset({"rx", "ry", "rz"})
-
 
 def sample_registers(
     circuit: QuantumCircuit,
@@ -63,6 +62,8 @@ def sample_registers(
     seed: np.random.SeedSequence,
     noise: DeviceNoise | None,
     memo: Memo | None = None,
+    twirled_gates: frozenset[str] = frozenset(),
+    batch_trajectories: bool = False,
 ) -> list[np.ndarray]:
     """Run ``circuit`` at each parameter point and return each register's shots.
 
@@ -75,6 +76,17 @@ def sample_registers(
         seed: the randomness of this call; equal seeds give equal results.
         noise: the device's noise, or ``None`` for an ideal run.
         memo: remembers the reduced circuit of a circuit nobody modifies (a worker's).
+        twirled_gates: names of the 2-qubit gates ``circuit`` runs Pauli-twirled (it is one
+            randomization of gate twirling; ``twirled_channel.TWIRLED_GATES`` then). Only
+            the stabilizer path reads it: their errors' Pauli twirls are then exact on
+            average (:mod:`.stabilizer`); every other path applies the device's errors as
+            they are.
+        batch_trajectories: a noisy circuit too wide for a density matrix may draw
+            several shots from each noisy state-vector trajectory
+            (:func:`.distribution.batched_trajectories`: each shot's distribution exact,
+            shots correlated; noted as approximate). For the Sampler, which reports shots;
+            the Estimator's standard errors assume independent shots, so it does not. A job
+            that asks for exact results runs shot by shot instead.
 
     Returns:
         One uint8 array per register, shape ``(num_points, shots, ceil(len(register) / 8))``:
@@ -90,10 +102,22 @@ def sample_registers(
     clbits = [[circuit.find_bit(bit).index for bit in register] for register in registers]
     aer_seed, draw_seed, flip_seed = seed.spawn(3)
     final = reduced.final_measures
-    if final is not None and _fits_probabilities(reduced, final, clbits, noise is not None):
+    if final is not None and fits_probabilities(reduced, final, clbits, noise is not None):
         methods.note("statevector" if noise is None else "density_matrix")
         packed = _sample_from_probabilities(
             reduced, final, clbits, values, shots, draw_seed, noise, memo
+        )
+    elif (pauli := _pauli_run(reduced, noise, twirled_gates, memo)) is not None:
+        packed = _sample_stabilizer(pauli, clbits, values.shape[0], shots, aer_seed)
+    elif (
+        batch_trajectories
+        and noise is not None
+        and final is not None
+        and fits_trajectories(reduced, final, clbits)
+        and not methods.exact_required()
+    ):
+        packed = _sample_from_probabilities(
+            reduced, final, clbits, values, shots, draw_seed, noise, memo, trajectories=True
         )
     else:
         packed = _sample_from_memory(reduced, clbits, values, shots, aer_seed, noise)
@@ -102,7 +126,7 @@ def sample_registers(
     return packed
 
 
-def _fits_probabilities(
+def fits_probabilities(
     reduced: ReducedCircuit, final: dict[int, int], clbits: list[list[int]], noisy: bool
 ) -> bool:
     """Whether the probabilities path gives the distribution of the returned bits: a small
@@ -119,6 +143,23 @@ def _fits_probabilities(
     return len(reduced.active) <= STATEVECTOR_MAX_QUBITS and len(measured) <= PROBABILITIES_MAX_BITS
 
 
+def fits_trajectories(
+    reduced: ReducedCircuit, final: dict[int, int], clbits: list[list[int]]
+) -> bool:
+    """Whether a noisy circuit's distribution can be averaged over state-vector trajectories
+    (:func:`.distribution.trajectory_distribution`): a state vector fits, at most
+    :data:`PROBABILITIES_MAX_BITS` measured qubits, each read into one returned bit, and no
+    delay (Aer relaxes delays only through its noise model)."""
+    read = {c: final[c] for bits in clbits for c in bits if c in final}
+    measured = set(read.values())
+    return (
+        len(reduced.active) <= STATEVECTOR_MAX_QUBITS
+        and len(measured) <= PROBABILITIES_MAX_BITS
+        and len(measured) == len(read)
+        and all(inst.operation.name != "delay" for inst in reduced.circuit.data)
+    )
+
+
 def _sample_from_probabilities(
     reduced: ReducedCircuit,
     final: dict[int, int],
@@ -128,26 +169,48 @@ def _sample_from_probabilities(
     seed: np.random.SeedSequence,
     noise: DeviceNoise | None,
     memo: Memo | None = None,
+    trajectories: bool = False,
 ) -> list[np.ndarray]:
+    """Shots drawn from the measured qubits' distribution: exact (a state vector or a
+    density matrix), or with ``trajectories`` (noisy only) the mean over noisy state-vector
+    trajectories (:func:`.distribution.batched_trajectories`), read through the readout
+    errors."""
     measured = sorted({final[c] for bits in clbits for c in bits if c in final})
-    position = {qubit: j for j, qubit in enumerate(measured)}
-    positions = [
-        np.array([position[final[c]] if c in final else -1 for c in bits], dtype=np.int64)
-        for bits in clbits
-    ]
+    positions = register_positions(final, clbits, measured)
     num_points = values.shape[0]
     # A circuit without parameters is the same at every point: one distribution, all shots.
     runs, draws = (num_points, shots) if values.shape[1] else (1, num_points * shots)
-    probabilities = final_distribution(reduced, measured, values[:runs], noise, memo)
+    seed, trajectory_seed = seed.spawn(2)
+    if trajectories and noise is not None:
+        states = batched_trajectories(
+            reduced, measured, values[:runs], draws, noise, trajectory_seed, memo, {}
+        )
+        assignment = noise.readout_assignment(reduced.active[q] for q in measured)
+        probabilities = [apply_readout_errors(state, assignment) for state in states]
+    else:
+        probabilities = final_distribution(reduced, measured, values[:runs], noise, memo)
     seeds = seed.generate_state(runs, np.uint64)
     out = [np.empty((num_points * shots, _num_bytes(len(bits))), np.uint8) for bits in clbits]
     for run in range(runs):
         outcomes = _native.sample_outcomes(probabilities[run], draws, int(seeds[run]))
-        for register, register_positions in zip(out, positions, strict=True):
+        for register, bit_positions in zip(out, positions, strict=True):
             register[run * draws : (run + 1) * draws] = _native.pack_outcomes(
-                outcomes, register_positions
+                outcomes, bit_positions
             )
     return [register.reshape(num_points, shots, register.shape[1]) for register in out]
+
+
+def register_positions(
+    final: dict[int, int], clbits: list[list[int]], measured: list[int]
+) -> list[np.ndarray]:
+    """Per register, int64 ``(bits,)``: which bit of an outcome over ``measured`` (reduced
+    qubits, bit ``j`` = ``measured[j]``) each register bit holds; -1 for a bit no terminal
+    measurement writes (it stays 0). What ``_native.pack_outcomes`` takes."""
+    position = {qubit: j for j, qubit in enumerate(measured)}
+    return [
+        np.array([position[final[c]] if c in final else -1 for c in bits], dtype=np.int64)
+        for bits in clbits
+    ]
 
 
 def _sample_from_memory(
@@ -185,12 +248,52 @@ def _sample_from_memory(
     return [register.reshape(num_points, shots, register.shape[1]) for register in out]
 
 
+def _pauli_run(
+    reduced: ReducedCircuit,
+    noise: DeviceNoise | None,
+    twirled_gates: frozenset[str],
+    memo: Memo | None,
+) -> stabilizer.PauliRun | None:
+    """The stabilizer path (:mod:`.stabilizer`) of a gate-twirled noisy Clifford circuit too
+    wide for a density matrix, or ``None``: such a circuit's Pauli-twirled noise runs at any
+    width in seconds, where shot-by-shot state vectors or matrix product states take minutes
+    or more. Within a state vector's width a job that refuses approximations gets those.
+
+    Only with gate twirling (``twirled_gates``): its 2-qubit errors are then Pauli channels
+    on average. Untwirled, every error would be replaced by its Pauli twirl, which turns
+    each 2-qubit gate's relaxation (decay towards ``|0>``) into bit flips both ways: the
+    shots would follow a different device."""
+    if noise is None or not twirled_gates or len(reduced.active) <= DENSITY_MATRIX_MAX_QUBITS:
+        return None
+    exact_alternative = len(reduced.active) <= STATEVECTOR_MAX_QUBITS
+    return stabilizer.pauli_run(reduced, noise, twirled_gates, exact_alternative, memo)
+
+
+def _sample_stabilizer(
+    run: stabilizer.PauliRun,
+    clbits: list[list[int]],
+    num_points: int,
+    shots: int,
+    seed: np.random.SeedSequence,
+) -> list[np.ndarray]:
+    """Each register's shots of a stabilizer run (a Clifford circuit has no parameters: one
+    Aer run for all points)."""
+    num_clbits = run.num_clbits
+    memory = stabilizer.sample_memory(run, num_points * shots, seed)
+    return [
+        (
+            memory if bits == list(range(num_clbits)) else _select_bits(memory, num_clbits, bits)
+        ).reshape(num_points, shots, -1)
+        for bits in clbits
+    ]
+
+
 def _memory_method(circuit: QuantumCircuit, noisy: bool) -> str:
     """Aer's method: automatic while a state vector fits, then the stabilizer method for
     noiseless Clifford circuits, else matrix product states."""
     if circuit.num_qubits <= STATEVECTOR_MAX_QUBITS:
         return "automatic"
-    if not noisy and all(_is_clifford(inst.operation) for inst in circuit.data):
+    if not noisy and all(is_clifford(inst.operation) for inst in circuit.data):
         return "stabilizer"
     return "matrix_product_state"
 
@@ -205,18 +308,6 @@ def _note_memory_method(method: str, circuit: QuantumCircuit, noisy: bool) -> No
     if method == "matrix_product_state":
         detail["truncation_threshold"] = 1e-16
     methods.note(method, **detail)
-
-
-def _is_clifford(operation: Operation) -> bool:
-    if operation.name in _CLIFFORD:
-        return True
-    if operation.name in _QUARTER_TURN_ROTATIONS:
-        (angle,) = operation.params
-        if isinstance(angle, ParameterExpression):
-            return False
-        turns = float(angle) / (math.pi / 2)
-        return math.isclose(turns, round(turns), abs_tol=1e-9)
-    return False
 
 
 def _select_bits(packed: np.ndarray, num_bits: int, bits: list[int]) -> np.ndarray:

@@ -51,10 +51,11 @@ not).
 The closed form applies when every 2-qubit gate of the circuit is one Qiskit twirls as a
 Clifford (:data:`TWIRLED_GATES`), the circuit's final state is simulated once for all its
 bases (the executor's single-state plan: few enough qubits for a density matrix, terminal
-measurements only) and each randomization has at most :data:`MAX_SHOTS_PER_RANDOMIZATION`
-shots, or on an ideal device (every twirl is the circuit). Otherwise the
-executor runs the reference path, one twirled circuit per randomization, and says why in
-the PUB's ``resilience`` metadata (:func:`reason_not_exact`).
+measurements only) or as the states of its terms' light cones (:mod:`.light_cone`: each
+cone few enough qubits for one), and each randomization has at most
+:data:`MAX_SHOTS_PER_RANDOMIZATION` shots, or on an ideal device (every twirl is the
+circuit). Otherwise the executor runs the reference path, one twirled circuit per
+randomization, and says why in the PUB's ``resilience`` metadata (:func:`reason_not_exact`).
 """
 
 from __future__ import annotations
@@ -98,13 +99,14 @@ def reason_not_exact(
     shots_per_randomization: int = 0,
     max_shots_per_randomization: int = MAX_SHOTS_PER_RANDOMIZATION,
 ) -> str | None:
-    """Why the twirled average of ``circuit`` cannot run as one density-matrix run, or
-    ``None`` when it can.
+    """Why the twirled average of ``circuit`` cannot run as one density-matrix run (of the
+    whole circuit, or of each light cone), or ``None`` when it can.
 
     Args:
         circuit: the PUB's circuit as the device runs it (scheduled); its folded forms have
             the same answer, as folding repeats its 2-qubit gates in place.
-        single_state: whether the executor simulates its final state once for all bases.
+        single_state: whether the executor simulates its final state exactly: once for all
+            bases, or as the states of its terms' light cones (:mod:`.light_cone`).
         shots_per_randomization: each randomization's shots.
         max_shots_per_randomization: the most the closed form runs with (see
             :data:`MAX_SHOTS_PER_RANDOMIZATION`).
@@ -131,8 +133,9 @@ def reason_not_exact(
         )
     if not single_state:
         return (
-            "the circuit's final state is not simulated once for all bases (too wide for a "
-            "density matrix, or a measurement or reset before the end)"
+            "the circuit's final state is not simulated once for all bases nor as its terms' "
+            "light cones (a density matrix too wide for both, or a measurement or reset "
+            "before the end)"
         )
     return None
 

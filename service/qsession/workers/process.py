@@ -88,13 +88,14 @@ def build_executor(profile_name: str, noise: bool) -> Executor:
 
 class ProgressReporter:
     """Sends a running job's progress to the server at a bounded rate (see the module
-    docstring); the executor calls it with (PUBs done, PUBs in all)."""
+    docstring); the executor calls it with (PUBs done, PUBs in all), PUBs done fractional
+    while a PUB's inner loops advance."""
 
     def __init__(self, channel: socket.socket) -> None:
         self._channel = channel
         self._sent, self._at = 0.0, 0.0
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: float, total: int) -> None:
         fraction, now = done / total, time.monotonic()
         if done >= total:
             return  # the answer itself says it is done
@@ -107,11 +108,11 @@ def answer(
     executor: Executor,
     request: bytes,
     seed: int,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[float, int], None] | None = None,
 ) -> tuple[str, bytes | str]:
     """Run one serialized CreateJobRequest with ``seed``: ``("ok", JobResult bytes)``, or
     ``("error", message)`` when the job fails (the worker goes on either way). ``progress``
-    is called with (PUBs done, PUBs in all) as they finish."""
+    is called with (PUBs done, PUBs in all) as the job advances."""
     from qsession.execution import ExecutionFailed, InvalidPub
     from qsession.execution.request import execute_request
     from qsession.wire import WireError
