@@ -14,7 +14,7 @@ NATIVE_SOURCES := Cargo.toml $(shell find native -name '*.rs' -o -name Cargo.tom
 INSTALLED      := $(VENV)/.installed
 INSTALLED_TEST := $(VENV)/.installed-test
 
-.PHONY: serve test install proto bench bench-mitigation lint clean
+.PHONY: serve test install proto bench bench-mitigation bench-scale lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ bench: $(INSTALLED_TEST)
 # Error of Estimator values at resilience levels 0, 1, 2 on noisy fake_torino, and each level's cost.
 bench-mitigation: $(INSTALLED_TEST)
 	$(PY) bench/mitigation.py
+
+# Utility-scale noisy jobs on fake_brisbane (issue 29): QAOA, a mirror circuit, a 127-qubit
+# brickwork, each against its reference in the same run.
+bench-scale: $(INSTALLED_TEST)
+	$(PY) bench/scale.py
 
 # ruff on everything; mypy on the packages pyproject.toml's [tool.mypy] files lists.
 lint: $(INSTALLED_TEST)

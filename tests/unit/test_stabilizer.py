@@ -43,12 +43,13 @@ from qiskit_aer.noise import (
     amplitude_damping_error,
     pauli_error,
 )
+from qiskit_aer.noise.device import basic_device_gate_errors
 from qiskit_aer.noise.errors.base_quantum_error import QuantumChannelInstruction
 from scipy.stats import chi2_contingency
 
 from qsession.execution import Executor, dd, load_profile, methods, stabilizer
 from qsession.execution.distribution import apply_readout_errors, final_distribution
-from qsession.execution.noise import DeviceNoise, pauli_twirl
+from qsession.execution.noise import DeviceNoise, pauli_twirl, restrict_target
 from qsession.execution.reduction import ReducedCircuit, reduce_circuit
 from qsession.execution.sampling import sample_registers
 from qsession.wire.options import JobOptions, TwirlingOptions, encode_job_options
@@ -426,14 +427,26 @@ def test_choi_matrices_and_twirls_equal_qiskits(torino_noise: DeviceNoise) -> No
         assert distance == pytest.approx(stabilizer.diamond_distance_bound(error, twirl), abs=1e-10)
 
 
-def test_device_errors_in_bulk_equal_the_per_instruction_errors() -> None:
-    noise = DeviceNoise(load_profile("fake_brisbane").target)
+def test_device_errors_in_bulk_equal_aers_errors_of_each_instructions_qubits() -> None:
+    """``DeviceNoise.quantum_errors`` computes many errors in one Aer call on a target
+    holding just those instructions; each equals what Aer gives on the sub-device of the
+    instruction's own qubits."""
+    target = load_profile("fake_brisbane").target
+    noise = DeviceNoise(target)
     pair = next(q for q in noise.target["ecr"] if q is not None)
     keys = {("sx", (5,)), ("x", (7,)), ("rz", (7,)), ("ecr", pair), ("reset", (9,)), ("h", (1,))}
-    errors = stabilizer.device_errors(noise, keys)
+    errors = noise.quantum_errors(keys)
     assert set(errors) == keys
     for (name, qubits), error in errors.items():
-        own = noise.quantum_error(name, qubits)
+        local = tuple(range(len(qubits)))
+        own = next(
+            (
+                e
+                for n, on, e in basic_device_gate_errors(target=restrict_target(target, qubits))
+                if n == name and tuple(on) == local
+            ),
+            None,
+        )
         assert (error is None) == (own is None), name
         if error is not None:
             np.testing.assert_allclose(Choi(error).data, Choi(own).data, atol=1e-12)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 from typing import NoReturn
 
@@ -45,6 +46,8 @@ class DeviceNoise:
         self._error = lru_cache(maxsize=4096)(self._gate_error)
         self._twirled_error = lru_cache(maxsize=4096)(self._twirled_gate_error)
         self._quantum_error = lru_cache(maxsize=4096)(self._device_quantum_error)
+        self._errors: dict[tuple[str, tuple[int, ...]], QuantumError | None] = {}
+        self._errors_lock = threading.Lock()
         self.merged_pauli_error = lru_cache(maxsize=4096)(self._merged_pauli_error)
 
     def twirl_averaged(self, gates: frozenset[str]) -> DeviceNoise:
@@ -111,16 +114,38 @@ class DeviceNoise:
 
     def _device_quantum_error(self, name: str, qubits: tuple[int, ...]) -> QuantumError | None:
         """Aer's error of instruction ``name`` on device ``qubits``, or ``None``."""
-        local = tuple(range(len(qubits)))
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=".*has no QubitProperties", category=UserWarning
+        return self.quantum_errors({(name, qubits)})[name, qubits]
+
+    def quantum_errors(
+        self, instructions: Collection[tuple[str, tuple[int, ...]]]
+    ) -> dict[tuple[str, tuple[int, ...]], QuantumError | None]:
+        """Aer's device error of each ``(name, device qubits)`` of ``instructions`` (as
+        :meth:`quantum_error`), those not yet known computed by one call of Aer's
+        ``basic_device_gate_errors`` on a target holding just them: each call costs several
+        milliseconds whatever it computes, and a 127-qubit circuit's first run asks for
+        ~1,000 errors. Remembered for the life of this noise."""
+        with self._errors_lock:
+            missing = [key for key in instructions if key not in self._errors]
+        if missing:
+            computed: dict[tuple[str, tuple[int, ...]], QuantumError | None] = dict.fromkeys(
+                missing
             )
-            errors = basic_device_gate_errors(target=restrict_target(self._target, qubits))
-        for error_name, error_qubits, error in errors:
-            if error_name == name and tuple(error_qubits) == local:
-                return error
-        return None
+            qubits = tuple(sorted({q for _, on in missing for q in on}))
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message=".*has no QubitProperties", category=UserWarning
+                )
+                errors = basic_device_gate_errors(
+                    target=restrict_target(self._target, qubits, only=missing)
+                )
+            for name, local, error in errors:
+                key = (name, tuple(qubits[j] for j in local))
+                if key in computed:
+                    computed[key] = error
+            with self._errors_lock:
+                self._errors.update(computed)
+        with self._errors_lock:
+            return {key: self._errors[key] for key in instructions}
 
 
 def pauli_twirl(error: QuantumError) -> QuantumError:
@@ -142,10 +167,17 @@ def pauli_twirl(error: QuantumError) -> QuantumError:
     )
 
 
-def restrict_target(target: Target, qubits: tuple[int, ...]) -> Target:
+def restrict_target(
+    target: Target,
+    qubits: tuple[int, ...],
+    only: Collection[tuple[str, tuple[int, ...]]] | None = None,
+) -> Target:
     """The sub-device on ``qubits``: qubit ``qubits[j]`` becomes ``j``; instructions on other
-    qubits are dropped; properties, qubit properties and ``dt`` are kept."""
+    qubits are dropped; properties, qubit properties and ``dt`` are kept. With ``only``,
+    just those ``(name, device qubits)`` instructions are kept (and instructions without
+    properties are dropped)."""
     index = {q: j for j, q in enumerate(qubits)}
+    keep = None if only is None else set(only)
     all_props = target.qubit_properties
     sub = Target(
         description=target.description,
@@ -157,17 +189,16 @@ def restrict_target(target: Target, qubits: tuple[int, ...]) -> Target:
         operation = target.operation_from_name(name)
         props = target[name]
         if isinstance(operation, type) or props is None or None in props:
-            sub.add_instruction(operation, name=name)
+            if keep is None:
+                sub.add_instruction(operation, name=name)
             continue
-        sub.add_instruction(
-            operation,
-            {
-                tuple(index[q] for q in qargs): value
-                for qargs, value in props.items()
-                if all(q in index for q in qargs)
-            },
-            name=name,
-        )
+        kept = {
+            tuple(index[q] for q in qargs): value
+            for qargs, value in props.items()
+            if all(q in index for q in qargs) and (keep is None or (name, qargs) in keep)
+        }
+        if kept or keep is None:
+            sub.add_instruction(operation, kept, name=name)
     return sub
 
 

@@ -58,12 +58,10 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import lru_cache
-from weakref import WeakKeyDictionary
 
 import numpy as np
 from qiskit.circuit import (
@@ -76,11 +74,10 @@ from qiskit.circuit import (
 from qiskit.circuit.library import SdgGate, SGate, SXGate, get_standard_gate_name_mapping
 from qiskit.exceptions import QiskitError
 from qiskit.quantum_info import Choi, Clifford, Kraus, Operator, Pauli, pauli_basis
-from qiskit.transpiler import QubitProperties, Target
+from qiskit.transpiler import QubitProperties
 from qiskit.utils.units import apply_prefix
 from qiskit_aer import AerSimulator
 from qiskit_aer.noise import QuantumError, thermal_relaxation_error
-from qiskit_aer.noise.device import basic_device_gate_errors
 from qiskit_aer.noise.errors.base_quantum_error import QuantumChannelInstruction
 
 from qsession import _native
@@ -322,8 +319,7 @@ def _build(
     target = noise.target
     properties = target.qubit_properties or [None] * target.num_qubits
     noiseless = circuit.copy_empty_like()  # the reference shot's circuit
-    errors = device_errors(
-        noise,
+    errors = noise.quantum_errors(
         {
             (
                 inst.operation.name,
@@ -386,63 +382,6 @@ def _build(
         min(1.0, total / 2),
         frozenset(twirled_gates),
     )
-
-
-_device_errors: WeakKeyDictionary[DeviceNoise, dict] = WeakKeyDictionary()
-_device_errors_lock = threading.Lock()
-
-
-def device_errors(
-    noise: DeviceNoise, instructions: set[tuple[str, tuple[int, ...]]]
-) -> dict[tuple[str, tuple[int, ...]], QuantumError | None]:
-    """Aer's device error of each ``(name, device qubits)`` of ``instructions`` (what
-    :meth:`.DeviceNoise.quantum_error` gives), those not yet known computed by one call of
-    Aer's ``basic_device_gate_errors`` on a target holding just them: asking per instruction
-    computes every error of the instruction's qubits each time (6 of the 10 s a 127-qubit
-    circuit's first run took). Remembered per noise."""
-    with _device_errors_lock:
-        known = _device_errors.setdefault(noise, {})
-        missing = [key for key in instructions if key not in known]
-    if missing:
-        computed = dict.fromkeys(missing)
-        qubits = sorted({q for _, device in missing for q in device})
-        index = {q: j for j, q in enumerate(qubits)}
-        pruned = _pruned_target(noise.target, missing, index)
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=".*has no QubitProperties", category=UserWarning
-            )
-            errors = basic_device_gate_errors(target=pruned)
-        for name, local, error in errors:
-            key = (name, tuple(qubits[j] for j in local))
-            if key in computed:
-                computed[key] = error
-        with _device_errors_lock:
-            known.update(computed)
-    return {key: known[key] for key in instructions}
-
-
-def _pruned_target(
-    target: Target, instructions: list[tuple[str, tuple[int, ...]]], index: dict[int, int]
-) -> Target:
-    """A target on the qubits of ``index`` (device qubit ``q`` becomes ``index[q]``) holding
-    only ``instructions``, with their properties, the qubits' properties and ``dt``."""
-    all_props = target.qubit_properties
-    pruned = Target(
-        description=target.description,
-        num_qubits=len(index),
-        dt=target.dt,
-        qubit_properties=[all_props[q] for q in index] if all_props else None,
-    )
-    by_name: dict[str, dict] = {}
-    for name, device in instructions:
-        props = target[name] if name in target.operation_names else None
-        value = props.get(device) if props is not None else None
-        if value is not None:
-            by_name.setdefault(name, {})[tuple(index[q] for q in device)] = value
-    for name, props in by_name.items():
-        pruned.add_instruction(target.operation_from_name(name), props, name=name)
-    return pruned
 
 
 def _reference(circuit: QuantumCircuit) -> np.ndarray:
