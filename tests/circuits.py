@@ -14,6 +14,16 @@ def bell() -> QuantumCircuit:
     return circuit
 
 
+def ghz(num_qubits: int) -> QuantumCircuit:
+    """A measured GHZ state: H on qubit 0, a CX chain, measure_all into ``meas``."""
+    circuit = QuantumCircuit(num_qubits)
+    circuit.h(0)
+    for qubit in range(num_qubits - 1):
+        circuit.cx(qubit, qubit + 1)
+    circuit.measure_all()
+    return circuit
+
+
 def flip() -> QuantumCircuit:
     """One qubit flipped and measured (always "1"): the smallest job there is."""
     circuit = QuantumCircuit(1)

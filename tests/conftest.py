@@ -59,6 +59,21 @@ def start_server(config: dict[str, Any]) -> Iterator[ServerHandle]:
             handle.close_channels()
 
 
+@contextmanager
+def noisy_backend(data_dir: Path, profile: str) -> Iterator[Any]:
+    """A live server whose one backend is ``profile`` with its noise model: yields that
+    backend through the SDK, closes the service and stops the server after."""
+    from qsession import RuntimeService
+
+    config = base_config(data_dir, backends=[{"name": profile, "profile": profile, "noise": True}])
+    with start_server(config) as handle:
+        service = RuntimeService(url=handle.address, token=handle.token)
+        try:
+            yield service.backend(profile)
+        finally:
+            service.close()
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     """One real server shared by the tests that need no special configuration."""

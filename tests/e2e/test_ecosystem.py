@@ -19,6 +19,7 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qsession import BitArray, EstimatorV2, RuntimeService, SamplerV2
+from tests.circuits import ghz
 from tests.conftest import base_config, start_server
 
 
@@ -149,12 +150,7 @@ def test_mthree_calibrates_through_backend_run_and_raises_the_ghz_population(ser
 
     backend = service.backend("fake_torino")
     n = 5
-    ghz = QuantumCircuit(n)
-    ghz.h(0)
-    for qubit in range(n - 1):
-        ghz.cx(qubit, qubit + 1)
-    ghz.measure_all()
-    isa = generate_preset_pass_manager(backend=backend, optimization_level=1).run(ghz)
+    isa = generate_preset_pass_manager(backend=backend, optimization_level=1).run(ghz(n))
     shots = 4000
     counts = SamplerV2(mode=backend).run([isa], shots=shots).result()[0].data.meas.get_counts()
     mapping = mthree.utils.final_measurement_mapping(isa)

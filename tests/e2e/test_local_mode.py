@@ -22,7 +22,7 @@ from qsession import Batch, EstimatorV2, RuntimeService, SamplerV2, Session
 from qsession.client.errors import SessionClosedError
 from qsession.fake_provider import FakeManilaV2, FakeTorino
 from tests.circuits import bell
-from tests.conftest import base_config, start_server
+from tests.conftest import noisy_backend
 
 HAMILTONIAN = SparsePauliOp.from_list(
     [("YZ", 0.3980), ("ZI", -0.3980), ("ZZ", -0.0113), ("XX", 0.1810)]
@@ -54,14 +54,8 @@ def isa_bell(backend) -> QuantumCircuit:
 @pytest.fixture(scope="module")
 def noisy_torino(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """A live server's fake_torino with its noise model."""
-    config = base_config(
-        tmp_path_factory.mktemp("local_mode"),
-        backends=[{"name": "fake_torino", "profile": "fake_torino", "noise": True}],
-    )
-    with start_server(config) as handle:
-        service = RuntimeService(url=handle.address, token=handle.token)
-        yield service.backend("fake_torino")
-        service.close()
+    with noisy_backend(tmp_path_factory.mktemp("local_mode"), "fake_torino") as backend:
+        yield backend
 
 
 @pytest.fixture

@@ -13,22 +13,17 @@ from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
 
-from qsession import EstimatorV2, RuntimeService, SamplerV2
+from qsession import EstimatorV2, SamplerV2
 from qsession.exceptions import RuntimeJobFailureError
-from tests.conftest import base_config, start_server
+from tests.circuits import ghz
+from tests.conftest import noisy_backend
 
 
 @pytest.fixture(scope="module")
 def brisbane(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """A live server's fake_brisbane (127 qubits) with its noise model."""
-    config = base_config(
-        tmp_path_factory.mktemp("scale"),
-        backends=[{"name": "fake_brisbane", "profile": "fake_brisbane", "noise": True}],
-    )
-    with start_server(config) as handle:
-        service = RuntimeService(url=handle.address, token=handle.token)
-        yield service.backend("fake_brisbane")
-        service.close()
+    with noisy_backend(tmp_path_factory.mktemp("scale"), "fake_brisbane") as backend:
+        yield backend
 
 
 def _isa(backend, circuit: QuantumCircuit) -> QuantumCircuit:
@@ -114,13 +109,7 @@ def test_a_wide_estimator_job_of_local_terms_runs_by_light_cones(brisbane) -> No
 def test_a_wide_twirled_clifford_job_runs_the_stabilizer_path_and_exact_refuses_it(
     brisbane,
 ) -> None:
-    width = 30
-    circuit = QuantumCircuit(width)
-    circuit.h(0)
-    for qubit in range(width - 1):
-        circuit.cx(qubit, qubit + 1)
-    circuit.measure_all()
-    isa = _isa(brisbane, circuit)
+    isa = _isa(brisbane, ghz(30))
     sampler = SamplerV2(mode=brisbane)
     sampler.options.twirling.enable_gates = True
     result = sampler.run([isa], shots=2000).result()
