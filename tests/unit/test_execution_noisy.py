@@ -28,7 +28,7 @@ from qsession.execution import Executor, distribution, load_profile, sampling
 from qsession.execution.aer import PreparedRun
 from qsession.execution.noise import DeviceNoise
 from qsession.execution.reduction import reduce_circuit
-from tests.circuits import bell
+from tests.circuits import bell, ghz
 
 SHOTS = 200_000
 FALSE_FAILURE_RATE = 1e-6
@@ -145,15 +145,6 @@ def fast_path_forbidden() -> AbstractContextManager[object]:
     return mock.patch.object(
         sampling, "final_distribution", side_effect=AssertionError("fast path taken")
     )
-
-
-def ghz(num_qubits: int) -> QuantumCircuit:
-    circuit = QuantumCircuit(num_qubits)
-    circuit.h(0)
-    for q in range(num_qubits - 1):
-        circuit.cx(q, q + 1)
-    circuit.measure_all()
-    return circuit
 
 
 def test_readout_assignment_of_a_basis_state_is_the_product_of_its_qubits_rows() -> None:
