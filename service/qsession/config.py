@@ -450,7 +450,7 @@ def allocation(path: str, value: Any) -> float | str:
         return value
     raise ConfigError(
         f"{path}: must be a weight (a positive number, e.g. 2) or QPU seconds per window (a "
-        f"duration string, e.g. \"2h\"), got {_kind(value)} {value!r}"
+        f'duration string, e.g. "2h"), got {_kind(value)} {value!r}'
     )
 
 
@@ -682,7 +682,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
 
 def _window(seconds: float) -> float:
     if seconds <= 0:
-        raise ConfigError("scheduler.window: must be positive, e.g. \"28d\"")
+        raise ConfigError('scheduler.window: must be positive, e.g. "28d"')
     return seconds
 
 

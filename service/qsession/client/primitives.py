@@ -107,8 +107,7 @@ class _Primitive:
             # qiskit-ibm-runtime warns at each run(); here once, so that a run costs no
             # extra round trip
             warnings.warn(
-                f"The backend {status.backend_name} currently has a status of "
-                f"{status.status_msg}.",
+                f"The backend {status.backend_name} currently has a status of {status.status_msg}.",
                 stacklevel=4,
             )
 

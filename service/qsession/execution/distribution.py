@@ -117,39 +117,64 @@ def trajectory_distribution(
         ExecutionFailed: Aer cannot run the circuit.
     """
     per_shot = 2 ** len(measured) * trajectories <= SPREAD_MAX_ENTRIES
+    data = run_probabilities(reduced, measured, values, noise, trajectories, seed, memo, per_shot)
+    if not per_shot:
+        return data, None
+    error = max(float(np.sqrt(runs.var(axis=0, ddof=1) / trajectories).sum() / 2) for runs in data)
+    return [runs.mean(axis=0) for runs in data], error
+
+
+def run_probabilities(
+    reduced: ReducedCircuit,
+    measured: list[int],
+    values: np.ndarray,
+    noise: DeviceNoise | None,
+    runs: int,
+    seed: int,
+    memo: Memo | None = None,
+    per_run: bool = True,
+) -> list[np.ndarray]:
+    """The probabilities of ``measured`` (before readout errors) at the end of ``runs``
+    state-vector runs of ``reduced.circuit`` per row of ``values``: noisy trajectories (one
+    Kraus operator drawn per error), or with ``noise`` ``None`` ideal runs.
+
+    Returns:
+        Per row of ``values``: float64 ``(runs, 2**len(measured))``, each run's own, or with
+        ``per_run`` false ``(2**len(measured),)``, their mean.
+
+    Raises:
+        ExecutionFailed: Aer cannot run the circuit.
+    """
     prepared = derive(
         memo,
         reduced,
-        "trajectory probabilities",
+        "run probabilities",
         lambda: _prepared(
             reduced,
             noise,
-            lambda c: c.save_probabilities(measured, label="p", pershot=per_shot),
+            lambda c: c.save_probabilities(measured, label="p", pershot=per_run),
             method="statevector",
         ),
         tuple(measured),
-        per_shot,
+        per_run,
     )
     # In batches, so that a long run reports its progress as it goes. Aer seeds shot i of a
-    # run with seed + i: a batch starting at trajectory t runs with seed + t, so the batches
-    # are the trajectories of one run of them all, none repeated.
-    batches = np.array_split(np.arange(trajectories), min(BATCHES, trajectories))
-    sizes = [len(batch) for batch in batches]
-    runs = [
+    # run with seed + i: a batch starting at run t runs with seed + t, so the batches are
+    # the runs of one Aer run of them all, none repeated.
+    batches = np.array_split(np.arange(runs), min(BATCHES, runs))
+    results = [
         prepared.run(values, shots=len(batch), seed=seed + int(batch[0]))
         for batch in progress.iterate(batches, len(batches))
     ]
-    means, error = [], None
+    probabilities = []
     for i in range(values.shape[0]):
-        if per_shot:
-            data = np.concatenate([np.asarray(run.data(i)["p"], np.float64) for run in runs])
-            means.append(data.mean(axis=0))
-            spread = np.sqrt(data.var(axis=0, ddof=1) / trajectories).sum() / 2
-            error = max(error or 0.0, float(spread))
-        else:  # each run's mean over its trajectories
-            batch_means = [np.asarray(run.data(i)["p"], np.float64) for run in runs]
-            means.append(np.average(batch_means, axis=0, weights=sizes))
-    return means, error
+        parts = [np.asarray(result.data(i)["p"], np.float64) for result in results]
+        if per_run:
+            probabilities.append(np.concatenate([p.reshape(-1, p.shape[-1]) for p in parts]))
+        else:  # each batch's mean over its runs
+            sizes = [len(batch) for batch in batches]
+            probabilities.append(np.average(parts, axis=0, weights=sizes))
+    return probabilities
 
 
 BATCHES = 10

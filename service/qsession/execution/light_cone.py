@@ -607,21 +607,9 @@ def _wide_distributions(
     ``qubits`` (bit ``j`` = ``qubits[j]``) at the end of its cone circuit (basis change included)
     in each of ``runs`` state-vector runs per point: noisy trajectories, or one ideal run."""
     measured = [cone.position[qubit] for qubit in qubits]
-    prepared = derive(
-        memo,
-        cone.reduced,
-        "wide probabilities",
-        lambda: distribution._prepared(
-            cone.reduced,
-            noise,
-            lambda c: c.save_probabilities(measured, label="p", pershot=runs > 1),
-            method="statevector",
-        ),
-        runs,
+    return np.stack(
+        distribution.run_probabilities(cone.reduced, measured, values, noise, runs, seed, memo)
     )
-    result = prepared.run(values, shots=runs, seed=seed)
-    data = [np.asarray(result.data(i)["p"], np.float64) for i in range(values.shape[0])]
-    return np.stack([d.reshape(runs, -1) for d in data])
 
 
 def _sub_basis(basis: MeasurementBasis, terms: np.ndarray, columns: np.ndarray) -> MeasurementBasis:

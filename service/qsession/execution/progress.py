@@ -1,13 +1,12 @@
 """How far a running job has got, from wherever the executor's loops are.
 
-A job's work is a tree of loops: PUBs, then within a PUB its noise factors, measurement
-bases, randomizations or trajectory batches. Each loop wraps its iteration ``i`` of ``n`` in
-:func:`part`, which narrows the share of the job the iteration stands for, and reports the
-end of that share when the iteration is done. So a job of one long PUB reports as its inner
-loops advance, and a job of many short PUBs once per PUB, without any loop knowing what
-encloses it (:func:`iterate` does the same for a ``for`` loop). :func:`reporting`
-installs the callback for one job (the worker's ``ProgressReporter``, which bounds the
-rate); outside it, :func:`part` costs nothing.
+A job's work is a tree of loops: PUBs, then within a PUB its noise factors, randomizations
+or trajectory batches. Each loop runs over :func:`iterate`, which narrows the share of the
+job each item stands for, and reports the end of that share when the item is done. So a
+job of one long PUB reports as its inner loops advance, and a job of many short PUBs once
+per PUB, without any loop knowing what encloses it. :func:`reporting` installs the callback
+for one job (the worker's ``ProgressReporter``, which bounds the rate); outside it,
+:func:`iterate` only yields the items.
 
 Reported fractions never decrease: a loop's share ends where the next one starts.
 """
@@ -40,26 +39,9 @@ def reporting(callback: Callable[[float], None] | None) -> Iterator[None]:
         _reporter.reset(token)
 
 
-@contextmanager
-def part(index: int, count: int) -> Iterator[None]:
-    """Run iteration ``index`` of ``count`` of a loop as that share of the enclosing one,
-    and report its end when it completes (not when it raises)."""
-    callback = _reporter.get()
-    if callback is None or count <= 0:
-        yield
-        return
-    start, width = _share.get()
-    token = _share.set((start + width * index / count, width / count))
-    try:
-        yield
-    finally:
-        _share.reset(token)
-    callback(start + width * (index + 1) / count)
-
-
 def iterate(items: Iterable[T], count: int) -> Iterator[T]:
-    """``items`` (``count`` of them), each run as its share of the enclosing loop, as
-    :func:`part` does: ``for x in progress.iterate(xs, len(xs))``. The end of an item's
+    """``items`` (``count`` of them), each run as its ``1 / count`` share of the enclosing
+    loop's: ``for x in progress.iterate(xs, len(xs))``. The end of an item's
     share is reported when the loop asks for the next item (or ends), so an item whose body
     raises is not reported."""
     callback = _reporter.get()

@@ -164,14 +164,16 @@ def flipped_readout(noise: DeviceNoise, qubit: int) -> np.ndarray:
     The X error's effect on what is measured is its map between the populations of ``|0>``
     and ``|1>`` when it moves nothing out of the coherences (checked; otherwise the entries
     are NaN and the caller runs the reference path)."""
-    return _flipped_readout(noise, qubit)
+    population = _x_population_map(noise, qubit)  # state s -> state t after X and its error
+    assignment = noise.readout_assignment([qubit])[0]  # state t -> read
+    return population @ assignment[:, ::-1]  # returned bit = read bit flipped back
 
 
 @lru_cache(maxsize=4096)
 def _x_population_map(noise: DeviceNoise, qubit: int) -> np.ndarray:
     """float64 ``(2, 2)``: entry ``[s, t]`` the probability that X then its error take
     ``|s>`` to ``|t>``; NaN where the error moves population out of a coherence."""
-    error = noise.gate_error("x", (qubit,))
+    error = noise.quantum_error("x", (qubit,))
     kraus = [np.eye(2)] if error is None else Kraus(error).data
 
     def evolve(rho: np.ndarray) -> np.ndarray:
@@ -183,9 +185,3 @@ def _x_population_map(noise: DeviceNoise, qubit: int) -> np.ndarray:
     if np.max(np.abs(leaked)) > COHERENCE_TOLERANCE:
         result[:] = np.nan
     return result
-
-
-def _flipped_readout(noise: DeviceNoise, qubit: int) -> np.ndarray:
-    population = _x_population_map(noise, qubit)  # state s -> state t after X and its error
-    assignment = noise.readout_assignment([qubit])[0]  # state t -> read
-    return population @ assignment[:, ::-1]  # returned bit = read bit flipped back

@@ -251,8 +251,7 @@ class Store:
         self._lock = threading.Lock()
         self._files = ResultFiles(path.parent / "results", durable=durability == "disk")
         named = {
-            name
-            for (name,) in self._db.execute("SELECT file FROM results WHERE file IS NOT NULL")
+            name for (name,) in self._db.execute("SELECT file FROM results WHERE file IS NOT NULL")
         }
         removed = self._files.remove_orphans(named)
         if removed:
