@@ -83,7 +83,13 @@ class FairAdmission:
             self._release(instance)
             raise
         done.add_done_callback(lambda _: _call_soon(loop, self._release, instance))
-        return await asyncio.wrap_future(done)
+        try:
+            return await asyncio.wrap_future(done)
+        finally:
+            # A refusal's traceback holds this frame, which holds ``done``, which holds the
+            # refusal: a cycle that would keep the request (often megabytes) until the
+            # garbage collector runs.
+            del done
 
     def close(self) -> None:
         """Let running work finish in the background; run no more."""

@@ -168,26 +168,36 @@ def classify(
 T = TypeVar("T")
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+def _answer(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+    """End the call with the status that answers ``exc`` (re-raise a bug).
+
+    The status is set on the call rather than raised (``abort`` raises an AbortError that
+    the call's state keeps): a raised error's traceback holds every frame it passed, each
+    with the request, in a reference cycle that only the garbage collector frees. Refused
+    22 MB requests stayed in memory that way, ~150 MB of them at a time.
+    """
     known = classify(exc)
     if known is None:
         log.exception("unexpected error in %s", type(exc).__name__)
         raise exc
-    await context.abort_with_status(to_status(*known))
+    status = to_status(*known)
+    context.set_trailing_metadata(status.trailing_metadata)
+    context.set_code(status.code)
+    context.set_details(status.details)
 
 
-def unary(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+def unary(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T | None]]:
     """Wrap a unary servicer method: known errors become their gRPC status."""
 
     @functools.wraps(method)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T | None:
         try:
             return await method(self, request, context)
         except grpc.aio.AbortError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified or re-raised
-            await _abort(context, exc)
-            raise
+            _answer(context, exc)
+            return None  # gRPC sends the status set, and no message
 
     return wrapper
 
@@ -205,6 +215,6 @@ def streaming(method: Callable[..., AsyncIterator[T]]) -> Callable[..., AsyncIte
         except grpc.aio.AbortError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified or re-raised
-            await _abort(context, exc)
+            _answer(context, exc)
 
     return wrapper
