@@ -76,6 +76,8 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     max_concurrent_requests_per_instance = 256   # unary calls in flight at once
     max_streams_per_instance = 2000              # open streams (watches, result waits)
     max_watch_job_ids = 1000                     # job ids one WatchJobs may name
+    watch_messages_per_second_per_instance = 2000  # what an instance's watch streams are
+                                                 # sent, together; more wait their turn
     max_execution_time = 10800                   # seconds a job may run: the default of the
                                                  # option max_execution_time, and its cap
     max_noise_factors = 16                       # entries of each ZNE list option
@@ -210,6 +212,7 @@ class Limits:
     max_concurrent_requests_per_instance: int = 256
     max_streams_per_instance: int = 2000
     max_watch_job_ids: int = 1000
+    watch_messages_per_second_per_instance: int = 2000
     max_execution_time: int = 10_800
     max_noise_factors: int = 16
     max_noise_factor: int = 20

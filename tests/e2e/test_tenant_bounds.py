@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import sqlite3
 import threading
@@ -23,6 +24,7 @@ import uuid
 
 import grpc
 import pytest
+from grpc_status import rpc_status
 from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 
@@ -628,6 +630,83 @@ def test_refused_large_circuits_leave_the_servers_memory_as_it_was(tmp_path):
                 client.jobs.CreateJob(request, metadata=client.metadata, timeout=60)
             assert refused.value.code().name == code
         assert server.rss_bytes() - before < 50 * 1024 * 1024
+
+
+class _Watcher(threading.Thread):
+    """Follows an instance's job events (after ``after``; None: from now) in a thread until
+    ``count`` jobs are DONE or the stream ends: the DONE job ids, the revisions received and
+    the error that ended the stream, if one did."""
+
+    def __init__(self, client: RawClient, after: int | None, count: int) -> None:
+        super().__init__(daemon=True)
+        request = job_pb2.WatchJobsRequest()
+        if after is not None:
+            request.after_revision = after
+        self.stream = client.jobs.WatchJobs(request, metadata=client.metadata, timeout=120)
+        self.count = count
+        self.done: set[str] = set()
+        self.revisions: list[int] = []
+        self.error: grpc.RpcError | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            for response in self.stream:
+                self.revisions.append(response.revision)
+                if response.job.state == job_pb2.Job.STATE_DONE:
+                    self.done.add(response.job.id)
+                    if len(self.done) == self.count:
+                        break
+        except grpc.RpcError as error:
+            self.error = error
+        finally:
+            self.stream.cancel()
+
+
+@pytest.mark.parametrize("contended", [True, False])
+def test_an_instances_watchers_are_paced_only_while_another_instance_calls(tmp_path, contended):
+    """With watch_messages_per_second_per_instance = 1 and a buffer of 8 events: while the
+    open instance calls GetBackend back to back, the lab's watcher of twelve jobs falls behind
+    its buffer and is cut off (RESOURCE_EXHAUSTED, WATCHER_TOO_SLOW, naming the revision to
+    resume from), and resuming there gets the rest with no gap. With the open instance quiet,
+    the same watcher receives every event as it comes."""
+    config = base_config(tmp_path, limits={"watch_messages_per_second_per_instance": 1})
+    config["server"]["watch_buffer"] = 8
+    with ServerProcess(tmp_path, config) as server:
+        lab, other = RawClient(server), RawClient(server, token=OPEN_TOKEN)
+        calling, stop = threading.Event(), threading.Event()
+
+        def call_back_to_back() -> None:
+            request = backend_pb2.GetBackendRequest(name="ideal_24")
+            while not stop.is_set():
+                other.backends.GetBackend(request, metadata=other.metadata, timeout=10)
+                calling.set()
+
+        caller = threading.Thread(target=call_back_to_back, daemon=True)
+        if contended:
+            caller.start()
+            assert calling.wait(10)
+        watcher = _Watcher(lab, None, 12)
+        time.sleep(0.5)  # the watch is open before the jobs are created
+        jobs = {lab.create_job([flip()], backend="ideal_24").id for _ in range(12)}
+        watcher.join(120)
+        stop.set()
+        if contended:
+            caller.join(10)
+        if not contended:
+            assert watcher.error is None and watcher.done == jobs
+            return
+        error = watcher.error
+        assert error is not None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "WATCHER_TOO_SLOW" in str(rpc_status.from_call(error))
+        resume = re.search(r"after_revision=(\d+)", error.details())
+        assert resume, error.details()
+        after = int(resume.group(1))
+        assert after == watcher.revisions[-1]  # what it last received
+        rest = _Watcher(lab, after, len(jobs - watcher.done))
+        rest.join(120)
+        assert rest.error is None and watcher.done | rest.done == jobs
+        assert rest.revisions[0] > after and rest.revisions == sorted(rest.revisions)
 
 
 def _sign_in_cookie(port: int, token: str, headers: dict[str, str]) -> str:

@@ -3,10 +3,12 @@ OUT_OF_RANGE for lost revisions, bounded buffers, instance isolation, filters.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from qsession.lifecycle.errors import OutOfRange
-from qsession.lifecycle.events import Event, EventKeys, EventLog, Subscription
+from qsession.lifecycle.events import FANOUT_SLICE, Event, EventKeys, EventLog, Subscription
 
 JOB, SESSION = "job", "session"
 BOTH = {JOB, SESSION}
@@ -228,3 +230,31 @@ def test_a_replay_longer_than_the_buffer_keeps_notifying_until_it_is_caught_up()
     assert seen == [1, 2, 3, 4, 5]
     job_event(log, "live")
     assert woken and [e.revision for e in subscription.drain()] == [6]
+
+
+def test_a_large_fan_out_is_delivered_in_deferred_steps_in_order() -> None:
+    """With ``defer``, an event for more than FANOUT_SLICE subscribers reaches them a slice
+    per step, and the events after it wait their turn: each subscriber still gets every
+    event once, in order; one closed meanwhile gets nothing; nobody is caught up (a progress
+    notification could skip an event) until the last step."""
+    steps: list[Callable[[], None]] = []
+    log = EventLog(defer=steps.append)
+    subscriptions = [log.subscribe("alice", None, {JOB}) for _ in range(FANOUT_SLICE * 3 + 5)]
+    few = log.subscribe("bob", None, {JOB})
+    first, second = job_event(log, "j1"), job_event(log, "j2")
+    bob = job_event(log, "b1", instance="bob")  # queued behind alice's, to keep one order
+    assert steps and not subscriptions[-1].drain() and not few.drain()
+    assert not subscriptions[0].caught_up
+    subscriptions[-1].close()
+    taken = 0
+    while steps:
+        steps.pop(0)()
+        taken += 1
+    assert taken == 7  # (388 + 388 + 1) deliveries, 128 a step
+    for subscription in subscriptions[:-1]:
+        assert [e.revision for e in subscription.drain()] == [first.revision, second.revision]
+        assert subscription.caught_up
+    assert subscriptions[-1].drain() == []
+    assert [e.revision for e in few.drain()] == [bob.revision]
+    later = job_event(log, "b2", instance="bob")  # a small fan-out, nothing queued: at once
+    assert not steps and [e.revision for e in few.drain()] == [later.revision]

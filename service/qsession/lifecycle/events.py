@@ -12,6 +12,11 @@ A subscriber whose buffer is full when an event arrives is cut off (``overflowed
 never blocks ``append`` or other subscribers, and may resume after its ``last_revision``.
 Instances only ever see their own events. ``append`` costs O(subscribers that can match):
 subscribers are indexed by instance, kind and, when they filter on them, job or session id.
+Given ``defer`` (the server passes its event loop's ``call_soon``), an event with more than
+FANOUT_SLICE such subscribers is delivered to them FANOUT_SLICE at a time, one slice per
+deferred step, and the events after it wait their turn (so each subscriber still receives
+every event in order): 2,000 watchers of one instance then never hold the loop for the whole
+fan-out of an event (~1.3 ms) in one go.
 
 Driving a subscription (the async server does this)::
 
@@ -31,6 +36,9 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from qsession.lifecycle.errors import OutOfRange
+
+FANOUT_SLICE = 64
+"""Subscribers one deferred fan-out step delivers to (see the module docstring)."""
 
 REPLAY_MEMO = 16
 """Replay reads the log remembers, for subscriptions with the same filters resuming after the
@@ -157,7 +165,7 @@ class Subscription:
     def caught_up(self) -> bool:
         """Every retained event up to the log's newest revision was delivered (or did not
         match): a resumed watch may start after that revision."""
-        return not (self._replaying or self._buffer or self.closed)
+        return not (self._replaying or self._buffer or self.closed or self._log._fanning_out)
 
     def close(self) -> None:
         """Stop the subscription and drop anything buffered."""
@@ -182,6 +190,8 @@ class Subscription:
         return events
 
     def _push(self, event: Event) -> None:
+        if self.closed:  # closed while a deferred fan-out still held it
+            return
         if len(self._buffer) >= self._capacity:
             self._cut_off()
             return
@@ -203,11 +213,23 @@ class EventLog:
     Args:
         start_revision: the revision before the first event (events start at +1).
         retain: how many of the newest events are kept for replay (>= 1).
+        defer: runs a step of a large fan-out later (e.g. an event loop's ``call_soon``);
+            None: every event is delivered within ``append``.
     """
 
-    def __init__(self, start_revision: int = 0, retain: int = 10000) -> None:
+    def __init__(
+        self,
+        start_revision: int = 0,
+        retain: int = 10000,
+        defer: Callable[[Callable[[], None]], object] | None = None,
+    ) -> None:
         if retain < 1:
             raise ValueError(f"retain must be >= 1, got {retain}")
+        self._defer = defer
+        # Events not yet delivered to all their subscribers (a snapshot of whom, at append),
+        # oldest first, and how many of the first one's have had it.
+        self._undelivered: deque[tuple[Event, list[Subscription]]] = deque()
+        self._delivered = 0
         self._retain = retain
         self._ring: list[Event | None] = [None] * retain
         self._last = start_revision
@@ -240,11 +262,39 @@ class EventLog:
         event = Event(self._last + 1, kind, payload, time, match)
         self._store(event)
         bucket = self._buckets.get((match.instance, kind))
-        if bucket is not None:
-            for subscription in bucket.candidates(match):
-                if subscription.wants(event):
-                    subscription._push(event)
+        if bucket is None:
+            return event
+        candidates = bucket.candidates(match)
+        if self._defer is None or (not self._undelivered and len(candidates) <= FANOUT_SLICE):
+            _deliver(event, candidates)
+        else:
+            self._undelivered.append((event, candidates))
+            if len(self._undelivered) == 1:
+                self._defer(self._fan_out)
         return event
+
+    @property
+    def _fanning_out(self) -> bool:
+        """Some appended event is not yet delivered to all its subscribers."""
+        return bool(self._undelivered)
+
+    def _fan_out(self) -> None:
+        """Deliver the oldest undelivered events to FANOUT_SLICE more subscribers in all;
+        defer the rest."""
+        room = FANOUT_SLICE
+        while self._undelivered and room > 0:
+            event, candidates = self._undelivered[0]
+            end = min(len(candidates), self._delivered + room)
+            _deliver(event, candidates[self._delivered : end])
+            room -= end - self._delivered
+            if end == len(candidates):
+                self._undelivered.popleft()
+                self._delivered = 0
+            else:
+                self._delivered = end
+        if self._undelivered:
+            assert self._defer is not None
+            self._defer(self._fan_out)
 
     def seed(self, events: Iterable[Event]) -> None:
         """Load retained events from the store after a restart (before any append).
@@ -408,6 +458,12 @@ class EventLog:
                             del index[key]
             if not (bucket.rest or bucket.by_job or bucket.by_session):
                 del self._buckets[(subscription._instance, kind)]
+
+
+def _deliver(event: Event, subscriptions: Iterable[Subscription]) -> None:
+    for subscription in subscriptions:
+        if subscription.wants(event):
+            subscription._push(event)
 
 
 def _session_filter(subscription: Subscription) -> frozenset[str]:

@@ -568,14 +568,21 @@ class Runtime:
         job_ids: Sequence[str] = (),
         session_id: str | None = None,
         tags: Sequence[str] = (),
+        per_message: int = 1,
     ) -> AsyncIterator[list[Event] | Progress]:
         """The instance's committed job changes after ``after_revision`` (None: from now),
         of ``job_ids`` (at most ``max_watch_job_ids``, each the instance's: else
         LimitExceeded or NotFound before anything is sent), of a session, or with all of
-        ``tags``, in batches (see ``Watches.follow``); with ``progress``, progress
-        notifications too."""
+        ``tags``, in batches sent ``per_message`` events to a message (see
+        ``Watches.follow``); with ``progress``, progress notifications too."""
         return self._watches.jobs(
-            instance, after_revision, progress, job_ids, session_id=session_id, tags=tuple(tags)
+            instance,
+            after_revision,
+            progress,
+            job_ids,
+            per_message,
+            session_id=session_id,
+            tags=tuple(tags),
         )
 
     def watch_sessions(
@@ -586,6 +593,11 @@ class Runtime:
         return self._watches.follow(
             instance, "session", after_revision, session_ids=tuple(session_ids)
         )
+
+    def share_fan_out_when(self, contended: Callable[[str], bool]) -> None:
+        """Pace each instance's watch messages (``watch_messages_per_second_per_instance``)
+        only while ``contended(instance)``: other instances are calling (a front end knows)."""
+        self._watches.budget.contended = contended
 
     def subscribe(
         self, instance: str, kind: str, after_revision: int | None = None, **filters: object

@@ -103,7 +103,11 @@ class Ledger:
         before_first = (
             snapshot.events[0].revision - 1 if snapshot.events else snapshot.last_revision
         )
-        self.events = EventLog(start_revision=before_first, retain=EVENTS_RETAINED)
+        try:  # a large fan-out is delivered in steps between the loop's other work
+            defer = asyncio.get_running_loop().call_soon
+        except RuntimeError:  # built outside an event loop: deliver within append
+            defer = None
+        self.events = EventLog(start_revision=before_first, retain=EVENTS_RETAINED, defer=defer)
         self.events.seed(
             records.event_from_stored(event, records.event_keys_of(event))
             for event in snapshot.events

@@ -8,11 +8,23 @@ is DONE, ERROR or CANCELLED: what waiting for a job's result is built on.
 
 Watchers are woken by ``FairWake``, instance by instance in turn: one instance's thousands of
 watchers delay another instance's by at most WAKE_BATCH wake-ups, not by all of theirs.
+
+While other instances are calling, what an instance's watchers receive, all together, is
+bounded by ``FanOutBudget``: at most ``[limits] watch_messages_per_second_per_instance``
+messages a second. Sending a message costs the event loop every other instance's calls share
+(~25 us each), so 2,000 watchers of a busy instance would otherwise take the loop from
+everyone: each watcher waits its turn instead, and what arrives meanwhile goes out with its
+next batch (as one message when it takes ``batch_events``). A watcher that falls behind its
+buffer this way is cut off with a revision to resume from, as any slow watcher is. An
+instance alone on the server is not slowed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -26,9 +38,12 @@ from qsession.runtime.queries import Queries
 from qsession.v1 import job_pb2
 from qsession.wire.states import JOB_STATUSES
 
+log = logging.getLogger("qsession.watch")
+
 PROGRESS_INTERVAL = 1.0  # seconds without an event before a progress notification
 PARSED_EVENTS = 4096  # recent job events kept parsed, shared among watchers
-WAKE_BATCH = 16  # watchers of one instance woken before the next instance's turn
+WAKE_BATCH = 8  # watchers of one instance woken before the next instance's turn
+SLOWED_LOG_INTERVAL = 60.0  # seconds between log lines about one instance's slowed watchers
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,56 @@ class FairWake:
             asyncio.get_running_loop().call_soon(self._round)
 
 
+class FanOutBudget:
+    """The watch messages each instance may be sent while others are calling: ``rate`` a
+    second on average, up to one second's worth at once (a token bucket per instance).
+
+    ``reserve`` charges the messages at once and says how long to wait before sending them,
+    so that watchers that reserve in turn send in turn, and the instance's messages never
+    run faster than ``rate``.
+
+    Attributes:
+        contended: whether instances other than the given one are calling now (the server
+            sets it: another instance made a call in the last second); the budget applies
+            only then. By default, always.
+
+    Args:
+        rate: messages a second, per instance (> 0).
+        now: the time in seconds (monotonic; injected by unit tests).
+    """
+
+    def __init__(self, rate: float, now: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0, got {rate}")
+        self.rate = rate
+        self.contended: Callable[[str], bool] = lambda instance: True
+        self._now = now
+        self._buckets: dict[str, tuple[float, float]] = {}  # instance -> (tokens, at)
+        self._logged: dict[str, float] = {}
+
+    def reserve(self, instance: str, messages: int) -> float:
+        """Charge ``messages`` to ``instance``; the seconds to wait before sending them (0:
+        send now, as always when no other instance is calling)."""
+        if not self.contended(instance):
+            return 0.0
+        now = self._now()
+        tokens, at = self._buckets.get(instance, (self.rate, now))
+        tokens = min(self.rate, tokens + (now - at) * self.rate) - messages
+        self._buckets[instance] = (tokens, now)
+        if tokens >= 0:
+            return 0.0
+        if now - self._logged.get(instance, -math.inf) >= SLOWED_LOG_INTERVAL:
+            self._logged[instance] = now
+            log.warning(
+                "instance %s's watchers want more than watch_messages_per_second_per_instance "
+                "= %g messages a second: their events are delayed (and a watcher that falls "
+                "behind its buffer is cut off)",
+                instance,
+                self.rate,
+            )
+        return -tokens / self.rate
+
+
 class Watches:
     """Subscriptions to the ledger's event log, for one instance at a time."""
 
@@ -94,6 +159,7 @@ class Watches:
         self.clock = clock
         self._parsed: OrderedDict[int, job_pb2.Job] = OrderedDict()
         self._wake = FairWake()
+        self.budget = FanOutBudget(ledger.config.limits.watch_messages_per_second_per_instance)
 
     async def follow(
         self,
@@ -101,6 +167,7 @@ class Watches:
         kind: str,
         after_revision: int | None,
         progress: bool = False,
+        per_message: int = 1,
         **filters: object,
     ) -> AsyncIterator[list[Event] | Progress]:
         """The instance's events of ``kind`` ("job" or "session") after ``after_revision``
@@ -108,6 +175,10 @@ class Watches:
         published, in batches: each the events (at least one, in revision order) that
         arrived while the caller handled the previous batch. The subscription closes when
         the caller stops.
+
+        A batch is sent as messages of up to ``per_message`` events each, charged to the
+        instance's ``FanOutBudget`` before it is yielded (waiting when the instance is over
+        it).
 
         With ``progress``, also a ``Progress`` after every PROGRESS_INTERVAL seconds without
         an event, when everything up to the log's newest revision was delivered.
@@ -123,6 +194,9 @@ class Watches:
             while True:
                 events = subscription.drain()
                 if events:
+                    wait = self.budget.reserve(instance, -(-len(events) // per_message))
+                    if wait:
+                        await asyncio.sleep(wait)
                     yield events
                 if subscription.overflowed:
                     raise ResourceExhausted(
@@ -145,10 +219,12 @@ class Watches:
         after_revision: int | None,
         progress: bool,
         job_ids: Sequence[str],
+        per_message: int = 1,
         **filters: object,
     ) -> AsyncIterator[list[Event] | Progress]:
         """``follow`` for job events, of ``job_ids`` if any are named: at most
-        ``max_watch_job_ids`` of them, each a job of ``instance``.
+        ``max_watch_job_ids`` of them, each a job of ``instance``; ``per_message``: see
+        ``follow``.
 
         Raises:
             LimitExceeded: too many ids. NotFound: an unknown id, or another instance's.
@@ -157,7 +233,7 @@ class Watches:
         if ids:
             await self.queries.jobs_named(instance, ids, "job_ids")
         async for batch in self.follow(
-            instance, "job", after_revision, progress, job_ids=tuple(ids), **filters
+            instance, "job", after_revision, progress, per_message, job_ids=tuple(ids), **filters
         ):
             yield batch
 

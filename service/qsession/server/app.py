@@ -330,6 +330,7 @@ async def start_server(config: Config, save_dev_account: bool | None = None) -> 
     metrics = ServerMetrics(runtime)  # outermost interceptor: refused calls count too
     streams = open_streams(limits)  # gRPC's and the page's, one budget per instance
     auth = AuthInterceptor(instances, limits, streams)
+    runtime.share_fan_out_when(auth.calls.others_active)
     server = grpc.aio.server(
         interceptors=[
             metrics.interceptor(),

@@ -8,6 +8,7 @@ cannot take the server from the others.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from qsession.lifecycle.errors import LimitExceeded
@@ -27,6 +28,7 @@ class InFlight:
         self.maximum = maximum
         self.what = what
         self._counts: Counter[str] = Counter()
+        self._entered: dict[str, float] = {}  # instance -> when it last entered (monotonic)
 
     def enter(self, instance: str) -> None:
         """Count one more call of ``instance``.
@@ -44,6 +46,16 @@ class InFlight:
                 self.maximum,
             )
         self._counts[instance] += 1
+        self._entered[instance] = time.monotonic()
+
+    def others_active(self, instance: str, within: float = 1.0) -> bool:
+        """Whether an instance other than ``instance`` has a call in flight, or made one in
+        the last ``within`` seconds."""
+        since = time.monotonic() - within
+        return any(
+            other != instance and (other in self._counts or at >= since)
+            for other, at in self._entered.items()
+        )
 
     def leave(self, instance: str) -> None:
         """One call of ``instance`` ended."""

@@ -336,6 +336,7 @@ class JobServicer(job_pb2_grpc.JobServiceServicer):
             job_ids=request.job_ids,
             session_id=request.session_id or None,
             tags=request.tags,
+            per_message=BATCH_EVENTS if request.batch_events else 1,
         )
         # Responses are bytes serialized once for every watcher (sent as they are: ``parsing``).
         # A batch is what arrived while the previous one was being sent: one response (or a

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 
 from qsession.lifecycle.model import Placement
+from qsession.proc import cpu_seconds
 from qsession.workers.process import HEADER, READY, frame
 from qsession.workers.protocol import JobFailed, WorkerLost
 
@@ -203,13 +204,13 @@ class LocalWorker:
         """
         receiving = asyncio.ensure_future(process.receive())
         pid = process.popen.pid
-        last_cpu, last_progress = _cpu_ticks(pid), time.monotonic()
+        last_cpu, last_progress = cpu_seconds(pid), time.monotonic()
         try:
             while True:
                 done, _ = await asyncio.wait({receiving}, timeout=HEARTBEAT_CHECK)
                 if done:
                     return receiving.result()
-                cpu, now = _cpu_ticks(pid), time.monotonic()
+                cpu, now = cpu_seconds(pid), time.monotonic()
                 if cpu is None or cpu != last_cpu:
                     last_cpu, last_progress = cpu, now
                 elif now - last_progress >= self.heartbeat_timeout:
@@ -246,17 +247,6 @@ class LocalWorker:
         popen = self._kill()
         if popen is not None:
             await asyncio.to_thread(popen.wait, 10)
-
-
-def _cpu_ticks(pid: int) -> int | None:
-    """The CPU time process ``pid`` has used (user + system, in clock ticks); None where
-    ``/proc`` cannot tell (then no heartbeat is watched)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()
-        return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 class LocalEngine:
