@@ -42,7 +42,7 @@ log = logging.getLogger("qsession.watch")
 
 PROGRESS_INTERVAL = 1.0  # seconds without an event before a progress notification
 PARSED_EVENTS = 4096  # recent job events kept parsed, shared among watchers
-WAKE_BATCH = 8  # watchers of one instance woken before the next instance's turn
+WAKE_BATCH = 16  # watchers of one instance woken before the next instance's turn
 SLOWED_LOG_INTERVAL = 60.0  # seconds between log lines about one instance's slowed watchers
 
 
