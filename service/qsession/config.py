@@ -86,8 +86,9 @@ Keys (all optional; the defaults are what `qsession serve` with no --config uses
     max_concurrent_admissions_per_instance = 2   # CreateJob calls parsed at once (at most
                                                  # the cores but one); more wait their
                                                  # turn, instances served in turn
-    request_bytes_per_second_per_instance = 33554432  # request bytes an instance sends
-                                                 # per second, on average; more wait unread
+    request_bytes_per_second_per_instance = 16777216  # request bytes an instance sends
+                                                 # per second, on average, while others
+                                                 # call; more wait unread
     max_open_sessions_per_instance = 1000        # sessions and batches not closed
     max_http_connections = 1024                  # the page's connections (of the process's
                                                  # open files; gRPC has the rest)
@@ -218,7 +219,7 @@ class Limits:
     max_noise_factor: int = 20
     max_result_bytes: int = 512 * 1024 * 1024
     max_concurrent_admissions_per_instance: int = 2
-    request_bytes_per_second_per_instance: int = 32 * 1024 * 1024
+    request_bytes_per_second_per_instance: int = 16 * 1024 * 1024
     max_http_connections: int = 1024
     max_open_sessions_per_instance: int = 1000
     auth_failures_per_minute: int = 60

@@ -1,7 +1,8 @@
 """The auth interceptor's read turns (``server.auth.Reads``): an instance reads its requests
-two at a time and at most ``request_bytes_per_second_per_instance`` on average, from a
-bucket that holds one ``max_request_bytes``; a call waiting its turn is not read. Time is an
-injected clock: the waits are stepped through, not slept."""
+two at a time and, while other instances call, at most
+``request_bytes_per_second_per_instance`` on average, from a bucket that holds one
+``max_request_bytes``; a call waiting its turn is not read. Time is an injected clock: the
+waits are stepped through, not slept."""
 
 from __future__ import annotations
 
@@ -72,6 +73,31 @@ def test_an_instance_over_its_byte_rate_waits_what_it_owes_before_its_next_read(
     # 20 MB empties the bucket (no wait); 15 MB is read at once (nothing owed), leaving 15 MB
     # owed; the third waits 1.5 s at 10 MB/s
     assert clock.waits == [pytest.approx(1.5)]
+
+
+def test_an_instance_alone_reads_at_full_speed_and_owes_nothing_once_others_call():
+    clock = Clock()
+    turns = reads(clock)
+    others: list[str] = []
+    turns.contended = lambda instance: any(other != instance for other in others)
+
+    async def read(size: int) -> None:
+        call = Call(size, [], "r")
+        call.release.set()
+        await turns.one(call, "lab", lambda: size)
+
+    async def scenario():
+        for _ in range(10):  # 200 MB alone: none of it waits
+            await read(20 * MB)
+        assert clock.waits == []
+        others.append("student")  # another instance calls: the rate applies from now
+        for _ in range(3):
+            await read(15 * MB)
+
+    asyncio.run(scenario())
+    # a full bucket (20 MB), as if the 200 MB were never read: 15 MB at once, then 15 MB more
+    # (5 MB were left), owing 10 MB: 1 s at 10 MB/s before the third
+    assert clock.waits == [pytest.approx(1.0)]
 
 
 def test_another_instance_reads_at_once_while_one_is_over_its_rate():

@@ -314,6 +314,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         )
         self.streams = streams or open_streams(limits)
         self.reads = Reads(limits)
+        self.reads.contended = self.calls.others_active
 
     async def _admit(
         self,
@@ -411,12 +412,18 @@ class Reads:
       and calls. A call is read only once authenticated, so an address that is no instance's
       has nothing read at all; the turns are per instance rather than per address because
       one address may carry many tenants (a NAT, a proxy, loopback).
-    - Each instance reads at most ``bytes_per_second`` of requests, on average (a token bucket
-      holding one ``max_request_bytes``: one request of any allowed size starts at once).
-      Receiving and parsing a request costs the server's loop time in proportion to its bytes,
-      so without it one tenant's stream of large requests would slow every other's calls.
+    - While other instances are calling (``contended``), each instance reads at most
+      ``bytes_per_second`` of requests, on average (a token bucket holding one
+      ``max_request_bytes``: one request of any allowed size starts at once). Receiving and
+      parsing a request costs the server's loop time in proportion to its bytes, so without
+      it one tenant's stream of large requests would slow every other's calls. An instance
+      alone on the server reads at full speed, and owes nothing for it afterwards.
 
     A call that must wait waits unread: its bytes stay with its client.
+
+    Attributes:
+        contended: whether instances other than the given one are calling now (the
+            interceptor sets it from its call counts); by default, always.
     """
 
     def __init__(
@@ -432,6 +439,7 @@ class Reads:
         self._sleep = sleep
         self._turns = _Turns(per_instance)
         self._buckets: dict[str, list[float]] = {}  # instance -> [bytes allowed, as of when]
+        self.contended: Callable[[str], bool] = lambda instance: True
 
     async def one(self, context: grpc.aio.ServicerContext, instance: str, size):
         """The call's one request, read in its instance's turn once the instance's byte budget
@@ -442,10 +450,12 @@ class Reads:
         iterator left unfinished keeps its last message in a reference cycle until the
         garbage collector runs, which let refused 4 MB requests pile up by the hundred."""
         async with self._turns.turn(instance):
-            while (owed := -self._allowed(instance)) > 0:
+            paced = self.contended(instance)
+            while paced and (owed := -self._allowed(instance)) > 0:
                 await self._sleep(owed / self.rate)
             request = await context.read()
-            self._spend(instance, size())
+            if paced:
+                self._spend(instance, size())
         if request is grpc.aio.EOF:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
