@@ -8,7 +8,8 @@
 - ``options``: CreateJob requests whose ``zne.noise_factors`` hold 500,000 entries, again and
   again (each is refused);
 - ``transpile``: level-3 Transpile calls of a 20-qubit circuit, 4 in flight;
-- ``circuits``: 12 CreateJob requests of distinct 22 MB circuits (refused: too wide).
+- ``circuits``: 12 CreateJob requests of distinct 22 MB circuits (refused: too wide);
+- ``floor``: no call at all: one process spinning at SCHED_IDLE, as a busy sandbox does.
 
 Prints one JSON line: how many calls were answered, by status.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import sys
 import threading
 import time
@@ -167,7 +169,18 @@ def circuits() -> None:
         call(jobs.CreateJob, request)
 
 
+def floor() -> None:
+    """The floor of the loads that keep a sandbox busy (transpile, circuits): no call, only a
+    process at SCHED_IDLE using the core the server's loop does not, as a sandbox does."""
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    end = time.monotonic() + SECONDS
+    while time.monotonic() < end:
+        pass
+    count("spun")
+
+
 {
+    "floor": floor,
     "watchers": watchers,
     "sse": sse,
     "options": options,

@@ -610,12 +610,12 @@ def _distinct_large_circuits(count: int) -> list[bytes]:
 
 
 def test_refused_large_circuits_leave_the_servers_memory_as_it_was(tmp_path):
-    """Eight distinct 22 MB circuits refused after the sandbox parsed them (too wide), and
-    eight refused on the event loop (an unknown backend): the server's memory after them is
+    """Five distinct 22 MB circuits refused after the sandbox parsed them (too wide), and
+    five refused on the event loop (an unknown backend): the server's memory after them is
     within 50 MB of before. A refusal raised through the call used to keep its request in a
     reference cycle until the garbage collector ran: +150-200 MB for twelve."""
     config = base_config(tmp_path, backends=[{"name": "ideal_24", "profile": "ideal_24"}])
-    circuits = _distinct_large_circuits(16)
+    circuits = _distinct_large_circuits(10)
     with ServerProcess(tmp_path, config) as server:
         client = RawClient(server)
         client.backends.GetBackend(
