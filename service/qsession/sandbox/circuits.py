@@ -80,7 +80,8 @@ def _take_only_idle_cpu() -> None:
     """Run at SCHED_IDLE (Linux): the kernel runs this process only on a core nobody else
     wants, and preempts it at once for anyone else. At nice 19 it still held a core for a
     scheduler slice when the server's loop woke: another tenant's GetBackend p99 during a
-    Transpile flood went from 3.6x to 2.1x of idle on 2 cores (make bench, tenants)."""
+    Transpile flood went from 3.6-4.1x to 2.1-2.9x of idle on 2 cores (make bench, tenants;
+    a process merely spinning at SCHED_IDLE costs 3.5x there, the row "tenants, floor")."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):  # not Linux
