@@ -167,9 +167,10 @@ def test_each_result_is_a_fresh_object(ideal):
 
 def test_a_job_has_ibms_attributes(service, ideal):
     job = SamplerV2(mode=ideal).run([isa(bell(), ideal)])
-    assert job.usage_estimation == {"quantum_seconds": None} or job.in_final_state()
+    estimate = job.usage_estimation  # known at creation: the job's modelled QPU seconds
+    assert estimate["quantum_seconds"] > 0
     job.result()
-    assert job.usage_estimation == {"quantum_seconds": job.usage()}
+    assert job.usage_estimation == estimate == {"quantum_seconds": job.usage()}
     assert job.instance == service.active_instance() == "lab"
     assert job.metrics()["qiskit_version"].startswith("qsession-")
     assert not job.private
