@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qsession.proc import cpu_seconds
+
 if TYPE_CHECKING:
     import grpc
 
@@ -341,8 +343,10 @@ class ServerProcess(Endpoint):
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process itself (not its worker or sandbox
         children, which are separate processes), from /proc/<pid>/stat."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        seconds = cpu_seconds(self.pid)
+        if seconds is None:
+            raise OSError(f"/proc/{self.pid}/stat cannot be read")
+        return seconds
 
     def rss_bytes(self) -> int:
         """The server process's resident memory (VmRSS), in bytes."""

@@ -29,6 +29,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from qsession.buckets import TokenBuckets
 from qsession.lifecycle.clock import Clock
 from qsession.lifecycle.errors import InvalidArgument, LimitExceeded, ResourceExhausted
 from qsession.lifecycle.events import Event
@@ -119,12 +120,10 @@ class FanOutBudget:
     """
 
     def __init__(self, rate: float, now: Callable[[], float] = time.monotonic) -> None:
-        if rate <= 0:
-            raise ValueError(f"rate must be > 0, got {rate}")
         self.rate = rate
         self.contended: Callable[[str], bool] = lambda instance: True
         self._now = now
-        self._buckets: dict[str, tuple[float, float]] = {}  # instance -> (tokens, at)
+        self._messages = TokenBuckets(rate, rate, now)
         self._logged: dict[str, float] = {}
 
     def reserve(self, instance: str, messages: int) -> float:
@@ -132,12 +131,10 @@ class FanOutBudget:
         send now, as always when no other instance is calling)."""
         if not self.contended(instance):
             return 0.0
-        now = self._now()
-        tokens, at = self._buckets.get(instance, (self.rate, now))
-        tokens = min(self.rate, tokens + (now - at) * self.rate) - messages
-        self._buckets[instance] = (tokens, now)
+        tokens = self._messages.spend(instance, messages)
         if tokens >= 0:
             return 0.0
+        now = self._now()
         if now - self._logged.get(instance, -math.inf) >= SLOWED_LOG_INTERVAL:
             self._logged[instance] = now
             log.warning(

@@ -49,6 +49,7 @@ from urllib.parse import unquote
 
 import grpc
 
+from qsession.buckets import TokenBuckets
 from qsession.config import Limits
 from qsession.lifecycle.errors import LimitExceeded
 from qsession.lifecycle.model import Plan
@@ -434,11 +435,9 @@ class Reads:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         self.rate = limits.request_bytes_per_second_per_instance
-        self.burst = limits.max_request_bytes
-        self._clock = clock
         self._sleep = sleep
         self._turns = _Turns(per_instance)
-        self._buckets: dict[str, list[float]] = {}  # instance -> [bytes allowed, as of when]
+        self._bytes = TokenBuckets(self.rate, limits.max_request_bytes, clock)
         self.contended: Callable[[str], bool] = lambda instance: True
 
     async def one(self, context: grpc.aio.ServicerContext, instance: str, size):
@@ -451,32 +450,17 @@ class Reads:
         garbage collector runs, which let refused 4 MB requests pile up by the hundred."""
         async with self._turns.turn(instance):
             paced = self.contended(instance)
-            while paced and (owed := -self._allowed(instance)) > 0:
+            while paced and (owed := -self._bytes.level(instance)) > 0:
                 await self._sleep(owed / self.rate)
             request = await context.read()
             if paced:
-                self._spend(instance, size())
+                self._bytes.spend(instance, size())
         if request is grpc.aio.EOF:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "the call sent no request message; a unary call sends exactly one",
             )
         return request
-
-    def _allowed(self, instance: str) -> float:
-        """The bytes ``instance`` may read now (negative: what it owes)."""
-        bucket = self._buckets.get(instance)
-        if bucket is None:
-            return self.burst
-        now = self._clock()
-        bucket[0] = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
-        bucket[1] = now
-        if bucket[0] >= self.burst:  # full again: nothing to remember
-            del self._buckets[instance]
-        return bucket[0]
-
-    def _spend(self, instance: str, size: int) -> None:
-        self._buckets[instance] = [self._allowed(instance) - size, self._clock()]
 
 
 class _Turns:
