@@ -61,9 +61,10 @@ def test_ibms_executor_runs_a_ghz_sweep_within_4_sigma_of_statevector_sampler(ib
     assert [part.size for span in result.timing for part in span.parts] == [4]
 
 
-def test_an_http_executor_job_equals_the_sdks_in_shapes_and_dtypes(ibm, server):
+def test_an_http_executor_job_equals_the_sdks_bit_for_bit_with_the_same_seed(ibm, server):
     """A sweep item and a twirled samplex item with injected noise, through IBM's client over
-    HTTP and through qsession's SDK over gRPC."""
+    HTTP and through qsession's SDK over gRPC: the same shapes and dtypes, and with the same
+    seed (IBM's client sends it in ``experimental``) the same bits."""
     from qiskit.quantum_info import PauliLindbladMap
 
     backend = ibm.backend("ideal_24")
@@ -71,14 +72,34 @@ def test_an_http_executor_job_equals_the_sdks_in_shapes_and_dtypes(ibm, server):
     program.append_circuit_item(isa(swept_ghz(2), backend), circuit_arguments=np.zeros((2, 3, 1)))
     template, samplex = noisy_x(1)
     program.append_samplex_item(template, samplex, shape=(5,))
-    over_http = Executor(backend).run(program).result()
+    seeded = {"experimental": {"seed_simulator": 11}}
+    over_http = Executor(backend, options=seeded).run(program).result()
     ours = RuntimeService(url=server.address, token=server.token).backend("ideal_24")
-    over_grpc = QSessionExecutor(ours).run(program).result()
+    over_grpc = QSessionExecutor(ours, options={"simulator": {"seed_simulator": 11}})
+    over_grpc = over_grpc.run(program).result()
     assert type(over_http) is type(over_grpc)
     for a, b in zip(over_http, over_grpc, strict=True):
         assert {k: (v.shape, v.dtype) for k, v in a.items()} == {
             k: (v.shape, v.dtype) for k, v in b.items()
         }
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    unseeded = Executor(backend).run(program).result()
+    assert any(
+        not np.array_equal(a[name], b[name])
+        for a, b in zip(unseeded, over_http, strict=True)
+        for name in a
+    )
+
+
+def test_an_experimental_option_other_than_the_seed_is_refused_by_name(ibm):
+    backend = ibm.backend("ideal_24")
+    program = QuantumProgram(shots=10)
+    program.append_circuit_item(isa(swept_ghz(2), backend), circuit_arguments=[[np.pi]])
+    with pytest.raises(Exception, match=r"params.options.experimental: .*turbo.* not supported"):
+        Executor(backend, options={"experimental": {"turbo": 1}}).run(program)
+    with pytest.raises(Exception, match="experimental.seed_simulator"):
+        Executor(backend, options={"experimental": {"seed_simulator": -1}}).run(program)
 
 
 def test_ibms_executor_runs_in_a_session_and_the_job_is_seen_over_grpc(ibm, server):

@@ -37,8 +37,10 @@ class Executor:
             session of the enclosing ``with Session(...)`` block.
         options: qiskit-ibm-runtime's ``ExecutorOptions``, or a dict of them. qsession runs
             ``environment.job_tags``, ``environment.private``, ``max_execution_time`` (or
-            ``environment.max_execution_time``) and ``simulator.seed_simulator``; ``run()``
-            refuses execution options other than their defaults and experimental options.
+            ``environment.max_execution_time``) and ``simulator.seed_simulator`` (or
+            ``experimental.seed_simulator``, the form IBM's own ``Executor`` sends to
+            qsession's REST API); ``run()`` refuses execution options other than their
+            defaults and other experimental options.
 
     Raises:
         ValueError: no mode can be determined.
@@ -109,10 +111,16 @@ def _job_options(options: ExecutorOptions) -> job_pb2.JobOptions:
                 f"execution.{name}={value!r} is not emulated; leave it at "
                 f"{_DEFAULT_EXECUTION[name]!r}"
             )
-    if options.experimental:
-        raise IBMInputValueError("experimental options are not supported")
+    unknown = sorted(set(options.experimental) - {"seed_simulator"})
+    if unknown:
+        raise IBMInputValueError(
+            f"experimental options {unknown} are not supported; the one experimental option "
+            "is seed_simulator"
+        )
     message = job_pb2.JobOptions()
     seed = options.simulator.seed_simulator
+    if seed is None:
+        seed = options.experimental.get("seed_simulator")
     if seed is not None:
         message.seed_simulator = seed
     limit = options.max_execution_time or options.environment.max_execution_time

@@ -341,13 +341,17 @@ def create_job_request(
     if not isinstance(params, dict):
         raise InvalidArgument("params: a JSON object with 'pubs'", field="params")
     if program_id == "executor":
+        program, seed = executor.quantum_program(params)
+        options = _executor_options(body)
+        if seed is not None:
+            options.seed_simulator = seed
         return job_pb2.CreateJobRequest(
             program=job_pb2.PROGRAM_EXECUTOR,
             backend=backend,
             session_id=session_id,
             tags=tags,
-            options=_executor_options(body),
-            quantum_program=executor.quantum_program(params),
+            options=options,
+            quantum_program=program,
         )
     options = _options(program_id, params, body)
     request = job_pb2.CreateJobRequest(
@@ -376,7 +380,8 @@ def create_job_request(
 
 def _executor_options(body: dict) -> job_pb2.JobOptions:
     """An Executor job's options: the body's ``cost`` (its max_execution_time) and
-    ``private``; the schema's own options are read with its params (``executor``)."""
+    ``private``; the schema's own options (and the seed) are read with its params
+    (``executor``)."""
     options = job_pb2.JobOptions()
     cost = body.get("cost")
     if cost:

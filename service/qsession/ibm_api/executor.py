@@ -6,7 +6,11 @@ The params are read with IBM's own pydantic models, so what they refuse is refus
 Circuits arrive in one QPY blob (or OpenQASM 3 texts) and leave one per item; arrays are
 compressed tensors; a samplex item's samplex and arguments keep their v2.0 JSON. What the
 emulator cannot honour is refused by name: a circuit item's ``shape`` beyond its arguments',
-``init_qubits = false``, experimental options. ``rep_delay`` changes nothing on an emulator
+``init_qubits = false``, experimental options other than ``seed_simulator``. That one is
+ours: IBM's client keeps ``options.simulator.seed_simulator`` for its local mode and sends
+``options.experimental`` as it is, so ``Executor(backend, options={"experimental":
+{"seed_simulator": 7}})`` gives the bits qsession's SDK gives with ``simulator.seed_simulator
+= 7``. ``rep_delay`` changes nothing on an emulator
 and is ignored; ``scheduler_timing`` and ``stretch_values`` are answered with the item
 metadata IBM's client reads as "not available".
 """
@@ -46,8 +50,11 @@ _DATA_TREE = TypeAdapter(DataTree)
 _SAMPLEX_ARGUMENTS = TypeAdapter(SamplexItemModel.model_fields["samplex_arguments"].annotation)
 
 
-def quantum_program(params: dict[str, Any]) -> quantum_program_pb2.QuantumProgram:
-    """The QuantumProgram message of executor v2.0 ``params``.
+def quantum_program(
+    params: dict[str, Any],
+) -> tuple[quantum_program_pb2.QuantumProgram, int | None]:
+    """The QuantumProgram message of executor v2.0 ``params``, and the seed its
+    ``options.experimental`` asks for (``None``: a fresh one).
 
     Raises:
         InvalidArgument: naming the field under ``params``: another schema version, what
@@ -77,7 +84,7 @@ def quantum_program(params: dict[str, Any]) -> quantum_program_pb2.QuantumProgra
         error = exc.errors()[0]
         where = ".".join(["params", *(str(part) for part in error["loc"])])
         raise InvalidArgument(f"{where}: {error['msg']}", field=where) from None
-    _check_options(model)
+    seed = _checked_seed(model)
     program = model.quantum_program
     message = quantum_program_pb2.QuantumProgram(
         shots=program.shots,
@@ -111,10 +118,11 @@ def quantum_program(params: dict[str, Any]) -> quantum_program_pb2.QuantumProgra
         entry = message.items.add(circuit=circuit, circuit_arguments=encode_float64(arguments))
         if item.chunk_size != "auto":
             entry.chunk_size = item.chunk_size
-    return message
+    return message, seed
 
 
-def _check_options(model: ParamsModel) -> None:
+def _checked_seed(model: ParamsModel) -> int | None:
+    """The options' ``experimental.seed_simulator``, once the options are ones we honour."""
     options = model.options
     if not options.init_qubits:
         raise InvalidArgument(
@@ -122,12 +130,23 @@ def _check_options(model: ParamsModel) -> None:
             field="params.options.init_qubits",
             reason="OPTION_INVALID",
         )
-    if options.experimental:
+    unknown = sorted(set(options.experimental) - {"seed_simulator"})
+    if unknown:
         raise InvalidArgument(
-            f"params.options.experimental: {sorted(options.experimental)} not supported",
+            f"params.options.experimental: {unknown} not supported; the one experimental "
+            "option is seed_simulator",
             field="params.options.experimental",
             reason="OPTION_INVALID",
         )
+    seed = options.experimental.get("seed_simulator")
+    if seed is not None and (type(seed) is not int or not 0 <= seed < 2**64):
+        raise InvalidArgument(
+            f"params.options.experimental.seed_simulator: {seed!r} must be an integer in "
+            "[0, 2**64)",
+            field="params.options.experimental.seed_simulator",
+            reason="OPTION_INVALID",
+        )
+    return seed
 
 
 def _circuits(program: Any) -> list[types_pb2.Circuit]:
