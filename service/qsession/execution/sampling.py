@@ -14,7 +14,9 @@ Three paths, chosen per circuit:
 
 Either way the circuit is first reduced to its active qubits (:mod:`.reduction`); a
 measurement of an idle qubit reads 0, or with noise 1 with that qubit's probability of reading
-1 from state 0.
+1 from state 0. A circuit of at least :data:`SPLIT_MIN_QUBITS` active qubits whose qubits fall
+into groups that no gate joins is sampled group by group, each on its own path, and the
+groups' bits combined (:mod:`.components`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from qiskit.circuit import (
 from qiskit_aer import AerSimulator
 
 from qsession import _native
-from qsession.execution import methods, stabilizer
+from qsession.execution import components, methods, stabilizer
 from qsession.execution.aer import run_points
 from qsession.execution.distribution import (
     apply_readout_errors,
@@ -52,6 +54,10 @@ DENSITY_MATRIX_MAX_QUBITS = 10
 """Widest reduced circuit whose noisy distribution comes from one density-matrix run: 4**10
 complex128 = 16 MiB and under a second for a 140-gate circuit. From 11 qubits on, shot-by-shot
 Aer is faster below a few thousand shots (``bench/noisy_executor.py --widths``)."""
+
+SPLIT_MIN_QUBITS = 5
+"""Fewest active qubits for which independent groups are sampled apart: below it one run of
+the whole is cheaper than one per group."""
 
 
 def sample_registers(
@@ -97,9 +103,32 @@ def sample_registers(
         ExecutionFailed: Aer cannot simulate the circuit.
     """
     reduced = derive(memo, circuit, "reduced", lambda: reduce_circuit(circuit))
+    clbits = [[circuit.find_bit(bit).index for bit in register] for register in registers]
+    parts = None
+    if len(reduced.active) >= SPLIT_MIN_QUBITS:
+        parts = derive(
+            memo, circuit, "parts", lambda: components.independent_parts(circuit, reduced)
+        )
+    if parts is not None:
+        packed = _sample_parts(
+            parts,
+            registers,
+            clbits,
+            values,
+            shots,
+            seed,
+            noise,
+            twirled_gates,
+            batch_trajectories,
+        )
+        if noise is not None:
+            flip_seed = seed.spawn(1)[0]
+            _apply_idle_readout_errors(
+                packed, reduced, clbits, noise, np.random.default_rng(flip_seed)
+            )
+        return packed
     column = {param: i for i, param in enumerate(circuit.parameters)}
     values = values[:, [column[param] for param in reduced.circuit.parameters]]
-    clbits = [[circuit.find_bit(bit).index for bit in register] for register in registers]
     aer_seed, draw_seed, flip_seed = seed.spawn(3)
     final = reduced.final_measures
     if final is not None and fits_probabilities(reduced, final, clbits, noise is not None):
@@ -124,6 +153,42 @@ def sample_registers(
     if noise is not None:
         _apply_idle_readout_errors(packed, reduced, clbits, noise, np.random.default_rng(flip_seed))
     return packed
+
+
+def _sample_parts(
+    parts: list[components.Part],
+    registers: Sequence[ClassicalRegister],
+    clbits: list[list[int]],
+    values: np.ndarray,
+    shots: int,
+    seed: np.random.SeedSequence,
+    noise: DeviceNoise | None,
+    twirled_gates: frozenset[str],
+    batch_trajectories: bool,
+) -> list[np.ndarray]:
+    """Each part whose measurements are returned sampled on its own (its own randomness),
+    the registers combined (:mod:`.components`)."""
+    wanted = {c for bits in clbits for c in bits}
+    packed = [
+        sample_registers(
+            part.circuit,
+            registers,
+            values[:, part.columns],
+            shots,
+            part_seed,
+            noise,
+            part.memo,
+            twirled_gates,
+            batch_trajectories,
+        )
+        for part, part_seed in zip(parts, seed.spawn(len(parts)), strict=True)
+        if part.clbits & wanted
+    ]
+    if not packed:
+        return [
+            np.zeros((values.shape[0], shots, _num_bytes(len(bits))), np.uint8) for bits in clbits
+        ]
+    return components.combine(packed)
 
 
 def fits_probabilities(
