@@ -16,7 +16,9 @@ Either way the circuit is first reduced to its active qubits (:mod:`.reduction`)
 measurement of an idle qubit reads 0, or with noise 1 with that qubit's probability of reading
 1 from state 0. A circuit of at least :data:`SPLIT_MIN_QUBITS` active qubits whose qubits fall
 into groups that no gate joins is sampled group by group, each on its own path, and the
-groups' bits combined (:mod:`.components`).
+groups' bits combined (:mod:`.components`). An ideal circuit whose last gates before its
+measurements only permute basis states or add phases measures before them and permutes the
+bits instead (:mod:`.tail`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from qiskit.circuit import (
 from qiskit_aer import AerSimulator
 
 from qsession import _native
-from qsession.execution import components, methods, stabilizer
+from qsession.execution import components, methods, stabilizer, tail
 from qsession.execution.aer import run_points
 from qsession.execution.distribution import (
     apply_readout_errors,
@@ -104,6 +106,10 @@ def sample_registers(
     """
     reduced = derive(memo, circuit, "reduced", lambda: reduce_circuit(circuit))
     clbits = [[circuit.find_bit(bit).index for bit in register] for register in registers]
+    if noise is None:
+        split = derive(memo, circuit, "tail", lambda: tail.classical_tail(circuit, reduced))
+        if split is not None:
+            return _sample_with_tail(split, circuit, registers, values, shots, seed)
     parts = None
     if len(reduced.active) >= SPLIT_MIN_QUBITS:
         parts = derive(
@@ -153,6 +159,25 @@ def sample_registers(
     if noise is not None:
         _apply_idle_readout_errors(packed, reduced, clbits, noise, np.random.default_rng(flip_seed))
     return packed
+
+
+def _sample_with_tail(
+    split: tail.Tail,
+    circuit: QuantumCircuit,
+    registers: Sequence[ClassicalRegister],
+    values: np.ndarray,
+    shots: int,
+    seed: np.random.SeedSequence,
+) -> list[np.ndarray]:
+    """An ideal circuit's shots: its head's (every register, which the tail may read), the
+    tail's bit operations done on them, then the registers asked for."""
+    every = circuit.cregs
+    packed = sample_registers(
+        split.head, every, values[:, split.columns], shots, seed, None, split.memo
+    )
+    clbits = [[circuit.find_bit(bit).index for bit in register] for register in every]
+    tail.apply(split.operations, packed, clbits)
+    return [packed[every.index(register)] for register in registers]
 
 
 def _sample_parts(
