@@ -146,6 +146,21 @@ def test_ibms_client_side_sampler_runs_over_http_within_4_sigma(ibm):
         assert_same_distribution(counts[index].array[:, 0], exact[index].array[:, 0], 8)
 
 
+def test_ibms_client_side_sampler_runs_the_seed_vqe_ansatz_within_4_sigma(ibm):
+    """The session guide's VQE ansatz, measured, at one parameter point."""
+    from qiskit_ibm_runtime.executor_sampler import Sampler
+
+    backend = ibm.backend("ideal_24")
+    circuit, _, values = _seed_vqe_pub()
+    circuit = circuit.measure_all(inplace=False)
+    result = Sampler(mode=backend).run([(isa(circuit, backend), values)], shots=SHOTS).result()
+
+    bits = result[0].data.meas
+    assert bits.num_shots == SHOTS
+    exact = StatevectorSampler(seed=6).run([(circuit, values)], shots=SHOTS).result()[0]
+    assert_same_distribution(bits.array, exact.data.meas.array, 4)
+
+
 def test_ibms_client_side_sampler_with_twirling_runs_samplex_items_over_http(ibm):
     """Twirled: the client sends samplex items; the server samples them and returns the
     measurement flips the client undoes."""
@@ -166,26 +181,45 @@ def test_ibms_client_side_sampler_with_twirling_runs_samplex_items_over_http(ibm
     assert_same_distribution(bits.array, exact.array, 8)
 
 
-@pytest.mark.parametrize("level", [0, 1])
-def test_ibms_client_side_estimator_runs_over_http_within_4_sigma(ibm, level):
-    from qiskit.primitives import StatevectorEstimator
+def _ghz_pub() -> tuple:
+    """A GHZ state (its first rotation a parameter, bound to pi/2), three terms."""
     from qiskit.quantum_info import SparsePauliOp
-    from qiskit_ibm_runtime.executor_estimator import Estimator
 
-    backend = ibm.backend("ideal_24")
     theta = Parameter("theta")
     circuit = QuantumCircuit(3)
     circuit.ry(theta, 0)
     circuit.cx(0, 1)
     circuit.cx(1, 2)
-    observables = SparsePauliOp.from_list([("ZZI", 1.0), ("XXX", 0.5), ("IIZ", 0.3)])
-    thetas = np.array([[0.3], [1.2]])
+    observables = [SparsePauliOp(label) for label in ("ZZI", "IZZ", "XXX")]
+    return circuit, observables, np.array([np.pi / 2])
+
+
+def _seed_vqe_pub() -> tuple:
+    """The session guide's VQE ansatz and Hamiltonian terms at one parameter point."""
+    from tests.e2e.test_local_mode import ANSATZ, HAMILTONIAN, parameter_values
+
+    (values,) = parameter_values(1)
+    return ANSATZ, list(HAMILTONIAN), values
+
+
+WORKLOADS = {"ghz": _ghz_pub, "seed vqe": _seed_vqe_pub}
+
+
+@pytest.mark.parametrize("workload", ["ghz", "seed vqe"])
+@pytest.mark.parametrize("level", [0, 1])
+def test_ibms_client_side_estimator_runs_over_http_within_4_sigma(ibm, level, workload):
+    from qiskit.primitives import StatevectorEstimator
+    from qiskit_ibm_runtime.executor_estimator import Estimator
+
+    backend = ibm.backend("ideal_24")
+    circuit, observables, values = WORKLOADS[workload]()
     mapped = isa(circuit, backend)
     estimator = Estimator(mode=backend, options={"resilience_level": level})
     estimator.options.default_precision = 0.02
-    result = estimator.run([(mapped, observables.apply_layout(mapped.layout), thetas)]).result()
+    pub = (mapped, [o.apply_layout(mapped.layout) for o in observables], values)
+    result = estimator.run([pub]).result()
 
-    exact = StatevectorEstimator().run([(circuit, observables, thetas)]).result()[0].data.evs
+    exact = StatevectorEstimator().run([(circuit, observables, values)]).result()[0].data.evs
     data = result[0].data
     assert data.evs.shape == exact.shape
     assert np.all(np.abs(data.evs - exact) <= 4 * np.maximum(data.stds, 0.005)), (
@@ -212,24 +246,7 @@ def noisy_ibm(tmp_path_factory):
         yield QiskitRuntimeService()
 
 
-def _ghz_pub() -> tuple:
-    from qiskit.quantum_info import SparsePauliOp
-
-    circuit = QuantumCircuit(3)
-    circuit.h(0)
-    circuit.cx(0, 1)
-    circuit.cx(1, 2)
-    return circuit, [SparsePauliOp(label) for label in ("ZZI", "IZZ", "XXX")], None
-
-
-def _seed_vqe_pub() -> tuple:
-    from tests.e2e.test_local_mode import ANSATZ, HAMILTONIAN, parameter_values
-
-    (values,) = parameter_values(1)
-    return ANSATZ, list(HAMILTONIAN), values
-
-
-@pytest.mark.parametrize("workload", [_ghz_pub, _seed_vqe_pub], ids=["ghz", "seed vqe"])
+@pytest.mark.parametrize("workload", ["ghz", "seed vqe"])
 def test_ibms_client_side_estimator_mitigates_fake_torinos_noise_with_trex_and_zne(
     noisy_ibm, workload
 ):
@@ -244,7 +261,7 @@ def test_ibms_client_side_estimator_mitigates_fake_torinos_noise_with_trex_and_z
     from qiskit_ibm_runtime.executor_estimator import Estimator
 
     backend = noisy_ibm.backend("fake_torino")
-    circuit, observables, values = workload()
+    circuit, observables, values = WORKLOADS[workload]()
     exact = StatevectorEstimator().run([(circuit, observables, values)]).result()[0].data.evs
     isa_circuit = generate_preset_pass_manager(
         backend=backend,

@@ -106,9 +106,7 @@ def test_a_gate_that_mixes_states_ends_the_tail() -> None:
     circuit.measure([0, 1], [0, 1])
     split = classical_tail(circuit, reduce_circuit(circuit))
     assert split is not None and split.operations == []
-    assert [inst.operation.name for inst in split.head.data] == ["h", "cx", "h"] + [
-        "measure"
-    ] * 2
+    assert [inst.operation.name for inst in split.head.data] == ["h", "cx", "h"] + ["measure"] * 2
     circuit.remove_final_measurements()
     circuit.h(0)
     circuit.measure_all()
