@@ -131,7 +131,7 @@ def apply(
         r, i = where[clbit]
         return (packed[r][..., -1 - i // 8] >> (i % 8)) & 1
 
-    def flip(clbit: int, mask: np.ndarray) -> None:
+    def flip(clbit: int, mask: np.ndarray | np.uint8) -> None:
         r, i = where[clbit]
         packed[r][..., -1 - i // 8] ^= mask << (i % 8)
 
