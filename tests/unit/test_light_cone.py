@@ -260,8 +260,16 @@ def test_mitigated_values_from_cones_agree_with_the_whole_density_matrix(
     assert "light_cone" in _methods(cones)
     if level == 2:
         assert cones.metadata["resilience"]["gate_twirling"] == twirled_channel.EXACT
-    # ZNE's extrapolated standard errors vary with the values extrapolated
-    _agree(whole, cones, rtol=0.1 if level == 1 else 0.3)
+    if level == 1:
+        _agree(whole, cones)
+        return
+    # ZNE's extrapolated standard errors vary with the values extrapolated (between two
+    # seeds by up to 2x, either path): compare the standard errors at each noise factor.
+    bound = 5.0 * np.hypot(whole.data.stds, cones.data.stds)
+    assert np.all(np.abs(whole.data.evs - cones.data.evs) <= bound)
+    np.testing.assert_allclose(
+        whole.data.stds_noise_factors, cones.data.stds_noise_factors, rtol=0.1
+    )
 
 
 def test_the_per_randomization_reference_path_runs_each_twirl_by_cones(

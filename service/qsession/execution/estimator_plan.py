@@ -31,6 +31,21 @@ def draw_counts(probabilities: np.ndarray, shots: int, rng: np.random.Generator)
     return rng.multinomial(shots, probabilities / probabilities.sum())
 
 
+def draw_groups(
+    instances: int, randomizations: int, masks: np.ndarray | None
+) -> list[tuple[int, np.ndarray | None, int]]:
+    """``(instance, mask, randomizations)`` for each distinct instance and mask among the
+    randomizations (randomization ``r`` runs instance ``r % instances`` through ``masks[r]``),
+    in order of first appearance."""
+    groups: dict[tuple[int, bytes], list] = {}
+    for r in range(randomizations):
+        mask = None if masks is None else masks[r]
+        key = (r % instances, b"" if mask is None else mask.tobytes())
+        group = groups.setdefault(key, [r % instances, mask, 0])
+        group[2] += 1
+    return [(instance, mask, count) for instance, mask, count in groups.values()]
+
+
 def term_signs(basis: MeasurementBasis) -> np.ndarray:
     """float64 ``(terms, 2**len(basis.qubits))``: each term's +-1 parity on each outcome."""
     outcomes = np.arange(2 ** len(basis.qubits), dtype=np.uint64)

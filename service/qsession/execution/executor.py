@@ -719,7 +719,10 @@ class Executor:
 
         The shots' outcome counts are multinomial draws from the exact distributions, which
         is what counting independent shots gives; each observable's mean and standard error
-        (``sqrt(var / shots)``) follow from the counts as from the shots themselves."""
+        (``sqrt(var / shots)``) follow from the counts as from the shots themselves.
+        Randomizations with the same instance and readout channel (the same mask, or any
+        mask without readout errors) draw their shots together: multinomial draws from the
+        same probabilities add up to one draw of all their shots."""
         if coeffs is None or coeffs is basis.coeffs:
             values = derive(self.memo, basis, "outcome values", lambda: plans.outcome_values(basis))
         else:
@@ -731,6 +734,19 @@ class Executor:
             assignment = self._noise.readout_assignment(basis.qubits)
         single = masks is None and len(instance_states) == 1
         per = shots if single else shots // randomizations
+        groups = plans.draw_groups(
+            len(instance_states),
+            1 if single else randomizations,
+            None if assignment is None else masks,  # ideal: every mask reads the same
+        )
+        channels = [
+            None
+            if assignment is None
+            else assignment
+            if mask is None
+            else mitigation.twirled_assignment(assignment, mask)
+            for _, mask, _ in groups
+        ]
         moments = []
         for point, rng in enumerate(rngs):
             ideal = [
@@ -740,16 +756,11 @@ class Executor:
                 for states, plan in zip(instance_states, state_plans, strict=True)
             ]
             counts = 0
-            for r in range(1 if single else randomizations):
-                probabilities = ideal[r % len(ideal)]
-                if assignment is not None:
-                    channel = (
-                        assignment
-                        if masks is None
-                        else mitigation.twirled_assignment(assignment, masks[r])
-                    )
+            for (instance, _, times), channel in zip(groups, channels, strict=True):
+                probabilities = ideal[instance]
+                if channel is not None:
                     probabilities = apply_readout_errors(probabilities, channel)
-                counts = counts + plans.draw_counts(probabilities, per, rng)
+                counts = counts + plans.draw_counts(probabilities, per * times, rng)
             means = values @ counts / shots
             variances = np.clip(np.square(values) @ counts / shots - np.square(means), 0.0, None)
             moments.append((means, np.sqrt(variances / shots)))

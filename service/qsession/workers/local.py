@@ -204,7 +204,10 @@ class LocalWorker:
         """
         receiving = asyncio.ensure_future(process.receive())
         pid = process.popen.pid
-        last_cpu, last_progress = cpu_seconds(pid), time.monotonic()
+        # The first reading waits for the first check: most answers come before it, and
+        # reading /proc for each would cost the loop more than the job's bookkeeping does.
+        # A frozen worker is then found at most one check later.
+        last_cpu, last_progress = -1.0, time.monotonic()
         try:
             while True:
                 done, _ = await asyncio.wait({receiving}, timeout=HEARTBEAT_CHECK)
