@@ -111,3 +111,23 @@ def test_a_gate_that_mixes_states_ends_the_tail() -> None:
     circuit.h(0)
     circuit.measure_all()
     assert classical_tail(circuit, reduce_circuit(circuit)) is None
+
+
+def test_registers_that_share_bits_both_see_the_tail() -> None:
+    from qiskit.circuit import Clbit
+
+    bits = [Clbit(), Clbit()]
+    circuit = QuantumCircuit(QuantumRegister(2, "q"))
+    whole, alias = (
+        ClassicalRegister(bits=bits, name="whole"),
+        ClassicalRegister(bits=bits[1:], name="alias"),
+    )
+    circuit.add_register(whole)
+    circuit.add_register(alias)
+    circuit.x(0)
+    circuit.cx(0, 1)  # the tail: bit 1 becomes bit 0's value, 1
+    circuit.measure([0, 1], bits)
+    packed = sampling.sample_registers(
+        circuit, circuit.cregs, np.zeros((1, 0)), 20, np.random.SeedSequence(1), None
+    )
+    assert np.all(packed[0][..., -1] == 0b11) and np.all(packed[1][..., -1] == 0b1)

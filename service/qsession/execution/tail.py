@@ -124,16 +124,20 @@ def apply(
 ) -> None:
     """Do ``operations`` on the shots in ``packed`` in place: one uint8 array per register,
     ``(points, shots, bytes)`` in Qiskit's BitArray layout, register ``r``'s bit ``i``
-    holding clbit ``clbits[r][i]``. Every clbit an operation names is in a register."""
-    where = {c: (r, i) for r, bits in enumerate(clbits) for i, c in enumerate(bits)}
+    holding clbit ``clbits[r][i]``. Every clbit an operation names is in a register (in
+    several, when registers share bits: each copy changes)."""
+    where: dict[int, list[tuple[int, int]]] = {}
+    for r, bits in enumerate(clbits):
+        for i, c in enumerate(bits):
+            where.setdefault(c, []).append((r, i))
 
     def bit(clbit: int) -> np.ndarray:
-        r, i = where[clbit]
+        r, i = where[clbit][0]
         return (packed[r][..., -1 - i // 8] >> (i % 8)) & 1
 
     def flip(clbit: int, mask: np.ndarray | np.uint8) -> None:
-        r, i = where[clbit]
-        packed[r][..., -1 - i // 8] ^= mask << (i % 8)
+        for r, i in where[clbit]:
+            packed[r][..., -1 - i // 8] ^= mask << (i % 8)
 
     for kind, (first, *rest) in operations:
         if kind == "x":
