@@ -61,16 +61,18 @@ def independent_parts(circuit: QuantumCircuit, reduced: ReducedCircuit) -> list[
     if len(roots) < 2:
         return None
     measures: dict[int, int] = {}
+    clbit_index = {c: i for i, c in enumerate(circuit.clbits)}  # the reduced circuit's too
     for inst in reduced.circuit.data:
         if inst.operation.name == "measure":
-            clbit = reduced.circuit.find_bit(inst.clbits[0]).index
+            clbit = clbit_index[inst.clbits[0]]
             measures[clbit] = measures.get(clbit, 0) + 1
     if any(count > 1 for count in measures.values()) or set(measures) & set(reduced.idle_measures):
         return None
     qubit_root = {reduced.active[j]: group(j) for j in range(len(reduced.active))}
     circuits = {root: circuit.copy_empty_like() for root in roots}
+    qubit_index = {q: i for i, q in enumerate(circuit.qubits)}
     for inst in circuit.data:
-        placed = {qubit_root.get(circuit.find_bit(q).index) for q in inst.qubits}
+        placed = {qubit_root.get(qubit_index[q]) for q in inst.qubits}
         placed.discard(None)
         if not placed:
             continue  # an idle qubit's measurement, delay or barrier
@@ -105,6 +107,7 @@ def _groups(circuit: QuantumCircuit):
     """Union-find over ``circuit``'s qubits joined by its multi-qubit instructions (barriers
     excepted); returns the find function (a qubit index -> its group's root)."""
     parent = list(range(circuit.num_qubits))
+    index = {q: i for i, q in enumerate(circuit.qubits)}
 
     def find(qubit: int) -> int:
         while parent[qubit] != qubit:
@@ -115,7 +118,7 @@ def _groups(circuit: QuantumCircuit):
     for inst in circuit.data:
         if len(inst.qubits) < 2 or inst.operation.name == "barrier":
             continue
-        first, *others = (circuit.find_bit(q).index for q in inst.qubits)
+        first, *others = (index[q] for q in inst.qubits)
         for other in others:
             a, b = find(first), find(other)
             if a != b:

@@ -26,7 +26,7 @@ from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import DensityMatrix, Operator, Statevector
 from qiskit_aer import AerSimulator
 
-from qsession.execution import methods, progress
+from qsession.execution import methods, progress, single_qubit
 from qsession.execution.aer import PreparedRun
 from qsession.execution.memo import Memo, derive
 from qsession.execution.noise import DeviceNoise
@@ -65,6 +65,13 @@ def final_distribution(
     """
     if not measured:
         return [np.ones(1)] * values.shape[0]
+    probabilities = None
+    if len(reduced.active) == 1:  # in numpy, every point at once (or None: Aer)
+        probabilities = single_qubit.final_probabilities(
+            reduced.circuit, reduced.active[0], values, noise
+        )
+    if probabilities is not None:
+        return _read(list(probabilities), reduced, measured, noise, readout)
     prepared = derive(
         memo,
         reduced,
@@ -74,6 +81,17 @@ def final_distribution(
     )
     result = prepared.run(values)
     probabilities = [np.asarray(result.data(i)["p"], np.float64) for i in range(values.shape[0])]
+    return _read(probabilities, reduced, measured, noise, readout)
+
+
+def _read(
+    probabilities: list[np.ndarray],
+    reduced: ReducedCircuit,
+    measured: list[int],
+    noise: DeviceNoise | None,
+    readout: bool,
+) -> list[np.ndarray]:
+    """The distributions read through the measured qubits' readout errors (if any apply)."""
     if noise is None or not readout:
         return probabilities
     assignment = noise.readout_assignment(reduced.active[q] for q in measured)

@@ -122,12 +122,14 @@ def _final_measures(circuit: QuantumCircuit) -> dict[int, int] | None:
     non-unitary; ``None`` otherwise."""
     measured: set[int] = set()
     final: dict[int, int] = {}
+    qubit_index = {q: i for i, q in enumerate(circuit.qubits)}
+    clbit_index = {c: i for i, c in enumerate(circuit.clbits)}
     for inst in circuit.data:
         name = inst.operation.name
-        qubits = [circuit.find_bit(q).index for q in inst.qubits]
+        qubits = [qubit_index[q] for q in inst.qubits]
         if name == "measure":
             measured.add(qubits[0])
-            final[circuit.find_bit(inst.clbits[0]).index] = qubits[0]
+            final[clbit_index[inst.clbits[0]]] = qubits[0]
         elif name == "barrier":
             continue
         elif (

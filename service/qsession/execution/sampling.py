@@ -105,7 +105,10 @@ def sample_registers(
         ExecutionFailed: Aer cannot simulate the circuit.
     """
     reduced = derive(memo, circuit, "reduced", lambda: reduce_circuit(circuit))
-    clbits = [[circuit.find_bit(bit).index for bit in register] for register in registers]
+    clbit_index = derive(
+        memo, circuit, "clbit index", lambda: {c: i for i, c in enumerate(circuit.clbits)}
+    )
+    clbits = [[clbit_index[bit] for bit in register] for register in registers]
     if noise is None:
         split = derive(memo, circuit, "tail", lambda: tail.classical_tail(circuit, reduced))
         if split is not None:

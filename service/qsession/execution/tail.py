@@ -76,7 +76,9 @@ def classical_tail(circuit: QuantumCircuit, reduced: ReducedCircuit) -> Tail | N
     final = reduced.final_measures
     if final is None:
         return None
-    registered = {circuit.find_bit(bit).index for creg in circuit.cregs for bit in creg}
+    qubit_index = {q: i for i, q in enumerate(circuit.qubits)}
+    clbit_index = {c: i for i, c in enumerate(circuit.clbits)}
+    registered = {clbit_index[bit] for creg in circuit.cregs for bit in creg}
     measured_into: dict[int, int] = {}
     counts: dict[int, int] = {}
     for clbit, qubit in final.items():
@@ -91,7 +93,7 @@ def classical_tail(circuit: QuantumCircuit, reduced: ReducedCircuit) -> Tail | N
         name = inst.operation.name
         if name == "measure":
             continue
-        qubits = [circuit.find_bit(q).index for q in inst.qubits]
+        qubits = [qubit_index[q] for q in inst.qubits]
         open_ = not blocked.intersection(qubits)
         if open_ and name in PHASES:
             peeled.append(position)
@@ -111,7 +113,7 @@ def classical_tail(circuit: QuantumCircuit, reduced: ReducedCircuit) -> Tail | N
         inst = circuit.data[position]
         kind = PERMUTATIONS.get(inst.operation.name)
         if kind is not None:
-            qubits = [circuit.find_bit(q).index for q in inst.qubits]
+            qubits = [qubit_index[q] for q in inst.qubits]
             operations.append((kind, tuple(readable[q] for q in qubits)))
     column = {param: i for i, param in enumerate(circuit.parameters)}
     return Tail(head, [column[param] for param in head.parameters], operations)
