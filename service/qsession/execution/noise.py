@@ -13,7 +13,7 @@ import numpy as np
 from qiskit.circuit import Instruction
 from qiskit.circuit.library import IGate
 from qiskit.providers import BackendV2, Options
-from qiskit.quantum_info import Chi, Kraus, pauli_basis
+from qiskit.quantum_info import Chi, Kraus, SuperOp, pauli_basis
 from qiskit.transpiler import Target
 from qiskit_aer.noise import NoiseModel, QuantumError, pauli_error
 from qiskit_aer.noise.device import basic_device_gate_errors, basic_device_readout_errors
@@ -45,6 +45,7 @@ class DeviceNoise:
         self.twirled_gates: frozenset[str] = frozenset()
         self._error = lru_cache(maxsize=4096)(self._gate_error)
         self._twirled_error = lru_cache(maxsize=4096)(self._twirled_gate_error)
+        self._superop = lru_cache(maxsize=4096)(self._gate_superop)
         self._quantum_error = lru_cache(maxsize=4096)(self._device_quantum_error)
         self._errors: dict[tuple[str, tuple[int, ...]], QuantumError | None] = {}
         self._errors_lock = threading.Lock()
@@ -66,6 +67,12 @@ class DeviceNoise:
         if len(qubits) == 2 and name in self.twirled_gates:
             return self._twirled_error(name, qubits)
         return self._error(name, qubits)
+
+    def gate_superop(self, name: str, qubits: tuple[int, ...]) -> np.ndarray | None:
+        """:meth:`gate_error` as a superoperator matrix (column-stacking, Qiskit's
+        ``SuperOp``), or ``None``; cached."""
+        twirled = len(qubits) == 2 and name in self.twirled_gates
+        return self._superop(name, qubits, twirled)
 
     @property
     def target(self) -> Target:
@@ -96,6 +103,10 @@ class DeviceNoise:
     def _gate_error(self, name: str, qubits: tuple[int, ...]) -> Instruction | None:
         error = self._quantum_error(name, qubits)
         return None if error is None else Kraus(error).to_instruction()
+
+    def _gate_superop(self, name: str, qubits: tuple[int, ...], twirled: bool) -> np.ndarray | None:
+        error = (self._twirled_error if twirled else self._error)(name, qubits)
+        return None if error is None else SuperOp(Kraus(list(error.params))).data
 
     def _twirled_gate_error(self, name: str, qubits: tuple[int, ...]) -> Instruction | None:
         error = self._quantum_error(name, qubits)
@@ -208,6 +219,12 @@ class _TargetBackend(BackendV2):
     def __init__(self, target: Target) -> None:
         super().__init__(name="qsession-device")
         self._target = target
+
+    def gate_superop(self, name: str, qubits: tuple[int, ...]) -> np.ndarray | None:
+        """:meth:`gate_error` as a superoperator matrix (column-stacking, Qiskit's
+        ``SuperOp``), or ``None``; cached."""
+        twirled = len(qubits) == 2 and name in self.twirled_gates
+        return self._superop(name, qubits, twirled)
 
     @property
     def target(self) -> Target:

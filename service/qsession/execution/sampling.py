@@ -112,7 +112,7 @@ def sample_registers(
     if noise is None:
         split = derive(memo, circuit, "tail", lambda: tail.classical_tail(circuit, reduced))
         if split is not None:
-            return _sample_with_tail(split, circuit, registers, values, shots, seed)
+            return _sample_with_tail(split, clbit_index, circuit, registers, values, shots, seed)
     parts = None
     if len(reduced.active) >= SPLIT_MIN_QUBITS:
         parts = derive(
@@ -166,6 +166,7 @@ def sample_registers(
 
 def _sample_with_tail(
     split: tail.Tail,
+    clbit_index: dict,
     circuit: QuantumCircuit,
     registers: Sequence[ClassicalRegister],
     values: np.ndarray,
@@ -178,7 +179,7 @@ def _sample_with_tail(
     packed = sample_registers(
         split.head, every, values[:, split.columns], shots, seed, None, split.memo
     )
-    clbits = [[circuit.find_bit(bit).index for bit in register] for register in every]
+    clbits = [[clbit_index[bit] for bit in register] for register in every]
     tail.apply(split.operations, packed, clbits)
     return [packed[every.index(register)] for register in registers]
 

@@ -7,7 +7,7 @@ experiment, about 0.1 ms of overhead each; a 2x2 density matrix per point, evolv
 gate as a batch, costs less than that for all points together.
 
 The arithmetic is Aer's: each gate's unitary, then its error channel (the same Kraus
-instruction :class:`.noise.DeviceNoise` writes into Aer's circuit, as a superoperator), and the
+instruction :class:`.noise.DeviceNoise` writes into Aer's circuit, as its superoperator), and the
 probabilities of the final diagonal. Gates whose matrix this module does not build, and
 parameters that are expressions rather than plain parameters, return ``None``: the caller
 runs Aer.
@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
-from qiskit.quantum_info import Kraus, SuperOp
 
 from qsession.execution.noise import DeviceNoise
 
@@ -110,9 +109,9 @@ def final_probabilities(
             return None
         rho = unitary @ rho @ np.conj(np.swapaxes(unitary, -1, -2))
         if noise is not None:
-            error = noise.gate_error(name, (device_qubit,))
-            if error is not None:
-                rho = _apply_channel(_superop(error), rho)
+            superop = noise.gate_superop(name, (device_qubit,))
+            if superop is not None:
+                rho = _apply_channel(superop, rho)
     return np.clip(np.real(np.diagonal(rho, axis1=1, axis2=2)), 0.0, None)
 
 
@@ -131,23 +130,6 @@ def _unitary(
     if isinstance(angle, int | float):
         return build(np.full(values.shape[0], float(angle)))
     return None  # a parameter expression
-
-
-_SUPEROPS: dict[int, tuple[object, np.ndarray]] = {}
-_SUPEROPS_MAX = 4096
-
-
-def _superop(error) -> np.ndarray:
-    """The error instruction's superoperator (column-stacking), cached per instruction object
-    (``DeviceNoise`` keeps one per gate and qubit; the cache holds the object, so its id is
-    not reused while cached)."""
-    cached = _SUPEROPS.get(id(error))
-    if cached is None:
-        if len(_SUPEROPS) >= _SUPEROPS_MAX:
-            _SUPEROPS.clear()
-        cached = (error, SuperOp(Kraus([np.asarray(k) for k in error.params])).data)
-        _SUPEROPS[id(error)] = cached
-    return cached[1]
 
 
 def _apply_channel(superop: np.ndarray, rho: np.ndarray) -> np.ndarray:
